@@ -1,0 +1,81 @@
+"""A small REST client for the master (stdlib only, so the CLI starts fast)."""
+
+import json
+import os
+import ssl
+import urllib.error
+import urllib.request
+
+import yaml
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+CLIENT_CONFIG = os.path.join(os.path.expanduser("~"), ".config", "pcci", "client.yaml")
+
+
+class ClientError(Exception):
+    def __init__(self, message, status=None, code=None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+def settings(url=None, token=None, environ=os.environ, config_path=CLIENT_CONFIG):
+    """Master URL and token: flags first, then PCCI_URL / PCCI_TOKEN, then the client config file."""
+    stored = {}
+    if os.path.exists(config_path):
+        with open(config_path, encoding="utf-8") as handle:
+            stored = yaml.safe_load(handle) or {}
+    return (url or environ.get("PCCI_URL") or stored.get("url") or DEFAULT_URL,
+            token or environ.get("PCCI_TOKEN") or stored.get("token"))
+
+
+class Client:
+    def __init__(self, url, token=None, cafile=None):
+        self.url = url.rstrip("/")
+        self.token = token
+        self.context = ssl.create_default_context(cafile=cafile) if cafile else None
+
+    def call(self, method, path, body=None, timeout=60):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        request.add_header("Content-Type", "application/json")
+        if self.token:
+            request.add_header("Authorization", "Bearer " + self.token)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout, context=self.context) as response:
+                return json.loads(response.read().decode("utf-8"))
+        except urllib.error.HTTPError as exc:
+            try:
+                error = json.loads(exc.read().decode("utf-8"))["error"]
+                raise ClientError(error["message"], exc.code, error["code"])
+            except (ValueError, KeyError, TypeError):
+                raise ClientError("HTTP %d from %s" % (exc.code, self.url), exc.code)
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise ClientError("cannot reach the master at %s: %s" % (self.url, reason))
+
+    def submit(self, cmd, workers=None, timeout=None, env=None, cwd=None):
+        body = {"cmd": cmd}
+        for name, value in (("workers", workers), ("timeout", timeout), ("env", env), ("cwd", cwd)):
+            if value:
+                body[name] = value
+        return self.call("POST", "/job", body)
+
+    def pool(self, pool_id, wait=0):
+        return self.call("GET", "/pool/%s?wait=%g" % (pool_id, wait), timeout=wait + 30)
+
+    def wait_for(self, pool_id, step=30):
+        while True:
+            pool = self.pool(pool_id, wait=step)
+            if pool["status"] == "done":
+                return pool
+
+    def pools(self, status=None, limit=50, before=None):
+        query = "limit=%d" % limit + ("&status=" + status if status else "") + ("&before=" + before if before else "")
+        return self.call("GET", "/pools?" + query)
+
+    def workers(self):
+        return self.call("GET", "/workers")["workers"]
+
+    def kill(self, pool_id, workers=None):
+        return self.call("PUT", "/kill/%s" % pool_id, {"workers": workers} if workers else None)

@@ -1,0 +1,205 @@
+"""Entry points: `pcci` with its subcommands, and `pcci-master` / `pcci-worker`.
+
+Thin on purpose: parse arguments, load config, set up logging, build, run, exit code.
+The services' modules (and gevent) are imported only by the commands that need them.
+"""
+
+import argparse
+import json
+import sys
+
+from .. import __version__
+from ..errors import ConfigError
+
+EXIT_CONFIG = 78   # EX_CONFIG from sysexits.h; systemd units stop restarting on it
+
+
+def _service(kind, path):
+    from .. import config, logs
+    try:
+        cfg = config.load_master(path) if kind == "master" else config.load_worker(path)
+        logs.setup(cfg.log_level)
+        if kind == "master":
+            from ..master import service
+        else:
+            from ..worker import service
+        return service.run(cfg)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print("pcci-%s: config error: %s" % (kind, problem), file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def _client(args):
+    from .client import Client, settings
+    url, token = settings(args.url, args.token)
+    return Client(url, token, args.cacert)
+
+
+def cmd_run(args):
+    from . import output
+    client = _client(args)
+    workers = [w for w in args.workers.split(",") if w] if args.workers else None
+    env = dict(item.split("=", 1) for item in args.env) if args.env else None
+    command = " ".join(args.command)
+    submitted = client.submit(command, workers, args.timeout, env, args.cwd)
+    if args.async_:
+        print(submitted["id"])
+        return 0
+    pool = client.wait_for(submitted["id"])
+    if args.json:
+        print(json.dumps(pool, indent=2))
+    else:
+        print(output.render_pool(pool))
+    return output.pool_exit_status(pool)
+
+
+def cmd_pool(args):
+    from . import output
+    pool = _client(args).pool(args.id, wait=args.wait)
+    if args.json:
+        print(json.dumps(pool, indent=2))
+    else:
+        print("pool %s: %s (%s)" % (pool["id"], pool["status"], pool["cmd"]))
+        print(output.render_pool(pool))
+    return 0
+
+
+def cmd_pools(args):
+    from . import output
+    page = _client(args).pools(args.status, args.limit)
+    if args.json:
+        print(json.dumps(page, indent=2))
+        return 0
+    rows = [(p["id"], p["status"], p["exitCode"] if p["exitCode"] is not None else "-",
+             " ".join("%s=%d" % kv for kv in sorted(p["states"].items())), p["cmd"][:40]) for p in page["pools"]]
+    print(output.render_table(rows, ("ID", "STATUS", "EXIT", "JOBS", "CMD")))
+    return 0
+
+
+def cmd_workers(args):
+    from . import output
+    workers = _client(args).workers()
+    if args.json:
+        print(json.dumps(workers, indent=2))
+        return 0
+    rows = []
+    for w in workers:
+        stats = w["stats"] or {}
+        rows.append((w["name"], "online" if w["online"] else "offline", w["address"] or "-",
+                     stats.get("cpuPercent", "-"), (stats.get("memory") or {}).get("percent", "-"),
+                     stats.get("temperature") if stats.get("temperature") is not None else "-",
+                     len(w["runningJobs"])))
+    print(output.render_table(rows, ("NAME", "STATE", "ADDRESS", "CPU%", "MEM%", "TEMP", "JOBS")))
+    return 0
+
+
+def cmd_kill(args):
+    workers = [w for w in args.workers.split(",") if w] if args.workers else None
+    result = _client(args).kill(args.id, workers)
+    for name, outcome in sorted(result["workers"].items()):
+        print("%s: %s" % (name, outcome))
+    return 0
+
+
+def cmd_keygen(args):
+    from ..auth import new_key
+    print(new_key())
+    return 0
+
+
+def cmd_check_config(args):
+    from .. import config
+    try:
+        cfg = config.load_master(args.file) if args.kind == "master" else config.load_worker(args.file)
+        config.read_cluster_key(cfg)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    print("%s: valid %s configuration" % (args.file, args.kind))
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="pcci", description="Run commands across a cluster of PCCI workers.")
+    parser.add_argument("--version", action="version", version="pcci " + __version__)
+    sub = parser.add_subparsers(dest="command_name", required=True)
+
+    for kind in ("master", "worker"):
+        p = sub.add_parser(kind, help="run the %s service in the foreground" % kind)
+        p.add_argument("--config", required=True, help="the %s's YAML file" % kind)
+
+    def client_parser(name, help_text):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--url", help="master URL (else $PCCI_URL, ~/.config/pcci/client.yaml, %s)"
+                       % "http://127.0.0.1:8080")
+        p.add_argument("--token", help="API token (else $PCCI_TOKEN or the client config)")
+        p.add_argument("--cacert", help="CA file to check an https master with")
+        p.add_argument("--json", action="store_true", help="print the API's JSON")
+        return p
+
+    p = client_parser("run", "run a command on workers and print their output")
+    p.add_argument("-w", "--workers", help="comma-separated worker names (default: every online worker)")
+    p.add_argument("-t", "--timeout", type=float, help="seconds before each job is killed")
+    p.add_argument("-e", "--env", action="append", metavar="NAME=VALUE", help="set an environment variable")
+    p.add_argument("--cwd", help="directory to run in")
+    p.add_argument("--async", dest="async_", action="store_true", help="print the pool id and return at once")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="the shell command (after --)")
+
+    p = client_parser("pool", "show one pool")
+    p.add_argument("id")
+    p.add_argument("--wait", type=float, default=0, help="wait up to this many seconds for it to finish")
+    p = client_parser("pools", "list pools, newest first")
+    p.add_argument("--status", choices=("running", "done"))
+    p.add_argument("--limit", type=int, default=50)
+    client_parser("workers", "list workers and their stats")
+    p = client_parser("kill", "kill a pool's jobs")
+    p.add_argument("id")
+    p.add_argument("-w", "--workers", help="comma-separated worker names (default: all of the pool's)")
+
+    sub.add_parser("keygen", help="print a fresh cluster key or API token")
+    p = sub.add_parser("check-config", help="validate a master or worker YAML file")
+    p.add_argument("kind", choices=("master", "worker"))
+    p.add_argument("file")
+    return parser
+
+
+COMMANDS = {"run": cmd_run, "pool": cmd_pool, "pools": cmd_pools, "workers": cmd_workers,
+            "kill": cmd_kill, "keygen": cmd_keygen, "check-config": cmd_check_config}
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.command_name in ("master", "worker"):
+        return _service(args.command_name, args.config)
+    if args.command_name == "run":
+        if args.command and args.command[0] == "--":
+            args.command = args.command[1:]
+        if not args.command:
+            print("pcci run: give a command after --", file=sys.stderr)
+            return 2
+    from .client import ClientError
+    try:
+        return COMMANDS[args.command_name](args)
+    except ClientError as exc:
+        print("pcci: %s" % exc, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def main_master():
+    return _entry(["master"])
+
+
+def main_worker():
+    return _entry(["worker"])
+
+
+def _entry(prefix):
+    sys.exit(main(prefix + sys.argv[1:]))
+
+
+def _console():
+    sys.exit(main())

@@ -1,0 +1,232 @@
+"""Master and worker configuration: one table of defaults, small validators, all errors at once.
+
+A config file is a YAML mapping read with ``yaml.safe_load``. Unknown keys are rejected,
+every bad value is named as ``file: key: message``, and the result is a plain
+``Config`` whose attributes are the validated values.
+"""
+
+import re
+import socket
+
+import yaml
+
+from .errors import ConfigError
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+
+
+def parse_duration(value):
+    """'90s', '24h', '7d', '500ms' or a bare number of seconds -> float seconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like 90s, 24h or 7d, got %r" % (value,))
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError("expected a duration like 90s, 24h or 7d, got %r" % (value,))
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds < 0:
+        raise ValueError("must not be negative, got %r" % (value,))
+    return seconds
+
+
+def positive_duration(value):
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError("must be greater than zero, got %r" % (value,))
+    return seconds
+
+
+def optional_duration(value):
+    return None if value is None else positive_duration(value)
+
+
+def text(value):
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a non-empty string, got %r" % (value,))
+    return value
+
+
+def optional_text(value):
+    return None if value is None else text(value)
+
+
+def port(value):
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+        raise ValueError("expected a port number from 0 to 65535, got %r" % (value,))
+    return value
+
+
+def positive_int(value):
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError("expected a whole number greater than zero, got %r" % (value,))
+    return value
+
+
+def optional_positive_int(value):
+    return None if value is None else positive_int(value)
+
+
+def token_list(value):
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(t, str) and len(t) >= 16 for t in value):
+        raise ValueError("expected a list of tokens, each a string of at least 16 characters")
+    return list(value)
+
+
+def log_level(value):
+    levels = ("debug", "info", "warning", "error")
+    if value not in levels:
+        raise ValueError("expected one of %s, got %r" % (", ".join(levels), value))
+    return value
+
+
+def cluster_key(value):
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value.strip()) < 32:
+        raise ValueError("expected a key of at least 32 characters; make one with 'pcci keygen'")
+    return value.strip()
+
+
+# key: (default, validator). docs/configuration.md describes each key.
+_COMMON = {
+    "cluster_key": (None, cluster_key),
+    "cluster_key_file": (None, optional_text),
+    "state_dir": (None, text),
+    "max_frame_bytes": (16 * 1024 * 1024, positive_int),
+    "log_level": ("info", log_level),
+}
+
+MASTER_KEYS = dict(_COMMON, **{
+    "state_dir": ("/var/lib/pcci-master", text),
+    "api_host": ("127.0.0.1", text),
+    "api_port": (8080, port),
+    "api_tokens": ([], token_list),
+    "api_tls_cert": (None, optional_text),
+    "api_tls_key": (None, optional_text),
+    "max_body_bytes": (1024 * 1024, positive_int),
+    "worker_host": ("0.0.0.0", text),
+    "worker_port": (7070, port),
+    "worker_tls_cert": (None, optional_text),
+    "worker_tls_key": (None, optional_text),
+    "heartbeat_timeout": (15.0, positive_duration),
+    "handshake_timeout": (10.0, positive_duration),
+    "lost_after": (600.0, positive_duration),
+    "pool_retention": (7 * 86400.0, positive_duration),
+    "max_pools": (None, optional_positive_int),
+    "kill_reply_timeout": (3.0, positive_duration),
+})
+
+WORKER_KEYS = dict(_COMMON, **{
+    "state_dir": ("/var/lib/pcci-worker", text),
+    "master_host": (None, optional_text),
+    "master_port": (7070, port),
+    "master_tls": (False, lambda v: _boolean(v)),
+    "master_ca_file": (None, optional_text),
+    "node_name": (None, optional_text),
+    "shell": ("/bin/sh", text),
+    "heartbeat_interval": (5.0, positive_duration),
+    "link_timeout": (20.0, positive_duration),
+    "output_cap_bytes": (1024 * 1024, positive_int),
+    "kill_grace": (5.0, parse_duration),
+    "reconnect_min": (0.5, positive_duration),
+    "reconnect_max": (30.0, positive_duration),
+    "max_jobs": (None, optional_positive_int),
+})
+
+
+def _boolean(value):
+    if not isinstance(value, bool):
+        raise ValueError("expected true or false, got %r" % (value,))
+    return value
+
+
+class Config:
+    """Validated settings; attribute names are the YAML keys."""
+
+    def __init__(self, values, source):
+        self.__dict__.update(values)
+        self.source = source
+
+    def as_dict(self):
+        return {k: v for k, v in self.__dict__.items() if k != "source"}
+
+
+def validate(raw, table, source):
+    """Check a mapping against a key table; return a Config or raise ConfigError listing all problems."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(["%s: expected a mapping of keys to values at the top level" % source])
+    problems = []
+    values = {}
+    for key in sorted(set(raw) - set(table), key=str):
+        problems.append("%s: %s: unknown key (known keys: %s)" % (source, key, ", ".join(sorted(table))))
+    for key, (default, check) in table.items():
+        if key not in raw:
+            values[key] = default
+            continue
+        try:
+            values[key] = check(raw[key])
+        except ValueError as exc:
+            problems.append("%s: %s: %s" % (source, key, exc))
+    problems.extend("%s: %s" % (source, p) for p in _cross_checks(values, table))
+    if problems:
+        raise ConfigError(problems)
+    return Config(values, source)
+
+
+def _cross_checks(values, table):
+    if "api_tls_cert" in table and bool(values["api_tls_cert"]) != bool(values["api_tls_key"]):
+        yield "api_tls_cert, api_tls_key: give both or neither"
+    if "worker_tls_cert" in table and bool(values["worker_tls_cert"]) != bool(values["worker_tls_key"]):
+        yield "worker_tls_cert, worker_tls_key: give both or neither"
+    if values.get("cluster_key") and values.get("cluster_key_file"):
+        yield "cluster_key, cluster_key_file: give one, not both"
+    if "reconnect_max" in table and values["reconnect_max"] < values["reconnect_min"]:
+        yield "reconnect_max: must not be less than reconnect_min"
+
+
+def load(path, table):
+    """Read and validate one YAML file."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            raw = yaml.safe_load(handle)
+    except OSError as exc:
+        raise ConfigError(["%s: cannot read: %s" % (path, exc.strerror)])
+    except yaml.YAMLError as exc:
+        raise ConfigError(["%s: not valid YAML: %s" % (path, str(exc).replace("\n", " "))])
+    return validate(raw, table, path)
+
+
+def load_master(path):
+    return load(path, MASTER_KEYS)
+
+
+def load_worker(path):
+    return load(path, WORKER_KEYS)
+
+
+def read_cluster_key(config):
+    """The cluster key from the config or the file it names; ConfigError when there is none."""
+    if config.cluster_key:
+        return config.cluster_key
+    if config.cluster_key_file:
+        try:
+            with open(config.cluster_key_file, encoding="utf-8") as handle:
+                return cluster_key(handle.read())
+        except OSError as exc:
+            raise ConfigError(["%s: cluster_key_file: cannot read %s: %s"
+                               % (config.source, config.cluster_key_file, exc.strerror)])
+        except ValueError as exc:
+            raise ConfigError(["%s: cluster_key_file: %s: %s" % (config.source, config.cluster_key_file, exc)])
+    raise ConfigError(["%s: cluster_key: no cluster key; set cluster_key or cluster_key_file "
+                       "(make one with 'pcci keygen')" % config.source])
+
+
+def default_node_name():
+    return socket.gethostname().split(".")[0]

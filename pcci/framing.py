@@ -1,0 +1,80 @@
+"""The wire format between master and worker: length-prefixed JSON frames.
+
+Each frame is::
+
+    +----------------------+--------------------------------------+
+    | length: 4 bytes,     | payload: `length` bytes of UTF-8     |
+    | unsigned big-endian  | JSON, one object with a "type" key    |
+    +----------------------+--------------------------------------+
+
+The original PCCI ended each message with an end-of-message code; a length prefix
+needs no escaping and lets the reader refuse an oversized frame before buffering it.
+
+Limit: a frame's payload may not exceed ``max_frame_bytes`` (16 MiB by default).
+
+Two kinds of failure, kept apart on purpose:
+
+* ``FrameError`` -- the peer sent garbage: a length over the limit, bytes that are not
+  UTF-8 JSON, or JSON that is not an object with a string "type". The connection is
+  closed with one log line; the peer is not trusted to resynchronise.
+* ``ConnectionClosed`` -- the peer went away (EOF or a socket error, possibly in the
+  middle of a frame). A worker reconnects; the master marks the worker offline.
+
+``encode`` and ``FrameDecoder`` are pure; the socket side is ``pcci.connection``.
+"""
+
+import json
+import struct
+
+HEADER = struct.Struct(">I")
+DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024
+
+
+class FrameError(Exception):
+    """The peer sent something that is not a valid frame."""
+
+
+class ConnectionClosed(Exception):
+    """The peer went away."""
+
+
+def encode(message):
+    payload = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return HEADER.pack(len(payload)) + payload
+
+
+class FrameDecoder:
+    """Turns a byte stream into messages; feed() returns every message completed so far."""
+
+    def __init__(self, max_frame_bytes=DEFAULT_MAX_FRAME_BYTES):
+        self.max_frame_bytes = max_frame_bytes
+        self._buffer = bytearray()
+
+    def feed(self, data):
+        self._buffer += data
+        messages = []
+        while len(self._buffer) >= HEADER.size:
+            (length,) = HEADER.unpack_from(self._buffer)
+            if length > self.max_frame_bytes:
+                raise FrameError("frame of %d bytes is over the %d byte limit" % (length, self.max_frame_bytes))
+            end = HEADER.size + length
+            if len(self._buffer) < end:
+                break
+            payload = bytes(self._buffer[HEADER.size:end])
+            del self._buffer[:end]
+            messages.append(decode_payload(payload))
+        return messages
+
+    @property
+    def pending_bytes(self):
+        return len(self._buffer)
+
+
+def decode_payload(payload):
+    try:
+        message = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise FrameError("payload is not UTF-8 JSON: %s" % exc)
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise FrameError("payload is not a JSON object with a string 'type'")
+    return message

@@ -1,0 +1,95 @@
+"""Which workers the master knows, which are online, and what their last heartbeat said."""
+
+from ..states import iso_time
+
+
+class WorkerInfo:
+    def __init__(self, name, address=None, first_seen=None, last_seen=None, stats=None):
+        self.name = name
+        self.address = address
+        self.first_seen = first_seen
+        self.last_seen = last_seen
+        self.stats = stats
+        self.session = None
+        self.connected_since = None
+        self.last_heartbeat = None
+        self.running = []
+        self.offline_since = last_seen
+
+    @property
+    def online(self):
+        """Connected and synced: ready to be sent jobs."""
+        return self.session is not None and self.session.ready
+
+    def to_json(self):
+        return {
+            "name": self.name,
+            "online": self.online,
+            "address": self.address,
+            "connectedSince": iso_time(self.connected_since),
+            "lastHeartbeat": iso_time(self.last_heartbeat),
+            "lastSeen": iso_time(self.last_seen),
+            "firstSeen": iso_time(self.first_seen),
+            "stats": self.stats,
+            "runningJobs": list(self.running),
+        }
+
+
+class Registry:
+    def __init__(self):
+        self.workers = {}
+
+    def load(self, rows, now_ms):
+        """Workers remembered from earlier runs start offline, as of now."""
+        for row in rows:
+            info = WorkerInfo(row["name"], row["address"], row["first_seen"], row["last_seen"], row["stats"])
+            info.offline_since = now_ms
+            self.workers[info.name] = info
+
+    def get(self, name):
+        return self.workers.get(name)
+
+    def session(self, name):
+        """The worker's session if it is online, else None."""
+        info = self.workers.get(name)
+        return info.session if info is not None and info.online else None
+
+    def online_names(self):
+        return sorted(name for name, info in self.workers.items() if info.online)
+
+    def attach(self, session, now_ms):
+        info = self.workers.get(session.name)
+        if info is None:
+            info = self.workers[session.name] = WorkerInfo(session.name, first_seen=now_ms)
+        info.session = session
+        info.address = session.address
+        info.connected_since = now_ms
+        info.last_seen = now_ms
+        info.offline_since = None
+        return info
+
+    def detach(self, session, now_ms):
+        """Mark the worker offline, unless a newer session has already replaced this one."""
+        info = self.workers.get(session.name)
+        if info is None or info.session is not session:
+            return None
+        info.session = None
+        info.connected_since = None
+        info.running = []
+        info.last_seen = now_ms
+        info.offline_since = now_ms
+        return info
+
+    def heard_from(self, name, now_ms, stats=None, running=None):
+        info = self.workers.get(name)
+        if info is None:
+            return
+        info.last_seen = now_ms
+        if stats is not None:
+            info.stats = stats
+            info.last_heartbeat = now_ms
+        if running is not None:
+            info.running = running
+
+    def to_json(self):
+        return [self.workers[name].to_json() for name in sorted(self.workers)]

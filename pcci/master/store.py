@@ -1,0 +1,198 @@
+"""Pool history in SQLite: one file in the master's state dir.
+
+``Store`` is plain blocking sqlite3. The master never calls it on the event loop:
+``ThreadedStore`` runs every call on one dedicated thread (one connection, no lock
+contention), so the hub keeps serving while SQLite reads, writes and purges.
+WAL with synchronous=NORMAL survives a killed process (SIGKILL included); only a
+power cut can lose the last commits.
+"""
+
+import json
+import sqlite3
+
+from gevent.threadpool import ThreadPool
+
+from ..states import Job, Pool
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS pools (
+    id TEXT PRIMARY KEY,
+    cmd TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    end_time INTEGER,
+    timeout REAL,
+    env TEXT,
+    cwd TEXT,
+    status TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pools_by_status ON pools (status, id);
+CREATE INDEX IF NOT EXISTS pools_by_end ON pools (end_time);
+CREATE TABLE IF NOT EXISTS jobs (
+    pool_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    worker TEXT NOT NULL,
+    state TEXT NOT NULL,
+    exit_code INTEGER,
+    signal TEXT,
+    start_time INTEGER,
+    end_time INTEGER,
+    stdout TEXT NOT NULL DEFAULT '',
+    stderr TEXT NOT NULL DEFAULT '',
+    stdout_truncated INTEGER NOT NULL DEFAULT 0,
+    stderr_truncated INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (pool_id, worker)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS workers (
+    name TEXT PRIMARY KEY,
+    address TEXT,
+    first_seen INTEGER,
+    last_seen INTEGER,
+    stats TEXT
+);
+"""
+
+JOB_COLUMNS = ("worker, state, exit_code, signal, start_time, end_time, "
+               "stdout, stderr, stdout_truncated, stderr_truncated")
+JOB_SUMMARY_COLUMNS = "worker, state, exit_code, signal, start_time, end_time"
+POOL_COLUMNS = "id, cmd, created, end_time, timeout, env, cwd"
+
+
+class Store:
+    def __init__(self, path):
+        self.path = path
+        self.db = None
+
+    def open(self):
+        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+
+    def close(self):
+        if self.db is not None:
+            self.db.close()
+            self.db = None
+
+    # -- writes ------------------------------------------------------------------------
+    def save(self, pools, jobs):
+        """Upsert pools and jobs in one transaction."""
+        with _transaction(self.db):
+            self.db.executemany(
+                "INSERT INTO pools (id, cmd, created, end_time, timeout, env, cwd, status) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "end_time = excluded.end_time, status = excluded.status",
+                [(p.pool_id, p.cmd, p.created, p.end_time, p.timeout,
+                  json.dumps(p.env) if p.env is not None else None, p.cwd, p.status.value) for p in pools])
+            self.db.executemany(
+                "INSERT OR REPLACE INTO jobs (pool_id, position, %s) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" % JOB_COLUMNS,
+                [(j.pool_id, j.position, j.worker, j.state.value, j.exit_code, j.signal, j.start_time, j.end_time,
+                  j.stdout, j.stderr, int(j.stdout_truncated), int(j.stderr_truncated))
+                 for j in jobs])
+
+    def save_worker(self, name, address, first_seen, last_seen, stats):
+        with _transaction(self.db):
+            self.db.execute(
+                "INSERT INTO workers (name, address, first_seen, last_seen, stats) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET address = excluded.address, "
+                "last_seen = excluded.last_seen, stats = excluded.stats",
+                (name, address, first_seen, last_seen, json.dumps(stats) if stats is not None else None))
+
+    def purge(self, ended_before_ms, max_pools, batch=500):
+        """Delete up to `batch` pools that ended before the cutoff or exceed max_pools; return the count."""
+        ids = [row[0] for row in self.db.execute(
+            "SELECT id FROM pools WHERE status = 'done' AND end_time < ? LIMIT ?", (ended_before_ms, batch))]
+        if not ids and max_pools is not None:
+            excess = self.count_pools() - max_pools
+            if excess > 0:
+                ids = [row[0] for row in self.db.execute(
+                    "SELECT id FROM pools WHERE status = 'done' ORDER BY id LIMIT ?", (min(excess, batch),))]
+        if ids:
+            marks = ",".join("?" * len(ids))
+            with _transaction(self.db):
+                self.db.execute("DELETE FROM jobs WHERE pool_id IN (%s)" % marks, ids)
+                self.db.execute("DELETE FROM pools WHERE id IN (%s)" % marks, ids)
+        return len(ids)
+
+    # -- reads -------------------------------------------------------------------------
+    def get_pool(self, pool_id):
+        row = self.db.execute("SELECT %s FROM pools WHERE id = ?" % POOL_COLUMNS, (pool_id,)).fetchone()
+        if row is None:
+            return None
+        jobs = self.db.execute("SELECT %s FROM jobs WHERE pool_id = ? ORDER BY position" % JOB_COLUMNS,
+                               (pool_id,)).fetchall()
+        return _pool_from_rows(row, jobs)
+
+    def unfinished_pools(self):
+        ids = [r[0] for r in self.db.execute("SELECT id FROM pools WHERE status = 'running'")]
+        return [self.get_pool(pool_id) for pool_id in ids]
+
+    def list_pools(self, status=None, before=None, limit=50):
+        """Newest first, without output; `before` is the id that ends the previous page."""
+        clauses, args = [], []
+        if status:
+            clauses.append("status = ?")
+            args.append(status)
+        if before:
+            clauses.append("id < ?")
+            args.append(before)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        rows = self.db.execute("SELECT %s FROM pools %s ORDER BY id DESC LIMIT ?" % (POOL_COLUMNS, where),
+                               args + [limit]).fetchall()
+        pools = []
+        for row in rows:
+            jobs = self.db.execute("SELECT %s FROM jobs WHERE pool_id = ? ORDER BY position"
+                                   % JOB_SUMMARY_COLUMNS, (row[0],)).fetchall()
+            pools.append(_pool_from_rows(row, jobs))
+        return pools
+
+    def workers(self):
+        rows = self.db.execute("SELECT name, address, first_seen, last_seen, stats FROM workers ORDER BY name")
+        return [dict(name=r[0], address=r[1], first_seen=r[2], last_seen=r[3],
+                     stats=json.loads(r[4]) if r[4] else None) for r in rows]
+
+    def count_pools(self):
+        return self.db.execute("SELECT COUNT(*) FROM pools").fetchone()[0]
+
+
+class _transaction:
+    def __init__(self, db):
+        self.db = db
+
+    def __enter__(self):
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind, value, traceback):
+        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def _pool_from_rows(row, job_rows):
+    pool_id, cmd, created, end_time, timeout, env, cwd = row
+    jobs = {}
+    for position, job_row in enumerate(job_rows):
+        job = Job(pool_id, *job_row[:6], position=position)
+        if len(job_row) > 6:
+            job.stdout, job.stderr = job_row[6], job_row[7]
+            job.stdout_truncated, job.stderr_truncated = bool(job_row[8]), bool(job_row[9])
+        jobs[job.worker] = job
+    return Pool(pool_id, cmd, created, jobs, timeout=timeout,
+                env=json.loads(env) if env else None, cwd=cwd, end_time=end_time)
+
+
+class ThreadedStore:
+    """The same calls as Store, each run on the store's own thread while the caller's greenlet waits."""
+
+    def __init__(self, store):
+        self._store = store
+        self._thread = ThreadPool(1)
+
+    def __getattr__(self, name):
+        method = getattr(self._store, name)
+
+        def call(*args, **kwargs):
+            return self._thread.apply(method, args, kwargs)
+        return call
+
+    def shutdown(self):
+        self._thread.apply(self._store.close)
+        self._thread.kill()

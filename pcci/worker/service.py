@@ -1,0 +1,51 @@
+"""The worker process: load config, build runner, spool and link, run until SIGTERM."""
+
+import logging
+import os
+import signal
+
+import gevent
+from gevent.event import Event
+
+from .. import config as config_module
+from ..errors import ConfigError
+from .link import MasterLink
+from .runner import Runner
+from .spool import Spool
+
+log = logging.getLogger(__name__)
+
+# How long a stopping worker waits for the master to acknowledge the last results.
+FINAL_ACK_SECONDS = 3.0
+
+
+def run(cfg):
+    if not cfg.master_host:
+        raise ConfigError(["%s: master_host: not set; put the master's address here" % cfg.source])
+    key = config_module.read_cluster_key(cfg)
+    node = cfg.node_name or config_module.default_node_name()
+    spool = Spool(os.path.join(cfg.state_dir, "results"))
+    link = MasterLink(cfg, key, node, None, spool)
+    runner = Runner(cfg.shell, cfg.output_cap_bytes, cfg.kill_grace, link.deliver)
+    link.runner = runner
+
+    stopping = Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        gevent.signal_handler(signum, stopping.set)
+    log.info("worker %s starting; master is %s:%d", node, cfg.master_host, cfg.master_port)
+    dialer = gevent.spawn(link.run, stopping)
+    stopping.wait()
+
+    log.info("stopping: killing %d running job(s)", len(runner.jobs))
+    runner.kill_all(wait_seconds=cfg.kill_grace + 2)
+    _wait_for_acks(spool, link)
+    dialer.kill()
+    log.info("worker %s stopped", node)
+    return 0
+
+
+def _wait_for_acks(spool, link, seconds=FINAL_ACK_SECONDS):
+    """Give the master a moment to acknowledge results; what is left stays spooled."""
+    deadline = gevent.get_hub().loop.now() + seconds
+    while spool.pending() and link.connection is not None and gevent.get_hub().loop.now() < deadline:
+        gevent.sleep(0.05)

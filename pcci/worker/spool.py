@@ -1,0 +1,54 @@
+"""Results kept on the worker's disk until the master acknowledges them.
+
+A result is written here before it is sent, so a result survives a dropped link, a
+master restart and a worker restart; the master's ack deletes it. Files are written
+to a temporary name and renamed, so a crash never leaves half a result.
+"""
+
+import json
+import logging
+import os
+from urllib.parse import quote, unquote
+
+log = logging.getLogger(__name__)
+
+
+class Spool:
+    def __init__(self, directory):
+        self.directory = directory
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+
+    def _path(self, job_id):
+        return os.path.join(self.directory, quote(job_id, safe="") + ".json")
+
+    def save(self, result):
+        path = self._path(result["job"])
+        temporary = path + ".tmp"
+        with open(temporary, "w", encoding="utf-8") as handle:
+            json.dump(result, handle, ensure_ascii=False)
+        os.replace(temporary, path)
+
+    def remove(self, job_id):
+        try:
+            os.unlink(self._path(job_id))
+        except FileNotFoundError:
+            pass
+
+    def holds(self, job_id):
+        return os.path.exists(self._path(job_id))
+
+    def pending(self):
+        """Every result not yet acknowledged, oldest first; unreadable files are set aside."""
+        results = []
+        for name in os.listdir(self.directory):
+            if not name.endswith(".json"):
+                continue
+            path = os.path.join(self.directory, name)
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    results.append(json.load(handle))
+            except (OSError, ValueError) as exc:
+                log.error("spooled result %s is unreadable (%s); moved aside", unquote(name), exc)
+                os.replace(path, path + ".bad")
+        results.sort(key=lambda r: r.get("endTime") or 0)
+        return results

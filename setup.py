@@ -1,0 +1,20 @@
+from setuptools import find_packages, setup
+
+from pcci import __version__
+
+setup(
+    name="pcci",
+    version=__version__,
+    description="Parallel Computer Communication Interface: run commands across a small cluster",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    packages=find_packages(include=["pcci", "pcci.*"]),
+    python_requires=">=3.9",
+    install_requires=["bottle>=0.12.23", "gevent>=22.10", "psutil>=5.9.4", "PyYAML>=6.0"],
+    entry_points={"console_scripts": [
+        "pcci = pcci.cli.main:_console",
+        "pcci-master = pcci.cli.main:main_master",
+        "pcci-worker = pcci.cli.main:main_worker",
+    ]},
+)
