@@ -110,7 +110,11 @@ class WorkerPort:
         nonce = auth.new_nonce()
         connection.send_now({"type": protocol.CHALLENGE, "nonce": nonce,
                              "proof": auth.master_proof(self.key, hello["nonce"], nonce, name)})
-        reply = protocol.require(connection.receive(timeout), protocol.AUTH, proof=str)
+        reply = connection.receive(timeout)
+        if reply.get("type") == protocol.ERROR:
+            raise Rejected("bad_key", "worker %r found the master's key proof wrong; "
+                                      "the master and the worker have different cluster keys" % name)
+        protocol.require(reply, protocol.AUTH, proof=str)
         if not auth.proofs_match(auth.worker_proof(self.key, nonce, hello["nonce"], name), reply["proof"]):
             raise Rejected("bad_key", "worker %r failed the cluster key check; "
                                       "is its cluster key the master's?" % name)

@@ -54,7 +54,7 @@ class MasterLink:
             try:
                 self._session()
             except Refused as exc:
-                log.error("master %s refused this worker: %s", self._address(), exc)
+                log.error("cannot register with master %s: %s", self._address(), exc)
             except (ConnectionClosed, OSError, FrameError, ssl.SSLError) as exc:
                 log.warning("link to master %s down: %s", self._address(), exc)
             finally:
@@ -107,6 +107,10 @@ class MasterLink:
         protocol.require(challenge, protocol.CHALLENGE, nonce=str, proof=str)
         expected = auth.master_proof(self.key, nonce, challenge["nonce"], self.node)
         if not auth.proofs_match(expected, challenge["proof"]):
+            try:
+                connection.send_now(protocol.error("bad_key", "the master's key proof is wrong"), timeout=1.0)
+            except ConnectionClosed:
+                pass
             raise Refused("the master did not prove it holds the cluster key; refusing to take orders from it")
         connection.send_now({"type": protocol.AUTH,
                              "proof": auth.worker_proof(self.key, challenge["nonce"], nonce, self.node)})

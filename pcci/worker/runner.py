@@ -39,23 +39,27 @@ def now_ms():
     return int(time.time() * 1000)
 
 
-def _read_capped(fd, cap):
-    """Read a non-blocking pipe to EOF; keep at most `cap` bytes; return (bytes, truncated)."""
-    kept = bytearray()
-    truncated = False
-    while True:
-        try:
-            data = gevent.os.nb_read(fd, 65536)
-        except OSError:
-            break
-        if not data:
-            break
-        room = cap - len(kept)
-        if len(data) > room:
-            truncated = True
-            data = data[:max(room, 0)]
-        kept += data
-    return bytes(kept), truncated
+class Capture:
+    """One output stream: at most `cap` bytes kept, the rest drained and counted as truncated."""
+
+    def __init__(self, cap):
+        self.cap = cap
+        self.kept = bytearray()
+        self.truncated = False
+
+    def read_to_eof(self, fd):
+        while True:
+            try:
+                data = gevent.os.nb_read(fd, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            room = self.cap - len(self.kept)
+            if len(data) > room:
+                self.truncated = True
+                data = data[:max(room, 0)]
+            self.kept += data
 
 
 def _wait_exit(process, timeout):
@@ -142,25 +146,23 @@ class Runner:
         process = job.process
         os.set_blocking(process.stdout.fileno(), False)
         os.set_blocking(process.stderr.fileno(), False)
-        out_reader = gevent.spawn(_read_capped, process.stdout.fileno(), self.output_cap)
-        err_reader = gevent.spawn(_read_capped, process.stderr.fileno(), self.output_cap)
+        out, err = Capture(self.output_cap), Capture(self.output_cap)
+        readers = [gevent.spawn(out.read_to_eof, process.stdout.fileno()),
+                   gevent.spawn(err.read_to_eof, process.stderr.fileno())]
         try:
             if not _wait_exit(process, job.timeout):
                 log.info("job %s timed out after %ss; killing its process group", job.job_id, job.timeout)
                 self._terminate(job, JobState.TIMED_OUT)
                 _wait_exit(process, None)
             returncode = process.wait()
-            gevent.joinall([out_reader, err_reader], timeout=PIPE_DRAIN_SECONDS)
-            out_reader.kill(block=False)
-            err_reader.kill(block=False)
-            stdout, stdout_truncated = out_reader.value or (b"", False)
-            stderr, stderr_truncated = err_reader.value or (b"", False)
+            gevent.joinall(readers, timeout=PIPE_DRAIN_SECONDS)
+            gevent.killall(readers)
         finally:
             process.stdout.close()
             process.stderr.close()
             self.jobs.pop(job.job_id, None)
         result = build_result(job.job_id, returncode, job.end_reason, job.start_time, now_ms(),
-                              stdout, stderr, stdout_truncated, stderr_truncated)
+                              bytes(out.kept), bytes(err.kept), out.truncated, err.truncated)
         log.debug("job %s ended: %s", job.job_id, result["state"])
         self.on_done(result)
 

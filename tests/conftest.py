@@ -1,0 +1,196 @@
+"""Fixtures that start real master and worker processes on loopback and stop them afterwards."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+import yaml
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KEY = "a" * 64
+OTHER_KEY = "b" * 64
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout=10.0, interval=0.05, what="condition"):
+    """Poll a predicate, bounded in time; return its first truthy value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+
+
+class Service:
+    """One pcci process, its config and its log."""
+
+    def __init__(self, kind, directory, settings):
+        self.kind = kind
+        self.directory = directory
+        self.settings = settings
+        self.config_path = os.path.join(directory, "%s.yaml" % kind)
+        self.log_path = os.path.join(directory, "%s.log" % kind)
+        self.process = None
+
+    def start(self):
+        os.makedirs(self.directory, exist_ok=True)
+        with open(self.config_path, "w") as handle:
+            yaml.safe_dump(self.settings, handle)
+        log = open(self.log_path, "ab")
+        env = dict(os.environ, PYTHONPATH=REPO)
+        self.process = subprocess.Popen([sys.executable, "-m", "pcci", self.kind, "--config", self.config_path],
+                                        stdout=log, stderr=log, env=env, cwd=REPO)
+        log.close()
+        return self
+
+    def signal(self, signum):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signum)
+
+    def stop(self, timeout=15):
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+    def kill(self):
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+
+    def log(self):
+        with open(self.log_path, errors="replace") as handle:
+            return handle.read()
+
+
+class Cluster:
+    """A master and its workers as real processes; talk to them as a user would."""
+
+    def __init__(self, base):
+        self.base = str(base)
+        self.api_port = free_port()
+        self.worker_port = free_port()
+        self.token = None
+        self.master = None
+        self.workers = {}
+
+    # -- processes ------------------------------------------------------------------
+    def master_settings(self, **overrides):
+        settings = {"cluster_key": KEY, "state_dir": os.path.join(self.base, "master-state"),
+                    "api_port": self.api_port, "worker_host": "127.0.0.1", "worker_port": self.worker_port,
+                    "heartbeat_timeout": "3s", "log_level": "debug"}
+        settings.update(overrides)
+        return settings
+
+    def start_master(self, **overrides):
+        settings = self.master_settings(**overrides)
+        self.token = (settings.get("api_tokens") or [None])[0]
+        self.master = Service("master", os.path.join(self.base, "master"), settings).start()
+        wait_until(lambda: self.master.process.poll() is not None or self._healthy(), what="master /health")
+        assert self.master.process.poll() is None, self.master.log()
+        return self.master
+
+    def _healthy(self):
+        try:
+            return self.api("GET", "/health")[0] == 200
+        except OSError:
+            return False
+
+    def start_worker(self, name, wait=True, **overrides):
+        settings = {"cluster_key": KEY, "state_dir": os.path.join(self.base, "worker-%s" % name),
+                    "master_host": "127.0.0.1", "master_port": self.worker_port, "node_name": name,
+                    "heartbeat_interval": "0.5s", "link_timeout": "3s", "reconnect_min": "0.1s",
+                    "reconnect_max": "0.5s", "kill_grace": "1s", "log_level": "debug"}
+        settings.update(overrides)
+        worker = Service("worker", os.path.join(self.base, "worker-%s" % name), settings).start()
+        self.workers[name] = worker
+        if wait:
+            self.wait_online(name)
+        return worker
+
+    def wait_online(self, *names, timeout=15):
+        def all_online():
+            online = {w["name"] for w in self.api("GET", "/workers")[1]["workers"] if w["online"]}
+            return set(names) <= online
+        wait_until(all_online, timeout=timeout, what="workers %s online" % (names,))
+
+    def stop(self):
+        for worker in self.workers.values():
+            worker.stop()
+        if self.master:
+            self.master.stop()
+
+    # -- HTTP ---------------------------------------------------------------------------
+    def api(self, method, path, body=None, token="default", raw=None, headers=None, timeout=30):
+        """(status, parsed JSON) for one call; body is JSON-encoded unless raw bytes are given."""
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        request = urllib.request.Request("http://127.0.0.1:%d%s" % (self.api_port, path), data=data,
+                                         method=method, headers=headers or {})
+        token = self.token if token == "default" else token
+        if token:
+            request.add_header("Authorization", "Bearer " + token)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    def run(self, cmd, workers=None, wait=30, **fields):
+        """Submit a pool and wait for it to finish; returns the finished pool."""
+        body = dict(fields, cmd=cmd)
+        if workers is not None:
+            body["workers"] = workers
+        status, submitted = self.api("POST", "/job", body)
+        assert status == 202, submitted
+        status, pool = self.api("GET", "/pool/%s?wait=%s" % (submitted["id"], wait))
+        assert status == 200, pool
+        assert pool["status"] == "done", pool
+        return pool
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    made = Cluster(tmp_path)
+    try:
+        yield made
+    finally:
+        made.stop()
+
+
+def pids_alive(pids):
+    alive = []
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        with open("/proc/%d/stat" % pid) as handle:
+            if handle.read().split(")")[-1].split()[0] != "Z":
+                alive.append(pid)
+    return alive
+
+
+def kill_pids(pids):
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

@@ -1,0 +1,92 @@
+"""The pcci command as a user types it, against a real master and workers."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, wait_until
+
+
+def pcci(*args, env=None, timeout=60):
+    full_env = dict(os.environ, PYTHONPATH=REPO, **(env or {}))
+    return subprocess.run([sys.executable, "-m", "pcci", *args], capture_output=True, text=True,
+                          env=full_env, timeout=timeout, cwd=REPO)
+
+
+@pytest.fixture
+def pis(cluster):
+    cluster.start_master(api_tokens=["cli-token-" + "z" * 16])
+    cluster.start_worker("pi1")
+    cluster.start_worker("pi2")
+    cluster.env = {"PCCI_URL": "http://127.0.0.1:%d" % cluster.api_port, "PCCI_TOKEN": cluster.token}
+    return cluster
+
+
+def test_run_groups_identical_output_and_exits_with_the_largest_code(pis):
+    result = pcci("run", "-w", "pi1,pi2", "--", "echo same; exit 3", env=pis.env)
+    assert result.returncode == 3, result.stderr
+    assert "pi1,pi2 (exit 3)" in result.stdout and result.stdout.count("same") == 1
+
+
+def test_run_shows_different_outputs_per_worker(pis):
+    result = pcci("run", "-e", "X=1", "--", 'echo "$X" $(cat /proc/self/status | grep -c PPid)', env=pis.env)
+    assert result.returncode == 0 and "pi1,pi2 (exit 0)" in result.stdout and "1 1" in result.stdout
+
+
+def test_run_async_prints_the_pool_id_and_pool_shows_it(pis):
+    result = pcci("run", "--async", "-w", "pi1", "--", "echo later", env=pis.env)
+    pool_id = result.stdout.strip()
+    assert re.fullmatch(r"[0-9a-f-]{36}", pool_id)
+    shown = pcci("pool", pool_id, "--wait", "20", env=pis.env)
+    assert "later" in shown.stdout and "pi1 (exit 0)" in shown.stdout
+
+
+def test_workers_and_pools_tables(pis):
+    pcci("run", "--", "true", env=pis.env)
+    workers = pcci("workers", env=pis.env)
+    assert re.search(r"^pi1\s+online\s+127\.0\.0\.1", workers.stdout, re.M)
+    pools = pcci("pools", env=pis.env)
+    assert "done" in pools.stdout and "succeeded=2" in pools.stdout
+
+
+def test_kill_from_the_cli(pis):
+    pool_id = pcci("run", "--async", "-w", "pi1", "--", "sleep 60", env=pis.env).stdout.strip()
+    wait_until(lambda: pis.api("GET", "/workers")[1]["workers"][0]["runningJobs"], what="running")
+    result = pcci("kill", pool_id, env=pis.env)
+    assert result.stdout.strip() == "pi1: signalled"
+
+
+def test_wrong_token_is_reported_plainly(pis):
+    result = pcci("workers", env=dict(pis.env, PCCI_TOKEN="nope-" + "n" * 20))
+    assert result.returncode == 2 and "not one this master accepts" in result.stderr
+
+
+def test_unreachable_master_is_reported_plainly():
+    result = pcci("workers", "--url", "http://127.0.0.1:9")
+    assert result.returncode == 2 and "cannot reach the master" in result.stderr
+
+
+def test_keygen_prints_a_fresh_key():
+    first, second = pcci("keygen").stdout.strip(), pcci("keygen").stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{64}", first) and first != second
+
+
+def test_check_config_names_every_problem(tmp_path):
+    path = tmp_path / "worker.yaml"
+    path.write_text("master_port: high\nnode_nam: x\ncluster_key: " + "k" * 64 + "\n")
+    result = pcci("check-config", "worker", str(path))
+    assert result.returncode == 1
+    assert "%s: master_port: expected a port" % path in result.stderr
+    assert "%s: node_nam: unknown key" % path in result.stderr
+    path.write_text("master_host: 10.0.0.1\ncluster_key: " + "k" * 64 + "\n")
+    assert pcci("check-config", "worker", str(path)).returncode == 0
+
+
+def test_service_with_a_bad_config_exits_with_ex_config(tmp_path):
+    path = tmp_path / "master.yaml"
+    path.write_text("api_port: -1\n")
+    result = pcci("master", "--config", str(path))
+    assert result.returncode == 78 and "api_port" in result.stderr

@@ -1,0 +1,239 @@
+"""Failures a real cluster meets, with real master and worker processes on loopback."""
+
+import os
+import signal
+import socket
+import sqlite3
+import struct
+
+import pytest
+
+from conftest import KEY, OTHER_KEY, kill_pids, pids_alive, wait_until
+from linkproxy import LinkProxy
+
+
+def job_of(cluster, pool_id, worker):
+    return cluster.api("GET", "/pool/%s" % pool_id)[1]["jobs"][worker]
+
+
+def spooled(cluster, name):
+    directory = os.path.join(cluster.workers[name].settings["state_dir"], "results")
+    return [n for n in os.listdir(directory) if n.endswith(".json")] if os.path.isdir(directory) else []
+
+
+def closed_by_peer(sock, timeout=5):
+    sock.settimeout(timeout)
+    try:
+        return sock.recv(100) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_pool_on_two_workers_collects_each_workers_output(cluster):
+    cluster.start_master()
+    cluster.start_worker("pi1")
+    cluster.start_worker("pi2")
+    pool = cluster.run("echo I am $PCCI_NODE", ["pi1", "pi2"], env={"PCCI_NODE": "here"})
+    assert {name: job["stdout"] for name, job in pool["jobs"].items()} == {"pi1": "I am here\n", "pi2": "I am here\n"}
+
+
+def test_timeout_ends_the_job_as_timed_out(cluster):
+    cluster.start_master()
+    cluster.start_worker("pi1")
+    pool = cluster.run("sleep 30", ["pi1"], timeout=0.5)
+    job = pool["jobs"]["pi1"]
+    assert job["state"] == "timed_out" and job["signal"] == "SIGTERM"
+
+
+def test_output_over_the_cap_is_truncated_and_flagged(cluster):
+    cluster.start_master()
+    cluster.start_worker("pi1", output_cap_bytes=1000)
+    job = cluster.run("yes | head -c 50000; echo fine >&2", ["pi1"])["jobs"]["pi1"]
+    assert len(job["stdout"]) == 1000 and job["stdoutTruncated"] and not job["stderrTruncated"]
+    assert job["stderr"] == "fine\n" and job["state"] == "succeeded"
+
+
+def test_kill_reaches_grandchildren_through_the_api(cluster, tmp_path):
+    cluster.start_master()
+    cluster.start_worker("pi1")
+    pids_file = tmp_path / "pids"
+    status, submitted = cluster.api("POST", "/job", {
+        "cmd": "sh -c 'sleep 60 & echo $! >> %s; wait' & echo $! >> %s; sleep 60" % (pids_file, pids_file),
+        "workers": ["pi1"]})
+    pids = wait_until(lambda: pids_file.exists() and len(pids_file.read_text().split()) == 2
+                      and [int(p) for p in pids_file.read_text().split()], what="grandchildren")
+    try:
+        status, killed = cluster.api("PUT", "/kill/%s" % submitted["id"], {"workers": ["pi1"]})
+        assert killed["workers"] == {"pi1": "signalled"}
+        pool = cluster.api("GET", "/pool/%s?wait=20" % submitted["id"])[1]
+        assert pool["jobs"]["pi1"]["state"] == "killed"
+        wait_until(lambda: not pids_alive(pids), timeout=5, what="grandchildren gone")
+    finally:
+        kill_pids(pids)
+
+
+def test_master_sigkilled_while_jobs_run_shows_them_finished_after_restart(cluster):
+    cluster.start_master()
+    cluster.start_worker("pi1")
+    cluster.start_worker("pi2")
+    earlier = cluster.run("echo history", ["pi1"])
+    status, submitted = cluster.api("POST", "/job", {"cmd": "sleep 1; echo survived", "workers": ["pi1", "pi2"]})
+    assert status == 202
+    cluster.master.kill()
+    wait_until(lambda: len(spooled(cluster, "pi1")) == 1 and len(spooled(cluster, "pi2")) == 1,
+               timeout=15, what="results kept on the workers' disks")
+    cluster.start_master()
+    pool = cluster.api("GET", "/pool/%s?wait=20" % submitted["id"])[1]
+    assert pool["status"] == "done"
+    assert {n: (j["state"], j["stdout"]) for n, j in pool["jobs"].items()} == \
+        {"pi1": ("succeeded", "survived\n"), "pi2": ("succeeded", "survived\n")}
+    assert cluster.api("GET", "/pool/%s" % earlier["id"])[1]["jobs"]["pi1"]["stdout"] == "history\n"
+    wait_until(lambda: not spooled(cluster, "pi1") and not spooled(cluster, "pi2"), what="acknowledged")
+
+
+def test_link_cut_while_a_job_finishes_delivers_the_result_once_after_reconnect(cluster):
+    cluster.start_master()
+    proxy = LinkProxy(cluster.worker_port)
+    try:
+        cluster.start_worker("pi1", master_port=proxy.port)
+        status, submitted = cluster.api("POST", "/job", {"cmd": "sleep 0.7; echo made it", "workers": ["pi1"]})
+        proxy.cut()
+        wait_until(lambda: len(spooled(cluster, "pi1")) == 1, timeout=10, what="result spooled while cut")
+        assert job_of(cluster, submitted["id"], "pi1")["state"] == "running"
+        proxy.restore()
+        pool = cluster.api("GET", "/pool/%s?wait=20" % submitted["id"])[1]
+        job = pool["jobs"]["pi1"]
+        assert (job["state"], job["stdout"]) == ("succeeded", "made it\n")
+        wait_until(lambda: not spooled(cluster, "pi1"), what="spool emptied by the ack")
+        # Cut and restore again: nothing is re-delivered, nothing changes.
+        proxy.cut()
+        proxy.restore()
+        cluster.wait_online("pi1")
+        assert job_of(cluster, submitted["id"], "pi1") == job
+        db = sqlite3.connect(os.path.join(cluster.master.settings["state_dir"], "pcci.sqlite3"))
+        rows = db.execute("SELECT COUNT(*) FROM jobs WHERE pool_id = ?", (submitted["id"],)).fetchone()[0]
+        db.close()
+        assert rows == 1
+        assert cluster.master.log().count("duplicate result") == 0
+    finally:
+        proxy.close()
+
+
+def test_worker_with_the_wrong_key_cannot_register(cluster):
+    cluster.start_master()
+    cluster.start_worker("intruder", wait=False, cluster_key=OTHER_KEY)
+    wait_until(lambda: "bad_key" in cluster.master.log(), what="master refusal logged")
+    wait_until(lambda: "cannot register with master" in cluster.workers["intruder"].log(), what="worker told why")
+    workers = cluster.api("GET", "/workers")[1]["workers"]
+    assert [w for w in workers if w["name"] == "intruder"] == []
+
+
+def test_worker_refuses_a_master_that_does_not_hold_the_key(cluster, tmp_path):
+    """A fake master (a plain socket in this test) sends a bogus proof and then a run order."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(15)
+    marker = tmp_path / "ran"
+    try:
+        cluster.worker_port = listener.getsockname()[1]
+        cluster.start_worker("pi1", wait=False)
+        conn, _ = listener.accept()
+        conn.settimeout(5)
+        conn.recv(65536)  # the hello
+        for message in ({"type": "challenge", "nonce": "00" * 32, "proof": "ff" * 32},
+                        {"type": "welcome"}, {"type": "sync"},
+                        {"type": "run", "job": "x/pi1", "cmd": "touch %s" % marker}):
+            payload = __import__("json").dumps(message).encode()
+            try:
+                conn.sendall(struct.pack(">I", len(payload)) + payload)
+            except OSError:
+                break
+        wait_until(lambda: "did not prove it holds the cluster key" in cluster.workers["pi1"].log(),
+                   what="worker refusal logged")
+        assert not marker.exists()
+        conn.close()
+    finally:
+        listener.close()
+
+
+def test_garbage_on_the_worker_port_costs_only_that_connection(cluster):
+    cluster.start_master(handshake_timeout="1s")
+    cluster.start_worker("pi1")
+    for junk in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", struct.pack(">I", 2 ** 31) + b"x",
+                 struct.pack(">I", 5) + b"nope!", struct.pack(">I", 15) + b'{"type":"bogus"}'[:15]):
+        with socket.create_connection(("127.0.0.1", cluster.worker_port), timeout=5) as sock:
+            sock.sendall(junk)
+            assert closed_by_peer(sock)
+    silent = socket.create_connection(("127.0.0.1", cluster.worker_port), timeout=5)
+    assert closed_by_peer(silent)  # by the master, after handshake_timeout
+    silent.close()
+    log = cluster.master.log()
+    assert log.count("sent garbage") >= 3
+    assert cluster.run("echo alive", ["pi1"])["jobs"]["pi1"]["stdout"] == "alive\n"
+
+
+def test_two_live_workers_claiming_one_name_the_newcomer_is_refused(cluster):
+    cluster.start_master()
+    cluster.start_worker("pi1")
+    cluster.start_worker("pi1-twin", wait=False, node_name="pi1")
+    twin = cluster.workers["pi1-twin"]
+    wait_until(lambda: "node_name_in_use" in twin.log(), what="newcomer told")
+    assert "node_name_in_use" in cluster.master.log()
+    assert cluster.run("echo original", ["pi1"])["jobs"]["pi1"]["stdout"] == "original\n"
+
+
+def test_restarted_worker_forgets_its_job_which_is_marked_lost(cluster, tmp_path):
+    cluster.start_master()
+    worker = cluster.start_worker("pi1")
+    pid_file = tmp_path / "pid"
+    status, submitted = cluster.api("POST", "/job", {"cmd": "echo $$ > %s; exec sleep 60" % pid_file,
+                                                     "workers": ["pi1"]})
+    wait_until(lambda: pid_file.exists() and pid_file.read_text().strip(), what="job started")
+    try:
+        worker.kill()
+        worker.start()
+        cluster.wait_online("pi1")
+        pool = cluster.api("GET", "/pool/%s?wait=10" % submitted["id"])[1]
+        assert pool["jobs"]["pi1"]["state"] == "lost" and pool["status"] == "done"
+    finally:
+        kill_pids([int(pid_file.read_text())])
+
+
+def test_worker_gone_for_good_has_its_jobs_marked_lost_after_the_grace_period(cluster, tmp_path):
+    cluster.start_master(lost_after="1s", heartbeat_timeout="1s")
+    worker = cluster.start_worker("pi1")
+    pid_file = tmp_path / "pid"
+    status, submitted = cluster.api("POST", "/job", {"cmd": "echo $$ > %s; exec sleep 60" % pid_file,
+                                                     "workers": ["pi1"]})
+    wait_until(lambda: pid_file.exists() and pid_file.read_text().strip(), what="job started")
+    try:
+        worker.kill()
+        pool = cluster.api("GET", "/pool/%s?wait=20" % submitted["id"])[1]
+        assert pool["jobs"]["pi1"]["state"] == "lost"
+        assert "lost" in cluster.master.log()
+    finally:
+        kill_pids([int(pid_file.read_text())])
+
+
+def test_stopping_a_worker_kills_its_jobs_and_the_master_shows_them_killed(cluster):
+    cluster.start_master()
+    worker = cluster.start_worker("pi1")
+    status, submitted = cluster.api("POST", "/job", {"cmd": "sleep 60", "workers": ["pi1"]})
+    wait_until(lambda: cluster.api("GET", "/workers")[1]["workers"][0]["runningJobs"], what="job running")
+    worker.signal(signal.SIGTERM)
+    pool = cluster.api("GET", "/pool/%s?wait=20" % submitted["id"])[1]
+    assert pool["jobs"]["pi1"]["state"] == "killed"
+    worker.process.wait(15)
+    assert worker.process.returncode == 0
+
+
+def test_history_survives_a_clean_master_restart(cluster):
+    cluster.start_master()
+    cluster.start_worker("pi1")
+    pool = cluster.run("echo keep me", ["pi1"])
+    cluster.master.stop()
+    cluster.start_master()
+    again = cluster.api("GET", "/pool/%s" % pool["id"])[1]
+    assert again == pool
+    cluster.wait_online("pi1")

@@ -1,0 +1,64 @@
+import pytest
+
+from pcci import config
+from pcci.errors import ConfigError
+
+
+@pytest.mark.parametrize("text,seconds", [("90s", 90), ("24h", 86400), ("7d", 604800), ("500ms", 0.5),
+                                          (30, 30), ("1.5m", 90), ("2w", 1209600)])
+def test_durations_in_the_original_style(text, seconds):
+    assert config.parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["7 days", "-1s", "", True, "h"])
+def test_bad_durations_are_named(bad):
+    with pytest.raises(ValueError):
+        config.parse_duration(bad)
+
+
+def test_defaults_fill_missing_keys():
+    cfg = config.validate({"cluster_key": "k" * 32}, config.MASTER_KEYS, "m.yaml")
+    assert cfg.api_port == 8080 and cfg.pool_retention == 7 * 86400 and cfg.api_host == "127.0.0.1"
+
+
+def test_every_problem_is_reported_at_once_as_file_key_message():
+    with pytest.raises(ConfigError) as caught:
+        config.validate({"api_port": "eighty", "pool_retention": "forever", "colour": "blue"},
+                        config.MASTER_KEYS, "/etc/pcci/master.yaml")
+    problems = caught.value.problems
+    assert len(problems) == 3
+    assert any(p.startswith("/etc/pcci/master.yaml: colour: unknown key") for p in problems)
+    assert any(p.startswith("/etc/pcci/master.yaml: api_port: expected a port") for p in problems)
+    assert any(p.startswith("/etc/pcci/master.yaml: pool_retention: expected a duration") for p in problems)
+
+
+def test_yaml_tags_are_not_executed(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text("api_port: !!python/object/apply:os.system ['true']\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        config.load_master(str(path))
+
+
+def test_top_level_must_be_a_mapping(tmp_path):
+    path = tmp_path / "w.yaml"
+    path.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        config.load_worker(str(path))
+
+
+def test_cluster_key_from_a_key_file(tmp_path):
+    key_file = tmp_path / "cluster.key"
+    key_file.write_text("f" * 64 + "\n")
+    cfg = config.validate({"cluster_key_file": str(key_file)}, config.WORKER_KEYS, "w.yaml")
+    assert config.read_cluster_key(cfg) == "f" * 64
+
+
+def test_missing_cluster_key_says_how_to_make_one():
+    cfg = config.validate({}, config.WORKER_KEYS, "w.yaml")
+    with pytest.raises(ConfigError, match="pcci keygen"):
+        config.read_cluster_key(cfg)
+
+
+def test_tls_needs_both_cert_and_key():
+    with pytest.raises(ConfigError, match="give both or neither"):
+        config.validate({"api_tls_cert": "/c.pem"}, config.MASTER_KEYS, "m.yaml")

@@ -1,0 +1,51 @@
+import pytest
+
+from pcci.errors import BadRequest
+from pcci.master import requests
+
+
+def test_original_job_body_is_accepted():
+    parsed = requests.job_request(b'{"cmd": "ping google.com -n 1", "workers": ["node1", "node2"]}')
+    assert parsed == {"cmd": "ping google.com -n 1", "workers": ["node1", "node2"], "timeout": None,
+                      "env": None, "cwd": None}
+
+
+@pytest.mark.parametrize("workers", [None, "*", ["*"]])
+def test_star_or_no_workers_means_every_online_worker(workers):
+    body = {"cmd": "true"} if workers is None else {"cmd": "true", "workers": workers}
+    import json
+    assert requests.job_request(json.dumps(body).encode())["workers"] == []
+
+
+@pytest.mark.parametrize("body,code", [
+    (b"", "empty_body"),
+    (b"{", "malformed_json"),
+    (b"[1]", "wrong_type"),
+    (b'{"cmd": 5}', "wrong_type"),
+    (b'{"cmd": "  "}', "empty_cmd"),
+    (b'{"cmd": "x", "workers": "node1"}', "wrong_type"),
+    (b'{"cmd": "x", "workers": ["a", "a"]}', "duplicate_worker"),
+    (b'{"cmd": "x", "timeout": -1}', "wrong_type"),
+    (b'{"cmd": "x", "timeout": true}', "wrong_type"),
+    (b'{"cmd": "x", "env": {"A": 1}}', "wrong_type"),
+    (b'{"cmd": "x", "cmd2": 1}', "unknown_field"),
+    (b"\xff\xfe", "malformed_json"),
+])
+def test_bad_job_bodies_name_the_problem(body, code):
+    with pytest.raises(BadRequest) as caught:
+        requests.job_request(body)
+    assert caught.value.code == code and caught.value.status == 400
+
+
+def test_kill_body_is_optional():
+    assert requests.kill_request(b"") == {"workers": []}
+    assert requests.kill_request(b'{"workers": ["n1"]}') == {"workers": ["n1"]}
+
+
+def test_query_numbers_are_checked():
+    assert requests.wait_seconds({"wait": "2.5"}) == 2.5
+    with pytest.raises(BadRequest):
+        requests.wait_seconds({"wait": "soon"})
+    with pytest.raises(BadRequest):
+        requests.pools_query({"status": "weird"})
+    assert requests.pools_query({"limit": "10"})["limit"] == 10
