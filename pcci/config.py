@@ -135,7 +135,6 @@ WORKER_KEYS = dict(_COMMON, **{
     "kill_grace": (5.0, parse_duration),
     "reconnect_min": (0.5, positive_duration),
     "reconnect_max": (30.0, positive_duration),
-    "max_jobs": (None, optional_positive_int),
 })
 
 

@@ -30,6 +30,16 @@ class Refused(Exception):
     """The master (or something pretending to be it) refused or failed the handshake."""
 
 
+def tls_context(cafile):
+    """A verifying client context. gevent's own SSLContext: the stdlib's would block the hub."""
+    context = gevent_ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if cafile:
+        context.load_verify_locations(cafile)
+    else:
+        context.load_default_certs()
+    return context
+
+
 class MasterLink:
     def __init__(self, config, key, node, runner, spool):
         self.config = config
@@ -73,8 +83,8 @@ class MasterLink:
         sock = gevent.socket.create_connection((self.config.master_host, self.config.master_port), timeout=10)
         tune_socket(sock)
         if self.config.master_tls:
-            context = gevent_ssl.create_default_context(cafile=self.config.master_ca_file)
-            sock = context.wrap_socket(sock, server_hostname=self.config.master_host)
+            sock = tls_context(self.config.master_ca_file).wrap_socket(
+                sock, server_hostname=self.config.master_host)
         sock.settimeout(None)
         return sock
 

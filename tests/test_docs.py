@@ -1,0 +1,29 @@
+"""Every configuration key is documented and appears in the example files, which validate."""
+
+import os
+
+import pytest
+import yaml
+
+from pcci import config
+from conftest import REPO
+
+
+def read(*parts):
+    with open(os.path.join(REPO, *parts), encoding="utf-8") as handle:
+        return handle.read()
+
+
+@pytest.mark.parametrize("table", [config.MASTER_KEYS, config.WORKER_KEYS], ids=["master", "worker"])
+def test_every_key_is_in_docs_configuration(table):
+    text = read("docs", "configuration.md")
+    assert [key for key in table if "`%s`" % key not in text] == []
+
+
+@pytest.mark.parametrize("kind,table", [("master", config.MASTER_KEYS), ("worker", config.WORKER_KEYS)])
+def test_example_config_is_valid_and_lists_every_key(kind, table):
+    path = os.path.join(REPO, "conf", "%s.yaml" % kind)
+    text = read("conf", "%s.yaml" % kind)
+    config.load(path, table)
+    raw = yaml.safe_load(text)
+    assert [key for key in table if key not in raw and "# %s:" % key not in text] == []
