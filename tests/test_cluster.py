@@ -5,10 +5,12 @@ import signal
 import socket
 import sqlite3
 import struct
+import subprocess
+import sys
 
 import pytest
 
-from conftest import KEY, OTHER_KEY, kill_pids, pids_alive, wait_until
+from conftest import OTHER_KEY, REPO, kill_pids, pids_alive, wait_until
 from linkproxy import LinkProxy
 
 
@@ -237,3 +239,41 @@ def test_history_survives_a_clean_master_restart(cluster):
     again = cluster.api("GET", "/pool/%s" % pool["id"])[1]
     assert again == pool
     cluster.wait_online("pi1")
+
+
+def test_a_frozen_worker_misses_heartbeats_is_shown_offline_and_comes_back(cluster):
+    cluster.start_master(heartbeat_timeout="1s")
+    worker = cluster.start_worker("pi1")
+    worker.signal(signal.SIGSTOP)
+    try:
+        wait_until(lambda: not cluster.api("GET", "/workers")[1]["workers"][0]["online"], what="shown offline")
+    finally:
+        worker.signal(signal.SIGCONT)
+    cluster.wait_online("pi1")
+    assert cluster.run("echo thawed", ["pi1"])["jobs"]["pi1"]["stdout"] == "thawed\n"
+
+
+def test_ended_pools_are_purged_after_the_retention_period(cluster):
+    cluster.start_master(pool_retention="1s")
+    cluster.start_worker("pi1")
+    pool = cluster.run("true", ["pi1"])
+    wait_until(lambda: cluster.api("GET", "/pool/%s" % pool["id"])[0] == 404, timeout=10, what="purged")
+    status, body = cluster.api("GET", "/pool/%s" % pool["id"])
+    assert body["error"]["code"] == "unknown_pool"
+    assert "purged 1 pool" in cluster.master.log()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a UTS namespace for the worker's own hostname needs root")
+def test_worker_registers_under_its_hostname_by_default(cluster):
+    """The worker runs in its own UTS namespace (unshare), so it has a hostname of its own."""
+    cluster.start_master()
+    worker = cluster.start_worker("unnamed", wait=False, node_name=None)   # writes the config, starts
+    worker.stop()
+    log = open(worker.log_path, "ab")
+    worker.process = subprocess.Popen(
+        ["unshare", "--uts", "sh", "-c", 'hostname pi-in-a-namespace && exec "$0" -m pcci worker --config "$1"',
+         sys.executable, worker.config_path], stdout=log, stderr=log, env=dict(os.environ, PYTHONPATH=REPO))
+    log.close()
+    cluster.wait_online("pi-in-a-namespace")
+    job = cluster.run("hostname", ["pi-in-a-namespace"])["jobs"]["pi-in-a-namespace"]
+    assert job["stdout"] == "pi-in-a-namespace\n"

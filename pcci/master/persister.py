@@ -13,6 +13,8 @@ from gevent.event import AsyncResult, Event
 
 log = logging.getLogger(__name__)
 
+RETRY_SECONDS = 1.0
+
 
 class Persister:
     def __init__(self, store, on_committed=None):
@@ -51,16 +53,26 @@ class Persister:
             try:
                 if pools or jobs:
                     self.store.save(pools, jobs)
-            except Exception as exc:  # keep serving; the waiters learn of the failure
-                log.exception("could not save %d pool(s) to the store", len(pools))
-                for waiter in waiters:
-                    waiter.set_exception(exc)
+            except Exception:
+                # Keep everything queued and try again: nothing is acknowledged until it is on disk.
+                log.exception("could not save %d pool(s) to the store; retrying in %ss", len(pools), RETRY_SECONDS)
+                self._requeue(pools, jobs, callbacks, waiters)
+                gevent.sleep(RETRY_SECONDS)
                 continue
             for callback in callbacks:
                 callback()
             for waiter in waiters:
                 waiter.set(True)
             self.on_committed(pools)
+
+    def _requeue(self, pools, jobs, callbacks, waiters):
+        for pool in pools:
+            self._pools.setdefault(pool.pool_id, pool)
+        for job in jobs:
+            self._jobs.setdefault(job.job_id, job)
+        self._after_commit[:0] = callbacks
+        self._waiters[:0] = waiters
+        self._wake.set()
 
     def flush(self, timeout=10.0):
         self.committed().get(timeout=timeout)

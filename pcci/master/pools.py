@@ -31,6 +31,7 @@ class PoolManager:
         self.lost_after_ms = int(lost_after * 1000)
         self.clock = clock
         self.ids = PoolIdMaker()
+        self.started_ms = clock()
         self.active = {}
         self._done_events = {}
         persister.on_committed = self._committed
@@ -119,9 +120,10 @@ class PoolManager:
                 if job.state not in (JobState.RUNNING, JobState.QUEUED):
                     continue
                 info = self.registry.get(job.worker)
-                if info is None or info.online:
+                if info is not None and info.online:
                     continue
-                if info.offline_since is not None and now - info.offline_since >= self.lost_after_ms:
+                offline_since = info.offline_since if info is not None else self.started_ms
+                if offline_since is not None and now - offline_since >= self.lost_after_ms:
                     self._give_up(pool, job, now, "worker %s offline for over %ds"
                                   % (job.worker, self.lost_after_ms // 1000))
 
