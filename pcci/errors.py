@@ -41,11 +41,6 @@ class PayloadTooLarge(ApiError):
     code = "payload_too_large"
 
 
-class ServiceUnavailable(ApiError):
-    status = 503
-    code = "unavailable"
-
-
 # Bottle raises its own HTTPError for routing problems; these name them.
 HTTP_STATUS_CODES = {
     400: "bad_request",

@@ -185,13 +185,19 @@ def test_two_live_workers_claiming_one_name_the_newcomer_is_refused(cluster):
     assert cluster.run("echo original", ["pi1"])["jobs"]["pi1"]["stdout"] == "original\n"
 
 
-def test_restarted_worker_forgets_its_job_which_is_marked_lost(cluster, tmp_path):
-    cluster.start_master()
-    worker = cluster.start_worker("pi1")
+def start_sleeper(cluster, tmp_path):
+    """Submit a long job on pi1; return the submit answer and the job's pid (it outlives a killed worker)."""
     pid_file = tmp_path / "pid"
     status, submitted = cluster.api("POST", "/job", {"cmd": "echo $$ > %s; exec sleep 60" % pid_file,
                                                      "workers": ["pi1"]})
-    wait_until(lambda: pid_file.exists() and pid_file.read_text().strip(), what="job started")
+    pid = wait_until(lambda: pid_file.exists() and pid_file.read_text().strip(), what="job started")
+    return submitted, int(pid)
+
+
+def test_restarted_worker_forgets_its_job_which_is_marked_lost(cluster, tmp_path):
+    cluster.start_master()
+    worker = cluster.start_worker("pi1")
+    submitted, pid = start_sleeper(cluster, tmp_path)
     try:
         worker.kill()
         worker.start()
@@ -199,23 +205,20 @@ def test_restarted_worker_forgets_its_job_which_is_marked_lost(cluster, tmp_path
         pool = cluster.api("GET", "/pool/%s?wait=10" % submitted["id"])[1]
         assert pool["jobs"]["pi1"]["state"] == "lost" and pool["status"] == "done"
     finally:
-        kill_pids([int(pid_file.read_text())])
+        kill_pids([pid])
 
 
 def test_worker_gone_for_good_has_its_jobs_marked_lost_after_the_grace_period(cluster, tmp_path):
     cluster.start_master(lost_after="1s", heartbeat_timeout="1s")
     worker = cluster.start_worker("pi1")
-    pid_file = tmp_path / "pid"
-    status, submitted = cluster.api("POST", "/job", {"cmd": "echo $$ > %s; exec sleep 60" % pid_file,
-                                                     "workers": ["pi1"]})
-    wait_until(lambda: pid_file.exists() and pid_file.read_text().strip(), what="job started")
+    submitted, pid = start_sleeper(cluster, tmp_path)
     try:
         worker.kill()
         pool = cluster.api("GET", "/pool/%s?wait=20" % submitted["id"])[1]
         assert pool["jobs"]["pi1"]["state"] == "lost"
         assert "lost" in cluster.master.log()
     finally:
-        kill_pids([int(pid_file.read_text())])
+        kill_pids([pid])
 
 
 def test_stopping_a_worker_kills_its_jobs_and_the_master_shows_them_killed(cluster):

@@ -17,6 +17,7 @@ if "bottle" not in __import__("sys").modules:
 import bottle  # noqa: E402  (must follow the patch above)
 
 from .. import __version__, auth  # noqa: E402
+from ..states import iso_time  # noqa: E402
 from ..errors import ApiError, PayloadTooLarge, Unauthorized, code_for_status  # noqa: E402
 from . import requests  # noqa: E402
 
@@ -110,7 +111,7 @@ def build_app(config, pools, registry, started_ms):
     @endpoint
     def get_health():
         return 200, {"status": "ok", "version": __version__, "workersOnline": len(registry.online_names()),
-                     "activePools": len(pools.active), "startTime": started_ms}
+                     "activePools": len(pools.active), "startTime": iso_time(started_ms)}
 
     return app
 
