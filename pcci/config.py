@@ -106,6 +106,7 @@ MASTER_KEYS = dict(_COMMON, **{
     "api_host": ("127.0.0.1", text),
     "api_port": (8080, port),
     "api_tokens": ([], token_list),
+    "api_tokens_file": (None, optional_text),
     "api_tls_cert": (None, optional_text),
     "api_tls_key": (None, optional_text),
     "max_body_bytes": (1024 * 1024, positive_int),
@@ -225,6 +226,23 @@ def read_cluster_key(config):
             raise ConfigError(["%s: cluster_key_file: %s: %s" % (config.source, config.cluster_key_file, exc)])
     raise ConfigError(["%s: cluster_key: no cluster key; set cluster_key or cluster_key_file "
                        "(make one with 'pcci keygen')" % config.source])
+
+
+def read_api_tokens(config):
+    """Tokens from api_tokens plus those in api_tokens_file (one a line; # starts a comment)."""
+    tokens = list(config.api_tokens)
+    if config.api_tokens_file:
+        try:
+            with open(config.api_tokens_file, encoding="utf-8") as handle:
+                lines = [line.split("#", 1)[0].strip() for line in handle]
+        except OSError as exc:
+            raise ConfigError(["%s: api_tokens_file: cannot read %s: %s"
+                               % (config.source, config.api_tokens_file, exc.strerror)])
+        try:
+            tokens += token_list([line for line in lines if line])
+        except ValueError as exc:
+            raise ConfigError(["%s: api_tokens_file: %s: %s" % (config.source, config.api_tokens_file, exc)])
+    return tokens
 
 
 def default_node_name():

@@ -90,3 +90,15 @@ def test_service_with_a_bad_config_exits_with_ex_config(tmp_path):
     path.write_text("api_port: -1\n")
     result = pcci("master", "--config", str(path))
     assert result.returncode == 78 and "api_port" in result.stderr
+
+
+def test_unconfigured_worker_says_what_to_do_and_exits_cleanly(tmp_path):
+    path = tmp_path / "worker.yaml"
+    path.write_text("cluster_key_file: %s\nstate_dir: %s\n" % (tmp_path / "absent.key", tmp_path / "state"))
+    result = pcci("worker", "--config", str(path))
+    assert result.returncode == 0
+    assert "not configured yet: master_host is not set" in result.stderr
+    path.write_text("master_host: 127.0.0.1\ncluster_key_file: %s\nstate_dir: %s\n"
+                    % (tmp_path / "absent.key", tmp_path / "state"))
+    result = pcci("worker", "--config", str(path))
+    assert result.returncode == 0 and "copy it from the master" in result.stderr

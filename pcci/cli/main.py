@@ -113,6 +113,8 @@ def cmd_check_config(args):
     try:
         cfg = config.load_master(args.file) if args.kind == "master" else config.load_worker(args.file)
         config.read_cluster_key(cfg)
+        if args.kind == "master":
+            config.read_api_tokens(cfg)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

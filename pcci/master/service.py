@@ -38,6 +38,7 @@ def _ssl_args(cert, key):
 
 def run(cfg):
     key = config_module.read_cluster_key(cfg)
+    cfg.api_tokens = config_module.read_api_tokens(cfg)
     os.makedirs(cfg.state_dir, mode=0o750, exist_ok=True)
     raw_store = Store(os.path.join(cfg.state_dir, "pcci.sqlite3"))
     store = ThreadedStore(raw_store)

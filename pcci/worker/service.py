@@ -8,7 +8,6 @@ import gevent
 from gevent.event import Event
 
 from .. import config as config_module
-from ..errors import ConfigError
 from .link import MasterLink
 from .runner import Runner
 from .spool import Spool
@@ -19,9 +18,25 @@ log = logging.getLogger(__name__)
 FINAL_ACK_SECONDS = 3.0
 
 
-def run(cfg):
+def missing_setup(cfg):
+    """Why this worker cannot join a cluster yet (no master address, no key file), or None."""
     if not cfg.master_host:
-        raise ConfigError(["%s: master_host: not set; put the master's address here" % cfg.source])
+        return "master_host is not set"
+    if not cfg.cluster_key and cfg.cluster_key_file and not os.path.exists(cfg.cluster_key_file):
+        return "the cluster key file %s does not exist (copy it from the master)" % cfg.cluster_key_file
+    if not cfg.cluster_key and not cfg.cluster_key_file:
+        return "no cluster key is set"
+    return None
+
+
+def run(cfg):
+    missing = missing_setup(cfg)
+    if missing:
+        # Exit cleanly rather than fail: a freshly installed, unconfigured worker must not
+        # register with anything or crash-loop; it waits for its admin.
+        log.warning("not configured yet: %s. Edit %s, then restart the worker "
+                    "(systemctl restart pcci-worker)", missing, cfg.source)
+        return 0
     key = config_module.read_cluster_key(cfg)
     node = cfg.node_name or config_module.default_node_name()
     spool = Spool(os.path.join(cfg.state_dir, "results"))

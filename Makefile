@@ -1,0 +1,16 @@
+# Convenience targets; the README's two commands are ./scripts/quickstart and ./scripts/test.
+.PHONY: test run deb lint clean
+
+test:
+	./scripts/test
+
+run:
+	./scripts/quickstart
+
+# Builds the three .debs into dist/ (needs: ./scripts/setup-deps build).
+deb:
+	./scripts/build-debs
+
+clean:
+	rm -rf dist build .pybuild *.egg-info debian/.debhelper debian/files debian/*.substvars \
+	       debian/python3-pcci debian/pcci-master debian/pcci-worker debian/debhelper-build-stamp

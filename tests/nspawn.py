@@ -1,0 +1,203 @@
+"""Booted Debian test hosts: systemd-nspawn containers, each in its own network namespace.
+
+Layout (all names carry a per-run prefix, so parallel runs do not collide):
+
+    <p>-sw     switch namespace holding bridge br0
+    <p>-NAME   one namespace per host, eth0 = 10.213.7.N/24 on the bridge
+    <p>-ctl    the controller namespace: clients (curl) run here; it has no default
+               route, so no test traffic can leave the machine
+
+Golden root filesystems are built once per suite with mmdebstrap and cached in
+/var/cache/pcci-test; containers boot them with --volatile=overlay, so every boot
+starts from the pristine image. Everything made here is removed by Testbed.close().
+"""
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+
+CACHE = "/var/cache/pcci-test"
+SUBNET = "10.213.7"
+IMAGE_PACKAGES = ("systemd,systemd-sysv,dbus,python3,python3-gevent,python3-bottle,python3-psutil,"
+                  "python3-yaml,curl,iproute2,procps")
+
+
+def run(*args, check=True, timeout=120, **kwargs):
+    return subprocess.run(args, check=check, capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+def golden_image(suite, packages=IMAGE_PACKAGES):
+    """A cached minbase root filesystem of `suite` with systemd and PCCI's dependencies."""
+    digest = hashlib.sha256(("%s|%s" % (suite, packages)).encode()).hexdigest()[:12]
+    path = os.path.join(CACHE, "%s-%s" % (suite, digest))
+    if os.path.isdir(os.path.join(path, "usr")):
+        return path
+    os.makedirs(CACHE, exist_ok=True)
+    partial = path + ".partial-%d" % os.getpid()
+    shutil.rmtree(partial, ignore_errors=True)
+    run("mmdebstrap", "--variant=minbase", "--include=" + packages, suite, partial, timeout=900)
+    os.unlink(os.path.join(partial, "etc", "hostname"))
+    # Boot quicker and quieter: no getty on a console nobody reads.
+    run("systemctl", "--root", partial, "mask", "console-getty.service", "getty@.service", check=False)
+    os.replace(partial, path)
+    return path
+
+
+def nspawn_supported():
+    """Why booted containers cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "needs root"
+    for tool in ("systemd-nspawn", "mmdebstrap", "nsenter", "ip", "dpkg-buildpackage"):
+        if shutil.which(tool) is None:
+            return "needs %s" % tool
+    if not os.path.isdir("/sys/fs/cgroup"):
+        return "needs cgroups"
+    return None
+
+
+def remove_cgroup(directory, attempts=50):
+    """Remove a cgroup and the ones the container's systemd made inside it, deepest first."""
+    for _ in range(attempts):
+        for root, _dirs, _files in os.walk(directory, topdown=False):
+            try:
+                os.rmdir(root)
+            except OSError:
+                pass
+        if not os.path.exists(directory):
+            return
+        time.sleep(0.1)
+
+
+class Host:
+    def __init__(self, testbed, name, address):
+        self.testbed = testbed
+        self.name = name
+        self.address = address
+        self.netns = "%s-%s" % (testbed.prefix, name)
+        self.process = None
+        self.leader = None
+        self.cgroups = []
+
+    def boot(self, image, binds=()):
+        for hierarchy in ("systemd", "unified"):
+            directory = "/sys/fs/cgroup/%s/pcci/%s" % (hierarchy, self.netns)
+            if os.path.isdir(os.path.dirname(os.path.dirname(directory))):
+                os.makedirs(directory, exist_ok=True)
+                self.cgroups.append(directory)
+        enter = "".join('echo $$ > %s/cgroup.procs; ' % c for c in self.cgroups)
+        command = ["systemd-nspawn", "-D", image, "--boot", "--volatile=overlay", "--register=no",
+                   "--keep-unit", "--console=passive", "-M", self.name,
+                   "--network-namespace-path=/run/netns/%s" % self.netns]
+        command += ["--bind-ro=%s:%s" % (source, target) for source, target in binds]
+        self.log_path = os.path.join(self.testbed.directory, "%s.console" % self.name)
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(["sh", "-c", enter + 'exec "$@"', "sh"] + command,
+                                            stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        self.leader = self._wait_for_leader()
+        self.wait_booted()
+        return self
+
+    def _wait_for_leader(self, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("nspawn exited: %s" % open(self.log_path, errors="replace").read()[-2000:])
+            children = "/proc/%d/task/%d/children" % (self.process.pid, self.process.pid)
+            try:
+                pids = open(children).read().split()
+            except OSError:
+                pids = []
+            if pids:
+                return int(pids[0])
+            time.sleep(0.05)
+        raise RuntimeError("container %s did not start" % self.name)
+
+    def wait_booted(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        state = ""
+        while time.monotonic() < deadline:
+            state = self.sh("systemctl is-system-running", check=False).stdout.strip()
+            if state in ("running", "degraded"):
+                return state
+            time.sleep(0.2)
+        raise RuntimeError("container %s did not boot: %s" % (self.name, state))
+
+    def sh(self, script, check=True, timeout=120, stdin=None):
+        """Run a shell script inside the container."""
+        result = subprocess.run(["nsenter", "-t", str(self.leader), "-a", "/bin/sh", "-c", script],
+                                capture_output=True, text=True, timeout=timeout, input=stdin)
+        if check and result.returncode != 0:
+            raise AssertionError("in %s: %s\nexit %d\nstdout: %s\nstderr: %s" % (
+                self.name, script, result.returncode, result.stdout[-3000:], result.stderr[-3000:]))
+        return result
+
+    def stop(self):
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)   # nspawn asks the container to halt
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        for directory in self.cgroups:
+            remove_cgroup(directory)
+        self.process = None
+
+
+class Testbed:
+    def __init__(self, directory):
+        self.directory = directory
+        self.prefix = "pcci%s" % uuid.uuid4().hex[:6]
+        self.switch = "%s-sw" % self.prefix
+        self.namespaces = []
+        self.hosts = {}
+        self._add_namespace(self.switch)
+        run("ip", "-n", self.switch, "link", "add", "br0", "type", "bridge")
+        run("ip", "-n", self.switch, "link", "set", "br0", "up")
+        self.controller = self._attach("ctl", 254)
+
+    def _add_namespace(self, name):
+        run("ip", "netns", "add", name)
+        self.namespaces.append(name)
+
+    def _attach(self, name, number):
+        netns = "%s-%s" % (self.prefix, name)
+        self._add_namespace(netns)
+        port = "v%s%d" % (self.prefix[-6:], number)
+        run("ip", "-n", self.switch, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", netns)
+        run("ip", "-n", self.switch, "link", "set", port, "master", "br0", "up")
+        run("ip", "-n", netns, "addr", "add", "%s.%d/24" % (SUBNET, number), "dev", "eth0")
+        run("ip", "-n", netns, "link", "set", "eth0", "up")
+        run("ip", "-n", netns, "link", "set", "lo", "up")
+        return netns
+
+    def host(self, name, image, binds=()):
+        number = len(self.hosts) + 1
+        self._attach(name, number)
+        host = Host(self, name, "%s.%d" % (SUBNET, number))
+        self.hosts[name] = host
+        return host.boot(image, binds)
+
+    def client(self, *args, timeout=60):
+        """Run a client command in the controller namespace (no default route)."""
+        return run("ip", "netns", "exec", self.controller, *args, check=False, timeout=timeout)
+
+    def close(self):
+        for host in self.hosts.values():
+            try:
+                host.stop()
+            except Exception:
+                pass
+        for name in reversed(self.namespaces):
+            run("ip", "netns", "del", name, check=False)
+        for parent in ("/sys/fs/cgroup/systemd/pcci", "/sys/fs/cgroup/unified/pcci"):
+            try:
+                os.rmdir(parent)   # only if no other run is using it
+            except OSError:
+                pass

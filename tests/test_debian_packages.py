@@ -1,0 +1,176 @@
+"""The .debs, built with dpkg-buildpackage, installed on booted Debian systems (nspawn).
+
+Each suite (bookworm, and trixie as current Raspberry Pi OS is based on it) gets a
+master host and a worker host, each a systemd-nspawn container in its own network
+namespace; curl runs in a controller namespace with no default route. The tests in
+this module run in order, each building on the state the previous ones left.
+"""
+
+import json
+import os
+import re
+import subprocess
+import time
+
+import pytest
+
+from conftest import REPO, wait_until
+import nspawn
+
+SKIP_REASON = nspawn.nspawn_supported()
+pytestmark = [pytest.mark.skipif(SKIP_REASON is not None, reason="booted-container tests: %s" % SKIP_REASON)]
+
+UPGRADE_VERSION = "0.1.0+test2"
+
+
+def build(out, version=None):
+    env = dict(os.environ, PCCI_DEB_OUT=out)
+    if version:
+        env["PCCI_DEB_VERSION"] = version
+    subprocess.run([os.path.join(REPO, "scripts", "build-debs")], check=True, env=env, capture_output=True,
+                   timeout=600)
+    return out
+
+
+@pytest.fixture(scope="session")
+def debs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("debs")
+    return build(str(base / "current")), build(str(base / "upgrade"), UPGRADE_VERSION)
+
+
+def test_debs_build_and_lintian_finds_no_errors_or_warnings(debs):
+    current, _ = debs
+    names = sorted(n for n in os.listdir(current) if n.endswith(".deb"))
+    assert names == ["pcci-master_0.1.0_all.deb", "pcci-worker_0.1.0_all.deb", "python3-pcci_0.1.0_all.deb"]
+    changes = [os.path.join(current, n) for n in os.listdir(current) if n.endswith(".changes")]
+    result = subprocess.run(["lintian", "--fail-on", "error,warning", *changes], capture_output=True, text=True,
+                            timeout=600)
+    problems = [line for line in result.stdout.splitlines() if line[:2] in ("E:", "W:")]
+    assert problems == [] and result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module", params=["bookworm", "trixie"])
+def bed(request, debs, tmp_path_factory):
+    current, upgrade = debs
+    image = nspawn.golden_image(request.param)
+    testbed = nspawn.Testbed(str(tmp_path_factory.mktemp("bed-%s" % request.param)))
+    try:
+        binds = [(current, "/debs"), (upgrade, "/debs-upgrade")]
+        testbed.master = testbed.host("master", image, binds)
+        testbed.worker = testbed.host("pi1", image, binds)
+        testbed.master.sh("dpkg -i /debs/python3-pcci_*.deb /debs/pcci-master_*.deb")
+        testbed.worker.sh("dpkg -i /debs/python3-pcci_*.deb /debs/pcci-worker_*.deb")
+        testbed.suite = request.param
+        testbed.pools = {}
+        yield testbed
+    finally:
+        testbed.close()
+
+
+def is_active(host, unit):
+    return host.sh("systemctl is-active %s" % unit, check=False).stdout.strip()
+
+
+def token_of(bed):
+    lines = bed.master.sh("cat /etc/pcci/api-tokens").stdout.splitlines()
+    return [line for line in lines if line and not line.startswith("#")][0]
+
+
+def api(bed, method, path, body=None):
+    """curl from the controller namespace, as a user on another machine would."""
+    command = ["curl", "-sS", "--max-time", "40", "-X", method, "-H", "Authorization: Bearer %s" % token_of(bed),
+               "-w", "\n%{http_code}", "http://%s:8080%s" % (bed.master.address, path)]
+    if body is not None:
+        command += ["-d", json.dumps(body)]
+    result = bed.client(*command)
+    text, _, status = result.stdout.rpartition("\n")
+    return (int(status) if status.isdigit() else None), (json.loads(text) if text.strip() else None)
+
+
+def test_installed_units_pass_systemd_analyze_verify(bed):
+    for host, unit in ((bed.master, "pcci-master"), (bed.worker, "pcci-worker")):
+        # --man=no: the minimal image has no man command; the page itself is checked below.
+        result = host.sh("systemd-analyze verify --man=no /lib/systemd/system/%s.service" % unit, check=False)
+        assert result.returncode == 0 and "pcci" not in result.stderr, result.stderr
+        host.sh("test -f /usr/share/man/man1/%s.1.gz" % unit)
+
+
+def test_master_comes_up_active_with_a_generated_token_on_loopback_only(bed):
+    wait_until(lambda: is_active(bed.master, "pcci-master") == "active", timeout=30, what="master active")
+    listing = bed.master.sh("stat -c '%a %U %G' /etc/pcci/api-tokens /etc/pcci/cluster.key").stdout.split("\n")
+    assert listing[0] == "640 root _pcci-master" and listing[1] == "640 root _pcci"
+    assert re.fullmatch(r"[0-9a-f]{64}", token_of(bed))
+    health = wait_until(lambda: bed.master.sh("curl -sf http://127.0.0.1:8080/health", check=False).stdout,
+                        what="/health inside the master")
+    assert json.loads(health)["status"] == "ok"
+    assert bed.client("curl", "-sS", "--max-time", "5", "http://%s:8080/health" % bed.master.address).returncode != 0
+    assert bed.master.sh("ps -o user= -C pcci-master").stdout.strip() == "_pcci-master"
+
+
+def test_unconfigured_worker_waits_for_its_admin_without_crash_looping(bed):
+    wait_until(lambda: "not configured yet" in bed.worker.sh("journalctl -u pcci-worker --no-pager",
+                                                             check=False).stdout, timeout=30, what="log line")
+    assert is_active(bed.worker, "pcci-worker") == "inactive"
+    assert bed.worker.sh("systemctl show -p NRestarts --value pcci-worker").stdout.strip() == "0"
+
+
+def test_configured_worker_registers_and_runs_a_job_sent_by_curl(bed):
+    key = bed.master.sh("cat /etc/pcci/cluster.key").stdout
+    bed.worker.sh("umask 027; cat > /etc/pcci/cluster.key; chown root:_pcci /etc/pcci/cluster.key", stdin=key)
+    bed.worker.sh("sed -i 's/^master_host: .*/master_host: %s/' /etc/pcci/worker.yaml && "
+                  "systemctl restart pcci-worker" % bed.master.address)
+    bed.master.sh("sed -i 's/^api_host: .*/api_host: 0.0.0.0/' /etc/pcci/master.yaml && systemctl restart pcci-master")
+    wait_until(lambda: api(bed, "GET", "/workers")[0] == 200 and
+               [w for w in api(bed, "GET", "/workers")[1]["workers"] if w["name"] == "pi1" and w["online"]],
+               timeout=40, what="pi1 online")
+    status, submitted = api(bed, "POST", "/job", {"cmd": "hostname; id -un", "workers": ["pi1"]})
+    assert status == 202
+    status, pool = api(bed, "GET", "/pool/%s?wait=30" % submitted["id"])
+    job = pool["jobs"]["pi1"]
+    assert (job["state"], job["stdout"]) == ("succeeded", "pi1\n_pcci-worker\n")
+    bed.pools["first"] = pool
+
+
+def test_master_restart_keeps_history(bed):
+    bed.master.sh("systemctl restart pcci-master")
+    wait_until(lambda: api(bed, "GET", "/health")[0] == 200, timeout=30, what="master back")
+    status, pool = api(bed, "GET", "/pool/%s" % bed.pools["first"]["id"])
+    assert status == 200 and pool == bed.pools["first"]
+
+
+def test_stopping_the_worker_kills_the_jobs_process_group_and_the_master_shows_it(bed):
+    bed.master.sh("true")
+    wait_until(lambda: [w for w in api(bed, "GET", "/workers")[1]["workers"] if w["online"]], timeout=40,
+               what="pi1 online again")
+    status, submitted = api(bed, "POST", "/job", {"cmd": "sh -c 'sleep 300' & sleep 300", "workers": ["pi1"]})
+    wait_until(lambda: bed.worker.sh("pgrep -c -x sleep", check=False).stdout.strip() == "2", what="job running")
+    bed.worker.sh("systemctl stop pcci-worker", timeout=60)
+    assert bed.worker.sh("pgrep -x sleep", check=False).stdout.strip() == ""
+    status, pool = api(bed, "GET", "/pool/%s?wait=30" % submitted["id"])
+    assert pool["jobs"]["pi1"]["state"] == "killed"
+    bed.worker.sh("systemctl start pcci-worker")
+
+
+def test_upgrade_keeps_edited_config_and_history(bed):
+    bed.master.sh("dpkg -i /debs-upgrade/python3-pcci_*.deb /debs-upgrade/pcci-master_*.deb")
+    bed.worker.sh("dpkg -i /debs-upgrade/python3-pcci_*.deb /debs-upgrade/pcci-worker_*.deb")
+    assert bed.master.sh("dpkg-query -W -f '${Version}' pcci-master").stdout == UPGRADE_VERSION
+    assert "api_host: 0.0.0.0" in bed.master.sh("cat /etc/pcci/master.yaml").stdout
+    assert "master_host: %s" % bed.master.address in bed.worker.sh("cat /etc/pcci/worker.yaml").stdout
+    wait_until(lambda: is_active(bed.master, "pcci-master") == "active", timeout=30, what="master active")
+    wait_until(lambda: api(bed, "GET", "/health")[0] == 200, timeout=30, what="master answering")
+    assert api(bed, "GET", "/pool/%s" % bed.pools["first"]["id"])[1] == bed.pools["first"]
+    wait_until(lambda: [w for w in api(bed, "GET", "/workers")[1]["workers"] if w["online"]], timeout=40,
+               what="pi1 back after upgrade")
+
+
+def test_remove_keeps_config_and_history_and_purge_removes_them(bed):
+    master = bed.master
+    master.sh("apt-get remove -y pcci-master")
+    assert master.sh("test -f /etc/pcci/master.yaml && test -f /var/lib/pcci-master/pcci.sqlite3", check=False).returncode == 0
+    master.sh("apt-get purge -y pcci-master")
+    gone = master.sh("ls /etc/pcci /var/lib/pcci-master 2>&1", check=False).stdout
+    assert "master.yaml" not in gone and "api-tokens" not in gone and "pcci.sqlite3" not in gone
+    worker = bed.worker
+    worker.sh("apt-get purge -y pcci-worker")
+    assert worker.sh("test -e /etc/pcci/worker.yaml || test -e /var/lib/pcci-worker", check=False).returncode != 0
