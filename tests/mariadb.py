@@ -1,0 +1,59 @@
+"""A throwaway MariaDB server for tests: own datadir, own port on 127.0.0.1, stopped afterwards."""
+
+import os
+import shutil
+import subprocess
+import time
+
+from conftest import free_port, wait_until
+
+
+def available():
+    """Why a MariaDB server cannot be started here, or None."""
+    for tool in ("mariadbd", "mariadb-install-db", "mariadb"):
+        if shutil.which(tool) is None and not os.path.exists("/usr/sbin/" + tool):
+            return "needs the MariaDB server (apt install mariadb-server)"
+    if os.geteuid() != 0:
+        return "starts mariadbd as the mysql user: needs root"
+    return None
+
+
+class MariaDB:
+    def __init__(self, base):
+        self.base = base
+        self.datadir = os.path.join(base, "data")
+        self.socket = os.path.join(base, "mysqld.sock")
+        self.port = free_port()
+        self.process = None
+        os.makedirs(self.datadir)
+        shutil.chown(base, "mysql", "mysql")
+        shutil.chown(self.datadir, "mysql", "mysql")
+        subprocess.run(["mariadb-install-db", "--user=mysql", "--datadir=" + self.datadir,
+                        "--auth-root-authentication-method=socket", "--skip-test-db"],
+                       check=True, capture_output=True, timeout=120)
+
+    def start(self):
+        log = open(os.path.join(self.base, "mariadb.log"), "ab")
+        self.process = subprocess.Popen(
+            ["/usr/sbin/mariadbd", "--no-defaults", "--user=mysql", "--datadir=" + self.datadir,
+             "--socket=" + self.socket, "--port=%d" % self.port, "--bind-address=127.0.0.1",
+             "--pid-file=" + os.path.join(self.base, "mariadb.pid"), "--skip-name-resolve"],
+            stdout=log, stderr=log)
+        log.close()
+        wait_until(lambda: self.sql("SELECT 1", check=False).returncode == 0, timeout=60, what="MariaDB up")
+        return self
+
+    def sql(self, statement, check=True):
+        return subprocess.run(["mariadb", "--socket=" + self.socket, "-uroot", "-N", "-B", "-e", statement],
+                              capture_output=True, text=True, check=check, timeout=30)
+
+    def stop(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self.process = None
+        time.sleep(0.1)

@@ -1,0 +1,131 @@
+"""The examples, run as a user would, against a real master, real workers and a real MariaDB."""
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+import mariadb
+from conftest import REPO, wait_until
+
+EXAMPLES = os.path.join(REPO, "examples")
+
+
+@pytest.fixture
+def pis(cluster):
+    cluster.start_master(api_tokens=["example-token-" + "e" * 12])
+    cluster.start_worker("pi1")
+    cluster.start_worker("pi2")
+    cluster.env = dict(os.environ, PCCI_URL="http://127.0.0.1:%d" % cluster.api_port, PCCI_TOKEN=cluster.token)
+    return cluster
+
+
+def example(cluster, *args, timeout=120):
+    return subprocess.run([sys.executable, os.path.join(EXAMPLES, args[0]), *args[1:]], capture_output=True,
+                          text=True, env=cluster.env, timeout=timeout)
+
+
+def test_healthcheck_writes_one_row_per_node_per_tick_into_sqlite(pis, tmp_path):
+    wait_until(lambda: all(w["stats"] for w in pis.api("GET", "/workers")[1]["workers"]), what="heartbeats")
+    db_path = str(tmp_path / "stats.sqlite3")
+    result = example(pis, "healthcheck.py", "--db", db_path, "--interval", "0.2", "--ticks", "3")
+    assert result.returncode == 0, result.stderr
+    db = sqlite3.connect(db_path)
+    rows = db.execute("SELECT node, online, cpu_percent, memory_percent FROM node_stats ORDER BY id").fetchall()
+    db.close()
+    assert len(rows) == 6 and sorted({r[0] for r in rows}) == ["pi1", "pi2"]
+    assert all(r[1] == 1 and r[2] is not None and 0 < r[3] <= 100 for r in rows)
+
+
+@pytest.fixture
+def mariadb_server():
+    reason = mariadb.available()
+    if reason:
+        pytest.skip(reason)
+    # Not under pytest's tmp_path: that is 0700 root, and mariadbd runs as mysql.
+    base = tempfile.mkdtemp(prefix="pcci-mariadb-")
+    os.chmod(base, 0o755)
+    server = mariadb.MariaDB(os.path.join(base, "server")).start()
+    server.sql("CREATE DATABASE pcci; CREATE USER 'pcci'@'127.0.0.1' IDENTIFIED BY 'secret'; "
+               "GRANT ALL ON pcci.* TO 'pcci'@'127.0.0.1';")
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_healthcheck_stores_into_innodb_and_keeps_rows_while_mariadb_is_down(pis, mariadb_server):
+    pytest.importorskip("pymysql")
+    url = "mysql://pcci:secret@127.0.0.1:%d/pcci" % mariadb_server.port
+    process = subprocess.Popen([sys.executable, os.path.join(EXAMPLES, "healthcheck.py"), "--db", url,
+                                "--interval", "0.3"], env=pis.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        def count():
+            result = mariadb_server.sql("SELECT COUNT(*) FROM pcci.node_stats", check=False)
+            return int(result.stdout.strip()) if result.returncode == 0 else 0
+        wait_until(lambda: count() >= 4, timeout=30, what="rows in MariaDB")
+        mariadb_server.stop()
+        time.sleep(1.5)                  # several ticks with the database down
+        mariadb_server.start()
+        time.sleep(1.0)
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert "database unavailable, keeping" in stderr
+    engine = mariadb_server.sql("SELECT ENGINE FROM information_schema.TABLES WHERE TABLE_NAME = 'node_stats'")
+    assert engine.stdout.strip() == "InnoDB"
+    per_node = mariadb_server.sql("SELECT node, COUNT(*) FROM pcci.node_stats GROUP BY node").stdout.split("\n")
+    counts = dict(line.split("\t") for line in per_node if line)
+    # Every tick wrote both nodes, including the ticks while the server was down.
+    assert set(counts) == {"pi1", "pi2"} and counts["pi1"] == counts["pi2"]
+    ticks = stderr.count("stored ") + stderr.count("keeping")
+    assert int(counts["pi1"]) >= 6 and ticks >= 6
+
+
+def test_queue_runs_more_commands_than_workers_one_at_a_time_per_worker(pis):
+    commands = ["sleep 0.3; echo job%d" % n for n in range(6)]
+    result = example(pis, "queue.py", "--json", *commands)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [r["stdout"] for r in report] == ["job%d\n" % n for n in range(6)]
+    assert {r["node"] for r in report} == {"pi1", "pi2"}
+    for node in ("pi1", "pi2"):
+        spans = sorted((r["startTime"], r["endTime"]) for r in report if r["node"] == node)
+        assert all(end <= next_start for (_, end), (next_start, _) in zip(spans, spans[1:])), spans
+    assert "[6/6]" in result.stderr
+
+
+def test_queue_exits_non_zero_and_reports_a_failed_command(pis):
+    result = example(pis, "queue.py", "true", "echo broken >&2; exit 4", "true")
+    assert result.returncode == 1
+    assert "exit 4" in result.stdout and "broken" in result.stdout and "1 failed" in result.stderr
+
+
+def test_queue_with_room_lets_an_idle_worker_take_a_second_job(pis):
+    pis.workers["pi2"].stop()
+    wait_until(lambda: [w["name"] for w in pis.api("GET", "/workers")[1]["workers"] if w["online"]] == ["pi1"],
+               what="pi2 offline")
+    wait_until(lambda: pis.api("GET", "/workers")[1]["workers"][0]["stats"], what="pi1 stats")
+    result = example(pis, "queue.py", "--json", "--room", "--max-cpu", "100.1", "--max-mem", "100.1",
+                     "sleep 0.5", "sleep 0.5")
+    report = json.loads(result.stdout)
+    (first_start, first_end), (second_start, _) = sorted((r["startTime"], r["endTime"]) for r in report)
+    assert second_start < first_end      # both ran at once on pi1
+
+
+def test_curl_script_runs_the_original_readme_calls(pis):
+    result = subprocess.run([os.path.join(EXAMPLES, "curl.sh"), "pi1", "pi2"], capture_output=True, text=True,
+                            env=pis.env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "hello from" in result.stdout and '"pi1": "signalled"' in result.stdout
+    assert result.stderr.count("+ curl") == 6
