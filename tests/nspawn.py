@@ -23,11 +23,22 @@ import uuid
 CACHE = "/var/cache/pcci-test"
 SUBNET = "10.213.7"
 IMAGE_PACKAGES = ("systemd,systemd-sysv,dbus,python3,python3-gevent,python3-bottle,python3-psutil,"
-                  "python3-yaml,curl,iproute2,procps")
+                  "python3-yaml,curl,iproute2,procps,openssh-server,python3-apt")
 
 
 def run(*args, check=True, timeout=120, **kwargs):
     return subprocess.run(args, check=check, capture_output=True, text=True, timeout=timeout, **kwargs)
+
+
+def build_debs(out, version=None):
+    """Build the .debs with the project's script into `out` (optionally as another version)."""
+    env = dict(os.environ, PCCI_DEB_OUT=out)
+    if version:
+        env["PCCI_DEB_VERSION"] = version
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    subprocess.run([os.path.join(repo, "scripts", "build-debs")], check=True, env=env, capture_output=True,
+                   timeout=600)
+    return out
 
 
 def golden_image(suite, packages=IMAGE_PACKAGES):

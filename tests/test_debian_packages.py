@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import REPO, wait_until
+from conftest import wait_until
 import nspawn
 
 SKIP_REASON = nspawn.nspawn_supported()
@@ -23,19 +23,10 @@ pytestmark = [pytest.mark.skipif(SKIP_REASON is not None, reason="booted-contain
 UPGRADE_VERSION = "0.1.0+test2"
 
 
-def build(out, version=None):
-    env = dict(os.environ, PCCI_DEB_OUT=out)
-    if version:
-        env["PCCI_DEB_VERSION"] = version
-    subprocess.run([os.path.join(REPO, "scripts", "build-debs")], check=True, env=env, capture_output=True,
-                   timeout=600)
-    return out
-
-
 @pytest.fixture(scope="session")
 def debs(tmp_path_factory):
     base = tmp_path_factory.mktemp("debs")
-    return build(str(base / "current")), build(str(base / "upgrade"), UPGRADE_VERSION)
+    return nspawn.build_debs(str(base / "current")), nspawn.build_debs(str(base / "upgrade"), UPGRADE_VERSION)
 
 
 def test_debs_build_and_lintian_finds_no_errors_or_warnings(debs):

@@ -1,0 +1,144 @@
+"""The Ansible roles, run with ansible-playbook over SSH against booted hosts.
+
+One master and two workers (a third joins later), each a systemd-nspawn container with
+sshd in its own network namespace; ansible-playbook and curl run in the controller
+namespace, which has no default route. Tests run in order and build on each other.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+import nspawn
+from conftest import REPO, wait_until
+
+ANSIBLE_BIN = os.environ.get("PCCI_ANSIBLE_BIN", os.path.join(REPO, ".venv-ansible", "bin"))
+SKIP_REASON = nspawn.nspawn_supported() or (
+    None if os.path.exists(os.path.join(ANSIBLE_BIN, "ansible-playbook"))
+    else "needs ansible-playbook in %s (./scripts/test installs it)" % ANSIBLE_BIN)
+pytestmark = pytest.mark.skipif(SKIP_REASON is not None, reason="ansible tests: %s" % (SKIP_REASON,))
+PLAYBOOK_DIR = os.path.join(REPO, "ansible")
+
+
+def test_ansible_lint_passes_the_production_profile():
+    result = subprocess.run([os.path.join(ANSIBLE_BIN, "ansible-lint")], cwd=PLAYBOOK_DIR, capture_output=True,
+                            text=True, timeout=600, env=dict(os.environ, PATH=ANSIBLE_BIN + ":" + os.environ["PATH"]))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Profile 'production' was required, and it passed" in result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    base = tmp_path_factory.mktemp("ansible")
+    dist = nspawn.build_debs(str(base / "dist"))
+    image = nspawn.golden_image("bookworm")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(base / "id")], check=True)
+    public_key = (base / "id.pub").read_text()
+    testbed = nspawn.Testbed(str(base))
+    testbed.base = base
+    testbed.public_key = public_key
+
+    def add_host(name):
+        host = testbed.host(name, image)
+        host.sh("mkdir -p -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys", stdin=public_key)
+        wait_until(lambda: host.sh("systemctl is-active ssh", check=False).stdout.strip() == "active",
+                   what="sshd on %s" % name)
+        return host
+    testbed.add_host = add_host
+    try:
+        for name in ("master", "pi1", "pi2"):
+            add_host(name)
+        testbed.inventory = {"all": {
+            "vars": {"ansible_user": "root", "ansible_ssh_private_key_file": str(base / "id"),
+                     "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+                     "pcci_deb_dir": dist, "pcci_secrets_dir": str(base / "secrets"),
+                     "pcci_master_pool_retention": "7d"},
+            "children": {"master": {"hosts": {"master": {"ansible_host": testbed.hosts["master"].address}}},
+                         "workers": {"hosts": {n: {"ansible_host": testbed.hosts[n].address}
+                                               for n in ("pi1", "pi2")}}}}}
+        yield testbed
+    finally:
+        testbed.close()
+
+
+def play(site):
+    """Run site.yml from the controller namespace; return {host: recap counts}."""
+    inventory = site.base / "inventory.yml"
+    inventory.write_text(yaml.safe_dump(site.inventory))
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(PLAYBOOK_DIR, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
+               ANSIBLE_NOCOLOR="1", PATH=ANSIBLE_BIN + ":" + os.environ["PATH"])
+    result = subprocess.run(["ip", "netns", "exec", site.controller, os.path.join(ANSIBLE_BIN, "ansible-playbook"),
+                             "-i", str(inventory), os.path.join(PLAYBOOK_DIR, "site.yml")],
+                            capture_output=True, text=True, timeout=900, env=env, cwd=PLAYBOOK_DIR)
+    site.last_output = result.stdout + result.stderr
+    recap = {}
+    for host, counts in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", result.stdout, re.M):
+        recap[host] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)}
+    assert recap, site.last_output[-5000:]
+    return recap
+
+
+def token(site):
+    return (site.base / "secrets" / "api.token").read_text().strip()
+
+
+def api(site, method, path, body=None):
+    command = ["curl", "-sS", "--max-time", "40", "-X", method, "-H", "Authorization: Bearer %s" % token(site),
+               "http://%s:8080%s" % (site.hosts["master"].address, path)]
+    if body is not None:
+        command += ["-d", json.dumps(body)]
+    result = site.client(*command)
+    return json.loads(result.stdout) if result.stdout.strip() else None
+
+
+def online(site):
+    answer = api(site, "GET", "/workers") or {"workers": []}
+    return sorted(w["name"] for w in answer.get("workers", []) if w["online"])
+
+
+def started_at(host, unit):
+    return host.sh("systemctl show -p ActiveEnterTimestampMonotonic --value %s" % unit).stdout.strip()
+
+
+def test_site_playbook_on_fresh_hosts_brings_up_a_working_cluster(site):
+    recap = play(site)
+    assert all(counts["failed"] == 0 and counts["unreachable"] == 0 for counts in recap.values()), site.last_output
+    assert set(recap) == {"master", "pi1", "pi2"}
+    assert "pcci_cluster_key" not in site.last_output and token(site) not in site.last_output
+    wait_until(lambda: online(site) == ["pi1", "pi2"], timeout=60, what="both workers online")
+    submitted = api(site, "POST", "/job", {"cmd": "echo ran on $(hostname)", "workers": ["pi1", "pi2"]})
+    pool = api(site, "GET", "/pool/%s?wait=30" % submitted["id"])
+    assert {n: j["stdout"] for n, j in pool["jobs"].items()} == {"pi1": "ran on pi1\n", "pi2": "ran on pi2\n"}
+
+
+def test_second_run_changes_nothing(site):
+    recap = play(site)
+    assert {host: counts["changed"] for host, counts in recap.items()} == {"master": 0, "pi1": 0, "pi2": 0}, \
+        site.last_output[-6000:]
+
+
+def test_changing_pool_retention_touches_and_restarts_only_the_master(site):
+    before = {name: started_at(site.hosts[name], "pcci-master" if name == "master" else "pcci-worker")
+              for name in ("master", "pi1", "pi2")}
+    site.inventory["all"]["vars"]["pcci_master_pool_retention"] = "24h"
+    recap = play(site)
+    assert recap["master"]["changed"] >= 1 and recap["pi1"]["changed"] == 0 and recap["pi2"]["changed"] == 0
+    assert 'pool_retention: "24h"' in site.hosts["master"].sh("cat /etc/pcci/master.yaml").stdout
+    assert started_at(site.hosts["master"], "pcci-master") != before["master"]
+    assert started_at(site.hosts["pi1"], "pcci-worker") == before["pi1"]
+    assert started_at(site.hosts["pi2"], "pcci-worker") == before["pi2"]
+    wait_until(lambda: online(site) == ["pi1", "pi2"], timeout=60, what="workers back after the master restart")
+
+
+def test_adding_a_third_worker_brings_it_online_without_touching_the_others(site):
+    host = site.add_host("pi3")
+    site.inventory["all"]["children"]["workers"]["hosts"]["pi3"] = {"ansible_host": host.address}
+    recap = play(site)
+    assert recap["pi3"]["failed"] == 0 and recap["pi3"]["changed"] > 0
+    assert recap["master"]["changed"] == 0 and recap["pi1"]["changed"] == 0 and recap["pi2"]["changed"] == 0
+    wait_until(lambda: online(site) == ["pi1", "pi2", "pi3"], timeout=60, what="pi3 online")
