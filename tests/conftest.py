@@ -45,6 +45,7 @@ class Service:
         self.config_path = os.path.join(directory, "%s.yaml" % kind)
         self.log_path = os.path.join(directory, "%s.log" % kind)
         self.process = None
+        self.prefix = []            # e.g. ["ip", "netns", "exec", NAME] to start it in a namespace
 
     def start(self):
         os.makedirs(self.directory, exist_ok=True)
@@ -52,7 +53,8 @@ class Service:
             yaml.safe_dump(self.settings, handle)
         log = open(self.log_path, "ab")
         env = dict(os.environ, PYTHONPATH=REPO)
-        self.process = subprocess.Popen([sys.executable, "-m", "pcci", self.kind, "--config", self.config_path],
+        self.process = subprocess.Popen(self.prefix + [sys.executable, "-m", "pcci", self.kind, "--config",
+                                                       self.config_path],
                                         stdout=log, stderr=log, env=env, cwd=REPO)
         log.close()
         return self

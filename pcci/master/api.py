@@ -20,10 +20,11 @@ from .. import __version__, auth  # noqa: E402
 from ..states import iso_time  # noqa: E402
 from ..errors import ApiError, PayloadTooLarge, Unauthorized, code_for_status  # noqa: E402
 from . import requests  # noqa: E402
+from .openapi import SPEC  # noqa: E402
 
 log = logging.getLogger(__name__)
 
-OPEN_PATHS = {"/health"}
+OPEN_PATHS = {"/health", "/openapi.json"}
 
 
 class JsonErrorsApp(bottle.Bottle):
@@ -112,6 +113,11 @@ def build_app(config, pools, registry, started_ms):
     def get_health():
         return 200, {"status": "ok", "version": __version__, "workersOnline": len(registry.online_names()),
                      "activePools": len(pools.active), "startTime": iso_time(started_ms)}
+
+    @app.get("/openapi.json")
+    @endpoint
+    def get_openapi():
+        return 200, SPEC
 
     return app
 

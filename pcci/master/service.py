@@ -2,6 +2,7 @@
 
 import logging
 import os
+import resource
 import signal
 
 import gevent
@@ -21,6 +22,7 @@ from .store import Store, ThreadedStore
 log = logging.getLogger(__name__)
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+WORKER_BACKLOG = 4096
 
 
 def api_host(cfg):
@@ -36,8 +38,17 @@ def _ssl_args(cert, key):
     return {"certfile": cert, "keyfile": key} if cert else {}
 
 
+def raise_open_file_limit():
+    """One socket per worker: take the hard limit on open files, not the soft 1024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
 def run(cfg):
     key = config_module.read_cluster_key(cfg)
+    raise_open_file_limit()
     cfg.api_tokens = config_module.read_api_tokens(cfg)
     os.makedirs(cfg.state_dir, mode=0o750, exist_ok=True)
     raw_store = Store(os.path.join(cfg.state_dir, "pcci.sqlite3"))
@@ -51,7 +62,8 @@ def run(cfg):
     pools.restore()
 
     port = WorkerPort(cfg, key, registry, pools, store, wall_ms)
-    worker_server = StreamServer((cfg.worker_host, cfg.worker_port), port.handle,
+    # A deep accept queue: after a master restart every worker dials in within seconds.
+    worker_server = StreamServer((cfg.worker_host, cfg.worker_port), port.handle, backlog=WORKER_BACKLOG,
                                  **_ssl_args(cfg.worker_tls_cert, cfg.worker_tls_key))
     host = api_host(cfg)
     if not cfg.api_tokens:

@@ -1,0 +1,109 @@
+"""A swarm of simulated workers: one process, many connections, the real protocol.
+
+Each simulated worker does the real handshake (HMAC proofs), sends heartbeats, and
+answers every `run` at once with a succeeded result without spawning anything, so the
+master, not process creation, is what gets measured. Used by bench/scale.py.
+
+    python3 bench/swarm.py --port 7070 --key KEY --count 1000 [--prefix sim]
+"""
+
+import argparse
+import os
+import random
+import resource
+import sys
+import time
+
+import gevent
+import gevent.socket
+from gevent.event import Event
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from pcci import auth, protocol  # noqa: E402
+from pcci.connection import Connection  # noqa: E402
+from pcci.framing import ConnectionClosed, FrameError  # noqa: E402
+
+
+class SimulatedWorker:
+    def __init__(self, swarm, name):
+        self.swarm = swarm
+        self.name = name
+        self.connected = Event()
+
+    def run(self):
+        attempt = 0
+        while True:
+            try:
+                self.session()
+            except (ConnectionClosed, OSError, FrameError):
+                pass
+            self.connected.clear()
+            attempt += 1
+            gevent.sleep(random.random() * min(5.0, 0.2 * 2 ** min(attempt, 5)))
+
+    def session(self):
+        sock = gevent.socket.create_connection(("127.0.0.1", self.swarm.port), timeout=30)
+        sock.settimeout(None)
+        connection = Connection(sock, 16 * 1024 * 1024)
+        try:
+            nonce = auth.new_nonce()
+            connection.send_now({"type": "hello", "node": self.name, "nonce": nonce, "version": 1})
+            challenge = connection.receive(60)
+            connection.send_now({"type": "auth", "proof": auth.worker_proof(self.swarm.key, challenge["nonce"],
+                                                                           nonce, self.name)})
+            welcome = connection.receive(60)
+            if welcome.get("type") != protocol.WELCOME:
+                raise ConnectionClosed(str(welcome))
+            connection.send({"type": "sync", "running": []})
+            self.connected.set()
+            beat = gevent.spawn(self.heartbeats, connection)
+            try:
+                while True:
+                    message = connection.receive(120)
+                    if message["type"] == protocol.RUN:
+                        now = int(time.time() * 1000)
+                        connection.send({"type": "result", "job": message["job"], "state": "succeeded",
+                                         "exitCode": 0, "signal": None, "startTime": now, "endTime": now,
+                                         "stdout": "", "stderr": "", "stdoutTruncated": False,
+                                         "stderrTruncated": False})
+                    elif message["type"] == protocol.PING:
+                        connection.send({"type": "pong"})
+            finally:
+                beat.kill()
+        finally:
+            connection.close()
+
+    def heartbeats(self, connection):
+        gevent.sleep(random.random() * self.swarm.heartbeat)
+        while True:
+            connection.send({"type": "heartbeat", "stats": {"cpuPercent": 1.0}, "running": []})
+            gevent.sleep(self.swarm.heartbeat)
+
+
+class Swarm:
+    def __init__(self, port, key, count, prefix, heartbeat):
+        self.port, self.key, self.heartbeat = port, key, heartbeat
+        self.workers = [SimulatedWorker(self, "%s%05d" % (prefix, n)) for n in range(count)]
+
+    def start(self):
+        for worker in self.workers:
+            gevent.spawn(worker.run)
+            gevent.sleep(0)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--key", required=True)
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--prefix", default="sim")
+    parser.add_argument("--heartbeat", type=float, default=5.0)
+    args = parser.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    Swarm(args.port, args.key, args.count, args.prefix, args.heartbeat).start()
+    gevent.wait()
+
+
+if __name__ == "__main__":
+    main()
