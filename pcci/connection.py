@@ -1,7 +1,7 @@
-"""A framed connection on a gevent socket: one writer greenlet, a bounded read loop.
+"""A framed connection on a gevent socket: queued sends, a bounded read loop.
 
-All sends go through one queue and one writer greenlet, so frames from many greenlets
-never interleave, and a burst of frames leaves in one sendall.
+Sends from many greenlets are queued and written in order by one writer greenlet at a
+time, so frames never interleave, and a burst of frames leaves in one sendall.
 """
 
 import collections
@@ -9,13 +9,10 @@ import logging
 import socket
 
 import gevent
-from gevent.queue import Queue
 
 from . import framing
 
 log = logging.getLogger(__name__)
-
-_CLOSE = object()
 
 
 def tune_socket(sock):
@@ -28,18 +25,52 @@ def tune_socket(sock):
 
 
 class Connection:
+    """Frames out and in. Sends are queued and written by a short-lived writer greenlet,
+    started only while there is something to write: an idle connection costs no greenlet,
+    a burst leaves in one sendall, and a stalled peer never blocks the sender."""
+
     def __init__(self, sock, max_frame_bytes, peer=""):
         self.sock = sock
         self.peer = peer
         self.decoder = framing.FrameDecoder(max_frame_bytes)
         self.closed = False
         self._pending = collections.deque()
-        self._outgoing = Queue()
-        self._writer = gevent.spawn(self._write_loop)
+        self._outgoing = []
+        self._writer = None
+        # Plain sockets first try a direct, non-waiting write; TLS always goes through the writer.
+        self._direct = not hasattr(sock, "cipher")
 
     def send(self, message):
-        if not self.closed:
-            self._outgoing.put(framing.encode(message))
+        """Queue a message (a dict, or a frame already encoded) without ever blocking the caller."""
+        if self.closed:
+            return
+        data = message if isinstance(message, bytes) else framing.encode(message)
+        if self._writer is None and self._direct:
+            try:
+                sent = self.sock.send(data, 0, timeout=0.0)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                log.debug("send to %s failed: %s", self.peer, exc)
+                self.close()
+                return
+            if sent == len(data):
+                return
+            data = data[sent:]
+        self._outgoing.append(data)
+        if self._writer is None:
+            self._writer = gevent.spawn(self._write_all)
+
+    def _write_all(self):
+        try:
+            while self._outgoing and not self.closed:
+                chunks, self._outgoing = self._outgoing, []
+                self.sock.sendall(b"".join(chunks))
+        except OSError as exc:
+            log.debug("send to %s failed: %s", self.peer, exc)
+            self.close()
+        finally:
+            self._writer = None
 
     def send_now(self, message, timeout=5.0):
         """Send synchronously (handshakes and last words), bypassing the queue."""
@@ -64,40 +95,11 @@ class Connection:
                 self._pending.extend(self.decoder.feed(data))
         return self._pending.popleft()
 
-    def _write_loop(self):
-        while True:
-            item = self._outgoing.get()
-            if item is _CLOSE:
-                return
-            chunks = [item]
-            while not self._outgoing.empty() and len(chunks) < 256:
-                extra = self._outgoing.get_nowait()
-                if extra is _CLOSE:
-                    self._flush(chunks)
-                    return
-                chunks.append(extra)
-            if not self._flush(chunks):
-                return
-
-    def _flush(self, chunks):
-        try:
-            self.sock.sendall(b"".join(chunks))
-            return True
-        except OSError as exc:
-            log.debug("send to %s failed: %s", self.peer, exc)
-            self.close()
-            return False
-
-    def drain(self, timeout):
-        """Wait until queued frames have been written (or the timeout passes)."""
-        self._outgoing.put(_CLOSE)
-        self._writer.join(timeout=timeout)
-
     def close(self):
         if self.closed:
             return
         self.closed = True
-        self._outgoing.put(_CLOSE)
+        self._outgoing = []
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:

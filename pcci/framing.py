@@ -43,6 +43,20 @@ def encode(message):
     return HEADER.pack(len(payload)) + payload
 
 
+def encoder_varying(common, key):
+    """encode(dict(common, key=value)) for many values, serialising `common` only once:
+    a fan-out sends one command to thousands of workers, differing only in the job id."""
+    if not common:
+        raise ValueError("common fields must not be empty")
+    tail = json.dumps(common, separators=(",", ":"), ensure_ascii=False)[1:]
+    head = "{%s:" % json.dumps(key)
+
+    def encode_with(value):
+        payload = (head + json.dumps(value, ensure_ascii=False) + "," + tail).encode("utf-8")
+        return HEADER.pack(len(payload)) + payload
+    return encode_with
+
+
 class FrameDecoder:
     """Turns a byte stream into messages; feed() returns every message completed so far."""
 

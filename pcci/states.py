@@ -123,7 +123,7 @@ def accepts_result(job):
 
 
 class Pool:
-    __slots__ = ("pool_id", "cmd", "created", "timeout", "env", "cwd", "jobs", "end_time")
+    __slots__ = ("pool_id", "cmd", "created", "timeout", "env", "cwd", "jobs", "end_time", "_order", "_scan")
 
     def __init__(self, pool_id, cmd, created, jobs, timeout=None, env=None, cwd=None, end_time=None):
         self.pool_id = pool_id
@@ -134,10 +134,17 @@ class Pool:
         self.cwd = cwd
         self.jobs = jobs            # worker name -> Job, in the order the workers were listed
         self.end_time = end_time
+        self._order, self._scan = [], 0
 
     @property
     def done(self):
-        return all(job.ended for job in self.jobs.values())
+        """Whether every job has ended. Amortised O(1): it is asked after every result, and
+        jobs never leave the ended states, so the scan resumes where it stopped."""
+        if len(self._order) != len(self.jobs):
+            self._order, self._scan = list(self.jobs.values()), 0
+        while self._scan < len(self._order) and self._order[self._scan].ended:
+            self._scan += 1
+        return self._scan == len(self._order)
 
     @property
     def status(self):

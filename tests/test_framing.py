@@ -54,3 +54,10 @@ def test_frames_cross_a_real_socket_pair():
         b.receive(timeout=5)
     b.close()
     gevent.sleep(0)
+
+
+def test_encoder_varying_matches_encode():
+    common = {"type": "run", "cmd": "echo 'ünï'", "timeout": None, "env": {"A": "1"}, "cwd": None}
+    encode_with = framing.encoder_varying(common, "job")
+    for job in ("p/n1", 'p/"quoted"'):
+        assert FrameDecoder().feed(encode_with(job)) == [dict(common, job=job)]

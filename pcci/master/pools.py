@@ -5,6 +5,7 @@ the persister, and a pool leaves memory once its final state is on disk. Reads o
 ended pools go to the store.
 """
 
+import collections
 import logging
 import time
 
@@ -12,11 +13,17 @@ from gevent.event import Event
 
 from .. import protocol
 from ..errors import BadRequest, NotFound
+from ..framing import encoder_varying
 from ..ids import PoolIdMaker, is_pool_id
 from ..states import (FINISHED, IllegalTransition, Job, JobState, Pool, accepts_result, apply_result,
                       change_job_state, split_job_id)
 
 log = logging.getLogger(__name__)
+
+FINISHED_VALUES = frozenset(state.value for state in FINISHED)
+# Finished pools kept in memory after they are saved, so the "wait, then read" that
+# follows most submissions is answered without reading the store.
+RECENT_POOLS = 64
 
 
 def wall_ms():
@@ -33,6 +40,7 @@ class PoolManager:
         self.ids = PoolIdMaker()
         self.started_ms = clock()
         self.active = {}
+        self.recent = collections.OrderedDict()
         self._done_events = {}
         persister.on_committed = self._committed
 
@@ -54,12 +62,13 @@ class PoolManager:
         for position, name in enumerate(names):
             pool.jobs[name] = Job(pool.pool_id, name, position=position)
         self.active[pool.pool_id] = pool
-        run = {"type": protocol.RUN, "cmd": pool.cmd, "timeout": pool.timeout, "env": pool.env, "cwd": pool.cwd}
+        run_frame = encoder_varying({"type": protocol.RUN, "cmd": pool.cmd, "timeout": pool.timeout,
+                                     "env": pool.env, "cwd": pool.cwd}, "job")
         for name, job in pool.jobs.items():
             session = self.registry.session(name)
             if session is not None:
                 change_job_state(job, JobState.RUNNING, now)
-                session.send(dict(run, job=job.job_id))
+                session.send(run_frame(job.job_id))
             elif self.registry.get(name) is not None:
                 change_job_state(job, JobState.OFFLINE, now)
             else:
@@ -77,7 +86,7 @@ class PoolManager:
         pool_id, worker = split_job_id(result["job"])
         if worker != session.name:
             raise protocol.ProtocolError("worker %s sent a result for %s" % (session.name, result["job"]))
-        if result["state"] not in {s.value for s in FINISHED}:
+        if result["state"] not in FINISHED_VALUES:
             raise protocol.ProtocolError("result for %s has state %r" % (result["job"], result["state"]))
         pool = self._pool_taking_results(pool_id)
         job = pool.jobs.get(worker) if pool else None
@@ -96,11 +105,13 @@ class PoolManager:
 
     def _pool_taking_results(self, pool_id):
         pool = self.active.get(pool_id)
-        if pool is None and is_pool_id(pool_id):
+        if pool is None:
             # A late result (say, for a job given up as lost) reopens an ended pool.
-            stored = self.store.get_pool(pool_id)
-            if stored is not None:
-                pool = self.active.setdefault(pool_id, stored)
+            pool = self.recent.pop(pool_id, None)
+            if pool is None and is_pool_id(pool_id):
+                pool = self.store.get_pool(pool_id)
+            if pool is not None:
+                pool = self.active.setdefault(pool_id, pool)
         return pool
 
     def on_sync(self, session, running):
@@ -140,13 +151,20 @@ class PoolManager:
         for pool in pools:
             if pool.done and self.active.get(pool.pool_id) is pool:
                 del self.active[pool.pool_id]
+                self.recent[pool.pool_id] = pool
+                if len(self.recent) > RECENT_POOLS:
+                    self.recent.popitem(last=False)
                 event = self._done_events.pop(pool.pool_id, None)
                 if event is not None:
                     event.set()
 
+    def forget_recent(self):
+        """After a purge: the store is the truth again."""
+        self.recent.clear()
+
     # -- reads ------------------------------------------------------------------------------
     def get(self, pool_id):
-        pool = self.active.get(pool_id)
+        pool = self.active.get(pool_id) or self.recent.get(pool_id)
         if pool is None and is_pool_id(pool_id):
             pool = self.store.get_pool(pool_id)
         if pool is None:

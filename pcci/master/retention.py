@@ -31,13 +31,14 @@ def purge_once(store, retention_seconds, max_pools, clock):
         gevent.sleep(0)
 
 
-def purge_loop(store, retention_seconds, max_pools, clock):
+def purge_loop(store, retention_seconds, max_pools, clock, after_purge=lambda: None):
     while True:
         gevent.sleep(purge_interval(retention_seconds))
         try:
             started = time.monotonic()
             removed = purge_once(store, retention_seconds, max_pools, clock)
             if removed:
+                after_purge()
                 log.info("purged %d pool(s) past retention in %.3fs", removed, time.monotonic() - started)
         except Exception:
             log.exception("purge failed; will try again")

@@ -77,7 +77,7 @@ def run(cfg):
              "https" if cfg.api_tls_cert else "http", host, api_server.server_port,
              cfg.worker_host, worker_server.server_port, cfg.state_dir)
 
-    background = [gevent.spawn(purge_loop, store, cfg.pool_retention, cfg.max_pools, wall_ms),
+    background = [gevent.spawn(purge_loop, store, cfg.pool_retention, cfg.max_pools, wall_ms, pools.forget_recent),
                   gevent.spawn(_sweep_loop, pools, cfg.lost_after)]
     stopping = Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
