@@ -1,6 +1,8 @@
 """Fan-out: time from POST /job to all results, for `true` on N local worker processes.
 
-Run by hand: python3 bench/fanout.py [N ...]   (default: 1 10 50). Also prints idle RSS.
+Run by hand: python3 bench/fanout.py [--peers] [N ...]   (default: 1 10 50 100).
+Also prints idle RSS. With --peers, pdsh, clush and Ansible run `true` on N targets in
+the same run (bench/peers.py) and their ratio to PCCI is printed.
 Uses the test suite's Cluster helper: real master and worker processes on loopback.
 """
 
@@ -11,6 +13,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from conftest import Cluster  # noqa: E402
 
 ROUNDS = 20
@@ -46,15 +49,24 @@ def measure(count):
             cluster.stop()
 
 
-def main(counts):
+def main(counts, with_peers):
+    import peers
     print("workers  median_s  p90_s  min_s  (POST /job + GET ?wait until done, %d rounds)" % ROUNDS)
     for count in counts:
         (master_kb, worker_kb), timings = measure(count)
         timings.sort()
+        median = statistics.median(timings)
         print("%7d  %8.4f  %5.4f  %5.4f   idle RSS after start: master %.1f MB, worker %.1f MB"
-              % (count, statistics.median(timings), timings[int(len(timings) * 0.9) - 1], timings[0],
+              % (count, median, timings[int(len(timings) * 0.9) - 1], timings[0],
                  master_kb / 1024, worker_kb / 1024))
+        if with_peers:
+            for name, run in peers.PEERS:
+                seconds = run(count)
+                if seconds is not None:
+                    print("         %-8s %8.4f s  = %.1fx PCCI" % (name, seconds, seconds / median))
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":
-    main([int(a) for a in sys.argv[1:]] or [1, 10, 50])
+    arguments = [a for a in sys.argv[1:] if a != "--peers"]
+    main([int(a) for a in arguments] or [1, 10, 50, 100], "--peers" in sys.argv)
