@@ -14,7 +14,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
-from conftest import KEY, Cluster, REPO, wait_until  # noqa: E402
+from conftest import KEY, Cluster, wait_until  # noqa: E402
 from fanout import rss_kb  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -8,7 +8,6 @@ namespace, which has no default route. Tests run in order and build on each othe
 import json
 import os
 import re
-import shutil
 import subprocess
 
 import pytest
