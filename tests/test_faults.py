@@ -5,6 +5,7 @@ Every test is bounded in time and asserts outcomes, never speed.
 
 import json
 import os
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -214,3 +215,23 @@ def test_link_taken_down_while_a_job_finishes_delivers_it_once_when_restored(net
     assert db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 1
     db.close()
     assert master.process.poll() is None
+
+
+def test_a_job_given_up_as_lost_takes_its_late_result_when_the_worker_returns(cluster):
+    cluster.start_master(heartbeat_timeout="1s", lost_after="1s")
+    worker = cluster.start_worker("pi1")
+    status, submitted = cluster.api("POST", "/job", {"cmd": "sleep 4; echo late", "workers": ["pi1"]})
+    wait_until(lambda: cluster.api("GET", "/workers")[1]["workers"][0]["runningJobs"], what="job running")
+    worker.signal(signal.SIGSTOP)          # the worker freezes; its job runs on
+    try:
+        lost = cluster.api("GET", "/pool/%s?wait=20" % submitted["id"])[1]
+        assert lost["status"] == "done" and lost["jobs"]["pi1"]["state"] == "lost"
+    finally:
+        worker.signal(signal.SIGCONT)
+    def finished():
+        job = cluster.api("GET", "/pool/%s" % submitted["id"])[1]["jobs"]["pi1"]
+        return job if job["state"] == "succeeded" else None
+    job = wait_until(finished, timeout=30, what="the late result replacing lost")
+    assert job["stdout"] == "late\n"
+    wait_until(lambda: not spooled(worker), what="acknowledged")
+    assert cluster.api("GET", "/health")[1]["activePools"] == 0

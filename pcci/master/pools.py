@@ -88,7 +88,7 @@ class PoolManager:
             raise protocol.ProtocolError("worker %s sent a result for %s" % (session.name, result["job"]))
         if result["state"] not in FINISHED_VALUES:
             raise protocol.ProtocolError("result for %s has state %r" % (result["job"], result["state"]))
-        pool = self._pool_taking_results(pool_id)
+        pool = self._find_pool(pool_id)
         job = pool.jobs.get(worker) if pool else None
         if job is None:
             log.warning("result for unknown job %s from %s dropped", result["job"], session.name)
@@ -98,20 +98,21 @@ class PoolManager:
             log.info("duplicate result for %s (already %s) acknowledged again", job.job_id, job.state.value)
             session.send(ack)
             return
+        if self.active.get(pool_id) is not pool:
+            # A late result (say, for a job given up as lost) reopens an ended pool.
+            self.recent.pop(pool_id, None)
+            self.active[pool_id] = pool
         now = self.clock()
         apply_result(job, result, now)
         pool.close_if_done(now)
         self.persister.mark(pool, [job], after_commit=lambda: session.send(ack))
 
-    def _pool_taking_results(self, pool_id):
-        pool = self.active.get(pool_id)
-        if pool is None:
-            # A late result (say, for a job given up as lost) reopens an ended pool.
-            pool = self.recent.pop(pool_id, None)
-            if pool is None and is_pool_id(pool_id):
-                pool = self.store.get_pool(pool_id)
-            if pool is not None:
-                pool = self.active.setdefault(pool_id, pool)
+    def _find_pool(self, pool_id):
+        pool = self.active.get(pool_id) or self.recent.get(pool_id)
+        if pool is None and is_pool_id(pool_id):
+            pool = self.store.get_pool(pool_id)
+            # Another result may have reopened it while the store was read.
+            pool = self.active.get(pool_id, pool)
         return pool
 
     def on_sync(self, session, running):
@@ -164,9 +165,7 @@ class PoolManager:
 
     # -- reads ------------------------------------------------------------------------------
     def get(self, pool_id):
-        pool = self.active.get(pool_id) or self.recent.get(pool_id)
-        if pool is None and is_pool_id(pool_id):
-            pool = self.store.get_pool(pool_id)
+        pool = self._find_pool(pool_id)
         if pool is None:
             raise NotFound("no pool with id %r (it may have been purged)" % pool_id, code="unknown_pool")
         return pool
