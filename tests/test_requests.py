@@ -49,3 +49,11 @@ def test_query_numbers_are_checked():
     with pytest.raises(BadRequest):
         requests.pools_query({"status": "weird"})
     assert requests.pools_query({"limit": "10"})["limit"] == 10
+
+
+@pytest.mark.parametrize("body", [b'{"cmd": "echo a\\u0000b"}', b'{"cmd": "x", "env": {"A\\u0000": "1"}}',
+                                  b'{"cmd": "x", "env": {"A": "1\\u0000"}}', b'{"cmd": "x", "cwd": "/tmp\\u0000"}'])
+def test_nul_bytes_are_refused_before_they_reach_a_worker(body):
+    with pytest.raises(BadRequest) as caught:
+        requests.job_request(body)
+    assert caught.value.code == "nul_byte"

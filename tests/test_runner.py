@@ -105,3 +105,11 @@ def test_daemon_holding_stdout_does_not_hold_the_job_forever(runner, tmp_path):
         assert result["state"] == "succeeded" and result["stdout"] == "started\n"
     finally:
         kill_pids([int(pid_file.read_text())])
+
+
+def test_a_job_that_cannot_be_exec_ed_fails_cleanly_and_the_runner_goes_on(runner):
+    runner.start("p/a", "echo a\x00b")
+    result = finish(runner, "p/a")
+    assert result["state"] == "failed" and "null byte" in result["stderr"]
+    runner.start("p/b", "echo fine")
+    assert finish(runner, "p/b")["stdout"] == "fine\n"

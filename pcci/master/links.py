@@ -96,6 +96,8 @@ class WorkerPort:
         except ConnectionClosed as exc:
             if session is not None:
                 log.info("worker %s disconnected: %s", session.name, exc)
+        except Exception:
+            log.exception("worker connection from %s failed unexpectedly; closed", peer)
         finally:
             connection.close()
             if session is not None:

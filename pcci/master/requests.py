@@ -62,7 +62,16 @@ def job_request(body):
     cwd = data.get("cwd")
     if cwd is not None and (not isinstance(cwd, str) or not cwd):
         raise BadRequest("'cwd' must be a directory path", code="wrong_type")
+    _reject_nul_bytes(cmd=cmd, cwd=cwd, env=env)
     return {"cmd": cmd, "workers": _worker_list(data.get("workers")), "timeout": timeout, "env": env, "cwd": cwd}
+
+
+def _reject_nul_bytes(**fields):
+    """A NUL byte cannot reach exec(): refuse it here, not on the worker."""
+    for name, value in fields.items():
+        texts = [value] if isinstance(value, str) else [text for pair in (value or {}).items() for text in pair]
+        if any("\x00" in text for text in texts):
+            raise BadRequest("'%s' contains a NUL byte, which no command can receive" % name, code="nul_byte")
 
 
 def kill_request(body):

@@ -90,6 +90,9 @@ class MasterLink:
                 log.error("cannot register with master %s: %s", self._address(), exc)
             except (ConnectionClosed, OSError, FrameError) as exc:  # ssl.SSLError is an OSError
                 log.warning("link to master %s down: %s", self._address(), exc)
+            except Exception:
+                # A bug must cost one session, never the worker's only link to its master.
+                log.exception("link to master %s failed unexpectedly; reconnecting", self._address())
             finally:
                 self.connection = None
             if gevent.get_hub().loop.now() - started > STABLE_SESSION_SECONDS:

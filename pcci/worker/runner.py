@@ -132,7 +132,7 @@ class Runner:
             process = subprocess.Popen(
                 [self.shell, "-c", cmd], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE, cwd=cwd or None, env=environment, start_new_session=True)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:   # ValueError: a NUL byte in cmd, env or cwd
             log.warning("job %s could not start: %s", job_id, exc)
             started = now_ms()
             self.on_done(failed_to_start(job_id, exc, started))
