@@ -87,7 +87,7 @@ class FrameDecoder:
 def decode_payload(payload):
     try:
         message = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise FrameError("payload is not UTF-8 JSON: %s" % exc)
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise FrameError("payload is not a JSON object with a string 'type'")

@@ -61,3 +61,9 @@ def test_encoder_varying_matches_encode():
     encode_with = framing.encoder_varying(common, "job")
     for job in ("p/n1", 'p/"quoted"'):
         assert FrameDecoder().feed(encode_with(job)) == [dict(common, job=job)]
+
+
+def test_absurdly_nested_payload_is_garbage_not_a_crash():
+    payload = b"[" * 100000 + b"]" * 100000
+    with pytest.raises(FrameError):
+        FrameDecoder(len(payload)).feed(framing.HEADER.pack(len(payload)) + payload)

@@ -57,3 +57,9 @@ def test_nul_bytes_are_refused_before_they_reach_a_worker(body):
     with pytest.raises(BadRequest) as caught:
         requests.job_request(body)
     assert caught.value.code == "nul_byte"
+
+
+def test_absurdly_nested_json_is_a_bad_request_not_a_crash():
+    with pytest.raises(BadRequest) as caught:
+        requests.job_request(b"[" * 100000 + b"]" * 100000)
+    assert caught.value.code == "malformed_json"

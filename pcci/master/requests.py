@@ -16,7 +16,7 @@ def parse_json_body(body):
         raise BadRequest("the request body is empty; send a JSON object", code="empty_body")
     try:
         data = json.loads(body.decode("utf-8") if isinstance(body, bytes) else body)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise BadRequest("the request body is not valid JSON: %s" % exc, code="malformed_json")
     if not isinstance(data, dict):
         raise BadRequest("the request body must be a JSON object", code="wrong_type")
