@@ -62,5 +62,5 @@ def run(cfg):
 def _wait_for_acks(spool, link, seconds=FINAL_ACK_SECONDS):
     """Give the master a moment to acknowledge results; what is left stays spooled."""
     deadline = gevent.get_hub().loop.now() + seconds
-    while spool.pending() and link.connection is not None and gevent.get_hub().loop.now() < deadline:
+    while spool.count() and link.connection is not None and gevent.get_hub().loop.now() < deadline:
         gevent.sleep(0.05)

@@ -37,6 +37,9 @@ class Spool:
     def holds(self, job_id):
         return os.path.exists(self._path(job_id))
 
+    def count(self):
+        return sum(1 for name in os.listdir(self.directory) if name.endswith(".json"))
+
     def pending(self):
         """Every result not yet acknowledged, oldest first; unreadable files are set aside."""
         results = []
