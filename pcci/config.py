@@ -110,6 +110,7 @@ MASTER_KEYS = dict(_COMMON, **{
     "api_tls_cert": (None, optional_text),
     "api_tls_key": (None, optional_text),
     "max_body_bytes": (1024 * 1024, positive_int),
+    "api_idle_timeout": (60.0, positive_duration),
     "worker_host": ("0.0.0.0", text),
     "worker_port": (7070, port),
     "worker_tls_cert": (None, optional_text),

@@ -9,6 +9,10 @@ from .framing import FrameError
 
 VERSION = 1
 
+# Until the peer has proved it holds the cluster key it may only send handshake
+# messages, which are small: a stranger cannot make us buffer a 16 MiB frame.
+HANDSHAKE_MAX_FRAME_BYTES = 4096
+
 # master -> worker
 CHALLENGE = "challenge"
 WELCOME = "welcome"

@@ -235,3 +235,35 @@ def test_a_job_given_up_as_lost_takes_its_late_result_when_the_worker_returns(cl
     assert job["stdout"] == "late\n"
     wait_until(lambda: not spooled(worker), what="acknowledged")
     assert cluster.api("GET", "/health")[1]["activePools"] == 0
+
+
+def test_an_unauthenticated_peer_cannot_make_the_master_buffer_a_large_frame(cluster):
+    cluster.start_master()
+    cluster.start_worker("pi1")
+    with socket.create_connection(("127.0.0.1", cluster.worker_port), timeout=5) as sock:
+        sock.sendall(framing.HEADER.pack(100000) + b"{")     # far under 16 MiB, over the handshake limit
+        sock.settimeout(5)
+        assert sock.recv(10) == b""
+    assert "over the 4096 byte limit" in cluster.master.log()
+    assert cluster.run("echo fine", ["pi1"])["jobs"]["pi1"]["stdout"] == "fine\n"
+
+
+def test_an_api_client_that_stops_mid_request_is_dropped_after_the_idle_timeout(cluster):
+    cluster.start_master(api_idle_timeout="1s")
+    with socket.create_connection(("127.0.0.1", cluster.api_port), timeout=5) as sock:
+        sock.sendall(b"POST /job HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        sock.settimeout(10)
+        try:
+            data = sock.recv(65536)
+        except ConnectionResetError:
+            data = b""
+        assert data == b"" or not data.startswith(b"HTTP/1.1 2")
+    assert cluster.api("GET", "/health")[0] == 200
+
+
+def test_a_long_wait_outlives_the_idle_timeout(cluster):
+    cluster.start_master(api_idle_timeout="1s")
+    cluster.start_worker("pi1")
+    status, submitted = cluster.api("POST", "/job", {"cmd": "sleep 2.5; echo waited", "workers": ["pi1"]})
+    status, pool = cluster.api("GET", "/pool/%s?wait=30" % submitted["id"])
+    assert status == 200 and pool["jobs"]["pi1"]["stdout"] == "waited\n"

@@ -75,10 +75,11 @@ class WorkerPort:
     def handle(self, sock, address):
         peer = "%s:%d" % address[:2]
         tune_socket(sock)
-        connection = Connection(sock, self.config.max_frame_bytes, peer)
+        connection = Connection(sock, protocol.HANDSHAKE_MAX_FRAME_BYTES, peer)
         session = None
         try:
             name = self._handshake(connection, peer)
+            connection.decoder.max_frame_bytes = self.config.max_frame_bytes
             session = WorkerSession(connection, name, address[0])
             self._claim(session)
             connection.send_now({"type": protocol.WELCOME, "version": protocol.VERSION,

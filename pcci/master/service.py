@@ -36,12 +36,16 @@ def api_host(cfg):
 
 
 class ApiServer(WSGIServer):
-    """No Nagle delay on API connections: pywsgi may write a response's headers and body
-    separately, and on a keep-alive connection Nagle then waits for the client's delayed
-    ACK (~40 ms a response)."""
+    """API connections get no Nagle delay -- pywsgi may write a response's headers and
+    body separately, and on keep-alive Nagle then waits for the client's delayed ACK
+    (~40 ms a response) -- and a timeout on each read and write, so a client that stops
+    sending mid-request or idles on keep-alive lets its connection go."""
+
+    idle_timeout = 60.0
 
     def handle(self, sock, address):
         tune_socket(sock)
+        sock.settimeout(self.idle_timeout)
         return super().handle(sock, address)
 
 
@@ -80,6 +84,7 @@ def run(cfg):
     if not cfg.api_tokens:
         log.warning("no api_tokens configured: anyone on this machine can use the API")
     app = build_app(cfg, pools, registry, wall_ms())
+    ApiServer.idle_timeout = cfg.api_idle_timeout
     api_server = ApiServer((host, cfg.api_port), app, log=None, error_log=logging.getLogger("pcci.http"),
                             **_ssl_args(cfg.api_tls_cert, cfg.api_tls_key))
     worker_server.start()

@@ -115,9 +115,10 @@ class MasterLink:
         return sock
 
     def _session(self):
-        connection = Connection(self._dial(), self.config.max_frame_bytes, self._address())
+        connection = Connection(self._dial(), protocol.HANDSHAKE_MAX_FRAME_BYTES, self._address())
         try:
             welcome = self._handshake(connection)
+            connection.decoder.max_frame_bytes = self.config.max_frame_bytes
             self.connection = connection
             self.sessions += 1
             log.info("registered with master %s as %s", self._address(), self.node)
