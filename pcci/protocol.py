@@ -47,7 +47,9 @@ def require(message, expected_type, **fields):
     if message.get("type") != expected_type:
         raise ProtocolError("expected a %r message, got %r" % (expected_type, message.get("type")))
     for name, types in fields.items():
-        if not isinstance(message.get(name), types) or isinstance(message.get(name), bool) and bool not in _as_tuple(types):
+        value = message.get(name)
+        json_true_as_number = isinstance(value, bool) and bool not in _as_tuple(types)
+        if not isinstance(value, types) or json_true_as_number:
             raise ProtocolError("%r message: field %r is missing or has the wrong type" % (expected_type, name))
     return message
 
