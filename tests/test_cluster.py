@@ -194,16 +194,19 @@ def start_sleeper(cluster, tmp_path):
     return submitted, int(pid)
 
 
-def test_restarted_worker_forgets_its_job_which_is_marked_lost(cluster, tmp_path):
+def test_a_worker_killed_and_restarted_kills_its_orphaned_job_which_is_marked_lost(cluster, tmp_path):
     cluster.start_master()
     worker = cluster.start_worker("pi1")
     submitted, pid = start_sleeper(cluster, tmp_path)
     try:
-        worker.kill()
+        worker.kill()                     # SIGKILL: the job, in its own session, runs on
+        assert pids_alive([pid]) == [pid]
         worker.start()
         cluster.wait_online("pi1")
         pool = cluster.api("GET", "/pool/%s?wait=10" % submitted["id"])[1]
         assert pool["jobs"]["pi1"]["state"] == "lost" and pool["status"] == "done"
+        wait_until(lambda: not pids_alive([pid]), timeout=5, what="the orphaned job killed")
+        assert "left running by a previous worker" in worker.log()
     finally:
         kill_pids([pid])
 

@@ -113,11 +113,12 @@ class RunningJob:
 class Runner:
     """Starts, tracks and kills the worker's jobs; calls on_done(result) as each ends."""
 
-    def __init__(self, shell, output_cap, kill_grace, on_done):
+    def __init__(self, shell, output_cap, kill_grace, on_done, record=None):
         self.shell = shell
         self.output_cap = output_cap
         self.kill_grace = kill_grace
         self.on_done = on_done
+        self.record = record        # a RunningRecord, so a crashed worker's jobs can be reaped
         self.jobs = {}
 
     def running_ids(self):
@@ -139,6 +140,8 @@ class Runner:
             return
         job = RunningJob(job_id, process, timeout)
         self.jobs[job_id] = job
+        if self.record is not None:
+            self.record.add(job_id, process.pid)
         job.greenlet = gevent.spawn(self._supervise, job)
         log.debug("job %s started as pid %d", job_id, process.pid)
 
@@ -161,6 +164,8 @@ class Runner:
             process.stdout.close()
             process.stderr.close()
             self.jobs.pop(job.job_id, None)
+            if self.record is not None:
+                self.record.remove(job.job_id)
         result = build_result(job.job_id, returncode, job.end_reason, job.start_time, now_ms(),
                               bytes(out.kept), bytes(err.kept), out.truncated, err.truncated)
         log.debug("job %s ended: %s", job.job_id, result["state"])

@@ -9,6 +9,7 @@ from gevent.event import Event
 
 from .. import config as config_module
 from .link import MasterLink
+from .orphans import RunningRecord
 from .runner import Runner
 from .spool import Spool
 
@@ -40,8 +41,10 @@ def run(cfg):
     key = config_module.read_cluster_key(cfg)
     node = cfg.node_name or config_module.default_node_name()
     spool = Spool(os.path.join(cfg.state_dir, "results"))
+    record = RunningRecord(os.path.join(cfg.state_dir, "running"))
+    record.reap()
     link = MasterLink(cfg, key, node, None, spool)
-    runner = Runner(cfg.shell, cfg.output_cap_bytes, cfg.kill_grace, link.deliver)
+    runner = Runner(cfg.shell, cfg.output_cap_bytes, cfg.kill_grace, link.deliver, record)
     link.runner = runner
 
     stopping = Event()
