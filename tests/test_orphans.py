@@ -1,40 +1,29 @@
-"""The record of running jobs, with real processes."""
+"""Finding and killing the jobs a crashed worker left behind, with real processes."""
 
+import os
 import subprocess
 
-from pcci.worker.orphans import RunningRecord, process_start_time
-from conftest import pids_alive
+from pcci.worker import orphans
 
 
-def test_a_recorded_group_still_running_is_killed_at_reap(tmp_path):
-    record = RunningRecord(str(tmp_path / "running"))
-    process = subprocess.Popen(["sh", "-c", "sleep 60 & wait"], start_new_session=True)
+def spawn(environment):
+    return subprocess.Popen(["sh", "-c", "sleep 60 & wait"], start_new_session=True,
+                            env=dict(os.environ, **environment))
+
+
+def test_only_this_workers_left_over_jobs_are_killed():
+    mine = spawn(orphans.job_environment("pool/pi1", "/var/lib/pcci-worker-a"))
+    other = spawn(orphans.job_environment("pool/pi2", "/var/lib/pcci-worker-b"))
     try:
-        record.add("pool/pi1", process.pid)
-        assert RunningRecord(str(tmp_path / "running")).reap() == ["pool/pi1"]
-        process.wait(5)
-        assert process.returncode == -9
+        assert orphans.reap("/var/lib/pcci-worker-a") == ["pool/pi1"]
+        mine.wait(5)
+        assert mine.returncode == -9 and other.poll() is None
     finally:
-        if process.poll() is None:
-            process.kill()
-    assert list((tmp_path / "running").iterdir()) == []
+        for process in (mine, other):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
 
 
-def test_a_reused_pid_is_left_alone(tmp_path):
-    record = RunningRecord(str(tmp_path / "running"))
-    process = subprocess.Popen(["sleep", "60"], start_new_session=True)
-    try:
-        (tmp_path / "running" / "old%2Fjob").write_text("%d %d\n" % (process.pid, process_start_time(process.pid) - 1))
-        assert record.reap() == []
-        assert pids_alive([process.pid]) == [process.pid]
-    finally:
-        process.kill()
-        process.wait()
-
-
-def test_a_finished_job_leaves_no_record(tmp_path):
-    record = RunningRecord(str(tmp_path / "running"))
-    record.add("pool/pi1", 1)
-    record.remove("pool/pi1")
-    record.remove("pool/pi1")
-    assert record.reap() == []
+def test_jobs_see_their_id_and_worker_in_the_environment():
+    assert orphans.job_environment("p/n", "/state") == {"PCCI_JOB_ID": "p/n", "PCCI_WORKER": "/state"}

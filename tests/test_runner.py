@@ -113,3 +113,8 @@ def test_a_job_that_cannot_be_exec_ed_fails_cleanly_and_the_runner_goes_on(runne
     assert result["state"] == "failed" and "null byte" in result["stderr"]
     runner.start("p/b", "echo fine")
     assert finish(runner, "p/b")["stdout"] == "fine\n"
+
+
+def test_a_job_knows_its_own_id(runner):
+    runner.start("p/a", 'echo "$PCCI_JOB_ID"')
+    assert finish(runner, "p/a")["stdout"] == "p/a\n"

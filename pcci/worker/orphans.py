@@ -1,66 +1,53 @@
-"""Jobs left running by a worker that died: recorded while they run, killed at the next start.
+"""Jobs left running by a worker that died, found and killed when the worker starts again.
 
 Each job runs in its own session, so it outlives a worker that is SIGKILLed or
-OOM-killed. The runner notes each job's process group (pid and kernel start time, so a
-reused pid is never mistaken for it) in ``state_dir/running/``; a starting worker kills
-the groups still listed, and the master, told at sync that they are not running, marks
-them lost -- which is then true. (Under systemd the unit's cgroup does this too.)
+OOM-killed. Every job's environment carries ``PCCI_JOB_ID`` and ``PCCI_WORKER`` (the
+worker's state dir, which tells two workers on one host apart). A starting worker
+looks for session leaders carrying its own ``PCCI_WORKER`` and kills their process
+groups; the master, told at sync that those jobs are not running, marks them lost --
+which is then true. Nothing is written per job. (Under systemd the unit's cgroup would
+kill them too.)
 """
 
 import logging
 import os
 import signal
-from urllib.parse import quote, unquote
+
+import psutil
 
 log = logging.getLogger(__name__)
 
-
-def process_start_time(pid):
-    """The kernel's start time of a process (clock ticks since boot), or None if it is gone."""
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as handle:
-            fields = handle.read().rsplit(b")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return int(fields[19])      # field 22 of stat; the first two were split off with ")"
+WORKER_VARIABLE = "PCCI_WORKER"
+JOB_VARIABLE = "PCCI_JOB_ID"
 
 
-class RunningRecord:
-    def __init__(self, directory):
-        self.directory = directory
-        os.makedirs(directory, mode=0o700, exist_ok=True)
+def job_environment(job_id, worker_id):
+    return {JOB_VARIABLE: job_id, WORKER_VARIABLE: worker_id}
 
-    def _path(self, job_id):
-        return os.path.join(self.directory, quote(job_id, safe=""))
 
-    def add(self, job_id, pid):
-        with open(self._path(job_id), "w") as handle:
-            handle.write("%d %s\n" % (pid, process_start_time(pid)))
-
-    def remove(self, job_id):
+def find_left_over(worker_id, candidates=None):
+    """{pid: job id} of session leaders started by a worker with this id."""
+    found = {}
+    for pid in candidates if candidates is not None else psutil.pids():
         try:
-            os.unlink(self._path(job_id))
-        except FileNotFoundError:
-            pass
+            if pid == os.getpid() or os.getsid(pid) != pid:
+                continue
+            environment = psutil.Process(pid).environ()
+        except (OSError, psutil.Error):
+            continue
+        if environment.get(WORKER_VARIABLE) == worker_id and JOB_VARIABLE in environment:
+            found[pid] = environment[JOB_VARIABLE]
+    return found
 
-    def reap(self, kill_group=os.killpg):
-        """Kill every recorded job group still alive; return the job ids that were killed."""
-        killed = []
-        for name in os.listdir(self.directory):
-            path = os.path.join(self.directory, name)
-            try:
-                with open(path) as handle:
-                    pid_text, started = handle.read().split()
-                pid = int(pid_text)
-            except (OSError, ValueError):
-                pid, started = None, None
-            if pid is not None and str(process_start_time(pid)) == started:
-                try:
-                    kill_group(pid, signal.SIGKILL)
-                    killed.append(unquote(name))
-                    log.warning("killed job %s (process group %d), left running by a previous worker",
-                                unquote(name), pid)
-                except (ProcessLookupError, PermissionError):
-                    pass
-            os.unlink(path)
-        return killed
+
+def reap(worker_id, kill_group=os.killpg):
+    """Kill the process groups of jobs a previous run of this worker left behind."""
+    killed = []
+    for pid, job_id in find_left_over(worker_id).items():
+        try:
+            kill_group(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            continue
+        log.warning("killed job %s (process group %d), left running by a previous worker", job_id, pid)
+        killed.append(job_id)
+    return killed

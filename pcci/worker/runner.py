@@ -27,6 +27,7 @@ import gevent.os
 import gevent.socket
 
 from ..states import JobState
+from . import orphans
 
 log = logging.getLogger(__name__)
 
@@ -113,12 +114,12 @@ class RunningJob:
 class Runner:
     """Starts, tracks and kills the worker's jobs; calls on_done(result) as each ends."""
 
-    def __init__(self, shell, output_cap, kill_grace, on_done, record=None):
+    def __init__(self, shell, output_cap, kill_grace, on_done, worker_id=""):
         self.shell = shell
         self.output_cap = output_cap
         self.kill_grace = kill_grace
         self.on_done = on_done
-        self.record = record        # a RunningRecord, so a crashed worker's jobs can be reaped
+        self.worker_id = worker_id  # marks the jobs' environment, so a crashed worker's jobs can be found
         self.jobs = {}
 
     def running_ids(self):
@@ -129,6 +130,7 @@ class Runner:
             return
         environment = dict(os.environ)
         environment.update({str(k): str(v) for k, v in (env or {}).items()})
+        environment.update(orphans.job_environment(job_id, self.worker_id))
         try:
             process = subprocess.Popen(
                 [self.shell, "-c", cmd], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -140,8 +142,6 @@ class Runner:
             return
         job = RunningJob(job_id, process, timeout)
         self.jobs[job_id] = job
-        if self.record is not None:
-            self.record.add(job_id, process.pid)
         job.greenlet = gevent.spawn(self._supervise, job)
         log.debug("job %s started as pid %d", job_id, process.pid)
 
@@ -164,8 +164,6 @@ class Runner:
             process.stdout.close()
             process.stderr.close()
             self.jobs.pop(job.job_id, None)
-            if self.record is not None:
-                self.record.remove(job.job_id)
         result = build_result(job.job_id, returncode, job.end_reason, job.start_time, now_ms(),
                               bytes(out.kept), bytes(err.kept), out.truncated, err.truncated)
         log.debug("job %s ended: %s", job.job_id, result["state"])

@@ -8,8 +8,8 @@ import gevent
 from gevent.event import Event
 
 from .. import config as config_module
+from . import orphans
 from .link import MasterLink
-from .orphans import RunningRecord
 from .runner import Runner
 from .spool import Spool
 
@@ -41,10 +41,10 @@ def run(cfg):
     key = config_module.read_cluster_key(cfg)
     node = cfg.node_name or config_module.default_node_name()
     spool = Spool(os.path.join(cfg.state_dir, "results"))
-    record = RunningRecord(os.path.join(cfg.state_dir, "running"))
-    record.reap()
+    worker_id = os.path.abspath(cfg.state_dir)
+    orphans.reap(worker_id)
     link = MasterLink(cfg, key, node, None, spool)
-    runner = Runner(cfg.shell, cfg.output_cap_bytes, cfg.kill_grace, link.deliver, record)
+    runner = Runner(cfg.shell, cfg.output_cap_bytes, cfg.kill_grace, link.deliver, worker_id)
     link.runner = runner
 
     stopping = Event()
