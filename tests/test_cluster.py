@@ -283,3 +283,17 @@ def test_worker_registers_under_its_hostname_by_default(cluster):
     cluster.wait_online("pi-in-a-namespace")
     job = cluster.run("hostname", ["pi-in-a-namespace"])["jobs"]["pi-in-a-namespace"]
     assert job["stdout"] == "pi-in-a-namespace\n"
+
+
+def test_a_newcomer_takes_the_name_of_a_connection_that_no_longer_answers(cluster):
+    cluster.start_master(heartbeat_timeout="60s")        # the master would not notice on its own
+    old = cluster.start_worker("pi1")
+    old.signal(signal.SIGSTOP)                             # alive to TCP, deaf to pings
+    try:
+        cluster.start_worker("pi1-new", node_name="pi1", wait=False)
+        wait_until(lambda: "did not answer; replacing it" in cluster.master.log(), what="old session replaced")
+        cluster.wait_online("pi1")
+        job = cluster.run("echo $PCCI_WORKER", ["pi1"])["jobs"]["pi1"]
+        assert job["stdout"].strip().endswith("worker-pi1-new")
+    finally:
+        old.signal(signal.SIGCONT)
