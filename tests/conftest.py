@@ -55,7 +55,7 @@ class Service:
         env = dict(os.environ, PYTHONPATH=REPO)
         self.process = subprocess.Popen(self.prefix + [sys.executable, "-m", "pcci", self.kind, "--config",
                                                        self.config_path],
-                                        stdout=log, stderr=log, env=env, cwd=REPO)
+                                        stdout=log, stderr=log, env=env, cwd=self.directory)   # jobs run here, not in the repo
         log.close()
         return self
 
