@@ -30,7 +30,8 @@ def test_master_sigkilled_with_jobs_in_flight_on_several_workers_every_result_ar
     for name in names:
         cluster.start_worker(name)
     pool_ids = []
-    for delay in ("0.6", "0.9", "1.2"):
+    # Long enough that no job can finish (and be acknowledged) before the master is killed.
+    for delay in ("1.6", "1.9", "2.2"):
         status, submitted = cluster.api("POST", "/job", {"cmd": "sleep %s; echo $((%s * 10))" % (delay, delay[2]),
                                                          "workers": names})
         pool_ids.append(submitted["id"])
