@@ -98,7 +98,7 @@ def test_link_cut_while_a_job_finishes_delivers_the_result_once_after_reconnect(
     proxy = LinkProxy(cluster.worker_port)
     try:
         cluster.start_worker("pi1", master_port=proxy.port)
-        status, submitted = cluster.api("POST", "/job", {"cmd": "sleep 0.7; echo made it", "workers": ["pi1"]})
+        status, submitted = cluster.api("POST", "/job", {"cmd": "sleep 1.5; echo made it", "workers": ["pi1"]})
         proxy.cut()
         wait_until(lambda: len(spooled(cluster, "pi1")) == 1, timeout=10, what="result spooled while cut")
         assert job_of(cluster, submitted["id"], "pi1")["state"] == "running"

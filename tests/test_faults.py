@@ -202,7 +202,7 @@ def test_link_taken_down_while_a_job_finishes_delivers_it_once_when_restored(net
 
     wait_until(lambda: [w for w in (call("GET", "/workers") or {}).get("workers", []) if w["online"]], timeout=20,
                what="worker online across the bridge")
-    submitted = call("POST", "/job", {"cmd": "sleep 1; echo across", "workers": ["pi1"]})
+    submitted = call("POST", "/job", {"cmd": "sleep 1.5; echo across", "workers": ["pi1"]})
     port = "v%s%d" % (netbed.prefix[-6:], 2)
     nspawn.run("ip", "-n", netbed.switch, "link", "set", port, "down")
     wait_until(lambda: len(spooled(worker)) == 1, timeout=15, what="result kept while the link is down")
