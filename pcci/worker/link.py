@@ -71,7 +71,6 @@ class MasterLink:
         self.runner = runner
         self.spool = spool
         self.connection = None
-        self.sessions = 0
 
     # -- called by the runner's completion path -------------------------------------
     def deliver(self, result):
@@ -120,7 +119,6 @@ class MasterLink:
             welcome = self._handshake(connection)
             connection.decoder.max_frame_bytes = self.config.max_frame_bytes
             self.connection = connection
-            self.sessions += 1
             log.info("registered with master %s as %s", self._address(), self.node)
             for result in self.spool.pending():
                 connection.send(result)
