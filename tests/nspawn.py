@@ -13,6 +13,7 @@ starts from the pristine image. Everything made here is removed by Testbed.close
 """
 
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -198,6 +199,16 @@ class Testbed:
     def client(self, *args, timeout=60):
         """Run a client command in the controller namespace (no default route)."""
         return run("ip", "netns", "exec", self.controller, *args, check=False, timeout=timeout)
+
+    def api(self, address, method, path, token, body=None, port=8080):
+        """A REST call with curl from the controller namespace: (HTTP status or None, JSON or None)."""
+        command = ["curl", "-sS", "--max-time", "40", "-X", method, "-H", "Authorization: Bearer %s" % token,
+                   "-w", "\n%{http_code}", "http://%s:%d%s" % (address, port, path)]
+        if body is not None:
+            command += ["-d", json.dumps(body)]
+        text, _, status = self.client(*command).stdout.rpartition("\n")
+        return (int(status) if status.isdigit() and status != "000" else None), \
+            (json.loads(text) if text.strip() else None)
 
     def close(self):
         for host in self.hosts.values():

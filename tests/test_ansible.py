@@ -5,7 +5,6 @@ sshd in its own network namespace; ansible-playbook and curl run in the controll
 namespace, which has no default route. Tests run in order and build on each other.
 """
 
-import json
 import os
 import re
 import subprocess
@@ -87,12 +86,7 @@ def token(site):
 
 
 def api(site, method, path, body=None):
-    command = ["curl", "-sS", "--max-time", "40", "-X", method, "-H", "Authorization: Bearer %s" % token(site),
-               "http://%s:8080%s" % (site.hosts["master"].address, path)]
-    if body is not None:
-        command += ["-d", json.dumps(body)]
-    result = site.client(*command)
-    return json.loads(result.stdout) if result.stdout.strip() else None
+    return site.api(site.hosts["master"].address, method, path, token(site), body)[1]
 
 
 def online(site):

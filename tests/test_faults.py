@@ -3,7 +3,6 @@
 Every test is bounded in time and asserts outcomes, never speed.
 """
 
-import json
 import os
 import signal
 import socket
@@ -193,12 +192,7 @@ def test_link_taken_down_while_a_job_finishes_delivers_it_once_when_restored(net
         "reconnect_max": "1s"})
 
     def call(method, path, body=None):
-        command = ["curl", "-sS", "--max-time", "40", "-X", method, "-H", "Authorization: Bearer " + token,
-                   "http://10.213.7.1:8080%s" % path]
-        if body is not None:
-            command += ["-d", json.dumps(body)]
-        out = netbed.client(*command).stdout
-        return json.loads(out) if out.strip() else None
+        return netbed.api("10.213.7.1", method, path, token, body)[1]
 
     wait_until(lambda: [w for w in (call("GET", "/workers") or {}).get("workers", []) if w["online"]], timeout=20,
                what="worker online across the bridge")

@@ -133,15 +133,17 @@ class WorkerPort:
             log.warning("worker %s: the old connection from %s did not answer; replacing it",
                         session.name, holder.address)
             holder.close()
-        info = self.registry.attach(session, self.clock())
-        gevent.spawn(self.store.save_worker, info.name, info.address, info.first_seen, info.last_seen, info.stats)
+        self._remember(self.registry.attach(session, self.clock()))
 
     def _release(self, session):
         info = self.registry.detach(session, self.clock())
         if info is not None:
             log.info("worker %s offline", session.name)
-            gevent.spawn(self.store.save_worker, info.name, info.address, info.first_seen,
-                         info.last_seen, info.stats)
+            self._remember(info)
+
+    def _remember(self, info):
+        """Keep the worker in the store, off this connection's path."""
+        gevent.spawn(self.store.save_worker, info.name, info.address, info.first_seen, info.last_seen, info.stats)
 
     def _serve(self, session):
         connection = session.connection

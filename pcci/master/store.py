@@ -139,12 +139,15 @@ class Store:
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         rows = self.db.execute("SELECT %s FROM pools %s ORDER BY id DESC LIMIT ?" % (POOL_COLUMNS, where),
                                args + [limit]).fetchall()
-        pools = []
-        for row in rows:
-            jobs = self.db.execute("SELECT %s FROM jobs WHERE pool_id = ? ORDER BY position"
-                                   % JOB_SUMMARY_COLUMNS, (row[0],)).fetchall()
-            pools.append(_pool_from_rows(row, jobs))
-        return pools
+        if not rows:
+            return []
+        # One query for the whole page's jobs, not one per pool.
+        jobs_by_pool = {row[0]: [] for row in rows}
+        for job_row in self.db.execute(
+                "SELECT pool_id, %s FROM jobs WHERE pool_id IN (%s) ORDER BY pool_id, position"
+                % (JOB_SUMMARY_COLUMNS, ",".join("?" * len(rows))), list(jobs_by_pool)):
+            jobs_by_pool[job_row[0]].append(job_row[1:])
+        return [_pool_from_rows(row, jobs_by_pool[row[0]]) for row in rows]
 
     def workers(self):
         rows = self.db.execute("SELECT name, address, first_seen, last_seen, stats FROM workers ORDER BY name")
