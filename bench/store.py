@@ -16,9 +16,10 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 from conftest import Cluster  # noqa: E402
-from pcci.ids import PoolIdMaker  # noqa: E402
+from pcci.master.pool_ids import PoolIdMaker  # noqa: E402
 from pcci.master.store import Store  # noqa: E402
-from pcci.states import Job, JobState, Pool  # noqa: E402
+from pcci.model import Job, Pool  # noqa: E402
+from pcci.states import JobState  # noqa: E402
 
 
 def fill(path, count):

@@ -20,7 +20,7 @@ from gevent.event import Event
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from pcci import auth, protocol  # noqa: E402
-from pcci.connection import Connection  # noqa: E402
+from pcci.link import Link  # noqa: E402
 from pcci.framing import ConnectionClosed, FrameError  # noqa: E402
 
 

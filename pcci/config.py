@@ -5,6 +5,7 @@ every bad value is named as ``file: key: message``, and the result is a plain
 ``Config`` whose attributes are the validated values.
 """
 
+import math
 import re
 import socket
 
@@ -27,6 +28,8 @@ def parse_duration(value):
         if not match:
             raise ValueError("expected a duration like 90s, 24h or 7d, got %r" % (value,))
         seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if not math.isfinite(seconds):
+        raise ValueError("expected a finite duration like 90s, 24h or 7d, got %r" % (value,))
     if seconds < 0:
         raise ValueError("must not be negative, got %r" % (value,))
     return seconds
@@ -37,10 +40,6 @@ def positive_duration(value):
     if seconds <= 0:
         raise ValueError("must be greater than zero, got %r" % (value,))
     return seconds
-
-
-def optional_duration(value):
-    return None if value is None else positive_duration(value)
 
 
 def text(value):
@@ -121,6 +120,7 @@ MASTER_KEYS = dict(_COMMON, **{
     "pool_retention": (7 * 86400.0, positive_duration),
     "max_pools": (None, optional_positive_int),
     "kill_reply_timeout": (3.0, positive_duration),
+    "max_pool_jobs": (20000, positive_int),
 })
 
 WORKER_KEYS = dict(_COMMON, **{
@@ -147,14 +147,14 @@ def _boolean(value):
 
 
 class Config:
-    """Validated settings; attribute names are the YAML keys."""
+    """Validated settings, read-only; attribute names are the YAML keys."""
 
     def __init__(self, values, source):
         self.__dict__.update(values)
-        self.source = source
+        self.__dict__["source"] = source
 
-    def as_dict(self):
-        return {k: v for k, v in self.__dict__.items() if k != "source"}
+    def __setattr__(self, name, value):
+        raise AttributeError("a validated config is not changed afterwards (tried to set %r)" % name)
 
 
 def validate(raw, table, source):
@@ -190,6 +190,27 @@ def _cross_checks(values, table):
         yield "cluster_key, cluster_key_file: give one, not both"
     if "reconnect_max" in table and values["reconnect_max"] < values["reconnect_min"]:
         yield "reconnect_max: must not be less than reconnect_min"
+    if "output_cap_bytes" in table and worst_case_result_bytes(values["output_cap_bytes"]) > values["max_frame_bytes"]:
+        yield ("output_cap_bytes, max_frame_bytes: a result may hold 2 x %d bytes of output, which can take "
+               "%d bytes as JSON (a control byte is 6 characters), over max_frame_bytes %d; lower "
+               "output_cap_bytes to %d or raise max_frame_bytes on the worker and the master"
+               % (values["output_cap_bytes"], worst_case_result_bytes(values["output_cap_bytes"]),
+                  values["max_frame_bytes"], largest_output_cap(values["max_frame_bytes"])))
+
+
+# Room in a result frame for everything but the output: job id, times, signal, keys.
+RESULT_FRAME_OVERHEAD = 64 * 1024
+# A byte of output takes at most 6 bytes in a JSON frame (a control byte is \u0001).
+JSON_BYTES_PER_OUTPUT_BYTE = 6
+
+
+def worst_case_result_bytes(output_cap):
+    """The largest result frame a job can make: both streams full of control bytes."""
+    return 2 * JSON_BYTES_PER_OUTPUT_BYTE * output_cap + RESULT_FRAME_OVERHEAD
+
+
+def largest_output_cap(max_frame_bytes):
+    return max(0, (max_frame_bytes - RESULT_FRAME_OVERHEAD) // (2 * JSON_BYTES_PER_OUTPUT_BYTE))
 
 
 def load(path, table):

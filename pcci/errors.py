@@ -1,60 +1,72 @@
-"""Errors as data: each API error has a stable snake_case code, a message and an HTTP status.
+"""Errors as data: every error the API can answer, each with a stable snake_case code,
+an HTTP status and a message.
 
-Routes raise these; one hook in the API turns them into
-``{"error": {"code": ..., "message": ...}}`` with the right status.
+Routes raise these; the API edge (``pcci.master.api_edge``) turns each into
+``{"error": {"code": ..., "message": ...}}`` with its status. docs/api.md lists every
+code; a test keeps the two in step.
 """
 
 
 class ApiError(Exception):
     status = 500
     code = "internal_error"
+    meaning = "a bug in the master; its log has the traceback"
 
-    def __init__(self, message, code=None, status=None):
+    def __init__(self, message):
         super().__init__(message)
         self.message = message
-        if code:
-            self.code = code
-        if status:
-            self.status = status
 
     def to_json(self):
         return {"error": {"code": self.code, "message": self.message}}
 
 
-class BadRequest(ApiError):
-    status = 400
-    code = "bad_request"
+def _error(name, status, code, meaning):
+    return type(name, (ApiError,), {"status": status, "code": code, "meaning": meaning})
 
 
-class Unauthorized(ApiError):
-    status = 401
-    code = "unauthorized"
+# 400: the request is wrong; the message names the field and what was expected.
+EmptyBody = _error("EmptyBody", 400, "empty_body", "the request needs a JSON body")
+MalformedJson = _error("MalformedJson", 400, "malformed_json", "the body is not JSON (or has NaN/Infinity)")
+MalformedRequest = _error("MalformedRequest", 400, "malformed_request",
+                          "the HTTP request itself is broken (a bad chunked body, say)")
+WrongType = _error("WrongType", 400, "wrong_type", "a field has the wrong type or form")
+UnknownField = _error("UnknownField", 400, "unknown_field", "the body has a field the endpoint does not know")
+EmptyCmd = _error("EmptyCmd", 400, "empty_cmd", "cmd is empty or only spaces")
+DuplicateWorker = _error("DuplicateWorker", 400, "duplicate_worker", "a worker is listed twice")
+NulByte = _error("NulByte", 400, "nul_byte", "a string holds a NUL byte, which no command can receive")
+UnencodableText = _error("UnencodableText", 400, "unencodable_text",
+                         "a string holds a lone UTF-16 surrogate (\\ud800-\\udfff), which cannot be stored")
+OutOfRange = _error("OutOfRange", 400, "out_of_range", "a number is outside its allowed range")
+PoolTooLarge = _error("PoolTooLarge", 400, "pool_too_large", "the pool would have more jobs than max_pool_jobs")
+# 401: who is asking is not established.
+MissingToken = _error("MissingToken", 401, "missing_token", "no 'Authorization: Bearer' header")
+BadToken = _error("BadToken", 401, "bad_token", "the token is not one the master accepts")
+# 404, 405: what is asked for does not exist.
+UnknownPool = _error("UnknownPool", 404, "unknown_pool", "no pool has that id (it may have been purged)")
+NoSuchEndpoint = _error("NoSuchEndpoint", 404, "not_found", "no endpoint has that path")
+MethodNotAllowed = _error("MethodNotAllowed", 405, "method_not_allowed", "the endpoint does not take that method")
+# 408, 413: the request's transfer.
+RequestTimeout = _error("RequestTimeout", 408, "request_timeout", "the body stopped arriving before its end")
+PayloadTooLarge = _error("PayloadTooLarge", 413, "payload_too_large", "the body is over max_body_bytes")
+# 500, 503: the master cannot do it now.
+InternalError = _error("InternalError", 500, "internal_error", "a bug in the master; its log has the traceback")
+NoWorkersOnline = _error("NoWorkersOnline", 503, "no_workers_online",
+                         "no worker is online to run a pool for \"every online worker\"")
+StoreUnavailable = _error("StoreUnavailable", 503, "store_unavailable",
+                          "the pool store is not saving (disk full, damaged file); /health says why")
+
+ALL = [EmptyBody, MalformedJson, MalformedRequest, WrongType, UnknownField, EmptyCmd, DuplicateWorker, NulByte,
+       UnencodableText, OutOfRange, PoolTooLarge, MissingToken, BadToken, UnknownPool, NoSuchEndpoint,
+       MethodNotAllowed, RequestTimeout, PayloadTooLarge, InternalError, NoWorkersOnline, StoreUnavailable]
+
+# The error a bare HTTP status stands for, when bottle or the server raises it.
+_BY_STATUS = {400: MalformedRequest, 401: MissingToken, 404: NoSuchEndpoint, 405: MethodNotAllowed,
+              408: RequestTimeout, 413: PayloadTooLarge, 500: InternalError, 503: StoreUnavailable}
 
 
-class NotFound(ApiError):
-    status = 404
-    code = "not_found"
-
-
-class PayloadTooLarge(ApiError):
-    status = 413
-    code = "payload_too_large"
-
-
-# Bottle raises its own HTTPError for routing problems; these name them.
-HTTP_STATUS_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-    500: "internal_error",
-    503: "unavailable",
-}
-
-
-def code_for_status(status):
-    return HTTP_STATUS_CODES.get(status, "http_%d" % status)
+def for_status(status):
+    """The error class for an HTTP status that bottle raised on its own."""
+    return _BY_STATUS.get(status, InternalError)
 
 
 class ConfigError(Exception):

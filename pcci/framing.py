@@ -79,14 +79,24 @@ class FrameDecoder:
             messages.append(decode_payload(payload))
         return messages
 
-    @property
-    def pending_bytes(self):
-        return len(self._buffer)
+
+def reject_non_finite(text):
+    """json's parse_constant / parse_float hook: NaN, Infinity and 1e400 are not JSON numbers
+    (they would come back out as words no JSON parser reads)."""
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError("%s is not a finite number" % text)
+    return value
+
+
+def loads(text):
+    """json.loads that accepts only finite numbers."""
+    return json.loads(text, parse_constant=reject_non_finite, parse_float=reject_non_finite)
 
 
 def decode_payload(payload):
     try:
-        message = json.loads(payload.decode("utf-8"))
+        message = loads(payload.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise FrameError("payload is not UTF-8 JSON: %s" % exc)
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):

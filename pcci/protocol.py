@@ -1,11 +1,16 @@
 """Message types of the worker protocol and checks on their fields (pure).
 
 docs/protocol.md lists every message. ``require`` turns a message with missing or
-mistyped fields into a ``ProtocolError``: the peer is misbehaving, so its
-connection is closed, as for any other garbage.
+mistyped fields into a ``ProtocolError``: the peer is misbehaving, so its link is
+closed, as for any other garbage. A ``result`` is different: it is spooled on the
+worker and sent again after every reconnect, so closing the link over a bad one
+would keep that worker away for good. ``check_result`` instead turns a result whose
+fields are out of type or range into that job's failure, which is stored and
+acknowledged like any other.
 """
 
 from .framing import FrameError
+from .states import FINISHED, JobState
 
 VERSION = 1
 
@@ -34,9 +39,28 @@ ERROR = "error"
 FROM_WORKER = {HELLO, AUTH, SYNC, HEARTBEAT, RESULT, KILL_RESULT, PING, PONG, ERROR}
 FROM_MASTER = {CHALLENGE, WELCOME, RUN, KILL, ACK, PING, PONG, ERROR}
 
+MAX_JOB_ID_CHARS = 512
+MAX_SIGNAL_CHARS = 32
+# Times the API can show as ISO 8601 (year 9999 at most). A Pi without a real-time
+# clock may boot in 1970, so the lower bound is the epoch, not "recently".
+MAX_TIME_MS = 253402300799999
+MAX_EXIT_CODE = 255
+FINISHED_VALUES = frozenset(state.value for state in FINISHED)
+
 
 class ProtocolError(FrameError):
     """A well-framed message that breaks the protocol."""
+
+
+class HandshakeRefused(Exception):
+    """The other side refused or failed the handshake (wrong key, name in use, bad name).
+
+    ``code`` is the stable word sent in the ``error`` message, e.g. ``bad_key``."""
+
+    def __init__(self, code, message):
+        super().__init__("%s: %s" % (code, message))
+        self.code = code
+        self.message = message
 
 
 _NONE = type(None)
@@ -68,6 +92,69 @@ def error(code, message):
     return {"type": ERROR, "code": code, "message": message}
 
 
-RESULT_FIELDS = dict(job=str, state=str, exitCode=(int, _NONE), signal=(str, _NONE),
-                     startTime=(int, _NONE), endTime=(int, _NONE), stdout=str, stderr=str)
 RUN_FIELDS = dict(job=str, cmd=str, timeout=(int, float, _NONE), env=(dict, _NONE), cwd=(str, _NONE))
+
+
+def result_message(job, state, exit_code, signal, start_time, end_time, stdout, stderr,
+                   stdout_truncated, stderr_truncated):
+    """A ``result`` message: the one definition of its fields, for the runner and the swarm."""
+    return {"type": RESULT, "job": job, "state": JobState(state).value, "exitCode": exit_code,
+            "signal": signal, "startTime": start_time, "endTime": end_time, "stdout": stdout,
+            "stderr": stderr, "stdoutTruncated": stdout_truncated, "stderrTruncated": stderr_truncated}
+
+
+def check_result(message):
+    """(result, problem): the result with every field checked, or, when a field is out of
+    type or range, a failed result for the same job and the problem found. A result
+    without a usable job id is garbage (ProtocolError): there is no job to fail."""
+    job = message.get("job")
+    if not isinstance(job, str) or not 0 < len(job) <= MAX_JOB_ID_CHARS or not storable(job):
+        raise ProtocolError("result without a usable job id")
+    problem = _result_problem(message)
+    if problem is None:
+        return message, None
+    stderr = "pcci: the worker sent an invalid result for this job (%s)\n" % problem
+    failed = result_message(job, JobState.FAILED, None, None, None, None, "", stderr, False, False)
+    return failed, problem
+
+
+def _result_problem(message):
+    if message.get("state") not in FINISHED_VALUES:
+        return "state %r is not one of %s" % (_short(message.get("state")), ", ".join(sorted(FINISHED_VALUES)))
+    exit_code = message.get("exitCode")
+    if exit_code is not None and not (_is_int(exit_code) and 0 <= exit_code <= MAX_EXIT_CODE):
+        return "exitCode %r is not a whole number from 0 to %d" % (_short(exit_code), MAX_EXIT_CODE)
+    signal = message.get("signal")
+    if signal is not None and not (isinstance(signal, str) and len(signal) <= MAX_SIGNAL_CHARS and storable(signal)):
+        return "signal %r is not a signal name" % (_short(signal),)
+    for name in ("startTime", "endTime"):
+        value = message.get(name)
+        if value is not None and not (_is_int(value) and 0 <= value <= MAX_TIME_MS):
+            return "%s %r is not a time in milliseconds since 1970" % (name, _short(value))
+    for name in ("stdout", "stderr"):
+        value = message.get(name)
+        if not isinstance(value, str) or not storable(value):
+            return "%s is not UTF-8 text" % name
+    for name in ("stdoutTruncated", "stderrTruncated"):
+        if not isinstance(message.get(name), bool):
+            return "%s is not true or false" % name
+    return None
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def storable(text):
+    """Whether a string can be written as UTF-8: JSON's \\ud800 escapes decode to lone
+    surrogates, which no UTF-8 file or database can hold."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

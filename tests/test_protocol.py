@@ -1,25 +1,54 @@
 import pytest
 
 from pcci import protocol
-from pcci.protocol import ProtocolError, require
+from pcci.protocol import ProtocolError, check_result, require
 
 
 def result(**changes):
-    message = {"type": "result", "job": "p/n", "state": "succeeded", "exitCode": 0, "signal": None,
-               "startTime": 1, "endTime": 2, "stdout": "", "stderr": ""}
+    message = protocol.result_message("p/n", "succeeded", 0, None, 1, 2, "", "", False, False)
     message.update(changes)
     return message
 
 
-def test_a_well_formed_result_passes():
-    assert require(result(), protocol.RESULT, **protocol.RESULT_FIELDS)["job"] == "p/n"
+def test_a_well_formed_result_passes_unchanged():
+    assert check_result(result()) == (result(), None)
 
 
-@pytest.mark.parametrize("changes", [{"job": 5}, {"exitCode": "0"}, {"exitCode": True}, {"stdout": None},
-                                     {"type": "heartbeat"}])
-def test_mistyped_fields_break_the_protocol(changes):
+@pytest.mark.parametrize("changes,named", [
+    ({"exitCode": 2 ** 64}, "exitCode"),            # OverflowError in SQLite before the fix
+    ({"exitCode": -1}, "exitCode"),
+    ({"exitCode": "0"}, "exitCode"),
+    ({"exitCode": True}, "exitCode"),
+    ({"startTime": 10 ** 15}, "startTime"),         # made GET /pool answer 500 before the fix
+    ({"endTime": -5}, "endTime"),
+    ({"endTime": 1.5}, "endTime"),
+    ({"state": "running"}, "state"),
+    ({"state": None}, "state"),
+    ({"stdout": None}, "stdout"),
+    ({"stderr": "x\ud800"}, "stderr"),              # a lone surrogate no database stores
+    ({"signal": "S" * 100}, "signal"),
+    ({"stdoutTruncated": "yes"}, "stdoutTruncated"),
+    ({"stderrTruncated": None}, "stderrTruncated"),
+])
+def test_a_result_out_of_type_or_range_becomes_that_jobs_failure(changes, named):
+    checked, problem = check_result(result(**changes))
+    assert named in problem
+    assert checked["job"] == "p/n" and checked["state"] == "failed" and checked["exitCode"] is None
+    assert "invalid result" in checked["stderr"] and named in checked["stderr"]
+    assert check_result(checked) == (checked, None)
+
+
+@pytest.mark.parametrize("job", [5, None, "", "x" * 600, "p/\ud800"])
+def test_a_result_without_a_usable_job_id_breaks_the_protocol(job):
     with pytest.raises(ProtocolError):
-        require(result(**changes), protocol.RESULT, **protocol.RESULT_FIELDS)
+        check_result(result(job=job))
+
+
+def test_require_checks_type_and_field_types():
+    assert require({"type": "ack", "job": "p/n"}, protocol.ACK, job=str)
+    for message in ({"type": "ack", "job": 5}, {"type": "ping", "job": "p/n"}, {"type": "ack"}):
+        with pytest.raises(ProtocolError):
+            require(message, protocol.ACK, job=str)
 
 
 def test_unknown_types_are_refused_by_direction():

@@ -5,7 +5,9 @@ import sqlite3
 import pytest
 
 from pcci.master.store import Store
-from pcci.states import Job, JobState, Pool
+from pcci.master.views import pool_json
+from pcci.model import Job, Pool
+from pcci.states import JobState
 
 
 @pytest.fixture
@@ -30,7 +32,7 @@ def test_saved_pool_reads_back_whole_and_survives_reopening(store, tmp_path):
     again = Store(str(tmp_path / "pcci.sqlite3"))
     again.open()
     loaded = again.get_pool("p1")
-    assert loaded.to_json() == pool.to_json()
+    assert pool_json(loaded) == pool_json(pool)
     assert list(loaded.jobs) == ["n1", "n2"]
     again.close()
 

@@ -20,6 +20,8 @@ def _service(kind, path):
         cfg = config.load_master(path) if kind == "master" else config.load_worker(path)
         logs.setup(cfg.log_level)
         if kind == "master":
+            from ..master import greenlet_locals
+            greenlet_locals.import_bottle()     # first, so requests never share bottle's state
             from ..master import service
         else:
             from ..worker import service

@@ -1,6 +1,10 @@
-"""Which workers the master knows, which are online, and what their last heartbeat said."""
+"""Which workers the master knows, which are online, and what their last heartbeat said.
 
-from ..states import iso_time
+Pure bookkeeping: the worker port attaches and detaches sessions and passes the time;
+the pool core reads who is online and since when.
+"""
+
+from .store import WorkerRecord
 
 
 class WorkerInfo:
@@ -21,38 +25,38 @@ class WorkerInfo:
         """Connected and synced: ready to be sent jobs."""
         return self.session is not None and self.session.ready
 
-    def to_json(self):
-        return {
-            "name": self.name,
-            "online": self.online,
-            "address": self.address,
-            "connectedSince": iso_time(self.connected_since),
-            "lastHeartbeat": iso_time(self.last_heartbeat),
-            "lastSeen": iso_time(self.last_seen),
-            "firstSeen": iso_time(self.first_seen),
-            "stats": self.stats,
-            "runningJobs": list(self.running),
-        }
+    def record(self):
+        """What the store keeps of this worker."""
+        return WorkerRecord(self.name, self.address, self.first_seen, self.last_seen, self.stats)
 
 
 class Registry:
     def __init__(self):
         self.workers = {}
 
-    def load(self, rows, now_ms):
+    def load(self, records, now_ms):
         """Workers remembered from earlier runs start offline, as of now."""
-        for row in rows:
-            info = WorkerInfo(row["name"], row["address"], row["first_seen"], row["last_seen"], row["stats"])
+        for record in records:
+            info = WorkerInfo(record.name, record.address, record.first_seen, record.last_seen, record.stats)
             info.offline_since = now_ms
             self.workers[info.name] = info
 
     def get(self, name):
         return self.workers.get(name)
 
+    def is_online(self, name):
+        info = self.workers.get(name)
+        return info is not None and info.online
+
     def session(self, name):
         """The worker's session if it is online, else None."""
         info = self.workers.get(name)
         return info.session if info is not None and info.online else None
+
+    def connected_session(self, name):
+        """The worker's session if it is connected, synced or not (acks go out before the sync)."""
+        info = self.workers.get(name)
+        return info.session if info is not None else None
 
     def online_names(self):
         return sorted(name for name, info in self.workers.items() if info.online)
@@ -91,5 +95,5 @@ class Registry:
         if running is not None:
             info.running = running
 
-    def to_json(self):
-        return [self.workers[name].to_json() for name in sorted(self.workers)]
+    def all(self):
+        return [self.workers[name] for name in sorted(self.workers)]

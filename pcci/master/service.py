@@ -11,24 +11,29 @@ from gevent.pywsgi import WSGIServer
 from gevent.server import StreamServer
 
 from .. import config as config_module
-from ..connection import tune_socket
+from ..clock import wall_ms
+from ..link import tune_socket
 from .api import build_app
-from .links import WorkerPort
 from .persister import Persister
-from .pools import PoolManager, wall_ms
+from .pool_core import PoolCore
+from .pool_ids import PoolIdMaker
+from .pools import PoolService
 from .registry import Registry
 from .retention import purge_loop
 from .store import Store, ThreadedStore
+from .worker_port import WorkerPort
 
 log = logging.getLogger(__name__)
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 WORKER_BACKLOG = 4096
+# How long a stopping master waits for the store to take the last changes.
+SHUTDOWN_FLUSH_SECONDS = 5.0
 
 
-def api_host(cfg):
+def api_host(cfg, tokens):
     """Without a token the API may only listen on loopback."""
-    if cfg.api_tokens or cfg.api_host in LOOPBACK:
+    if tokens or cfg.api_host in LOOPBACK:
         return cfg.api_host
     log.warning("no api_tokens configured: the REST API listens on 127.0.0.1 only, not %s; "
                 "add a token to serve other hosts", cfg.api_host)
@@ -41,7 +46,9 @@ class ApiServer(WSGIServer):
     (~40 ms a response) -- and a timeout on each read and write, so a client that stops
     sending mid-request or idles on keep-alive lets its connection go."""
 
-    idle_timeout = 60.0
+    def __init__(self, listener, application, idle_timeout, **kwargs):
+        super().__init__(listener, application, **kwargs)
+        self.idle_timeout = idle_timeout
 
     def handle(self, sock, address):
         tune_socket(sock)
@@ -63,30 +70,31 @@ def raise_open_file_limit():
 
 def run(cfg):
     key = config_module.read_cluster_key(cfg)
+    tokens = config_module.read_api_tokens(cfg)
     raise_open_file_limit()
-    cfg.api_tokens = config_module.read_api_tokens(cfg)
     os.makedirs(cfg.state_dir, mode=0o750, exist_ok=True)
-    raw_store = Store(os.path.join(cfg.state_dir, "pcci.sqlite3"))
-    store = ThreadedStore(raw_store)
+    store = ThreadedStore(Store(os.path.join(cfg.state_dir, "pcci.sqlite3")))
     store.open()
 
+    started_ms = wall_ms()
     registry = Registry()
-    registry.load(store.workers(), wall_ms())
-    persister = Persister(store)
-    pools = PoolManager(store, registry, persister, cfg.lost_after)
+    registry.load(store.workers(), started_ms)
+    core = PoolCore(registry, int(cfg.lost_after * 1000), started_ms, PoolIdMaker().make, cfg.max_pool_jobs)
+    persister = Persister(store, clock=wall_ms)
+    pools = PoolService(core, store, registry, persister, wall_ms)
     pools.restore()
 
-    port = WorkerPort(cfg, key, registry, pools, store, wall_ms)
+    port = WorkerPort(cfg, key, registry, pools, persister, wall_ms)
     # A deep accept queue: after a master restart every worker dials in within seconds.
     worker_server = StreamServer((cfg.worker_host, cfg.worker_port), port.handle, backlog=WORKER_BACKLOG,
                                  **_ssl_args(cfg.worker_tls_cert, cfg.worker_tls_key))
-    host = api_host(cfg)
-    if not cfg.api_tokens:
+    host = api_host(cfg, tokens)
+    if not tokens:
         log.warning("no api_tokens configured: anyone on this machine can use the API")
-    app = build_app(cfg, pools, registry, wall_ms())
-    ApiServer.idle_timeout = cfg.api_idle_timeout
-    api_server = ApiServer((host, cfg.api_port), app, log=None, error_log=logging.getLogger("pcci.http"),
-                            **_ssl_args(cfg.api_tls_cert, cfg.api_tls_key))
+    app = build_app(cfg, pools, registry, persister, tokens, started_ms)
+    api_server = ApiServer((host, cfg.api_port), app, cfg.api_idle_timeout, log=None,
+                           error_log=logging.getLogger("pcci.http"),
+                           **_ssl_args(cfg.api_tls_cert, cfg.api_tls_key))
     worker_server.start()
     api_server.start()
     log.info("master listening: API on %s://%s:%d, workers on %s:%d, state in %s",
@@ -104,7 +112,9 @@ def run(cfg):
     api_server.close()
     worker_server.close()
     gevent.killall(background)
-    persister.flush()
+    if not persister.flush(timeout=SHUTDOWN_FLUSH_SECONDS):
+        log.error("stopping with %d change(s) not saved: %s; workers keep their unacknowledged results",
+                  persister.backlog, persister.last_error or "the store did not answer in time")
     persister.stop()
     store.shutdown()
     log.info("master stopped")

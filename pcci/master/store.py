@@ -7,12 +7,13 @@ WAL with synchronous=NORMAL survives a killed process (SIGKILL included); only a
 power cut can lose the last commits.
 """
 
+import collections
 import json
 import sqlite3
 
 from gevent.threadpool import ThreadPool
 
-from ..states import Job, Pool
+from ..model import Job, Pool
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pools (
@@ -57,6 +58,10 @@ JOB_SUMMARY_COLUMNS = "worker, state, exit_code, signal, start_time, end_time"
 POOL_COLUMNS = "id, cmd, created, end_time, timeout, env, cwd"
 
 
+# What the store keeps of a worker between master runs.
+WorkerRecord = collections.namedtuple("WorkerRecord", "name address first_seen last_seen stats")
+
+
 class Store:
     def __init__(self, path):
         self.path = path
@@ -74,8 +79,8 @@ class Store:
             self.db = None
 
     # -- writes ------------------------------------------------------------------------
-    def save(self, pools, jobs):
-        """Upsert pools and jobs in one transaction."""
+    def save(self, pools, jobs, workers=()):
+        """Upsert pools, jobs and worker records in one transaction."""
         with _transaction(self.db):
             self.db.executemany(
                 "INSERT INTO pools (id, cmd, created, end_time, timeout, env, cwd, status) "
@@ -89,14 +94,12 @@ class Store:
                 [(j.pool_id, j.position, j.worker, j.state.value, j.exit_code, j.signal, j.start_time, j.end_time,
                   j.stdout, j.stderr, int(j.stdout_truncated), int(j.stderr_truncated))
                  for j in jobs])
-
-    def save_worker(self, name, address, first_seen, last_seen, stats):
-        with _transaction(self.db):
-            self.db.execute(
+            self.db.executemany(
                 "INSERT INTO workers (name, address, first_seen, last_seen, stats) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET address = excluded.address, "
                 "last_seen = excluded.last_seen, stats = excluded.stats",
-                (name, address, first_seen, last_seen, json.dumps(stats) if stats is not None else None))
+                [(w.name, w.address, w.first_seen, w.last_seen, json.dumps(w.stats) if w.stats is not None else None)
+                 for w in workers])
 
     def purge(self, ended_before_ms, max_pools, batch=500):
         """Delete up to `batch` pools that ended before the cutoff or exceed max_pools; return the count."""
@@ -151,8 +154,7 @@ class Store:
 
     def workers(self):
         rows = self.db.execute("SELECT name, address, first_seen, last_seen, stats FROM workers ORDER BY name")
-        return [dict(name=r[0], address=r[1], first_seen=r[2], last_seen=r[3],
-                     stats=json.loads(r[4]) if r[4] else None) for r in rows]
+        return [WorkerRecord(r[0], r[1], r[2], r[3], json.loads(r[4]) if r[4] else None) for r in rows]
 
     def count_pools(self):
         return self.db.execute("SELECT COUNT(*) FROM pools").fetchone()[0]

@@ -20,13 +20,14 @@ import logging
 import os
 import signal
 import subprocess
-import time
 
 import gevent
 import gevent.os
 import gevent.socket
 
-from ..states import JobState
+from ..clock import monotonic, wall_ms
+from ..protocol import result_message
+from ..states import JobState, KillOutcome
 from . import orphans
 
 log = logging.getLogger(__name__)
@@ -34,10 +35,6 @@ log = logging.getLogger(__name__)
 # After the job's shell exits, wait this long for its pipes to close: a command that
 # leaves a daemon holding stdout must not hold the job open forever.
 PIPE_DRAIN_SECONDS = 2.0
-
-
-def now_ms():
-    return int(time.time() * 1000)
 
 
 class Capture:
@@ -79,9 +76,9 @@ def _wait_exit(process, timeout):
 
 
 def _poll_exit(process, timeout):
-    deadline = None if timeout is None else time.monotonic() + timeout
+    deadline = None if timeout is None else monotonic() + timeout
     while process.poll() is None:
-        if deadline is not None and time.monotonic() >= deadline:
+        if deadline is not None and monotonic() >= deadline:
             return False
         gevent.sleep(0.02)
     return True
@@ -99,7 +96,7 @@ class RunningJob:
         self.job_id = job_id
         self.process = process
         self.timeout = timeout
-        self.start_time = now_ms()
+        self.start_time = wall_ms()
         self.end_reason = None      # JobState.KILLED or JobState.TIMED_OUT when we ended it
         self.greenlet = None
 
@@ -137,8 +134,7 @@ class Runner:
                 stderr=subprocess.PIPE, cwd=cwd or None, env=environment, start_new_session=True)
         except (OSError, ValueError) as exc:   # ValueError: a NUL byte in cmd, env or cwd
             log.warning("job %s could not start: %s", job_id, exc)
-            started = now_ms()
-            self.on_done(failed_to_start(job_id, exc, started))
+            self.on_done(failed_to_start(job_id, exc, self.shell, cwd, wall_ms()))
             return
         job = RunningJob(job_id, process, timeout)
         self.jobs[job_id] = job
@@ -164,7 +160,7 @@ class Runner:
             process.stdout.close()
             process.stderr.close()
             self.jobs.pop(job.job_id, None)
-        result = build_result(job.job_id, returncode, job.end_reason, job.start_time, now_ms(),
+        result = build_result(job.job_id, returncode, job.end_reason, job.start_time, wall_ms(),
                               bytes(out.kept), bytes(err.kept), out.truncated, err.truncated)
         log.debug("job %s ended: %s", job.job_id, result["state"])
         self.on_done(result)
@@ -180,9 +176,9 @@ class Runner:
         """Kill one job's process group; returns what happened."""
         job = self.jobs.get(job_id)
         if job is None:
-            return "not_running"
+            return KillOutcome.NOT_RUNNING
         self._terminate(job, JobState.KILLED)
-        return "signalled"
+        return KillOutcome.SIGNALLED
 
     def kill_all(self, wait_seconds):
         greenlets = [job.greenlet for job in self.jobs.values()]
@@ -202,17 +198,21 @@ def build_result(job_id, returncode, end_reason, start_time, end_time,
         state = end_reason
     else:
         state = JobState.SUCCEEDED if returncode == 0 else JobState.FAILED
-    return {
-        "type": "result", "job": job_id, "state": JobState(state).value,
-        "exitCode": exit_code, "signal": signal_text,
-        "startTime": start_time, "endTime": end_time,
-        "stdout": stdout.decode("utf-8", "replace"), "stderr": stderr.decode("utf-8", "replace"),
-        "stdoutTruncated": stdout_truncated, "stderrTruncated": stderr_truncated,
-    }
+    return result_message(job_id, state, exit_code, signal_text, start_time, end_time,
+                          stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace"),
+                          stdout_truncated, stderr_truncated)
 
 
-def failed_to_start(job_id, exc, when):
-    # 127 is the shell's "command not found"; 126 "found but cannot run".
-    exit_code = 127 if isinstance(exc, FileNotFoundError) else 126
-    message = "pcci: cannot start the job: %s\n" % exc
-    return build_result(job_id, exit_code, None, when, when, b"", message.encode(), False, False)
+def failed_to_start(job_id, exc, shell, cwd, when):
+    """A job that never ran: failed, with no exit code (no process exited) and the reason
+    on stderr. A missing working directory is not a missing command."""
+    if cwd and isinstance(exc, (FileNotFoundError, NotADirectoryError)) and exc.filename == cwd:
+        why = "the working directory %s does not exist" % cwd
+    elif cwd and isinstance(exc, PermissionError) and exc.filename == cwd:
+        why = "the working directory %s is not accessible to the worker's user" % cwd
+    elif isinstance(exc, FileNotFoundError) and exc.filename in (shell, None):
+        why = "the shell %s does not exist (the worker's 'shell' setting)" % shell
+    else:
+        why = str(exc)
+    message = "pcci: the job could not start: %s\n" % why
+    return result_message(job_id, JobState.FAILED, None, None, when, when, "", message, False, False)

@@ -8,8 +8,10 @@ import gevent
 from gevent.event import Event
 
 from .. import config as config_module
+from ..clock import monotonic
 from . import orphans
-from .link import MasterLink
+from .master_link import MasterLink
+from .outbox import Outbox
 from .runner import Runner
 from .spool import Spool
 
@@ -43,9 +45,9 @@ def run(cfg):
     spool = Spool(os.path.join(cfg.state_dir, "results"))
     worker_id = os.path.abspath(cfg.state_dir)
     orphans.reap(worker_id)
-    link = MasterLink(cfg, key, node, None, spool)
-    runner = Runner(cfg.shell, cfg.output_cap_bytes, cfg.kill_grace, link.deliver, worker_id)
-    link.runner = runner
+    outbox = Outbox(spool)
+    runner = Runner(cfg.shell, cfg.output_cap_bytes, cfg.kill_grace, outbox.deliver, worker_id)
+    link = MasterLink(cfg, key, node, runner, outbox)
 
     stopping = Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -56,14 +58,14 @@ def run(cfg):
 
     log.info("stopping: killing %d running job(s)", len(runner.jobs))
     runner.kill_all(wait_seconds=cfg.kill_grace + 2)
-    _wait_for_acks(spool, link)
+    _wait_for_acks(outbox)
     dialer.kill()
     log.info("worker %s stopped", node)
     return 0
 
 
-def _wait_for_acks(spool, link, seconds=FINAL_ACK_SECONDS):
+def _wait_for_acks(outbox, seconds=FINAL_ACK_SECONDS):
     """Give the master a moment to acknowledge results; what is left stays spooled."""
-    deadline = gevent.get_hub().loop.now() + seconds
-    while spool.count() and link.connection is not None and gevent.get_hub().loop.now() < deadline:
+    deadline = monotonic() + seconds
+    while outbox.unacknowledged() and outbox.link is not None and monotonic() < deadline:
         gevent.sleep(0.05)

@@ -10,6 +10,8 @@ import logging
 import os
 from urllib.parse import quote, unquote
 
+from .. import protocol
+
 log = logging.getLogger(__name__)
 
 
@@ -41,7 +43,9 @@ class Spool:
         return sum(1 for name in os.listdir(self.directory) if name.endswith(".json"))
 
     def pending(self):
-        """Every result not yet acknowledged, oldest first; unreadable files are set aside."""
+        """Every result not yet acknowledged, oldest first. A file that is not a result
+        (unreadable, truncated, not JSON, not a result message) is moved aside to NAME.bad
+        with one log line: sent, it would cost the link on every reconnect."""
         results = []
         for name in os.listdir(self.directory):
             if not name.endswith(".json"):
@@ -49,9 +53,23 @@ class Spool:
             path = os.path.join(self.directory, name)
             try:
                 with open(path, encoding="utf-8") as handle:
-                    results.append(json.load(handle))
+                    results.append(_checked(json.load(handle)))
             except (OSError, ValueError) as exc:
-                log.error("spooled result %s is unreadable (%s); moved aside", unquote(name), exc)
+                log.error("spooled result %s is not a usable result (%s); moved aside to %s.bad",
+                          unquote(name), exc, name)
                 os.replace(path, path + ".bad")
         results.sort(key=lambda r: r.get("endTime") or 0)
         return results
+
+
+def _checked(result):
+    """The spooled result if the master would take it; ValueError saying why not."""
+    if not isinstance(result, dict) or result.get("type") != protocol.RESULT:
+        raise ValueError("not a result message")
+    try:
+        _, problem = protocol.check_result(result)
+    except protocol.ProtocolError as exc:
+        raise ValueError(str(exc))
+    if problem:
+        raise ValueError(problem)
+    return result

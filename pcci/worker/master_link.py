@@ -14,19 +14,16 @@ import gevent
 import gevent.socket
 
 from .. import auth, protocol
-from ..backoff import reconnect_delay
-from ..connection import Connection, tune_socket
 from ..framing import ConnectionClosed, FrameError
+from ..link import Link, tune_socket
+from ..protocol import HandshakeRefused
 from . import stats
+from .backoff import reconnect_delay
 
 log = logging.getLogger(__name__)
 
 # A session that lasted this long resets the backoff.
 STABLE_SESSION_SECONDS = 10.0
-
-
-class Refused(Exception):
-    """The master (or something pretending to be it) refused or failed the handshake."""
 
 
 def open_tcp(host, port, timeout):
@@ -64,19 +61,12 @@ def tls_context(cafile):
 
 
 class MasterLink:
-    def __init__(self, config, key, node, runner, spool):
-        self.config = config
+    def __init__(self, settings, key, node, runner, outbox):
+        self.config = settings
         self.key = key
         self.node = node
         self.runner = runner
-        self.spool = spool
-        self.connection = None
-
-    # -- called by the runner's completion path -------------------------------------
-    def deliver(self, result):
-        self.spool.save(result)
-        if self.connection is not None:
-            self.connection.send(result)
+        self.outbox = outbox
 
     # -- dialing ---------------------------------------------------------------------
     def run(self, stopping):
@@ -85,7 +75,7 @@ class MasterLink:
             started = gevent.get_hub().loop.now()
             try:
                 self._session()
-            except Refused as exc:
+            except HandshakeRefused as exc:
                 log.error("cannot register with master %s: %s", self._address(), exc)
             except (ConnectionClosed, OSError, FrameError) as exc:  # ssl.SSLError is an OSError
                 log.warning("link to master %s down: %s", self._address(), exc)
@@ -93,7 +83,7 @@ class MasterLink:
                 # A bug must cost one session, never the worker's only link to its master.
                 log.exception("link to master %s failed unexpectedly; reconnecting", self._address())
             finally:
-                self.connection = None
+                self.outbox.detach()
             if gevent.get_hub().loop.now() - started > STABLE_SESSION_SECONDS:
                 attempt = 0
             delay = reconnect_delay(attempt, self.config.reconnect_min, self.config.reconnect_max, random.random())
@@ -114,71 +104,74 @@ class MasterLink:
         return sock
 
     def _session(self):
-        connection = Connection(self._dial(), protocol.HANDSHAKE_MAX_FRAME_BYTES, self._address())
+        link = Link(self._dial(), protocol.HANDSHAKE_MAX_FRAME_BYTES, self._address())
         try:
-            welcome = self._handshake(connection)
-            connection.decoder.max_frame_bytes = self.config.max_frame_bytes
-            self.connection = connection
+            self._handshake(link)
+            link.decoder.max_frame_bytes = self.config.max_frame_bytes
             log.info("registered with master %s as %s", self._address(), self.node)
-            for result in self.spool.pending():
-                connection.send(result)
-            connection.send({"type": protocol.SYNC, "running": self.runner.running_ids()})
-            beat = gevent.spawn(self._heartbeats, connection)
+            self.outbox.attach(link)
+            link.send({"type": protocol.SYNC, "running": self.runner.running_ids()})
+            beat = gevent.spawn(self._heartbeats, link)
             try:
-                self._serve(connection, welcome)
+                self._serve(link)
             finally:
                 beat.kill()
         finally:
-            connection.close()
+            link.close()
 
-    def _handshake(self, connection):
+    def _handshake(self, link):
         timeout = self.config.link_timeout
         nonce = auth.new_nonce()
-        connection.send_now({"type": protocol.HELLO, "node": self.node, "nonce": nonce,
+        link.send_now({"type": protocol.HELLO, "node": self.node, "nonce": nonce,
                              "version": protocol.VERSION})
-        challenge = connection.receive(timeout)
+        challenge = link.receive(timeout)
         if challenge.get("type") == protocol.ERROR:
-            raise Refused("%s: %s" % (challenge.get("code"), challenge.get("message")))
+            raise _refused_by(challenge)
         protocol.require(challenge, protocol.CHALLENGE, nonce=str, proof=str)
         expected = auth.master_proof(self.key, nonce, challenge["nonce"], self.node)
         if not auth.proofs_match(expected, challenge["proof"]):
             try:
-                connection.send_now(protocol.error("bad_key", "the master's key proof is wrong"), timeout=1.0)
+                link.send_now(protocol.error("bad_key", "the master's key proof is wrong"), timeout=1.0)
             except ConnectionClosed:
                 pass
-            raise Refused("the master did not prove it holds the cluster key; refusing to take orders from it")
-        connection.send_now({"type": protocol.AUTH,
+            raise HandshakeRefused("bad_key", "the master did not prove it holds the cluster key; "
+                                              "refusing to take orders from it")
+        link.send_now({"type": protocol.AUTH,
                              "proof": auth.worker_proof(self.key, challenge["nonce"], nonce, self.node)})
-        welcome = connection.receive(timeout)
+        welcome = link.receive(timeout)
         if welcome.get("type") == protocol.ERROR:
-            raise Refused("%s: %s" % (welcome.get("code"), welcome.get("message")))
+            raise _refused_by(welcome)
         return protocol.require(welcome, protocol.WELCOME)
 
-    def _heartbeats(self, connection):
-        while not connection.closed:
+    def _heartbeats(self, link):
+        while not link.closed:
             message = {"type": protocol.HEARTBEAT, "stats": stats.collect(),
                        "running": self.runner.running_ids()}
-            connection.send(message)
+            link.send(message)
             gevent.sleep(self.config.heartbeat_interval)
 
-    def _serve(self, connection, welcome):
+    def _serve(self, link):
         while True:
-            message = protocol.check_known(connection.receive(self.config.link_timeout), protocol.FROM_MASTER)
+            message = protocol.check_known(link.receive(self.config.link_timeout), protocol.FROM_MASTER)
             kind = message["type"]
             if kind == protocol.RUN:
                 protocol.require(message, protocol.RUN, **protocol.RUN_FIELDS)
-                if self.spool.holds(message["job"]):
+                if self.outbox.holds(message["job"]):
                     continue   # already ran; its result is on its way
                 self.runner.start(message["job"], message["cmd"], message.get("timeout"),
                                   message.get("env"), message.get("cwd"))
             elif kind == protocol.KILL:
                 protocol.require(message, protocol.KILL, job=str)
                 outcome = self.runner.kill(message["job"])
-                connection.send({"type": protocol.KILL_RESULT, "job": message["job"], "outcome": outcome})
+                link.send({"type": protocol.KILL_RESULT, "job": message["job"], "outcome": outcome.value})
             elif kind == protocol.ACK:
                 protocol.require(message, protocol.ACK, job=str)
-                self.spool.remove(message["job"])
+                self.outbox.acknowledged(message["job"])
             elif kind == protocol.PING:
-                connection.send({"type": protocol.PONG})
+                link.send({"type": protocol.PONG})
             elif kind == protocol.ERROR:
-                raise Refused("%s: %s" % (message.get("code"), message.get("message")))
+                raise _refused_by(message)
+
+
+def _refused_by(message):
+    return HandshakeRefused(str(message.get("code")), str(message.get("message")))

@@ -1,7 +1,7 @@
 import pytest
 
-from pcci.errors import BadRequest
-from pcci.master import requests
+from pcci.errors import ApiError
+from pcci.master import validation as requests
 
 
 def test_original_job_body_is_accepted():
@@ -25,14 +25,23 @@ def test_star_or_no_workers_means_every_online_worker(workers):
     (b'{"cmd": "  "}', "empty_cmd"),
     (b'{"cmd": "x", "workers": "node1"}', "wrong_type"),
     (b'{"cmd": "x", "workers": ["a", "a"]}', "duplicate_worker"),
-    (b'{"cmd": "x", "timeout": -1}', "wrong_type"),
+    (b'{"cmd": "x", "timeout": -1}', "out_of_range"),
     (b'{"cmd": "x", "timeout": true}', "wrong_type"),
     (b'{"cmd": "x", "env": {"A": 1}}', "wrong_type"),
     (b'{"cmd": "x", "cmd2": 1}', "unknown_field"),
     (b"\xff\xfe", "malformed_json"),
+    (b'{"cmd": "x", "timeout": 1e400}', "malformed_json"),
+    (b'{"cmd": "x", "timeout": NaN}', "malformed_json"),
+    (b'{"cmd": "x", "timeout": Infinity}', "malformed_json"),
+    (b'{"cmd": "x", "timeout": 1e12}', "out_of_range"),
+    (b'{"cmd": "x\\ud800"}', "unencodable_text"),
+    (b'{"cmd": "x", "workers": ["x\\ud800"]}', "unencodable_text"),
+    (b'{"cmd": "x", "env": {"A": "\\udfff"}}', "unencodable_text"),
+    (b'{"cmd": "x", "env": {"\\ud800": "1"}}', "unencodable_text"),
+    (b'{"cmd": "x", "cwd": "/tmp/\\ud800"}', "unencodable_text"),
 ])
 def test_bad_job_bodies_name_the_problem(body, code):
-    with pytest.raises(BadRequest) as caught:
+    with pytest.raises(ApiError) as caught:
         requests.job_request(body)
     assert caught.value.code == code and caught.value.status == 400
 
@@ -44,22 +53,25 @@ def test_kill_body_is_optional():
 
 def test_query_numbers_are_checked():
     assert requests.wait_seconds({"wait": "2.5"}) == 2.5
-    with pytest.raises(BadRequest):
+    with pytest.raises(ApiError):
         requests.wait_seconds({"wait": "soon"})
-    with pytest.raises(BadRequest):
+    with pytest.raises(ApiError):
         requests.pools_query({"status": "weird"})
+    for bad in ("nan", "inf", "-1", "1e400"):
+        with pytest.raises(ApiError):
+            requests.wait_seconds({"wait": bad})
     assert requests.pools_query({"limit": "10"})["limit"] == 10
 
 
 @pytest.mark.parametrize("body", [b'{"cmd": "echo a\\u0000b"}', b'{"cmd": "x", "env": {"A\\u0000": "1"}}',
                                   b'{"cmd": "x", "env": {"A": "1\\u0000"}}', b'{"cmd": "x", "cwd": "/tmp\\u0000"}'])
 def test_nul_bytes_are_refused_before_they_reach_a_worker(body):
-    with pytest.raises(BadRequest) as caught:
+    with pytest.raises(ApiError) as caught:
         requests.job_request(body)
     assert caught.value.code == "nul_byte"
 
 
 def test_absurdly_nested_json_is_a_bad_request_not_a_crash():
-    with pytest.raises(BadRequest) as caught:
+    with pytest.raises(ApiError) as caught:
         requests.job_request(b"[" * 100000 + b"]" * 100000)
     assert caught.value.code == "malformed_json"

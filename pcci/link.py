@@ -1,4 +1,7 @@
-"""A framed connection on a gevent socket: queued sends, a bounded read loop.
+"""A link: the framed message stream between a worker and the master, on a gevent socket.
+
+Queued sends, a bounded read loop. The master's side of a link is
+``pcci.master.worker_port``, the worker's ``pcci.worker.master_link``.
 
 Sends from many greenlets are queued and written in order by one writer greenlet at a
 time, so frames never interleave, and a burst of frames leaves in one sendall.
@@ -24,7 +27,7 @@ def tune_socket(sock):
         pass
 
 
-class Connection:
+class Link:
     """Frames out and in. Sends are queued and written by a short-lived writer greenlet,
     started only while there is something to write: an idle connection costs no greenlet,
     a burst leaves in one sendall, and a stalled peer never blocks the sender."""

@@ -1,6 +1,6 @@
 import uuid
 
-from pcci.ids import PoolIdMaker, is_pool_id, timestamp_ms
+from pcci.master.pool_ids import PoolIdMaker, is_pool_id, timestamp_ms
 
 
 def test_pool_id_is_a_uuid7_carrying_the_submit_millisecond():

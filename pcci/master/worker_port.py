@@ -1,28 +1,32 @@
 """The master's side of the worker port: handshake, name claims, and each worker's session.
 
-Every connection gets one greenlet. Garbage, an oversized frame, an unknown message
-type or a failed handshake closes that connection with one log line; the other
-workers never notice.
+A session is one authenticated link from one worker. Every link gets one greenlet.
+Garbage, an oversized frame, an unknown message type or a failed handshake closes
+that link with one log line; the other workers never notice.
 """
 
+import json
 import logging
 
-import gevent
 from gevent.event import AsyncResult, Event
 
 from .. import auth, protocol
-from ..connection import Connection, tune_socket
 from ..framing import ConnectionClosed, FrameError
+from ..link import Link, tune_socket
+from ..protocol import HandshakeRefused
+from ..states import WORKER_KILL_OUTCOMES, KillOutcome
 
 log = logging.getLogger(__name__)
 
 # How long an existing session has to answer a ping before a newcomer may take its name.
 NAME_PROBE_SECONDS = 2.0
+# A heartbeat's stats larger than this are ignored: they are shown in every GET /workers.
+MAX_STATS_BYTES = 16 * 1024
 
 
 class WorkerSession:
-    def __init__(self, connection, name, address):
-        self.connection = connection
+    def __init__(self, link, name, address):
+        self.link = link
         self.name = name
         self.address = address
         self.ready = False          # dispatch only after the worker's sync
@@ -30,7 +34,7 @@ class WorkerSession:
         self._pong = Event()
 
     def send(self, message):
-        self.connection.send(message)
+        self.link.send(message)
 
     def request_kill(self, job_id):
         reply = AsyncResult()
@@ -39,8 +43,11 @@ class WorkerSession:
         return reply
 
     def kill_replied(self, message):
-        for reply in self._kill_replies.pop(message.get("job"), []):
-            reply.set(str(message.get("outcome")))
+        protocol.require(message, protocol.KILL_RESULT, job=str, outcome=str)
+        if message["outcome"] not in {outcome.value for outcome in WORKER_KILL_OUTCOMES}:
+            raise protocol.ProtocolError("kill_result with unknown outcome %r" % message["outcome"][:40])
+        for reply in self._kill_replies.pop(message["job"], []):
+            reply.set(KillOutcome(message["outcome"]))
 
     def answers_ping(self, timeout):
         self._pong.clear()
@@ -51,44 +58,37 @@ class WorkerSession:
         self._pong.set()
 
     def close(self):
-        self.connection.close()
-
-
-class Rejected(Exception):
-    def __init__(self, code, message):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        self.link.close()
 
 
 class WorkerPort:
     """Handles one connection on the worker port from first byte to last."""
 
-    def __init__(self, config, key, registry, pools, store, clock):
-        self.config = config
+    def __init__(self, settings, key, registry, pools, persister, clock):
+        self.config = settings
         self.key = key
         self.registry = registry
         self.pools = pools
-        self.store = store
+        self.persister = persister
         self.clock = clock
 
     def handle(self, sock, address):
         peer = "%s:%d" % address[:2]
         tune_socket(sock)
-        connection = Connection(sock, protocol.HANDSHAKE_MAX_FRAME_BYTES, peer)
+        link = Link(sock, protocol.HANDSHAKE_MAX_FRAME_BYTES, peer)
         session = None
         try:
-            name = self._handshake(connection, peer)
-            connection.decoder.max_frame_bytes = self.config.max_frame_bytes
-            session = WorkerSession(connection, name, address[0])
+            name = self._handshake(link, peer)
+            link.decoder.max_frame_bytes = self.config.max_frame_bytes
+            session = WorkerSession(link, name, address[0])
             self._claim(session)
-            connection.send_now({"type": protocol.WELCOME, "version": protocol.VERSION,
+            link.send_now({"type": protocol.WELCOME, "version": protocol.VERSION,
                                  "heartbeatTimeout": self.config.heartbeat_timeout})
             self._serve(session)
-        except Rejected as exc:
+        except HandshakeRefused as exc:
             log.warning("worker connection from %s refused: %s: %s", peer, exc.code, exc.message)
             try:
-                connection.send_now(protocol.error(exc.code, exc.message), timeout=1.0)
+                link.send_now(protocol.error(exc.code, exc.message), timeout=1.0)
             except ConnectionClosed:
                 pass
         except FrameError as exc:
@@ -100,26 +100,27 @@ class WorkerPort:
         except Exception:
             log.exception("worker connection from %s failed unexpectedly; closed", peer)
         finally:
-            connection.close()
+            link.close()
             if session is not None:
                 self._release(session)
 
-    def _handshake(self, connection, peer):
+    def _handshake(self, link, peer):
         timeout = self.config.handshake_timeout
-        hello = protocol.require(connection.receive(timeout), protocol.HELLO, node=str, nonce=str)
+        hello = protocol.require(link.receive(timeout), protocol.HELLO, node=str, nonce=str)
         name = hello["node"]
-        if not name or len(name) > 255 or "/" in name:
-            raise Rejected("bad_node_name", "node name %r must be 1-255 characters without '/'" % name[:300])
+        if not name or len(name) > 255 or "/" in name or not name.isprintable() or not protocol.storable(name):
+            raise HandshakeRefused("bad_node_name", "node name %r must be 1-255 printable characters without '/'"
+                                   % name[:300])
         nonce = auth.new_nonce()
-        connection.send_now({"type": protocol.CHALLENGE, "nonce": nonce,
+        link.send_now({"type": protocol.CHALLENGE, "nonce": nonce,
                              "proof": auth.master_proof(self.key, hello["nonce"], nonce, name)})
-        reply = connection.receive(timeout)
+        reply = link.receive(timeout)
         if reply.get("type") == protocol.ERROR:
-            raise Rejected("bad_key", "worker %r found the master's key proof wrong; "
+            raise HandshakeRefused("bad_key", "worker %r found the master's key proof wrong; "
                                       "the master and the worker have different cluster keys" % name)
         protocol.require(reply, protocol.AUTH, proof=str)
         if not auth.proofs_match(auth.worker_proof(self.key, nonce, hello["nonce"], name), reply["proof"]):
-            raise Rejected("bad_key", "worker %r failed the cluster key check; "
+            raise HandshakeRefused("bad_key", "worker %r failed the cluster key check; "
                                       "is its cluster key the master's?" % name)
         return name
 
@@ -128,7 +129,7 @@ class WorkerPort:
         holder = info.session if info else None
         if holder is not None:
             if holder.answers_ping(NAME_PROBE_SECONDS):
-                raise Rejected("node_name_in_use", "another live worker at %s is already registered as %r; "
+                raise HandshakeRefused("node_name_in_use", "another live worker at %s is already registered as %r; "
                                "give each node its own node_name" % (holder.address, session.name))
             log.warning("worker %s: the old connection from %s did not answer; replacing it",
                         session.name, holder.address)
@@ -142,28 +143,33 @@ class WorkerPort:
             self._remember(info)
 
     def _remember(self, info):
-        """Keep the worker in the store, off this connection's path."""
-        gevent.spawn(self.store.save_worker, info.name, info.address, info.first_seen, info.last_seen, info.stats)
+        """Keep the worker in the store, through the persister with its retries."""
+        self.persister.mark_worker(info.record())
 
     def _serve(self, session):
-        connection = session.connection
+        link = session.link
         while True:
-            message = connection.receive(self.config.heartbeat_timeout)
+            message = link.receive(self.config.heartbeat_timeout)
             protocol.check_known(message, protocol.FROM_WORKER)
             kind = message["type"]
             now = self.clock()
             if kind == protocol.HEARTBEAT:
-                stats = message.get("stats") if isinstance(message.get("stats"), dict) else None
-                running = message.get("running") if isinstance(message.get("running"), list) else None
-                self.registry.heard_from(session.name, now, stats, running)
+                self.registry.heard_from(session.name, now, _stats(message), _running(message))
                 session.send({"type": protocol.PONG})
             elif kind == protocol.RESULT:
-                protocol.require(message, protocol.RESULT, **protocol.RESULT_FIELDS)
+                result, problem = protocol.check_result(message)
+                if result["job"].partition("/")[2] != session.name:
+                    raise protocol.ProtocolError("worker %s sent a result for %s" % (session.name, result["job"]))
+                if problem:
+                    log.warning("worker %s sent an invalid result for %s (%s); the job is marked failed",
+                                session.name, result["job"], problem)
                 self.registry.heard_from(session.name, now)
-                self.pools.on_result(session, message)
+                self.pools.on_result(session, result)
             elif kind == protocol.SYNC:
-                protocol.require(message, protocol.SYNC, running=list)
-                self.pools.on_sync(session, message["running"])
+                running = _running(message)
+                if running is None:
+                    raise protocol.ProtocolError("sync without a list of running job ids")
+                self.pools.on_sync(session, running)
                 if not session.ready:
                     session.ready = True
                     log.info("worker %s online from %s", session.name, session.address)
@@ -178,3 +184,22 @@ class WorkerPort:
                 return
             else:
                 raise protocol.ProtocolError("unexpected %r message after the handshake" % kind)
+
+
+def _stats(heartbeat):
+    """The heartbeat's stats if they are a small JSON object, else None (and kept as they were)."""
+    stats = heartbeat.get("stats")
+    if not isinstance(stats, dict):
+        return None
+    try:
+        size = len(json.dumps(stats, allow_nan=False))
+    except (ValueError, TypeError):
+        return None
+    return stats if size <= MAX_STATS_BYTES else None
+
+
+def _running(heartbeat):
+    running = heartbeat.get("running")
+    if isinstance(running, list) and all(isinstance(job, str) and protocol.storable(job) for job in running):
+        return running[:10000]
+    return None

@@ -1,7 +1,14 @@
 import pytest
 
-from pcci.states import (IllegalTransition, Job, JobState, Pool, accepts_result, apply_result,
-                         change_job_state, iso_time)
+from pcci.clock import iso_time
+from pcci.master.views import pool_json
+from pcci.model import IllegalTransition, Job, Pool, accepts_result, apply_result, change_job_state
+from pcci.protocol import result_message
+from pcci.states import JobState
+
+
+def result(state, exit_code=0, stdout=""):
+    return result_message("p/x", state, exit_code, None, None, None, stdout, "", False, False)
 
 
 def make_pool(*names):
@@ -26,7 +33,7 @@ def test_lost_job_accepts_a_late_result_once():
     job = Job("p", "n1", state=JobState.RUNNING)
     change_job_state(job, JobState.LOST, 5)
     assert accepts_result(job)
-    apply_result(job, {"state": "succeeded", "exitCode": 0, "stdout": "late\n", "stderr": ""}, 9)
+    apply_result(job, result("succeeded", 0, "late\n"), 9)
     assert job.state is JobState.SUCCEEDED and job.stdout == "late\n"
     assert not accepts_result(job)
 
@@ -35,14 +42,14 @@ def test_pool_is_running_until_every_job_ends_and_reports_the_largest_exit_code(
     pool = make_pool("a", "b")
     for job in pool.jobs.values():
         change_job_state(job, JobState.RUNNING, 1)
-    apply_result(pool.jobs["a"], {"state": "failed", "exitCode": 3, "stdout": "", "stderr": ""}, 2)
+    apply_result(pool.jobs["a"], result("failed", 3), 2)
     assert pool.status.value == "running" and not pool.close_if_done(2)
-    apply_result(pool.jobs["b"], {"state": "succeeded", "exitCode": 0, "stdout": "", "stderr": ""}, 3)
+    apply_result(pool.jobs["b"], result("succeeded", 0), 3)
     assert pool.close_if_done(3) and pool.status.value == "done" and pool.exit_code == 3
 
 
 def test_json_uses_the_original_camel_case_keys():
-    data = make_pool("a").to_json()
+    data = pool_json(make_pool("a"))
     assert {"exitCode", "startTime", "endTime", "createdTime", "jobs"} <= set(data)
     assert {"exitCode", "signal", "stdoutTruncated", "stderrTruncated"} <= set(data["jobs"]["a"])
 
@@ -50,3 +57,7 @@ def test_json_uses_the_original_camel_case_keys():
 def test_iso_time_keeps_milliseconds():
     assert iso_time(1795995431123) == "2026-11-29T23:37:11.123Z"
     assert iso_time(None) is None
+
+
+def test_iso_time_of_a_time_no_calendar_shows_is_none_not_a_crash():
+    assert iso_time(10 ** 15) is None and iso_time(-10 ** 15) is None

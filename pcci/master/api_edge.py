@@ -1,0 +1,118 @@
+"""The API's one edge: every route passes through ``ApiEdge``, and bottle's own errors
+through ``JsonErrorsApp``, so a route added later cannot be open or answer HTML by
+mistake.
+
+``ApiEdge`` is a bottle plugin: it checks the bearer token (unless the route was
+declared with ``open=True``), runs the route, turns an ``ApiError`` into its JSON and
+status, a crash into a logged traceback and a 500 without one, and logs each failure
+once. Routes return ``(status, data)``.
+"""
+
+import json
+import logging
+import socket
+
+from .. import auth
+from ..errors import ApiError, BadToken, InternalError, MissingToken, MalformedRequest, PayloadTooLarge, \
+    RequestTimeout, for_status
+from .greenlet_locals import import_bottle
+
+bottle = import_bottle()
+log = logging.getLogger(__name__)
+
+REALM = 'Bearer realm="pcci"'
+
+
+def to_json_text(data):
+    return json.dumps(data, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+class JsonErrorsApp(bottle.Bottle):
+    """Bottle's own errors (no route, wrong method, crash) as JSON, never its HTML page."""
+
+    def default_error_handler(self, res):
+        bottle.response.content_type = "application/json"
+        error = for_status(res.status_code)
+        message = res.body if isinstance(res.body, str) and res.body else res.status_line
+        if res.status_code == 405:
+            message = "method %s is not allowed on %s" % (bottle.request.method, bottle.request.path)
+        elif res.status_code == 404:
+            message = "no such endpoint: %s %s" % (bottle.request.method, bottle.request.path)
+        elif res.status_code >= 500:
+            message = "internal error; see the master's log"
+        log.info("%s %s -> %d", bottle.request.method, _printable(bottle.request.path), res.status_code)
+        return to_json_text({"error": {"code": error.code, "message": message}})
+
+
+class ApiEdge:
+    """Authentication, JSON errors and one log line per failure, for every route."""
+
+    name = "pcci_edge"
+    api = 2
+
+    def __init__(self, tokens):
+        self.tokens = tokens
+
+    def apply(self, callback, route):
+        is_open = bool(route.config.get("open"))
+
+        def wrapped(*args, **kwargs):
+            request = bottle.request
+            bottle.response.content_type = "application/json"
+            try:
+                if not is_open:
+                    self._check_token(request)
+                status, data = callback(*args, **kwargs)
+            except ApiError as exc:
+                log.info("%s %s -> %d %s: %s", request.method, _printable(request.path), exc.status, exc.code,
+                         _printable(exc.message))
+                status, data = exc.status, exc.to_json()
+                if exc.status == 401:
+                    bottle.response.set_header("WWW-Authenticate", _challenge(exc))
+            except Exception:
+                log.exception("%s %s failed", request.method, _printable(request.path))
+                error = InternalError("internal error; see the master's log")
+                status, data = error.status, error.to_json()
+            bottle.response.status = status
+            return to_json_text(data)
+        return wrapped
+
+    def _check_token(self, request):
+        if not self.tokens:
+            return
+        header = request.get_header("Authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not given.strip():
+            raise MissingToken("send the API token as 'Authorization: Bearer <token>'")
+        if not auth.token_matches(self.tokens, given.strip()):
+            raise BadToken("the API token is not one this master accepts")
+
+
+def _challenge(error):
+    """RFC 6750: say which scheme is wanted, and whether the token given was refused."""
+    return REALM + (', error="invalid_token"' if isinstance(error, BadToken) else "")
+
+
+def _printable(text):
+    """A request's text as one log line: control characters shown escaped, not obeyed."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
+def read_body(request, limit):
+    """The raw body, refusing anything over the limit before reading it all, and a body
+    that is malformed (bad chunking) or stops arriving with its own error, not a 500."""
+    length = request.content_length
+    if length > limit:
+        raise PayloadTooLarge("the body is %d bytes; the limit is %d" % (length, limit))
+    stream = request.environ["wsgi.input"]
+    try:
+        data = stream.read(length if length >= 0 else limit + 1)
+    except socket.timeout:
+        raise RequestTimeout("the request body stopped arriving")
+    except (OSError, ValueError) as exc:
+        raise MalformedRequest("the request body could not be read: %s" % exc)
+    if len(data) > limit:
+        raise PayloadTooLarge("the body is over the %d byte limit" % limit)
+    if length >= 0 and len(data) < length:
+        raise MalformedRequest("the body ended after %d of its %d bytes" % (len(data), length))
+    return data

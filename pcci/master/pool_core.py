@@ -1,0 +1,222 @@
+"""The master's pool logic, pure: plain values in, the things to do out.
+
+Each call takes the time (``now``, in wall-clock ms) and one input -- a submission, a
+worker's result, its sync, a sweep tick, a kill request, a commit -- and returns an
+``Effects`` saying what must happen: run frames to dispatch, messages to send now,
+pools and jobs to save, messages to send once that save has committed. It never
+sends, saves, sleeps or reads a clock; ``pcci.master.pools`` does that.
+
+Running pools live in ``active``. A pool that has ended moves to ``recent`` once its
+final state is saved, so the "wait, then read" that follows most submissions needs no
+store read; ``recent`` is bounded by count and by an estimate of its bytes.
+"""
+
+import collections
+import logging
+
+from ..errors import NoWorkersOnline, PoolTooLarge
+from ..model import IllegalTransition, Job, Pool, accepts_result, apply_result, change_job_state, split_job_id
+from ..states import JobState, KillOutcome
+
+log = logging.getLogger(__name__)
+
+RECENT_POOLS = 64
+RECENT_BYTES = 32 * 1024 * 1024
+# What a job costs in memory besides its output: the object, its strings, the dict slot.
+JOB_OVERHEAD_BYTES = 400
+
+
+class Effects:
+    """What one core call wants done, in this order: dispatch, send, save, then after_save."""
+
+    __slots__ = ("dispatch", "send", "save_pools", "save_jobs", "after_save")
+
+    def __init__(self):
+        self.dispatch = []      # (worker, job id): send the pool's run frame
+        self.send = []          # (worker, message): send now
+        self.save_pools = {}    # pool id -> Pool: save (with save_jobs) in one transaction
+        self.save_jobs = []
+        self.after_save = []    # (worker, message): send once that transaction committed
+
+    def save(self, pool, jobs):
+        self.save_pools[pool.pool_id] = pool
+        self.save_jobs.extend(jobs)
+
+    def __bool__(self):
+        return bool(self.dispatch or self.send or self.save_pools or self.after_save)
+
+
+def approximate_bytes(pool):
+    """What a pool holds in memory, roughly: enough to bound a cache by bytes."""
+    size = len(pool.cmd) + JOB_OVERHEAD_BYTES
+    for job in pool.jobs.values():
+        size += JOB_OVERHEAD_BYTES + len(job.worker) + len(job.stdout) + len(job.stderr)
+    return size
+
+
+class PoolCore:
+    def __init__(self, registry, lost_after_ms, started_ms, new_pool_id, max_pool_jobs,
+                 recent_pools=RECENT_POOLS, recent_bytes=RECENT_BYTES):
+        self.registry = registry            # read only: who is known, who is online, since when
+        self.lost_after_ms = lost_after_ms
+        self.started_ms = started_ms
+        self.new_pool_id = new_pool_id      # now_ms -> a fresh, time-ordered pool id
+        self.max_pool_jobs = max_pool_jobs
+        self.active = {}
+        self.recent = collections.OrderedDict()
+        self.recent_limits = (recent_pools, recent_bytes)
+        self._recent_bytes = 0
+
+    def restore(self, pools):
+        """Pools that were running when the master stopped."""
+        for pool in pools:
+            self.active[pool.pool_id] = pool
+        return len(self.active)
+
+    def find(self, pool_id):
+        """A pool held in memory, or None (the shell then asks the store)."""
+        return self.active.get(pool_id) or self.recent.get(pool_id)
+
+    # -- submission -------------------------------------------------------------------
+    def submit(self, request, now):
+        """A new pool for a checked request (``validation.job_request``): (pool, Effects)."""
+        names = request["workers"] or self.registry.online_names()
+        if not names:
+            raise NoWorkersOnline("no worker is online; list workers by name or wait for one to connect")
+        if len(names) > self.max_pool_jobs:
+            raise PoolTooLarge("the pool would have %d jobs; the limit (max_pool_jobs) is %d"
+                               % (len(names), self.max_pool_jobs))
+        pool = Pool(self.new_pool_id(now), request["cmd"], now, {}, timeout=request["timeout"],
+                    env=request["env"], cwd=request["cwd"])
+        effects = Effects()
+        for position, name in enumerate(names):
+            job = pool.jobs[name] = Job(pool.pool_id, name, position=position)
+            if self.registry.is_online(name):
+                change_job_state(job, JobState.RUNNING, now)
+                effects.dispatch.append((name, job.job_id))
+            elif self.registry.get(name) is not None:
+                change_job_state(job, JobState.OFFLINE, now)
+            else:
+                change_job_state(job, JobState.UNKNOWN_WORKER, now)
+        pool.close_if_done(now)
+        self.active[pool.pool_id] = pool
+        effects.save(pool, pool.jobs.values())
+        return pool, effects
+
+    # -- results, syncs and sweeps from the worker side ----------------------------------
+    def on_result(self, worker, result, now, stored=None):
+        """Record a worker's checked result once; acknowledge it after it is saved (or at
+        once if it was already). ``stored`` is the pool as read from the store, when
+        ``find`` did not have it."""
+        ack = {"type": "ack", "job": result["job"]}
+        effects = Effects()
+        pool_id, _ = split_job_id(result["job"])
+        pool = self.find(pool_id) or stored
+        job = pool.jobs.get(worker) if pool is not None else None
+        if job is None:
+            log.warning("result for unknown job %s from %s dropped", result["job"], worker)
+            effects.send.append((worker, ack))
+            return effects
+        if not accepts_result(job):
+            log.info("duplicate result for %s (already %s) acknowledged again", job.job_id, job.state.value)
+            effects.send.append((worker, ack))
+            return effects
+        if self.active.get(pool_id) is not pool:
+            # A late result (say, for a job given up as lost) reopens an ended pool.
+            self._forget_recent(pool_id)
+            self.active[pool_id] = pool
+        apply_result(job, result, now)
+        pool.close_if_done(now)
+        effects.save(pool, [job])
+        effects.after_save.append((worker, ack))
+        return effects
+
+    def on_sync(self, worker, running, now):
+        """The worker says what it runs; jobs it was sent earlier and does not know are lost."""
+        running = set(running)
+        effects = Effects()
+        for pool in list(self.active.values()):
+            job = pool.jobs.get(worker)
+            if job is not None and job.state is JobState.RUNNING and job.job_id not in running:
+                self._give_up(pool, job, now, "worker %s reconnected without it" % worker, effects)
+        return effects
+
+    def sweep(self, now):
+        """Give up on jobs whose worker has been offline longer than lost_after."""
+        effects = Effects()
+        for pool in list(self.active.values()):
+            for job in pool.jobs.values():
+                if job.state not in (JobState.RUNNING, JobState.QUEUED):
+                    continue
+                info = self.registry.get(job.worker)
+                if info is not None and info.online:
+                    continue
+                # Not heard of since the master started: count from the start.
+                offline_since = info.offline_since if info is not None else self.started_ms
+                if offline_since is not None and now - offline_since >= self.lost_after_ms:
+                    self._give_up(pool, job, now, "worker %s offline for over %ds"
+                                  % (job.worker, self.lost_after_ms // 1000), effects)
+        return effects
+
+    def _give_up(self, pool, job, now, why, effects):
+        try:
+            change_job_state(job, JobState.LOST, now)
+        except IllegalTransition:
+            return
+        log.warning("job %s lost: %s", job.job_id, why)
+        pool.close_if_done(now)
+        effects.save(pool, [job])
+
+    # -- kill -----------------------------------------------------------------------------
+    def kill_plan(self, pool, workers):
+        """(outcomes decided here, {worker: job id} to ask the workers to kill)."""
+        outcomes, targets = {}, {}
+        for name in workers or list(pool.jobs):
+            job = pool.jobs.get(name)
+            if job is None:
+                outcomes[name] = KillOutcome.NOT_IN_POOL
+            elif job.ended:
+                outcomes[name] = KillOutcome.ALREADY_ENDED
+            elif not self.registry.is_online(name):
+                outcomes[name] = KillOutcome.WORKER_OFFLINE
+            else:
+                targets[name] = job.job_id
+        return outcomes, targets
+
+    # -- after a save -----------------------------------------------------------------------
+    def saved(self, pools):
+        """These pools' states are on disk: ended ones leave ``active``; returns their ids."""
+        ended = []
+        for pool in pools:
+            if pool.done and self.active.get(pool.pool_id) is pool:
+                del self.active[pool.pool_id]
+                self._remember(pool)
+                ended.append(pool.pool_id)
+        return ended
+
+    def drop(self, pool_id):
+        """A pool that cannot be saved leaves memory, so it cannot wedge anything else."""
+        self.active.pop(pool_id, None)
+        self._forget_recent(pool_id)
+
+    def _remember(self, pool):
+        self.recent[pool.pool_id] = pool
+        self._recent_bytes += approximate_bytes(pool)
+        max_count, max_bytes = self.recent_limits
+        while self.recent and (len(self.recent) > max_count or self._recent_bytes > max_bytes):
+            _, oldest = self.recent.popitem(last=False)
+            self._recent_bytes -= approximate_bytes(oldest)
+
+    def _forget_recent(self, pool_id):
+        pool = self.recent.pop(pool_id, None)
+        if pool is not None:
+            self._recent_bytes -= approximate_bytes(pool)
+
+    def forget_recent(self):
+        """After a purge the store is the truth again."""
+        self.recent.clear()
+        self._recent_bytes = 0
+
+    @property
+    def recent_bytes(self):
+        return self._recent_bytes

@@ -1,0 +1,124 @@
+"""Checks on REST request bodies and query strings (pure): plain values in, plain values out.
+
+Each problem raises the named error from ``pcci.errors`` that says which field is
+wrong and what was expected. Every string that is accepted can be stored and passed
+to exec(): no NUL bytes, no lone surrogates.
+"""
+
+from ..errors import (DuplicateWorker, EmptyBody, EmptyCmd, MalformedJson, NulByte, OutOfRange, UnencodableText,
+                      UnknownField, WrongType)
+from ..framing import loads
+from ..protocol import storable
+from ..states import PoolStatus, values
+
+MAX_WAIT_SECONDS = 3600.0
+MAX_PAGE = 1000
+MAX_TIMEOUT_SECONDS = 366 * 86400.0
+JOB_FIELDS = ("cmd", "workers", "timeout", "env", "cwd")
+KILL_FIELDS = ("workers",)
+
+
+def parse_json_body(body):
+    if not body or not body.strip():
+        raise EmptyBody("the request body is empty; send a JSON object")
+    try:
+        data = loads(body.decode("utf-8") if isinstance(body, bytes) else body)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise MalformedJson("the request body is not valid JSON: %s" % exc)
+    if not isinstance(data, dict):
+        raise WrongType("the request body must be a JSON object")
+    return data
+
+
+def _reject_unknown(data, known):
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise UnknownField("unknown field(s) %s; expected some of %s" % (", ".join(unknown), ", ".join(known)))
+
+
+def _worker_list(value, field="workers"):
+    """None, "*" or [] mean every online worker; otherwise a list of distinct names."""
+    if value is None or value == "*":
+        return []
+    if not isinstance(value, list) or not all(isinstance(n, str) and n for n in value):
+        raise WrongType("'%s' must be \"*\" or a list of worker names" % field)
+    _check_texts(field, value)
+    if value == ["*"]:
+        return []
+    if len(set(value)) != len(value):
+        raise DuplicateWorker("'%s' lists a worker twice" % field)
+    return list(value)
+
+
+def job_request(body):
+    data = parse_json_body(body)
+    _reject_unknown(data, JOB_FIELDS)
+    cmd = data.get("cmd")
+    if not isinstance(cmd, str):
+        raise WrongType("'cmd' must be a string holding a shell command")
+    if not cmd.strip():
+        raise EmptyCmd("'cmd' is empty; give a shell command")
+    timeout = data.get("timeout")
+    if timeout is not None:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise WrongType("'timeout' must be a number of seconds")
+        if not 0 < timeout <= MAX_TIMEOUT_SECONDS:
+            raise OutOfRange("'timeout' must be more than 0 and at most %d seconds, got %r"
+                             % (MAX_TIMEOUT_SECONDS, timeout))
+    env = data.get("env")
+    if env is not None and (not isinstance(env, dict) or not all(
+            isinstance(k, str) and k and "=" not in k and isinstance(v, str) for k, v in env.items())):
+        raise WrongType("'env' must be an object of string names (without '=') to string values")
+    cwd = data.get("cwd")
+    if cwd is not None and (not isinstance(cwd, str) or not cwd):
+        raise WrongType("'cwd' must be a directory path")
+    _check_texts("cmd", [cmd])
+    _check_texts("cwd", [cwd] if cwd else [])
+    _check_texts("env", [text for pair in (env or {}).items() for text in pair])
+    return {"cmd": cmd, "workers": _worker_list(data.get("workers")), "timeout": timeout, "env": env, "cwd": cwd}
+
+
+def _check_texts(field, texts):
+    """A NUL byte cannot reach exec(), a lone surrogate cannot reach the store: refuse both here."""
+    for text in texts:
+        if "\x00" in text:
+            raise NulByte("'%s' contains a NUL byte, which no command can receive" % field)
+        if not storable(text):
+            raise UnencodableText("'%s' contains a lone surrogate (a \\ud800-\\udfff escape without its pair), "
+                                  "which is not text" % field)
+
+
+def kill_request(body):
+    if not body or not body.strip():
+        return {"workers": []}
+    data = parse_json_body(body)
+    _reject_unknown(data, KILL_FIELDS)
+    return {"workers": _worker_list(data.get("workers"))}
+
+
+def _number(query, name, default, low, high):
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise WrongType("'%s' must be a number, got %r" % (name, raw))
+    if not low <= value <= high:    # NaN fails this too
+        raise OutOfRange("'%s' must be between %g and %g, got %r" % (name, low, high, raw))
+    return value
+
+
+def wait_seconds(query):
+    return _number(query, "wait", 0.0, 0.0, MAX_WAIT_SECONDS)
+
+
+def pools_query(query):
+    status = query.get("status") or None
+    if status is not None and status not in values(PoolStatus):
+        raise WrongType("'status' must be %s, got %r" % (" or ".join(values(PoolStatus)), status))
+    before = query.get("before") or None
+    if before is not None:
+        _check_texts("before", [before])
+    limit = int(_number(query, "limit", 50, 1, MAX_PAGE))
+    return {"status": status, "before": before, "limit": limit}

@@ -1,0 +1,68 @@
+"""The JSON the REST API shows for pools, jobs and workers (pure).
+
+Keys keep the original PCCI's camelCase; states are the lowercase words of
+``pcci.states``. The OpenAPI document (``openapi.py``) describes exactly these.
+"""
+
+from ..clock import iso_time
+
+
+def job_json(job):
+    return {
+        "worker": job.worker,
+        "state": job.state.value,
+        "exitCode": job.exit_code,
+        "signal": job.signal,
+        "startTime": iso_time(job.start_time),
+        "endTime": iso_time(job.end_time),
+        "stdout": job.stdout,
+        "stderr": job.stderr,
+        "stdoutTruncated": job.stdout_truncated,
+        "stderrTruncated": job.stderr_truncated,
+    }
+
+
+def pool_json(pool, with_output=True):
+    """A whole pool; without output (for lists) its workers are named instead of shown."""
+    data = {
+        "id": pool.pool_id,
+        "cmd": pool.cmd,
+        "status": pool.status.value,
+        "exitCode": pool.exit_code,
+        "createdTime": iso_time(pool.created),
+        "startTime": iso_time(pool.start_time),
+        "endTime": iso_time(pool.end_time),
+        "timeout": pool.timeout,
+        "cwd": pool.cwd,
+        "states": pool.state_counts(),
+    }
+    if with_output:
+        data["env"] = pool.env
+        data["jobs"] = {name: job_json(job) for name, job in pool.jobs.items()}
+    else:
+        data["workers"] = list(pool.jobs)
+    return data
+
+
+def submitted_json(pool):
+    """The 202 answer to POST /job."""
+    return {"id": pool.pool_id, "url": pool_url(pool.pool_id), "status": pool.status.value,
+            "jobs": {name: job.state.value for name, job in pool.jobs.items()}}
+
+
+def pool_url(pool_id):
+    return "/pool/%s" % pool_id
+
+
+def worker_json(info):
+    return {
+        "name": info.name,
+        "online": info.online,
+        "address": info.address,
+        "connectedSince": iso_time(info.connected_since),
+        "lastHeartbeat": iso_time(info.last_heartbeat),
+        "lastSeen": iso_time(info.last_seen),
+        "firstSeen": iso_time(info.first_seen),
+        "stats": info.stats,
+        "runningJobs": list(info.running),
+    }
