@@ -130,7 +130,8 @@ def test_openapi_description_is_served_and_lists_every_route(cluster):
     cluster.start_master(api_tokens=["openapi-token-" + "o" * 10])
     status, spec = cluster.api("GET", "/openapi.json", token=None)
     assert status == 200 and spec["openapi"].startswith("3.")
-    assert set(spec["paths"]) == {"/job", "/pool/{pool_id}", "/pools", "/workers", "/kill/{pool_id}", "/health"}
+    assert set(spec["paths"]) == {"/job", "/pool/{pool_id}", "/pools", "/workers", "/kill/{pool_id}", "/health",
+                                  "/openapi.json"}
 
 
 def test_fuzzing_the_rest_api_from_its_openapi_description_finds_no_server_error(cluster, tmp_path):
@@ -144,7 +145,8 @@ def test_fuzzing_the_rest_api_from_its_openapi_description_finds_no_server_error
     cluster.start_worker("pi1", shell="/bin/true")
     result = subprocess.run(
         [schemathesis, "run", "http://127.0.0.1:%d/openapi.json" % cluster.api_port, "--checks",
-         "not_a_server_error", "--max-examples", "40", "--header", "Authorization: Bearer %s" % token,
+         "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+         "--max-examples", "40", "--header", "Authorization: Bearer %s" % token,
          "--request-timeout", "20"],
         capture_output=True, text=True, timeout=900, cwd=str(tmp_path))
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]

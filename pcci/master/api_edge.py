@@ -108,11 +108,18 @@ def read_body(request, limit):
     try:
         data = stream.read(length if length >= 0 else limit + 1)
     except socket.timeout:
-        raise RequestTimeout("the request body stopped arriving")
+        raise _closing(RequestTimeout("the request body stopped arriving"))
     except (OSError, ValueError) as exc:
-        raise MalformedRequest("the request body could not be read: %s" % exc)
+        raise _closing(MalformedRequest("the request body could not be read: %s" % exc))
     if len(data) > limit:
         raise PayloadTooLarge("the body is over the %d byte limit" % limit)
     if length >= 0 and len(data) < length:
-        raise MalformedRequest("the body ended after %d of its %d bytes" % (len(data), length))
+        raise _closing(MalformedRequest("the body ended after %d of its %d bytes" % (len(data), length)))
     return data
+
+
+def _closing(error):
+    """After a body that could not be read, the connection's bytes no longer line up with
+    requests: answer, then close it."""
+    bottle.response.set_header("Connection", "close")
+    return error

@@ -1,85 +1,112 @@
-"""The REST API described as OpenAPI 3.0, served at /openapi.json (for clients and fuzzers)."""
+"""The REST API described as OpenAPI 3.0, served at /openapi.json (for clients and fuzzers).
 
-from .. import __version__
+Drawn from the same vocabulary as the code (``pcci.states``, ``pcci.errors``) and
+checked against real responses by the schemathesis run in tests/test_faults.py, so it
+cannot drift from what the API returns.
+"""
 
-_ERROR = {"$ref": "#/components/schemas/Error"}
-_STATES = ["queued", "running", "succeeded", "failed", "killed", "timed_out", "lost", "offline", "unknown_worker"]
+from .. import __version__, errors
+from ..states import JobState, KillOutcome, PoolStatus, values
+from .validation import MAX_PAGE, MAX_TIMEOUT_SECONDS, MAX_WAIT_SECONDS
+
+_TIME = {"type": "string", "format": "date-time", "nullable": True}
+_STATES = values(JobState)
+
+
+def _ref(name):
+    return {"$ref": "#/components/schemas/" + name}
+
+
+def _object(properties, required=None):
+    """A closed object: a key the code adds but the document lacks fails the conformance check."""
+    return {"type": "object", "properties": properties, "required": list(required or properties),
+            "additionalProperties": False}
 
 
 def _errors(*statuses):
-    return {str(s): {"description": "error", "content": {"application/json": {"schema": _ERROR}}}
-            for s in statuses}
+    return {str(status): {"description": ", ".join(sorted(e.code for e in errors.ALL if e.status == status)),
+                          "content": {"application/json": {"schema": _ref("Error")}}}
+            for status in statuses}
 
 
 def _ok(status, schema, description="ok"):
-    return {str(status): {"description": description,
-                          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/" + schema}}}}}
+    return {str(status): {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}}
 
 
 _POOL_ID = {"name": "pool_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
+_POOL_COMMON = {
+    "id": {"type": "string"}, "cmd": {"type": "string"},
+    "status": {"type": "string", "enum": values(PoolStatus)},
+    "exitCode": {"type": "integer", "nullable": True},
+    "createdTime": {"type": "string", "format": "date-time"}, "startTime": _TIME, "endTime": _TIME,
+    "timeout": {"type": "number", "nullable": True}, "cwd": {"type": "string", "nullable": True},
+    "states": {"type": "object", "additionalProperties": {"type": "integer"}},
+}
+
+SCHEMAS = {
+    "Error": _object({"error": _object({"code": {"type": "string", "enum": sorted(e.code for e in errors.ALL)},
+                                        "message": {"type": "string"}})}),
+    "JobRequest": {"type": "object", "required": ["cmd"], "additionalProperties": False, "properties": {
+        "cmd": {"type": "string", "minLength": 1},
+        "workers": {"oneOf": [{"type": "array", "items": {"type": "string", "minLength": 1}},
+                              {"type": "string", "enum": ["*"]}]},
+        "timeout": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": MAX_TIMEOUT_SECONDS},
+        "env": {"type": "object", "additionalProperties": {"type": "string"}},
+        "cwd": {"type": "string", "minLength": 1}}},
+    "Submitted": _object({"id": {"type": "string"}, "url": {"type": "string"},
+                          "status": {"type": "string", "enum": values(PoolStatus)},
+                          "jobs": {"type": "object", "additionalProperties": {"type": "string", "enum": _STATES}}}),
+    "Job": _object({"worker": {"type": "string"}, "state": {"type": "string", "enum": _STATES},
+                    "exitCode": {"type": "integer", "nullable": True, "minimum": 0, "maximum": 255},
+                    "signal": {"type": "string", "nullable": True}, "startTime": _TIME, "endTime": _TIME,
+                    "stdout": {"type": "string"}, "stderr": {"type": "string"},
+                    "stdoutTruncated": {"type": "boolean"}, "stderrTruncated": {"type": "boolean"}}),
+    "Pool": _object(dict(_POOL_COMMON, env={"type": "object", "nullable": True,
+                                            "additionalProperties": {"type": "string"}},
+                         jobs={"type": "object", "additionalProperties": _ref("Job")})),
+    "PoolSummary": _object(dict(_POOL_COMMON, workers={"type": "array", "items": {"type": "string"}})),
+    "PoolPage": _object({"pools": {"type": "array", "items": _ref("PoolSummary")},
+                         "next": {"type": "string", "nullable": True}}),
+    "Worker": _object({"name": {"type": "string"}, "online": {"type": "boolean"},
+                       "address": {"type": "string", "nullable": True},
+                       "connectedSince": _TIME, "lastHeartbeat": _TIME, "lastSeen": _TIME, "firstSeen": _TIME,
+                       "stats": {"type": "object", "nullable": True},
+                       "runningJobs": {"type": "array", "items": {"type": "string"}}}),
+    "Workers": _object({"workers": {"type": "array", "items": _ref("Worker")}}),
+    "KillRequest": {"type": "object", "additionalProperties": False, "properties": {
+        "workers": {"type": "array", "items": {"type": "string", "minLength": 1}}}},
+    "KillResult": _object({"id": {"type": "string"}, "workers": {"type": "object", "additionalProperties": {
+        "type": "string", "enum": values(KillOutcome)}}}),
+    "Health": _object({"status": {"type": "string", "enum": ["ok", "store_failing"]},
+                       "version": {"type": "string"}, "workersOnline": {"type": "integer"},
+                       "activePools": {"type": "integer"}, "startTime": {"type": "string", "format": "date-time"},
+                       "store": _object({"saving": {"type": "boolean"}, "backlog": {"type": "integer"},
+                                         "error": {"type": "string", "nullable": True},
+                                         "failingSince": _TIME})}),
+}
+
 SPEC = {
     "openapi": "3.0.3",
     "info": {"title": "PCCI master", "version": __version__,
-             "description": "Run shell commands across a cluster of PCCI workers."},
-    "components": {
-        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-        "schemas": {
-            "Error": {"type": "object", "required": ["error"], "properties": {"error": {
-                "type": "object", "required": ["code", "message"],
-                "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
-            "JobRequest": {"type": "object", "required": ["cmd"], "additionalProperties": False, "properties": {
-                "cmd": {"type": "string", "minLength": 1},
-                "workers": {"oneOf": [{"type": "array", "items": {"type": "string", "minLength": 1}},
-                                      {"type": "string", "enum": ["*"]}]},
-                "timeout": {"type": "number", "exclusiveMinimum": True, "minimum": 0},
-                "env": {"type": "object", "additionalProperties": {"type": "string"}},
-                "cwd": {"type": "string", "minLength": 1}}},
-            "Submitted": {"type": "object", "required": ["id", "url", "status", "jobs"], "properties": {
-                "id": {"type": "string"}, "url": {"type": "string"}, "status": {"type": "string"},
-                "jobs": {"type": "object", "additionalProperties": {"type": "string", "enum": _STATES}}}},
-            "Job": {"type": "object", "required": ["worker", "state", "exitCode"], "properties": {
-                "worker": {"type": "string"}, "state": {"type": "string", "enum": _STATES},
-                "exitCode": {"type": "integer", "nullable": True}, "signal": {"type": "string", "nullable": True},
-                "startTime": {"type": "string", "nullable": True}, "endTime": {"type": "string", "nullable": True},
-                "stdout": {"type": "string"}, "stderr": {"type": "string"},
-                "stdoutTruncated": {"type": "boolean"}, "stderrTruncated": {"type": "boolean"}}},
-            "Pool": {"type": "object", "required": ["id", "cmd", "status"], "properties": {
-                "id": {"type": "string"}, "cmd": {"type": "string"},
-                "status": {"type": "string", "enum": ["running", "done"]},
-                "exitCode": {"type": "integer", "nullable": True},
-                "createdTime": {"type": "string"}, "startTime": {"type": "string", "nullable": True},
-                "endTime": {"type": "string", "nullable": True},
-                "jobs": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/Job"}}}},
-            "PoolPage": {"type": "object", "required": ["pools", "next"], "properties": {
-                "pools": {"type": "array", "items": {"$ref": "#/components/schemas/Pool"}},
-                "next": {"type": "string", "nullable": True}}},
-            "Workers": {"type": "object", "required": ["workers"], "properties": {
-                "workers": {"type": "array", "items": {"type": "object", "required": ["name", "online"]}}}},
-            "KillRequest": {"type": "object", "additionalProperties": False, "properties": {
-                "workers": {"type": "array", "items": {"type": "string", "minLength": 1}}}},
-            "KillResult": {"type": "object", "required": ["id", "workers"], "properties": {
-                "id": {"type": "string"}, "workers": {"type": "object", "additionalProperties": {"type": "string"}}}},
-            "Health": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
-        },
-    },
+             "description": "Run shell commands across a cluster of PCCI workers. docs/api.md has the prose."},
+    "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}, "schemas": SCHEMAS},
     "security": [{"bearer": []}],
     "paths": {
         "/job": {"post": {
             "summary": "Run a command on workers; returns at once with the pool id",
-            "requestBody": {"required": True, "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/JobRequest"}}}},
-            "responses": dict(_ok(202, "Submitted", "accepted"), **_errors(400, 401, 413))}},
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("JobRequest")}}},
+            "responses": dict(_ok(202, "Submitted", "accepted"), **_errors(400, 401, 408, 413, 500, 503))}},
         "/pool/{pool_id}": {"get": {
             "summary": "One pool with every job",
             "parameters": [_POOL_ID, {"name": "wait", "in": "query", "schema": {
-                "type": "number", "minimum": 0, "maximum": 3600}}],
+                "type": "number", "minimum": 0, "maximum": MAX_WAIT_SECONDS}}],
             "responses": dict(_ok(200, "Pool"), **_errors(400, 401, 404))}},
         "/pools": {"get": {
             "summary": "Pools, newest first",
             "parameters": [
-                {"name": "status", "in": "query", "schema": {"type": "string", "enum": ["running", "done"]}},
-                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+                {"name": "status", "in": "query", "schema": {"type": "string", "enum": values(PoolStatus)}},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}},
                 {"name": "before", "in": "query", "schema": {"type": "string"}}],
             "responses": dict(_ok(200, "PoolPage"), **_errors(400, 401))}},
         "/workers": {"get": {"summary": "Workers with their state and stats",
@@ -87,10 +114,13 @@ SPEC = {
         "/kill/{pool_id}": {"put": {
             "summary": "Kill a pool's jobs (all of its workers when none are listed)",
             "parameters": [_POOL_ID],
-            "requestBody": {"required": False, "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/KillRequest"}}}},
-            "responses": dict(_ok(200, "KillResult"), **_errors(400, 401, 404, 413))}},
-        "/health": {"get": {"summary": "Liveness for monitoring", "security": [],
-                            "responses": _ok(200, "Health")}},
+            "requestBody": {"required": False, "content": {"application/json": {"schema": _ref("KillRequest")}}},
+            "responses": dict(_ok(200, "KillResult"), **_errors(400, 401, 404, 408, 413))}},
+        "/health": {"get": {"summary": "Liveness for monitoring; 503 while the store is not saving",
+                            "security": [],
+                            "responses": dict(_ok(200, "Health"), **{"503": _ok(503, "Health")["503"]})}},
+        "/openapi.json": {"get": {"summary": "This document", "security": [],
+                                  "responses": {"200": {"description": "the OpenAPI document", "content": {
+                                      "application/json": {"schema": {"type": "object"}}}}}}},
     },
 }

@@ -7,7 +7,7 @@ import signal
 
 import gevent
 from gevent.event import Event
-from gevent.pywsgi import WSGIServer
+from gevent.pywsgi import LoggingLogAdapter, WSGIServer
 from gevent.server import StreamServer
 
 from .. import config as config_module
@@ -92,8 +92,9 @@ def run(cfg):
     if not tokens:
         log.warning("no api_tokens configured: anyone on this machine can use the API")
     app = build_app(cfg, pools, registry, persister, tokens, started_ms)
+    # The server's own complaints are about clients (a garbled request line): info, not error.
     api_server = ApiServer((host, cfg.api_port), app, cfg.api_idle_timeout, log=None,
-                           error_log=logging.getLogger("pcci.http"),
+                           error_log=LoggingLogAdapter(logging.getLogger("pcci.http"), logging.INFO),
                            **_ssl_args(cfg.api_tls_cert, cfg.api_tls_key))
     worker_server.start()
     api_server.start()

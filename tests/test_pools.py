@@ -1,0 +1,203 @@
+"""The pool core with plain objects: no processes, no sockets, no store, no sleeps."""
+
+import itertools
+
+import pytest
+
+from pcci.errors import NoWorkersOnline, PoolTooLarge
+from pcci.master.pool_core import PoolCore, approximate_bytes
+from pcci.master.registry import Registry
+from pcci.model import Job, Pool
+from pcci.protocol import result_message
+from pcci.states import JobState, KillOutcome
+
+LOST_AFTER_MS = 60000
+
+
+class Session:
+    """What the registry needs of a live session: a name, an address, and a synced flag."""
+
+    def __init__(self, name, ready=True):
+        self.name, self.address, self.ready = name, "10.0.0.1", ready
+
+
+def make_core(online=("n1", "n2"), offline=(), started_ms=0, max_pool_jobs=100, **limits):
+    registry = Registry()
+    for name in online:
+        registry.attach(Session(name), started_ms)
+    for name in offline:
+        session = Session(name)
+        registry.attach(session, started_ms)
+        registry.detach(session, started_ms)
+    counter = itertools.count()
+    core = PoolCore(registry, LOST_AFTER_MS, started_ms, lambda now: "pool-%d" % next(counter), max_pool_jobs,
+                    **limits)
+    return core, registry
+
+
+def request(cmd="true", workers=(), timeout=None):
+    return {"cmd": cmd, "workers": list(workers), "timeout": timeout, "env": None, "cwd": None}
+
+
+def result(job_id, state="succeeded", exit_code=0, stdout="out"):
+    return result_message(job_id, state, exit_code, None, 5, 6, stdout, "", False, False)
+
+
+# -- submit -----------------------------------------------------------------------------
+
+def test_submit_runs_on_online_workers_and_marks_the_others():
+    core, _ = make_core(online=("n1",), offline=("n2",))
+    pool, effects = core.submit(request(workers=["n1", "n2", "ghost"]), now=10)
+    states = {name: job.state for name, job in pool.jobs.items()}
+    assert states == {"n1": JobState.RUNNING, "n2": JobState.OFFLINE, "ghost": JobState.UNKNOWN_WORKER}
+    assert effects.dispatch == [("n1", pool.pool_id + "/n1")]
+    assert list(effects.save_pools) == [pool.pool_id] and len(effects.save_jobs) == 3
+    assert effects.after_save == [] and pool.jobs["n1"].start_time == 10
+    assert not pool.done and core.find(pool.pool_id) is pool
+
+
+def test_submit_to_nobody_online_is_refused_not_an_empty_pool():
+    core, _ = make_core(online=())
+    with pytest.raises(NoWorkersOnline) as caught:
+        core.submit(request(), now=1)
+    assert caught.value.status == 503 and core.active == {}
+
+
+def test_every_online_worker_when_none_are_named_in_name_order():
+    core, _ = make_core(online=("b", "a"))
+    pool, effects = core.submit(request(), now=1)
+    assert list(pool.jobs) == ["a", "b"] and [w for w, _ in effects.dispatch] == ["a", "b"]
+
+
+def test_a_pool_over_max_pool_jobs_is_refused():
+    core, _ = make_core(max_pool_jobs=2)
+    with pytest.raises(PoolTooLarge):
+        core.submit(request(workers=["a", "b", "c"]), now=1)
+    assert core.active == {}
+
+
+def test_a_pool_of_only_offline_workers_is_done_at_once():
+    core, _ = make_core(online=(), offline=("n2",))
+    pool, effects = core.submit(request(workers=["n2"]), now=7)
+    assert pool.done and pool.end_time == 7 and effects.dispatch == []
+    assert core.saved([pool]) == [pool.pool_id] and pool.pool_id not in core.active
+    assert core.find(pool.pool_id) is pool
+
+
+# -- results ------------------------------------------------------------------------------
+
+def test_a_result_is_saved_then_acknowledged_and_the_pool_ends_on_the_last():
+    core, _ = make_core()
+    pool, _ = core.submit(request(workers=["n1", "n2"]), now=1)
+    first = core.on_result("n1", result(pool.pool_id + "/n1", "failed", 3), now=2)
+    assert first.send == [] and first.after_save == [("n1", {"type": "ack", "job": pool.pool_id + "/n1"})]
+    assert [job.worker for job in first.save_jobs] == ["n1"] and not pool.done
+    core.on_result("n2", result(pool.pool_id + "/n2"), now=3)
+    assert pool.done and pool.end_time == 3 and pool.exit_code == 3
+    assert core.saved([pool]) == [pool.pool_id]
+
+
+def test_a_duplicate_result_is_acknowledged_again_and_changes_nothing():
+    core, _ = make_core()
+    pool, _ = core.submit(request(workers=["n1"]), now=1)
+    core.on_result("n1", result(pool.pool_id + "/n1", stdout="first"), now=2)
+    again = core.on_result("n1", result(pool.pool_id + "/n1", stdout="second"), now=3)
+    assert again.send == [("n1", {"type": "ack", "job": pool.pool_id + "/n1"})]
+    assert not again.save_pools and pool.jobs["n1"].stdout == "first"
+
+
+def test_a_result_for_an_unknown_job_is_acknowledged_and_dropped():
+    core, _ = make_core()
+    effects = core.on_result("n1", result("no-such-pool/n1"), now=2)
+    assert effects.send == [("n1", {"type": "ack", "job": "no-such-pool/n1"})] and not effects.save_pools
+
+
+def test_a_late_result_reopens_a_lost_job_of_a_pool_read_from_the_store():
+    core, _ = make_core()
+    stored = Pool("old", "true", 1, {"n1": Job("old", "n1", state=JobState.LOST, end_time=50)}, end_time=50)
+    effects = core.on_result("n1", result("old/n1", stdout="late"), now=99, stored=stored)
+    job = stored.jobs["n1"]
+    assert (job.state, job.stdout, job.end_time) == (JobState.SUCCEEDED, "late", 6)
+    assert core.active["old"] is stored and list(effects.save_pools) == ["old"]
+    assert effects.after_save == [("n1", {"type": "ack", "job": "old/n1"})]
+    assert core.saved([stored]) == ["old"] and "old" not in core.active
+
+
+def test_a_late_result_takes_a_pool_out_of_the_recent_cache_while_it_is_saved():
+    core, _ = make_core()
+    pool, _ = core.submit(request(workers=["n1"]), now=1)
+    core.registry.detach(core.registry.get("n1").session, 2)
+    core.sweep(now=2 + LOST_AFTER_MS)
+    assert pool.jobs["n1"].state is JobState.LOST and core.saved([pool]) == [pool.pool_id]
+    assert pool.pool_id in core.recent
+    core.on_result("n1", result(pool.pool_id + "/n1"), now=3 + LOST_AFTER_MS)
+    assert pool.pool_id not in core.recent and core.active[pool.pool_id] is pool
+
+
+# -- sync and sweep -----------------------------------------------------------------------
+
+def test_sync_loses_the_jobs_a_reconnecting_worker_no_longer_runs():
+    core, _ = make_core()
+    kept, _ = core.submit(request(workers=["n1"]), now=1)
+    forgotten, _ = core.submit(request(workers=["n1", "n2"]), now=2)
+    effects = core.on_sync("n1", [kept.pool_id + "/n1"], now=3)
+    assert kept.jobs["n1"].state is JobState.RUNNING
+    assert forgotten.jobs["n1"].state is JobState.LOST and forgotten.jobs["n1"].end_time == 3
+    assert forgotten.jobs["n2"].state is JobState.RUNNING
+    assert list(effects.save_pools) == [forgotten.pool_id]
+
+
+def test_sweep_loses_jobs_only_after_lost_after_offline():
+    core, registry = make_core()
+    pool, _ = core.submit(request(workers=["n1", "n2"]), now=1000)
+    registry.detach(registry.get("n1").session, 2000)
+    assert not core.sweep(now=2000 + LOST_AFTER_MS - 1)
+    effects = core.sweep(now=2000 + LOST_AFTER_MS)
+    assert pool.jobs["n1"].state is JobState.LOST and pool.jobs["n2"].state is JobState.RUNNING
+    assert list(effects.save_pools) == [pool.pool_id]
+    assert not core.sweep(now=3000 + LOST_AFTER_MS)    # lost once, not again
+
+
+def test_after_a_restart_a_worker_never_seen_again_is_lost_counting_from_the_start():
+    core, _ = make_core(online=(), started_ms=5000)
+    restored = Pool("p", "true", 1, {"gone": Job("p", "gone", state=JobState.RUNNING, start_time=1)})
+    assert core.restore([restored]) == 1
+    assert not core.sweep(now=5000 + LOST_AFTER_MS - 1)
+    core.sweep(now=5000 + LOST_AFTER_MS)
+    assert restored.jobs["gone"].state is JobState.LOST and restored.done
+
+
+# -- kill ---------------------------------------------------------------------------------
+
+def test_kill_plan_asks_online_workers_and_answers_the_rest_itself():
+    core, registry = make_core(online=("n1", "n2", "n3"))
+    pool, _ = core.submit(request(workers=["n1", "n2", "n3"]), now=1)
+    core.on_result("n2", result(pool.pool_id + "/n2"), now=2)
+    registry.detach(registry.get("n3").session, 3)
+    outcomes, targets = core.kill_plan(pool, [])
+    assert targets == {"n1": pool.pool_id + "/n1"}
+    assert outcomes == {"n2": KillOutcome.ALREADY_ENDED, "n3": KillOutcome.WORKER_OFFLINE}
+    outcomes, targets = core.kill_plan(pool, ["nobody"])
+    assert outcomes == {"nobody": KillOutcome.NOT_IN_POOL} and targets == {}
+
+
+# -- memory -------------------------------------------------------------------------------
+
+def test_recent_pools_are_bounded_by_bytes_as_well_as_count():
+    core, _ = make_core(recent_pools=1000, recent_bytes=20000)
+    ended = []
+    for n in range(10):
+        pool, _ = core.submit(request(workers=["n1"]), now=n)
+        core.on_result("n1", result(pool.pool_id + "/n1", stdout="x" * 5000), now=n)
+        core.saved([pool])
+        ended.append(pool)
+    assert core.recent_bytes <= 20000 and 1 <= len(core.recent) < 10
+    assert list(core.recent) == [pool.pool_id for pool in ended[-len(core.recent):]]
+    assert core.recent_bytes == sum(approximate_bytes(pool) for pool in core.recent.values())
+
+
+def test_a_pool_that_cannot_be_saved_leaves_memory():
+    core, _ = make_core()
+    pool, _ = core.submit(request(workers=["n1"]), now=1)
+    core.drop(pool.pool_id)
+    assert core.find(pool.pool_id) is None and core.active == {}
