@@ -19,9 +19,11 @@ import gevent.socket
 from gevent.event import Event
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from pcci import auth, protocol  # noqa: E402
-from pcci.link import Link  # noqa: E402
+from pcci import protocol  # noqa: E402
 from pcci.framing import ConnectionClosed, FrameError  # noqa: E402
+from pcci.link import Link  # noqa: E402
+from pcci.protocol import HandshakeRefused  # noqa: E402
+from pcci.worker.master_link import handshake  # noqa: E402
 
 
 class SimulatedWorker:
@@ -35,7 +37,7 @@ class SimulatedWorker:
         while True:
             try:
                 self.session()
-            except (ConnectionClosed, OSError, FrameError):
+            except (ConnectionClosed, OSError, FrameError, HandshakeRefused):
                 pass
             self.connected.clear()
             attempt += 1
@@ -44,39 +46,31 @@ class SimulatedWorker:
     def session(self):
         sock = gevent.socket.create_connection(("127.0.0.1", self.swarm.port), timeout=30)
         sock.settimeout(None)
-        connection = Connection(sock, 16 * 1024 * 1024)
+        link = Link(sock, protocol.HANDSHAKE_MAX_FRAME_BYTES)
         try:
-            nonce = auth.new_nonce()
-            connection.send_now({"type": "hello", "node": self.name, "nonce": nonce, "version": 1})
-            challenge = connection.receive(60)
-            connection.send_now({"type": "auth", "proof": auth.worker_proof(self.swarm.key, challenge["nonce"],
-                                                                           nonce, self.name)})
-            welcome = connection.receive(60)
-            if welcome.get("type") != protocol.WELCOME:
-                raise ConnectionClosed(str(welcome))
-            connection.send({"type": "sync", "running": []})
+            handshake(link, self.swarm.key, self.name, 60)
+            link.decoder.max_frame_bytes = 16 * 1024 * 1024
+            link.send({"type": protocol.SYNC, "running": []})
             self.connected.set()
-            beat = gevent.spawn(self.heartbeats, connection)
+            beat = gevent.spawn(self.heartbeats, link)
             try:
                 while True:
-                    message = connection.receive(120)
+                    message = link.receive(120)
                     if message["type"] == protocol.RUN:
                         now = int(time.time() * 1000)
-                        connection.send({"type": "result", "job": message["job"], "state": "succeeded",
-                                         "exitCode": 0, "signal": None, "startTime": now, "endTime": now,
-                                         "stdout": "", "stderr": "", "stdoutTruncated": False,
-                                         "stderrTruncated": False})
+                        link.send(protocol.result_message(message["job"], "succeeded", 0, None, now, now,
+                                                          "", "", False, False))
                     elif message["type"] == protocol.PING:
-                        connection.send({"type": "pong"})
+                        link.send({"type": protocol.PONG})
             finally:
                 beat.kill()
         finally:
-            connection.close()
+            link.close()
 
-    def heartbeats(self, connection):
+    def heartbeats(self, link):
         gevent.sleep(random.random() * self.swarm.heartbeat)
         while True:
-            connection.send({"type": "heartbeat", "stats": {"cpuPercent": 1.0}, "running": []})
+            link.send({"type": protocol.HEARTBEAT, "stats": {"cpuPercent": 1.0}, "running": []})
             gevent.sleep(self.swarm.heartbeat)
 
 

@@ -27,3 +27,25 @@ def test_example_config_is_valid_and_lists_every_key(kind, table):
     config.load(path, table)
     raw = yaml.safe_load(text)
     assert [key for key in table if key not in raw and "# %s:" % key not in text] == []
+
+
+def test_every_api_error_code_is_in_docs_api_with_its_status():
+    from pcci import errors
+    text = read("docs", "api.md")
+    missing = [e.code for e in errors.ALL if "| %d | `%s` |" % (e.status, e.code) not in text]
+    assert missing == []
+
+
+def test_every_state_and_kill_outcome_is_in_docs_api():
+    from pcci.states import JobState, KillOutcome
+    text = read("docs", "api.md")
+    assert [v.value for v in list(JobState) + list(KillOutcome) if "| `%s` |" % v.value not in text] == []
+
+
+def test_every_route_is_in_docs_api():
+    import re
+    from pcci.master.openapi import SPEC
+    documented = set(re.findall(r"^## (GET|POST|PUT|DELETE) (\S+)$", read("docs", "api.md"), re.M))
+    served = {(method.upper(), path.replace("{pool_id}", "ID")) for path, methods in SPEC["paths"].items()
+              for method in methods}
+    assert documented == served

@@ -106,7 +106,7 @@ class MasterLink:
     def _session(self):
         link = Link(self._dial(), protocol.HANDSHAKE_MAX_FRAME_BYTES, self._address())
         try:
-            self._handshake(link)
+            handshake(link, self.key, self.node, self.config.link_timeout)
             link.decoder.max_frame_bytes = self.config.max_frame_bytes
             log.info("registered with master %s as %s", self._address(), self.node)
             self.outbox.attach(link)
@@ -118,30 +118,6 @@ class MasterLink:
                 beat.kill()
         finally:
             link.close()
-
-    def _handshake(self, link):
-        timeout = self.config.link_timeout
-        nonce = auth.new_nonce()
-        link.send_now({"type": protocol.HELLO, "node": self.node, "nonce": nonce,
-                             "version": protocol.VERSION})
-        challenge = link.receive(timeout)
-        if challenge.get("type") == protocol.ERROR:
-            raise _refused_by(challenge)
-        protocol.require(challenge, protocol.CHALLENGE, nonce=str, proof=str)
-        expected = auth.master_proof(self.key, nonce, challenge["nonce"], self.node)
-        if not auth.proofs_match(expected, challenge["proof"]):
-            try:
-                link.send_now(protocol.error("bad_key", "the master's key proof is wrong"), timeout=1.0)
-            except ConnectionClosed:
-                pass
-            raise HandshakeRefused("bad_key", "the master did not prove it holds the cluster key; "
-                                              "refusing to take orders from it")
-        link.send_now({"type": protocol.AUTH,
-                             "proof": auth.worker_proof(self.key, challenge["nonce"], nonce, self.node)})
-        welcome = link.receive(timeout)
-        if welcome.get("type") == protocol.ERROR:
-            raise _refused_by(welcome)
-        return protocol.require(welcome, protocol.WELCOME)
 
     def _heartbeats(self, link):
         while not link.closed:
@@ -171,6 +147,29 @@ class MasterLink:
                 link.send({"type": protocol.PONG})
             elif kind == protocol.ERROR:
                 raise _refused_by(message)
+
+
+def handshake(link, key, node, timeout):
+    """The worker's side of the mutual key proof; the master's welcome, or HandshakeRefused.
+    (bench/swarm.py uses this too, so simulated workers speak exactly this protocol.)"""
+    nonce = auth.new_nonce()
+    link.send_now({"type": protocol.HELLO, "node": node, "nonce": nonce, "version": protocol.VERSION})
+    challenge = link.receive(timeout)
+    if challenge.get("type") == protocol.ERROR:
+        raise _refused_by(challenge)
+    protocol.require(challenge, protocol.CHALLENGE, nonce=str, proof=str)
+    if not auth.proofs_match(auth.master_proof(key, nonce, challenge["nonce"], node), challenge["proof"]):
+        try:
+            link.send_now(protocol.error("bad_key", "the master's key proof is wrong"), timeout=1.0)
+        except ConnectionClosed:
+            pass
+        raise HandshakeRefused("bad_key", "the master did not prove it holds the cluster key; "
+                                          "refusing to take orders from it")
+    link.send_now({"type": protocol.AUTH, "proof": auth.worker_proof(key, challenge["nonce"], nonce, node)})
+    welcome = link.receive(timeout)
+    if welcome.get("type") == protocol.ERROR:
+        raise _refused_by(welcome)
+    return protocol.require(welcome, protocol.WELCOME)
 
 
 def _refused_by(message):
