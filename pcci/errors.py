@@ -69,6 +69,11 @@ def for_status(status):
     return _BY_STATUS.get(status, InternalError)
 
 
+class CannotStart(Exception):
+    """Something outside the config that stops a service from starting (a damaged store,
+    say). Its message is one line: what is wrong, where, and what to do."""
+
+
 class ConfigError(Exception):
     """All problems found in one config file, each as 'file: key: message'."""
 

@@ -9,7 +9,7 @@ import json
 import sys
 
 from .. import __version__
-from ..errors import ConfigError
+from ..errors import CannotStart, ConfigError
 
 EXIT_CONFIG = 78   # EX_CONFIG from sysexits.h; systemd units stop restarting on it
 
@@ -29,6 +29,9 @@ def _service(kind, path):
     except ConfigError as exc:
         for problem in exc.problems:
             print("pcci-%s: config error: %s" % (kind, problem), file=sys.stderr)
+        return EXIT_CONFIG
+    except CannotStart as exc:
+        print("pcci-%s: cannot start: %s" % (kind, exc), file=sys.stderr)
         return EXIT_CONFIG
 
 

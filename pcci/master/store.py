@@ -13,6 +13,7 @@ import sqlite3
 
 from gevent.threadpool import ThreadPool
 
+from ..errors import CannotStart
 from ..model import Job, Pool
 
 SCHEMA = """
@@ -58,6 +59,15 @@ JOB_SUMMARY_COLUMNS = "worker, state, exit_code, signal, start_time, end_time"
 POOL_COLUMNS = "id, cmd, created, end_time, timeout, env, cwd"
 
 
+class StoreDamaged(CannotStart):
+    def __init__(self, path, error):
+        super().__init__("the pool store %s is damaged (%s); the master will not start over an empty history "
+                         "by itself: stop it, move the file aside (mv %s %s.damaged, with its -wal and -shm "
+                         "files), and start it again; docs/configuration.md says more"
+                         % (path, error, path, path))
+        self.path = path
+
+
 # What the store keeps of a worker between master runs.
 WorkerRecord = collections.namedtuple("WorkerRecord", "name address first_seen last_seen stats")
 
@@ -68,10 +78,18 @@ class Store:
         self.db = None
 
     def open(self):
-        self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        """Open (or create) the file; StoreDamaged if it is not a usable SQLite database."""
+        try:
+            self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
+            # Reading every table once finds a damaged file now, not at the first request.
+            for table in ("pools", "jobs", "workers"):
+                self.db.execute("SELECT COUNT(*) FROM %s" % table).fetchone()
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise StoreDamaged(self.path, exc)
 
     def close(self):
         if self.db is not None:
@@ -197,6 +215,11 @@ class ThreadedStore:
         def call(*args, **kwargs):
             return self._thread.apply(method, args, kwargs)
         return call
+
+    def open(self):
+        # At start, before anything is served: in the caller's thread, so a damaged file
+        # raises StoreDamaged here without the thread pool printing its traceback.
+        self._store.open()
 
     def shutdown(self):
         self._thread.apply(self._store.close)
