@@ -137,7 +137,18 @@ WORKER_KEYS = dict(_COMMON, **{
     "kill_grace": (5.0, parse_duration),
     "reconnect_min": (0.5, positive_duration),
     "reconnect_max": (30.0, positive_duration),
+    "max_jobs": (64, positive_int),
+    "job_cgroups": ("auto", lambda v: _one_of(v, ("auto", "on", "off"))),
 })
+
+
+def _one_of(value, choices):
+    if value is True or value is False:
+        # YAML reads a bare on/off as a boolean.
+        value = "on" if value else "off"
+    if value not in choices:
+        raise ValueError("expected one of %s, got %r" % (", ".join(choices), value))
+    return value
 
 
 def _boolean(value):

@@ -119,30 +119,28 @@ def check_result(message):
 
 
 def _result_problem(message):
-    if message.get("state") not in FINISHED_VALUES:
-        return "state %r is not one of %s" % (_short(message.get("state")), ", ".join(sorted(FINISHED_VALUES)))
-    exit_code = message.get("exitCode")
-    if exit_code is not None and not (_is_int(exit_code) and 0 <= exit_code <= MAX_EXIT_CODE):
+    # On every result: plain type() checks (type(True) is bool, not int), in one pass.
+    get = message.get
+    if get("state") not in FINISHED_VALUES:
+        return "state %r is not one of %s" % (_short(get("state")), ", ".join(sorted(FINISHED_VALUES)))
+    exit_code = get("exitCode")
+    if exit_code is not None and (type(exit_code) is not int or not 0 <= exit_code <= MAX_EXIT_CODE):
         return "exitCode %r is not a whole number from 0 to %d" % (_short(exit_code), MAX_EXIT_CODE)
-    signal = message.get("signal")
-    if signal is not None and not (isinstance(signal, str) and len(signal) <= MAX_SIGNAL_CHARS and storable(signal)):
+    signal = get("signal")
+    if signal is not None and (type(signal) is not str or len(signal) > MAX_SIGNAL_CHARS or not storable(signal)):
         return "signal %r is not a signal name" % (_short(signal),)
     for name in ("startTime", "endTime"):
-        value = message.get(name)
-        if value is not None and not (_is_int(value) and 0 <= value <= MAX_TIME_MS):
+        value = get(name)
+        if value is not None and (type(value) is not int or not 0 <= value <= MAX_TIME_MS):
             return "%s %r is not a time in milliseconds since 1970" % (name, _short(value))
     for name in ("stdout", "stderr"):
-        value = message.get(name)
-        if not isinstance(value, str) or not storable(value):
+        value = get(name)
+        if type(value) is not str or not storable(value):
             return "%s is not UTF-8 text" % name
     for name in ("stdoutTruncated", "stderrTruncated"):
-        if not isinstance(message.get(name), bool):
+        if type(get(name)) is not bool:
             return "%s is not true or false" % name
     return None
-
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _short(value):
@@ -153,6 +151,8 @@ def _short(value):
 def storable(text):
     """Whether a string can be written as UTF-8: JSON's \\ud800 escapes decode to lone
     surrogates, which no UTF-8 file or database can hold."""
+    if text.isascii():
+        return True
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

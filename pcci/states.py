@@ -27,6 +27,7 @@ class KillOutcome(str, Enum):
     """What a kill request did to one worker's job."""
     SIGNALLED = "signalled"            # the worker signalled the job's process group
     NOT_RUNNING = "not_running"        # the worker had no such job running (it had just ended)
+    CANCELLED = "cancelled"            # the job was waiting for a free slot (max_jobs); it ends killed, never ran
     NOT_IN_POOL = "not_in_pool"        # the named worker has no job in this pool
     ALREADY_ENDED = "already_ended"    # the job had ended before the request
     WORKER_OFFLINE = "worker_offline"  # the job's worker is not connected
@@ -36,7 +37,7 @@ class KillOutcome(str, Enum):
 FINISHED = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.KILLED, JobState.TIMED_OUT})
 TERMINAL = FINISHED | {JobState.LOST, JobState.OFFLINE, JobState.UNKNOWN_WORKER}
 # Outcomes a worker itself may report in a kill_result.
-WORKER_KILL_OUTCOMES = frozenset({KillOutcome.SIGNALLED, KillOutcome.NOT_RUNNING})
+WORKER_KILL_OUTCOMES = frozenset({KillOutcome.SIGNALLED, KillOutcome.NOT_RUNNING, KillOutcome.CANCELLED})
 
 # A lost job may still be finished by a late result: the worker kept it on disk.
 LEGAL_MOVES = {

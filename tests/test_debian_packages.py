@@ -135,6 +135,30 @@ def test_stopping_the_worker_kills_the_jobs_process_group_and_the_master_shows_i
     bed.worker.sh("systemctl start pcci-worker")
 
 
+def test_under_systemd_each_job_has_a_cgroup_that_kill_and_timeout_empty(bed):
+    wait_until(lambda: [w for w in api(bed, "GET", "/workers")[1]["workers"] if w["online"]], timeout=40,
+               what="pi1 online again")
+    journal = bed.worker.sh("journalctl -u pcci-worker -b --no-pager").stdout
+    # The unit's own cgroup (v2 sits at /sys/fs/cgroup, or /sys/fs/cgroup/unified on a hybrid host).
+    base = re.findall(r"each job runs in its own cgroup under (\S+)", journal)[-1]
+    assert base.endswith("/system.slice/pcci-worker.service")
+    daemon = "setsid sh -c 'exec sleep 1002' >/dev/null 2>&1 & sleep 300"
+    status, submitted = api(bed, "POST", "/job", {"cmd": daemon, "workers": ["pi1"]})
+    cgroup = "%s/pcci-job-%s" % (base, submitted["id"])
+    wait_until(lambda: bed.worker.sh("cat %s/cgroup.procs" % cgroup, check=False).stdout.count("\n") >= 3,
+               what="the job and its daemon in the job's cgroup")
+    assert api(bed, "PUT", "/kill/%s" % submitted["id"])[1]["workers"] == {"pi1": "signalled"}
+    status, pool = api(bed, "GET", "/pool/%s?wait=30" % submitted["id"])
+    assert pool["jobs"]["pi1"]["state"] == "killed"
+    assert bed.worker.sh("pgrep -x sleep", check=False).stdout.strip() == ""
+    assert bed.worker.sh("test -e %s" % cgroup, check=False).returncode == 1
+    status, submitted = api(bed, "POST", "/job", {"cmd": "sleep 1011 & echo started", "workers": ["pi1"],
+                                                  "timeout": 2})
+    status, pool = api(bed, "GET", "/pool/%s?wait=30" % submitted["id"])
+    assert (pool["jobs"]["pi1"]["state"], pool["jobs"]["pi1"]["stdout"]) == ("timed_out", "started\n")
+    assert bed.worker.sh("pgrep -x sleep", check=False).stdout.strip() == ""
+
+
 def test_upgrade_keeps_edited_config_and_history(bed):
     bed.master.sh("dpkg -i /debs-upgrade/python3-pcci_*.deb /debs-upgrade/pcci-master_*.deb")
     bed.worker.sh("dpkg -i /debs-upgrade/python3-pcci_*.deb /debs-upgrade/pcci-worker_*.deb")

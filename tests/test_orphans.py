@@ -15,7 +15,7 @@ def test_only_this_workers_left_over_jobs_are_killed():
     mine = spawn(orphans.job_environment("pool/pi1", "/var/lib/pcci-worker-a"))
     other = spawn(orphans.job_environment("pool/pi2", "/var/lib/pcci-worker-b"))
     try:
-        assert orphans.reap("/var/lib/pcci-worker-a") == ["pool/pi1"]
+        assert orphans.reap("/var/lib/pcci-worker-a") == {"pool/pi1"}
         mine.wait(5)
         assert mine.returncode == -9 and other.poll() is None
     finally:

@@ -1,21 +1,54 @@
-"""The worker's job runner, in-process on a real gevent hub with real child processes."""
+"""The worker's job runner, in-process on a real gevent hub with real child processes,
+both with a cgroup per job (as under systemd's Delegate=yes) and without (process
+groups and the PCCI_JOB_ID marker only)."""
 
+import os
+import resource
+import signal
 import time
 
 import gevent
 import pytest
 
+from pcci.worker import cgroups
 from pcci.worker.runner import Runner
 from conftest import kill_pids, pids_alive, wait_until
 
 
-@pytest.fixture
-def runner():
+def cgroup_base():
+    """A cgroup v2 directory of the test's own, or None where there is none to make."""
+    with open("/proc/self/mountinfo") as handle:
+        mount = cgroups.v2_mount(handle.read())
+    if mount is None or os.geteuid() != 0:
+        return None
+    base = os.path.join(mount, "pcci-test-%d" % os.getpid())
+    os.makedirs(base, exist_ok=True)
+    return base
+
+
+def remove_cgroup_tree(base):
+    job_cgroups = cgroups.JobCgroups(base)
+    for path in job_cgroups.left_over().values():
+        job_cgroups.signal(path, signal.SIGKILL)
+        wait_until(lambda: job_cgroups.remove(path), timeout=5, what="job cgroup removed")
+    os.rmdir(base)
+
+
+@pytest.fixture(params=["process_groups", "cgroups"])
+def runner(request):
+    base = None
+    if request.param == "cgroups":
+        base = cgroup_base()
+        if base is None:
+            pytest.skip("no cgroup v2 hierarchy this test may write to")
     results = {}
-    made = Runner("/bin/sh", output_cap=1024, kill_grace=0.5, on_done=lambda r: results.__setitem__(r["job"], r))
+    made = Runner("/bin/sh", output_cap=1024, kill_grace=0.5, on_done=lambda r: results.__setitem__(r["job"], r),
+                  worker_id="/test/%d" % os.getpid(), cgroups=cgroups.JobCgroups(base) if base else None)
     made.results = results
     yield made
     made.kill_all(wait_seconds=3)
+    if base is not None:
+        remove_cgroup_tree(base)
 
 
 def finish(runner, job_id, timeout=10):
@@ -98,14 +131,98 @@ def test_waiting_for_jobs_runs_them_side_by_side_not_one_after_another(runner):
     assert time.monotonic() - started < 15
 
 
-def test_daemon_holding_stdout_does_not_hold_the_job_forever(runner, tmp_path):
+def read_pids(path):
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def test_a_background_process_holding_stdout_is_part_of_the_job_until_it_exits(runner, tmp_path):
+    runner.start("p/a", "(sleep 0.6; echo late) & echo early")
+    result = finish(runner, "p/a")
+    assert result["state"] == "succeeded" and result["stdout"] == "early\nlate\n"
+    assert result["stdoutTruncated"] is False
+
+
+def test_timeout_reaches_a_process_left_behind_by_a_shell_that_exited(runner, tmp_path):
+    """Observed before: `sleep 1011 &` survived the 3 s timeout and the job said succeeded."""
     pid_file = tmp_path / "pid"
-    runner.start("p/a", "sleep 30 & echo $! > %s; echo started" % pid_file)
+    runner.start("p/a", "sleep 1011 & echo $! > %s" % pid_file, timeout=1)
     try:
-        result = finish(runner, "p/a", timeout=8)
-        assert result["state"] == "succeeded" and result["stdout"] == "started\n"
+        result = finish(runner, "p/a")
+        assert result["state"] == "timed_out"
+        wait_until(lambda: not pids_alive(read_pids(pid_file)), timeout=5, what="sleep gone")
     finally:
-        kill_pids([int(pid_file.read_text())])
+        kill_pids(read_pids(pid_file))
+
+
+def test_kill_reaches_a_daemon_that_left_the_jobs_session(runner, tmp_path):
+    """Observed before: `setsid sleep 1002 &` survived PUT /kill while the job said killed."""
+    pid_file = tmp_path / "pid"
+    runner.start("p/a", "setsid sh -c 'echo $$ > %s; exec sleep 1002' >/dev/null 2>&1 & sleep 60" % pid_file)
+    wait_until(lambda: read_pids(pid_file), what="daemon started")
+    try:
+        assert runner.kill("p/a") == "signalled"
+        assert finish(runner, "p/a")["state"] == "killed"
+        wait_until(lambda: not pids_alive(read_pids(pid_file)), timeout=5, what="daemon gone")
+    finally:
+        kill_pids(read_pids(pid_file))
+
+
+def test_with_a_cgroup_a_detached_daemon_keeps_the_job_running_until_its_timeout(runner, tmp_path):
+    if runner.cgroups is None:
+        pytest.skip("without a job cgroup a daemon that closed its output cannot be waited for")
+    pid_file = tmp_path / "pid"
+    runner.start("p/a", "setsid sh -c 'echo $$ > %s; exec sleep 1003' >/dev/null 2>&1 &" % pid_file, timeout=1)
+    try:
+        result = finish(runner, "p/a")
+        assert result["state"] == "timed_out"
+        assert not pids_alive(read_pids(pid_file))
+        assert not os.path.exists(runner.cgroups.path("p/a"))     # removed once empty
+    finally:
+        kill_pids(read_pids(pid_file))
+
+
+def test_without_a_cgroup_what_the_job_left_in_its_group_is_reported(runner, tmp_path):
+    if runner.cgroups is not None:
+        pytest.skip("with a job cgroup nothing is left: the job lasts until its cgroup is empty")
+    pid_file = tmp_path / "pid"
+    runner.start("p/a", "sleep 1004 >/dev/null 2>&1 & echo $! > %s" % pid_file)
+    try:
+        result = finish(runner, "p/a")
+        assert result["state"] == "succeeded"
+        assert "1 process(es) of this job's process group were still running" in result["stderr"]
+    finally:
+        kill_pids(read_pids(pid_file))
+
+
+def test_at_most_max_jobs_run_and_the_rest_wait_their_turn(runner):
+    runner.max_jobs = 2
+    for n in range(6):
+        runner.start("p/%d" % n, "sleep 0.3; echo %d" % n)
+    assert len(runner.jobs) == 2 and runner.queued_ids() == ["p/2", "p/3", "p/4", "p/5"]
+    assert runner.outstanding_ids() == ["p/%d" % n for n in range(6)]
+    assert runner.kill("p/5") == "cancelled"
+    assert runner.results["p/5"]["state"] == "killed" and "never ran" in runner.results["p/5"]["stderr"]
+    for n in range(5):
+        result = finish(runner, "p/%d" % n)
+        assert (result["state"], result["stdout"]) == ("succeeded", "%d\n" % n)
+        assert len(runner.jobs) <= 2
+
+
+def test_running_out_of_file_descriptors_queues_jobs_instead_of_failing_them(runner):
+    """Observed before: a burst ended jobs `failed` with "Too many open files"."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    in_use = len(os.listdir("/proc/self/fd"))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (in_use + 12, hard))
+    try:
+        for n in range(12):
+            runner.start("p/%d" % n, "sleep 0.2; echo %d" % n)
+        gevent.sleep(0.1)
+        assert runner.queued_ids()          # some could not start yet: they wait
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    for n in range(12):
+        result = finish(runner, "p/%d" % n)
+        assert (result["state"], result["stdout"]) == ("succeeded", "%d\n" % n)
 
 
 def test_a_job_that_cannot_be_exec_ed_fails_cleanly_and_the_runner_goes_on(runner):

@@ -72,7 +72,8 @@ SCHEMAS = {
                        "address": {"type": "string", "nullable": True},
                        "connectedSince": _TIME, "lastHeartbeat": _TIME, "lastSeen": _TIME, "firstSeen": _TIME,
                        "stats": {"type": "object", "nullable": True},
-                       "runningJobs": {"type": "array", "items": {"type": "string"}}}),
+                       "runningJobs": {"type": "array", "items": {"type": "string"}},
+                       "queuedJobs": {"type": "array", "items": {"type": "string"}}}),
     "Workers": _object({"workers": {"type": "array", "items": _ref("Worker")}}),
     "KillRequest": {"type": "object", "additionalProperties": False, "properties": {
         "workers": {"type": "array", "items": {"type": "string", "minLength": 1}}}},

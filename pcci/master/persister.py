@@ -60,7 +60,7 @@ class Persister:
         for job in jobs:
             self._jobs[job.job_id] = job
         if after_commit is not None or on_unsavable is not None:
-            self._after_commit.append(([pool.pool_id for pool in pools], after_commit, on_unsavable))
+            self._after_commit.append((pools, after_commit, on_unsavable))
         self._wake.set()
 
     def mark_worker(self, record):
@@ -105,8 +105,8 @@ class Persister:
             if self.failing_since is not None:
                 log.warning("the store is saving again")
                 self.failing_since = self.last_error = None
-            for pool_ids, after_commit, on_unsavable in callbacks:
-                refused = [pool_id for pool_id in pool_ids if pool_id in dropped]
+            for marked, after_commit, on_unsavable in callbacks:
+                refused = [pool.pool_id for pool in marked if pool.pool_id in dropped] if dropped else ()
                 if not refused and after_commit is not None:
                     after_commit()
                 for pool_id in refused if on_unsavable is not None else ():

@@ -70,11 +70,15 @@ class PoolService:
         if effects.save_pools:
             pools = list(effects.save_pools.values())
             after_save = effects.after_save
+            # Only a pool that has ended needs its save reported to the core (it then
+            # leaves memory); most results do not end their pool.
+            ended = [pool for pool in pools if pool.end_time is not None]
 
             def saved():
                 for worker, message in after_save:
                     self._send(worker, message)
-                self._wake(self.core.saved(pools))
+                if ended:
+                    self._wake(self.core.saved(ended))
             self.persister.mark_many(pools, effects.save_jobs, after_commit=saved, on_unsavable=self._unsavable)
 
     def _send(self, worker, message):

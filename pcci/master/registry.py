@@ -18,6 +18,7 @@ class WorkerInfo:
         self.connected_since = None
         self.last_heartbeat = None
         self.running = []
+        self.queued = []
         self.offline_since = last_seen
 
     @property
@@ -80,11 +81,12 @@ class Registry:
         info.session = None
         info.connected_since = None
         info.running = []
+        info.queued = []
         info.last_seen = now_ms
         info.offline_since = now_ms
         return info
 
-    def heard_from(self, name, now_ms, stats=None, running=None):
+    def heard_from(self, name, now_ms, stats=None, running=None, queued=None):
         info = self.workers.get(name)
         if info is None:
             return
@@ -94,6 +96,8 @@ class Registry:
             info.last_heartbeat = now_ms
         if running is not None:
             info.running = running
+        if queued is not None:
+            info.queued = queued
 
     def all(self):
         return [self.workers[name] for name in sorted(self.workers)]

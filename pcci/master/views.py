@@ -65,4 +65,5 @@ def worker_json(info):
         "firstSeen": iso_time(info.first_seen),
         "stats": info.stats,
         "runningJobs": list(info.running),
+        "queuedJobs": list(info.queued),
     }

@@ -154,7 +154,8 @@ class WorkerPort:
             kind = message["type"]
             now = self.clock()
             if kind == protocol.HEARTBEAT:
-                self.registry.heard_from(session.name, now, _stats(message), _running(message))
+                self.registry.heard_from(session.name, now, _stats(message), _job_ids(message, "running"),
+                                         _job_ids(message, "queued"))
                 session.send({"type": protocol.PONG})
             elif kind == protocol.RESULT:
                 result, problem = protocol.check_result(message)
@@ -166,7 +167,7 @@ class WorkerPort:
                 self.registry.heard_from(session.name, now)
                 self.pools.on_result(session, result)
             elif kind == protocol.SYNC:
-                running = _running(message)
+                running = _job_ids(message, "running")
                 if running is None:
                     raise protocol.ProtocolError("sync without a list of running job ids")
                 self.pools.on_sync(session, running)
@@ -198,8 +199,9 @@ def _stats(heartbeat):
     return stats if size <= MAX_STATS_BYTES else None
 
 
-def _running(heartbeat):
-    running = heartbeat.get("running")
-    if isinstance(running, list) and all(isinstance(job, str) and protocol.storable(job) for job in running):
-        return running[:10000]
+def _job_ids(message, field):
+    """A list of job ids from a heartbeat or sync, or None if it is not one."""
+    ids = message.get(field)
+    if isinstance(ids, list) and all(isinstance(job, str) and protocol.storable(job) for job in ids):
+        return ids
     return None

@@ -110,7 +110,7 @@ class MasterLink:
             link.decoder.max_frame_bytes = self.config.max_frame_bytes
             log.info("registered with master %s as %s", self._address(), self.node)
             self.outbox.attach(link)
-            link.send({"type": protocol.SYNC, "running": self.runner.running_ids()})
+            link.send({"type": protocol.SYNC, "running": self.runner.outstanding_ids()})
             beat = gevent.spawn(self._heartbeats, link)
             try:
                 self._serve(link)
@@ -122,7 +122,7 @@ class MasterLink:
     def _heartbeats(self, link):
         while not link.closed:
             message = {"type": protocol.HEARTBEAT, "stats": stats.collect(),
-                       "running": self.runner.running_ids()}
+                       "running": self.runner.running_ids(), "queued": self.runner.queued_ids()}
             link.send(message)
             gevent.sleep(self.config.heartbeat_interval)
 
@@ -136,6 +136,9 @@ class MasterLink:
                     continue   # already ran; its result is on its way
                 self.runner.start(message["job"], message["cmd"], message.get("timeout"),
                                   message.get("env"), message.get("cwd"))
+                # A backlog of run frames is handled one at a time, letting heartbeats,
+                # output readers and finished jobs in between.
+                gevent.sleep(0)
             elif kind == protocol.KILL:
                 protocol.require(message, protocol.KILL, job=str)
                 outcome = self.runner.kill(message["job"])

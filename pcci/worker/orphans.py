@@ -3,15 +3,17 @@
 Each job runs in its own session, so it outlives a worker that is SIGKILLed or
 OOM-killed. Every job's environment carries ``PCCI_JOB_ID`` and ``PCCI_WORKER`` (the
 worker's state dir, which tells two workers on one host apart). A starting worker
-looks for session leaders carrying its own ``PCCI_WORKER`` and kills their process
-groups; the master, told at sync that those jobs are not running, marks them lost --
-which is then true. Nothing is written per job. (Under systemd the unit's cgroup would
-kill them too.)
+kills its job cgroups left from before (``pcci.worker.cgroups``) and every process
+carrying its own ``PCCI_WORKER`` -- daemons that left the job's session too; the
+master, told at sync that those jobs are not running, marks them lost -- which is
+then true. Nothing is written per job. A process that cleared its environment and
+left the job's session is beyond reach without a job cgroup.
 """
 
 import logging
 import os
 import signal
+import time
 
 import psutil
 
@@ -26,12 +28,13 @@ def job_environment(job_id, worker_id):
 
 
 def find_left_over(worker_id, candidates=None):
-    """{pid: job id} of session leaders started by a worker with this id."""
+    """{pid: job id} of every process carrying this worker's marker -- session leaders,
+    their children, and daemons that left the job's session alike."""
     found = {}
     for pid in candidates if candidates is not None else psutil.pids():
+        if pid == os.getpid():
+            continue
         try:
-            if pid == os.getpid() or os.getsid(pid) != pid:
-                continue
             environment = psutil.Process(pid).environ()
         except (OSError, psutil.Error):
             continue
@@ -40,14 +43,37 @@ def find_left_over(worker_id, candidates=None):
     return found
 
 
-def reap(worker_id, kill_group=os.killpg):
-    """Kill the process groups of jobs a previous run of this worker left behind."""
-    killed = []
+def find_job_processes(worker_id, job_id):
+    """The pids carrying one job's marker (a kill without a job cgroup reaches these too)."""
+    return [pid for pid, marked in find_left_over(worker_id).items() if marked == job_id]
+
+
+def reap(worker_id, cgroups=None, kill=os.kill):
+    """Kill what a previous run of this worker left behind: its job cgroups, and every
+    process carrying its marker. Returns the job ids found."""
+    found = set()
+    for name, path in (cgroups.left_over().items() if cgroups is not None else ()):
+        cgroups.signal(path, signal.SIGKILL)
+        log.warning("killed the processes of job cgroup %s, left by a previous worker", name)
+        found.add(name)
     for pid, job_id in find_left_over(worker_id).items():
         try:
-            kill_group(pid, signal.SIGKILL)
+            kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             continue
-        log.warning("killed job %s (process group %d), left running by a previous worker", job_id, pid)
-        killed.append(job_id)
-    return killed
+        log.warning("killed process %d of job %s, left running by a previous worker", pid, job_id)
+        found.add(job_id)
+    if cgroups is not None:
+        for path in cgroups.left_over().values():
+            _remove_when_empty(cgroups, path)
+    return found
+
+
+def _remove_when_empty(cgroups, path, attempts=50):
+    """A killed cgroup empties within milliseconds; bounded, then left for the next start."""
+    for _ in range(attempts):
+        if cgroups.remove(path):
+            return True
+        time.sleep(0.02)
+    log.warning("job cgroup %s is still busy; left for the next start", path)
+    return False

@@ -1,179 +1,247 @@
-"""Runs jobs: a fast spawn that never blocks the event loop, bounded output, group kills.
+"""The worker's jobs: admitted at most ``max_jobs`` at a time, watched until their last
+process is gone, killed with everything they started.
 
-Why not ``gevent.subprocess``: it always fork()s the whole interpreter and runs Python
-in the child before exec (~3-10 ms a spawn). The stdlib ``subprocess.Popen`` (not
-monkey-patched: nothing in PCCI patches it) uses vfork + exec (~0.7 ms). The spawn
-itself is a short synchronous call; everything after it is cooperative:
+* Admission: a job the master sends while ``max_jobs`` run waits in a queue and starts
+  when one ends, so a burst of submissions cannot exhaust the worker's processes,
+  descriptors or event loop. A spawn that fails for want of a resource (too many
+  open files, no memory for a fork) leaves the job queued and is tried again; it is
+  never reported as the job's failure.
+* End: a job ends when its shell has exited and its other processes are gone -- with
+  a job cgroup, when the cgroup is empty; without, when nothing holds its stdout and
+  stderr any more (processes of its group that closed them are reported in stderr).
+  Its output is complete then; if it cannot be (a process outside the job holds a
+  pipe), what was kept is flagged truncated, never silently cut.
+* Kill and timeout: SIGTERM to the process group and the cgroup (or, without one, to
+  every process carrying the job's PCCI_JOB_ID), SIGKILL after ``kill_grace``.
 
-* exit: a pidfd (Linux >= 5.3) becomes readable when the child exits, so the hub waits
-  on it like a socket; then ``Popen.wait()`` reaps the zombie at once. This is the only
-  place children are reaped -- no SIGCHLD child watcher competes for them.
-* output: the pipes are non-blocking and read through the hub, keeping at most
-  ``cap`` bytes of each stream and draining the rest so the child never blocks.
-
-Each job gets its own session (``start_new_session``), so its process group holds its
-children and grandchildren, and a kill (SIGTERM, SIGKILL after ``kill_grace``) reaches
-them all.
+Spawning, waiting and capture are in ``job_process``; the result message is built in
+``results``.
 """
 
+import collections
+import errno
 import logging
 import os
 import signal
-import subprocess
 
 import gevent
-import gevent.os
-import gevent.socket
 
 from ..clock import monotonic, wall_ms
-from ..protocol import result_message
 from ..states import JobState, KillOutcome
-from . import orphans
+from . import job_process, orphans
+from .cgroups import shell_prefix
+from .results import build_result, cancelled, failed_to_start, left_behind_note
 
 log = logging.getLogger(__name__)
 
-# After the job's shell exits, wait this long for its pipes to close: a command that
-# leaves a daemon holding stdout must not hold the job open forever.
-PIPE_DRAIN_SECONDS = 2.0
+# A spawn that failed for want of a resource is tried again after this long (or when a job ends).
+RETRY_SPAWN_SECONDS = 0.5
+SPAWN_RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.EAGAIN, errno.ENOMEM}
+# Once the job's processes are gone, how long its pipes may take to report the end.
+PIPE_CLOSE_SECONDS = 2.0
+# After SIGKILL, how long to wait for the processes to be gone before giving up on them.
+KILL_SETTLE_SECONDS = 5.0
 
-
-class Capture:
-    """One output stream: at most `cap` bytes kept, the rest drained and counted as truncated."""
-
-    def __init__(self, cap):
-        self.cap = cap
-        self.kept = bytearray()
-        self.truncated = False
-
-    def read_to_eof(self, fd):
-        while True:
-            try:
-                data = gevent.os.nb_read(fd, 65536)
-            except OSError:
-                return
-            if not data:
-                return
-            room = self.cap - len(self.kept)
-            if len(data) > room:
-                self.truncated = True
-                data = data[:max(room, 0)]
-            self.kept += data
-
-
-def _wait_exit(process, timeout):
-    """Wait cooperatively for the process to exit; False if the timeout came first."""
-    try:
-        pidfd = os.pidfd_open(process.pid)
-    except (AttributeError, OSError):
-        return _poll_exit(process, timeout)
-    try:
-        gevent.socket.wait_read(pidfd, timeout=timeout)
-        return True
-    except gevent.socket.timeout:
-        return False
-    finally:
-        os.close(pidfd)
-
-
-def _poll_exit(process, timeout):
-    deadline = None if timeout is None else monotonic() + timeout
-    while process.poll() is None:
-        if deadline is not None and monotonic() >= deadline:
-            return False
-        gevent.sleep(0.02)
-    return True
-
-
-def signal_name(number):
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return "SIG%d" % number
+JobSpec = collections.namedtuple("JobSpec", "job_id cmd timeout env cwd")
 
 
 class RunningJob:
-    def __init__(self, job_id, process, timeout):
+    def __init__(self, job_id, process, timeout, cgroup):
         self.job_id = job_id
         self.process = process
         self.timeout = timeout
+        self.cgroup = cgroup
         self.start_time = wall_ms()
+        self.deadline = None if timeout is None else monotonic() + timeout
         self.end_reason = None      # JobState.KILLED or JobState.TIMED_OUT when we ended it
+        self.killed_at = None       # monotonic time of the SIGKILL, once sent
         self.greenlet = None
 
-    def signal_group(self, signum):
-        try:
-            os.killpg(self.process.pid, signum)
-            return True
-        except (ProcessLookupError, PermissionError):
-            return False
+    def remaining(self):
+        return None if self.deadline is None else max(0.0, self.deadline - monotonic())
 
 
 class Runner:
     """Starts, tracks and kills the worker's jobs; calls on_done(result) as each ends."""
 
-    def __init__(self, shell, output_cap, kill_grace, on_done, worker_id=""):
+    def __init__(self, shell, output_cap, kill_grace, on_done, worker_id="", max_jobs=64, cgroups=None):
         self.shell = shell
         self.output_cap = output_cap
         self.kill_grace = kill_grace
         self.on_done = on_done
         self.worker_id = worker_id  # marks the jobs' environment, so a crashed worker's jobs can be found
-        self.jobs = {}
+        self.max_jobs = max_jobs
+        self.cgroups = cgroups      # a cgroups.JobCgroups, or None for process groups only
+        self.jobs = {}              # job id -> RunningJob
+        self.queue = collections.OrderedDict()   # job id -> JobSpec, waiting for a free slot
+        self._retry = None
 
     def running_ids(self):
         return list(self.jobs)
 
-    def start(self, job_id, cmd, timeout=None, env=None, cwd=None):
-        if job_id in self.jobs:
-            return
-        environment = dict(os.environ)
-        environment.update({str(k): str(v) for k, v in (env or {}).items()})
-        environment.update(orphans.job_environment(job_id, self.worker_id))
-        try:
-            process = subprocess.Popen(
-                [self.shell, "-c", cmd], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, cwd=cwd or None, env=environment, start_new_session=True)
-        except (OSError, ValueError) as exc:   # ValueError: a NUL byte in cmd, env or cwd
-            log.warning("job %s could not start: %s", job_id, exc)
-            self.on_done(failed_to_start(job_id, exc, self.shell, cwd, wall_ms()))
-            return
-        job = RunningJob(job_id, process, timeout)
-        self.jobs[job_id] = job
-        job.greenlet = gevent.spawn(self._supervise, job)
-        log.debug("job %s started as pid %d", job_id, process.pid)
+    def queued_ids(self):
+        return list(self.queue)
 
+    def outstanding_ids(self):
+        """Every job the worker has and has not finished: what it tells the master at sync."""
+        return list(self.jobs) + list(self.queue)
+
+    # -- admission ------------------------------------------------------------------------
+    def start(self, job_id, cmd, timeout=None, env=None, cwd=None):
+        if job_id in self.jobs or job_id in self.queue:
+            return
+        self.queue[job_id] = JobSpec(job_id, cmd, timeout, env, cwd)
+        self._admit()
+
+    def _admit(self):
+        while self.queue and len(self.jobs) < self.max_jobs and self._retry is None:
+            spec = next(iter(self.queue.values()))
+            if not self._spawn(spec):
+                self._retry = gevent.spawn_later(RETRY_SPAWN_SECONDS, self._retry_admit)
+                return
+            del self.queue[spec.job_id]
+
+    def _retry_admit(self):
+        self._retry = None
+        self._admit()
+
+    def _spawn(self, spec):
+        """Start one job; False if it must wait (no resources now), True if it is handled."""
+        environment = dict(os.environ)
+        environment.update({str(k): str(v) for k, v in (spec.env or {}).items()})
+        environment.update(orphans.job_environment(spec.job_id, self.worker_id))
+        cmd, cgroup = spec.cmd, self._make_cgroup(spec.job_id)
+        if cgroup is not None:
+            environment.update(self.cgroups.environment(cgroup))
+            cmd = shell_prefix() + cmd
+        try:
+            process = job_process.spawn(self.shell, cmd, environment, spec.cwd)
+        except OSError as exc:
+            self._remove_cgroup(cgroup)
+            if exc.errno in SPAWN_RESOURCE_ERRNOS and not isinstance(exc, (FileNotFoundError, PermissionError)):
+                log.warning("job %s must wait: cannot start a process now (%s); %d job(s) queued",
+                            spec.job_id, exc.strerror, len(self.queue))
+                return False
+            self._failed(spec, exc)
+            return True
+        except ValueError as exc:     # a NUL byte in cmd, env or cwd
+            self._remove_cgroup(cgroup)
+            self._failed(spec, exc)
+            return True
+        job = RunningJob(spec.job_id, process, spec.timeout, cgroup)
+        self.jobs[spec.job_id] = job
+        job.greenlet = gevent.spawn(self._supervise, job)
+        log.debug("job %s started as pid %d", spec.job_id, process.pid)
+        return True
+
+    def _failed(self, spec, exc):
+        log.warning("job %s could not start: %s", spec.job_id, exc)
+        self.on_done(failed_to_start(spec.job_id, exc, self.shell, spec.cwd, wall_ms()))
+
+    def _make_cgroup(self, job_id):
+        if self.cgroups is None:
+            return None
+        try:
+            return self.cgroups.create(job_id)
+        except FileExistsError:
+            return self.cgroups.path(job_id)
+        except OSError as exc:
+            log.warning("job %s runs without a cgroup: cannot create one: %s", job_id, exc)
+            return None
+
+    def _remove_cgroup(self, cgroup):
+        if cgroup is not None and not self.cgroups.remove(cgroup):
+            log.warning("job cgroup %s still has processes; left in place", cgroup)
+
+    # -- watching ---------------------------------------------------------------------------
     def _supervise(self, job):
         process = job.process
         os.set_blocking(process.stdout.fileno(), False)
         os.set_blocking(process.stderr.fileno(), False)
-        out, err = Capture(self.output_cap), Capture(self.output_cap)
+        out, err = job_process.Capture(self.output_cap), job_process.Capture(self.output_cap)
         readers = [gevent.spawn(out.read_to_eof, process.stdout.fileno()),
                    gevent.spawn(err.read_to_eof, process.stderr.fileno())]
+        note = b""
         try:
-            if not _wait_exit(process, job.timeout):
-                log.info("job %s timed out after %ss; killing its process group", job.job_id, job.timeout)
+            if not job_process.wait_exit(process, job.remaining()):
                 self._terminate(job, JobState.TIMED_OUT)
-                _wait_exit(process, None)
+                job_process.wait_exit(process, None)
             returncode = process.wait()
-            gevent.joinall(readers, timeout=PIPE_DRAIN_SECONDS)
+            if job.cgroup is not None:
+                self._wait_until(job, lambda: not self.cgroups.populated(job.cgroup), gevent.sleep)
+                gevent.joinall(readers, timeout=PIPE_CLOSE_SECONDS)
+            else:
+                self._wait_until(job, lambda: out.at_eof and err.at_eof,
+                                 lambda seconds: gevent.joinall(readers, timeout=seconds))
+                if job_process.group_alive(process.pid):
+                    note = left_behind_note(job_process.group_size(process.pid)).encode()
+            for capture in (out, err):
+                # Something outside the job still holds the pipe: keep what came, say it is cut.
+                capture.truncated = capture.truncated or not capture.at_eof
             gevent.killall(readers)
         finally:
             process.stdout.close()
             process.stderr.close()
+            self._remove_cgroup(job.cgroup)
             self.jobs.pop(job.job_id, None)
         result = build_result(job.job_id, returncode, job.end_reason, job.start_time, wall_ms(),
-                              bytes(out.kept), bytes(err.kept), out.truncated, err.truncated)
+                              bytes(out.kept), bytes(err.kept) + note, out.truncated, err.truncated)
         log.debug("job %s ended: %s", job.job_id, result["state"])
         self.on_done(result)
+        self._admit()
 
+    def _wait_until(self, job, done, pause):
+        """Check `done` (cheap) until true, calling pause(seconds) between checks (which may
+        return early when something happened); the job's timeout applies, and after a
+        kill the wait is bounded by kill_grace plus a settling time."""
+        delay = 0.005
+        while not done():
+            if job.deadline is not None and monotonic() >= job.deadline and job.end_reason is None:
+                self._terminate(job, JobState.TIMED_OUT)
+            if job.killed_at is not None and monotonic() - job.killed_at > KILL_SETTLE_SECONDS:
+                log.warning("job %s: processes remain %ss after SIGKILL; giving up on them",
+                            job.job_id, KILL_SETTLE_SECONDS)
+                return False
+            pause(delay)
+            delay = min(delay * 2, 0.25)
+        return True
+
+    # -- killing ----------------------------------------------------------------------------
     def _terminate(self, job, reason):
-        """SIGTERM to the whole group now, SIGKILL to whatever is left after the grace period."""
+        """SIGTERM to everything the job started now, SIGKILL to whatever is left after the grace."""
         if job.end_reason is None:
             job.end_reason = reason
-        job.signal_group(signal.SIGTERM)
-        gevent.spawn_later(self.kill_grace, job.signal_group, signal.SIGKILL)
+            if reason is JobState.TIMED_OUT:
+                log.info("job %s timed out after %ss; killing it", job.job_id, job.timeout)
+        self._signal_all(job, signal.SIGTERM)
+        gevent.spawn_later(self.kill_grace, self._kill_now, job)
+
+    def _kill_now(self, job):
+        if job.killed_at is None and job.job_id in self.jobs:
+            job.killed_at = monotonic()
+            self._signal_all(job, signal.SIGKILL)
+
+    def _signal_all(self, job, signum):
+        try:
+            os.killpg(job.process.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if job.cgroup is not None:
+            self.cgroups.signal(job.cgroup, signum)
+        else:
+            # Without a cgroup, daemons that left the group are found by their marker.
+            for pid in orphans.find_job_processes(self.worker_id, job.job_id):
+                try:
+                    os.kill(pid, signum)
+                except (ProcessLookupError, PermissionError):
+                    pass
 
     def kill(self, job_id):
-        """Kill one job's process group; returns what happened."""
+        """Kill one job (or take it off the queue); returns what happened."""
+        if job_id in self.queue:
+            del self.queue[job_id]
+            self.on_done(cancelled(job_id, wall_ms()))
+            return KillOutcome.CANCELLED
         job = self.jobs.get(job_id)
         if job is None:
             return KillOutcome.NOT_RUNNING
@@ -181,38 +249,9 @@ class Runner:
         return KillOutcome.SIGNALLED
 
     def kill_all(self, wait_seconds):
+        for job_id in list(self.queue):
+            self.kill(job_id)
         greenlets = [job.greenlet for job in self.jobs.values()]
         for job_id in list(self.jobs):
             self.kill(job_id)
         gevent.joinall(greenlets, timeout=wait_seconds)
-
-
-def build_result(job_id, returncode, end_reason, start_time, end_time,
-                 stdout, stderr, stdout_truncated, stderr_truncated):
-    """The result message for an ended process (pure)."""
-    if returncode < 0:
-        exit_code, signal_text = 128 - returncode, signal_name(-returncode)
-    else:
-        exit_code, signal_text = returncode, None
-    if end_reason is not None:
-        state = end_reason
-    else:
-        state = JobState.SUCCEEDED if returncode == 0 else JobState.FAILED
-    return result_message(job_id, state, exit_code, signal_text, start_time, end_time,
-                          stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace"),
-                          stdout_truncated, stderr_truncated)
-
-
-def failed_to_start(job_id, exc, shell, cwd, when):
-    """A job that never ran: failed, with no exit code (no process exited) and the reason
-    on stderr. A missing working directory is not a missing command."""
-    if cwd and isinstance(exc, (FileNotFoundError, NotADirectoryError)) and exc.filename == cwd:
-        why = "the working directory %s does not exist" % cwd
-    elif cwd and isinstance(exc, PermissionError) and exc.filename == cwd:
-        why = "the working directory %s is not accessible to the worker's user" % cwd
-    elif isinstance(exc, FileNotFoundError) and exc.filename in (shell, None):
-        why = "the shell %s does not exist (the worker's 'shell' setting)" % shell
-    else:
-        why = str(exc)
-    message = "pcci: the job could not start: %s\n" % why
-    return result_message(job_id, JobState.FAILED, None, None, when, when, "", message, False, False)

@@ -2,6 +2,7 @@
 
 import logging
 import os
+import resource
 import signal
 
 import gevent
@@ -9,7 +10,8 @@ from gevent.event import Event
 
 from .. import config as config_module
 from ..clock import monotonic
-from . import orphans
+from ..errors import CannotStart
+from . import cgroups, orphans
 from .master_link import MasterLink
 from .outbox import Outbox
 from .runner import Runner
@@ -42,11 +44,17 @@ def run(cfg):
         return 0
     key = config_module.read_cluster_key(cfg)
     node = cfg.node_name or config_module.default_node_name()
+    raise_open_file_limit()
     spool = Spool(os.path.join(cfg.state_dir, "results"))
     worker_id = os.path.abspath(cfg.state_dir)
-    orphans.reap(worker_id)
+    try:
+        job_cgroups = cgroups.detect(cfg.job_cgroups)
+    except RuntimeError as exc:
+        raise CannotStart(str(exc))
+    orphans.reap(worker_id, job_cgroups)
     outbox = Outbox(spool)
-    runner = Runner(cfg.shell, cfg.output_cap_bytes, cfg.kill_grace, outbox.deliver, worker_id)
+    runner = Runner(cfg.shell, cfg.output_cap_bytes, cfg.kill_grace, outbox.deliver, worker_id,
+                    cfg.max_jobs, job_cgroups)
     link = MasterLink(cfg, key, node, runner, outbox)
 
     stopping = Event()
@@ -56,12 +64,19 @@ def run(cfg):
     dialer = gevent.spawn(link.run, stopping)
     stopping.wait()
 
-    log.info("stopping: killing %d running job(s)", len(runner.jobs))
+    log.info("stopping: killing %d running job(s), cancelling %d queued", len(runner.jobs), len(runner.queue))
     runner.kill_all(wait_seconds=cfg.kill_grace + 2)
     _wait_for_acks(outbox)
     dialer.kill()
     log.info("worker %s stopped", node)
     return 0
+
+
+def raise_open_file_limit():
+    """Each running job holds a few descriptors: take the hard limit, not the soft 1024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _wait_for_acks(outbox, seconds=FINAL_ACK_SECONDS):

@@ -1,0 +1,56 @@
+"""The result message of an ended job, from what the runner saw (pure)."""
+
+import signal
+
+from ..protocol import result_message
+from ..states import JobState
+
+
+def signal_name(number):
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return "SIG%d" % number
+
+
+def build_result(job_id, returncode, end_reason, start_time, end_time,
+                 stdout, stderr, stdout_truncated, stderr_truncated):
+    """The result message for an ended process."""
+    if returncode < 0:
+        exit_code, signal_text = 128 - returncode, signal_name(-returncode)
+    else:
+        exit_code, signal_text = returncode, None
+    if end_reason is not None:
+        state = end_reason
+    else:
+        state = JobState.SUCCEEDED if returncode == 0 else JobState.FAILED
+    return result_message(job_id, state, exit_code, signal_text, start_time, end_time,
+                          stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace"),
+                          stdout_truncated, stderr_truncated)
+
+
+def failed_to_start(job_id, exc, shell, cwd, when):
+    """A job that never ran: failed, with no exit code (no process exited) and the reason
+    on stderr. A missing working directory is not a missing command."""
+    if cwd and isinstance(exc, (FileNotFoundError, NotADirectoryError)) and exc.filename == cwd:
+        why = "the working directory %s does not exist" % cwd
+    elif cwd and isinstance(exc, PermissionError) and exc.filename == cwd:
+        why = "the working directory %s is not accessible to the worker's user" % cwd
+    elif isinstance(exc, FileNotFoundError) and exc.filename in (shell, None):
+        why = "the shell %s does not exist (the worker's 'shell' setting)" % shell
+    else:
+        why = str(exc)
+    message = "pcci: the job could not start: %s\n" % why
+    return result_message(job_id, JobState.FAILED, None, None, when, when, "", message, False, False)
+
+
+def cancelled(job_id, when):
+    """A job killed while it waited for a free slot: it never ran."""
+    return result_message(job_id, JobState.KILLED, None, None, None, when, "",
+                          "pcci: killed while it waited for a free slot (max_jobs); it never ran\n", False, False)
+
+
+def left_behind_note(count):
+    """What the job's stderr says when processes of its group outlived it (no job cgroup)."""
+    return ("pcci: %d process(es) of this job's process group were still running when it ended, without "
+            "stdout or stderr; they were left running (with a job cgroup the worker waits for them)\n" % count)
