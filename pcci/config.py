@@ -121,6 +121,7 @@ MASTER_KEYS = dict(_COMMON, **{
     "max_pools": (None, optional_positive_int),
     "kill_reply_timeout": (3.0, positive_duration),
     "max_pool_jobs": (20000, positive_int),
+    "max_worker_backlog": (1000, positive_int),
 })
 
 WORKER_KEYS = dict(_COMMON, **{

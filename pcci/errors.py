@@ -11,6 +11,7 @@ class ApiError(Exception):
     status = 500
     code = "internal_error"
     meaning = "a bug in the master; its log has the traceback"
+    headers = {}
 
     def __init__(self, message):
         super().__init__(message)
@@ -48,7 +49,11 @@ MethodNotAllowed = _error("MethodNotAllowed", 405, "method_not_allowed", "the en
 # 408, 413: the request's transfer.
 RequestTimeout = _error("RequestTimeout", 408, "request_timeout", "the body stopped arriving before its end")
 PayloadTooLarge = _error("PayloadTooLarge", 413, "payload_too_large", "the body is over max_body_bytes")
-# 500, 503: the master cannot do it now.
+# 429, 500, 503: the master cannot do it now.
+Busy = type("Busy", (ApiError,), {
+    "status": 429, "code": "busy", "headers": {"Retry-After": "1"},
+    "meaning": "a targeted worker has max_worker_backlog unfinished jobs, or the store is behind; retry after "
+               "the Retry-After seconds"})
 InternalError = _error("InternalError", 500, "internal_error", "a bug in the master; its log has the traceback")
 NoWorkersOnline = _error("NoWorkersOnline", 503, "no_workers_online",
                          "no worker is online to run a pool for \"every online worker\"")
@@ -57,7 +62,7 @@ StoreUnavailable = _error("StoreUnavailable", 503, "store_unavailable",
 
 ALL = [EmptyBody, MalformedJson, MalformedRequest, WrongType, UnknownField, EmptyCmd, DuplicateWorker, NulByte,
        UnencodableText, OutOfRange, PoolTooLarge, MissingToken, BadToken, UnknownPool, NoSuchEndpoint,
-       MethodNotAllowed, RequestTimeout, PayloadTooLarge, InternalError, NoWorkersOnline, StoreUnavailable]
+       MethodNotAllowed, RequestTimeout, PayloadTooLarge, Busy, InternalError, NoWorkersOnline, StoreUnavailable]
 
 # The error a bare HTTP status stands for, when bottle or the server raises it.
 _BY_STATUS = {400: MalformedRequest, 401: MissingToken, 404: NoSuchEndpoint, 405: MethodNotAllowed,

@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from pcci.errors import NoWorkersOnline, PoolTooLarge
+from pcci.errors import Busy, NoWorkersOnline, PoolTooLarge
 from pcci.master.pool_core import PoolCore, approximate_bytes
 from pcci.master.registry import Registry
 from pcci.model import Job, Pool
@@ -201,3 +201,25 @@ def test_a_pool_that_cannot_be_saved_leaves_memory():
     pool, _ = core.submit(request(workers=["n1"]), now=1)
     core.drop(pool.pool_id)
     assert core.find(pool.pool_id) is None and core.active == {}
+
+
+def test_a_worker_with_max_worker_backlog_unfinished_jobs_gets_no_more_until_it_catches_up():
+    core, registry = make_core(online=("n1", "n2"), max_worker_backlog=2)
+    first, _ = core.submit(request(workers=["n1"]), now=1)
+    second, _ = core.submit(request(workers=["n1", "n2"]), now=2)
+    with pytest.raises(Busy) as caught:
+        core.submit(request(workers=["n1"]), now=3)
+    assert caught.value.status == 429 and caught.value.headers == {"Retry-After": "1"} and "n1" in str(caught.value)
+    core.submit(request(workers=["n2"]), now=3)        # n2 has room
+    core.on_result("n1", result(first.pool_id + "/n1"), now=4)
+    core.submit(request(workers=["n1"]), now=5)        # one ended: room again
+    registry.detach(registry.get("n1").session, 6)
+    core.sweep(now=6 + LOST_AFTER_MS)                  # lost jobs no longer count
+    assert core.unfinished["n1"] == 0 and core.unfinished["n2"] == 2
+
+
+def test_restored_running_jobs_count_towards_the_backlog():
+    core, _ = make_core(online=("n1",), max_worker_backlog=1)
+    core.restore([Pool("p", "true", 1, {"n1": Job("p", "n1", state=JobState.RUNNING)})])
+    with pytest.raises(Busy):
+        core.submit(request(workers=["n1"]), now=2)

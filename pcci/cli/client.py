@@ -3,6 +3,7 @@
 import json
 import os
 import ssl
+import time
 import urllib.error
 import urllib.request
 
@@ -12,11 +13,16 @@ DEFAULT_URL = "http://127.0.0.1:8080"
 CLIENT_CONFIG = os.path.join(os.path.expanduser("~"), ".config", "pcci", "client.yaml")
 
 
+# How long `submit` keeps retrying while the master answers 429 busy (back-pressure).
+BUSY_RETRY_SECONDS = 60.0
+
+
 class ClientError(Exception):
-    def __init__(self, message, status=None, code=None):
+    def __init__(self, message, status=None, code=None, retry_after=None):
         super().__init__(message)
         self.status = status
         self.code = code
+        self.retry_after = retry_after
 
 
 def settings(url=None, token=None, environ=os.environ, config_path=CLIENT_CONFIG):
@@ -47,19 +53,28 @@ class Client:
         except urllib.error.HTTPError as exc:
             try:
                 error = json.loads(exc.read().decode("utf-8"))["error"]
-                raise ClientError(error["message"], exc.code, error["code"])
+                raise ClientError(error["message"], exc.code, error["code"], _seconds(exc.headers.get("Retry-After")))
             except (ValueError, KeyError, TypeError):
                 raise ClientError("HTTP %d from %s" % (exc.code, self.url), exc.code)
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise ClientError("cannot reach the master at %s: %s" % (self.url, reason))
 
-    def submit(self, cmd, workers=None, timeout=None, env=None, cwd=None):
+    def submit(self, cmd, workers=None, timeout=None, env=None, cwd=None, busy_retry=BUSY_RETRY_SECONDS):
+        """Submit a pool; while the master says it is busy (429), wait as it asks and try again."""
         body = {"cmd": cmd}
         for name, value in (("workers", workers), ("timeout", timeout), ("env", env), ("cwd", cwd)):
             if value:
                 body[name] = value
-        return self.call("POST", "/job", body)
+        deadline = time.monotonic() + busy_retry
+        while True:
+            try:
+                return self.call("POST", "/job", body)
+            except ClientError as exc:
+                pause = exc.retry_after or 1.0
+                if exc.status != 429 or time.monotonic() + pause > deadline:
+                    raise
+                time.sleep(pause)
 
     def pool(self, pool_id, wait=0):
         return self.call("GET", "/pool/%s?wait=%g" % (pool_id, wait), timeout=wait + 30)
@@ -79,3 +94,10 @@ class Client:
 
     def kill(self, pool_id, workers=None):
         return self.call("PUT", "/kill/%s" % pool_id, {"workers": workers} if workers else None)
+
+
+def _seconds(header):
+    try:
+        return max(0.0, min(float(header), 60.0))
+    except (TypeError, ValueError):
+        return None

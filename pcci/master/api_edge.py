@@ -67,6 +67,8 @@ class ApiEdge:
                 log.info("%s %s -> %d %s: %s", request.method, _printable(request.path), exc.status, exc.code,
                          _printable(exc.message))
                 status, data = exc.status, exc.to_json()
+                for name, value in exc.headers.items():
+                    bottle.response.set_header(name, value)
                 if exc.status == 401:
                     bottle.response.set_header("WWW-Authenticate", _challenge(exc))
             except Exception:

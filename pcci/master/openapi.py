@@ -97,7 +97,7 @@ SPEC = {
         "/job": {"post": {
             "summary": "Run a command on workers; returns at once with the pool id",
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("JobRequest")}}},
-            "responses": dict(_ok(202, "Submitted", "accepted"), **_errors(400, 401, 408, 413, 500, 503))}},
+            "responses": dict(_ok(202, "Submitted", "accepted"), **_errors(400, 401, 408, 413, 429, 500, 503))}},
         "/pool/{pool_id}": {"get": {
             "summary": "One pool with every job",
             "parameters": [_POOL_ID, {"name": "wait", "in": "query", "schema": {

@@ -14,7 +14,7 @@ store read; ``recent`` is bounded by count and by an estimate of its bytes.
 import collections
 import logging
 
-from ..errors import NoWorkersOnline, PoolTooLarge
+from ..errors import Busy, NoWorkersOnline, PoolTooLarge
 from ..model import IllegalTransition, Job, Pool, accepts_result, apply_result, change_job_state, split_job_id
 from ..states import JobState, KillOutcome
 
@@ -56,12 +56,14 @@ def approximate_bytes(pool):
 
 class PoolCore:
     def __init__(self, registry, lost_after_ms, started_ms, new_pool_id, max_pool_jobs,
-                 recent_pools=RECENT_POOLS, recent_bytes=RECENT_BYTES):
+                 max_worker_backlog=1000, recent_pools=RECENT_POOLS, recent_bytes=RECENT_BYTES):
         self.registry = registry            # read only: who is known, who is online, since when
         self.lost_after_ms = lost_after_ms
         self.started_ms = started_ms
         self.new_pool_id = new_pool_id      # now_ms -> a fresh, time-ordered pool id
         self.max_pool_jobs = max_pool_jobs
+        self.max_worker_backlog = max_worker_backlog
+        self.unfinished = collections.Counter()     # worker -> jobs sent to it and not yet ended
         self.active = {}
         self.recent = collections.OrderedDict()
         self.recent_limits = (recent_pools, recent_bytes)
@@ -71,6 +73,9 @@ class PoolCore:
         """Pools that were running when the master stopped."""
         for pool in pools:
             self.active[pool.pool_id] = pool
+            for job in pool.jobs.values():
+                if job.state is JobState.RUNNING:
+                    self.unfinished[job.worker] += 1
         return len(self.active)
 
     def find(self, pool_id):
@@ -86,6 +91,12 @@ class PoolCore:
         if len(names) > self.max_pool_jobs:
             raise PoolTooLarge("the pool would have %d jobs; the limit (max_pool_jobs) is %d"
                                % (len(names), self.max_pool_jobs))
+        busy = [name for name in names if self.unfinished[name] >= self.max_worker_backlog]
+        if busy:
+            # Back-pressure: accepting more than a worker can work off would only pile up.
+            raise Busy("%s already %s %d unfinished job(s) (max_worker_backlog); retry later"
+                       % (", ".join(busy[:5]) + (" and %d more" % (len(busy) - 5) if len(busy) > 5 else ""),
+                          "has" if len(busy) == 1 else "have", self.max_worker_backlog))
         pool = Pool(self.new_pool_id(now), request["cmd"], now, {}, timeout=request["timeout"],
                     env=request["env"], cwd=request["cwd"])
         effects = Effects()
@@ -93,6 +104,7 @@ class PoolCore:
             job = pool.jobs[name] = Job(pool.pool_id, name, position=position)
             if self.registry.is_online(name):
                 change_job_state(job, JobState.RUNNING, now)
+                self.unfinished[name] += 1
                 effects.dispatch.append((name, job.job_id))
             elif self.registry.get(name) is not None:
                 change_job_state(job, JobState.OFFLINE, now)
@@ -125,6 +137,8 @@ class PoolCore:
             # A late result (say, for a job given up as lost) reopens an ended pool.
             self._forget_recent(pool_id)
             self.active[pool_id] = pool
+        if job.state is JobState.RUNNING:
+            self._ended_on(worker)
         apply_result(job, result, now)
         pool.close_if_done(now)
         effects.save(pool, [job])
@@ -159,13 +173,21 @@ class PoolCore:
         return effects
 
     def _give_up(self, pool, job, now, why, effects):
+        was_running = job.state is JobState.RUNNING
         try:
             change_job_state(job, JobState.LOST, now)
         except IllegalTransition:
             return
+        if was_running:
+            self._ended_on(job.worker)
         log.warning("job %s lost: %s", job.job_id, why)
         pool.close_if_done(now)
         effects.save(pool, [job])
+
+    def _ended_on(self, worker):
+        self.unfinished[worker] -= 1
+        if self.unfinished[worker] <= 0:
+            del self.unfinished[worker]
 
     # -- kill -----------------------------------------------------------------------------
     def kill_plan(self, pool, workers):

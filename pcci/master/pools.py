@@ -12,13 +12,16 @@ from gevent.event import Event
 
 from .. import protocol
 from ..clock import monotonic
-from ..errors import InternalError, UnknownPool
+from ..errors import Busy, InternalError, StoreUnavailable, UnknownPool
 from ..framing import encoder_varying
 from ..states import KillOutcome
 from .persister import Unsavable
 from .pool_ids import is_pool_id
 
 log = logging.getLogger(__name__)
+
+# More changes than this waiting to be saved: new pools wait (429) until the store catches up.
+MAX_STORE_BACKLOG = 200000
 
 
 class PoolService:
@@ -37,6 +40,12 @@ class PoolService:
 
     # -- submission ------------------------------------------------------------------------
     def submit(self, request):
+        problem = self.persister.health()
+        if problem is not None:
+            raise StoreUnavailable("the pool store is not saving (%s); nothing new is accepted until it does"
+                                   % problem["error"])
+        if self.persister.backlog > MAX_STORE_BACKLOG:
+            raise Busy("the pool store is %d changes behind; retry later" % self.persister.backlog)
         pool, effects = self.core.submit(request, self.clock())
         run_frame = encoder_varying({"type": protocol.RUN, "cmd": pool.cmd, "timeout": pool.timeout,
                                      "env": pool.env, "cwd": pool.cwd}, "job")

@@ -79,7 +79,8 @@ def run(cfg):
     started_ms = wall_ms()
     registry = Registry()
     registry.load(store.workers(), started_ms)
-    core = PoolCore(registry, int(cfg.lost_after * 1000), started_ms, PoolIdMaker().make, cfg.max_pool_jobs)
+    core = PoolCore(registry, int(cfg.lost_after * 1000), started_ms, PoolIdMaker().make, cfg.max_pool_jobs,
+                    cfg.max_worker_backlog)
     persister = Persister(store, clock=wall_ms)
     pools = PoolService(core, store, registry, persister, wall_ms)
     pools.restore()

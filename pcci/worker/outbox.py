@@ -2,16 +2,37 @@
 
 The runner hands every result here; the master link attaches its live link while it
 has one. A result is on disk before it is sent, and stays there until the master's
-ack, so it survives a dropped link and a restart of either side.
+ack, so it survives a dropped link and a restart of either side. A result that would
+not fit in one frame is cut here, at the source, and flagged truncated: sent whole,
+the master would refuse it on every reconnect.
 """
+
+import json
+
+from ..config import JSON_BYTES_PER_OUTPUT_BYTE, RESULT_FRAME_OVERHEAD
+
+
+def fit_to_frame(result, max_frame_bytes):
+    """The result, its output cut (and flagged) until its frame fits max_frame_bytes (pure)."""
+    worst_case = JSON_BYTES_PER_OUTPUT_BYTE * (len(result["stdout"]) + len(result["stderr"])) + RESULT_FRAME_OVERHEAD
+    if worst_case <= max_frame_bytes:
+        return result       # the common case: no need to encode it to know
+    result = dict(result)
+    while len(json.dumps(result, ensure_ascii=False).encode("utf-8")) > max_frame_bytes - 1024:
+        longer = "stdout" if len(result["stdout"]) >= len(result["stderr"]) else "stderr"
+        result[longer] = result[longer][:len(result[longer]) // 2]
+        result[longer + "Truncated"] = True
+    return result
 
 
 class Outbox:
-    def __init__(self, spool):
+    def __init__(self, spool, max_frame_bytes):
         self.spool = spool
+        self.max_frame_bytes = max_frame_bytes
         self.link = None        # the live link to the master, while there is one
 
     def deliver(self, result):
+        result = fit_to_frame(result, self.max_frame_bytes)
         self.spool.save(result)
         if self.link is not None:
             self.link.send(result)

@@ -52,7 +52,7 @@ def run(cfg):
     except RuntimeError as exc:
         raise CannotStart(str(exc))
     orphans.reap(worker_id, job_cgroups)
-    outbox = Outbox(spool)
+    outbox = Outbox(spool, cfg.max_frame_bytes)
     runner = Runner(cfg.shell, cfg.output_cap_bytes, cfg.kill_grace, outbox.deliver, worker_id,
                     cfg.max_jobs, job_cgroups)
     link = MasterLink(cfg, key, node, runner, outbox)
