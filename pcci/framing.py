@@ -89,9 +89,13 @@ def reject_non_finite(text):
     return value
 
 
+# Made once: json.loads with hooks would build a new decoder for every frame.
+_FINITE_DECODER = json.JSONDecoder(parse_constant=reject_non_finite, parse_float=reject_non_finite)
+
+
 def loads(text):
     """json.loads that accepts only finite numbers."""
-    return json.loads(text, parse_constant=reject_non_finite, parse_float=reject_non_finite)
+    return _FINITE_DECODER.decode(text)
 
 
 def decode_payload(payload):

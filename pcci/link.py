@@ -42,6 +42,7 @@ class Link:
         self._writer = None
         # Plain sockets first try a direct, non-waiting write; TLS always goes through the writer.
         self._direct = not hasattr(sock, "cipher")
+        self._read_timeout = sock.gettimeout()
 
     def send(self, message):
         """Queue a message (a dict, or a frame already encoded) without ever blocking the caller."""
@@ -87,15 +88,21 @@ class Link:
         """The next message; ConnectionClosed when the peer goes or stays silent past timeout."""
         if self._pending:
             return self._pending.popleft()
-        with gevent.Timeout(timeout, framing.ConnectionClosed("nothing received for %ss" % timeout)):
-            while not self._pending:
-                try:
-                    data = self.sock.recv(65536)
-                except OSError as exc:
-                    raise framing.ConnectionClosed(str(exc))
-                if not data:
-                    raise framing.ConnectionClosed("peer closed the connection")
-                self._pending.extend(self.decoder.feed(data))
+        if timeout != self._read_timeout:
+            # The socket's own timeout, not a gevent.Timeout per call: that costs a timer
+            # for every message on the result path, even when the data is already there.
+            self.sock.settimeout(timeout)
+            self._read_timeout = timeout
+        while not self._pending:
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                raise framing.ConnectionClosed("nothing received for %ss" % timeout)
+            except OSError as exc:
+                raise framing.ConnectionClosed(str(exc))
+            if not data:
+                raise framing.ConnectionClosed("peer closed the connection")
+            self._pending.extend(self.decoder.feed(data))
         return self._pending.popleft()
 
     def close(self):

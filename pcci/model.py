@@ -5,7 +5,12 @@ Every job state change goes through ``change_job_state``, which knows the legal 
 JSON the API shows is drawn in ``pcci.master.views``.
 """
 
+import collections
+
 from .states import LEGAL_MOVES, TERMINAL, JobState, PoolStatus
+
+# What the master keeps of a worker between its runs.
+WorkerRecord = collections.namedtuple("WorkerRecord", "name address first_seen last_seen stats")
 
 
 class IllegalTransition(Exception):

@@ -13,6 +13,8 @@ import urllib.request
 import pytest
 import yaml
 
+from pcci.worker import cgroups as job_cgroups_module
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEY = "a" * 64
 OTHER_KEY = "b" * 64
@@ -175,6 +177,26 @@ def cluster(tmp_path):
         yield made
     finally:
         made.stop()
+
+
+def cgroup_base():
+    """A cgroup v2 directory of the test's own, or None where there is none to make."""
+    with open("/proc/self/mountinfo") as handle:
+        mount = job_cgroups_module.v2_mount(handle.read())
+    if mount is None or os.geteuid() != 0:
+        return None
+    base = os.path.join(mount, "pcci-test-%d" % os.getpid())
+    os.makedirs(base, exist_ok=True)
+    return base
+
+
+def remove_cgroup_tree(base):
+    """Kill what is left in a test's cgroup and its job cgroups, then remove them."""
+    job_cgroups = job_cgroups_module.JobCgroups(base)
+    for path in job_cgroups.left_over().values():
+        job_cgroups.signal(path, signal.SIGKILL)
+        wait_until(lambda: job_cgroups.remove(path), timeout=5, what="job cgroup removed")
+    os.rmdir(base)
 
 
 def pids_alive(pids):

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import OTHER_KEY, REPO, kill_pids, pids_alive, wait_until
+from conftest import OTHER_KEY, REPO, cgroup_base, kill_pids, pids_alive, remove_cgroup_tree, wait_until
 from linkproxy import LinkProxy
 
 
@@ -209,6 +209,51 @@ def test_a_worker_killed_and_restarted_kills_its_orphaned_job_which_is_marked_lo
         assert "left running by a previous worker" in worker.log()
     finally:
         kill_pids([pid])
+
+
+@pytest.fixture(params=["process_groups", "cgroups"])
+def job_isolation(request, cluster):
+    """How pi1 runs its jobs: without a cgroup of its own (the fallback), or alone in a
+    cgroup as systemd's Delegate=yes would give it (the test makes that cgroup)."""
+    if request.param == "process_groups":
+        yield {"job_cgroups": "off"}, []
+        return
+    base = cgroup_base()
+    if base is None:
+        pytest.skip("no cgroup v2 hierarchy this test may write to")
+    home = os.path.join(base, "worker")
+    os.makedirs(home)
+    yield {"job_cgroups": "on"}, ["sh", "-c", 'echo $$ > %s/cgroup.procs && exec "$@"' % home, "sh"]
+    cluster.stop()
+    remove_cgroup_tree(home)
+    remove_cgroup_tree(base)
+
+
+def test_a_restarted_worker_kills_every_process_its_crashed_predecessor_left(cluster, tmp_path, job_isolation):
+    """Observed before: leftovers that were not session leaders survived a worker restart."""
+    settings, prefix = job_isolation
+    cluster.start_master()
+    worker = cluster.start_worker("pi1", wait=False, **settings)
+    worker.stop()
+    worker.prefix = prefix
+    worker.start()
+    cluster.wait_online("pi1")
+    pids = tmp_path / "pids"
+    cmd = ("sleep 1007 & echo $! >> {0}; setsid sh -c 'echo $$ >> {0}; exec sleep 1008' >/dev/null 2>&1 & "
+           "echo $$ >> {0}; sleep 1009".format(pids))
+    status, submitted = cluster.api("POST", "/job", {"cmd": cmd, "workers": ["pi1"]})
+    started = wait_until(lambda: pids.exists() and len(pids.read_text().split()) == 3
+                         and [int(p) for p in pids.read_text().split()], what="job and daemons started")
+    try:
+        worker.kill()
+        assert pids_alive(started) == started
+        worker.start()
+        cluster.wait_online("pi1")
+        wait_until(lambda: not pids_alive(started), timeout=10, what="every leftover killed")
+        pool = cluster.api("GET", "/pool/%s?wait=10" % submitted["id"])[1]
+        assert pool["jobs"]["pi1"]["state"] == "lost"
+    finally:
+        kill_pids(started)
 
 
 def test_worker_gone_for_good_has_its_jobs_marked_lost_after_the_grace_period(cluster, tmp_path):

@@ -12,26 +12,7 @@ import pytest
 
 from pcci.worker import cgroups
 from pcci.worker.runner import Runner
-from conftest import kill_pids, pids_alive, wait_until
-
-
-def cgroup_base():
-    """A cgroup v2 directory of the test's own, or None where there is none to make."""
-    with open("/proc/self/mountinfo") as handle:
-        mount = cgroups.v2_mount(handle.read())
-    if mount is None or os.geteuid() != 0:
-        return None
-    base = os.path.join(mount, "pcci-test-%d" % os.getpid())
-    os.makedirs(base, exist_ok=True)
-    return base
-
-
-def remove_cgroup_tree(base):
-    job_cgroups = cgroups.JobCgroups(base)
-    for path in job_cgroups.left_over().values():
-        job_cgroups.signal(path, signal.SIGKILL)
-        wait_until(lambda: job_cgroups.remove(path), timeout=5, what="job cgroup removed")
-    os.rmdir(base)
+from conftest import cgroup_base, kill_pids, pids_alive, remove_cgroup_tree, wait_until
 
 
 @pytest.fixture(params=["process_groups", "cgroups"])

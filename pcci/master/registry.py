@@ -4,7 +4,7 @@ Pure bookkeeping: the worker port attaches and detaches sessions and passes the 
 the pool core reads who is online and since when.
 """
 
-from .store import WorkerRecord
+from ..model import WorkerRecord
 
 
 class WorkerInfo:

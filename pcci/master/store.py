@@ -7,14 +7,13 @@ WAL with synchronous=NORMAL survives a killed process (SIGKILL included); only a
 power cut can lose the last commits.
 """
 
-import collections
 import json
 import sqlite3
 
 from gevent.threadpool import ThreadPool
 
 from ..errors import CannotStart
-from ..model import Job, Pool
+from ..model import Job, Pool, WorkerRecord
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pools (
@@ -66,10 +65,6 @@ class StoreDamaged(CannotStart):
                          "files), and start it again; docs/configuration.md says more"
                          % (path, error, path, path))
         self.path = path
-
-
-# What the store keeps of a worker between master runs.
-WorkerRecord = collections.namedtuple("WorkerRecord", "name address first_seen last_seen stats")
 
 
 class Store:

@@ -16,6 +16,7 @@ The parsing functions are pure; ``JobCgroups`` does the file I/O.
 """
 
 import errno
+import hashlib
 import logging
 import os
 import signal
@@ -51,8 +52,10 @@ def shell_prefix():
 
 
 def cgroup_name(job_id):
-    """A job's cgroup directory name: the pool id is unique on one worker."""
-    return PREFIX + job_id.partition("/")[0]
+    """A job's cgroup directory name: readable (the pool id) and unique (a digest of the
+    whole job id), whatever characters the node name holds."""
+    digest = hashlib.sha256(job_id.encode("utf-8", "replace")).hexdigest()[:12]
+    return "%s%s-%s" % (PREFIX, job_id.partition("/")[0][:64], digest)
 
 
 class JobCgroups:
