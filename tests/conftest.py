@@ -13,8 +13,6 @@ import urllib.request
 import pytest
 import yaml
 
-from pcci.worker import cgroups as job_cgroups_module
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEY = "a" * 64
 OTHER_KEY = "b" * 64
@@ -181,6 +179,7 @@ def cluster(tmp_path):
 
 def cgroup_base():
     """A cgroup v2 directory of the test's own, or None where there is none to make."""
+    from pcci.worker import cgroups as job_cgroups_module   # here: bench/ scripts use this file too
     with open("/proc/self/mountinfo") as handle:
         mount = job_cgroups_module.v2_mount(handle.read())
     if mount is None or os.geteuid() != 0:
@@ -192,6 +191,7 @@ def cgroup_base():
 
 def remove_cgroup_tree(base):
     """Kill what is left in a test's cgroup and its job cgroups, then remove them."""
+    from pcci.worker import cgroups as job_cgroups_module
     job_cgroups = job_cgroups_module.JobCgroups(base)
     for path in job_cgroups.left_over().values():
         job_cgroups.signal(path, signal.SIGKILL)
