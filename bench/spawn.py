@@ -15,6 +15,7 @@ import gevent.socket
 from gevent import subprocess as gevent_subprocess
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from pcci.worker import cgroups  # noqa: E402
 from pcci.worker.runner import Runner  # noqa: E402
 
 
@@ -35,9 +36,9 @@ def gevent_popen():
     process.communicate()
 
 
-def pcci_runner(rounds):
+def pcci_runner(rounds, job_cgroups=None):
     done = []
-    runner = Runner("/bin/sh", 1 << 20, 1.0, done.append)
+    runner = Runner("/bin/sh", 1 << 20, 1.0, done.append, cgroups=job_cgroups)
     started = time.perf_counter()
     for n in range(rounds):
         runner.start("p/%d" % n, "true")
@@ -58,6 +59,18 @@ def main(rounds):
     print("stdlib Popen + pidfd (PCCI's path)  %.2f ms" % (timed(stdlib_popen_pidfd, rounds) * 1000))
     print("gevent.subprocess.Popen             %.2f ms" % (timed(gevent_popen, rounds) * 1000))
     print("PCCI Runner, start to result        %.2f ms" % (pcci_runner(rounds) * 1000))
+    with open("/proc/self/mountinfo") as handle:
+        mount = cgroups.v2_mount(handle.read())
+    if mount is None or os.geteuid() != 0:
+        print("PCCI Runner with a cgroup per job   (needs root and a cgroup v2 hierarchy)")
+        return
+    base = os.path.join(mount, "pcci-bench-%d" % os.getpid())
+    os.mkdir(base)
+    try:
+        seconds = pcci_runner(rounds, cgroups.JobCgroups(base))
+        print("PCCI Runner with a cgroup per job   %.2f ms" % (seconds * 1000))
+    finally:
+        os.rmdir(base)
 
 
 if __name__ == "__main__":

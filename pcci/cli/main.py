@@ -10,6 +10,7 @@ import sys
 
 from .. import __version__
 from ..errors import CannotStart, ConfigError
+from ..states import PoolStatus, values
 
 EXIT_CONFIG = 78   # EX_CONFIG from sysexits.h; systemd units stop restarting on it
 
@@ -158,7 +159,7 @@ def build_parser():
     p.add_argument("id")
     p.add_argument("--wait", type=float, default=0, help="wait up to this many seconds for it to finish")
     p = client_parser("pools", "list pools, newest first")
-    p.add_argument("--status", choices=("running", "done"))
+    p.add_argument("--status", choices=values(PoolStatus))
     p.add_argument("--limit", type=int, default=50)
     client_parser("workers", "list workers and their stats")
     p = client_parser("kill", "kill a pool's jobs")

@@ -5,9 +5,10 @@ small batches on the store's thread, so purging never blocks the API.
 """
 
 import logging
-import time
 
 import gevent
+
+from ..clock import monotonic
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +36,10 @@ def purge_loop(store, retention_seconds, max_pools, clock, after_purge=lambda: N
     while True:
         gevent.sleep(purge_interval(retention_seconds))
         try:
-            started = time.monotonic()
+            started = monotonic()
             removed = purge_once(store, retention_seconds, max_pools, clock)
             if removed:
                 after_purge()
-                log.info("purged %d pool(s) past retention in %.3fs", removed, time.monotonic() - started)
+                log.info("purged %d pool(s) past retention in %.3fs", removed, monotonic() - started)
         except Exception:
             log.exception("purge failed; will try again")

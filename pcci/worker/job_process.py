@@ -19,11 +19,12 @@ first moves itself into it, and then even a daemon that calls setsid() stays in 
 
 import os
 import subprocess
-import time
 
 import gevent
 import gevent.os
 import gevent.socket
+
+from ..clock import monotonic
 
 
 class Capture:
@@ -78,9 +79,9 @@ def wait_exit(process, timeout):
 
 
 def _poll_exit(process, timeout):
-    deadline = None if timeout is None else time.monotonic() + timeout
+    deadline = None if timeout is None else monotonic() + timeout
     while process.poll() is None:
-        if deadline is not None and time.monotonic() >= deadline:
+        if deadline is not None and monotonic() >= deadline:
             return False
         gevent.sleep(0.02)
     return True

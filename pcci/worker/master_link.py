@@ -14,6 +14,7 @@ import gevent
 import gevent.socket
 
 from .. import auth, protocol
+from ..clock import monotonic
 from ..framing import ConnectionClosed, FrameError
 from ..link import Link, tune_socket
 from ..protocol import HandshakeRefused
@@ -72,7 +73,7 @@ class MasterLink:
     def run(self, stopping):
         attempt = 0
         while not stopping.is_set():
-            started = gevent.get_hub().loop.now()
+            started = monotonic()
             try:
                 self._session()
             except HandshakeRefused as exc:
@@ -84,7 +85,7 @@ class MasterLink:
                 log.exception("link to master %s failed unexpectedly; reconnecting", self._address())
             finally:
                 self.outbox.detach()
-            if gevent.get_hub().loop.now() - started > STABLE_SESSION_SECONDS:
+            if monotonic() - started > STABLE_SESSION_SECONDS:
                 attempt = 0
             delay = reconnect_delay(attempt, self.config.reconnect_min, self.config.reconnect_max, random.random())
             attempt += 1
