@@ -218,3 +218,75 @@ def kill_pids(pids):
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+class PowerCutMount:
+    """tests/powercut.py mounted at `path`: a filesystem whose power a test can cut."""
+
+    def __init__(self, base):
+        self.base = str(base)
+        self.live, self.durable = os.path.join(self.base, "live"), os.path.join(self.base, "durable")
+        self.path, self.control = os.path.join(self.base, "mnt"), os.path.join(self.base, "control.sock")
+        for directory in (self.live, self.durable, self.path):
+            os.makedirs(directory, exist_ok=True)
+        self.log_path = os.path.join(self.base, "powercut.log")
+        with open(self.log_path, "ab") as log:
+            # Always Debian's python3: the harness uses Debian's python3-fusepy, whatever runs the tests.
+            self.process = subprocess.Popen(["/usr/bin/python3", os.path.join(REPO, "tests", "powercut.py"),
+                                             self.live, self.durable, self.path, self.control],
+                                            stdout=log, stderr=log)
+        try:
+            wait_until(lambda: self.process.poll() is not None or (os.path.ismount(self.path)
+                                                                  and os.path.exists(self.control)),
+                       timeout=20, what="the power-cut filesystem mounted")
+        except AssertionError:
+            self.close()
+            raise
+        if self.process.poll() is not None:
+            raise AssertionError("powercut.py exited: " + open(self.log_path).read()[-2000:])
+
+    def command(self, text):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(60)
+            sock.connect(self.control)
+            sock.sendall(text.encode() + b"\n")
+            return sock.makefile().readline().strip()
+
+    def cut(self):
+        """Drop everything not fsync'd. Kill the processes using the mount first."""
+        assert self.command("cut") == "ok"
+
+    def close(self):
+        """Stop the filesystem (libfuse unmounts on SIGTERM); unmount by hand if it could not."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        if os.path.ismount(self.path):
+            subprocess.run(["umount", "-l", self.path], check=False, timeout=30)
+
+
+def powercut_supported():
+    """None if this machine can mount the power-cut filesystem, else why not."""
+    if os.geteuid() != 0:
+        return "needs root"
+    if not os.path.exists("/dev/fuse"):
+        return "no /dev/fuse"
+    if subprocess.run(["/usr/bin/python3", "-c", "import fusepy"], capture_output=True).returncode != 0:
+        return "Debian's python3-fusepy is not installed (./scripts/setup-deps installs it)"
+    return None
+
+
+@pytest.fixture
+def powercut(tmp_path):
+    reason = powercut_supported()
+    if reason:
+        pytest.skip("power-cut filesystem: %s" % reason)
+    mount = PowerCutMount(tmp_path / "powercut")
+    try:
+        yield mount
+    finally:
+        mount.close()

@@ -112,11 +112,12 @@ def test_link_cut_while_a_job_finishes_delivers_the_result_once_after_reconnect(
         proxy.restore()
         cluster.wait_online("pi1")
         assert job_of(cluster, submitted["id"], "pi1") == job
+        assert cluster.master.log().count("duplicate result") == 0
+        cluster.master.stop()           # it holds its database exclusively while it runs
         db = sqlite3.connect(os.path.join(cluster.master.settings["state_dir"], "pcci.sqlite3"))
         rows = db.execute("SELECT COUNT(*) FROM jobs WHERE pool_id = ?", (submitted["id"],)).fetchone()[0]
         db.close()
         assert rows == 1
-        assert cluster.master.log().count("duplicate result") == 0
     finally:
         proxy.close()
 

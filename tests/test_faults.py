@@ -44,6 +44,7 @@ def test_master_sigkilled_with_jobs_in_flight_on_several_workers_every_result_ar
         assert {n: (j["state"], j["stdout"]) for n, j in pool["jobs"].items()} == \
             {n: ("succeeded", expected) for n in names}
     wait_until(lambda: not any(spooled(cluster.workers[n]) for n in names), what="all acknowledged")
+    cluster.master.stop()           # it holds its database exclusively while it runs
     db = sqlite3.connect(os.path.join(cluster.master.settings["state_dir"], "pcci.sqlite3"))
     rows = db.execute("SELECT COUNT(*), COUNT(DISTINCT pool_id || worker) FROM jobs").fetchone()
     db.close()
@@ -208,10 +209,11 @@ def test_link_taken_down_while_a_job_finishes_delivers_it_once_when_restored(net
     pool = call("GET", "/pool/%s?wait=30" % submitted["id"])
     assert (pool["jobs"]["pi1"]["state"], pool["jobs"]["pi1"]["stdout"]) == ("succeeded", "across\n")
     wait_until(lambda: not spooled(worker), what="acknowledged")
+    assert master.process.poll() is None
+    master.stop()                   # it holds its database exclusively while it runs
     db = sqlite3.connect(os.path.join(str(tmp_path / "master-state"), "pcci.sqlite3"))
     assert db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 1
     db.close()
-    assert master.process.poll() is None
 
 
 def test_a_job_given_up_as_lost_takes_its_late_result_when_the_worker_returns(cluster):

@@ -13,6 +13,7 @@ from gevent.server import StreamServer
 
 from .. import config as config_module
 from ..clock import wall_ms
+from ..durable_files import make_directories
 from ..link import tune_socket
 from .api import build_app
 from .persister import Persister
@@ -84,7 +85,7 @@ def run(cfg):
     tokens = config_module.read_api_tokens(cfg)
     raise_open_file_limit()
     tune_garbage_collector()
-    os.makedirs(cfg.state_dir, mode=0o750, exist_ok=True)
+    make_directories(cfg.state_dir)
     store = ThreadedStore(Store(os.path.join(cfg.state_dir, "pcci.sqlite3")))
     store.open()
 

@@ -3,8 +3,13 @@
 ``Store`` is plain blocking sqlite3. The master never calls it on the event loop:
 ``ThreadedStore`` runs every call on one dedicated thread (one connection, no lock
 contention), so the hub keeps serving while SQLite reads, writes and purges.
-WAL with synchronous=NORMAL survives a killed process (SIGKILL included); only a
-power cut can lose the last commits.
+WAL with synchronous=FULL: a commit returns only once the log is fsync'd, so what the
+master acknowledges survives a power cut, not only a killed process. The persister
+batches many results into one commit (group commit: one fsync for the batch). The
+master holds the file exclusively (locking_mode=EXCLUSIVE): no other process can
+open it while the master runs, and the WAL index lives in the master's memory instead
+of a shared-memory file -- one master, one database; stop the master (or use the API)
+to read it from elsewhere.
 """
 
 import json
@@ -76,8 +81,9 @@ class Store:
         """Open (or create) the file; StoreDamaged if it is not a usable SQLite database."""
         try:
             self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self.db.execute("PRAGMA locking_mode=EXCLUSIVE")
             self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(SCHEMA)
             # Reading every table once finds a damaged file now, not at the first request.
             for table in ("pools", "jobs", "workers"):

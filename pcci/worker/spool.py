@@ -1,8 +1,12 @@
 """Results kept on the worker's disk until the master acknowledges them.
 
 A result is written here before it is sent, so a result survives a dropped link, a
-master restart and a worker restart; the master's ack deletes it. Files are written
-to a temporary name and renamed, so a crash never leaves half a result.
+master restart, a worker restart and a power cut; the master's ack deletes it. Each
+file is written to a temporary name, fsync'd, renamed, and its directory fsync'd
+before the result is sent, so a crash never leaves half a result and a result the
+master may have seen is on the disk. Deleting an acknowledged one is not fsync'd: if
+a power cut brings it back, it is sent again and the master acknowledges it again
+without storing it twice.
 """
 
 import json
@@ -11,6 +15,7 @@ import os
 from urllib.parse import quote, unquote
 
 from .. import protocol
+from ..durable_files import make_directories, replace_durably
 
 log = logging.getLogger(__name__)
 
@@ -18,17 +23,13 @@ log = logging.getLogger(__name__)
 class Spool:
     def __init__(self, directory):
         self.directory = directory
-        os.makedirs(directory, mode=0o700, exist_ok=True)
+        make_directories(directory, mode=0o700)
 
     def _path(self, job_id):
         return os.path.join(self.directory, quote(job_id, safe="") + ".json")
 
     def save(self, result):
-        path = self._path(result["job"])
-        temporary = path + ".tmp"
-        with open(temporary, "w", encoding="utf-8") as handle:
-            json.dump(result, handle, ensure_ascii=False)
-        os.replace(temporary, path)
+        replace_durably(self._path(result["job"]), json.dumps(result, ensure_ascii=False).encode("utf-8"))
 
     def remove(self, job_id):
         try:
