@@ -34,9 +34,16 @@ def make_directories(path, mode=0o750):
 def replace_durably(path, data):
     """Write `data` to `path` so that after a power cut it holds either the old file or all of `data`."""
     temporary = path + ".tmp"
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError:
+        try:
+            os.unlink(temporary)    # a full disk: leave no half-written file behind
+        except OSError:
+            pass
+        raise
     os.replace(temporary, path)
     fsync_directory(os.path.dirname(path) or ".")

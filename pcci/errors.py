@@ -57,12 +57,15 @@ Busy = type("Busy", (ApiError,), {
 InternalError = _error("InternalError", 500, "internal_error", "a bug in the master; its log has the traceback")
 NoWorkersOnline = _error("NoWorkersOnline", 503, "no_workers_online",
                          "no worker is online to run a pool for \"every online worker\"")
+StorageFull = _error("StorageFull", 503, "storage_full",
+                     "the master's disk is full: it accepts no new pool until space returns (reads go on)")
 StoreUnavailable = _error("StoreUnavailable", 503, "store_unavailable",
-                          "the pool store is not saving (disk full, damaged file); /health says why")
+                          "the pool store is not saving (an I/O error, a damaged file); /health says why")
 
 ALL = [EmptyBody, MalformedJson, MalformedRequest, WrongType, UnknownField, EmptyCmd, DuplicateWorker, NulByte,
        UnencodableText, OutOfRange, PoolTooLarge, MissingToken, BadToken, UnknownPool, NoSuchEndpoint,
-       MethodNotAllowed, RequestTimeout, PayloadTooLarge, Busy, InternalError, NoWorkersOnline, StoreUnavailable]
+       MethodNotAllowed, RequestTimeout, PayloadTooLarge, Busy, InternalError, NoWorkersOnline, StorageFull,
+       StoreUnavailable]
 
 # The error a bare HTTP status stands for, when bottle or the server raises it.
 _BY_STATUS = {400: MalformedRequest, 401: MissingToken, 404: NoSuchEndpoint, 405: MethodNotAllowed,

@@ -89,7 +89,7 @@ def test_health_reports_a_store_that_is_not_saving_until_it_saves_again(tmp_path
     pool = Pool("p1", "true", 1, {"n1": Job("p1", "n1")})
     persister.mark(pool, pool.jobs.values())
     gevent.sleep(0.02)
-    assert persister.health() == {"error": "OperationalError: database or disk is full", "since": 1234}
+    assert persister.health() == {"error": "OperationalError: database or disk is full", "since": 1234, "full": True}
     assert persister.flush(timeout=5)
     assert persister.health() is None
     persister.stop()

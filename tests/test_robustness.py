@@ -42,7 +42,7 @@ def test_text_that_cannot_be_stored_is_a_400_and_saving_goes_on(served, raw):
     # Before the fix this wedged the persister: no later pool was saved or answered.
     assert served.run("echo saved", ["pi1"], wait=10)["jobs"]["pi1"]["stdout"] == "saved\n"
     status, health = served.api("GET", "/health")
-    assert status == 200 and health["store"] == {"saving": True, "backlog": 0, "error": None,
+    assert status == 200 and health["store"] == {"saving": True, "full": False, "backlog": 0, "error": None,
                                                  "failingSince": None}
 
 

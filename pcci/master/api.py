@@ -57,7 +57,8 @@ def build_app(settings, pools, registry, persister, tokens, started_ms):
         data = {"status": "ok" if store_problem is None else "store_failing", "version": __version__,
                 "workersOnline": len(registry.online_names()), "activePools": len(pools.core.active),
                 "startTime": iso_time(started_ms),
-                "store": {"saving": store_problem is None, "backlog": persister.backlog,
+                "store": {"saving": store_problem is None, "full": bool(store_problem and store_problem["full"]),
+                          "backlog": persister.backlog,
                           "error": store_problem and store_problem["error"],
                           "failingSince": store_problem and iso_time(store_problem["since"])}}
         return (200 if store_problem is None else 503), data

@@ -82,7 +82,8 @@ SCHEMAS = {
     "Health": _object({"status": {"type": "string", "enum": ["ok", "store_failing"]},
                        "version": {"type": "string"}, "workersOnline": {"type": "integer"},
                        "activePools": {"type": "integer"}, "startTime": {"type": "string", "format": "date-time"},
-                       "store": _object({"saving": {"type": "boolean"}, "backlog": {"type": "integer"},
+                       "store": _object({"saving": {"type": "boolean"}, "full": {"type": "boolean"},
+                                         "backlog": {"type": "integer"},
                                          "error": {"type": "string", "nullable": True},
                                          "failingSince": _TIME})}),
 }

@@ -15,6 +15,7 @@ Two kinds of failure, kept apart:
   to the ``on_unsavable`` given with its marks, so it can never block the others.
 """
 
+import errno
 import logging
 import sqlite3
 
@@ -45,6 +46,8 @@ class Persister:
         self._wake = Event()
         self.failing_since = None           # when the current run of failed saves began
         self.last_error = None
+        self.disk_full = False
+        self._forgotten = set()             # pools given up on while a save of theirs was under way
         self._loop = gevent.spawn(self._run)
 
     # -- queueing ----------------------------------------------------------------------
@@ -81,10 +84,17 @@ class Persister:
         return len(self._jobs) + len(self._pools)
 
     def health(self):
-        """None while saving works, else why and since when (wall ms) it does not."""
+        """None while saving works, else why, since when (wall ms), and whether the disk is full."""
         if self.failing_since is None:
             return None
-        return {"error": self.last_error, "since": self.failing_since}
+        return {"error": self.last_error, "since": self.failing_since, "full": self.disk_full}
+
+    def forget(self, pool_id):
+        """Give up on saving a pool that is still queued (its submit was refused)."""
+        self._pools.pop(pool_id, None)
+        for job_id in [job_id for job_id, job in self._jobs.items() if job.pool_id == pool_id]:
+            del self._jobs[job_id]
+        self._forgotten.add(pool_id)
 
     # -- the loop ----------------------------------------------------------------------
     def _run(self):
@@ -102,9 +112,11 @@ class Persister:
                 self._requeue(*batch)
                 gevent.sleep(RETRY_SECONDS)
                 continue
+            self._forgotten.clear()
             if self.failing_since is not None:
                 log.warning("the store is saving again")
                 self.failing_since = self.last_error = None
+                self.disk_full = False
             for marked, after_commit, on_unsavable in callbacks:
                 refused = [pool.pool_id for pool in marked if pool.pool_id in dropped] if dropped else ()
                 if not refused and after_commit is not None:
@@ -148,12 +160,15 @@ class Persister:
         if self.failing_since is None:
             self.failing_since = self._clock() if self._clock else 0
         self.last_error = text
+        self.disk_full = _is_disk_full(exc)
 
     def _requeue(self, pools, jobs, workers, callbacks, waiters):
         for pool_id, pool in pools.items():
-            self._pools.setdefault(pool_id, pool)
+            if pool_id not in self._forgotten:
+                self._pools.setdefault(pool_id, pool)
         for job_id, job in jobs.items():
-            self._jobs.setdefault(job_id, job)
+            if job.pool_id not in self._forgotten:
+                self._jobs.setdefault(job_id, job)
         for name, record in workers.items():
             self._workers.setdefault(name, record)
         self._after_commit[:0] = callbacks
@@ -170,3 +185,9 @@ class Persister:
 
     def stop(self):
         self._loop.kill()
+
+
+def _is_disk_full(exc):
+    """SQLite says SQLITE_FULL as 'database or disk is full'; the OS says ENOSPC or EDQUOT."""
+    return (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)) or \
+        (isinstance(exc, sqlite3.OperationalError) and "is full" in str(exc))

@@ -27,12 +27,13 @@ JOB_OVERHEAD_BYTES = 400
 
 
 class Effects:
-    """What one core call wants done, in this order: dispatch, send, save, then after_save."""
+    """What one core call wants done: send now; save; after the save, send after_save and
+    (for a submit) dispatch the run frames."""
 
     __slots__ = ("dispatch", "send", "save_pools", "save_jobs", "after_save")
 
     def __init__(self):
-        self.dispatch = []      # (worker, job id): send the pool's run frame
+        self.dispatch = []      # (worker, job id): send the pool's run frame once the pool is saved
         self.send = []          # (worker, message): send now
         self.save_pools = {}    # pool id -> Pool: save (with save_jobs) in one transaction
         self.save_jobs = []

@@ -8,11 +8,12 @@ on a pool wake when its end is on disk.
 
 import logging
 
+import gevent
 from gevent.event import Event
 
 from .. import protocol
 from ..clock import monotonic
-from ..errors import Busy, InternalError, StoreUnavailable, UnknownPool
+from ..errors import Busy, InternalError, StorageFull, StoreUnavailable, UnknownPool
 from ..framing import encoder_varying
 from ..states import KillOutcome
 from .persister import Unsavable
@@ -22,6 +23,8 @@ log = logging.getLogger(__name__)
 
 # More changes than this waiting to be saved: new pools wait (429) until the store catches up.
 MAX_STORE_BACKLOG = 200000
+# How long a submit waits for its pool to be on disk before it answers 503.
+SUBMIT_SAVE_SECONDS = 10
 
 
 class PoolService:
@@ -40,22 +43,41 @@ class PoolService:
 
     # -- submission ------------------------------------------------------------------------
     def submit(self, request):
-        problem = self.persister.health()
-        if problem is not None:
-            raise StoreUnavailable("the pool store is not saving (%s); nothing new is accepted until it does"
-                                   % problem["error"])
+        """Store the new pool, then send its jobs: a job never runs for a pool that is not
+        on disk (a client told "no" might submit it again), and a full disk is a 503."""
+        self._refuse_if_store_failing()
         if self.persister.backlog > MAX_STORE_BACKLOG:
             raise Busy("the pool store is %d changes behind; retry later" % self.persister.backlog)
         pool, effects = self.core.submit(request, self.clock())
-        run_frame = encoder_varying({"type": protocol.RUN, "cmd": pool.cmd, "timeout": pool.timeout,
-                                     "env": pool.env, "cwd": pool.cwd}, "job")
-        self._carry_out(effects, run_frame)
+        self.persister.mark_many([pool], effects.save_jobs, on_unsavable=self._unsavable)
         try:
-            self.persister.committed(pool.pool_id).get()
+            self.persister.committed(pool.pool_id).get(timeout=SUBMIT_SAVE_SECONDS)
         except Unsavable as exc:
             raise InternalError("the pool could not be stored (%s); it was not run" % exc)
+        except gevent.Timeout:
+            self.persister.forget(pool.pool_id)
+            self.core.drop(pool.pool_id)
+            self._refuse_if_store_failing()
+            raise StoreUnavailable("the pool store did not save the pool within %ds; it was not run"
+                                   % SUBMIT_SAVE_SECONDS)
+        run_frame = encoder_varying({"type": protocol.RUN, "cmd": pool.cmd, "timeout": pool.timeout,
+                                     "env": pool.env, "cwd": pool.cwd}, "job")
+        for worker, job_id in effects.dispatch:
+            self._send(worker, run_frame(job_id))
+        if pool.end_time is not None:           # no job to run: it is done already
+            self._wake(self.core.saved([pool]))
         log.info("pool %s: %r on %d worker(s)", pool.pool_id, pool.cmd, len(pool.jobs))
         return pool
+
+    def _refuse_if_store_failing(self):
+        problem = self.persister.health()
+        if problem is None:
+            return
+        if problem["full"]:
+            raise StorageFull("the master's disk is full (%s); no new pool is accepted until there is room"
+                              % problem["error"])
+        raise StoreUnavailable("the pool store is not saving (%s); nothing new is accepted until it does"
+                               % problem["error"])
 
     # -- from the worker port ------------------------------------------------------------------
     def on_result(self, session, result):
@@ -71,9 +93,7 @@ class PoolService:
     def sweep_lost(self):
         self._carry_out(self.core.sweep(self.clock()))
 
-    def _carry_out(self, effects, run_frame=None):
-        for worker, job_id in effects.dispatch:
-            self._send(worker, run_frame(job_id))
+    def _carry_out(self, effects):
         for worker, message in effects.send:
             self._send(worker, message)
         if effects.save_pools:

@@ -4,12 +4,16 @@ The runner hands every result here; the master link attaches its live link while
 has one. A result is on disk before it is sent, and stays there until the master's
 ack, so it survives a dropped link and a restart of either side. A result that would
 not fit in one frame is cut here, at the source, and flagged truncated: sent whole,
-the master would refuse it on every reconnect.
+the master would refuse it on every reconnect. A result the disk cannot take (it is
+full) is kept in memory instead, and logged as not durable.
 """
 
 import json
+import logging
 
 from ..config import JSON_BYTES_PER_OUTPUT_BYTE, RESULT_FRAME_OVERHEAD
+
+log = logging.getLogger(__name__)
 
 
 def fit_to_frame(result, max_frame_bytes):
@@ -30,27 +34,36 @@ class Outbox:
         self.spool = spool
         self.max_frame_bytes = max_frame_bytes
         self.link = None        # the live link to the master, while there is one
+        self.in_memory = {}     # job id -> result that could not be spooled (a full disk)
 
     def deliver(self, result):
         result = fit_to_frame(result, self.max_frame_bytes)
-        self.spool.save(result)
+        try:
+            self.spool.save(result)
+        except OSError as exc:
+            # A full (or failing) disk must not cost the result: keep it in memory until
+            # the master acknowledges it. It is lost only if the worker stops first.
+            log.error("result for %s could not be spooled (%s); delivering it from memory, not durable: "
+                      "it is lost if the worker stops before the master acknowledges it", result["job"], exc)
+            self.in_memory[result["job"]] = result
         if self.link is not None:
             self.link.send(result)
 
     def attach(self, link):
         """A new link: everything not yet acknowledged goes out first, oldest first."""
         self.link = link
-        for result in self.spool.pending():
+        for result in self.spool.pending() + list(self.in_memory.values()):
             link.send(result)
 
     def detach(self):
         self.link = None
 
     def acknowledged(self, job_id):
+        self.in_memory.pop(job_id, None)
         self.spool.remove(job_id)
 
     def holds(self, job_id):
-        return self.spool.holds(job_id)
+        return job_id in self.in_memory or self.spool.holds(job_id)
 
     def unacknowledged(self):
-        return self.spool.count()
+        return self.spool.count() + len(self.in_memory)
