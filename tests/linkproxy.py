@@ -1,11 +1,17 @@
-"""A TCP relay on loopback between workers and the master, so a test can cut the link.
+"""A TCP relay on loopback between workers and the master, so a test can cut the link,
+slow it down, or make it stall.
 
 Cutting closes every relayed connection and refuses new ones until restored, which is
-what a worker sees when its network goes away and comes back.
+what a worker sees when its network goes away and comes back. This kernel has no
+netem, so delay and loss are made here, in user space: `delay` holds every chunk that
+long (plus up to `jitter`) before passing it on, and `stall_chance` makes a chunk
+wait 0.2-1 s, as a lost segment does until TCP retransmits it.
 """
 
+import random
 import socket
 import threading
+import time
 
 
 class LinkProxy:
@@ -18,6 +24,8 @@ class LinkProxy:
         self.port = self.listener.getsockname()[1]
         self.up = threading.Event()
         self.up.set()
+        self.delay, self.jitter, self.stall_chance = 0.0, 0.0, 0.0
+        self.random = random.Random(target_port)
         self.sockets = []
         self.lock = threading.Lock()
         self.closing = False
@@ -43,13 +51,20 @@ class LinkProxy:
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
 
-    @staticmethod
-    def _pump(source, sink):
+    def _hold(self):
+        pause = self.delay + (self.random.uniform(0, self.jitter) if self.jitter else 0.0)
+        if self.stall_chance and self.random.random() < self.stall_chance:
+            pause += self.random.uniform(0.2, 1.0)
+        if pause:
+            time.sleep(pause)
+
+    def _pump(self, source, sink):
         try:
             while True:
                 data = source.recv(65536)
                 if not data:
                     break
+                self._hold()
                 sink.sendall(data)
         except OSError:
             pass
@@ -73,6 +88,10 @@ class LinkProxy:
 
     def restore(self):
         self.up.set()
+
+    def shape(self, delay=0.0, jitter=0.0, stall_chance=0.0):
+        """Slow (delay, jitter) or lossy (stall_chance) from now on; shape() makes it clean again."""
+        self.delay, self.jitter, self.stall_chance = delay, jitter, stall_chance
 
     def close(self):
         self.closing = True

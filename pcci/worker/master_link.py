@@ -147,6 +147,7 @@ class MasterLink:
             elif kind == protocol.ACK:
                 protocol.require(message, protocol.ACK, job=str)
                 self.outbox.acknowledged(message["job"])
+                log.debug("result for %s acknowledged", message["job"])
             elif kind == protocol.PING:
                 link.send({"type": protocol.PONG})
             elif kind == protocol.ERROR:
