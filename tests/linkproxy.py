@@ -10,16 +10,17 @@ wait 0.2-1 s, as a lost segment does until TCP retransmits it.
 
 import random
 import socket
+import sys
 import threading
 import time
 
 
 class LinkProxy:
-    def __init__(self, target_port):
-        self.target_port = target_port
+    def __init__(self, target_port, listen=("127.0.0.1", 0), target_host="127.0.0.1"):
+        self.target_port, self.target_host = target_port, target_host
         self.listener = socket.socket()
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", 0))
+        self.listener.bind(listen)
         self.listener.listen(64)
         self.port = self.listener.getsockname()[1]
         self.up = threading.Event()
@@ -42,7 +43,7 @@ class LinkProxy:
                 client.close()
                 continue
             try:
-                upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
+                upstream = socket.create_connection((self.target_host, self.target_port), timeout=5)
             except OSError:
                 client.close()
                 continue
@@ -97,3 +98,36 @@ class LinkProxy:
         self.closing = True
         self.cut()
         self.listener.close()
+
+
+def serve(listen_host, listen_port, target_host, target_port, control_path):
+    """Run as a process (inside a network namespace, say), steered through a Unix socket:
+    one line in -- "cut", "restore", or "shape DELAY JITTER STALL_CHANCE" -- "ok" out."""
+    proxy = LinkProxy(int(target_port), (listen_host, int(listen_port)), target_host)
+    control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    control.bind(control_path)
+    control.listen(4)
+    while True:
+        connection, _ = control.accept()
+        with connection:
+            words = connection.makefile().readline().split()
+            if words[:1] == ["cut"]:
+                proxy.cut()
+            elif words[:1] == ["restore"]:
+                proxy.restore()
+            elif words[:1] == ["shape"]:
+                proxy.shape(*(float(word) for word in words[1:4]))
+            connection.sendall(b"ok\n")
+
+
+def command(control_path, text):
+    """Send one command to a relay started with serve()."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(30)
+        sock.connect(control_path)
+        sock.sendall(text.encode() + b"\n")
+        return sock.makefile().readline().strip()
+
+
+if __name__ == "__main__":
+    serve(*sys.argv[1:6])
