@@ -2,6 +2,8 @@
 
 import os
 
+from pcci.durable_files import fsync_directory as sync_directory
+
 
 def write(path, data, sync=False):
     with open(path, "wb") as handle:
@@ -9,14 +11,6 @@ def write(path, data, sync=False):
         if sync:
             handle.flush()
             os.fsync(handle.fileno())
-
-
-def sync_directory(path):
-    descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def read(path):
