@@ -1,13 +1,18 @@
 """The pcci command as a user types it, against a real master and workers."""
 
+import json
 import os
+import pty
 import re
+import select
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
-from conftest import REPO, wait_until
+from conftest import REPO, kill_pids, pids_alive, wait_until
 
 
 def pcci(*args, env=None, timeout=60):
@@ -57,16 +62,73 @@ def test_kill_from_the_cli(pis):
     wait_until(lambda: pis.api("GET", "/workers")[1]["workers"][0]["runningJobs"], what="running")
     result = pcci("kill", pool_id, env=pis.env)
     assert result.stdout.strip() == "pi1: signalled"
+    again = pcci("kill", "--json", pool_id, env=pis.env)
+    assert json.loads(again.stdout) == {"id": pool_id, "workers": {"pi1": "already_ended"}}
 
 
-def test_wrong_token_is_reported_plainly(pis):
+def test_wrong_token_is_reported_plainly_with_its_own_status(pis):
     result = pcci("workers", env=dict(pis.env, PCCI_TOKEN="nope-" + "n" * 20))
-    assert result.returncode == 2 and "not one this master accepts" in result.stderr
+    assert result.returncode == 77 and "not one this master accepts" in result.stderr
 
 
-def test_unreachable_master_is_reported_plainly():
+def test_unreachable_master_is_reported_plainly_with_its_own_status():
     result = pcci("workers", "--url", "http://127.0.0.1:9")
-    assert result.returncode == 2 and "cannot reach the master" in result.stderr
+    assert result.returncode == 69 and "cannot reach the master" in result.stderr
+
+
+def test_a_request_the_master_refuses_exits_1_and_a_usage_error_exits_2(pis):
+    result = pcci("pool", "01a229b2-42fb-71e9-a463-f969feb65bc5", env=pis.env)
+    assert result.returncode == 1 and "no pool with id" in result.stderr
+    result = pcci("run", "-e", "FOO", "--", "true", env=pis.env)
+    assert result.returncode == 2 and "expected NAME=VALUE, got 'FOO'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def under_a_terminal(args, env):
+    """Start `pcci ARGS` with its stdout and stderr on a pseudo-terminal; (process, reader)."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "pcci", *args], stdout=terminal, stderr=terminal,
+                               stdin=subprocess.DEVNULL, env=dict(os.environ, PYTHONPATH=REPO, **env), cwd=REPO)
+    os.close(terminal)
+    seen = []
+
+    def read(until, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and until not in "".join(seen):
+            if select.select([controller], [], [], 0.2)[0]:
+                try:
+                    seen.append(os.read(controller, 65536).decode(errors="replace"))
+                except OSError:
+                    break
+        return "".join(seen)
+    return process, read
+
+
+def test_on_a_terminal_run_shows_progress_while_it_waits(pis):
+    process, read = under_a_terminal(["run", "-w", "pi1,pi2", "--", "sleep 1.5; echo fine"], pis.env)
+    text = read("(exit 0)")
+    assert process.wait(20) == 0
+    assert "0/2 done \u00b7 0 failed \u00b7 2 running" in text and "fine" in text
+    piped = pcci("run", "-w", "pi1", "--", "sleep 1.2; echo piped", env=pis.env)
+    assert "done \u00b7" not in piped.stderr and "piped" in piped.stdout
+
+
+def test_ctrl_c_kills_the_pools_jobs_and_exits_130_with_the_pool_id(pis, tmp_path):
+    pid_file = tmp_path / "pid"
+    process, read = under_a_terminal(["run", "-w", "pi1", "--", "echo $$ > %s; exec sleep 300" % pid_file],
+                                     pis.env)
+    read("1 running")
+    pid = int(wait_until(lambda: pid_file.exists() and pid_file.read_text().strip(), what="job started"))
+    try:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(20) == 130
+        text = read("pcci: pool ")
+        pool_id = re.search(r"pcci: pool (\S+)", text).group(1)
+        assert "killing the running jobs" in text and "killed on 1 worker(s): pi1" in text
+        assert pis.api("GET", "/pool/%s?wait=10" % pool_id)[1]["jobs"]["pi1"]["state"] == "killed"
+        wait_until(lambda: not pids_alive([pid]), timeout=10, what="the job's process gone")
+    finally:
+        kill_pids([pid])
 
 
 def test_keygen_prints_a_fresh_key():

@@ -13,6 +13,10 @@ from ..errors import CannotStart, ConfigError
 from ..states import PoolStatus, values
 
 EXIT_CONFIG = 78   # EX_CONFIG from sysexits.h; systemd units stop restarting on it
+# The client's own failures (sysexits.h), apart from argparse's usage error (2).
+EXIT_API_ERROR = 1          # the master refused the request (its message is printed)
+EXIT_UNAVAILABLE = 69       # EX_UNAVAILABLE: the master cannot be reached
+EXIT_NO_PERMISSION = 77     # EX_NOPERM: the token is missing or wrong
 
 
 def _service(kind, path):
@@ -44,15 +48,18 @@ def _client(args):
 
 def cmd_run(args):
     from . import output
+    from .waiting import EXIT_INTERRUPTED, Waiter
     client = _client(args)
     workers = [w for w in args.workers.split(",") if w] if args.workers else None
-    env = dict(item.split("=", 1) for item in args.env) if args.env else None
+    env = dict(args.env) if args.env else None
     command = " ".join(args.command)
     submitted = client.submit(command, workers, args.timeout, env, args.cwd)
     if args.async_:
         print(submitted["id"])
         return 0
-    pool = client.wait_for(submitted["id"])
+    pool = Waiter(client, submitted["id"], sys.stderr, sys.stderr.isatty() and not args.json).wait()
+    if pool is None:
+        return EXIT_INTERRUPTED
     if args.json:
         print(json.dumps(pool, indent=2))
     else:
@@ -103,6 +110,9 @@ def cmd_workers(args):
 def cmd_kill(args):
     workers = [w for w in args.workers.split(",") if w] if args.workers else None
     result = _client(args).kill(args.id, workers)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
     for name, outcome in sorted(result["workers"].items()):
         print("%s: %s" % (name, outcome))
     return 0
@@ -150,7 +160,8 @@ def build_parser():
     p = client_parser("run", "run a command on workers and print their output")
     p.add_argument("-w", "--workers", help="comma-separated worker names (default: every online worker)")
     p.add_argument("-t", "--timeout", type=float, help="seconds before each job is killed")
-    p.add_argument("-e", "--env", action="append", metavar="NAME=VALUE", help="set an environment variable")
+    p.add_argument("-e", "--env", action="append", metavar="NAME=VALUE", type=env_pair,
+                   help="set an environment variable")
     p.add_argument("--cwd", help="directory to run in")
     p.add_argument("--async", dest="async_", action="store_true", help="print the pool id and return at once")
     p.add_argument("command", nargs=argparse.REMAINDER, help="the shell command (after --)")
@@ -177,6 +188,14 @@ COMMANDS = {"run": cmd_run, "pool": cmd_pool, "pools": cmd_pools, "workers": cmd
             "kill": cmd_kill, "keygen": cmd_keygen, "check-config": cmd_check_config}
 
 
+def env_pair(text):
+    """NAME=VALUE for -e; anything else is a usage error, not a traceback."""
+    name, equals, value = text.partition("=")
+    if not equals or not name:
+        raise argparse.ArgumentTypeError("expected NAME=VALUE, got %r" % text)
+    return name, value
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.command_name in ("master", "worker"):
@@ -192,9 +211,18 @@ def main(argv=None):
         return COMMANDS[args.command_name](args)
     except ClientError as exc:
         print("pcci: %s" % exc, file=sys.stderr)
-        return 2
+        return client_error_status(exc)
     except KeyboardInterrupt:
         return 130
+
+
+def client_error_status(error):
+    """The exit status for a failed API call: unreachable, refused credentials, or refused request."""
+    if error.status is None:
+        return EXIT_UNAVAILABLE
+    if error.status == 401:
+        return EXIT_NO_PERMISSION
+    return EXIT_API_ERROR
 
 
 def main_master():
