@@ -6,8 +6,10 @@ every bad value is named as ``file: key: message``, and the result is a plain
 """
 
 import math
+import os
 import re
 import socket
+import stat
 
 import yaml
 
@@ -252,6 +254,7 @@ def read_cluster_key(config):
     if config.cluster_key_file:
         try:
             with open(config.cluster_key_file, encoding="utf-8") as handle:
+                _refuse_if_public(handle, config, "cluster_key_file")
                 return cluster_key(handle.read())
         except OSError as exc:
             raise ConfigError(["%s: cluster_key_file: cannot read %s: %s"
@@ -268,6 +271,7 @@ def read_api_tokens(config):
     if config.api_tokens_file:
         try:
             with open(config.api_tokens_file, encoding="utf-8") as handle:
+                _refuse_if_public(handle, config, "api_tokens_file")
                 lines = [line.split("#", 1)[0].strip() for line in handle]
         except OSError as exc:
             raise ConfigError(["%s: api_tokens_file: cannot read %s: %s"
@@ -277,6 +281,15 @@ def read_api_tokens(config):
         except ValueError as exc:
             raise ConfigError(["%s: api_tokens_file: %s: %s" % (config.source, config.api_tokens_file, exc)])
     return tokens
+
+
+def _refuse_if_public(handle, config, key):
+    """A secret that every user of the machine can read is no secret: refuse it, saying how to fix it."""
+    mode = os.fstat(handle.fileno()).st_mode
+    if mode & stat.S_IROTH:
+        raise ConfigError(["%s: %s: %s is readable by every user (mode %04o); make it private: chmod o-rwx %s "
+                           "(the Debian packages use 0640, owner root, group _pcci)"
+                           % (config.source, key, handle.name, stat.S_IMODE(mode), handle.name)])
 
 
 def default_node_name():

@@ -42,6 +42,11 @@ PoolTooLarge = _error("PoolTooLarge", 400, "pool_too_large", "the pool would hav
 # 401: who is asking is not established.
 MissingToken = _error("MissingToken", 401, "missing_token", "no 'Authorization: Bearer' header")
 BadToken = _error("BadToken", 401, "bad_token", "the token is not one the master accepts")
+# 403: a browser page must not drive a master that has no tokens.
+ForbiddenHost = _error("ForbiddenHost", 403, "forbidden_host",
+                       "without api_tokens the API answers only requests addressed to a loopback name or address")
+ForbiddenOrigin = _error("ForbiddenOrigin", 403, "forbidden_origin",
+                         "without api_tokens a web page from another origin may not submit or kill")
 # 404, 405: what is asked for does not exist.
 UnknownPool = _error("UnknownPool", 404, "unknown_pool", "no pool has that id (it may have been purged)")
 NoSuchEndpoint = _error("NoSuchEndpoint", 404, "not_found", "no endpoint has that path")
@@ -63,7 +68,8 @@ StoreUnavailable = _error("StoreUnavailable", 503, "store_unavailable",
                           "the pool store is not saving (an I/O error, a damaged file); /health says why")
 
 ALL = [EmptyBody, MalformedJson, MalformedRequest, WrongType, UnknownField, EmptyCmd, DuplicateWorker, NulByte,
-       UnencodableText, OutOfRange, PoolTooLarge, MissingToken, BadToken, UnknownPool, NoSuchEndpoint,
+       UnencodableText, OutOfRange, PoolTooLarge, MissingToken, BadToken, ForbiddenHost, ForbiddenOrigin, UnknownPool,
+       NoSuchEndpoint,
        MethodNotAllowed, RequestTimeout, PayloadTooLarge, Busy, InternalError, NoWorkersOnline, StorageFull,
        StoreUnavailable]
 

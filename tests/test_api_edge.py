@@ -186,9 +186,9 @@ def raw_http(cluster, data, read_timeout=10):
 
 
 @pytest.mark.parametrize("request_bytes,status,code", [
-    (b"POST /job HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nnot hex\r\n0\r\n\r\n",
+    (b"POST /job HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nnot hex\r\n0\r\n\r\n",
      400, "malformed_request"),
-    (b"POST /job HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"cmd\": \"tr", 400, "malformed_request"),
+    (b"POST /job HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"cmd\": \"tr", 400, "malformed_request"),
 ])
 def test_broken_http_bodies_are_a_4xx_and_one_info_line_not_a_500(served, request_bytes, status, code):
     got, body = raw_http(served, request_bytes)
@@ -201,7 +201,7 @@ def test_broken_http_bodies_are_a_4xx_and_one_info_line_not_a_500(served, reques
 def test_a_body_that_stops_arriving_is_408_after_the_idle_timeout(cluster):
     cluster.start_master(api_idle_timeout="1s")
     with socket.create_connection(("127.0.0.1", cluster.api_port), timeout=10) as sock:
-        sock.sendall(b'POST /job HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"cmd": ')
+        sock.sendall(b'POST /job HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{"cmd": ')
         answer = b""
         for _ in range(100):    # until the master closes the connection
             chunk = sock.recv(65536)
@@ -210,3 +210,23 @@ def test_a_body_that_stops_arriving_is_408_after_the_idle_timeout(cluster):
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 408") and b'"request_timeout"' in answer
     assert "Traceback" not in cluster.master.log()
+
+
+def test_without_tokens_a_web_page_cannot_drive_the_api(served):
+    """Observed before: a text/plain POST with a foreign Origin and Host was accepted and ran."""
+    evil = {"Content-Type": "text/plain", "Origin": "http://evil.example", "Host": "evil.example:8080"}
+    status, body = served.api("POST", "/job", {"cmd": "echo pwned", "workers": ["pi1"]}, headers=evil)
+    assert status == 403 and body["error"]["code"] == "forbidden_host"       # DNS rebinding
+    status, body = served.api("POST", "/job", {"cmd": "echo pwned", "workers": ["pi1"]},
+                              headers={"Content-Type": "text/plain", "Origin": "http://evil.example"})
+    assert status == 403 and body["error"]["code"] == "forbidden_origin"     # a cross-site form or fetch
+    assert served.api("GET", "/pools")[1]["pools"] == []                     # nothing ran
+    origin = {"Origin": "http://127.0.0.1:%d" % served.api_port}
+    assert served.api("POST", "/job", {"cmd": "true", "workers": ["pi1"]}, headers=origin)[0] == 202
+    assert served.api("GET", "/health", headers={"Host": "localhost:%d" % served.api_port})[0] == 200
+
+
+def test_with_tokens_the_host_and_origin_are_left_to_the_token(cluster):
+    cluster.start_master(api_tokens=[TOKEN])
+    status, _ = cluster.api("GET", "/pools", headers={"Host": "pcci.example.org", "Origin": "http://elsewhere"})
+    assert status == 200

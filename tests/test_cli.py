@@ -164,3 +164,17 @@ def test_unconfigured_worker_says_what_to_do_and_exits_cleanly(tmp_path):
                     % (tmp_path / "absent.key", tmp_path / "state"))
     result = pcci("worker", "--config", str(path))
     assert result.returncode == 0 and "copy it from the master" in result.stderr
+
+
+def test_the_token_can_come_from_a_file_and_on_the_command_line_it_is_warned_about(pis, tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text("# my token\n%s\n" % pis.token)
+    env = {"PCCI_URL": pis.env["PCCI_URL"]}
+    result = pcci("workers", "--token-file", str(token_file), env=env)
+    assert result.returncode == 0 and "pi1" in result.stdout and "warning" not in result.stderr
+    result = pcci("workers", env=dict(env, PCCI_TOKEN_FILE=str(token_file)))
+    assert result.returncode == 0
+    result = pcci("workers", "--token", pis.token, env=env)
+    assert result.returncode == 0 and "--token shows the token to every user" in result.stderr
+    result = pcci("workers", "--token-file", str(tmp_path / "absent"), env=env)
+    assert result.returncode == 2 and "cannot read the token file" in result.stderr

@@ -49,8 +49,22 @@ def test_top_level_must_be_a_mapping(tmp_path):
 def test_cluster_key_from_a_key_file(tmp_path):
     key_file = tmp_path / "cluster.key"
     key_file.write_text("f" * 64 + "\n")
+    key_file.chmod(0o640)
     cfg = config.validate({"cluster_key_file": str(key_file)}, config.WORKER_KEYS, "w.yaml")
     assert config.read_cluster_key(cfg) == "f" * 64
+
+
+@pytest.mark.parametrize("key", ["cluster_key_file", "api_tokens_file"])
+def test_a_key_or_token_file_every_user_can_read_is_refused_with_the_fix(tmp_path, key):
+    secret = tmp_path / "secret"
+    secret.write_text("f" * 64 + "\n")
+    secret.chmod(0o644)
+    cfg = config.validate({key: str(secret)}, config.MASTER_KEYS, "m.yaml")
+    read = config.read_cluster_key if key == "cluster_key_file" else config.read_api_tokens
+    with pytest.raises(ConfigError, match=r"readable by every user \(mode 0644\); make it private: chmod o-rwx"):
+        read(cfg)
+    secret.chmod(0o600)
+    assert read(cfg) in ("f" * 64, ["f" * 64])
 
 
 def test_missing_cluster_key_says_how_to_make_one():

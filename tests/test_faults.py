@@ -250,7 +250,7 @@ def test_an_unauthenticated_peer_cannot_make_the_master_buffer_a_large_frame(clu
 def test_an_api_client_that_stops_mid_request_is_dropped_after_the_idle_timeout(cluster):
     cluster.start_master(api_idle_timeout="1s")
     with socket.create_connection(("127.0.0.1", cluster.api_port), timeout=5) as sock:
-        sock.sendall(b"POST /job HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        sock.sendall(b"POST /job HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")
         sock.settimeout(10)
         try:
             data = sock.recv(65536)

@@ -15,6 +15,8 @@ CLIENT_CONFIG = os.path.join(os.path.expanduser("~"), ".config", "pcci", "client
 
 # How long `submit` keeps retrying while the master answers 429 busy (back-pressure).
 BUSY_RETRY_SECONDS = 60.0
+# ClientError.code for a problem on this side (a token file), not the master's answer.
+LOCAL_SETUP = "local_setup"
 
 
 class ClientError(Exception):
@@ -25,14 +27,30 @@ class ClientError(Exception):
         self.retry_after = retry_after
 
 
-def settings(url=None, token=None, environ=os.environ, config_path=CLIENT_CONFIG):
-    """Master URL and token: flags first, then PCCI_URL / PCCI_TOKEN, then the client config file."""
+def settings(url=None, token=None, token_file=None, environ=os.environ, config_path=CLIENT_CONFIG):
+    """Master URL and token: flags first, then PCCI_URL / PCCI_TOKEN / PCCI_TOKEN_FILE, then the
+    client config file (url:, token: or token_file:)."""
     stored = {}
     if os.path.exists(config_path):
         with open(config_path, encoding="utf-8") as handle:
             stored = yaml.safe_load(handle) or {}
+    token_file = token_file or environ.get("PCCI_TOKEN_FILE") or stored.get("token_file")
     return (url or environ.get("PCCI_URL") or stored.get("url") or DEFAULT_URL,
-            token or environ.get("PCCI_TOKEN") or stored.get("token"))
+            token or (read_token_file(token_file) if token_file and not environ.get("PCCI_TOKEN") else None)
+            or environ.get("PCCI_TOKEN") or stored.get("token"))
+
+
+def read_token_file(path):
+    """The first token in a file (the format of the master's api_tokens_file: # starts a comment)."""
+    try:
+        with open(os.path.expanduser(path), encoding="utf-8") as handle:
+            for line in handle:
+                token = line.split("#", 1)[0].strip()
+                if token:
+                    return token
+    except OSError as exc:
+        raise ClientError("cannot read the token file %s: %s" % (path, exc.strerror), code=LOCAL_SETUP)
+    raise ClientError("the token file %s holds no token" % path, code=LOCAL_SETUP)
 
 
 class Client:

@@ -15,6 +15,7 @@ from ..states import PoolStatus, values
 EXIT_CONFIG = 78   # EX_CONFIG from sysexits.h; systemd units stop restarting on it
 # The client's own failures (sysexits.h), apart from argparse's usage error (2).
 EXIT_API_ERROR = 1          # the master refused the request (its message is printed)
+EXIT_USAGE = 2              # as argparse: a bad option, or a file an option names cannot be used
 EXIT_UNAVAILABLE = 69       # EX_UNAVAILABLE: the master cannot be reached
 EXIT_NO_PERMISSION = 77     # EX_NOPERM: the token is missing or wrong
 
@@ -42,7 +43,10 @@ def _service(kind, path):
 
 def _client(args):
     from .client import Client, settings
-    url, token = settings(args.url, args.token)
+    if args.token:
+        print("pcci: warning: --token shows the token to every user of this machine (ps); "
+              "use --token-file, $PCCI_TOKEN or ~/.config/pcci/client.yaml", file=sys.stderr)
+    url, token = settings(args.url, args.token, args.token_file)
     return Client(url, token, args.cacert)
 
 
@@ -152,7 +156,9 @@ def build_parser():
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--url", help="master URL (else $PCCI_URL, ~/.config/pcci/client.yaml, %s)"
                        % "http://127.0.0.1:8080")
-        p.add_argument("--token", help="API token (else $PCCI_TOKEN or the client config)")
+        p.add_argument("--token", help="API token; visible in ps, so prefer --token-file")
+        p.add_argument("--token-file", help="a file holding the API token (else $PCCI_TOKEN_FILE, $PCCI_TOKEN "
+                                            "or the client config)")
         p.add_argument("--cacert", help="CA file to check an https master with")
         p.add_argument("--json", action="store_true", help="print the API's JSON")
         return p
@@ -205,7 +211,7 @@ def main(argv=None):
             args.command = args.command[1:]
         if not args.command:
             print("pcci run: give a command after --", file=sys.stderr)
-            return 2
+            return EXIT_USAGE
     from .client import ClientError
     try:
         return COMMANDS[args.command_name](args)
@@ -218,6 +224,9 @@ def main(argv=None):
 
 def client_error_status(error):
     """The exit status for a failed API call: unreachable, refused credentials, or refused request."""
+    from .client import LOCAL_SETUP
+    if error.code == LOCAL_SETUP:
+        return EXIT_USAGE
     if error.status is None:
         return EXIT_UNAVAILABLE
     if error.status == 401:

@@ -1,6 +1,8 @@
 """The API's one edge: every route passes through ``ApiEdge``, and bottle's own errors
 through ``JsonErrorsApp``, so a route added later cannot be open or answer HTML by
-mistake.
+mistake. Without tokens (the API then listens on loopback only) the edge also
+refuses requests addressed to another host name (a DNS-rebinding page) and
+state-changing requests from another origin (a page posting across origins).
 
 ``ApiEdge`` is a bottle plugin: it checks the bearer token (unless the route was
 declared with ``open=True``), runs the route, turns an ``ApiError`` into its JSON and
@@ -13,8 +15,8 @@ import logging
 import socket
 
 from .. import auth
-from ..errors import ApiError, BadToken, InternalError, MissingToken, MalformedRequest, PayloadTooLarge, \
-    RequestTimeout, for_status
+from ..errors import ApiError, BadToken, ForbiddenHost, ForbiddenOrigin, InternalError, MissingToken, \
+    MalformedRequest, PayloadTooLarge, RequestTimeout, for_status
 from .greenlet_locals import import_bottle
 
 bottle = import_bottle()
@@ -60,6 +62,8 @@ class ApiEdge:
             request = bottle.request
             bottle.response.content_type = "application/json"
             try:
+                if not self.tokens:
+                    _check_browser_safety(request)
                 if not is_open:
                     self._check_token(request)
                 status, data = callback(*args, **kwargs)
@@ -88,6 +92,33 @@ class ApiEdge:
             raise MissingToken("send the API token as 'Authorization: Bearer <token>'")
         if not auth.token_matches(self.tokens, given.strip()):
             raise BadToken("the API token is not one this master accepts")
+
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
+STATE_CHANGING = ("POST", "PUT", "DELETE", "PATCH")
+
+
+def is_loopback_host(host):
+    """Whether a Host header (or an origin's host[:port]) names this machine's loopback."""
+    name = host.strip().lower()
+    if name.startswith("["):
+        name = name[:name.find("]") + 1]
+    else:
+        name = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
+    return name in LOOPBACK_NAMES or name.startswith("127.") or name.endswith(".localhost")
+
+
+def _check_browser_safety(request):
+    host = request.get_header("Host", "")
+    if host and not is_loopback_host(host):
+        raise ForbiddenHost("this master has no api_tokens, so it answers only requests to a loopback address, "
+                            "not to Host %r" % host[:100])
+    origin = request.get_header("Origin")
+    if origin is not None and request.method in STATE_CHANGING:
+        scheme, _, rest = origin.partition("://")
+        if not rest or not is_loopback_host(rest.split("/", 1)[0]):
+            raise ForbiddenOrigin("this master has no api_tokens, so a web page from %r may not %s here"
+                                  % (origin[:100], request.method))
 
 
 def _challenge(error):

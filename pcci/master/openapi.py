@@ -98,29 +98,29 @@ SPEC = {
         "/job": {"post": {
             "summary": "Run a command on workers; returns at once with the pool id",
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("JobRequest")}}},
-            "responses": dict(_ok(202, "Submitted", "accepted"), **_errors(400, 401, 408, 413, 429, 500, 503))}},
+            "responses": dict(_ok(202, "Submitted", "accepted"), **_errors(400, 401, 403, 408, 413, 429, 500, 503))}},
         "/pool/{pool_id}": {"get": {
             "summary": "One pool with every job",
             "parameters": [_POOL_ID, {"name": "wait", "in": "query", "schema": {
                 "type": "number", "minimum": 0, "maximum": MAX_WAIT_SECONDS}}],
-            "responses": dict(_ok(200, "Pool"), **_errors(400, 401, 404))}},
+            "responses": dict(_ok(200, "Pool"), **_errors(400, 401, 403, 404))}},
         "/pools": {"get": {
             "summary": "Pools, newest first",
             "parameters": [
                 {"name": "status", "in": "query", "schema": {"type": "string", "enum": values(PoolStatus)}},
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}},
                 {"name": "before", "in": "query", "schema": {"type": "string"}}],
-            "responses": dict(_ok(200, "PoolPage"), **_errors(400, 401))}},
+            "responses": dict(_ok(200, "PoolPage"), **_errors(400, 401, 403))}},
         "/workers": {"get": {"summary": "Workers with their state and stats",
-                             "responses": dict(_ok(200, "Workers"), **_errors(401))}},
+                             "responses": dict(_ok(200, "Workers"), **_errors(401, 403))}},
         "/kill/{pool_id}": {"put": {
             "summary": "Kill a pool's jobs (all of its workers when none are listed)",
             "parameters": [_POOL_ID],
             "requestBody": {"required": False, "content": {"application/json": {"schema": _ref("KillRequest")}}},
-            "responses": dict(_ok(200, "KillResult"), **_errors(400, 401, 404, 408, 413))}},
+            "responses": dict(_ok(200, "KillResult"), **_errors(400, 401, 403, 404, 408, 413))}},
         "/health": {"get": {"summary": "Liveness for monitoring; 503 while the store is not saving",
                             "security": [],
-                            "responses": dict(_ok(200, "Health"), **{"503": _ok(503, "Health")["503"]})}},
+                            "responses": dict(_ok(200, "Health"), **{"503": _ok(503, "Health")["503"]}, **_errors(403))}},
         "/openapi.json": {"get": {"summary": "This document", "security": [],
                                   "responses": {"200": {"description": "the OpenAPI document", "content": {
                                       "application/json": {"schema": {"type": "object"}}}}}}},
