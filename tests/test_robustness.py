@@ -194,3 +194,20 @@ def test_many_huge_pools_do_not_grow_the_master_without_bound(cluster):
     # 36 more pools of 20,000 jobs each would hold ~200 MB if all were kept in memory.
     assert grown < 80, "master grew by %.0f MB" % grown
     assert cluster.api("GET", "/pools?limit=5")[0] == 200 and cluster.api("GET", "/health")[0] == 200
+
+
+def test_text_from_a_request_or_a_peer_cannot_forge_a_log_line(served):
+    """Observed before: `GET /x%0AWARNING...` wrote a forged log line."""
+    served.api("GET", "/x%0AWARNING%20pcci.master.service:%20forged%1B[2J")
+    liar = FakeWorker(served, "liar")
+    try:
+        served.wait_online("liar")
+        liar.link.send({"type": "error", "code": "x", "message": "bye\nERROR pcci.master.service: forged too"})
+        wait_until(lambda: "reported an error" in served.master.log(), what="the error logged")
+    finally:
+        liar.close()
+    lines = served.master.log().splitlines()
+    assert not [line for line in lines if "forged" in line and line.startswith(("WARNING pcci.master.service: forged",
+                                                                                 "ERROR pcci.master.service: forged"))]
+    assert any("/x\\nWARNING" in line for line in lines) and any("bye\\nERROR" in line for line in lines)
+    assert "\x1b" not in served.master.log()

@@ -42,7 +42,7 @@ class JsonErrorsApp(bottle.Bottle):
             message = "no such endpoint: %s %s" % (bottle.request.method, bottle.request.path)
         elif res.status_code >= 500:
             message = "internal error; see the master's log"
-        log.info("%s %s -> %d", bottle.request.method, _printable(bottle.request.path), res.status_code)
+        log.info("%s %s -> %d", bottle.request.method, bottle.request.path, res.status_code)
         return to_json_text({"error": {"code": error.code, "message": message}})
 
 
@@ -68,15 +68,15 @@ class ApiEdge:
                     self._check_token(request)
                 status, data = callback(*args, **kwargs)
             except ApiError as exc:
-                log.info("%s %s -> %d %s: %s", request.method, _printable(request.path), exc.status, exc.code,
-                         _printable(exc.message))
+                log.info("%s %s -> %d %s: %s", request.method, request.path, exc.status, exc.code,
+                         exc.message)
                 status, data = exc.status, exc.to_json()
                 for name, value in exc.headers.items():
                     bottle.response.set_header(name, value)
                 if exc.status == 401:
                     bottle.response.set_header("WWW-Authenticate", _challenge(exc))
             except Exception:
-                log.exception("%s %s failed", request.method, _printable(request.path))
+                log.exception("%s %s failed", request.method, request.path)
                 error = InternalError("internal error; see the master's log")
                 status, data = error.status, error.to_json()
             bottle.response.status = status
@@ -124,11 +124,6 @@ def _check_browser_safety(request):
 def _challenge(error):
     """RFC 6750: say which scheme is wanted, and whether the token given was refused."""
     return REALM + (', error="invalid_token"' if isinstance(error, BadToken) else "")
-
-
-def _printable(text):
-    """A request's text as one log line: control characters shown escaped, not obeyed."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
 
 
 def read_body(request, limit):
