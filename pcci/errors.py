@@ -21,8 +21,8 @@ class ApiError(Exception):
         return {"error": {"code": self.code, "message": self.message}}
 
 
-def _error(name, status, code, meaning):
-    return type(name, (ApiError,), {"status": status, "code": code, "meaning": meaning})
+def _error(name, status, code, meaning, headers=None):
+    return type(name, (ApiError,), {"status": status, "code": code, "meaning": meaning, "headers": headers or {}})
 
 
 # 400: the request is wrong; the message names the field and what was expected.
@@ -55,10 +55,8 @@ MethodNotAllowed = _error("MethodNotAllowed", 405, "method_not_allowed", "the en
 RequestTimeout = _error("RequestTimeout", 408, "request_timeout", "the body stopped arriving before its end")
 PayloadTooLarge = _error("PayloadTooLarge", 413, "payload_too_large", "the body is over max_body_bytes")
 # 429, 500, 503: the master cannot do it now.
-Busy = type("Busy", (ApiError,), {
-    "status": 429, "code": "busy", "headers": {"Retry-After": "1"},
-    "meaning": "a targeted worker has max_worker_backlog unfinished jobs, or the store is behind; retry after "
-               "the Retry-After seconds"})
+Busy = _error("Busy", 429, "busy", "a targeted worker has max_worker_backlog unfinished jobs, or the store is "
+             "behind; retry after the Retry-After seconds", headers={"Retry-After": "1"})
 InternalError = _error("InternalError", 500, "internal_error", "a bug in the master; its log has the traceback")
 NoWorkersOnline = _error("NoWorkersOnline", 503, "no_workers_online",
                          "no worker is online to run a pool for \"every online worker\"")

@@ -9,6 +9,8 @@ fields are out of type or range into that job's failure, which is stored and
 acknowledged like any other.
 """
 
+import json
+
 from .framing import FrameError
 from .states import FINISHED, JobState
 
@@ -45,6 +47,7 @@ MAX_SIGNAL_CHARS = 32
 # clock may boot in 1970, so the lower bound is the epoch, not "recently".
 MAX_TIME_MS = 253402300799999
 MAX_EXIT_CODE = 255
+MAX_STATS_BYTES = 16 * 1024
 FINISHED_VALUES = frozenset(state.value for state in FINISHED)
 
 
@@ -140,6 +143,23 @@ def _result_problem(message):
     for name in ("stdoutTruncated", "stderrTruncated"):
         if type(get(name)) is not bool:
             return "%s is not true or false" % name
+    return None
+
+
+def heartbeat_stats(heartbeat):
+    """A heartbeat's stats if they are a small JSON object, else None (the last ones are kept):
+    they are shown in every GET /workers."""
+    stats = heartbeat.get("stats")
+    if not isinstance(stats, dict):
+        return None
+    return stats if len(json.dumps(stats)) <= MAX_STATS_BYTES else None
+
+
+def job_ids(message, field):
+    """A list of job ids from a heartbeat or a sync, or None if it is not one."""
+    ids = message.get(field)
+    if isinstance(ids, list) and all(isinstance(job, str) and storable(job) for job in ids):
+        return ids
     return None
 
 

@@ -28,7 +28,7 @@ import time
 
 import nspawn
 from conftest import KEY, REPO, Service, wait_until
-from linkproxy import command as relay_command
+from control import command as relay_command
 
 WORKERS = ("pi1", "pi2", "pi3")
 MASTER_ADDRESS = "10.213.7.1"

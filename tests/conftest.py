@@ -13,6 +13,8 @@ import urllib.request
 import pytest
 import yaml
 
+import control
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEY = "a" * 64
 OTHER_KEY = "b" * 64
@@ -245,16 +247,9 @@ class PowerCutMount:
         if self.process.poll() is not None:
             raise AssertionError("powercut.py exited: " + open(self.log_path).read()[-2000:])
 
-    def command(self, text):
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(60)
-            sock.connect(self.control)
-            sock.sendall(text.encode() + b"\n")
-            return sock.makefile().readline().strip()
-
     def cut(self):
         """Drop everything not fsync'd. Kill the processes using the mount first."""
-        assert self.command("cut") == "ok"
+        assert control.command(self.control, "cut") == "ok"
 
     def close(self):
         """Stop the filesystem (libfuse unmounts on SIGTERM); unmount by hand if it could not."""

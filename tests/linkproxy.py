@@ -14,6 +14,8 @@ import sys
 import threading
 import time
 
+import control
+
 
 class LinkProxy:
     def __init__(self, target_port, listen=("127.0.0.1", 0), target_host="127.0.0.1"):
@@ -101,32 +103,21 @@ class LinkProxy:
 
 
 def serve(listen_host, listen_port, target_host, target_port, control_path):
-    """Run as a process (inside a network namespace, say), steered through a Unix socket:
-    one line in -- "cut", "restore", or "shape DELAY JITTER STALL_CHANCE" -- "ok" out."""
+    """Run as a process (inside a network namespace, say), steered through a Unix socket
+    (tests/control.py): "cut", "restore", or "shape DELAY JITTER STALL_CHANCE"."""
     proxy = LinkProxy(int(target_port), (listen_host, int(listen_port)), target_host)
-    control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    control.bind(control_path)
-    control.listen(4)
-    while True:
-        connection, _ = control.accept()
-        with connection:
-            words = connection.makefile().readline().split()
-            if words[:1] == ["cut"]:
-                proxy.cut()
-            elif words[:1] == ["restore"]:
-                proxy.restore()
-            elif words[:1] == ["shape"]:
-                proxy.shape(*(float(word) for word in words[1:4]))
-            connection.sendall(b"ok\n")
 
-
-def command(control_path, text):
-    """Send one command to a relay started with serve()."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(30)
-        sock.connect(control_path)
-        sock.sendall(text.encode() + b"\n")
-        return sock.makefile().readline().strip()
+    def answer(words):
+        if words[:1] == ["cut"]:
+            proxy.cut()
+        elif words[:1] == ["restore"]:
+            proxy.restore()
+        elif words[:1] == ["shape"]:
+            proxy.shape(*(float(word) for word in words[1:4]))
+        else:
+            return "error: unknown command"
+        return "ok"
+    control.serve(control_path, answer)
 
 
 if __name__ == "__main__":

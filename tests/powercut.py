@@ -21,15 +21,15 @@ A test harness, not part of PCCI; it needs root, /dev/fuse and Debian's python3-
 """
 
 import errno
-import json
 import os
 import shutil
-import socket
 import stat
 import sys
 import threading
 
 from fusepy import FUSE, FuseOSError, Operations
+
+import control
 
 
 class PowerCutFS(Operations):
@@ -207,27 +207,20 @@ class PowerCutFS(Operations):
         return written
 
 
-def serve_control(filesystem, control_path):
-    """'cut' cuts the power, 'cuts' says how many so far; one line in, one line out."""
-    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    server.bind(control_path)
-    server.listen(4)
-    while True:
-        connection, _ = server.accept()
-        with connection:
-            command = connection.makefile().readline().strip()
-            if command == "cut":
-                filesystem.cut()
-                connection.sendall(b"ok\n")
-            elif command == "cuts":
-                connection.sendall(b"%d\n" % filesystem.cuts)
-            else:
-                connection.sendall(json.dumps({"error": "unknown command"}).encode() + b"\n")
+def answer(filesystem, words):
+    """'cut' cuts the power, 'cuts' says how many so far."""
+    if words == ["cut"]:
+        filesystem.cut()
+        return "ok"
+    if words == ["cuts"]:
+        return str(filesystem.cuts)
+    return "error: unknown command"
 
 
 def main(live, durable, mountpoint, control_path):
     filesystem = PowerCutFS(live, durable)
-    threading.Thread(target=serve_control, args=(filesystem, control_path), daemon=True).start()
+    threading.Thread(target=control.serve, args=(control_path, lambda words: answer(filesystem, words)),
+                     daemon=True).start()
     FUSE(filesystem, mountpoint, foreground=True, nothreads=False, allow_other=True,
          attr_timeout=0, entry_timeout=0, negative_timeout=0)
 

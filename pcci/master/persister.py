@@ -137,10 +137,12 @@ class Persister:
         except DATA_ERRORS:
             pass
         dropped = {}
+        jobs_by_pool = {}
+        for job in jobs.values():
+            jobs_by_pool.setdefault(job.pool_id, []).append(job)
         for pool_id, pool in pools.items():
-            pool_jobs = [job for job in jobs.values() if job.pool_id == pool_id]
             try:
-                self.store.save([pool], pool_jobs, [])
+                self.store.save([pool], jobs_by_pool.get(pool_id, []), [])
             except DATA_ERRORS as exc:
                 log.error("pool %s cannot be stored and is dropped: %s: %s", pool_id, type(exc).__name__, exc)
                 dropped[pool_id] = exc

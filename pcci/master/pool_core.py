@@ -14,6 +14,7 @@ store read; ``recent`` is bounded by count and by an estimate of its bytes.
 import collections
 import logging
 
+from .. import protocol
 from ..errors import Busy, NoWorkersOnline, PoolTooLarge
 from ..model import IllegalTransition, Job, Pool, accepts_result, apply_result, change_job_state, split_job_id
 from ..states import JobState, KillOutcome
@@ -121,7 +122,7 @@ class PoolCore:
         """Record a worker's checked result once; acknowledge it after it is saved (or at
         once if it was already). ``stored`` is the pool as read from the store, when
         ``find`` did not have it."""
-        ack = {"type": "ack", "job": result["job"]}
+        ack = {"type": protocol.ACK, "job": result["job"]}
         effects = Effects()
         pool_id, _ = split_job_id(result["job"])
         pool = self.find(pool_id) or stored

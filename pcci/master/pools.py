@@ -82,9 +82,7 @@ class PoolService:
     # -- from the worker port ------------------------------------------------------------------
     def on_result(self, session, result):
         pool_id = result["job"].partition("/")[0]
-        stored = None
-        if self.core.find(pool_id) is None and is_pool_id(pool_id):
-            stored = self.store.get_pool(pool_id)
+        stored = self._from_store(pool_id) if self.core.find(pool_id) is None else None
         self._carry_out(self.core.on_result(session.name, result, self.clock(), stored))
 
     def on_sync(self, session, running):
@@ -127,10 +125,14 @@ class PoolService:
         self._wake([pool_id])
 
     # -- reads --------------------------------------------------------------------------------
+    def _from_store(self, pool_id):
+        """An ended pool that memory no longer holds; None for an id that cannot be one."""
+        return self.store.get_pool(pool_id) if is_pool_id(pool_id) else None
+
     def get(self, pool_id):
         pool = self.core.find(pool_id)
-        if pool is None and is_pool_id(pool_id):
-            pool = self.store.get_pool(pool_id)
+        if pool is None:
+            pool = self._from_store(pool_id)
             # A result may have brought it back into memory while the store was read.
             pool = self.core.find(pool_id) or pool
         if pool is None:

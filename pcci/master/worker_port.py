@@ -5,7 +5,6 @@ Garbage, an oversized frame, an unknown message type or a failed handshake close
 that link with one log line; the other workers never notice.
 """
 
-import json
 import logging
 
 from gevent.event import AsyncResult, Event
@@ -20,8 +19,6 @@ log = logging.getLogger(__name__)
 
 # How long an existing session has to answer a ping before a newcomer may take its name.
 NAME_PROBE_SECONDS = 2.0
-# A heartbeat's stats larger than this are ignored: they are shown in every GET /workers.
-MAX_STATS_BYTES = 16 * 1024
 
 
 class WorkerSession:
@@ -154,8 +151,8 @@ class WorkerPort:
             kind = message["type"]
             now = self.clock()
             if kind == protocol.HEARTBEAT:
-                self.registry.heard_from(session.name, now, _stats(message), _job_ids(message, "running"),
-                                         _job_ids(message, "queued"))
+                self.registry.heard_from(session.name, now, protocol.heartbeat_stats(message),
+                                         protocol.job_ids(message, "running"), protocol.job_ids(message, "queued"))
                 session.send({"type": protocol.PONG})
             elif kind == protocol.RESULT:
                 result, problem = protocol.check_result(message)
@@ -167,7 +164,7 @@ class WorkerPort:
                 self.registry.heard_from(session.name, now)
                 self.pools.on_result(session, result)
             elif kind == protocol.SYNC:
-                running = _job_ids(message, "running")
+                running = protocol.job_ids(message, "running")
                 if running is None:
                     raise protocol.ProtocolError("sync without a list of running job ids")
                 self.pools.on_sync(session, running)
@@ -186,22 +183,3 @@ class WorkerPort:
             else:
                 raise protocol.ProtocolError("unexpected %r message after the handshake" % kind)
 
-
-def _stats(heartbeat):
-    """The heartbeat's stats if they are a small JSON object, else None (and kept as they were)."""
-    stats = heartbeat.get("stats")
-    if not isinstance(stats, dict):
-        return None
-    try:
-        size = len(json.dumps(stats, allow_nan=False))
-    except (ValueError, TypeError):
-        return None
-    return stats if size <= MAX_STATS_BYTES else None
-
-
-def _job_ids(message, field):
-    """A list of job ids from a heartbeat or sync, or None if it is not one."""
-    ids = message.get(field)
-    if isinstance(ids, list) and all(isinstance(job, str) and protocol.storable(job) for job in ids):
-        return ids
-    return None
