@@ -136,6 +136,14 @@ class Cluster:
             return set(names) <= online
         wait_until(all_online, timeout=timeout, what="workers %s online" % (names,))
 
+    def wait_running(self, pool_id, *names, timeout=15):
+        """Until each named worker reports its job of the pool running: the run frame has
+        arrived, so cutting a link or killing the master now cannot lose it on the way."""
+        def running():
+            workers = {w["name"]: w for w in self.api("GET", "/workers")[1]["workers"]}
+            return all("%s/%s" % (pool_id, name) in workers[name]["runningJobs"] for name in names)
+        wait_until(running, timeout=timeout, what="pool %s running on %s" % (pool_id, names))
+
     def stop(self):
         for worker in self.workers.values():
             worker.stop()

@@ -79,8 +79,9 @@ def test_master_sigkilled_while_jobs_run_shows_them_finished_after_restart(clust
     cluster.start_worker("pi1")
     cluster.start_worker("pi2")
     earlier = cluster.run("echo history", ["pi1"])
-    status, submitted = cluster.api("POST", "/job", {"cmd": "sleep 1; echo survived", "workers": ["pi1", "pi2"]})
+    status, submitted = cluster.api("POST", "/job", {"cmd": "sleep 2; echo survived", "workers": ["pi1", "pi2"]})
     assert status == 202
+    cluster.wait_running(submitted["id"], "pi1", "pi2")
     cluster.master.kill()
     wait_until(lambda: len(spooled(cluster, "pi1")) == 1 and len(spooled(cluster, "pi2")) == 1,
                timeout=15, what="results kept on the workers' disks")
@@ -98,7 +99,8 @@ def test_link_cut_while_a_job_finishes_delivers_the_result_once_after_reconnect(
     proxy = LinkProxy(cluster.worker_port)
     try:
         cluster.start_worker("pi1", master_port=proxy.port)
-        status, submitted = cluster.api("POST", "/job", {"cmd": "sleep 1.5; echo made it", "workers": ["pi1"]})
+        status, submitted = cluster.api("POST", "/job", {"cmd": "sleep 2.5; echo made it", "workers": ["pi1"]})
+        cluster.wait_running(submitted["id"], "pi1")
         proxy.cut()
         wait_until(lambda: len(spooled(cluster, "pi1")) == 1, timeout=10, what="result spooled while cut")
         assert job_of(cluster, submitted["id"], "pi1")["state"] == "running"

@@ -30,10 +30,12 @@ def test_master_sigkilled_with_jobs_in_flight_on_several_workers_every_result_ar
         cluster.start_worker(name)
     pool_ids = []
     # Long enough that no job can finish (and be acknowledged) before the master is killed.
-    for delay in ("1.6", "1.9", "2.2"):
+    for delay in ("2.6", "2.9", "3.2"):
         status, submitted = cluster.api("POST", "/job", {"cmd": "sleep %s; echo $((%s * 10))" % (delay, delay[2]),
                                                          "workers": names})
         pool_ids.append(submitted["id"])
+    for pool_id in pool_ids:
+        cluster.wait_running(pool_id, *names)
     cluster.master.kill()
     wait_until(lambda: all(len(spooled(cluster.workers[n])) == 3 for n in names), timeout=20,
                what="every result spooled on its worker")
@@ -200,6 +202,8 @@ def test_link_taken_down_while_a_job_finishes_delivers_it_once_when_restored(net
     wait_until(lambda: [w for w in (call("GET", "/workers") or {}).get("workers", []) if w["online"]], timeout=20,
                what="worker online across the bridge")
     submitted = call("POST", "/job", {"cmd": "sleep 1.5; echo across", "workers": ["pi1"]})
+    wait_until(lambda: "%s/pi1" % submitted["id"] in call("GET", "/workers")["workers"][0]["runningJobs"],
+               what="the job running on pi1 before the link goes down")
     port = "v%s%d" % (netbed.prefix[-6:], 2)
     nspawn.run("ip", "-n", netbed.switch, "link", "set", port, "down")
     wait_until(lambda: len(spooled(worker)) == 1, timeout=15, what="result kept while the link is down")

@@ -20,7 +20,7 @@ def seed():
     return int(os.environ.get("PCCI_POWERCUT_SEED") or random.SystemRandom().randrange(10 ** 6))
 
 
-def test_master_power_cuts_lose_no_acknowledged_result_and_no_accepted_pool(cluster, powercut):
+def test_master_power_cuts_lose_no_acknowledged_result_and_no_accepted_pool(cluster, powercut, tmp_path):
     rng_seed = seed()
     rng = random.Random(rng_seed)
     state_dir = os.path.join(powercut.path, "master-state")
@@ -28,14 +28,19 @@ def test_master_power_cuts_lose_no_acknowledged_result_and_no_accepted_pool(clus
     for name in ("pi1", "pi2"):
         cluster.start_worker(name, reconnect_max="0.3s")
     expected = {}       # every pool that was answered 202 -> what each of its jobs prints
+    started = tmp_path / "started"
     for cut in range(CUTS):
         for n in range(rng.randint(3, 8)):
             text = "seed%d-cut%d-%d" % (rng_seed, cut, n)
-            command = "sleep %.2f; echo %s" % (rng.uniform(0, 0.4), text)
+            command = 'echo "$PCCI_JOB_ID" >> %s; sleep %.2f; echo %s' % (started, rng.uniform(0, 0.4), text)
             status, body = cluster.api("POST", "/job", {"cmd": command, "workers": ["pi1", "pi2"]})
             assert status == 202, body
             expected[body["id"]] = text + "\n"
-        time.sleep(rng.uniform(0, 0.5))     # some results arrive and are acknowledged, some not yet
+        # Every job has reached its worker (a run frame still on its way dies with the master,
+        # and its job would rightly end lost); some results are acknowledged, some not yet.
+        wait_until(lambda: started.exists() and len(started.read_text().split()) == 2 * len(expected),
+                   what="every job started")
+        time.sleep(rng.uniform(0, 0.5))
         cluster.master.kill()               # the power goes: the process dies ...
         powercut.cut()                      # ... and the disk keeps only what was fsync'd
         cluster.start_master(state_dir=state_dir)
@@ -63,7 +68,8 @@ def test_a_result_spooled_before_a_worker_power_cut_is_delivered_after_it_restar
     cluster.start_master()
     state_dir = os.path.join(powercut.path, "worker-pi1")
     worker = cluster.start_worker("pi1", state_dir=state_dir)
-    status, submitted = cluster.api("POST", "/job", {"cmd": "sleep 0.5; echo survived", "workers": ["pi1"]})
+    status, submitted = cluster.api("POST", "/job", {"cmd": "sleep 2; echo survived", "workers": ["pi1"]})
+    cluster.wait_running(submitted["id"], "pi1")
     cluster.master.kill()                   # the result cannot be sent: it waits in the spool
     results = os.path.join(state_dir, "results")
     wait_until(lambda: [n for n in os.listdir(results) if n.endswith(".json")], what="the result spooled")
