@@ -19,25 +19,32 @@ def percentile(values, fraction):
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
+def round_trips(cluster, rounds):
+    """Seconds per round trip on a keep-alive connection, as a script would call, after 20 warm-ups."""
+    connection = http.client.HTTPConnection("127.0.0.1", cluster.api_port)
+    body = json.dumps({"cmd": "true", "workers": ["pi1"]})
+    samples = []
+    for n in range(rounds + 20):
+        started = time.perf_counter()
+        connection.request("POST", "/job", body)
+        pool_id = json.loads(connection.getresponse().read())["id"]
+        connection.request("GET", "/pool/%s?wait=10" % pool_id)
+        pool = json.loads(connection.getresponse().read())
+        elapsed = time.perf_counter() - started
+        assert pool["status"] == "done" and pool["exitCode"] == 0
+        if n >= 20:
+            samples.append(elapsed)
+    connection.close()
+    return samples
+
+
 def main(rounds):
     with tempfile.TemporaryDirectory() as base:
         cluster = Cluster(base)
         try:
             cluster.start_master(log_level="warning")
             cluster.start_worker("pi1", log_level="warning")
-            connection = http.client.HTTPConnection("127.0.0.1", cluster.api_port)   # keep-alive, like a script
-            body = json.dumps({"cmd": "true", "workers": ["pi1"]})
-            samples = []
-            for n in range(rounds + 20):
-                started = time.perf_counter()
-                connection.request("POST", "/job", body)
-                pool_id = json.loads(connection.getresponse().read())["id"]
-                connection.request("GET", "/pool/%s?wait=10" % pool_id)
-                pool = json.loads(connection.getresponse().read())
-                elapsed = time.perf_counter() - started
-                assert pool["status"] == "done" and pool["exitCode"] == 0
-                if n >= 20:                       # the first rounds warm up
-                    samples.append(elapsed)
+            samples = round_trips(cluster, rounds)
             print("round trips: %d  p50 %.2f ms  p90 %.2f ms  p99 %.2f ms  max %.2f ms" % (
                 rounds, percentile(samples, 0.5) * 1000, percentile(samples, 0.9) * 1000,
                 percentile(samples, 0.99) * 1000, max(samples) * 1000))

@@ -24,15 +24,20 @@ def online_count(cluster):
     return sum(1 for w in cluster.api("GET", "/workers", timeout=120)[1]["workers"] if w["online"])
 
 
-def measure(count):
+def measure(count, plaintext=False):
+    """One run against ``count`` simulated workers; ``plaintext`` turns the link's TLS off
+    (worker_tls: false), to show what TLS costs."""
+    settings = dict(log_level="warning", heartbeat_timeout="60s", handshake_timeout="60s",
+                    worker_tls=not plaintext)
     with tempfile.TemporaryDirectory() as base:
         cluster = Cluster(base)
         swarm = None
         try:
-            cluster.start_master(log_level="warning", heartbeat_timeout="60s", handshake_timeout="60s")
+            cluster.start_master(**settings)
             started = time.perf_counter()
             swarm = subprocess.Popen([sys.executable, os.path.join(HERE, "swarm.py"), "--port",
-                                      str(cluster.worker_port), "--key", KEY, "--count", str(count)])
+                                      str(cluster.worker_port), "--key", KEY, "--count", str(count)]
+                                     + (["--plaintext"] if plaintext else []))
             wait_until(lambda: online_count(cluster) == count, timeout=600, interval=0.5, what="swarm online")
             connect_s = time.perf_counter() - started
             rss_mb = rss_kb(cluster.master.process.pid) / 1024
@@ -52,7 +57,7 @@ def measure(count):
             rss_after_mb = rss_kb(cluster.master.process.pid) / 1024
             cluster.master.stop()
             t0 = time.perf_counter()
-            cluster.start_master(log_level="warning", heartbeat_timeout="60s", handshake_timeout="60s")
+            cluster.start_master(**settings)
             wait_until(lambda: online_count(cluster) == count, timeout=600, interval=0.5, what="reconnected")
             reconnect_s = time.perf_counter() - t0
             return dict(count=count, connect_s=connect_s, fanout_s=min(fanouts), rate=rate, rss_mb=rss_mb,

@@ -1,10 +1,14 @@
 """A swarm of simulated workers: one process, many connections, the real protocol.
 
-Each simulated worker does the real handshake (HMAC proofs), sends heartbeats, and
+Each simulated worker does the real handshake (TLS, HMAC proofs bound to the master's
+certificate; --plaintext for a master with worker_tls off), sends heartbeats, and
 answers every `run` at once with a succeeded result without spawning anything, so the
 master, not process creation, is what gets measured. Used by bench/scale.py.
 
-    python3 bench/swarm.py --port 7070 --key KEY --count 1000 [--prefix sim]
+    python3 bench/swarm.py --port 7070 --key KEY --count 1000 [--prefix sim] [--plaintext]
+
+Each simulated worker dials from its own loopback address (127.1.x.y), as real workers
+come from their own hosts.
 """
 
 import argparse
@@ -19,17 +23,23 @@ import gevent.socket
 from gevent.event import Event
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from pcci import protocol  # noqa: E402
+from pcci import protocol, tls  # noqa: E402
 from pcci.framing import ConnectionClosed, FrameError  # noqa: E402
 from pcci.link import Link  # noqa: E402
 from pcci.protocol import HandshakeRefused  # noqa: E402
 from pcci.worker.master_link import handshake  # noqa: E402
 
 
+def source_address(number):
+    """A loopback address of its own for simulated worker ``number`` (up to 65,000 of them)."""
+    return "127.1.%d.%d" % (number // 250, number % 250 + 1)
+
+
 class SimulatedWorker:
-    def __init__(self, swarm, name):
+    def __init__(self, swarm, name, number):
         self.swarm = swarm
         self.name = name
+        self.source = source_address(number)
         self.connected = Event()
 
     def run(self):
@@ -44,11 +54,16 @@ class SimulatedWorker:
             gevent.sleep(random.random() * min(5.0, 0.2 * 2 ** min(attempt, 5)))
 
     def session(self):
-        sock = gevent.socket.create_connection(("127.0.0.1", self.swarm.port), timeout=30)
+        sock = gevent.socket.create_connection(("127.0.0.1", self.swarm.port), timeout=30,
+                                               source_address=(self.source, 0))
+        cert_fingerprint = ""
+        if self.swarm.tls is not None:
+            sock = self.swarm.tls.wrap_socket(sock)
+            cert_fingerprint = tls.peer_fingerprint(sock)
         sock.settimeout(None)
         link = Link(sock, protocol.HANDSHAKE_MAX_FRAME_BYTES)
         try:
-            handshake(link, self.swarm.key, self.name, 60)
+            handshake(link, self.swarm.key, self.name, 60, cert_fingerprint)
             link.decoder.max_frame_bytes = 16 * 1024 * 1024
             link.send({"type": protocol.SYNC, "running": []})
             self.connected.set()
@@ -75,9 +90,10 @@ class SimulatedWorker:
 
 
 class Swarm:
-    def __init__(self, port, key, count, prefix, heartbeat):
+    def __init__(self, port, key, count, prefix, heartbeat, plaintext=False):
         self.port, self.key, self.heartbeat = port, key, heartbeat
-        self.workers = [SimulatedWorker(self, "%s%05d" % (prefix, n)) for n in range(count)]
+        self.tls = None if plaintext else tls.link_client_context()
+        self.workers = [SimulatedWorker(self, "%s%05d" % (prefix, n), n) for n in range(count)]
 
     def start(self):
         for worker in self.workers:
@@ -92,10 +108,11 @@ def main():
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--prefix", default="sim")
     parser.add_argument("--heartbeat", type=float, default=5.0)
+    parser.add_argument("--plaintext", action="store_true", help="for a master with worker_tls: false")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    Swarm(args.port, args.key, args.count, args.prefix, args.heartbeat).start()
+    Swarm(args.port, args.key, args.count, args.prefix, args.heartbeat, args.plaintext).start()
     gevent.wait()
 
 

@@ -132,11 +132,11 @@ def main(argv=None):
     parser.add_argument("--token")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    url, token = settings(args.url, args.token)
+    url, token, cacert, fingerprint = settings(args.url, args.token)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    left = run(Client(url, token), make_sink(args.db), args.interval, args.ticks, args.max_backlog, stop)
+    left = run(Client(url, token, cacert, fingerprint), make_sink(args.db), args.interval, args.ticks, args.max_backlog, stop)
     if left:
         log.error("stopped with %d row(s) not stored", len(left))
         return 1

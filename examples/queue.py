@@ -113,10 +113,10 @@ def main(argv=None):
             commands += [line.strip() for line in handle if line.strip() and not line.startswith("#")]
     if not commands:
         parser.error("no commands given")
-    url, token = settings(args.url, args.token)
+    url, token, cacert, fingerprint = settings(args.url, args.token)
     started = time.monotonic()
     try:
-        results = run_queue(Client(url, token), commands, args.room, args.per_worker, args.max_cpu, args.max_mem)
+        results = run_queue(Client(url, token, cacert, fingerprint), commands, args.room, args.per_worker, args.max_cpu, args.max_mem)
     except ClientError as exc:
         print("queue: %s" % exc, file=sys.stderr)
         return 2

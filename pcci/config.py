@@ -13,7 +13,10 @@ import stat
 
 import yaml
 
+from . import api_tokens
+from .auth import key_weakness
 from .errors import ConfigError
+from .tls import normalize_fingerprint
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
@@ -71,10 +74,17 @@ def optional_positive_int(value):
 
 
 def token_list(value):
+    """api_tokens: a list of bare tokens or {name, scope, token} mappings (pcci/api_tokens.py)."""
     if value is None:
         return []
-    if not isinstance(value, list) or not all(isinstance(t, str) and len(t) >= 16 for t in value):
-        raise ValueError("expected a list of tokens, each a string of at least 16 characters")
+    if not isinstance(value, list):
+        raise ValueError("expected a list of tokens")
+    return api_tokens.check_unique([api_tokens.from_config_entry(entry, n) for n, entry in enumerate(value)])
+
+
+def name_list(value):
+    if not isinstance(value, list) or not all(isinstance(n, str) and n.strip() and " " not in n for n in value):
+        raise ValueError("expected a list of host names or addresses, got %r" % (value,))
     return list(value)
 
 
@@ -88,9 +98,16 @@ def log_level(value):
 def cluster_key(value):
     if value is None:
         return None
-    if not isinstance(value, str) or len(value.strip()) < 32:
-        raise ValueError("expected a key of at least 32 characters; make one with 'pcci keygen'")
+    if not isinstance(value, str):
+        raise ValueError("expected a key made by 'pcci keygen', got %r" % (value,))
+    weakness = key_weakness(value.strip())
+    if weakness:
+        raise ValueError(weakness)
     return value.strip()
+
+
+def fingerprint(value):
+    return None if value is None else normalize_fingerprint(text(value))
 
 
 # key: (default, validator). docs/configuration.md describes each key.
@@ -112,12 +129,20 @@ MASTER_KEYS = dict(_COMMON, **{
     "api_tls_key": (None, optional_text),
     "max_body_bytes": (1024 * 1024, positive_int),
     "api_idle_timeout": (60.0, positive_duration),
+    "api_head_timeout": (10.0, positive_duration),
+    "api_plain_http": (False, lambda v: _boolean(v)),
+    "api_tls_names": ([], name_list),
+    "api_max_connections": (1000, positive_int),
+    "api_max_connections_per_address": (64, positive_int),
     "worker_host": ("0.0.0.0", text),
     "worker_port": (7070, port),
+    "worker_tls": (True, lambda v: _boolean(v)),
     "worker_tls_cert": (None, optional_text),
     "worker_tls_key": (None, optional_text),
     "heartbeat_timeout": (15.0, positive_duration),
     "handshake_timeout": (10.0, positive_duration),
+    "max_handshakes": (1000, positive_int),
+    "max_handshakes_per_address": (64, positive_int),
     "lost_after": (600.0, positive_duration),
     "pool_retention": (7 * 86400.0, positive_duration),
     "max_pools": (None, optional_positive_int),
@@ -130,8 +155,9 @@ WORKER_KEYS = dict(_COMMON, **{
     "state_dir": ("/var/lib/pcci-worker", text),
     "master_host": (None, optional_text),
     "master_port": (7070, port),
-    "master_tls": (False, lambda v: _boolean(v)),
+    "master_tls": (True, lambda v: _boolean(v)),
     "master_ca_file": (None, optional_text),
+    "master_fingerprint": (None, fingerprint),
     "node_name": (None, optional_text),
     "shell": ("/bin/sh", text),
     "heartbeat_interval": (5.0, positive_duration),
@@ -200,6 +226,10 @@ def _cross_checks(values, table):
         yield "api_tls_cert, api_tls_key: give both or neither"
     if "worker_tls_cert" in table and bool(values["worker_tls_cert"]) != bool(values["worker_tls_key"]):
         yield "worker_tls_cert, worker_tls_key: give both or neither"
+    if "worker_tls" in table and not values["worker_tls"] and values["worker_tls_cert"]:
+        yield "worker_tls, worker_tls_cert: worker_tls is false, so the certificate would not be used"
+    if "master_tls" in table and not values["master_tls"] and (values["master_ca_file"] or values["master_fingerprint"]):
+        yield "master_tls, master_ca_file, master_fingerprint: master_tls is false, so nothing would be checked"
     if values.get("cluster_key") and values.get("cluster_key_file"):
         yield "cluster_key, cluster_key_file: give one, not both"
     if "reconnect_max" in table and values["reconnect_max"] < values["reconnect_min"]:
@@ -228,15 +258,37 @@ def largest_output_cap(max_frame_bytes):
 
 
 def load(path, table):
-    """Read and validate one YAML file."""
+    """Read and validate one YAML file. A file that holds a secret (cluster_key, api_tokens)
+    must not be readable by every user; that is reported with any other problem."""
     try:
         with open(path, encoding="utf-8") as handle:
             raw = yaml.safe_load(handle)
+            public = _public_secret(handle, raw)
     except OSError as exc:
         raise ConfigError(["%s: cannot read: %s" % (path, exc.strerror)])
     except yaml.YAMLError as exc:
         raise ConfigError(["%s: not valid YAML: %s" % (path, str(exc).replace("\n", " "))])
-    return validate(raw, table, path)
+    try:
+        config = validate(raw, table, path)
+    except ConfigError as exc:
+        raise ConfigError(exc.problems + ([public] if public else []))
+    if public:
+        raise ConfigError([public])
+    return config
+
+
+def _public_secret(handle, raw):
+    """The problem with a config file every user may read that holds a secret, or None."""
+    if not isinstance(raw, dict):
+        return None
+    key = "cluster_key" if raw.get("cluster_key") else "api_tokens" if raw.get("api_tokens") else None
+    try:
+        if key:
+            _refuse_if_public(handle, Config({}, handle.name), key,
+                              "it holds a secret: move it to %s_file, or" % key)
+    except ConfigError as exc:
+        return exc.problems[0]
+    return None
 
 
 def load_master(path):
@@ -266,30 +318,31 @@ def read_cluster_key(config):
 
 
 def read_api_tokens(config):
-    """Tokens from api_tokens plus those in api_tokens_file (one a line; # starts a comment)."""
+    """ApiTokens from api_tokens plus those in api_tokens_file ('TOKEN [NAME [SCOPE]]' a line)."""
     tokens = list(config.api_tokens)
     if config.api_tokens_file:
         try:
             with open(config.api_tokens_file, encoding="utf-8") as handle:
                 _refuse_if_public(handle, config, "api_tokens_file")
-                lines = [line.split("#", 1)[0].strip() for line in handle]
+                lines = handle.readlines()
         except OSError as exc:
             raise ConfigError(["%s: api_tokens_file: cannot read %s: %s"
                                % (config.source, config.api_tokens_file, exc.strerror)])
         try:
-            tokens += token_list([line for line in lines if line])
+            tokens = api_tokens.check_unique(tokens + api_tokens.from_lines(lines))
         except ValueError as exc:
             raise ConfigError(["%s: api_tokens_file: %s: %s" % (config.source, config.api_tokens_file, exc)])
     return tokens
 
 
-def _refuse_if_public(handle, config, key):
+def _refuse_if_public(handle, config, key, advice=""):
     """A secret that every user of the machine can read is no secret: refuse it, saying how to fix it."""
     mode = os.fstat(handle.fileno()).st_mode
     if mode & stat.S_IROTH:
-        raise ConfigError(["%s: %s: %s is readable by every user (mode %04o); make it private: chmod o-rwx %s "
+        raise ConfigError(["%s: %s: %s is readable by every user (mode %04o); %smake it private: chmod o-rwx %s "
                            "(the Debian packages use 0640, owner root, group _pcci)"
-                           % (config.source, key, handle.name, stat.S_IMODE(mode), handle.name)])
+                           % (config.source, key, handle.name, stat.S_IMODE(mode), advice + " " if advice else "",
+                              handle.name)])
 
 
 def default_node_name():

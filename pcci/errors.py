@@ -47,6 +47,8 @@ ForbiddenHost = _error("ForbiddenHost", 403, "forbidden_host",
                        "without api_tokens the API answers only requests addressed to a loopback name or address")
 ForbiddenOrigin = _error("ForbiddenOrigin", 403, "forbidden_origin",
                          "without api_tokens a web page from another origin may not submit or kill")
+InsufficientScope = _error("InsufficientScope", 403, "insufficient_scope",
+                           "the token's scope does not allow this call (read: GET only; operate: submit and kill)")
 # 404, 405: what is asked for does not exist.
 UnknownPool = _error("UnknownPool", 404, "unknown_pool", "no pool has that id (it may have been purged)")
 NoSuchEndpoint = _error("NoSuchEndpoint", 404, "not_found", "no endpoint has that path")
@@ -66,7 +68,8 @@ StoreUnavailable = _error("StoreUnavailable", 503, "store_unavailable",
                           "the pool store is not saving (an I/O error, a damaged file); /health says why")
 
 ALL = [EmptyBody, MalformedJson, MalformedRequest, WrongType, UnknownField, EmptyCmd, DuplicateWorker, NulByte,
-       UnencodableText, OutOfRange, PoolTooLarge, MissingToken, BadToken, ForbiddenHost, ForbiddenOrigin, UnknownPool,
+       UnencodableText, OutOfRange, PoolTooLarge, MissingToken, BadToken, ForbiddenHost, ForbiddenOrigin,
+       InsufficientScope, UnknownPool,
        NoSuchEndpoint,
        MethodNotAllowed, RequestTimeout, PayloadTooLarge, Busy, InternalError, NoWorkersOnline, StorageFull,
        StoreUnavailable]

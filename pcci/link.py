@@ -10,12 +10,21 @@ time, so frames never interleave, and a burst of frames leaves in one sendall.
 import collections
 import logging
 import socket
+import ssl
 
 import gevent
 
 from . import framing
 
 log = logging.getLogger(__name__)
+
+
+class TlsFailure(framing.ConnectionClosed):
+    """A TLS record failed its checks: bytes forged or damaged on the way, or a peer that
+    does not speak TLS. The link is closed like any other lost connection, but said so."""
+
+    def __init__(self, exc):
+        super().__init__("TLS error (data forged or damaged on the way?): %s" % (exc.reason or exc))
 
 
 def tune_socket(sock):
@@ -78,9 +87,10 @@ class Link:
 
     def send_now(self, message, timeout=5.0):
         """Send synchronously (handshakes and last words), bypassing the queue."""
+        data = message if isinstance(message, bytes) else framing.encode(message)
         with gevent.Timeout(timeout, framing.ConnectionClosed("send timed out")):
             try:
-                self.sock.sendall(framing.encode(message))
+                self.sock.sendall(data)
             except OSError as exc:
                 raise framing.ConnectionClosed(str(exc))
 
@@ -98,6 +108,8 @@ class Link:
                 data = self.sock.recv(65536)
             except socket.timeout:
                 raise framing.ConnectionClosed("nothing received for %ss" % timeout)
+            except ssl.SSLError as exc:
+                raise TlsFailure(exc)
             except OSError as exc:
                 raise framing.ConnectionClosed(str(exc))
             if not data:

@@ -86,10 +86,15 @@ def accepts_result(job):
 
 
 class Pool:
-    __slots__ = ("pool_id", "cmd", "created", "timeout", "env", "cwd", "jobs", "end_time", "_order", "_scan")
+    __slots__ = ("pool_id", "cmd", "created", "timeout", "env", "cwd", "jobs", "end_time", "submitted_by",
+                 "submitted_from", "killed_by", "_order", "_scan")
 
-    def __init__(self, pool_id, cmd, created, jobs, timeout=None, env=None, cwd=None, end_time=None):
+    def __init__(self, pool_id, cmd, created, jobs, timeout=None, env=None, cwd=None, end_time=None,
+                 submitted_by=None, submitted_from=None, killed_by=None):
         self.pool_id = pool_id
+        self.submitted_by = submitted_by        # the API token's name
+        self.submitted_from = submitted_from    # the client's address
+        self.killed_by = killed_by              # the token name of the last kill
         self.cmd = cmd
         self.created = created
         self.timeout = timeout

@@ -14,7 +14,8 @@ import json
 from .framing import FrameError
 from .states import FINISHED, JobState
 
-VERSION = 1
+# 2: the worker link is TLS and the handshake proofs cover the certificate (docs/protocol.md).
+VERSION = 2
 
 # Until the peer has proved it holds the cluster key it may only send handshake
 # messages, which are small: a stranger cannot make us buffer a 16 MiB frame.

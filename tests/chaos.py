@@ -102,7 +102,8 @@ class Soak:
         wait_until(online, timeout=timeout, interval=0.3, what="every worker online")
 
     def api(self, method, path, body=None):
-        return self.bed.api(MASTER_ADDRESS, method, path, TOKEN, body)
+        return self.bed.api(MASTER_ADDRESS, method, path, TOKEN, body,
+                            cacert=os.path.join(self.master_state, "tls", "api.crt"))
 
     def relay(self, name, text):
         relay_command(self.relays[WORKERS.index(name)][1], text)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -16,14 +17,35 @@ import yaml
 import control
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-KEY = "a" * 64
-OTHER_KEY = "b" * 64
+# Fresh random keys each run, as 'pcci keygen' makes them: a weak key is refused.
+KEY = secrets.token_hex(32)
+OTHER_KEY = secrets.token_hex(32)
 
 
 def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def dial_worker_port(port, host="127.0.0.1", timeout=10):
+    """A raw TLS connection to a master's worker port, as a worker makes it (no CA check: the
+    handshake proofs bind the certificate): (socket, fingerprint of the master's certificate)."""
+    import ssl
+    from pcci import tls
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    sock = context.wrap_socket(socket.create_connection((host, port), timeout=timeout))
+    return sock, tls.peer_fingerprint(sock)
+
+
+def self_signed(directory, name="test"):
+    """A fresh self-signed certificate and key made the way the master makes its own."""
+    from pcci import tls
+    cert, key = os.path.join(directory, "%s.crt" % name), os.path.join(directory, "%s.key" % name)
+    tls.ensure_certificate(cert, key, name)
+    return cert, key
 
 
 def wait_until(predicate, timeout=10.0, interval=0.05, what="condition"):
@@ -52,6 +74,7 @@ class Service:
     def start(self):
         os.makedirs(self.directory, exist_ok=True)
         with open(self.config_path, "w") as handle:
+            os.fchmod(handle.fileno(), 0o600)     # it holds the cluster key: refused if all may read it
             yaml.safe_dump(self.settings, handle)
         log = open(self.log_path, "ab")
         env = dict(os.environ, PYTHONPATH=REPO)
@@ -106,7 +129,8 @@ class Cluster:
 
     def start_master(self, **overrides):
         settings = self.master_settings(**overrides)
-        self.token = (settings.get("api_tokens") or [None])[0]
+        first = (settings.get("api_tokens") or [None])[0]
+        self.token = first["token"] if isinstance(first, dict) else first
         self.master = Service("master", os.path.join(self.base, "master"), settings).start()
         wait_until(lambda: self.master.process.poll() is not None or self._healthy(), what="master /health")
         assert self.master.process.poll() is None, self.master.log()
@@ -293,3 +317,30 @@ def powercut(tmp_path):
         yield mount
     finally:
         mount.close()
+
+
+@pytest.fixture
+def netbed(tmp_path):
+    """Network namespaces on a bridge (tests/nspawn.py); services started in them with
+    start_in_namespace are stopped with the bed."""
+    import nspawn
+    reason = nspawn.nspawn_supported()
+    if reason:
+        pytest.skip("network namespaces: %s" % reason)
+    bed = nspawn.Testbed(str(tmp_path))
+    services = []
+    bed.services = services
+    try:
+        yield bed
+    finally:
+        for service in services:
+            service.stop()
+        bed.close()
+
+
+def start_in_namespace(bed, netns, kind, directory, settings):
+    service = Service(kind, directory, settings)
+    service.prefix = ["ip", "netns", "exec", netns]
+    service.start()
+    bed.services.append(service)
+    return service

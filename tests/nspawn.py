@@ -24,7 +24,7 @@ import uuid
 CACHE = "/var/cache/pcci-test"
 SUBNET = "10.213.7"
 IMAGE_PACKAGES = ("systemd,systemd-sysv,dbus,python3,python3-gevent,python3-bottle,python3-psutil,"
-                  "python3-yaml,curl,iproute2,procps,openssh-server,python3-apt")
+                  "python3-yaml,curl,iproute2,procps,openssh-server,python3-apt,openssl")
 
 
 def run(*args, check=True, timeout=120, **kwargs):
@@ -200,10 +200,12 @@ class Testbed:
         """Run a client command in the controller namespace (no default route)."""
         return run("ip", "netns", "exec", self.controller, *args, check=False, timeout=timeout)
 
-    def api(self, address, method, path, token, body=None, port=8080):
-        """A REST call with curl from the controller namespace: (HTTP status or None, JSON or None)."""
+    def api(self, address, method, path, token, body=None, port=8080, cacert=None):
+        """A REST call with curl from the controller namespace: (HTTP status or None, JSON or None).
+        With ``cacert`` (the master's state_dir/tls/api.crt) over https, as a master off loopback serves."""
+        url = "%s://%s:%d%s" % ("https" if cacert else "http", address, port, path)
         command = ["curl", "-sS", "--max-time", "40", "-X", method, "-H", "Authorization: Bearer %s" % token,
-                   "-w", "\n%{http_code}", "http://%s:%d%s" % (address, port, path)]
+                   "-w", "\n%{http_code}", url] + (["--cacert", cacert] if cacert else [])
         if body is not None:
             command += ["-d", json.dumps(body)]
         text, _, status = self.client(*command).stdout.rpartition("\n")

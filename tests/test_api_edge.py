@@ -17,6 +17,7 @@ import pytest
 from conftest import REPO
 from pcci import config
 from pcci.master.api import OPEN_PATHS, build_app
+from pcci.master.api_edge import ApiEdge
 from pcci.master.persister import Persister
 from pcci.master.pool_core import PoolCore
 from pcci.master.pool_ids import PoolIdMaker
@@ -37,7 +38,7 @@ def app(tmp_path):
     core = PoolCore(registry, 60000, 0, PoolIdMaker().make, 100)
     pools = PoolService(core, store, registry, persister, lambda: 0)
     settings = config.validate({"api_tokens": [TOKEN]}, config.MASTER_KEYS, "test")
-    yield build_app(settings, pools, registry, persister, [TOKEN], 0)
+    yield build_app(settings, pools, registry, persister, ApiEdge(settings.api_tokens), 0)
     persister.stop()
     store.close()
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import REPO, kill_pids, pids_alive, wait_until
+from conftest import KEY, REPO, kill_pids, pids_alive, wait_until
 
 
 def pcci(*args, env=None, timeout=60):
@@ -138,12 +138,14 @@ def test_keygen_prints_a_fresh_key():
 
 def test_check_config_names_every_problem(tmp_path):
     path = tmp_path / "worker.yaml"
-    path.write_text("master_port: high\nnode_nam: x\ncluster_key: " + "k" * 64 + "\n")
+    path.write_text("master_port: high\nnode_nam: x\ncluster_key: " + KEY + "\n")
+    path.chmod(0o600)
     result = pcci("check-config", "worker", str(path))
     assert result.returncode == 1
     assert "%s: master_port: expected a port" % path in result.stderr
     assert "%s: node_nam: unknown key" % path in result.stderr
-    path.write_text("master_host: 10.0.0.1\ncluster_key: " + "k" * 64 + "\n")
+    path.write_text("master_host: 10.0.0.1\ncluster_key: " + KEY + "\n")
+    path.chmod(0o600)
     assert pcci("check-config", "worker", str(path)).returncode == 0
 
 

@@ -4,13 +4,15 @@ import os
 import signal
 import socket
 import sqlite3
+import ssl
 import struct
 import subprocess
 import sys
 
 import pytest
 
-from conftest import OTHER_KEY, REPO, cgroup_base, kill_pids, pids_alive, remove_cgroup_tree, wait_until
+from conftest import (OTHER_KEY, REPO, cgroup_base, dial_worker_port, kill_pids, pids_alive, remove_cgroup_tree,
+                      self_signed, wait_until)
 from linkproxy import LinkProxy
 
 
@@ -27,7 +29,7 @@ def closed_by_peer(sock, timeout=5):
     sock.settimeout(timeout)
     try:
         return sock.recv(100) == b""
-    except ConnectionResetError:
+    except (ConnectionResetError, ssl.SSLEOFError, ssl.SSLZeroReturnError):
         return True
 
 
@@ -134,7 +136,11 @@ def test_worker_with_the_wrong_key_cannot_register(cluster):
 
 
 def test_worker_refuses_a_master_that_does_not_hold_the_key(cluster, tmp_path):
-    """A fake master (a plain socket in this test) sends a bogus proof and then a run order."""
+    """A fake master (a TLS socket of this test's, with a certificate of its own) sends a bogus
+    proof and then a run order."""
+    cert, key = self_signed(str(tmp_path))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
@@ -144,10 +150,11 @@ def test_worker_refuses_a_master_that_does_not_hold_the_key(cluster, tmp_path):
         cluster.worker_port = listener.getsockname()[1]
         cluster.start_worker("pi1", wait=False)
         conn, _ = listener.accept()
+        conn = context.wrap_socket(conn, server_side=True)
         conn.settimeout(5)
         conn.recv(65536)  # the hello
-        for message in ({"type": "challenge", "nonce": "00" * 32, "proof": "ff" * 32},
-                        {"type": "welcome"}, {"type": "sync"},
+        for message in ({"type": "challenge", "nonce": "00" * 32},
+                        {"type": "welcome", "proof": "ff" * 32}, {"type": "sync"},
                         {"type": "run", "job": "x/pi1", "cmd": "touch %s" % marker}):
             payload = __import__("json").dumps(message).encode()
             try:
@@ -165,16 +172,23 @@ def test_worker_refuses_a_master_that_does_not_hold_the_key(cluster, tmp_path):
 def test_garbage_on_the_worker_port_costs_only_that_connection(cluster):
     cluster.start_master(handshake_timeout="1s")
     cluster.start_worker("pi1")
-    for junk in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", struct.pack(">I", 2 ** 31) + b"x",
-                 struct.pack(">I", 5) + b"nope!", struct.pack(">I", 15) + b'{"type":"bogus"}'[:15]):
+    junks = (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", struct.pack(">I", 2 ** 31) + b"x",
+             struct.pack(">I", 5) + b"nope!", struct.pack(">I", 15) + b'{"type":"bogus"}'[:15])
+    for junk in junks:
+        # Garbage instead of TLS, and garbage inside a TLS session.
         with socket.create_connection(("127.0.0.1", cluster.worker_port), timeout=5) as sock:
             sock.sendall(junk)
             assert closed_by_peer(sock)
-    silent = socket.create_connection(("127.0.0.1", cluster.worker_port), timeout=5)
-    assert closed_by_peer(silent)  # by the master, after handshake_timeout
-    silent.close()
+        with dial_worker_port(cluster.worker_port, timeout=5)[0] as sock:
+            sock.sendall(junk)
+            assert closed_by_peer(sock)
+    for silent in (socket.create_connection(("127.0.0.1", cluster.worker_port), timeout=5),
+                   dial_worker_port(cluster.worker_port, timeout=5)[0]):
+        assert closed_by_peer(silent)  # by the master, after handshake_timeout
+        silent.close()
     log = cluster.master.log()
     assert log.count("sent garbage") >= 3
+    assert log.count("TLS handshake failed") >= 4
     assert cluster.run("echo alive", ["pi1"])["jobs"]["pi1"]["stdout"] == "alive\n"
 
 

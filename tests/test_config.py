@@ -1,6 +1,6 @@
 import pytest
 
-from pcci import config
+from pcci import auth, config
 from pcci.errors import ConfigError
 
 
@@ -17,7 +17,7 @@ def test_bad_durations_are_named(bad):
 
 
 def test_defaults_fill_missing_keys():
-    cfg = config.validate({"cluster_key": "k" * 32}, config.MASTER_KEYS, "m.yaml")
+    cfg = config.validate({"cluster_key": auth.new_key()}, config.MASTER_KEYS, "m.yaml")
     assert cfg.api_port == 8080 and cfg.pool_retention == 7 * 86400 and cfg.api_host == "127.0.0.1"
 
 
@@ -48,23 +48,26 @@ def test_top_level_must_be_a_mapping(tmp_path):
 
 def test_cluster_key_from_a_key_file(tmp_path):
     key_file = tmp_path / "cluster.key"
-    key_file.write_text("f" * 64 + "\n")
+    key = auth.new_key()
+    key_file.write_text(key + "\n")
     key_file.chmod(0o640)
     cfg = config.validate({"cluster_key_file": str(key_file)}, config.WORKER_KEYS, "w.yaml")
-    assert config.read_cluster_key(cfg) == "f" * 64
+    assert config.read_cluster_key(cfg) == key
 
 
 @pytest.mark.parametrize("key", ["cluster_key_file", "api_tokens_file"])
 def test_a_key_or_token_file_every_user_can_read_is_refused_with_the_fix(tmp_path, key):
     secret = tmp_path / "secret"
-    secret.write_text("f" * 64 + "\n")
+    secret_text = auth.new_key()
+    secret.write_text(secret_text + "\n")
     secret.chmod(0o644)
     cfg = config.validate({key: str(secret)}, config.MASTER_KEYS, "m.yaml")
     read = config.read_cluster_key if key == "cluster_key_file" else config.read_api_tokens
     with pytest.raises(ConfigError, match=r"readable by every user \(mode 0644\); make it private: chmod o-rwx"):
         read(cfg)
     secret.chmod(0o600)
-    assert read(cfg) in ("f" * 64, ["f" * 64])
+    found = read(cfg)
+    assert found == secret_text if key == "cluster_key_file" else [t.secret for t in found] == [secret_text]
 
 
 def test_missing_cluster_key_says_how_to_make_one():
@@ -76,3 +79,25 @@ def test_missing_cluster_key_says_how_to_make_one():
 def test_tls_needs_both_cert_and_key():
     with pytest.raises(ConfigError, match="give both or neither"):
         config.validate({"api_tls_cert": "/c.pem"}, config.MASTER_KEYS, "m.yaml")
+
+
+def test_a_weak_cluster_key_is_refused_in_the_config_and_in_its_file(tmp_path):
+    with pytest.raises(ConfigError, match="cluster_key: the cluster key has at most .* bits of randomness.*pcci keygen"):
+        config.validate({"cluster_key": "k" * 64}, config.WORKER_KEYS, "w.yaml")
+    key_file = tmp_path / "cluster.key"
+    key_file.write_text("0123456789abcdef" * 4 + "\n")
+    key_file.chmod(0o600)
+    cfg = config.validate({"cluster_key_file": str(key_file)}, config.WORKER_KEYS, "w.yaml")
+    with pytest.raises(ConfigError, match="cluster_key_file: .*fewer than 256"):
+        config.read_cluster_key(cfg)
+
+
+def test_the_worker_link_is_tls_unless_turned_off_and_a_pin_is_a_fingerprint():
+    assert config.validate({}, config.MASTER_KEYS, "m.yaml").worker_tls is True
+    assert config.validate({}, config.WORKER_KEYS, "w.yaml").master_tls is True
+    pinned = config.validate({"master_fingerprint": "AB:" * 31 + "AB"}, config.WORKER_KEYS, "w.yaml")
+    assert pinned.master_fingerprint == "sha256:" + "ab" * 32
+    with pytest.raises(ConfigError, match="master_fingerprint: expected a SHA-256 fingerprint"):
+        config.validate({"master_fingerprint": "abc"}, config.WORKER_KEYS, "w.yaml")
+    with pytest.raises(ConfigError, match="master_tls is false, so nothing would be checked"):
+        config.validate({"master_tls": False, "master_fingerprint": "ab" * 32}, config.WORKER_KEYS, "w.yaml")

@@ -14,8 +14,8 @@ import time
 import pytest
 
 import nspawn
-from conftest import KEY, Service, kill_pids, pids_alive, wait_until
-from pcci import auth, framing
+from conftest import KEY, dial_worker_port, kill_pids, pids_alive, start_in_namespace, wait_until
+from pcci import auth, framing, protocol
 
 
 def spooled(worker):
@@ -88,9 +88,11 @@ def test_slow_clients_holding_many_idle_connections_do_not_stop_the_service(clus
     cluster.start_worker("pi1")
     idle = []
     try:
-        for _ in range(200):
-            idle.append(socket.create_connection(("127.0.0.1", cluster.api_port), timeout=5))
-            idle.append(socket.create_connection(("127.0.0.1", cluster.worker_port), timeout=5))
+        for n in range(200):
+            # From other addresses than the test's own calls: each address may hold only so many.
+            for port in (cluster.api_port, cluster.worker_port):
+                idle.append(socket.create_connection(("127.0.0.1", port), timeout=5,
+                                                     source_address=("127.0.7.%d" % (1 + n // 50), 0)))
         idle[0].sendall(b"POST /job HTTP/1.1\r\nContent-Length: 1000\r\n\r\n{")   # a body that never ends
         assert cluster.run("echo served", ["pi1"])["jobs"]["pi1"]["stdout"] == "served\n"
         # Unauthenticated worker-port connections are dropped after handshake_timeout.
@@ -102,22 +104,23 @@ def test_slow_clients_holding_many_idle_connections_do_not_stop_the_service(clus
 
 
 def handshake_until_challenge(port, name, nonce):
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-    sock.sendall(framing.encode({"type": "hello", "node": name, "nonce": nonce, "version": 1}))
+    sock, cert_fingerprint = dial_worker_port(port)
+    sock.sendall(framing.encode({"type": "hello", "node": name, "nonce": nonce, "version": protocol.VERSION}))
     decoder = framing.FrameDecoder()
     messages = []
     while not messages:
         messages = decoder.feed(sock.recv(65536))
-    return sock, decoder, messages[0]
+    return sock, decoder, messages[0], cert_fingerprint
 
 
 def test_a_replayed_handshake_proof_is_refused(cluster):
     cluster.start_master()
     nonce = auth.new_nonce()
-    first, _, challenge = handshake_until_challenge(cluster.worker_port, "thief", nonce)
-    recorded = auth.worker_proof(KEY, challenge["nonce"], nonce, "thief")   # a proof seen on the wire
+    first, _, challenge, cert_fingerprint = handshake_until_challenge(cluster.worker_port, "thief", nonce)
+    # A proof seen on the wire (as if the link were not encrypted).
+    recorded = auth.worker_proof(KEY, challenge["nonce"], nonce, "thief", cert_fingerprint)
     first.close()
-    second, decoder, _ = handshake_until_challenge(cluster.worker_port, "thief", nonce)
+    second, decoder, _, _ = handshake_until_challenge(cluster.worker_port, "thief", nonce)
     second.sendall(framing.encode({"type": "auth", "proof": recorded}))
     reply = []
     while not reply:
@@ -160,30 +163,6 @@ def test_fuzzing_the_rest_api_from_its_openapi_description_finds_no_server_error
 
 # -- the link cut in network namespaces ---------------------------------------------------
 
-@pytest.fixture
-def netbed(tmp_path):
-    reason = nspawn.nspawn_supported()
-    if reason:
-        pytest.skip("network namespaces: %s" % reason)
-    bed = nspawn.Testbed(str(tmp_path))
-    services = []
-    bed.services = services
-    try:
-        yield bed
-    finally:
-        for service in services:
-            service.stop()
-        bed.close()
-
-
-def start_in_namespace(bed, netns, kind, directory, settings):
-    service = Service(kind, directory, settings)
-    service.prefix = ["ip", "netns", "exec", netns]
-    service.start()
-    bed.services.append(service)
-    return service
-
-
 def test_link_taken_down_while_a_job_finishes_delivers_it_once_when_restored(netbed, tmp_path):
     master_ns = netbed._attach("m", 1)
     worker_ns = netbed._attach("w", 2)
@@ -197,7 +176,8 @@ def test_link_taken_down_while_a_job_finishes_delivers_it_once_when_restored(net
         "reconnect_max": "1s"})
 
     def call(method, path, body=None):
-        return netbed.api("10.213.7.1", method, path, token, body)[1]
+        return netbed.api("10.213.7.1", method, path, token, body,
+                          cacert=str(tmp_path / "master-state" / "tls" / "api.crt"))[1]
 
     wait_until(lambda: [w for w in (call("GET", "/workers") or {}).get("workers", []) if w["online"]], timeout=20,
                what="worker online across the bridge")
@@ -243,7 +223,7 @@ def test_a_job_given_up_as_lost_takes_its_late_result_when_the_worker_returns(cl
 def test_an_unauthenticated_peer_cannot_make_the_master_buffer_a_large_frame(cluster):
     cluster.start_master()
     cluster.start_worker("pi1")
-    with socket.create_connection(("127.0.0.1", cluster.worker_port), timeout=5) as sock:
+    with dial_worker_port(cluster.worker_port, timeout=5)[0] as sock:
         sock.sendall(framing.HEADER.pack(100000) + b"{")     # far under 16 MiB, over the handshake limit
         sock.settimeout(5)
         assert sock.recv(10) == b""

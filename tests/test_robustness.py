@@ -13,7 +13,7 @@ import gevent.socket
 import pytest
 
 from conftest import KEY, REPO, wait_until
-from pcci import framing, protocol
+from pcci import framing, protocol, tls
 from pcci.link import Link
 from pcci.worker.master_link import handshake
 
@@ -60,10 +60,11 @@ class FakeWorker:
 
     def __init__(self, cluster, name):
         sock = gevent.socket.create_connection(("127.0.0.1", cluster.worker_port), timeout=10)
+        sock = tls.link_client_context().wrap_socket(sock)
         self.link = Link(sock, protocol.HANDSHAKE_MAX_FRAME_BYTES)
-        handshake(self.link, KEY, name, 10)
+        handshake(self.link, KEY, name, 10, tls.peer_fingerprint(sock))
         self.link.decoder.max_frame_bytes = 16 * 1024 * 1024
-        self.link.send({"type": protocol.SYNC, "running": []})
+        self.link.send_now({"type": protocol.SYNC, "running": []})
 
     def next_run(self, timeout=10):
         deadline = time.monotonic() + timeout
@@ -72,7 +73,7 @@ class FakeWorker:
             if message["type"] == protocol.RUN:
                 return message["job"]
             if message["type"] == protocol.PING:
-                self.link.send({"type": protocol.PONG})
+                self.link.send_now({"type": protocol.PONG})
         raise AssertionError("no run frame")
 
     def close(self):
@@ -91,7 +92,7 @@ def test_a_workers_impossible_numbers_fail_its_job_never_the_store(served, lie, 
         result.update(lie)
         # ensure_ascii: a lone surrogate travels as the escape \ud800, as a hostile peer sends it.
         payload = json.dumps(result).encode()
-        liar.link.send(framing.HEADER.pack(len(payload)) + payload)
+        liar.link.send_now(framing.HEADER.pack(len(payload)) + payload)
         pool = served.api("GET", "/pool/%s?wait=10" % submitted["id"])[1]
         job = pool["jobs"]["liar"]
         assert job["state"] == "failed" and named in job["stderr"] and pool["jobs"]["pi1"]["state"] == "succeeded"
@@ -150,6 +151,7 @@ def test_a_damaged_store_is_named_in_one_line_and_the_master_exits_78(cluster, d
 def test_a_config_duration_that_is_not_a_number_is_refused(tmp_path):
     path = tmp_path / "master.yaml"
     path.write_text("cluster_key: %s\nlost_after: .nan\nheartbeat_timeout: .inf\n" % KEY)
+    path.chmod(0o600)
     result = subprocess.run([sys.executable, "-m", "pcci", "check-config", "master", str(path)],
                             capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHONPATH=REPO))
     assert result.returncode == 1
@@ -160,6 +162,7 @@ def test_a_config_duration_that_is_not_a_number_is_refused(tmp_path):
 def test_an_output_cap_whose_result_cannot_fit_a_frame_is_refused(tmp_path):
     path = tmp_path / "worker.yaml"
     path.write_text("cluster_key: %s\nmaster_host: 127.0.0.1\noutput_cap_bytes: 4194304\n" % KEY)
+    path.chmod(0o600)
     result = subprocess.run([sys.executable, "-m", "pcci", "check-config", "worker", str(path)],
                             capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHONPATH=REPO))
     assert result.returncode == 1 and "output_cap_bytes, max_frame_bytes" in result.stderr
@@ -202,7 +205,7 @@ def test_text_from_a_request_or_a_peer_cannot_forge_a_log_line(served):
     liar = FakeWorker(served, "liar")
     try:
         served.wait_online("liar")
-        liar.link.send({"type": "error", "code": "x", "message": "bye\nERROR pcci.master.service: forged too"})
+        liar.link.send_now({"type": "error", "code": "x", "message": "bye\nERROR pcci.master.service: forged too"})
         wait_until(lambda: "reported an error" in served.master.log(), what="the error logged")
     finally:
         liar.close()

@@ -4,7 +4,6 @@ groups and the PCCI_JOB_ID marker only)."""
 
 import os
 import resource
-import signal
 import time
 
 import gevent

@@ -27,7 +27,7 @@ def test_api_and_worker_port_over_tls(cluster, certificate):
                     api_tokens=[token])
     cluster._healthy = lambda: _https(cluster.api_port, "/health", cert)[0] == 200
     cluster.start_master(**settings)
-    worker = cluster.start_worker("pi1", wait=False, master_tls=True, master_ca_file=cert)
+    worker = cluster.start_worker("pi1", wait=False, master_ca_file=cert)
 
     def online():
         body = _https(cluster.api_port, "/workers", cert, token)[1]
@@ -41,13 +41,25 @@ def test_api_and_worker_port_over_tls(cluster, certificate):
     assert worker.process.poll() is None
 
 
-def test_worker_refuses_a_master_whose_certificate_it_cannot_verify(cluster, certificate, tmp_path):
+def test_a_worker_given_a_ca_file_or_a_pin_refuses_a_master_that_does_not_match(cluster, certificate, tmp_path):
+    from conftest import self_signed, wait_until
     cert, key = certificate
+    other_cert, _ = self_signed(str(tmp_path), "other")
     cluster._healthy = lambda: _https(cluster.api_port, "/health", cert)[0] == 200
     cluster.start_master(worker_tls_cert=cert, worker_tls_key=key, api_tls_cert=cert, api_tls_key=key)
-    worker = cluster.start_worker("pi1", wait=False, master_tls=True)   # no CA file: system CAs only
-    from conftest import wait_until
-    wait_until(lambda: "CERTIFICATE_VERIFY_FAILED" in worker.log(), what="verification failure logged")
+    by_ca = cluster.start_worker("pi1", wait=False, master_ca_file=other_cert)
+    wrong_pin = "sha256:" + "00" * 32
+    by_pin = cluster.start_worker("pi2", wait=False, master_fingerprint=wrong_pin)
+    wait_until(lambda: "CERTIFICATE_VERIFY_FAILED" in by_ca.log(), what="verification failure logged")
+    wait_until(lambda: "not the pinned master_fingerprint %s" % wrong_pin in by_pin.log(), what="pin refusal logged")
+    workers = _https(cluster.api_port, "/workers", cert)[1]["workers"]
+    assert [w["name"] for w in workers] == []
+    # The right pin (what `openssl x509 -noout -fingerprint -sha256` prints) is accepted.
+    printed = subprocess.run(["openssl", "x509", "-noout", "-fingerprint", "-sha256", "-in", cert],
+                             capture_output=True, text=True, check=True).stdout
+    cluster.start_worker("pi3", wait=False, master_fingerprint=printed.strip().split("=", 1)[1])
+    wait_until(lambda: [w for w in _https(cluster.api_port, "/workers", cert)[1]["workers"] if w["online"]],
+               what="pinned worker online")
 
 
 def _https(port, path, cafile, token=None, body=None):
@@ -64,3 +76,28 @@ def _https(port, path, cafile, token=None, body=None):
         return exc.code, json.loads(exc.read())
     except OSError:
         return None, None
+
+
+def test_the_cli_checks_an_https_master_by_ca_file_or_by_pinned_fingerprint(cluster, certificate, tmp_path):
+    import os
+    import sys
+    from conftest import REPO
+    from pcci import tls
+    cert, key = certificate
+    token = "pin-token-" + "p" * 16
+    cluster._healthy = lambda: _https(cluster.api_port, "/health", cert)[0] == 200
+    cluster.start_master(api_tls_cert=cert, api_tls_key=key, api_tokens=[token])
+    token_file = tmp_path / "token"
+    token_file.write_text(token + "\n")
+    url = "https://127.0.0.1:%d" % cluster.api_port
+
+    def pcci(*args):
+        return subprocess.run([sys.executable, "-m", "pcci", "pools", "--url", url, "--token-file", str(token_file),
+                               *args], capture_output=True, text=True, timeout=60,
+                              env=dict(os.environ, PYTHONPATH=REPO))
+    assert pcci("--cacert", cert).returncode == 0
+    right = pcci("--fingerprint", tls.file_fingerprint(cert).upper().replace("SHA256:", "sha256:"))
+    assert right.returncode == 0, right.stderr
+    wrong = pcci("--fingerprint", "sha256:" + "0" * 64)
+    assert wrong.returncode == 69 and "not the pinned sha256:" + "0" * 64 in wrong.stderr
+    assert pcci().returncode == 69           # neither: the system CAs do not know a self-signed certificate

@@ -1,5 +1,7 @@
 """A small REST client for the master (stdlib only, so the CLI starts fast)."""
 
+import hashlib
+import http.client
 import json
 import os
 import ssl
@@ -27,9 +29,11 @@ class ClientError(Exception):
         self.retry_after = retry_after
 
 
-def settings(url=None, token=None, token_file=None, environ=os.environ, config_path=CLIENT_CONFIG):
-    """Master URL and token: flags first, then PCCI_URL / PCCI_TOKEN / PCCI_TOKEN_FILE, then the
-    client config file (url:, token: or token_file:)."""
+def settings(url=None, token=None, token_file=None, cacert=None, fingerprint=None, environ=os.environ,
+             config_path=CLIENT_CONFIG):
+    """Master URL, token, CA file and pinned certificate fingerprint: flags first, then
+    PCCI_URL / PCCI_TOKEN / PCCI_TOKEN_FILE / PCCI_CACERT / PCCI_FINGERPRINT, then the client
+    config file (url:, token: or token_file:, cacert:, fingerprint:)."""
     stored = {}
     if os.path.exists(config_path):
         with open(config_path, encoding="utf-8") as handle:
@@ -37,7 +41,9 @@ def settings(url=None, token=None, token_file=None, environ=os.environ, config_p
     token_file = token_file or environ.get("PCCI_TOKEN_FILE") or stored.get("token_file")
     return (url or environ.get("PCCI_URL") or stored.get("url") or DEFAULT_URL,
             token or (read_token_file(token_file) if token_file and not environ.get("PCCI_TOKEN") else None)
-            or environ.get("PCCI_TOKEN") or stored.get("token"))
+            or environ.get("PCCI_TOKEN") or stored.get("token"),
+            cacert or environ.get("PCCI_CACERT") or stored.get("cacert"),
+            fingerprint or environ.get("PCCI_FINGERPRINT") or stored.get("fingerprint"))
 
 
 def read_token_file(path):
@@ -53,11 +59,46 @@ def read_token_file(path):
     raise ClientError("the token file %s holds no token" % path, code=LOCAL_SETUP)
 
 
+class PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """https to a master whose certificate must have one SHA-256 fingerprint (the master logs
+    it at start): no CA needed, and any other certificate is refused before a byte is sent."""
+
+    pinned = None
+
+    def connect(self):
+        super().connect()
+        seen = "sha256:" + hashlib.sha256(self.sock.getpeercert(binary_form=True)).hexdigest()
+        if seen != self.pinned:
+            self.sock.close()
+            raise ssl.SSLError("the master's certificate is %s, not the pinned %s" % (seen, self.pinned))
+
+
+class PinnedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, fingerprint):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE     # the pin checks the certificate instead
+        super().__init__(context=context)
+        self.connection = type("Pinned", (PinnedHTTPSConnection,), {"pinned": fingerprint})
+
+    def https_open(self, req):
+        return self.do_open(self.connection, req, context=self._context)
+
+
 class Client:
-    def __init__(self, url, token=None, cafile=None):
+    def __init__(self, url, token=None, cafile=None, fingerprint=None):
         self.url = url.rstrip("/")
         self.token = token
-        self.context = ssl.create_default_context(cafile=cafile) if cafile else None
+        if fingerprint:
+            from ..tls import normalize_fingerprint
+            try:
+                fingerprint = normalize_fingerprint(fingerprint)
+            except ValueError as exc:
+                raise ClientError(str(exc), code=LOCAL_SETUP)
+            self.opener = urllib.request.build_opener(PinnedHTTPSHandler(fingerprint))
+        else:
+            context = ssl.create_default_context(cafile=cafile) if cafile else None
+            self.opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
 
     def call(self, method, path, body=None, timeout=60):
         data = json.dumps(body).encode() if body is not None else None
@@ -66,7 +107,7 @@ class Client:
         if self.token:
             request.add_header("Authorization", "Bearer " + self.token)
         try:
-            with urllib.request.urlopen(request, timeout=timeout, context=self.context) as response:
+            with self.opener.open(request, timeout=timeout) as response:
                 return json.loads(response.read().decode("utf-8"))
         except urllib.error.HTTPError as exc:
             try:

@@ -46,8 +46,8 @@ def _client(args):
     if args.token:
         print("pcci: warning: --token shows the token to every user of this machine (ps); "
               "use --token-file, $PCCI_TOKEN or ~/.config/pcci/client.yaml", file=sys.stderr)
-    url, token = settings(args.url, args.token, args.token_file)
-    return Client(url, token, args.cacert)
+    url, token, cacert, fingerprint = settings(args.url, args.token, args.token_file, args.cacert, args.fingerprint)
+    return Client(url, token, cacert, fingerprint)
 
 
 def cmd_run(args):
@@ -159,7 +159,11 @@ def build_parser():
         p.add_argument("--token", help="API token; visible in ps, so prefer --token-file")
         p.add_argument("--token-file", help="a file holding the API token (else $PCCI_TOKEN_FILE, $PCCI_TOKEN "
                                             "or the client config)")
-        p.add_argument("--cacert", help="CA file to check an https master with")
+        p.add_argument("--cacert", help="CA file (or the master's own api.crt) to check an https master with "
+                                        "(else $PCCI_CACERT or cacert: in the client config)")
+        p.add_argument("--fingerprint", help="accept only an https master whose certificate has this SHA-256 "
+                                             "fingerprint, as the master logs it (else $PCCI_FINGERPRINT or "
+                                             "fingerprint: in the client config)")
         p.add_argument("--json", action="store_true", help="print the API's JSON")
         return p
 
@@ -229,7 +233,7 @@ def client_error_status(error):
         return EXIT_USAGE
     if error.status is None:
         return EXIT_UNAVAILABLE
-    if error.status == 401:
+    if error.status in (401, 403):
         return EXIT_NO_PERMISSION
     return EXIT_API_ERROR
 

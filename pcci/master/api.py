@@ -1,54 +1,61 @@
 """The REST API's routes over the pool service and the registry.
 
 Each route returns ``(status, data)``; the edge (``api_edge.ApiEdge``) checks the
-token, turns errors into JSON and writes the answer. Routes declared ``open=True``
-need no token: /health and /openapi.json. docs/api.md describes every route.
+token against the route's ``scope``, turns errors into JSON and writes the answer.
+Routes declared ``open=True`` need no token: /health and /openapi.json. docs/api.md
+describes every route.
 """
 
 from .. import __version__
 from ..clock import iso_time
 from . import validation, views
-from .api_edge import ApiEdge, JsonErrorsApp, bottle, read_body
+from .api_edge import JsonErrorsApp, bottle, caller, note_for_audit, read_body
 from .openapi import SPEC
 
 OPEN_PATHS = ("/health", "/openapi.json")
 
 
-def build_app(settings, pools, registry, persister, tokens, started_ms):
-    """The bottle app. `settings` is the master's validated config; `tokens` its API tokens."""
+def build_app(settings, pools, registry, persister, edge, started_ms):
+    """The bottle app. `settings` is the master's validated config; `edge` its ApiEdge."""
     app = JsonErrorsApp()
     app.catchall = True
-    app.install(ApiEdge(tokens))
+    app.install(edge)
 
     def body():
         return read_body(bottle.request, settings.max_body_bytes)
 
-    @app.post("/job")
+    @app.post("/job", scope="operate")
     def post_job():
-        pool = pools.submit(validation.job_request(body()))
+        request = validation.job_request(body())
+        request["submitted_by"] = caller(bottle.request).name
+        request["submitted_from"] = bottle.request.environ.get("REMOTE_ADDR")
+        pool = pools.submit(request)
+        note_for_audit(bottle.request, "pool %s on %d worker(s): %s" % (pool.pool_id, len(pool.jobs),
+                                                                       pool.cmd[:200]))
         bottle.response.set_header("Location", views.pool_url(pool.pool_id))
         return 202, views.submitted_json(pool)
 
-    @app.get("/pool/<pool_id>")
+    @app.get("/pool/<pool_id>", scope="read")
     def get_pool(pool_id):
         pool = pools.wait(pool_id, validation.wait_seconds(bottle.request.query))
-        return 200, views.pool_json(pool)
+        return 200, views.pool_json(pool, env_values=caller(bottle.request).allows("operate"))
 
-    @app.get("/pools")
+    @app.get("/pools", scope="read")
     def get_pools():
         query = validation.pools_query(bottle.request.query)
         page = pools.list(query["status"], query["before"], query["limit"])
         following = page[-1].pool_id if len(page) == query["limit"] else None
         return 200, {"pools": [views.pool_json(pool, with_output=False) for pool in page], "next": following}
 
-    @app.get("/workers")
+    @app.get("/workers", scope="read")
     def get_workers():
         return 200, {"workers": [views.worker_json(info) for info in registry.all()]}
 
-    @app.put("/kill/<pool_id>")
+    @app.put("/kill/<pool_id>", scope="operate")
     def put_kill(pool_id):
         workers = validation.kill_request(body())["workers"]
-        outcomes = pools.kill(pool_id, workers, settings.kill_reply_timeout)
+        outcomes = pools.kill(pool_id, workers, settings.kill_reply_timeout, caller(bottle.request).name)
+        note_for_audit(bottle.request, ", ".join("%s %s" % item for item in sorted(outcomes.items()))[:300])
         return 200, {"id": pool_id, "workers": outcomes}
 
     @app.get("/health", open=True)

@@ -4,23 +4,29 @@ mistake. Without tokens (the API then listens on loopback only) the edge also
 refuses requests addressed to another host name (a DNS-rebinding page) and
 state-changing requests from another origin (a page posting across origins).
 
-``ApiEdge`` is a bottle plugin: it checks the bearer token (unless the route was
-declared with ``open=True``), runs the route, turns an ``ApiError`` into its JSON and
-status, a crash into a logged traceback and a 500 without one, and logs each failure
-once. Routes return ``(status, data)``.
+``ApiEdge`` is a bottle plugin: it checks the bearer token and its scope against the
+route's ``scope`` (unless the route was declared with ``open=True``; a route that
+declares neither needs ``admin``), runs the route, turns an ``ApiError`` into its JSON
+and status, a crash into a logged traceback and a 500 without one, and logs each
+failure once. Every state-changing call, allowed or not, also writes one line to the
+``pcci.audit`` log: who (token name), from where, what, and the answer. Routes return
+``(status, data)`` and find their caller with ``caller(request)``.
 """
 
 import json
 import logging
 import socket
 
-from .. import auth
-from ..errors import ApiError, BadToken, ForbiddenHost, ForbiddenOrigin, InternalError, MissingToken, \
-    MalformedRequest, PayloadTooLarge, RequestTimeout, for_status
+from .. import api_tokens
+from ..errors import ApiError, BadToken, ForbiddenHost, ForbiddenOrigin, InsufficientScope, InternalError, \
+    MalformedRequest, MissingToken, PayloadTooLarge, RequestTimeout, for_status
 from .greenlet_locals import import_bottle
 
 bottle = import_bottle()
 log = logging.getLogger(__name__)
+audit_log = logging.getLogger("pcci.audit")
+CALLER = "pcci.caller"
+AUDIT_NOTE = "pcci.audit"
 
 REALM = 'Bearer realm="pcci"'
 
@@ -46,8 +52,19 @@ class JsonErrorsApp(bottle.Bottle):
         return to_json_text({"error": {"code": error.code, "message": message}})
 
 
+def caller(request):
+    """The ApiToken the request was made with (``api_tokens.LOCAL_USER`` on a tokenless master)."""
+    return request.environ.get(CALLER, api_tokens.LOCAL_USER)
+
+
+def note_for_audit(request, text):
+    """What a state-changing route did, for its audit line (a pool id, say)."""
+    request.environ[AUDIT_NOTE] = text
+
+
 class ApiEdge:
-    """Authentication, JSON errors and one log line per failure, for every route."""
+    """Authentication, scopes, JSON errors, one log line per failure and one audit line per
+    state-changing call, for every route. ``tokens`` may be replaced while serving (SIGHUP)."""
 
     name = "pcci_edge"
     api = 2
@@ -57,6 +74,7 @@ class ApiEdge:
 
     def apply(self, callback, route):
         is_open = bool(route.config.get("open"))
+        scope = route.config.get("scope", "admin")
 
         def wrapped(*args, **kwargs):
             request = bottle.request
@@ -65,7 +83,7 @@ class ApiEdge:
                 if not self.tokens:
                     _check_browser_safety(request)
                 if not is_open:
-                    self._check_token(request)
+                    self._check_token(request, scope)
                 status, data = callback(*args, **kwargs)
             except ApiError as exc:
                 log.info("%s %s -> %d %s: %s", request.method, request.path, exc.status, exc.code,
@@ -73,25 +91,44 @@ class ApiEdge:
                 status, data = exc.status, exc.to_json()
                 for name, value in exc.headers.items():
                     bottle.response.set_header(name, value)
-                if exc.status == 401:
+                if exc.status == 401 or isinstance(exc, InsufficientScope):
                     bottle.response.set_header("WWW-Authenticate", _challenge(exc))
             except Exception:
                 log.exception("%s %s failed", request.method, request.path)
                 error = InternalError("internal error; see the master's log")
                 status, data = error.status, error.to_json()
             bottle.response.status = status
+            if request.method in STATE_CHANGING:
+                _audit(request, status, data)
             return to_json_text(data)
         return wrapped
 
-    def _check_token(self, request):
-        if not self.tokens:
+    def _check_token(self, request, scope):
+        tokens = self.tokens
+        if not tokens:
+            request.environ[CALLER] = api_tokens.LOCAL_USER
             return
         header = request.get_header("Authorization", "")
         scheme, _, given = header.partition(" ")
         if scheme.lower() != "bearer" or not given.strip():
             raise MissingToken("send the API token as 'Authorization: Bearer <token>'")
-        if not auth.token_matches(self.tokens, given.strip()):
+        token = api_tokens.match(tokens, given.strip())
+        if token is None:
             raise BadToken("the API token is not one this master accepts")
+        request.environ[CALLER] = token
+        if not token.allows(scope):
+            raise InsufficientScope("token %s has scope %s; %s %s needs %s"
+                                    % (token.name, token.scope, request.method, request.path, scope))
+
+
+def _audit(request, status, data):
+    """One line per state-changing call: who, from where, what, and the answer."""
+    who = request.environ.get(CALLER)
+    error = data.get("error", {}).get("code") if isinstance(data, dict) else None
+    audit_log.info("%s %s by %s from %s -> %d%s%s", request.method, request.path,
+                   who.name if who else "-", request.environ.get("REMOTE_ADDR", "-"),
+                   status, " " + error if error else "",
+                   " (%s)" % request.environ[AUDIT_NOTE] if AUDIT_NOTE in request.environ else "")
 
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
@@ -123,6 +160,8 @@ def _check_browser_safety(request):
 
 def _challenge(error):
     """RFC 6750: say which scheme is wanted, and whether the token given was refused."""
+    if isinstance(error, InsufficientScope):
+        return REALM + ', error="insufficient_scope"'
     return REALM + (', error="invalid_token"' if isinstance(error, BadToken) else "")
 
 

@@ -42,6 +42,9 @@ _POOL_COMMON = {
     "createdTime": {"type": "string", "format": "date-time"}, "startTime": _TIME, "endTime": _TIME,
     "timeout": {"type": "number", "nullable": True}, "cwd": {"type": "string", "nullable": True},
     "states": {"type": "object", "additionalProperties": {"type": "integer"}},
+    "submittedBy": {"type": "string", "nullable": True, "description": "the API token's name"},
+    "submittedFrom": {"type": "string", "nullable": True, "description": "the client's address"},
+    "killedBy": {"type": "string", "nullable": True, "description": "the token name of the last kill"},
 }
 
 SCHEMAS = {
@@ -63,7 +66,8 @@ SCHEMAS = {
                     "stdout": {"type": "string"}, "stderr": {"type": "string"},
                     "stdoutTruncated": {"type": "boolean"}, "stderrTruncated": {"type": "boolean"}}),
     "Pool": _object(dict(_POOL_COMMON, env={"type": "object", "nullable": True,
-                                            "additionalProperties": {"type": "string"}},
+                                            "description": "values are null for a read-only token",
+                                            "additionalProperties": {"type": "string", "nullable": True}},
                          jobs={"type": "object", "additionalProperties": _ref("Job")})),
     "PoolSummary": _object(dict(_POOL_COMMON, workers={"type": "array", "items": {"type": "string"}})),
     "PoolPage": _object({"pools": {"type": "array", "items": _ref("PoolSummary")},

@@ -100,7 +100,8 @@ class PoolCore:
                        % (", ".join(busy[:5]) + (" and %d more" % (len(busy) - 5) if len(busy) > 5 else ""),
                           "has" if len(busy) == 1 else "have", self.max_worker_backlog))
         pool = Pool(self.new_pool_id(now), request["cmd"], now, {}, timeout=request["timeout"],
-                    env=request["env"], cwd=request["cwd"])
+                    env=request["env"], cwd=request["cwd"], submitted_by=request.get("submitted_by"),
+                    submitted_from=request.get("submitted_from"))
         effects = Effects()
         for position, name in enumerate(names):
             job = pool.jobs[name] = Job(pool.pool_id, name, position=position)
@@ -192,8 +193,9 @@ class PoolCore:
             del self.unfinished[worker]
 
     # -- kill -----------------------------------------------------------------------------
-    def kill_plan(self, pool, workers):
-        """(outcomes decided here, {worker: job id} to ask the workers to kill)."""
+    def kill_plan(self, pool, workers, killed_by=None):
+        """(outcomes decided here, {worker: job id} to ask the workers to kill). A kill that
+        reaches a running job is recorded on the pool as ``killed_by`` (saved by the caller)."""
         outcomes, targets = {}, {}
         for name in workers or list(pool.jobs):
             job = pool.jobs.get(name)
@@ -205,6 +207,8 @@ class PoolCore:
                 outcomes[name] = KillOutcome.WORKER_OFFLINE
             else:
                 targets[name] = job.job_id
+        if targets and killed_by:
+            pool.killed_by = killed_by
         return outcomes, targets
 
     # -- after a save -----------------------------------------------------------------------

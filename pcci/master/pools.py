@@ -155,8 +155,11 @@ class PoolService:
         self.core.forget_recent()
 
     # -- kill ---------------------------------------------------------------------------------
-    def kill(self, pool_id, workers, reply_timeout):
-        outcomes, targets = self.core.kill_plan(self.get(pool_id), workers)
+    def kill(self, pool_id, workers, reply_timeout, killed_by=None):
+        pool = self.get(pool_id)
+        outcomes, targets = self.core.kill_plan(pool, workers, killed_by)
+        if targets and killed_by:
+            self.persister.mark(pool)
         replies = {name: self.registry.session(name).request_kill(job_id) for name, job_id in targets.items()}
         deadline = monotonic() + reply_timeout
         for name, reply in replies.items():

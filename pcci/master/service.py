@@ -5,17 +5,19 @@ import logging
 import os
 import resource
 import signal
+import ssl
 
 import gevent
 from gevent.event import Event
-from gevent.pywsgi import LoggingLogAdapter, WSGIServer
-from gevent.server import StreamServer
 
 from .. import config as config_module
+from .. import tls
 from ..clock import wall_ms
 from ..durable_files import make_directories
-from ..link import tune_socket
+from ..errors import ConfigError
 from .api import build_app
+from .api_edge import ApiEdge
+from .api_server import ApiServer, api_host, api_tls_files
 from .persister import Persister
 from .pool_core import PoolCore
 from .pool_ids import PoolIdMaker
@@ -23,44 +25,33 @@ from .pools import PoolService
 from .registry import Registry
 from .retention import purge_loop
 from .store import Store, ThreadedStore
-from .worker_port import WorkerPort
+from .worker_port import WorkerPort, WorkerServer
 
 log = logging.getLogger(__name__)
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 WORKER_BACKLOG = 4096
 GC_THRESHOLDS = (100000, 50, 100)
 # How long a stopping master waits for the store to take the last changes.
 SHUTDOWN_FLUSH_SECONDS = 5.0
 
 
-def api_host(cfg, tokens):
-    """Without a token the API may only listen on loopback."""
-    if tokens or cfg.api_host in LOOPBACK:
-        return cfg.api_host
-    log.warning("no api_tokens configured: the REST API listens on 127.0.0.1 only, not %s; "
-                "add a token to serve other hosts", cfg.api_host)
-    return "127.0.0.1"
-
-
-class ApiServer(WSGIServer):
-    """API connections get no Nagle delay -- pywsgi may write a response's headers and
-    body separately, and on keep-alive Nagle then waits for the client's delayed ACK
-    (~40 ms a response) -- and a timeout on each read and write, so a client that stops
-    sending mid-request or idles on keep-alive lets its connection go."""
-
-    def __init__(self, listener, application, idle_timeout, **kwargs):
-        super().__init__(listener, application, **kwargs)
-        self.idle_timeout = idle_timeout
-
-    def handle(self, sock, address):
-        tune_socket(sock)
-        sock.settimeout(self.idle_timeout)
-        return super().handle(sock, address)
-
-
-def _ssl_args(cert, key):
-    return {"certfile": cert, "keyfile": key} if cert else {}
+def worker_link_tls(cfg):
+    """The worker port's TLS context and certificate fingerprint; a certificate of its own is
+    made in state_dir/tls at first start unless the config names one. (None, "") when
+    worker_tls is off, which is logged as loudly as it deserves."""
+    if not cfg.worker_tls:
+        log.warning("worker_tls is false: the worker link is PLAINTEXT. Anyone on the network can read every "
+                    "command and its output and inject commands into a live session. Use this only to debug.")
+        return None, ""
+    cert, key = cfg.worker_tls_cert, cfg.worker_tls_key
+    if not cert:
+        cert = os.path.join(cfg.state_dir, "tls", "worker-link.crt")
+        key = os.path.join(cfg.state_dir, "tls", "worker-link.key")
+        tls.ensure_certificate(cert, key, "pcci-master worker link")
+    context = tls.server_context(cert, key, minimum=ssl.TLSVersion.TLSv1_3)
+    fingerprint = tls.file_fingerprint(cert)
+    log.info("worker link: TLS with certificate %s (%s)", cert, fingerprint)
+    return context, fingerprint
 
 
 def tune_garbage_collector():
@@ -98,22 +89,22 @@ def run(cfg):
     pools = PoolService(core, store, registry, persister, wall_ms)
     pools.restore()
 
-    port = WorkerPort(cfg, key, registry, pools, persister, wall_ms)
+    link_tls, link_fingerprint = worker_link_tls(cfg)
+    port = WorkerPort(cfg, key, registry, pools, persister, wall_ms, link_tls, link_fingerprint)
     # A deep accept queue: after a master restart every worker dials in within seconds.
-    worker_server = StreamServer((cfg.worker_host, cfg.worker_port), port.handle, backlog=WORKER_BACKLOG,
-                                 **_ssl_args(cfg.worker_tls_cert, cfg.worker_tls_key))
+    worker_server = WorkerServer((cfg.worker_host, cfg.worker_port), port, backlog=WORKER_BACKLOG)
     host = api_host(cfg, tokens)
     if not tokens:
         log.warning("no api_tokens configured: anyone on this machine can use the API")
-    app = build_app(cfg, pools, registry, persister, tokens, started_ms)
-    # The server's own complaints are about clients (a garbled request line): info, not error.
-    api_server = ApiServer((host, cfg.api_port), app, cfg.api_idle_timeout, log=None,
-                           error_log=LoggingLogAdapter(logging.getLogger("pcci.http"), logging.INFO),
-                           **_ssl_args(cfg.api_tls_cert, cfg.api_tls_key))
+    edge = ApiEdge(tokens)
+    app = build_app(cfg, pools, registry, persister, edge, started_ms)
+    cert, cert_key = api_tls_files(cfg, host)
+    api_server = ApiServer((host, cfg.api_port), app, cfg,
+                           **({"certfile": cert, "keyfile": cert_key} if cert else {}))
     worker_server.start()
     api_server.start()
     log.info("master listening: API on %s://%s:%d, workers on %s:%d, state in %s",
-             "https" if cfg.api_tls_cert else "http", host, api_server.server_port,
+             "https" if cert else "http", host, api_server.server_port,
              cfg.worker_host, worker_server.server_port, cfg.state_dir)
 
     background = [gevent.spawn(purge_loop, store, cfg.pool_retention, cfg.max_pools, wall_ms, pools.forget_recent),
@@ -121,6 +112,7 @@ def run(cfg):
     stopping = Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, stopping.set)
+    gevent.signal_handler(signal.SIGHUP, lambda: gevent.spawn(reload_tokens, cfg.source, edge))
     stopping.wait()
 
     log.info("stopping")
@@ -134,6 +126,23 @@ def run(cfg):
     store.shutdown()
     log.info("master stopped")
     return 0
+
+
+def reload_tokens(config_path, edge):
+    """SIGHUP: read the API tokens again (api_tokens and api_tokens_file), so they can be
+    rotated without a restart. A file that does not read, or that would leave a master with
+    tokens tokenless (it may be listening off loopback), keeps the tokens in use."""
+    try:
+        tokens = config_module.read_api_tokens(config_module.load_master(config_path))
+    except ConfigError as exc:
+        log.error("reload: kept the API tokens in use; %s", "; ".join(exc.problems))
+        return
+    if edge.tokens and not tokens:
+        log.error("reload: kept the API tokens in use; the new configuration has none, which would open the API")
+        return
+    edge.tokens = tokens
+    log.info("reload: %d API token(s): %s (other settings take a restart)", len(tokens),
+             ", ".join("%s (%s)" % (t.name, t.scope) for t in tokens))
 
 
 def _sweep_loop(pools, lost_after):

@@ -29,7 +29,10 @@ CREATE TABLE IF NOT EXISTS pools (
     timeout REAL,
     env TEXT,
     cwd TEXT,
-    status TEXT NOT NULL
+    status TEXT NOT NULL,
+    submitted_by TEXT,
+    submitted_from TEXT,
+    killed_by TEXT
 );
 CREATE INDEX IF NOT EXISTS pools_by_status ON pools (status, id);
 CREATE INDEX IF NOT EXISTS pools_by_end ON pools (end_time);
@@ -60,7 +63,9 @@ CREATE TABLE IF NOT EXISTS workers (
 JOB_COLUMNS = ("worker, state, exit_code, signal, start_time, end_time, "
                "stdout, stderr, stdout_truncated, stderr_truncated")
 JOB_SUMMARY_COLUMNS = "worker, state, exit_code, signal, start_time, end_time"
-POOL_COLUMNS = "id, cmd, created, end_time, timeout, env, cwd"
+POOL_COLUMNS = "id, cmd, created, end_time, timeout, env, cwd, submitted_by, submitted_from, killed_by"
+# Columns added since the first release, with their types: added to an older file at open.
+ADDED_POOL_COLUMNS = (("submitted_by", "TEXT"), ("submitted_from", "TEXT"), ("killed_by", "TEXT"))
 
 
 class StoreDamaged(CannotStart):
@@ -85,12 +90,20 @@ class Store:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(SCHEMA)
+            self._add_missing_columns()
             # Reading every table once finds a damaged file now, not at the first request.
             for table in ("pools", "jobs", "workers"):
                 self.db.execute("SELECT COUNT(*) FROM %s" % table).fetchone()
         except sqlite3.DatabaseError as exc:
             self.close()
             raise StoreDamaged(self.path, exc)
+
+    def _add_missing_columns(self):
+        """Upgrade a file written by an older release: new columns start out NULL."""
+        present = {row[1] for row in self.db.execute("PRAGMA table_info(pools)")}
+        for name, kind in ADDED_POOL_COLUMNS:
+            if name not in present:
+                self.db.execute("ALTER TABLE pools ADD COLUMN %s %s" % (name, kind))
 
     def close(self):
         if self.db is not None:
@@ -102,11 +115,12 @@ class Store:
         """Upsert pools, jobs and worker records in one transaction."""
         with _transaction(self.db):
             self.db.executemany(
-                "INSERT INTO pools (id, cmd, created, end_time, timeout, env, cwd, status) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
-                "end_time = excluded.end_time, status = excluded.status",
+                "INSERT INTO pools (id, cmd, created, end_time, timeout, env, cwd, status, submitted_by, "
+                "submitted_from, killed_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "end_time = excluded.end_time, status = excluded.status, killed_by = excluded.killed_by",
                 [(p.pool_id, p.cmd, p.created, p.end_time, p.timeout,
-                  json.dumps(p.env) if p.env is not None else None, p.cwd, p.status.value) for p in pools])
+                  json.dumps(p.env) if p.env is not None else None, p.cwd, p.status.value, p.submitted_by,
+                  p.submitted_from, p.killed_by) for p in pools])
             self.db.executemany(
                 "INSERT OR REPLACE INTO jobs (pool_id, position, %s) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" % JOB_COLUMNS,
@@ -191,7 +205,7 @@ class _transaction:
 
 
 def _pool_from_rows(row, job_rows):
-    pool_id, cmd, created, end_time, timeout, env, cwd = row
+    pool_id, cmd, created, end_time, timeout, env, cwd, submitted_by, submitted_from, killed_by = row
     jobs = {}
     for position, job_row in enumerate(job_rows):
         job = Job(pool_id, *job_row[:6], position=position)
@@ -200,7 +214,8 @@ def _pool_from_rows(row, job_rows):
             job.stdout_truncated, job.stderr_truncated = bool(job_row[8]), bool(job_row[9])
         jobs[job.worker] = job
     return Pool(pool_id, cmd, created, jobs, timeout=timeout,
-                env=json.loads(env) if env else None, cwd=cwd, end_time=end_time)
+                env=json.loads(env) if env else None, cwd=cwd, end_time=end_time, submitted_by=submitted_by,
+                submitted_from=submitted_from, killed_by=killed_by)
 
 
 class ThreadedStore:

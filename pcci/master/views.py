@@ -22,8 +22,9 @@ def job_json(job):
     }
 
 
-def pool_json(pool, with_output=True):
-    """A whole pool; without output (for lists) its workers are named instead of shown."""
+def pool_json(pool, with_output=True, env_values=True):
+    """A whole pool; without output (for lists) its workers are named instead of shown.
+    Without ``env_values`` (a read-only token) the env's names are shown, its values null."""
     data = {
         "id": pool.pool_id,
         "cmd": pool.cmd,
@@ -35,9 +36,12 @@ def pool_json(pool, with_output=True):
         "timeout": pool.timeout,
         "cwd": pool.cwd,
         "states": pool.state_counts(),
+        "submittedBy": pool.submitted_by,
+        "submittedFrom": pool.submitted_from,
+        "killedBy": pool.killed_by,
     }
     if with_output:
-        data["env"] = pool.env
+        data["env"] = pool.env if env_values or pool.env is None else dict.fromkeys(pool.env)
         data["jobs"] = {name: job_json(job) for name, job in pool.jobs.items()}
     else:
         data["workers"] = list(pool.jobs)

@@ -7,13 +7,16 @@ that link with one log line; the other workers never notice.
 
 import logging
 
+import gevent
 from gevent.event import AsyncResult, Event
+from gevent.server import StreamServer
 
 from .. import auth, protocol
 from ..framing import ConnectionClosed, FrameError
-from ..link import Link, tune_socket
+from ..link import Link, TlsFailure, tune_socket
 from ..protocol import HandshakeRefused
 from ..states import WORKER_KILL_OUTCOMES, KillOutcome
+from .connection_limits import ConnectionLimits
 
 log = logging.getLogger(__name__)
 
@@ -59,28 +62,62 @@ class WorkerSession:
 
 
 class WorkerPort:
-    """Handles one connection on the worker port from first byte to last."""
+    """Handles one connection on the worker port from first byte to last.
 
-    def __init__(self, settings, key, registry, pools, persister, clock):
+    ``tls`` is the server context (None only when worker_tls is off) and ``cert_fingerprint``
+    the fingerprint of its certificate, which the handshake proofs cover ("" in plaintext)."""
+
+    def __init__(self, settings, key, registry, pools, persister, clock, tls=None, cert_fingerprint=""):
         self.config = settings
         self.key = key
+        # Connections not yet authenticated: a stranger may hold only so many.
+        self.limits = ConnectionLimits(settings.max_handshakes, settings.max_handshakes_per_address)
+        self.tls = tls
+        self.cert_fingerprint = cert_fingerprint
         self.registry = registry
         self.pools = pools
         self.persister = persister
         self.clock = clock
 
+    def admit(self, address):
+        """Whether a new connection from ``address`` may start its handshake (one log line per
+        thousand refused, so a flood cannot flood the log either)."""
+        if self.limits.admit(address[0]):
+            return True
+        if self.limits.refused % 1000 == 1:
+            log.warning("worker connection from %s refused: %s (%d refused so far)", address[0],
+                        self.limits.why_refused(address[0]), self.limits.refused)
+        return False
+
     def handle(self, sock, address):
+        """One admitted connection (``WorkerServer`` asked ``admit``), until it closes."""
+        pending = [address[0]]
+
+        def authenticated():
+            if pending:
+                self.limits.release(pending.pop())
+        try:
+            self._handle(sock, address, authenticated)
+        finally:
+            authenticated()
+
+    def _handle(self, sock, address, authenticated):
         peer = "%s:%d" % address[:2]
         tune_socket(sock)
+        if self.tls is not None:
+            sock = self._tls_accept(sock, peer)
+            if sock is None:
+                return
         link = Link(sock, protocol.HANDSHAKE_MAX_FRAME_BYTES, peer)
         session = None
         try:
-            name = self._handshake(link, peer)
+            name, proof = self._handshake(link, peer)
+            authenticated()
             link.decoder.max_frame_bytes = self.config.max_frame_bytes
             session = WorkerSession(link, name, address[0])
             self._claim(session)
-            link.send_now({"type": protocol.WELCOME, "version": protocol.VERSION,
-                                 "heartbeatTimeout": self.config.heartbeat_timeout})
+            link.send_now({"type": protocol.WELCOME, "version": protocol.VERSION, "proof": proof,
+                           "heartbeatTimeout": self.config.heartbeat_timeout})
             self._serve(session)
         except HandshakeRefused as exc:
             log.warning("worker connection from %s refused: %s: %s", peer, exc.code, exc.message)
@@ -91,6 +128,9 @@ class WorkerPort:
         except FrameError as exc:
             who = session.name if session else peer
             log.warning("worker connection from %s closed: it sent garbage: %s", who, exc)
+        except TlsFailure as exc:
+            who = session.name if session else peer
+            log.warning("worker connection from %s closed: %s", who, exc)
         except ConnectionClosed as exc:
             if session is not None:
                 log.info("worker %s disconnected: %s", session.name, exc)
@@ -101,25 +141,43 @@ class WorkerPort:
             if session is not None:
                 self._release(session)
 
+    def _tls_accept(self, sock, peer):
+        """The TLS handshake, within handshake_timeout; None (and one log line) when it fails."""
+        try:
+            tls_sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+            with gevent.Timeout(self.config.handshake_timeout, TimeoutError("no TLS handshake in time")):
+                tls_sock.do_handshake()
+            tls_sock.settimeout(None)
+            return tls_sock
+        except (OSError, TimeoutError) as exc:   # ssl.SSLError is an OSError
+            log.warning("worker connection from %s refused: TLS handshake failed: %s (a plaintext worker? "
+                        "every worker needs master_tls: true, the default)", peer, getattr(exc, "reason", None) or exc)
+            sock.close()
+            return None
+
     def _handshake(self, link, peer):
         timeout = self.config.handshake_timeout
         hello = protocol.require(link.receive(timeout), protocol.HELLO, node=str, nonce=str)
         name = hello["node"]
+        if hello.get("version") != protocol.VERSION:
+            raise HandshakeRefused("version_mismatch", "worker %r speaks protocol version %r, this master %d; "
+                                   "install the same PCCI release on both" % (name[:300], hello.get("version"),
+                                                                              protocol.VERSION))
         if not name or len(name) > 255 or "/" in name or not name.isprintable() or not protocol.storable(name):
             raise HandshakeRefused("bad_node_name", "node name %r must be 1-255 printable characters without '/'"
                                    % name[:300])
         nonce = auth.new_nonce()
-        link.send_now({"type": protocol.CHALLENGE, "nonce": nonce,
-                             "proof": auth.master_proof(self.key, hello["nonce"], nonce, name)})
+        link.send_now({"type": protocol.CHALLENGE, "nonce": nonce})
         reply = link.receive(timeout)
         if reply.get("type") == protocol.ERROR:
-            raise HandshakeRefused("bad_key", "worker %r found the master's key proof wrong; "
-                                      "the master and the worker have different cluster keys" % name)
+            raise HandshakeRefused(str(reply.get("code")), "worker %r gave up the handshake: %s"
+                                   % (name, str(reply.get("message"))[:300]))
         protocol.require(reply, protocol.AUTH, proof=str)
-        if not auth.proofs_match(auth.worker_proof(self.key, nonce, hello["nonce"], name), reply["proof"]):
-            raise HandshakeRefused("bad_key", "worker %r failed the cluster key check; "
-                                      "is its cluster key the master's?" % name)
-        return name
+        expected = auth.worker_proof(self.key, nonce, hello["nonce"], name, self.cert_fingerprint)
+        if not auth.proofs_match(expected, reply["proof"]):
+            raise HandshakeRefused("bad_key", "worker %r failed the cluster key check; is its cluster key the "
+                                   "master's, and is nothing between them presenting another certificate?" % name)
+        return name, auth.master_proof(self.key, hello["nonce"], nonce, name, self.cert_fingerprint)
 
     def _claim(self, session):
         info = self.registry.get(session.name)
@@ -183,3 +241,18 @@ class WorkerPort:
             else:
                 raise protocol.ProtocolError("unexpected %r message after the handshake" % kind)
 
+
+
+class WorkerServer(StreamServer):
+    """The worker port's listener: a connection over the handshake caps is closed in the
+    accept loop, before it costs a greenlet."""
+
+    def __init__(self, listener, port, **kwargs):
+        super().__init__(listener, port.handle, **kwargs)
+        self.port = port
+
+    def do_handle(self, sock, address):
+        if not self.port.admit(address):
+            sock.close()
+            return
+        super().do_handle(sock, address)

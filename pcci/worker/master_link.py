@@ -9,14 +9,15 @@ jittered, growing delay and dials again.
 import logging
 import random
 import socket
+import ssl
 
 import gevent
 import gevent.socket
 
-from .. import auth, protocol
+from .. import auth, protocol, tls
 from ..clock import monotonic
 from ..framing import ConnectionClosed, FrameError
-from ..link import Link, tune_socket
+from ..link import Link, TlsFailure, tune_socket
 from ..protocol import HandshakeRefused
 from . import stats
 from .backoff import reconnect_delay
@@ -46,21 +47,6 @@ def open_tcp(host, port, timeout):
     return gevent.socket.create_connection((host, port), timeout=timeout)
 
 
-def tls_context(cafile):
-    """A verifying client context. gevent's own SSLContext: the stdlib's would block the hub.
-
-    Imported here, not at the top: ssl adds ~4 MB to every worker that does not use TLS.
-    """
-    import ssl
-    from gevent import ssl as gevent_ssl
-    context = gevent_ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    if cafile:
-        context.load_verify_locations(cafile)
-    else:
-        context.load_default_certs()
-    return context
-
-
 class MasterLink:
     def __init__(self, settings, key, node, runner, outbox):
         self.config = settings
@@ -68,6 +54,7 @@ class MasterLink:
         self.node = node
         self.runner = runner
         self.outbox = outbox
+        self._tls = None
 
     # -- dialing ---------------------------------------------------------------------
     def run(self, stopping):
@@ -78,7 +65,12 @@ class MasterLink:
                 self._session()
             except HandshakeRefused as exc:
                 log.error("cannot register with master %s: %s", self._address(), exc)
-            except (ConnectionClosed, OSError, FrameError) as exc:  # ssl.SSLError is an OSError
+            except TlsFailure as exc:
+                log.warning("link to master %s closed: %s", self._address(), exc)
+            except ssl.SSLError as exc:
+                log.warning("link to master %s: TLS handshake failed (does the master have worker_tls on, "
+                            "the default?): %s", self._address(), exc.reason or exc)
+            except (ConnectionClosed, OSError, FrameError) as exc:
                 log.warning("link to master %s down: %s", self._address(), exc)
             except Exception:
                 # A bug must cost one session, never the worker's only link to its master.
@@ -96,18 +88,33 @@ class MasterLink:
         return "%s:%d" % (self.config.master_host, self.config.master_port)
 
     def _dial(self):
+        """A connected socket and the fingerprint of the master's certificate ("" in plaintext)."""
         sock = open_tcp(self.config.master_host, self.config.master_port, timeout=10)
         tune_socket(sock)
-        if self.config.master_tls:
-            sock = tls_context(self.config.master_ca_file).wrap_socket(
-                sock, server_hostname=self.config.master_host)
+        if not self.config.master_tls:
+            sock.settimeout(None)
+            return sock, ""
+        if self._tls is None:
+            self._tls = tls.link_client_context(self.config.master_ca_file)
+        try:
+            sock = self._tls.wrap_socket(sock, server_hostname=self.config.master_host)
+        except OSError:
+            sock.close()
+            raise
+        seen = tls.peer_fingerprint(sock)
+        pinned = self.config.master_fingerprint
+        if pinned and seen != pinned:
+            sock.close()
+            raise HandshakeRefused("wrong_certificate", "the master presented certificate %s, not the pinned "
+                                   "master_fingerprint %s; refusing it" % (seen, pinned))
         sock.settimeout(None)
-        return sock
+        return sock, seen
 
     def _session(self):
-        link = Link(self._dial(), protocol.HANDSHAKE_MAX_FRAME_BYTES, self._address())
+        sock, cert_fingerprint = self._dial()
+        link = Link(sock, protocol.HANDSHAKE_MAX_FRAME_BYTES, self._address())
         try:
-            handshake(link, self.key, self.node, self.config.link_timeout)
+            handshake(link, self.key, self.node, self.config.link_timeout, cert_fingerprint)
             link.decoder.max_frame_bytes = self.config.max_frame_bytes
             log.info("registered with master %s as %s", self._address(), self.node)
             self.outbox.attach(link)
@@ -154,27 +161,31 @@ class MasterLink:
                 raise _refused_by(message)
 
 
-def handshake(link, key, node, timeout):
+def handshake(link, key, node, timeout, cert_fingerprint):
     """The worker's side of the mutual key proof; the master's welcome, or HandshakeRefused.
-    (bench/swarm.py uses this too, so simulated workers speak exactly this protocol.)"""
+    ``cert_fingerprint`` is that of the certificate this link's TLS session presented ("" in
+    plaintext). (bench/swarm.py uses this too, so simulated workers speak exactly this protocol.)"""
     nonce = auth.new_nonce()
     link.send_now({"type": protocol.HELLO, "node": node, "nonce": nonce, "version": protocol.VERSION})
     challenge = link.receive(timeout)
     if challenge.get("type") == protocol.ERROR:
         raise _refused_by(challenge)
-    protocol.require(challenge, protocol.CHALLENGE, nonce=str, proof=str)
-    if not auth.proofs_match(auth.master_proof(key, nonce, challenge["nonce"], node), challenge["proof"]):
+    protocol.require(challenge, protocol.CHALLENGE, nonce=str)
+    link.send_now({"type": protocol.AUTH,
+                   "proof": auth.worker_proof(key, challenge["nonce"], nonce, node, cert_fingerprint)})
+    welcome = link.receive(timeout)
+    if welcome.get("type") == protocol.ERROR:
+        raise _refused_by(welcome)
+    protocol.require(welcome, protocol.WELCOME, proof=str)
+    expected = auth.master_proof(key, nonce, challenge["nonce"], node, cert_fingerprint)
+    if not auth.proofs_match(expected, welcome["proof"]):
         try:
             link.send_now(protocol.error("bad_key", "the master's key proof is wrong"), timeout=1.0)
         except ConnectionClosed:
             pass
-        raise HandshakeRefused("bad_key", "the master did not prove it holds the cluster key; "
-                                          "refusing to take orders from it")
-    link.send_now({"type": protocol.AUTH, "proof": auth.worker_proof(key, challenge["nonce"], nonce, node)})
-    welcome = link.receive(timeout)
-    if welcome.get("type") == protocol.ERROR:
-        raise _refused_by(welcome)
-    return protocol.require(welcome, protocol.WELCOME)
+        raise HandshakeRefused("bad_key", "the master did not prove it holds the cluster key for this "
+                                          "connection's certificate; refusing to take orders from it")
+    return welcome
 
 
 def _refused_by(message):

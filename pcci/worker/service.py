@@ -43,6 +43,9 @@ def run(cfg):
                     "(systemctl restart pcci-worker)", missing, cfg.source)
         return 0
     key = config_module.read_cluster_key(cfg)
+    if not cfg.master_tls:
+        log.warning("master_tls is false: the link to the master is PLAINTEXT. Anyone on the network can read "
+                    "every command and its output and make this worker run commands. Use this only to debug.")
     node = cfg.node_name or config_module.default_node_name()
     raise_open_file_limit()
     spool = Spool(os.path.join(cfg.state_dir, "results"))

@@ -1,0 +1,133 @@
+"""The REST API's HTTP server: where it listens, TLS, and limits on slow or greedy clients.
+
+Off loopback the API serves https by default: with the certificate the config names, or
+else with one the master makes in state_dir/tls at first start. Plain HTTP off loopback
+needs ``api_plain_http: true`` and is logged as a warning, since tokens would then
+cross the network in clear.
+"""
+
+import logging
+import os
+import socket
+
+import gevent
+from gevent.pywsgi import LoggingLogAdapter, WSGIHandler, WSGIServer
+
+from .. import tls
+from ..link import tune_socket
+from .connection_limits import ConnectionLimits
+
+log = logging.getLogger(__name__)
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def is_loopback(host):
+    return host in LOOPBACK or host.startswith("127.")
+
+
+def api_host(cfg, tokens):
+    """Without a token the API may only listen on loopback."""
+    if tokens or is_loopback(cfg.api_host):
+        return cfg.api_host
+    log.warning("no api_tokens configured: the REST API listens on 127.0.0.1 only, not %s; "
+                "add a token to serve other hosts", cfg.api_host)
+    return "127.0.0.1"
+
+
+def api_tls_files(cfg, host):
+    """(certificate, key) to serve https with, or (None, None) for plain http."""
+    if cfg.api_tls_cert:
+        return cfg.api_tls_cert, cfg.api_tls_key
+    if is_loopback(host):
+        return None, None
+    if cfg.api_plain_http:
+        log.warning("api_plain_http is true: the API on %s is plain HTTP, so API tokens, commands and their "
+                    "output cross the network in clear", host)
+        return None, None
+    cert = os.path.join(cfg.state_dir, "tls", "api.crt")
+    key = os.path.join(cfg.state_dir, "tls", "api.key")
+    extra = list(cfg.api_tls_names) + ([] if host in ("0.0.0.0", "::") else [host])
+    tls.ensure_certificate(cert, key, "pcci-master API", extra_names=extra)
+    log.info("API: https with the certificate %s (%s); check it from clients with curl --cacert %s, "
+             "pcci --cacert %s, or pcci --fingerprint %s", cert, tls.file_fingerprint(cert), cert, cert,
+             tls.file_fingerprint(cert))
+    return cert, key
+
+
+class HeadTooSlow(socket.timeout):
+    """A request head still incomplete at its deadline (a slowloris client)."""
+
+
+class DeadlineHandler(WSGIHandler):
+    """A request head must arrive whole within ``head_timeout`` of its first byte; waiting
+    for that first byte is bounded by the socket's idle timeout."""
+
+    head_timeout = 10.0
+    _deadline = None
+
+    def read_requestline(self):
+        self.rfile.peek(1)
+        self._deadline = gevent.Timeout.start_new(
+            self.head_timeout, HeadTooSlow("request head not complete after %ss" % self.head_timeout))
+        try:
+            return super().read_requestline()
+        except BaseException:
+            self._deadline.cancel()
+            raise
+
+    def read_request(self, raw_requestline):
+        try:
+            return super().read_request(raw_requestline)
+        finally:
+            self._deadline.cancel()     # the application (a long ?wait=, say) runs without it
+
+    def handle_one_request(self):
+        try:
+            return super().handle_one_request()
+        finally:
+            # An empty or overlong request line never reaches read_request.
+            if self._deadline is not None:
+                self._deadline.cancel()
+
+
+class ApiServer(WSGIServer):
+    """API connections get no Nagle delay -- pywsgi may write a response's headers and
+    body separately, and on keep-alive Nagle then waits for the client's delayed ACK
+    (~40 ms a response) -- a timeout on each read and write, a deadline for each request
+    head, and caps on connections per client address and in all."""
+
+    handler_class = DeadlineHandler
+
+    def __init__(self, listener, application, cfg, **kwargs):
+        super().__init__(listener, application, log=None,
+                         # The server's own complaints are about clients (a garbled request line): info.
+                         error_log=LoggingLogAdapter(logging.getLogger("pcci.http"), logging.INFO), **kwargs)
+        self.idle_timeout = cfg.api_idle_timeout
+        self.handler_class = type("Handler", (DeadlineHandler,), {"head_timeout": cfg.api_head_timeout})
+        self.limits = ConnectionLimits(cfg.api_max_connections, cfg.api_max_connections_per_address)
+
+    def do_handle(self, sock, address):
+        """In the accept loop: over a cap, the connection is closed before it costs a greenlet."""
+        if not self.limits.admit(address[0]):
+            if self.limits.refused % 1000 == 1:
+                log.warning("API connection from %s refused: %s (%d refused so far)", address[0],
+                            self.limits.why_refused(address[0]), self.limits.refused)
+            sock.close()
+            return
+        tune_socket(sock)
+        # Set before any TLS handshake, which must not wait forever either.
+        sock.settimeout(self.idle_timeout)
+        super().do_handle(sock, address)
+
+    def wrap_socket_and_handle(self, client_socket, address):
+        try:
+            return super().wrap_socket_and_handle(client_socket, address)
+        except OSError as exc:   # ssl.SSLError too: a failed handshake is the client's problem
+            log.info("API connection from %s: TLS handshake failed: %s%s", address[0],
+                     getattr(exc, "reason", None) or exc,
+                     " (plain http sent to the https port)" if getattr(exc, "reason", "") == "HTTP_REQUEST" else "")
+
+    def do_close(self, sock, address):
+        self.limits.release(address[0])
+        super().do_close(sock, address)
