@@ -17,6 +17,15 @@ import time
 import control
 
 
+
+def shut_down(*sockets):
+    """Both directions of each socket, ignoring ones already gone: the other pump then ends too."""
+    for sock in sockets:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
 class LinkProxy:
     def __init__(self, target_port, listen=("127.0.0.1", 0), target_host="127.0.0.1"):
         self.target_port, self.target_host = target_port, target_host
@@ -72,11 +81,7 @@ class LinkProxy:
         except OSError:
             pass
         finally:
-            for sock in (source, sink):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            shut_down(source, sink)
 
     def cut(self):
         self.up.clear()

@@ -24,6 +24,8 @@ import sys
 import threading
 import time
 
+from linkproxy import shut_down
+
 INJECT_AFTER_SECONDS = 2.0
 
 
@@ -57,11 +59,7 @@ def pump(source, sink, recorder, forged=None, started=None):
     except OSError:
         pass
     finally:
-        for sock in (source, sink):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        shut_down(source, sink)
 
 
 def read_frame(sock, recorder):

@@ -167,6 +167,23 @@ def test_under_systemd_each_job_has_a_cgroup_that_kill_and_timeout_empty(bed):
     assert bed.worker.sh("pgrep -x sleep", check=False).stdout.strip() == ""
 
 
+def test_on_a_host_that_is_master_and_worker_jobs_cannot_read_the_masters_secrets(bed):
+    master = bed.master
+    master.sh("dpkg -i /debs/pcci-worker_*.deb")
+    master.sh("sed -i 's/^master_host: .*/master_host: 127.0.0.1/; s/^node_name: .*/node_name: both/' "
+              "/etc/pcci/worker.yaml && systemctl restart pcci-worker")
+    wait_until(lambda: [w for w in api(bed, "GET", "/workers")[1]["workers"] if w["name"] == "both" and w["online"]],
+               timeout=40, what="the master's own worker online")
+    secrets = ("/etc/pcci/api-tokens", "/var/lib/pcci-master/tls/api.key", "/var/lib/pcci-master/tls/worker-link.key",
+               "/var/lib/pcci-master/pcci.sqlite3")
+    probe = "; ".join("cat %s >/dev/null 2>&1 && echo READ %s || echo DENIED %s" % (f, f, f) for f in secrets)
+    status, submitted = api(bed, "POST", "/job", {"cmd": probe + "; id -un", "workers": ["both"]})
+    assert status == 202
+    job = api(bed, "GET", "/pool/%s?wait=30" % submitted["id"])[1]["jobs"]["both"]
+    assert job["stdout"].splitlines() == ["DENIED %s" % f for f in secrets] + ["_pcci-worker"], job
+    master.sh("systemctl stop pcci-worker && apt-get purge -y pcci-worker")
+
+
 def test_upgrade_keeps_edited_config_and_history(bed):
     bed.master.sh("dpkg -i /debs-upgrade/python3-pcci_*.deb /debs-upgrade/pcci-master_*.deb")
     bed.worker.sh("dpkg -i /debs-upgrade/python3-pcci_*.deb /debs-upgrade/pcci-worker_*.deb")
