@@ -54,8 +54,15 @@ class SimulatedWorker:
             gevent.sleep(random.random() * min(5.0, 0.2 * 2 ** min(attempt, 5)))
 
     def session(self):
-        sock = gevent.socket.create_connection(("127.0.0.1", self.swarm.port), timeout=30,
-                                               source_address=(self.source, 0))
+        # A bare socket, not create_connection: no name lookup on gevent's resolver threads.
+        sock = gevent.socket.socket()
+        sock.settimeout(30)
+        try:
+            sock.bind((self.source, 0))
+            sock.connect(("127.0.0.1", self.swarm.port))
+        except OSError:
+            sock.close()
+            raise
         cert_fingerprint = ""
         if self.swarm.tls is not None:
             sock = self.swarm.tls.wrap_socket(sock)

@@ -49,8 +49,10 @@ class Link:
         self._pending = collections.deque()
         self._outgoing = []
         self._writer = None
-        # Plain sockets first try a direct, non-waiting write; TLS always goes through the writer.
-        self._direct = not hasattr(sock, "cipher")
+        # A TLS write that would block must be retried with the very same bytes (OpenSSL
+        # has taken part of them): the writer sends this first, alone.
+        self._tls_retry = None
+        self._tls = getattr(sock, "_sslobj", None) is not None
         self._read_timeout = sock.gettimeout()
 
     def send(self, message):
@@ -58,24 +60,44 @@ class Link:
         if self.closed:
             return
         data = message if isinstance(message, bytes) else framing.encode(message)
-        if self._writer is None and self._direct:
+        if self._writer is None:
+            # First a direct write that never waits: most frames leave at once, without a greenlet.
             try:
-                sent = self.sock.send(data, 0, timeout=0.0)
-            except BlockingIOError:
-                sent = 0
+                if self._tls:
+                    self._write_tls_now(data)
+                    return
+                data = self._write_plain_now(data)
             except OSError as exc:
                 log.debug("send to %s failed: %s", self.peer, exc)
                 self.close()
                 return
-            if sent == len(data):
+            if not data:
                 return
-            data = data[sent:]
         self._outgoing.append(data)
         if self._writer is None:
             self._writer = gevent.spawn(self._write_all)
 
+    def _write_plain_now(self, data):
+        """What is left of ``data`` after one non-blocking send."""
+        try:
+            sent = self.sock.send(data, 0, timeout=0.0)
+        except BlockingIOError:
+            sent = 0
+        return data[sent:]
+
+    def _write_tls_now(self, data):
+        """Write ``data`` as TLS records now; if that would block, the writer retries it as it is."""
+        try:
+            self.sock._sslobj.write(data)
+        except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            self._tls_retry = data
+            self._writer = gevent.spawn(self._write_all)
+
     def _write_all(self):
         try:
+            if self._tls_retry is not None:
+                retry, self._tls_retry = self._tls_retry, None
+                self.sock.send(retry)       # gevent's send: the same bytes again until taken
             while self._outgoing and not self.closed:
                 chunks, self._outgoing = self._outgoing, []
                 self.sock.sendall(b"".join(chunks))
