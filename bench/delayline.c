@@ -7,6 +7,7 @@
  *
  *     cc -O2 -o delayline delayline.c -lnetfilter_queue && ./delayline 25
  */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/netfilter.h>
@@ -79,13 +80,16 @@ int main(int argc, char **argv)
 
     char buffer[65536];
     for (;;) {
-        int wait_ms = -1;
+        /* Sleep until the next packet is due (to the nanosecond: no spinning), or one arrives. */
+        struct timespec wait, *timeout = NULL;
         if (head != tail) {
-            uint64_t now = now_ns();
-            wait_ms = due[head % RING] > now ? (int)((due[head % RING] - now) / 1000000u) : 0;
+            uint64_t now = now_ns(), left = due[head % RING] > now ? due[head % RING] - now : 0;
+            wait.tv_sec = left / 1000000000u;
+            wait.tv_nsec = left % 1000000000u;
+            timeout = &wait;
         }
         struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, wait_ms) > 0) {
+        if (ppoll(&p, 1, timeout, NULL) > 0) {
             int n;
             while ((n = recv(fd, buffer, sizeof buffer, MSG_DONTWAIT)) > 0)
                 nfq_handle_packet(h, buffer, n);

@@ -20,6 +20,7 @@ stopped, and every namespace deleted, by name.
 """
 
 import argparse
+import http.client
 import json
 import os
 import shutil
@@ -29,7 +30,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -105,6 +105,7 @@ class Lab:
         sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", host_key)
         self.control_dir = os.path.join(self.directory, "cm")
         os.makedirs(self.control_dir)
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)     # sshd's privilege separation directory
         with open(os.path.join(home, ".ssh", "config"), "w") as handle:
             handle.write("Host *\n  User root\n  IdentityFile %s\n  StrictHostKeyChecking no\n"
                          "  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n  KexAlgorithms curve25519-sha256\n"
@@ -127,10 +128,12 @@ class Lab:
             with open(config, "w") as handle:
                 handle.write("ListenAddress %s\nHostKey %s\nPermitRootLogin prohibit-password\nUsePAM no\n"
                              "PidFile %s/sshd-%d.pid\nAuthorizedKeysFile %s/.ssh/authorized_keys\n"
-                             "StrictModes no\nKexAlgorithms curve25519-sha256\nUseDNS no\n"
+                             "StrictModes no\nKexAlgorithms curve25519-sha256\nUseDNS no\nSubsystem sftp internal-sftp\n"
                              % (host_address(number), host_key, self.directory, number, home))
+            log = open(os.path.join(self.directory, "sshd-%d.log" % number), "w")
             self.processes.append(subprocess.Popen(["ip", "netns", "exec", name, "/usr/sbin/sshd", "-D", "-e",
-                                                    "-f", config], stderr=subprocess.DEVNULL))
+                                                    "-f", config], stderr=log))
+            log.close()
         self.env = dict(os.environ, HOME=home)
 
     # -- PCCI -----------------------------------------------------------------------------
@@ -172,24 +175,27 @@ class Lab:
 
 
 # -- measuring, run inside the controller namespace -----------------------------------------
-def time_command(argv, env, runs):
+def time_command(argv, env, runs, expect_lines):
+    """Median seconds; each run must succeed and print nothing unexpected (pdsh exits 0
+    even when ssh fails, so its output is checked too)."""
     samples = []
     for _ in range(runs):
         started = time.perf_counter()
         result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
         samples.append(time.perf_counter() - started)
-        if result.returncode != 0:
-            raise RuntimeError("%s failed: %s" % (argv[0], (result.stdout + result.stderr)[-500:]))
+        if result.returncode != 0 or result.stderr.strip() or len(result.stdout.splitlines()) != expect_lines:
+            raise RuntimeError("%s failed: %s" % (argv[0], (result.stdout + result.stderr)[-800:]))
     return statistics.median(samples)
 
 
 def time_pcci(port, workers, runs):
+    """POST /job then GET /pool?wait= on one keep-alive connection, as a script would."""
+    connection = http.client.HTTPConnection("127.0.0.1", port)
+    headers = {"Authorization": "Bearer " + TOKEN}
+
     def call(method, path, body=None):
-        request = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path), method=method,
-                                         data=json.dumps(body).encode() if body else None,
-                                         headers={"Authorization": "Bearer " + TOKEN})
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return json.loads(response.read())
+        connection.request(method, path, json.dumps(body) if body else None, headers)
+        return json.loads(connection.getresponse().read())
     samples = []
     for _ in range(runs + 2):
         started = time.perf_counter()
@@ -197,6 +203,7 @@ def time_pcci(port, workers, runs):
         pool = call("GET", "/pool/%s?wait=60" % pool_id)
         samples.append(time.perf_counter() - started)
         assert pool["exitCode"] == 0 and len(pool["jobs"]) == len(workers), pool
+    connection.close()
     return statistics.median(samples[2:])
 
 
@@ -211,11 +218,13 @@ def measure(args):
         listing = ",".join(targets)
         row = {"pcci": time_pcci(args.api_port, names, args.runs)}
         row["pdsh"] = time_command(["pdsh", "-R", "ssh", "-w", listing, "true"],
-                                   dict(env, PDSH_SSH_ARGS_APPEND="-q"), args.runs)
-        row["clush"] = time_command(["clush", "-w", listing, "true"], env, args.runs)
+                                   dict(env, PDSH_SSH_ARGS_APPEND="-q"), args.runs, 0)
+        row["clush"] = time_command(["clush", "-w", listing, "true"], env, args.runs, 0)
         for target in targets:      # open the ControlMaster connections first: the best case for SSH
             subprocess.run(["ssh"] + ssh_options.split() + [target, "true"], env=env, check=True, timeout=60)
-        row["clush (warm ssh)"] = time_command(["clush", "-o", ssh_options, "-w", listing, "true"], env, args.runs)
+        # clush interpolates its options: % is written %%.
+        row["clush (warm ssh)"] = time_command(["clush", "-o", ssh_options.replace("%", "%%"), "-w", listing, "true"],
+                                               env, args.runs, 0)
         if os.path.exists(ANSIBLE):
             inventory = os.path.join(args.home, "inventory-%s" % label)
             with open(inventory, "w") as handle:
@@ -226,7 +235,7 @@ def measure(args):
                                ANSIBLE_FORKS="50", ANSIBLE_LOCAL_TEMP=os.path.join(args.home, "ansible-tmp"))
             command = [ANSIBLE, "all", "-i", inventory, "-m", "command", "-a", "true"]
             subprocess.run(command, env=ansible_env, capture_output=True, timeout=300)   # warm its connections
-            row["ansible"] = time_command(command, ansible_env, max(2, args.runs // 2))
+            row["ansible"] = time_command(command, ansible_env, max(2, args.runs // 2), 2 * len(targets))
         results[label] = row
     print(json.dumps(results))
 
