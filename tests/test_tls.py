@@ -101,3 +101,15 @@ def test_the_cli_checks_an_https_master_by_ca_file_or_by_pinned_fingerprint(clus
     wrong = pcci("--fingerprint", "sha256:" + "0" * 64)
     assert wrong.returncode == 69 and "not the pinned sha256:" + "0" * 64 in wrong.stderr
     assert pcci().returncode == 69           # neither: the system CAs do not know a self-signed certificate
+
+
+def test_a_plaintext_worker_and_a_tls_master_each_say_what_to_change(cluster):
+    from conftest import wait_until
+    cluster.start_master()
+    worker = cluster.start_worker("old-config", wait=False, master_tls=False)
+    wait_until(lambda: "this worker has master_tls: false: does the master speak TLS" in worker.log(),
+               what="the worker's hint")
+    assert "PLAINTEXT" in worker.log()
+    wait_until(lambda: "TLS handshake failed" in cluster.master.log() and
+               "every worker needs master_tls: true" in cluster.master.log(), what="the master's hint")
+    assert cluster.api("GET", "/workers")[1]["workers"] == []

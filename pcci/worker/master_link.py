@@ -114,7 +114,16 @@ class MasterLink:
         sock, cert_fingerprint = self._dial()
         link = Link(sock, protocol.HANDSHAKE_MAX_FRAME_BYTES, self._address())
         try:
-            handshake(link, self.key, self.node, self.config.link_timeout, cert_fingerprint)
+            try:
+                handshake(link, self.key, self.node, self.config.link_timeout, cert_fingerprint)
+            except ConnectionClosed as exc:
+                if self.config.master_tls:
+                    raise
+                # A master that speaks TLS (the default) hangs up on a plaintext hello: a config
+                # from before TLS was the default still says master_tls: false.
+                raise ConnectionClosed("%s during the handshake; this worker has master_tls: false: "
+                                       "does the master speak TLS (worker_tls, on by default)? Then set "
+                                       "master_tls: true here" % exc)
             link.decoder.max_frame_bytes = self.config.max_frame_bytes
             log.info("registered with master %s as %s", self._address(), self.node)
             self.outbox.attach(link)
