@@ -168,6 +168,14 @@ class Lab:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(5)
+        # What the services left behind in their namespaces (sshd's per-connection children,
+        # the clients' ControlPersist masters), found by namespace, stopped by PID.
+        for name in self.namespaces:
+            for pid in sh("ip", "netns", "pids", name, check=False).stdout.split():
+                try:
+                    os.kill(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, ValueError):
+                    pass
         for name in reversed(self.namespaces):
             sh("ip", "netns", "del", name, check=False)
         for etc in self.etc_dirs:

@@ -29,7 +29,19 @@ def test_quickstart_starts_a_working_master_and_worker_and_stops_cleanly(tmp_pat
         assert '"already_ended"' in text                             # PUT /kill on a finished pool
         os.killpg(process.pid, signal.SIGINT)
         assert process.wait(20) is not None
+        wait_until(lambda: not group_alive(process.pid), timeout=15, what="the master and worker stopped too")
     finally:
-        if process.poll() is None:
+        # The whole group, even once the script has exited: nothing it started may outlive the test.
+        try:
             os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
+        except ProcessLookupError:
+            pass
+        process.wait(5)
+
+
+def group_alive(pgid):
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
