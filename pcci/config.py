@@ -284,7 +284,7 @@ def _public_secret(handle, raw):
     key = "cluster_key" if raw.get("cluster_key") else "api_tokens" if raw.get("api_tokens") else None
     try:
         if key:
-            _refuse_if_public(handle, Config({}, handle.name), key,
+            _refuse_if_public(handle, handle.name, key,
                               "it holds a secret: move it to %s_file, or" % key)
     except ConfigError as exc:
         return exc.problems[0]
@@ -306,7 +306,7 @@ def read_cluster_key(config):
     if config.cluster_key_file:
         try:
             with open(config.cluster_key_file, encoding="utf-8") as handle:
-                _refuse_if_public(handle, config, "cluster_key_file")
+                _refuse_if_public(handle, config.source, "cluster_key_file")
                 return cluster_key(handle.read())
         except OSError as exc:
             raise ConfigError(["%s: cluster_key_file: cannot read %s: %s"
@@ -323,7 +323,7 @@ def read_api_tokens(config):
     if config.api_tokens_file:
         try:
             with open(config.api_tokens_file, encoding="utf-8") as handle:
-                _refuse_if_public(handle, config, "api_tokens_file")
+                _refuse_if_public(handle, config.source, "api_tokens_file")
                 lines = handle.readlines()
         except OSError as exc:
             raise ConfigError(["%s: api_tokens_file: cannot read %s: %s"
@@ -335,13 +335,13 @@ def read_api_tokens(config):
     return tokens
 
 
-def _refuse_if_public(handle, config, key, advice=""):
+def _refuse_if_public(handle, source, key, advice=""):
     """A secret that every user of the machine can read is no secret: refuse it, saying how to fix it."""
     mode = os.fstat(handle.fileno()).st_mode
     if mode & stat.S_IROTH:
         raise ConfigError(["%s: %s: %s is readable by every user (mode %04o); %smake it private: chmod o-rwx %s "
                            "(the Debian packages use 0640, owner root, group _pcci)"
-                           % (config.source, key, handle.name, stat.S_IMODE(mode), advice + " " if advice else "",
+                           % (source, key, handle.name, stat.S_IMODE(mode), advice + " " if advice else "",
                               handle.name)])
 
 

@@ -42,7 +42,7 @@ PoolTooLarge = _error("PoolTooLarge", 400, "pool_too_large", "the pool would hav
 # 401: who is asking is not established.
 MissingToken = _error("MissingToken", 401, "missing_token", "no 'Authorization: Bearer' header")
 BadToken = _error("BadToken", 401, "bad_token", "the token is not one the master accepts")
-# 403: a browser page must not drive a master that has no tokens.
+# 403: a browser page must not drive a master that has no tokens; a token may only do what its scope allows.
 ForbiddenHost = _error("ForbiddenHost", 403, "forbidden_host",
                        "without api_tokens the API answers only requests addressed to a loopback name or address")
 ForbiddenOrigin = _error("ForbiddenOrigin", 403, "forbidden_origin",

@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from conftest import REPO, free_port, wait_until
+from pcci.worker.job_process import group_alive
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/usr/bin/apt-get"),
                                 reason="the quickstart installs Debian packages: needs root on Debian")
@@ -37,11 +38,3 @@ def test_quickstart_starts_a_working_master_and_worker_and_stops_cleanly(tmp_pat
         except ProcessLookupError:
             pass
         process.wait(5)
-
-
-def group_alive(pgid):
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False

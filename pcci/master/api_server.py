@@ -15,36 +15,30 @@ from gevent.pywsgi import LoggingLogAdapter, WSGIHandler, WSGIServer
 
 from .. import tls
 from ..link import tune_socket
+from .api_edge import is_loopback_host
 from .connection_limits import ConnectionLimits
 
 log = logging.getLogger(__name__)
 
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
-
-def is_loopback(host):
-    return host in LOOPBACK or host.startswith("127.")
-
-
 def api_host(cfg, tokens):
     """Without a token the API may only listen on loopback."""
-    if tokens or is_loopback(cfg.api_host):
+    if tokens or is_loopback_host(cfg.api_host):
         return cfg.api_host
     log.warning("no api_tokens configured: the REST API listens on 127.0.0.1 only, not %s; "
                 "add a token to serve other hosts", cfg.api_host)
     return "127.0.0.1"
 
 
-def api_tls_files(cfg, host):
-    """(certificate, key) to serve https with, or (None, None) for plain http."""
+def api_tls(cfg, host):
+    """The server TLS context to serve https with, or None for plain http."""
     if cfg.api_tls_cert:
-        return cfg.api_tls_cert, cfg.api_tls_key
-    if is_loopback(host):
-        return None, None
+        return tls.server_context(cfg.api_tls_cert, cfg.api_tls_key)
+    if is_loopback_host(host):
+        return None
     if cfg.api_plain_http:
         log.warning("api_plain_http is true: the API on %s is plain HTTP, so API tokens, commands and their "
                     "output cross the network in clear", host)
-        return None, None
+        return None
     cert = os.path.join(cfg.state_dir, "tls", "api.crt")
     key = os.path.join(cfg.state_dir, "tls", "api.key")
     extra = list(cfg.api_tls_names) + ([] if host in ("0.0.0.0", "::") else [host])
@@ -52,7 +46,7 @@ def api_tls_files(cfg, host):
     log.info("API: https with the certificate %s (%s); check it from clients with curl --cacert %s, "
              "pcci --cacert %s, or pcci --fingerprint %s", cert, tls.file_fingerprint(cert), cert, cert,
              tls.file_fingerprint(cert))
-    return cert, key
+    return tls.server_context(cert, key)
 
 
 class HeadTooSlow(socket.timeout):

@@ -158,8 +158,8 @@ class PoolService:
     def kill(self, pool_id, workers, reply_timeout, killed_by=None):
         pool = self.get(pool_id)
         outcomes, targets = self.core.kill_plan(pool, workers, killed_by)
-        if targets and killed_by:
-            self.persister.mark(pool)
+        if targets:
+            self.persister.mark(pool)       # its killed_by
         replies = {name: self.registry.session(name).request_kill(job_id) for name, job_id in targets.items()}
         deadline = monotonic() + reply_timeout
         for name, reply in replies.items():

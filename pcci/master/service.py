@@ -17,7 +17,7 @@ from ..durable_files import make_directories
 from ..errors import ConfigError
 from .api import build_app
 from .api_edge import ApiEdge
-from .api_server import ApiServer, api_host, api_tls_files
+from .api_server import ApiServer, api_host, api_tls
 from .persister import Persister
 from .pool_core import PoolCore
 from .pool_ids import PoolIdMaker
@@ -98,13 +98,12 @@ def run(cfg):
         log.warning("no api_tokens configured: anyone on this machine can use the API")
     edge = ApiEdge(tokens)
     app = build_app(cfg, pools, registry, persister, edge, started_ms)
-    cert, cert_key = api_tls_files(cfg, host)
-    api_server = ApiServer((host, cfg.api_port), app, cfg,
-                           **({"certfile": cert, "keyfile": cert_key} if cert else {}))
+    api_context = api_tls(cfg, host)
+    api_server = ApiServer((host, cfg.api_port), app, cfg, **({"ssl_context": api_context} if api_context else {}))
     worker_server.start()
     api_server.start()
     log.info("master listening: API on %s://%s:%d, workers on %s:%d, state in %s",
-             "https" if cert else "http", host, api_server.server_port,
+             "https" if api_context else "http", host, api_server.server_port,
              cfg.worker_host, worker_server.server_port, cfg.state_dir)
 
     background = [gevent.spawn(purge_loop, store, cfg.pool_retention, cfg.max_pools, wall_ms, pools.forget_recent),
