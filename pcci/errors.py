@@ -38,6 +38,8 @@ NulByte = _error("NulByte", 400, "nul_byte", "a string holds a NUL byte, which n
 UnencodableText = _error("UnencodableText", 400, "unencodable_text",
                          "a string holds a lone UTF-16 surrogate (\\ud800-\\udfff), which cannot be stored")
 OutOfRange = _error("OutOfRange", 400, "out_of_range", "a number is outside its allowed range")
+BadEventId = _error("BadEventId", 400, "bad_event_id",
+                    "Last-Event-ID or ?since= is not an event id (GENERATION-NUMBER, from an id: line)")
 PoolTooLarge = _error("PoolTooLarge", 400, "pool_too_large", "the pool would have more jobs than max_pool_jobs")
 # 401: who is asking is not established.
 MissingToken = _error("MissingToken", 401, "missing_token", "no 'Authorization: Bearer' header")
@@ -68,7 +70,7 @@ StoreUnavailable = _error("StoreUnavailable", 503, "store_unavailable",
                           "the pool store is not saving (an I/O error, a damaged file); /health says why")
 
 ALL = [EmptyBody, MalformedJson, MalformedRequest, WrongType, UnknownField, EmptyCmd, DuplicateWorker, NulByte,
-       UnencodableText, OutOfRange, PoolTooLarge, MissingToken, BadToken, ForbiddenHost, ForbiddenOrigin,
+       UnencodableText, OutOfRange, BadEventId, PoolTooLarge, MissingToken, BadToken, ForbiddenHost, ForbiddenOrigin,
        InsufficientScope, UnknownPool,
        NoSuchEndpoint,
        MethodNotAllowed, RequestTimeout, PayloadTooLarge, Busy, InternalError, NoWorkersOnline, StorageFull,

@@ -48,6 +48,7 @@ class Link:
         self.closed = False
         self._pending = collections.deque()
         self._outgoing = []
+        self._outgoing_bytes = 0
         self._writer = None
         # A TLS write that would block must be retried with the very same bytes (OpenSSL
         # has taken part of them): the writer sends this first, alone.
@@ -74,8 +75,13 @@ class Link:
             if not data:
                 return
         self._outgoing.append(data)
+        self._outgoing_bytes += len(data)
         if self._writer is None:
             self._writer = gevent.spawn(self._write_all)
+
+    def queued_bytes(self):
+        """Bytes waiting for the writer: what a best-effort sender checks before adding more."""
+        return self._outgoing_bytes + (len(self._tls_retry) if self._tls_retry is not None else 0)
 
     def _write_plain_now(self, data):
         """What is left of ``data`` after one non-blocking send."""
@@ -100,6 +106,7 @@ class Link:
                 self.sock.send(retry)       # gevent's send: the same bytes again until taken
             while self._outgoing and not self.closed:
                 chunks, self._outgoing = self._outgoing, []
+                self._outgoing_bytes = 0
                 self.sock.sendall(b"".join(chunks))
         except OSError as exc:
             log.debug("send to %s failed: %s", self.peer, exc)
@@ -144,6 +151,7 @@ class Link:
             return
         self.closed = True
         self._outgoing = []
+        self._outgoing_bytes = 0
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:

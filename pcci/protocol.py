@@ -27,6 +27,7 @@ WELCOME = "welcome"
 RUN = "run"
 KILL = "kill"
 ACK = "ack"
+OUTPUT_FROM = "output_from"
 # worker -> master
 HELLO = "hello"
 AUTH = "auth"
@@ -34,13 +35,20 @@ SYNC = "sync"
 HEARTBEAT = "heartbeat"
 RESULT = "result"
 KILL_RESULT = "kill_result"
+OUTPUT = "output"
 # both ways
 PING = "ping"
 PONG = "pong"
 ERROR = "error"
 
-FROM_WORKER = {HELLO, AUTH, SYNC, HEARTBEAT, RESULT, KILL_RESULT, PING, PONG, ERROR}
-FROM_MASTER = {CHALLENGE, WELCOME, RUN, KILL, ACK, PING, PONG, ERROR}
+FROM_WORKER = {HELLO, AUTH, SYNC, HEARTBEAT, RESULT, KILL_RESULT, OUTPUT, PING, PONG, ERROR}
+FROM_MASTER = {CHALLENGE, WELCOME, RUN, KILL, ACK, OUTPUT_FROM, PING, PONG, ERROR}
+
+# Optional abilities, named in hello and welcome; a side uses one only when both named it,
+# so a worker and a master one release apart still work together (without it).
+LIVE_OUTPUT = "live_output"     # output while a job runs: OUTPUT and OUTPUT_FROM
+FEATURES = (LIVE_OUTPUT,)
+STREAMS = ("stdout", "stderr")
 
 MAX_JOB_ID_CHARS = 512
 MAX_SIGNAL_CHARS = 32
@@ -145,6 +153,31 @@ def _result_problem(message):
         if type(get(name)) is not bool:
             return "%s is not true or false" % name
     return None
+
+
+def features(message):
+    """The optional abilities a hello or welcome names that this side has too."""
+    named = message.get("features")
+    return frozenset(name for name in named if name in FEATURES) if isinstance(named, list) else frozenset()
+
+
+def output_message(job, stream, offset, length, seq, text):
+    """A piece of a running job's output: ``length`` bytes of ``stream`` from byte
+    ``offset``, decoded as ``text``; ``seq`` counts the job's pieces."""
+    return {"type": OUTPUT, "job": job, "stream": stream, "offset": offset, "length": length, "seq": seq,
+            "data": text}
+
+
+def check_output(message):
+    """An output message with usable fields, else ProtocolError: live output is best effort,
+    so a bad one is not kept, but it says the peer is broken."""
+    require(message, OUTPUT, job=str, stream=str, offset=int, length=int, seq=int, data=str)
+    if message["stream"] not in STREAMS or message["offset"] < 0 or message["length"] < 0:
+        raise ProtocolError("output message with stream %r, offset %r, length %r"
+                            % (_short(message["stream"]), message["offset"], message["length"]))
+    if not storable(message["data"]) or not storable(message["job"]):
+        raise ProtocolError("output message whose text is not UTF-8")
+    return message
 
 
 def heartbeat_stats(heartbeat):

@@ -22,6 +22,8 @@ from pcci.master.persister import Persister
 from pcci.master.pool_core import PoolCore
 from pcci.master.pool_ids import PoolIdMaker
 from pcci.master.pools import PoolService
+from pcci.master.cluster_events import ClusterEvents
+from pcci.master.live_output import PoolFeeds
 from pcci.master.registry import Registry
 from pcci.master.store import Store
 
@@ -36,9 +38,10 @@ def app(tmp_path):
     registry = Registry()
     persister = Persister(store)
     core = PoolCore(registry, 60000, 0, PoolIdMaker().make, 100)
-    pools = PoolService(core, store, registry, persister, lambda: 0)
+    events = ClusterEvents(registry)
+    pools = PoolService(core, store, registry, persister, lambda: 0, PoolFeeds(1 << 20), events)
     settings = config.validate({"api_tokens": [TOKEN]}, config.MASTER_KEYS, "test")
-    yield build_app(settings, pools, registry, persister, ApiEdge(settings.api_tokens), 0)
+    yield build_app(settings, pools, registry, persister, ApiEdge(settings.api_tokens), 0, events)
     persister.stop()
     store.close()
 

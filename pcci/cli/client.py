@@ -104,11 +104,25 @@ class Client:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(self.url + path, data=data, method=method)
         request.add_header("Content-Type", "application/json")
+        with self._open(request, timeout) as response:
+            try:
+                return json.loads(response.read().decode("utf-8"))
+            except OSError as exc:
+                raise ClientError("the answer from %s broke off: %s" % (self.url, exc))
+
+    def events(self, pool_id, last_event_id=None, timeout=60):
+        """The open text/event-stream response of a pool's events (read it line by line)."""
+        request = urllib.request.Request(self.url + "/pool/%s/events" % pool_id, method="GET")
+        request.add_header("Accept", "text/event-stream")
+        if last_event_id:
+            request.add_header("Last-Event-ID", last_event_id)
+        return self._open(request, timeout)
+
+    def _open(self, request, timeout):
         if self.token:
             request.add_header("Authorization", "Bearer " + self.token)
         try:
-            with self.opener.open(request, timeout=timeout) as response:
-                return json.loads(response.read().decode("utf-8"))
+            return self.opener.open(request, timeout=timeout)
         except urllib.error.HTTPError as exc:
             try:
                 error = json.loads(exc.read().decode("utf-8"))["error"]

@@ -61,7 +61,10 @@ def cmd_run(args):
     if args.async_:
         print(submitted["id"])
         return 0
-    pool = Waiter(client, submitted["id"], sys.stderr, sys.stderr.isatty() and not args.json).wait()
+    waiter = Waiter(client, submitted["id"], sys.stderr, sys.stderr.isatty() and not args.json)
+    if args.stream:
+        return _streamed(client, submitted["id"], waiter)
+    pool = waiter.wait()
     if pool is None:
         return EXIT_INTERRUPTED
     if args.json:
@@ -71,8 +74,31 @@ def cmd_run(args):
     return output.pool_exit_status(pool)
 
 
+def _streamed(client, pool_id, waiter=None):
+    """Follow a pool's output line by line; Ctrl-C kills it when this command started it
+    (``waiter``), else only stops following. The status is the pool's, as without --stream."""
+    from . import output
+    from .follow import follow
+    from .waiting import EXIT_INTERRUPTED
+    try:
+        follow(client, pool_id, sys.stdout, sys.stderr)
+    except KeyboardInterrupt:
+        if waiter is not None:
+            waiter.interrupted()
+        else:
+            print("pcci: stopped following pool %s (it goes on)" % pool_id, file=sys.stderr)
+        return EXIT_INTERRUPTED
+    pool = client.pool(pool_id)
+    for name, job in pool["jobs"].items():
+        if job["state"] != "succeeded":
+            print("pcci: %s: %s" % (name, output.describe(job)), file=sys.stderr)
+    return output.pool_exit_status(pool)
+
+
 def cmd_pool(args):
     from . import output
+    if args.follow:
+        return _streamed(_client(args), args.id)
     pool = _client(args).pool(args.id, wait=args.wait)
     if args.json:
         print(json.dumps(pool, indent=2))
@@ -174,11 +200,15 @@ def build_parser():
                    help="set an environment variable")
     p.add_argument("--cwd", help="directory to run in")
     p.add_argument("--async", dest="async_", action="store_true", help="print the pool id and return at once")
+    p.add_argument("--stream", action="store_true", help="print output lines as they come, prefixed with the "
+                                                         "node (stdout to stdout, stderr to stderr)")
     p.add_argument("command", nargs=argparse.REMAINDER, help="the shell command (after --)")
 
     p = client_parser("pool", "show one pool")
     p.add_argument("id")
     p.add_argument("--wait", type=float, default=0, help="wait up to this many seconds for it to finish")
+    p.add_argument("-f", "--follow", action="store_true", help="print its output lines as they come, prefixed "
+                                                               "with the node, until it is done")
     p = client_parser("pools", "list pools, newest first")
     p.add_argument("--status", choices=values(PoolStatus))
     p.add_argument("--limit", type=int, default=50)

@@ -35,7 +35,7 @@ class Waiter:
             return self._wait()
         except KeyboardInterrupt:
             self._clear()
-            return self._interrupted()
+            return self.interrupted()
 
     def _wait(self):
         step = 1 if self.show_progress else 30
@@ -53,7 +53,8 @@ class Waiter:
             self.err.write("\r\x1b[K")
             self.err.flush()
 
-    def _interrupted(self):
+    def interrupted(self):
+        """After a Ctrl-C: kill the pool's running jobs, wait briefly, say what happened."""
         self.err.write("pcci: interrupted: killing the running jobs of pool %s (Ctrl-C again to leave now)\n"
                        % self.pool_id)
         self.err.flush()

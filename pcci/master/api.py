@@ -8,15 +8,19 @@ describes every route.
 
 from .. import __version__
 from ..clock import iso_time
-from . import validation, views
-from .api_edge import JsonErrorsApp, bottle, caller, note_for_audit, read_body
+from ..errors import BadEventId
+from . import sse, validation, views
+from .api_edge import EventStream, JsonErrorsApp, bottle, caller, note_for_audit, read_body
+from .event_log import BadCursor
+from .live_output import render_event
 from .openapi import SPEC
 
 OPEN_PATHS = ("/health", "/openapi.json")
 
 
-def build_app(settings, pools, registry, persister, edge, started_ms):
-    """The bottle app. `settings` is the master's validated config; `edge` its ApiEdge."""
+def build_app(settings, pools, registry, persister, edge, started_ms, events):
+    """The bottle app. `settings` is the master's validated config; `edge` its ApiEdge;
+    `events` the cluster's (cluster_events.ClusterEvents)."""
     app = JsonErrorsApp()
     app.catchall = True
     app.install(edge)
@@ -38,7 +42,27 @@ def build_app(settings, pools, registry, persister, edge, started_ms):
     @app.get("/pool/<pool_id>", scope="read")
     def get_pool(pool_id):
         pool = pools.wait(pool_id, validation.wait_seconds(bottle.request.query))
-        return 200, views.pool_json(pool, env_values=caller(bottle.request).allows("operate"))
+        return 200, views.pool_json(pool, env_values=caller(bottle.request).allows("operate"),
+                                    live=pools.live_output(pool))
+
+    def event_cursor():
+        try:
+            return sse.cursor(bottle.request.get_header, bottle.request.query)
+        except BadCursor as exc:
+            raise BadEventId(str(exc))
+
+    @app.get("/pool/<pool_id>/events", scope="read")
+    def get_pool_events(pool_id):
+        position = event_cursor()
+        log = pools.follow(pool_id).log
+        return 200, EventStream(sse.stream(log, position, render_event))
+
+    @app.get("/events", scope="read")
+    def get_events():
+        position = event_cursor()
+        fresh = position == (None, 0) or not events.log.continues(*position)
+        return 200, EventStream(sse.stream(events.log, position, events.render,
+                                           preamble=events.snapshot() if fresh else ()))
 
     @app.get("/pools", scope="read")
     def get_pools():

@@ -52,6 +52,14 @@ class JsonErrorsApp(bottle.Bottle):
         return to_json_text({"error": {"code": error.code, "message": message}})
 
 
+class EventStream:
+    """What a route returns to answer with a text/event-stream (``sse.stream``'s bytes)
+    instead of JSON; errors found before it starts are JSON as always."""
+
+    def __init__(self, body):
+        self.body = body
+
+
 def caller(request):
     """The ApiToken the request was made with (``api_tokens.LOCAL_USER`` on a tokenless master)."""
     return request.environ.get(CALLER, api_tokens.LOCAL_USER)
@@ -100,6 +108,11 @@ class ApiEdge:
             bottle.response.status = status
             if request.method in STATE_CHANGING:
                 _audit(request, status, data)
+            if isinstance(data, EventStream):
+                bottle.response.content_type = "text/event-stream; charset=utf-8"
+                bottle.response.set_header("Cache-Control", "no-cache")
+                bottle.response.set_header("X-Accel-Buffering", "no")     # nginx: pass events on at once
+                return data.body
             return to_json_text(data)
         return wrapped
 

@@ -34,6 +34,14 @@ def _ok(status, schema, description="ok"):
 
 
 _POOL_ID = {"name": "pool_id", "in": "path", "required": True, "schema": {"type": "string"}}
+# Where a follower resumes: the id of the last event it had (docs/api.md, "Events").
+_RESUME = [{"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}},
+           {"name": "since", "in": "query", "schema": {"type": "string"}}]
+
+
+def _event_stream(description):
+    return {"200": {"description": description, "content": {"text/event-stream": {"schema": {"type": "string"}}}}}
+
 
 _POOL_COMMON = {
     "id": {"type": "string"}, "cmd": {"type": "string"},
@@ -108,6 +116,17 @@ SPEC = {
             "parameters": [_POOL_ID, {"name": "wait", "in": "query", "schema": {
                 "type": "number", "minimum": 0, "maximum": MAX_WAIT_SECONDS}}],
             "responses": dict(_ok(200, "Pool"), **_errors(400, 401, 403, 404))}},
+        "/pool/{pool_id}/events": {"get": {
+            "summary": "Server-Sent Events of one pool: job states, output as it is produced, and done; "
+                       "the stream ends after done",
+            "parameters": [_POOL_ID] + _RESUME,
+            "responses": dict(_event_stream("events: job, output, done (and reset when resuming is not "
+                                            "possible)"), **_errors(400, 401, 403, 404))}},
+        "/events": {"get": {
+            "summary": "Server-Sent Events of the cluster: workers (state and stats) and pools created or "
+                       "ended; never ends",
+            "parameters": _RESUME,
+            "responses": dict(_event_stream("events: worker, pool (and reset)"), **_errors(400, 401, 403))}},
         "/pools": {"get": {
             "summary": "Pools, newest first",
             "parameters": [

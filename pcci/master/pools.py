@@ -15,7 +15,7 @@ from .. import protocol
 from ..clock import monotonic
 from ..errors import Busy, InternalError, StorageFull, StoreUnavailable, UnknownPool
 from ..framing import encoder_varying
-from ..states import KillOutcome
+from ..states import JobState, KillOutcome
 from .persister import Unsavable
 from .pool_ids import is_pool_id
 
@@ -28,12 +28,14 @@ SUBMIT_SAVE_SECONDS = 10
 
 
 class PoolService:
-    def __init__(self, core, store, registry, persister, clock):
+    def __init__(self, core, store, registry, persister, clock, feeds, events):
         self.core = core
         self.store = store
         self.registry = registry
         self.persister = persister
         self.clock = clock
+        self.feeds = feeds          # live_output.PoolFeeds: running jobs' output, pools' event logs
+        self.events = events        # cluster_events.ClusterEvents
         self._done_events = {}
 
     def restore(self):
@@ -64,8 +66,9 @@ class PoolService:
                                      "env": pool.env, "cwd": pool.cwd}, "job")
         for worker, job_id in effects.dispatch:
             self._send(worker, run_frame(job_id))
+        self.events.pool_changed(pool)
         if pool.end_time is not None:           # no job to run: it is done already
-            self._wake(self.core.saved([pool]))
+            self._ended([pool])
         log.info("pool %s: %r on %d worker(s)", pool.pool_id, pool.cmd, len(pool.jobs))
         return pool
 
@@ -87,6 +90,22 @@ class PoolService:
 
     def on_sync(self, session, running):
         self._carry_out(self.core.on_sync(session.name, running, self.clock()))
+        if session.live_output:
+            # Where our copy of each running job's output ends: the worker sends the rest
+            # (all of it, after a master restart), healing pieces lost with the old link.
+            for job_id in running:
+                pool = self.core.active.get(job_id.partition("/")[0])
+                job = pool.jobs.get(session.name) if pool is not None else None
+                if job is not None and job.state is JobState.RUNNING:
+                    session.send({"type": protocol.OUTPUT_FROM, "job": job_id,
+                                  "offsets": self.feeds.offsets(pool.pool_id, session.name)})
+
+    def on_output(self, session, message):
+        """A piece of a running job's output (best effort: the result is the truth)."""
+        pool_id, _, worker = message["job"].partition("/")
+        pool = self.core.active.get(pool_id)
+        if pool is not None and worker == session.name:
+            self.feeds.output(pool, worker, message)
 
     def sweep_lost(self):
         self._carry_out(self.core.sweep(self.clock()))
@@ -96,6 +115,9 @@ class PoolService:
             self._send(worker, message)
         if effects.save_pools:
             pools = list(effects.save_pools.values())
+            if self.feeds.running:
+                for job in effects.save_jobs:
+                    self.feeds.jobs_changed(effects.save_pools[job.pool_id], [job])
             after_save = effects.after_save
             # Only a pool that has ended needs its save reported to the core (it then
             # leaves memory); most results do not end their pool.
@@ -105,8 +127,18 @@ class PoolService:
                 for worker, message in after_save:
                     self._send(worker, message)
                 if ended:
-                    self._wake(self.core.saved(ended))
+                    self._ended(ended)
             self.persister.mark_many(pools, effects.save_jobs, after_commit=saved, on_unsavable=self._unsavable)
+
+    def _ended(self, pools):
+        """These pools' ends are saved: they leave the core's active pools, their followers
+        get ``done``, their waiters wake."""
+        ended = set(self.core.saved(pools))
+        for pool in pools:
+            if pool.pool_id in ended:
+                self.feeds.pool_ended(pool)
+                self.events.pool_changed(pool)
+        self._wake(ended)
 
     def _send(self, worker, message):
         session = self.registry.connected_session(worker)
@@ -122,6 +154,7 @@ class PoolService:
     def _unsavable(self, pool_id, error):
         """The store refused this pool for good: it leaves memory, its waiters wake."""
         self.core.drop(pool_id)
+        self.feeds.dropped(pool_id)
         self._wake([pool_id])
 
     # -- reads --------------------------------------------------------------------------------
@@ -146,6 +179,14 @@ class PoolService:
         event = self._done_events.setdefault(pool_id, Event())
         event.wait(seconds)
         return self.get(pool_id)
+
+    def live_output(self, pool):
+        """worker -> (stdout, stderr) so far, for the running jobs of a running pool."""
+        return self.feeds.live_output(pool.pool_id) if not pool.done else {}
+
+    def follow(self, pool_id):
+        """The event log of a pool (kept, or made now from its state)."""
+        return self.feeds.follow(self.get(pool_id))
 
     def list(self, status, before, limit):
         pools = self.store.list_pools(status, before, limit)

@@ -18,6 +18,8 @@ from ..errors import ConfigError
 from .api import build_app
 from .api_edge import ApiEdge
 from .api_server import ApiServer, api_host, api_tls
+from .cluster_events import ClusterEvents
+from .live_output import PoolFeeds
 from .persister import Persister
 from .pool_core import PoolCore
 from .pool_ids import PoolIdMaker
@@ -86,18 +88,21 @@ def run(cfg):
     core = PoolCore(registry, int(cfg.lost_after * 1000), started_ms, PoolIdMaker().make, cfg.max_pool_jobs,
                     cfg.max_worker_backlog)
     persister = Persister(store, clock=wall_ms)
-    pools = PoolService(core, store, registry, persister, wall_ms)
+    events = ClusterEvents(registry)
+    # No worker can send more of a stream than one result frame could carry.
+    feeds = PoolFeeds(config_module.largest_output_cap(cfg.max_frame_bytes))
+    pools = PoolService(core, store, registry, persister, wall_ms, feeds, events)
     pools.restore()
 
     link_tls, link_fingerprint = worker_link_tls(cfg)
-    port = WorkerPort(cfg, key, registry, pools, persister, wall_ms, link_tls, link_fingerprint)
+    port = WorkerPort(cfg, key, registry, pools, persister, wall_ms, link_tls, link_fingerprint, events)
     # A deep accept queue: after a master restart every worker dials in within seconds.
     worker_server = WorkerServer((cfg.worker_host, cfg.worker_port), port, backlog=WORKER_BACKLOG)
     host = api_host(cfg, tokens)
     if not tokens:
         log.warning("no api_tokens configured: anyone on this machine can use the API")
     edge = ApiEdge(tokens)
-    app = build_app(cfg, pools, registry, persister, edge, started_ms)
+    app = build_app(cfg, pools, registry, persister, edge, started_ms, events)
     api_context = api_tls(cfg, host)
     api_server = ApiServer((host, cfg.api_port), app, cfg, **({"ssl_context": api_context} if api_context else {}))
     worker_server.start()

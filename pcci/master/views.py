@@ -7,7 +7,15 @@ Keys keep the original PCCI's camelCase; states are the lowercase words of
 from ..clock import iso_time
 
 
-def job_json(job):
+def job_json(job, live=None):
+    """A job; ``live`` is (stdout, stderr) received so far while it runs."""
+    data = job_state_json(job)
+    data["stdout"], data["stderr"] = live if live is not None else (job.stdout, job.stderr)
+    return data
+
+
+def job_state_json(job):
+    """A job without its output: the ``job`` events of an event stream."""
     return {
         "worker": job.worker,
         "state": job.state.value,
@@ -15,16 +23,15 @@ def job_json(job):
         "signal": job.signal,
         "startTime": iso_time(job.start_time),
         "endTime": iso_time(job.end_time),
-        "stdout": job.stdout,
-        "stderr": job.stderr,
         "stdoutTruncated": job.stdout_truncated,
         "stderrTruncated": job.stderr_truncated,
     }
 
 
-def pool_json(pool, with_output=True, env_values=True):
+def pool_json(pool, with_output=True, env_values=True, live=None):
     """A whole pool; without output (for lists) its workers are named instead of shown.
-    Without ``env_values`` (a read-only token) the env's names are shown, its values null."""
+    Without ``env_values`` (a read-only token) the env's names are shown, its values null.
+    ``live`` maps a running job's worker to its (stdout, stderr) so far."""
     data = {
         "id": pool.pool_id,
         "cmd": pool.cmd,
@@ -42,7 +49,9 @@ def pool_json(pool, with_output=True, env_values=True):
     }
     if with_output:
         data["env"] = pool.env if env_values or pool.env is None else dict.fromkeys(pool.env)
-        data["jobs"] = {name: job_json(job) for name, job in pool.jobs.items()}
+        live = live or {}
+        data["jobs"] = {name: job_json(job, live.get(name) if not job.ended else None)
+                        for name, job in pool.jobs.items()}
     else:
         data["workers"] = list(pool.jobs)
     return data

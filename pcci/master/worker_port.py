@@ -25,10 +25,11 @@ NAME_PROBE_SECONDS = 2.0
 
 
 class WorkerSession:
-    def __init__(self, link, name, address):
+    def __init__(self, link, name, address, features=frozenset()):
         self.link = link
         self.name = name
         self.address = address
+        self.live_output = protocol.LIVE_OUTPUT in features   # it sends output while jobs run
         self.ready = False          # dispatch only after the worker's sync
         self._kill_replies = {}
         self._pong = Event()
@@ -67,7 +68,8 @@ class WorkerPort:
     ``tls`` is the server context (None only when worker_tls is off) and ``cert_fingerprint``
     the fingerprint of its certificate, which the handshake proofs cover ("" in plaintext)."""
 
-    def __init__(self, settings, key, registry, pools, persister, clock, tls=None, cert_fingerprint=""):
+    def __init__(self, settings, key, registry, pools, persister, clock, tls=None, cert_fingerprint="",
+                 events=None):
         self.config = settings
         self.key = key
         # Connections not yet authenticated: a stranger may hold only so many.
@@ -78,6 +80,7 @@ class WorkerPort:
         self.pools = pools
         self.persister = persister
         self.clock = clock
+        self.events = events        # cluster_events.ClusterEvents: workers coming, going, reporting
 
     def admit(self, address):
         """Whether a new connection from ``address`` may start its handshake (one log line per
@@ -111,13 +114,13 @@ class WorkerPort:
         link = Link(sock, protocol.HANDSHAKE_MAX_FRAME_BYTES, peer)
         session = None
         try:
-            name, proof = self._handshake(link, peer)
+            name, proof, features = self._handshake(link, peer)
             authenticated()
             link.decoder.max_frame_bytes = self.config.max_frame_bytes
-            session = WorkerSession(link, name, address[0])
+            session = WorkerSession(link, name, address[0], features)
             self._claim(session)
             link.send_now({"type": protocol.WELCOME, "version": protocol.VERSION, "proof": proof,
-                           "heartbeatTimeout": self.config.heartbeat_timeout})
+                           "heartbeatTimeout": self.config.heartbeat_timeout, "features": list(protocol.FEATURES)})
             self._serve(session)
         except HandshakeRefused as exc:
             log.warning("worker connection from %s refused: %s: %s", peer, exc.code, exc.message)
@@ -177,7 +180,8 @@ class WorkerPort:
         if not auth.proofs_match(expected, reply["proof"]):
             raise HandshakeRefused("bad_key", "worker %r failed the cluster key check; is its cluster key the "
                                    "master's, and is nothing between them presenting another certificate?" % name)
-        return name, auth.master_proof(self.key, hello["nonce"], nonce, name, self.cert_fingerprint)
+        return (name, auth.master_proof(self.key, hello["nonce"], nonce, name, self.cert_fingerprint),
+                protocol.features(hello))
 
     def _claim(self, session):
         info = self.registry.get(session.name)
@@ -196,6 +200,11 @@ class WorkerPort:
         if info is not None:
             log.info("worker %s offline", session.name)
             self._remember(info)
+            self._changed(session.name)
+
+    def _changed(self, name):
+        if self.events is not None:
+            self.events.worker_changed(name)
 
     def _remember(self, info):
         """Keep the worker in the store, through the persister with its retries."""
@@ -212,6 +221,9 @@ class WorkerPort:
                 self.registry.heard_from(session.name, now, protocol.heartbeat_stats(message),
                                          protocol.job_ids(message, "running"), protocol.job_ids(message, "queued"))
                 session.send({"type": protocol.PONG})
+                self._changed(session.name)
+            elif kind == protocol.OUTPUT:
+                self.pools.on_output(session, protocol.check_output(message))
             elif kind == protocol.RESULT:
                 result, problem = protocol.check_result(message)
                 if result["job"].partition("/")[2] != session.name:
@@ -229,6 +241,7 @@ class WorkerPort:
                 if not session.ready:
                     session.ready = True
                     log.info("worker %s online from %s", session.name, session.address)
+                    self._changed(session.name)
             elif kind == protocol.KILL_RESULT:
                 session.kill_replied(message)
             elif kind == protocol.PING:

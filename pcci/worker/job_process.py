@@ -28,13 +28,15 @@ from ..clock import monotonic
 
 
 class Capture:
-    """One output stream: at most `cap` bytes kept, the rest drained and counted as truncated."""
+    """One output stream: at most `cap` bytes kept, the rest drained and counted as truncated.
+    ``grew`` (if set) is called after each read that kept bytes: live output follows it."""
 
-    def __init__(self, cap):
+    def __init__(self, cap, grew=None):
         self.cap = cap
         self.kept = bytearray()
         self.truncated = False
         self.at_eof = False
+        self.grew = grew
 
     def read_to_eof(self, fd):
         while True:
@@ -52,7 +54,10 @@ class Capture:
         if len(data) > room:
             self.truncated = True
             data = data[:max(room, 0)]
-        self.kept += data
+        if data:
+            self.kept += data
+            if self.grew is not None:
+                self.grew()
 
 
 def spawn(shell, cmd, environment, cwd):

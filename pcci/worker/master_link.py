@@ -48,12 +48,13 @@ def open_tcp(host, port, timeout):
 
 
 class MasterLink:
-    def __init__(self, settings, key, node, runner, outbox):
+    def __init__(self, settings, key, node, runner, outbox, live_channel=None):
         self.config = settings
         self.key = key
         self.node = node
         self.runner = runner
         self.outbox = outbox
+        self.live_channel = live_channel
         self._tls = None
 
     # -- dialing ---------------------------------------------------------------------
@@ -77,6 +78,8 @@ class MasterLink:
                 log.exception("link to master %s failed unexpectedly; reconnecting", self._address())
             finally:
                 self.outbox.detach()
+                if self.live_channel is not None:
+                    self.live_channel.detach()
             if monotonic() - started > STABLE_SESSION_SECONDS:
                 attempt = 0
             delay = reconnect_delay(attempt, self.config.reconnect_min, self.config.reconnect_max, random.random())
@@ -115,7 +118,7 @@ class MasterLink:
         link = Link(sock, protocol.HANDSHAKE_MAX_FRAME_BYTES, self._address())
         try:
             try:
-                handshake(link, self.key, self.node, self.config.link_timeout, cert_fingerprint)
+                welcome = handshake(link, self.key, self.node, self.config.link_timeout, cert_fingerprint)
             except ConnectionClosed as exc:
                 if self.config.master_tls:
                     raise
@@ -127,6 +130,8 @@ class MasterLink:
             link.decoder.max_frame_bytes = self.config.max_frame_bytes
             log.info("registered with master %s as %s", self._address(), self.node)
             self.outbox.attach(link)
+            if self.live_channel is not None:
+                self.live_channel.attach(link, protocol.LIVE_OUTPUT in protocol.features(welcome))
             link.send({"type": protocol.SYNC, "running": self.runner.outstanding_ids()})
             beat = gevent.spawn(self._heartbeats, link)
             try:
@@ -164,6 +169,9 @@ class MasterLink:
                 protocol.require(message, protocol.ACK, job=str)
                 self.outbox.acknowledged(message["job"])
                 log.debug("result for %s acknowledged", message["job"])
+            elif kind == protocol.OUTPUT_FROM:
+                protocol.require(message, protocol.OUTPUT_FROM, job=str, offsets=dict)
+                self.runner.output_from(message["job"], message["offsets"])
             elif kind == protocol.PING:
                 link.send({"type": protocol.PONG})
             elif kind == protocol.ERROR:
@@ -175,7 +183,8 @@ def handshake(link, key, node, timeout, cert_fingerprint):
     ``cert_fingerprint`` is that of the certificate this link's TLS session presented ("" in
     plaintext). (bench/swarm.py uses this too, so simulated workers speak exactly this protocol.)"""
     nonce = auth.new_nonce()
-    link.send_now({"type": protocol.HELLO, "node": node, "nonce": nonce, "version": protocol.VERSION})
+    link.send_now({"type": protocol.HELLO, "node": node, "nonce": nonce, "version": protocol.VERSION,
+                   "features": list(protocol.FEATURES)})
     challenge = link.receive(timeout)
     if challenge.get("type") == protocol.ERROR:
         raise _refused_by(challenge)

@@ -30,6 +30,7 @@ from ..clock import monotonic, wall_ms
 from ..states import JobState, KillOutcome
 from . import job_process, orphans
 from .cgroups import shell_prefix
+from .live_output import LiveOutput
 from .results import build_result, cancelled, failed_to_start, left_behind_note
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,7 @@ class RunningJob:
         self.end_reason = None      # JobState.KILLED or JobState.TIMED_OUT when we ended it
         self.killed_at = None       # monotonic time of the SIGKILL, once sent
         self.greenlet = None
+        self.live = None            # its LiveOutput, when output is forwarded while it runs
 
     def remaining(self):
         return None if self.deadline is None else max(0.0, self.deadline - monotonic())
@@ -64,8 +66,10 @@ class RunningJob:
 class Runner:
     """Starts, tracks and kills the worker's jobs; calls on_done(result) as each ends."""
 
-    def __init__(self, shell, output_cap, kill_grace, on_done, worker_id="", max_jobs=64, cgroups=None):
+    def __init__(self, shell, output_cap, kill_grace, on_done, worker_id="", max_jobs=64, cgroups=None,
+                 live_channel=None):
         self.shell = shell
+        self.live_channel = live_channel    # a live_output.LiveChannel, or None: output only in results
         self.output_cap = output_cap
         self.kill_grace = kill_grace
         self.on_done = on_done
@@ -159,6 +163,9 @@ class Runner:
         os.set_blocking(process.stdout.fileno(), False)
         os.set_blocking(process.stderr.fileno(), False)
         out, err = job_process.Capture(self.output_cap), job_process.Capture(self.output_cap)
+        if self.live_channel is not None:
+            job.live = LiveOutput(job.job_id, {"stdout": out, "stderr": err}, self.live_channel)
+            out.grew = err.grew = job.live.grew
         readers = [gevent.spawn(out.read_to_eof, process.stdout.fileno()),
                    gevent.spawn(err.read_to_eof, process.stderr.fileno())]
         note = b""
@@ -180,12 +187,15 @@ class Runner:
                 capture.truncated = capture.truncated or not capture.at_eof
             gevent.killall(readers)
         finally:
+            if job.live is not None:
+                job.live.stop()
             process.stdout.close()
             process.stderr.close()
             self._remove_cgroup(job.cgroup)
             self.jobs.pop(job.job_id, None)
         result = build_result(job.job_id, returncode, job.end_reason, job.start_time, wall_ms(),
-                              bytes(out.kept), bytes(err.kept) + note, out.truncated, err.truncated)
+                              out.kept, err.kept + note, out.truncated, err.truncated)
+        out.kept = err.kept = None      # a large output is held once, as the result's text
         log.debug("job %s ended: %s", job.job_id, result["state"])
         self.on_done(result)
         self._admit()
@@ -235,6 +245,12 @@ class Runner:
                     os.kill(pid, signum)
                 except (ProcessLookupError, PermissionError):
                     pass
+
+    def output_from(self, job_id, offsets):
+        """The master's live copy of a running job's output ends at these byte offsets."""
+        job = self.jobs.get(job_id)
+        if job is not None and job.live is not None:
+            job.live.rewind(offsets)
 
     def kill(self, job_id):
         """Kill one job (or take it off the queue); returns what happened."""

@@ -12,6 +12,7 @@ from .. import config as config_module
 from ..clock import monotonic
 from ..errors import CannotStart
 from . import cgroups, orphans
+from .live_output import LiveChannel
 from .master_link import MasterLink
 from .outbox import Outbox
 from .runner import Runner
@@ -56,9 +57,10 @@ def run(cfg):
         raise CannotStart(str(exc))
     orphans.reap(worker_id, job_cgroups)
     outbox = Outbox(spool, cfg.max_frame_bytes)
+    live_channel = LiveChannel()
     runner = Runner(cfg.shell, cfg.output_cap_bytes, cfg.kill_grace, outbox.deliver, worker_id,
-                    cfg.max_jobs, job_cgroups)
-    link = MasterLink(cfg, key, node, runner, outbox)
+                    cfg.max_jobs, job_cgroups, live_channel)
+    link = MasterLink(cfg, key, node, runner, outbox, live_channel)
 
     stopping = Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

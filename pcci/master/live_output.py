@@ -1,0 +1,224 @@
+"""Running jobs' output as it arrives, and each pool's event log (``event_log.EventLog``).
+
+A pool gets a feed when its first piece of output arrives or its first follower comes.
+A new feed starts with the pool's state then (every job's state, the output of jobs
+already ended); from then on it records job state changes, pieces of output and, when
+the pool has ended and that is saved, ``done``.
+
+Output is held once: each stream's pieces are kept in a ``StreamText``, and the log's
+output events point into it. When a job's result arrives (the source of truth), the
+stream switches to the result's text; whatever the live pieces did not carry (lost
+with a dropped link, skipped while the link was congested, or the last few
+milliseconds) is added as one more output event, so a follower ends with exactly the
+result's output, never a byte twice.
+
+A piece is taken only if it starts where the stream's copy ends (the worker's byte
+offset); one that does not (pieces were lost) is dropped, and after a reconnect the
+master tells the worker where its copy ends (``output_from``) so the worker sends the
+rest again.
+"""
+
+import bisect
+import collections
+import logging
+
+from ..states import JobState
+from . import views
+from .event_log import EventLog
+
+log = logging.getLogger(__name__)
+
+# Ended pools whose logs stay, so a follower can resume one: bounded like the core's ``recent``.
+ENDED_FEEDS = 64
+# A pool's log takes no more output events than this (a job printing a byte every few
+# milliseconds for days); past it the live view waits for the results.
+MAX_OUTPUT_EVENTS = 200000
+
+
+def utf8_length(text):
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+class StreamText:
+    """One stream of one job: live pieces while it runs, the result's text once it ended."""
+
+    __slots__ = ("pieces", "starts", "chars", "byte_end", "final", "limit")
+
+    def __init__(self, limit):
+        self.pieces = []        # str pieces as they came
+        self.starts = []        # character offset of each piece
+        self.chars = 0
+        self.byte_end = 0       # the worker's byte offset where the pieces end
+        self.final = None
+        self.limit = limit      # bytes kept at most (no worker may send more than a result holds)
+
+    def take(self, offset, length, text):
+        """A piece from the worker: (char start, char end) if it continues the stream, else None."""
+        if self.final is not None or offset != self.byte_end or self.byte_end + length > self.limit or not text:
+            return None
+        start = self.chars
+        self.pieces.append(text)
+        self.starts.append(start)
+        self.chars += len(text)
+        self.byte_end += length
+        return start, self.chars
+
+    def settle(self, final):
+        """The job's result: (byte offset, char start, char end) of what the pieces lacked,
+        or None. When the pieces are not the start of the result (the worker cut an output
+        too large for one frame), they stay as they were and only the result is shown."""
+        if self.final is not None:
+            return None
+        if self.pieces and not (len(final) >= self.chars and final[self.starts[-1]:self.chars] == self.pieces[-1]):
+            return None
+        start, offset = self.chars, self.byte_end
+        self.final = final
+        self.pieces, self.starts = [], []
+        self.chars = len(final)
+        return (offset, start, self.chars) if self.chars > start else None
+
+    def slice(self, start, end):
+        if self.final is not None:
+            return self.final[start:end]
+        first = bisect.bisect_right(self.starts, start) - 1
+        parts = []
+        for index in range(max(first, 0), len(self.pieces)):
+            piece_start = self.starts[index]
+            if piece_start >= end:
+                break
+            piece = self.pieces[index]
+            parts.append(piece[max(0, start - piece_start):end - piece_start])
+        return "".join(parts)
+
+    def text(self):
+        return self.final if self.final is not None else "".join(self.pieces)
+
+
+class PoolFeed:
+    """One pool's live output and its event log."""
+
+    def __init__(self, pool, limit, generation=None):
+        self.pool_id = pool.pool_id
+        self.log = EventLog(generation)
+        self.limit = limit
+        self.streams = {}               # (worker, stream) -> StreamText
+        self.output_events = 0
+        for job in pool.jobs.values():
+            if job.ended:
+                self._settle(job)
+            self.log.append("job", views.job_state_json(job))
+
+    def stream(self, worker, name):
+        key = (worker, name)
+        text = self.streams.get(key)
+        if text is None:
+            text = self.streams[key] = StreamText(self.limit)
+        return text
+
+    def output(self, worker, name, offset, length, text):
+        if self.output_events >= MAX_OUTPUT_EVENTS:
+            return
+        stream = self.stream(worker, name)
+        taken = stream.take(offset, length, text)
+        if taken is not None:
+            self.output_events += 1
+            self.log.append("output", (worker, name, offset, taken[0], taken[1], stream))
+
+    def job_changed(self, job):
+        if job.ended:
+            self._settle(job)
+        self.log.append("job", views.job_state_json(job))
+
+    def _settle(self, job):
+        for name, final in (("stdout", job.stdout), ("stderr", job.stderr)):
+            stream = self.stream(job.worker, name)
+            rest = stream.settle(final)
+            if rest is not None:
+                offset, start, end = rest
+                self.log.append("output", (job.worker, name, offset, start, end, stream))
+
+    def end(self, pool):
+        self.log.append("done", views.pool_json(pool, with_output=False))
+        self.log.close()
+
+    def offsets(self, worker):
+        """Where this feed's copy of a worker's streams ends, in the worker's bytes."""
+        return {name: self.streams[(worker, name)].byte_end if (worker, name) in self.streams else 0
+                for name in ("stdout", "stderr")}
+
+    def live_output(self, worker):
+        """(stdout, stderr) received so far from a running job."""
+        return tuple(self.streams[(worker, name)].text() if (worker, name) in self.streams else ""
+                     for name in ("stdout", "stderr"))
+
+
+class PoolFeeds:
+    """The feeds of running pools, and of the last ended ones (so a follower may resume)."""
+
+    def __init__(self, output_limit):
+        self.output_limit = output_limit
+        self.running = {}
+        self.ended = collections.OrderedDict()
+
+    def existing(self, pool_id):
+        return self.running.get(pool_id) or self.ended.get(pool_id)
+
+    def follow(self, pool):
+        """The feed of a pool: kept, or made now from its state (an ended pool whose feed is
+        gone gets one named after the pool, so the same ids are given out every time)."""
+        feed = self.existing(pool.pool_id)
+        if feed is not None:
+            return feed
+        if pool.done:
+            feed = PoolFeed(pool, self.output_limit, generation="end")
+            feed.end(pool)
+            self._keep_ended(feed)
+            return feed
+        feed = self.running[pool.pool_id] = PoolFeed(pool, self.output_limit)
+        return feed
+
+    def output(self, pool, worker, message):
+        job = pool.jobs.get(worker)
+        if job is None or job.state is not JobState.RUNNING:
+            return
+        feed = self.running.get(pool.pool_id) or self.follow(pool)
+        feed.output(worker, message["stream"], message["offset"], message["length"], message["data"])
+
+    def jobs_changed(self, pool, jobs):
+        feed = self.running.get(pool.pool_id)
+        if feed is not None:
+            for job in jobs:
+                feed.job_changed(job)
+
+    def pool_ended(self, pool):
+        feed = self.running.pop(pool.pool_id, None)
+        if feed is not None:
+            feed.end(pool)
+            self._keep_ended(feed)
+
+    def dropped(self, pool_id):
+        feed = self.running.pop(pool_id, None)
+        if feed is not None:
+            feed.log.close()
+
+    def _keep_ended(self, feed):
+        self.ended[feed.pool_id] = feed
+        while len(self.ended) > ENDED_FEEDS:
+            self.ended.popitem(last=False)
+
+    def offsets(self, pool_id, worker):
+        feed = self.running.get(pool_id)
+        return feed.offsets(worker) if feed is not None else {"stdout": 0, "stderr": 0}
+
+    def live_output(self, pool_id):
+        """worker -> (stdout, stderr) so far, for a running pool's jobs that are running."""
+        feed = self.running.get(pool_id)
+        return {} if feed is None else {worker: feed.live_output(worker) for worker, _ in feed.streams}
+
+
+def render_event(kind, data):
+    """(event name, JSON data) of a pool log's entry, for ``sse.stream``."""
+    if kind == "output":
+        worker, name, offset, start, end, stream = data
+        return "output", {"worker": worker, "stream": name, "offset": offset, "text": stream.slice(start, end)}
+    return kind, data

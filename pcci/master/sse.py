@@ -1,0 +1,65 @@
+"""Server-Sent Events: an event log written to one follower as ``text/event-stream``.
+
+Each follower is one greenlet writing from the shared log (``event_log.EventLog``) at
+its own pace: a slow one falls behind alone, and one that stops reading is cut off
+by the API socket's idle timeout. A comment line goes out after ``KEEPALIVE_SECONDS``
+without events, so proxies do not close a quiet stream. The stream ends after the
+log is closed (a pool's ``done``).
+"""
+
+import json
+
+from .event_log import parse_cursor
+
+KEEPALIVE_SECONDS = 15.0
+# Events joined into one write.
+BATCH_EVENTS = 256
+# The client's reconnection delay, sent once (SSE's retry field).
+RETRY_MS = 2000
+
+
+def frame(event_id, kind, data):
+    """One event in the text/event-stream format (JSON text never holds a raw newline)."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return "id: %s\nevent: %s\ndata: %s\n\n" % (event_id, kind, text) if event_id else \
+        "event: %s\ndata: %s\n\n" % (kind, text)
+
+
+def cursor(request_headers_get, query):
+    """(generation, seq) the follower already has, from Last-Event-ID or ?since=, or (None, 0).
+    event_log.BadCursor for one that is not an event id."""
+    text = request_headers_get("Last-Event-ID") or query.get("since") or ""
+    return parse_cursor(text) if text.strip() else (None, 0)
+
+
+def stream(log, position, render, preamble=(), keepalive=KEEPALIVE_SECONDS):
+    """The bytes of an event stream. ``position`` is (generation, seq) from ``cursor``;
+    ``render(kind, data)`` gives (event name, JSON data), or None to leave an entry out;
+    ``preamble`` is events (name, data) sent first, without ids (a snapshot)."""
+    generation, seq = position
+    head = ["retry: %d\n\n" % RETRY_MS]
+    if (generation is not None or seq) and not log.continues(generation, seq):
+        # The follower's id is from a log that is gone (or trimmed past it): start over.
+        head.append(frame(None, "reset", {"reason": "the events after that id are no longer kept; "
+                                                    "this stream starts again from the beginning"}))
+        seq = log.first_seq - 1
+    head += [frame(None, kind, data) for kind, data in preamble]
+    yield "".join(head).encode("utf-8")
+    while True:
+        entries = log.after(seq)
+        if not entries:
+            if log.closed:
+                return
+            log.wait(seq, keepalive)
+            if not log.after(seq) and not log.closed:
+                yield b": keepalive\n\n"
+            continue
+        for start in range(0, len(entries), BATCH_EVENTS):
+            parts = []
+            for entry_seq, kind, data in entries[start:start + BATCH_EVENTS]:
+                rendered = render(kind, data)
+                if rendered is not None:
+                    parts.append(frame(log.event_id(entry_seq), *rendered))
+            if parts:
+                yield "".join(parts).encode("utf-8")
+        seq = entries[-1][0]
