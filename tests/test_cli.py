@@ -131,6 +131,54 @@ def test_ctrl_c_kills_the_pools_jobs_and_exits_130_with_the_pool_id(pis, tmp_pat
         kill_pids([pid])
 
 
+def test_stream_prints_lines_as_they_come_prefixed_with_the_node(pis, tmp_path):
+    flag = tmp_path / "go"
+    process, read = under_a_terminal(["run", "--stream", "-w", "pi1,pi2", "--",
+                                      "echo early; while [ ! -e %s ]; do sleep 0.05; done; echo late" % flag],
+                                     pis.env)
+    try:
+        text = read("pi2: early")
+        text = read("pi1: early")
+        assert "late" not in text and process.poll() is None      # printed while the jobs still run
+        flag.touch()
+        assert process.wait(20) == 0
+        assert {"pi1: late", "pi2: late"} <= set(read("pi2: late").replace("\r", "").splitlines())
+    finally:
+        flag.touch()
+
+
+def test_stream_sends_stdout_and_stderr_apart_and_exits_with_the_pools_status(pis):
+    done = pcci("run", "--stream", "-w", "pi1,pi2", "--",
+                "for i in 1 2 3; do echo out $i; echo err $i >&2; done; printf tail; exit 4", env=pis.env)
+    assert done.returncode == 4
+    lines = done.stdout.splitlines()
+    for name in ("pi1", "pi2"):
+        assert [line for line in lines if line.startswith(name + ":")] == \
+            ["%s: out 1" % name, "%s: out 2" % name, "%s: out 3" % name, "%s: tail" % name]
+        assert "%s: err 2" % name in done.stderr and "pcci: %s: exit 4" % name in done.stderr
+    assert "err" not in done.stdout
+    # A pool run earlier is followed the same way, and ends at once.
+    pool_id = pcci("run", "--async", "-w", "pi1", "--", "echo again", env=pis.env).stdout.strip()
+    followed = pcci("pool", pool_id, "--follow", env=pis.env)
+    assert followed.returncode == 0 and followed.stdout == "pi1: again\n"
+
+
+def test_ctrl_c_while_streaming_kills_the_jobs_on_the_worker(pis, tmp_path):
+    pid_file = tmp_path / "pid"
+    process, read = under_a_terminal(["run", "--stream", "-w", "pi1", "--",
+                                      "echo started; echo $$ > %s; exec sleep 300" % pid_file], pis.env)
+    read("pi1: started")
+    pid = int(wait_until(lambda: pid_file.exists() and pid_file.read_text().strip(), what="job started"))
+    try:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(20) == 130
+        text = read("pcci: pool ")
+        assert "killed on 1 worker(s): pi1" in text
+        wait_until(lambda: not pids_alive([pid]), timeout=10, what="the job's process gone")
+    finally:
+        kill_pids([pid])
+
+
 def test_keygen_prints_a_fresh_key():
     first, second = pcci("keygen").stdout.strip(), pcci("keygen").stdout.strip()
     assert re.fullmatch(r"[0-9a-f]{64}", first) and first != second

@@ -1,0 +1,120 @@
+"""The pure parts of live output: where a piece may end, how the master keeps a stream,
+event ids, the event log, and how the CLI prints and parses a stream."""
+
+import io
+
+import pytest
+
+from pcci.cli.follow import LinePrinter, parse_events
+from pcci.master.event_log import BadCursor, EventLog, parse_cursor
+from pcci.master.live_output import StreamText
+from pcci.master.sse import frame
+from pcci.worker.live_output import whole_characters
+
+
+@pytest.mark.parametrize("data, at_end, expected", [
+    (b"plain ascii", False, 11),
+    ("h\u00e9".encode(), False, 3),                  # a whole two-byte character
+    ("h\u00e9".encode()[:-1], False, 1),             # its first byte waits for the second
+    ("\u20ac".encode()[:2], False, 0),               # two bytes of three wait
+    ("\U0001F600".encode()[:3], False, 0),           # three of four wait
+    ("\U0001F600".encode(), False, 4),
+    ("\u20ac".encode()[:2], True, 2),                # the stream ended: send what there is
+    (b"\x80\x80", False, 2),                         # continuation bytes only: invalid, sent as is
+    (b"", False, 0),
+])
+def test_a_piece_ends_on_a_whole_utf8_character(data, at_end, expected):
+    assert whole_characters(data, at_end) == expected
+
+
+def test_pieces_cut_where_whole_characters_end_decode_to_the_whole_decoded_text():
+    raw = ("r\u00e9sum\u00e9 \u20ac \U0001F600 " * 50).encode() + b"\xff bad \xc3"
+    pieces, start = [], 0
+    for size in (7, 1, 3, 5, 2, 11) * 100:
+        chunk = raw[start:start + size]
+        if not chunk:
+            break
+        length = whole_characters(chunk, start + len(chunk) == len(raw))
+        pieces.append(raw[start:start + length].decode("utf-8", "replace"))
+        start += length
+    assert start == len(raw)
+    assert "".join(pieces) == raw.decode("utf-8", "replace")
+
+
+def test_the_master_takes_only_pieces_that_continue_the_stream():
+    stream = StreamText(limit=1000)
+    assert stream.take(0, 6, "hello ") == (0, 6)
+    assert stream.take(0, 6, "hello ") is None          # sent again: not taken twice
+    assert stream.take(20, 3, "gap") is None            # pieces were lost: wait for the resend
+    assert stream.take(6, 6, "world\n") == (6, 12)
+    assert stream.text() == "hello world\n" and stream.byte_end == 12
+    assert stream.slice(3, 9) == "lo wor"
+    assert stream.take(12, 2000, "x" * 2000) is None    # more than any result could hold
+
+
+def test_the_result_fills_in_what_the_pieces_lacked_and_replaces_them():
+    stream = StreamText(limit=1000)
+    stream.take(0, 4, "one\n")
+    assert stream.settle("one\ntwo\n") == (4, 4, 8)     # byte offset, then the characters to add
+    assert stream.text() == "one\ntwo\n" and stream.pieces == []
+    assert stream.slice(0, 4) == "one\n"                # earlier events now read the result's text
+    assert stream.settle("again") is None
+
+
+def test_pieces_that_are_not_the_start_of_the_result_are_left_as_they_were():
+    stream = StreamText(limit=1000)
+    stream.take(0, 8, "abcdefgh")
+    assert stream.settle("abcd") is None                # the worker cut the result to fit a frame
+    assert stream.slice(0, 8) == "abcdefgh"
+
+
+def test_event_ids_name_their_log_and_a_bad_one_is_refused():
+    assert parse_cursor("1a2b3c4d-17") == ("1a2b3c4d", 17)
+    assert parse_cursor("17") == (None, 17)
+    assert parse_cursor("end-3") == ("end", 3)
+    for bad in ("", "abc", "1a2b-x", "1a2b-", "a b-1", "-" * 3 + "1" * 30):
+        with pytest.raises(BadCursor):
+            parse_cursor(bad)
+
+
+def test_a_ring_log_forgets_old_events_and_says_who_cannot_continue():
+    log = EventLog(keep=10)
+    for number in range(100):
+        log.append("n", number)
+    assert log.last_seq == 100
+    assert len(log.entries) <= 20 and log.entries[-1] == (100, "n", 99)
+    assert log.continues(log.generation, 95) and log.continues(None, 100)
+    assert not log.continues(log.generation, 3)         # trimmed away
+    assert not log.continues("0ther", 95)               # another log
+    assert [seq for seq, _, _ in log.after(97)] == [98, 99, 100]
+
+
+def test_a_closed_log_takes_no_more_events():
+    log = EventLog()
+    log.append("a", 1)
+    log.close()
+    log.append("b", 2)
+    assert log.last_seq == 1 and log.closed
+
+
+def test_events_parse_back_from_their_wire_form():
+    wire = ("retry: 2000\n\n" + frame("g-1", "output", {"text": "a\nb"}) + ": keepalive\n\n"
+            + frame(None, "reset", {}) + frame("g-2", "done", {"id": "x"})).encode()
+    events = list(parse_events(io.BytesIO(wire)))
+    assert events == [("g-1", "output", '{"text":"a\\nb"}'), ("g-1", "reset", "{}"), ("g-2", "done", '{"id":"x"}')]
+
+
+def test_lines_are_printed_whole_with_their_node_and_never_twice():
+    out, err = io.StringIO(), io.StringIO()
+    printer = LinePrinter(out, err)
+    printer.output("pi1", "stdout", 0, "hel")
+    printer.output("pi2", "stdout", 0, "other\n")
+    printer.output("pi1", "stdout", 3, "lo\nwor")
+    printer.output("pi1", "stderr", 0, "oops\n")
+    printer.output("pi1", "stdout", 0, "hello\n")        # sent again after a reset
+    printer.output("pi1", "stdout", 6, "wo")             # overlaps what was handled
+    printer.output("pi1", "stdout", 9, "ld\n")
+    printer.output("pi2", "stdout", 6, "no newline")
+    printer.job_ended("pi2")
+    assert out.getvalue() == "pi2: other\npi1: hello\npi1: world\npi2: no newline\n"
+    assert err.getvalue() == "pi1: oops\n"
