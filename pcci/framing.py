@@ -39,8 +39,14 @@ class ConnectionClosed(Exception):
 
 
 def encode(message):
-    payload = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    payload = encode_payload(message)
     return HEADER.pack(len(payload)) + payload
+
+
+def encode_payload(message):
+    """A frame's payload alone: a large one is sent after ``HEADER.pack(len(payload))``
+    without joining the two (a copy of a result of many megabytes)."""
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def encoder_varying(common, key):
@@ -74,9 +80,15 @@ class FrameDecoder:
             end = HEADER.size + length
             if len(self._buffer) < end:
                 break
-            payload = bytes(self._buffer[HEADER.size:end])
+            # Decoded from the buffer in place, and the buffer let go before the JSON is
+            # parsed: a large frame is held twice at most, not four times.
+            try:
+                with memoryview(self._buffer) as view:
+                    text = str(view[HEADER.size:end], "utf-8")
+            except UnicodeDecodeError as exc:
+                raise FrameError("payload is not UTF-8 JSON: %s" % exc)
             del self._buffer[:end]
-            messages.append(decode_payload(payload))
+            messages.append(decode_text(text))
         return messages
 
 
@@ -98,10 +110,10 @@ def loads(text):
     return _FINITE_DECODER.decode(text)
 
 
-def decode_payload(payload):
+def decode_text(text):
     try:
-        message = loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        message = loads(text)
+    except (ValueError, RecursionError) as exc:
         raise FrameError("payload is not UTF-8 JSON: %s" % exc)
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise FrameError("payload is not a JSON object with a string 'type'")

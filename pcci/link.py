@@ -18,6 +18,9 @@ from . import framing
 
 log = logging.getLogger(__name__)
 
+# Queued frames up to this many bytes leave in one sendall; larger bursts one by one.
+JOIN_BYTES = 1024 * 1024
+
 
 class TlsFailure(framing.ConnectionClosed):
     """A TLS record failed its checks: bytes forged or damaged on the way, or a peer that
@@ -50,6 +53,9 @@ class Link:
         self._outgoing = []
         self._outgoing_bytes = 0
         self._writer = None
+        # Called (from the writer) each time the queue has been written out: best-effort
+        # senders that held back for a congested link go on then, not on a timer.
+        self.on_drained = None
         # A TLS write that would block must be retried with the very same bytes (OpenSSL
         # has taken part of them): the writer sends this first, alone.
         self._tls_retry = None
@@ -60,7 +66,17 @@ class Link:
         """Queue a message (a dict, or a frame already encoded) without ever blocking the caller."""
         if self.closed:
             return
-        data = message if isinstance(message, bytes) else framing.encode(message)
+        self._queue(message if isinstance(message, bytes) else framing.encode(message))
+
+    def send_payload(self, payload):
+        """Queue a frame given as its encoded payload (a large result, also written to the
+        spool from the same bytes): header and payload leave without being joined."""
+        if self.closed:
+            return
+        self._queue(framing.HEADER.pack(len(payload)))
+        self._queue(payload)
+
+    def _queue(self, data):
         if self._writer is None:
             # First a direct write that never waits: most frames leave at once, without a greenlet.
             try:
@@ -89,7 +105,7 @@ class Link:
             sent = self.sock.send(data, 0, timeout=0.0)
         except BlockingIOError:
             sent = 0
-        return data[sent:]
+        return data if sent == 0 else memoryview(data)[sent:]     # no copy of a large rest
 
     def _write_tls_now(self, data):
         """Write ``data`` as TLS records now; if that would block, the writer retries it as it is."""
@@ -104,10 +120,19 @@ class Link:
             if self._tls_retry is not None:
                 retry, self._tls_retry = self._tls_retry, None
                 self.sock.send(retry)       # gevent's send: the same bytes again until taken
-            while self._outgoing and not self.closed:
-                chunks, self._outgoing = self._outgoing, []
-                self._outgoing_bytes = 0
-                self.sock.sendall(b"".join(chunks))
+            while not self.closed:
+                while self._outgoing and not self.closed:
+                    chunks, self._outgoing = self._outgoing, []
+                    size, self._outgoing_bytes = self._outgoing_bytes, 0
+                    if size <= JOIN_BYTES:
+                        self.sock.sendall(b"".join(chunks))
+                    else:
+                        for chunk in chunks:    # a large result: not copied into one buffer
+                            self.sock.sendall(chunk)
+                if self.on_drained is not None:
+                    self.on_drained()           # may queue more, written in this same loop
+                if not self._outgoing:
+                    break
         except OSError as exc:
             log.debug("send to %s failed: %s", self.peer, exc)
             self.close()

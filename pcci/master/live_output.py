@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 # Ended pools whose logs stay, so a follower can resume one: bounded like the core's ``recent``.
 ENDED_FEEDS = 64
+# What the result adds to a stream is cut into events of at most this many characters,
+# so no event (and none of its copies on the way to a follower) is large.
+EVENT_CHARS = 256 * 1024
 # A pool's log takes no more output events than this (a job printing a byte every few
 # milliseconds for days); past it the live view waits for the results.
 MAX_OUTPUT_EVENTS = 200000
@@ -135,7 +138,10 @@ class PoolFeed:
             rest = stream.settle(final)
             if rest is not None:
                 offset, start, end = rest
-                self.log.append("output", (job.worker, name, offset, start, end, stream))
+                for piece_start in range(start, end, EVENT_CHARS):
+                    piece_end = min(end, piece_start + EVENT_CHARS)
+                    self.log.append("output", (job.worker, name, offset, piece_start, piece_end, stream))
+                    offset += utf8_length(final[piece_start:piece_end])
 
     def end(self, pool):
         self.log.append("done", views.pool_json(pool, with_output=False))

@@ -12,8 +12,9 @@ import json
 from .event_log import parse_cursor
 
 KEEPALIVE_SECONDS = 15.0
-# Events joined into one write.
-BATCH_EVENTS = 256
+# Events are joined into one write up to this size: small events leave together, and a
+# burst of large ones is never copied into one big buffer.
+BATCH_BYTES = 256 * 1024
 # The client's reconnection delay, sent once (SSE's retry field).
 RETRY_MS = 2000
 
@@ -54,12 +55,15 @@ def stream(log, position, render, preamble=(), keepalive=KEEPALIVE_SECONDS):
             if not log.after(seq) and not log.closed:
                 yield b": keepalive\n\n"
             continue
-        for start in range(0, len(entries), BATCH_EVENTS):
-            parts = []
-            for entry_seq, kind, data in entries[start:start + BATCH_EVENTS]:
-                rendered = render(kind, data)
-                if rendered is not None:
-                    parts.append(frame(log.event_id(entry_seq), *rendered))
-            if parts:
+        parts, size = [], 0
+        for entry_seq, kind, data in entries:
+            rendered = render(kind, data)
+            if rendered is not None:
+                parts.append(frame(log.event_id(entry_seq), *rendered))
+                size += len(parts[-1])
+            if size >= BATCH_BYTES:
                 yield "".join(parts).encode("utf-8")
-        seq = entries[-1][0]
+                parts, size = [], 0
+            seq = entry_seq
+        if parts:
+            yield "".join(parts).encode("utf-8")

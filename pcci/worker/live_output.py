@@ -6,8 +6,9 @@ buffer of its own. A piece leaves at once when nothing left in the last
 ``COALESCE_SECONDS`` (a line printed now and then arrives without delay), otherwise
 with the next one ``COALESCE_SECONDS`` after the last piece, or as soon as
 ``PIECE_BYTES`` are waiting. While the link is congested nothing is queued: the
-cursor waits, the job keeps running, and the live view lags; the final result (which
-is spooled and acknowledged) always carries the whole output.
+cursor waits (until the link has written its queue out), the job keeps running, and
+the live view lags; the final result (which is spooled and acknowledged) always
+carries the whole output.
 
 A piece ends on a whole UTF-8 character, so pieces decode to exactly the text the
 final result holds. After a reconnect the master says where its copy of each
@@ -42,17 +43,30 @@ def whole_characters(data, at_end):
 
 
 class LiveChannel:
-    """The link live output goes on, while there is one and its master takes live output."""
+    """The link live output goes on, while there is one and its master takes live output.
+    Jobs that found it congested are told when the link has written its queue out."""
 
     def __init__(self, congested_bytes=CONGESTED_BYTES):
         self.link = None
         self.congested_bytes = congested_bytes
+        self.held_back = set()      # LiveOutputs waiting for the link to drain
 
     def attach(self, link, enabled):
         self.link = link if enabled else None
+        if self.link is not None:
+            link.on_drained = self._drained
 
     def detach(self):
         self.link = None
+        self.held_back.clear()
+
+    def hold(self, live):
+        self.held_back.add(live)
+
+    def _drained(self):
+        waiting, self.held_back = self.held_back, set()
+        for live in waiting:
+            live.flush()
 
     def ready(self):
         """Whether a piece may be sent now: there is a link and it is not backed up."""
@@ -106,8 +120,11 @@ class LiveOutput:
             while len(capture.kept) > self.sent[name] and self.channel.ready():
                 if not self._send_piece(name, capture):
                     break
-        if self.waiting() and self.timer is None and not self.stopped:
-            self.timer = gevent.spawn_later(COALESCE_SECONDS, self._due)
+        if self.waiting() and not self.stopped:
+            if not self.channel.ready():
+                self.channel.hold(self)         # flushed again when the link has drained
+            if self.timer is None:
+                self.timer = gevent.spawn_later(COALESCE_SECONDS, self._due)
 
     def _send_piece(self, name, capture):
         start = self.sent[name]
@@ -132,6 +149,7 @@ class LiveOutput:
     def stop(self):
         """The job ended: its result carries the rest."""
         self.stopped = True
+        self.channel.held_back.discard(self)
         if self.timer is not None:
             self.timer.kill(block=False)
             self.timer = None

@@ -11,6 +11,7 @@ full) is kept in memory instead, and logged as not durable.
 import json
 import logging
 
+from .. import framing
 from ..config import JSON_BYTES_PER_OUTPUT_BYTE, RESULT_FRAME_OVERHEAD
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,10 @@ class Outbox:
 
     def deliver(self, result):
         result = fit_to_frame(result, self.max_frame_bytes)
+        # Encoded once, for the spool and the frame: a large output is not copied twice more.
+        payload = framing.encode_payload(result)
         try:
-            self.spool.save(result)
+            self.spool.save(result["job"], payload)
         except OSError as exc:
             # A full (or failing) disk must not cost the result: keep it in memory until
             # the master acknowledges it. It is lost only if the worker stops first.
@@ -47,7 +50,7 @@ class Outbox:
                       "it is lost if the worker stops before the master acknowledges it", result["job"], exc)
             self.in_memory[result["job"]] = result
         if self.link is not None:
-            self.link.send(result)
+            self.link.send_payload(payload)
 
     def attach(self, link):
         """A new link: everything not yet acknowledged goes out first, oldest first."""

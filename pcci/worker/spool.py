@@ -28,8 +28,9 @@ class Spool:
     def _path(self, job_id):
         return os.path.join(self.directory, quote(job_id, safe="") + ".json")
 
-    def save(self, result):
-        replace_durably(self._path(result["job"]), json.dumps(result, ensure_ascii=False).encode("utf-8"))
+    def save(self, job_id, payload):
+        """Keep a result, given as its UTF-8 JSON (framing.encode_payload)."""
+        replace_durably(self._path(job_id), payload)
 
     def remove(self, job_id):
         try:
