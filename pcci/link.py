@@ -44,7 +44,7 @@ class Link:
     started only while there is something to write: an idle connection costs no greenlet,
     a burst leaves in one sendall, and a stalled peer never blocks the sender."""
 
-    def __init__(self, sock, max_frame_bytes, peer=""):
+    def __init__(self, sock, max_frame_bytes, peer="", on_drained=None):
         self.sock = sock
         self.peer = peer
         self.decoder = framing.FrameDecoder(max_frame_bytes)
@@ -55,7 +55,7 @@ class Link:
         self._writer = None
         # Called (from the writer) each time the queue has been written out: best-effort
         # senders that held back for a congested link go on then, not on a timer.
-        self.on_drained = None
+        self.on_drained = on_drained
         # A TLS write that would block must be retried with the very same bytes (OpenSSL
         # has taken part of them): the writer sends this first, alone.
         self._tls_retry = None

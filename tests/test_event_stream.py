@@ -118,3 +118,42 @@ def test_lines_are_printed_whole_with_their_node_and_never_twice():
     printer.job_ended("pi2")
     assert out.getvalue() == "pi2: other\npi1: hello\npi1: world\npi2: no newline\n"
     assert err.getvalue() == "pi1: oops\n"
+
+
+def test_ended_pools_logs_are_kept_within_a_count_and_a_size():
+    from pcci.master import live_output
+    from pcci.model import Job, Pool
+    from pcci.states import JobState
+
+    def ended_pool(number, output):
+        job = Job("p%d" % number, "pi1", state=JobState.SUCCEEDED, exit_code=0, stdout=output)
+        return Pool("p%d" % number, "true", 0, {"pi1": job}, end_time=1)
+
+    feeds = live_output.PoolFeeds(1 << 30)
+    for number in range(live_output.ENDED_FEEDS + 10):
+        feeds.follow(ended_pool(number, "x"))
+    assert len(feeds.ended) == live_output.ENDED_FEEDS and "p0" not in feeds.ended
+    big = "y" * (live_output.ENDED_BYTES // 3)
+    for number in range(1000, 1004):
+        feeds.follow(ended_pool(number, big))
+    assert list(feeds.ended)[-2:] == ["p1002", "p1003"] and "p1000" not in feeds.ended
+    # A follower of a pool whose log is gone gets it remade from the pool, the same each time.
+    again = feeds.follow(ended_pool(0, "x"))
+    assert again.log.generation == "end" and again.log.closed
+    assert [kind for _, kind, _ in again.log.entries] == ["output", "job", "done"]
+
+
+def test_a_quiet_stream_gets_a_keepalive_comment_and_a_closed_log_ends_it():
+    import gevent
+
+    from pcci.master.sse import stream
+    log = EventLog()
+    log.append("job", {"state": "running"})
+    chunks = stream(log, (None, 0), lambda kind, data: (kind, data), keepalive=0.05)
+    assert next(chunks).startswith(b"retry: ")
+    assert b"event: job" in next(chunks)
+    assert next(chunks) == b": keepalive\n\n"          # nothing happened for 50 ms
+    gevent.spawn_later(0.01, log.append, "done", {})
+    gevent.spawn_later(0.02, log.close)
+    rest = b"".join(chunks)                            # ends once the log is closed
+    assert b"event: done" in rest and b"id: %s-2" % log.generation.encode() in rest

@@ -199,3 +199,31 @@ def test_the_cluster_stream_shows_workers_and_pools(cluster):
     finally:
         later.close()
     assert os.path.exists(cluster.master.log_path)
+
+
+def test_after_a_master_restart_a_running_jobs_output_is_whole_again(cluster, tmp_path):
+    cluster.start_master()
+    cluster.start_worker("pi1")
+    flag, cmd = gated(tmp_path, "before the restart\\n", "after it\\n")
+    pool_id = started(cluster, cmd, ["pi1"])
+    before = Follower(cluster, "/pool/%s/events" % pool_id)
+    wait_until(lambda: before.text("pi1") == "before the restart\n", what="live output")
+    resume_at = before.last_id()
+    before.close()
+    cluster.master.stop()
+    cluster.start_master()
+    cluster.wait_online("pi1")
+    # The new master asks the worker for the output from the start; an id from the old
+    # master's log is answered with a reset and the whole stream.
+    after = Follower(cluster, "/pool/%s/events" % pool_id, last_event_id=resume_at)
+    try:
+        wait_until(lambda: after.text("pi1") == "before the restart\n", timeout=15,
+                   what="the output from before the restart, live again")
+        assert after.kinds()[0] == "reset"
+        assert cluster.api("GET", "/pool/%s" % pool_id)[1]["jobs"]["pi1"]["stdout"] == "before the restart\n"
+        flag.touch()
+        assert after.ended.wait(20)
+        assert after.text("pi1") == "before the restart\nafter it\n"
+    finally:
+        flag.touch()
+        after.close()

@@ -216,3 +216,34 @@ def test_a_job_that_cannot_be_exec_ed_fails_cleanly_and_the_runner_goes_on(runne
 def test_a_job_knows_its_own_id(runner):
     runner.start("p/a", 'echo "$PCCI_JOB_ID"')
     assert finish(runner, "p/a")["stdout"] == "p/a\n"
+
+
+def test_a_bug_in_live_output_costs_only_the_live_view(runner):
+    class BrokenChannel:
+        """Stands in for a bug in the live-output path: it raises where a channel answers."""
+        held_back = set()
+
+        def ready(self):
+            raise RuntimeError("a bug")
+
+    runner.live_channel = BrokenChannel()
+    runner.start("broken", "seq 1 100; sleep 0.1; seq 101 200")
+    result = finish(runner, "broken")
+    assert result["state"] == "succeeded" and result["stdout"] == "".join("%d\n" % n for n in range(1, 201))
+
+
+def test_a_bug_while_watching_a_job_fails_and_kills_that_job_and_the_runner_goes_on(runner, tmp_path):
+    class BrokenChannel:
+        """Stands in for a bug: it lacks what the runner needs when a job ends."""
+
+        def ready(self):
+            return False
+
+    runner.live_channel = BrokenChannel()
+    pid_file = tmp_path / "pid"
+    runner.start("broken", "echo $$ > %s; sleep 0.3 & echo out; wait" % pid_file)
+    result = finish(runner, "broken")
+    assert result["state"] == "failed" and "the worker failed while running this job" in result["stderr"]
+    runner.live_channel = None
+    runner.start("next", "echo fine")
+    assert finish(runner, "next")["stdout"] == "fine\n"

@@ -28,8 +28,12 @@ from .event_log import EventLog
 
 log = logging.getLogger(__name__)
 
-# Ended pools whose logs stay, so a follower can resume one: bounded like the core's ``recent``.
+# Ended pools whose logs stay, so a follower can resume one: bounded like the core's
+# ``recent``, by count and by what they hold (their output and their events).
 ENDED_FEEDS = 64
+ENDED_BYTES = 64 * 1024 * 1024
+# What an event costs besides its text: the tuple, its ids, the list slot.
+EVENT_OVERHEAD_BYTES = 150
 # What the result adds to a stream is cut into events of at most this many characters,
 # so no event (and none of its copies on the way to a follower) is large.
 EVENT_CHARS = 256 * 1024
@@ -106,6 +110,7 @@ class PoolFeed:
         self.limit = limit
         self.streams = {}               # (worker, stream) -> StreamText
         self.output_events = 0
+        self.size = 0                   # approximate_bytes, once it has ended
         for job in pool.jobs.values():
             if job.ended:
                 self._settle(job)
@@ -147,6 +152,10 @@ class PoolFeed:
         self.log.append("done", views.pool_json(pool, with_output=False))
         self.log.close()
 
+    def approximate_bytes(self):
+        return (sum(stream.chars for stream in self.streams.values())
+                + EVENT_OVERHEAD_BYTES * len(self.log.entries))
+
     def offsets(self, worker):
         """Where this feed's copy of a worker's streams ends, in the worker's bytes."""
         return {name: self.streams[(worker, name)].byte_end if (worker, name) in self.streams else 0
@@ -165,6 +174,7 @@ class PoolFeeds:
         self.output_limit = output_limit
         self.running = {}
         self.ended = collections.OrderedDict()
+        self._ended_bytes = 0
 
     def existing(self, pool_id):
         return self.running.get(pool_id) or self.ended.get(pool_id)
@@ -208,9 +218,12 @@ class PoolFeeds:
             feed.log.close()
 
     def _keep_ended(self, feed):
+        feed.size = feed.approximate_bytes()
         self.ended[feed.pool_id] = feed
-        while len(self.ended) > ENDED_FEEDS:
-            self.ended.popitem(last=False)
+        self._ended_bytes += feed.size
+        while len(self.ended) > 1 and (len(self.ended) > ENDED_FEEDS or self._ended_bytes > ENDED_BYTES):
+            _, oldest = self.ended.popitem(last=False)
+            self._ended_bytes -= oldest.size
 
     def offsets(self, pool_id, worker):
         feed = self.running.get(pool_id)

@@ -17,6 +17,7 @@ children and grandchildren; with a job cgroup (``pcci.worker.cgroups``) the shel
 first moves itself into it, and then even a daemon that calls setsid() stays in reach.
 """
 
+import logging
 import os
 import subprocess
 
@@ -25,6 +26,8 @@ import gevent.os
 import gevent.socket
 
 from ..clock import monotonic
+
+log = logging.getLogger(__name__)
 
 
 class Capture:
@@ -57,7 +60,13 @@ class Capture:
         if data:
             self.kept += data
             if self.grew is not None:
-                self.grew()
+                try:
+                    self.grew()
+                except Exception:
+                    # Live output is best effort: a bug there must not stop the capture
+                    # that the result is made of.
+                    log.exception("live output of a job failed; its output now comes with its result only")
+                    self.grew = None
 
 
 def spawn(shell, cmd, environment, cwd):

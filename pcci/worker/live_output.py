@@ -20,6 +20,7 @@ import gevent
 
 from .. import protocol
 from ..clock import monotonic
+from .job_process import Capture
 
 COALESCE_SECONDS = 0.05
 PIECE_BYTES = 64 * 1024
@@ -52,9 +53,11 @@ class LiveChannel:
         self.held_back = set()      # LiveOutputs waiting for the link to drain
 
     def attach(self, link, enabled):
+        """A new link (made with ``on_drained=self.drained``); ``enabled`` if its master takes
+        live output."""
         self.link = link if enabled else None
         if self.link is not None:
-            link.on_drained = self._drained
+            self.drained()
 
     def detach(self):
         self.link = None
@@ -63,7 +66,7 @@ class LiveChannel:
     def hold(self, live):
         self.held_back.add(live)
 
-    def _drained(self):
+    def drained(self):
         waiting, self.held_back = self.held_back, set()
         for live in waiting:
             live.flush()
@@ -78,13 +81,14 @@ class LiveChannel:
 
 
 class LiveOutput:
-    """One job's streams, forwarded as they grow. ``captures`` maps stream name to Capture."""
+    """One job's streams, captured (``captures``: stream name -> Capture, keeping at most
+    ``cap`` bytes each) and forwarded as they grow."""
 
-    def __init__(self, job_id, captures, channel):
+    def __init__(self, job_id, cap, channel):
         self.job_id = job_id
-        self.captures = captures
+        self.captures = {name: Capture(cap, grew=self.grew) for name in protocol.STREAMS}
         self.channel = channel
-        self.sent = dict.fromkeys(captures, 0)     # stream -> bytes forwarded (or given up on)
+        self.sent = dict.fromkeys(self.captures, 0)     # stream -> bytes forwarded (or given up on)
         self.seq = 0
         self.last_send = -COALESCE_SECONDS
         self.timer = None
@@ -122,8 +126,8 @@ class LiveOutput:
                     break
         if self.waiting() and not self.stopped:
             if not self.channel.ready():
-                self.channel.hold(self)         # flushed again when the link has drained
-            if self.timer is None:
+                self.channel.hold(self)         # flushed again when the link drains or comes back
+            elif self.timer is None:            # a character's last bytes have yet to come
                 self.timer = gevent.spawn_later(COALESCE_SECONDS, self._due)
 
     def _send_piece(self, name, capture):

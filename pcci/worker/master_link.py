@@ -115,7 +115,8 @@ class MasterLink:
 
     def _session(self):
         sock, cert_fingerprint = self._dial()
-        link = Link(sock, protocol.HANDSHAKE_MAX_FRAME_BYTES, self._address())
+        link = Link(sock, protocol.HANDSHAKE_MAX_FRAME_BYTES, self._address(),
+                    on_drained=self.live_channel.drained if self.live_channel is not None else None)
         try:
             try:
                 welcome = handshake(link, self.key, self.node, self.config.link_timeout, cert_fingerprint)

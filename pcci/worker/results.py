@@ -44,6 +44,13 @@ def failed_to_start(job_id, exc, shell, cwd, when):
     return result_message(job_id, JobState.FAILED, None, None, when, when, "", message, False, False)
 
 
+def watch_failed(job_id, start_time, when):
+    """A job the worker could not watch (a bug): killed, and failed with the reason."""
+    return result_message(job_id, JobState.FAILED, None, None, start_time, when, "",
+                          "pcci: the worker failed while running this job (a bug; its log has the details); "
+                          "the job was killed\n", False, False)
+
+
 def cancelled(job_id, when):
     """A job killed while it waited for a free slot: it never ran."""
     return result_message(job_id, JobState.KILLED, None, None, None, when, "",

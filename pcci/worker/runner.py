@@ -31,7 +31,7 @@ from ..states import JobState, KillOutcome
 from . import job_process, orphans
 from .cgroups import shell_prefix
 from .live_output import LiveOutput
-from .results import build_result, cancelled, failed_to_start, left_behind_note
+from .results import build_result, cancelled, failed_to_start, left_behind_note, watch_failed
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ class Runner:
             return True
         job = RunningJob(spec.job_id, process, spec.timeout, cgroup)
         self.jobs[spec.job_id] = job
-        job.greenlet = gevent.spawn(self._supervise, job)
+        job.greenlet = gevent.spawn(self._supervise_safely, job)
         log.debug("job %s started as pid %d", spec.job_id, process.pid)
         return True
 
@@ -158,14 +158,27 @@ class Runner:
             log.warning("job cgroup %s still has processes; left in place", cgroup)
 
     # -- watching ---------------------------------------------------------------------------
+    def _supervise_safely(self, job):
+        """A bug while watching a job costs that job (killed, failed, its result said so),
+        never a job that runs on unwatched and is never reported."""
+        try:
+            self._supervise(job)
+        except Exception:
+            log.exception("job %s: watching it failed; killing it", job.job_id)
+            self._signal_all(job, signal.SIGKILL)
+            self.jobs.pop(job.job_id, None)
+            self.on_done(watch_failed(job.job_id, job.start_time, wall_ms()))
+            self._admit()
+
     def _supervise(self, job):
         process = job.process
         os.set_blocking(process.stdout.fileno(), False)
         os.set_blocking(process.stderr.fileno(), False)
-        out, err = job_process.Capture(self.output_cap), job_process.Capture(self.output_cap)
         if self.live_channel is not None:
-            job.live = LiveOutput(job.job_id, {"stdout": out, "stderr": err}, self.live_channel)
-            out.grew = err.grew = job.live.grew
+            job.live = LiveOutput(job.job_id, self.output_cap, self.live_channel)
+            out, err = job.live.captures["stdout"], job.live.captures["stderr"]
+        else:
+            out, err = job_process.Capture(self.output_cap), job_process.Capture(self.output_cap)
         readers = [gevent.spawn(out.read_to_eof, process.stdout.fileno()),
                    gevent.spawn(err.read_to_eof, process.stderr.fileno())]
         note = b""
