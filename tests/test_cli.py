@@ -87,8 +87,11 @@ def test_a_request_the_master_refuses_exits_1_and_a_usage_error_exits_2(pis):
 def under_a_terminal(args, env):
     """Start `pcci ARGS` with its stdout and stderr on a pseudo-terminal; (process, reader)."""
     controller, terminal = pty.openpty()
+    # Ctrl-C as at an interactive prompt: a suite started in the background (`cmd &` in a
+    # script) has SIGINT ignored, which children inherit and Python then leaves ignored.
     process = subprocess.Popen([sys.executable, "-m", "pcci", *args], stdout=terminal, stderr=terminal,
-                               stdin=subprocess.DEVNULL, env=dict(os.environ, PYTHONPATH=REPO, **env), cwd=REPO)
+                               stdin=subprocess.DEVNULL, env=dict(os.environ, PYTHONPATH=REPO, **env), cwd=REPO,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     os.close(terminal)
     seen = []
 
