@@ -77,6 +77,8 @@ class Link:
         self._queue(payload)
 
     def _queue(self, data):
+        if self.closed:         # closed meanwhile: by a failed write of the frame's header, say
+            return
         if self._writer is None:
             # First a direct write that never waits: most frames leave at once, without a greenlet.
             try:

@@ -39,8 +39,12 @@ _RESUME = [{"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"
            {"name": "since", "in": "query", "schema": {"type": "string"}}]
 
 
-def _event_stream(description):
-    return {"200": {"description": description, "content": {"text/event-stream": {"schema": {"type": "string"}}}}}
+def _event_stream(description, events):
+    """A text/event-stream answer; its schema describes one event, as SSE-aware tools read it."""
+    event = {"type": "object", "properties": {
+        "id": {"type": "string"}, "event": {"type": "string", "enum": list(events)},
+        "data": {"type": "string", "description": "JSON"}, "retry": {"type": "integer"}}}
+    return {"200": {"description": description, "content": {"text/event-stream": {"schema": event}}}}
 
 
 _POOL_COMMON = {
@@ -121,12 +125,14 @@ SPEC = {
                        "the stream ends after done",
             "parameters": [_POOL_ID] + _RESUME,
             "responses": dict(_event_stream("events: job, output, done (and reset when resuming is not "
-                                            "possible)"), **_errors(400, 401, 403, 404))}},
+                                            "possible)", ("job", "output", "done", "reset")),
+                              **_errors(400, 401, 403, 404))}},
         "/events": {"get": {
             "summary": "Server-Sent Events of the cluster: workers (state and stats) and pools created or "
                        "ended; never ends",
             "parameters": _RESUME,
-            "responses": dict(_event_stream("events: worker, pool (and reset)"), **_errors(400, 401, 403))}},
+            "responses": dict(_event_stream("events: worker, pool (and reset)", ("worker", "pool", "reset")),
+                              **_errors(400, 401, 403))}},
         "/pools": {"get": {
             "summary": "Pools, newest first",
             "parameters": [

@@ -58,6 +58,7 @@ class RunningJob:
         self.killed_at = None       # monotonic time of the SIGKILL, once sent
         self.greenlet = None
         self.live = None            # its LiveOutput, when output is forwarded while it runs
+        self.reported = False       # its result has been handed to on_done
 
     def remaining(self):
         return None if self.deadline is None else max(0.0, self.deadline - monotonic())
@@ -164,10 +165,14 @@ class Runner:
         try:
             self._supervise(job)
         except Exception:
-            log.exception("job %s: watching it failed; killing it", job.job_id)
-            self._signal_all(job, signal.SIGKILL)
-            self.jobs.pop(job.job_id, None)
-            self.on_done(watch_failed(job.job_id, job.start_time, wall_ms()))
+            if job.reported:
+                # Its result is spooled: the failure was on the way out, which the spool covers.
+                log.exception("job %s: handing on its result failed; it stays spooled", job.job_id)
+            else:
+                log.exception("job %s: watching it failed; killing it", job.job_id)
+                self._signal_all(job, signal.SIGKILL)
+                self.jobs.pop(job.job_id, None)
+                self.on_done(watch_failed(job.job_id, job.start_time, wall_ms()))
             self._admit()
 
     def _supervise(self, job):
@@ -210,6 +215,7 @@ class Runner:
                               out.kept, err.kept + note, out.truncated, err.truncated)
         out.kept = err.kept = None      # a large output is held once, as the result's text
         log.debug("job %s ended: %s", job.job_id, result["state"])
+        job.reported = True
         self.on_done(result)
         self._admit()
 
