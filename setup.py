@@ -12,6 +12,8 @@ setup(
     packages=find_packages(include=["pcci", "pcci.*"]),
     python_requires=">=3.9",
     install_requires=["bottle>=0.12.23", "gevent>=22.10", "psutil>=5.9.4", "PyYAML>=6.0"],
+    # The master expands node ranges with ClusterShell's NodeSet; the worker never needs it.
+    extras_require={"master": ["ClusterShell>=1.9"]},
     entry_points={"console_scripts": [
         "pcci = pcci.cli.main:_console",
         "pcci-master = pcci.cli.main:main_master",

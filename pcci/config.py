@@ -16,6 +16,7 @@ import yaml
 from . import api_tokens
 from .auth import key_weakness
 from .errors import ConfigError
+from .targets import check_groups, check_labels
 from .tls import normalize_fingerprint
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
@@ -106,6 +107,30 @@ def cluster_key(value):
     return value.strip()
 
 
+def groups(value):
+    """The master's named groups: a map of group names to target expressions."""
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ValueError("expected a map of group names to target expressions, e.g. pis: \"pi[1-8]\"")
+    problems = check_groups(value, limit=10 ** 6)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return {str(k): v for k, v in value.items()}
+
+
+def labels(value):
+    """A worker's labels: a map of names to values, e.g. model: pi4."""
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        # YAML reads rack: 1 as a number; a label is text either way.
+        value = {k: str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
+                 for k, v in value.items()}
+    problems = check_labels(value)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return dict(value)
+
+
 def fingerprint(value):
     return None if value is None else normalize_fingerprint(text(value))
 
@@ -149,6 +174,7 @@ MASTER_KEYS = dict(_COMMON, **{
     "kill_reply_timeout": (3.0, positive_duration),
     "max_pool_jobs": (20000, positive_int),
     "max_worker_backlog": (1000, positive_int),
+    "groups": ({}, groups),
 })
 
 WORKER_KEYS = dict(_COMMON, **{
@@ -168,6 +194,7 @@ WORKER_KEYS = dict(_COMMON, **{
     "reconnect_max": (30.0, positive_duration),
     "max_jobs": (64, positive_int),
     "job_cgroups": ("auto", lambda v: _one_of(v, ("auto", "on", "off"))),
+    "labels": ({}, labels),
 })
 
 

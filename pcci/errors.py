@@ -40,6 +40,9 @@ UnencodableText = _error("UnencodableText", 400, "unencodable_text",
 OutOfRange = _error("OutOfRange", 400, "out_of_range", "a number is outside its allowed range")
 BadEventId = _error("BadEventId", 400, "bad_event_id",
                     "Last-Event-ID or ?since= is not an event id (GENERATION-NUMBER, from an id: line)")
+BadTarget = _error("BadTarget", 400, "bad_target",
+                   "a target expression is malformed; the message names the term and where it starts")
+NoMatch = _error("NoMatch", 400, "no_match", "a target expression matches no known worker")
 PoolTooLarge = _error("PoolTooLarge", 400, "pool_too_large", "the pool would have more jobs than max_pool_jobs")
 # 401: who is asking is not established.
 MissingToken = _error("MissingToken", 401, "missing_token", "no 'Authorization: Bearer' header")
@@ -70,7 +73,7 @@ StoreUnavailable = _error("StoreUnavailable", 503, "store_unavailable",
                           "the pool store is not saving (an I/O error, a damaged file); /health says why")
 
 ALL = [EmptyBody, MalformedJson, MalformedRequest, WrongType, UnknownField, EmptyCmd, DuplicateWorker, NulByte,
-       UnencodableText, OutOfRange, BadEventId, PoolTooLarge, MissingToken, BadToken, ForbiddenHost, ForbiddenOrigin,
+       UnencodableText, OutOfRange, BadEventId, BadTarget, NoMatch, PoolTooLarge, MissingToken, BadToken, ForbiddenHost, ForbiddenOrigin,
        InsufficientScope, UnknownPool,
        NoSuchEndpoint,
        MethodNotAllowed, RequestTimeout, PayloadTooLarge, Busy, InternalError, NoWorkersOnline, StorageFull,

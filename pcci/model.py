@@ -10,7 +10,7 @@ import collections
 from .states import LEGAL_MOVES, TERMINAL, JobState, PoolStatus
 
 # What the master keeps of a worker between its runs.
-WorkerRecord = collections.namedtuple("WorkerRecord", "name address first_seen last_seen stats")
+WorkerRecord = collections.namedtuple("WorkerRecord", "name address first_seen last_seen stats labels")
 
 
 class IllegalTransition(Exception):
@@ -87,13 +87,14 @@ def accepts_result(job):
 
 class Pool:
     __slots__ = ("pool_id", "cmd", "created", "timeout", "env", "cwd", "jobs", "end_time", "submitted_by",
-                 "submitted_from", "killed_by", "_order", "_scan")
+                 "submitted_from", "killed_by", "target", "_order", "_scan")
 
     def __init__(self, pool_id, cmd, created, jobs, timeout=None, env=None, cwd=None, end_time=None,
-                 submitted_by=None, submitted_from=None, killed_by=None):
+                 submitted_by=None, submitted_from=None, killed_by=None, target=None):
         self.pool_id = pool_id
         self.submitted_by = submitted_by        # the API token's name
         self.submitted_from = submitted_from    # the client's address
+        self.target = target                    # {"workers": ..., "exclude": ...} as submitted
         self.killed_by = killed_by              # the token name of the last kill
         self.cmd = cmd
         self.created = created

@@ -55,9 +55,10 @@ def site(tmp_path_factory):
             "vars": {"ansible_user": "root", "ansible_ssh_private_key_file": str(base / "id"),
                      "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
                      "pcci_deb_dir": dist, "pcci_secrets_dir": str(base / "secrets"),
-                     "pcci_master_pool_retention": "7d"},
+                     "pcci_master_pool_retention": "7d", "pcci_master_groups": {"pis": "pi[1-9]"}},
             "children": {"master": {"hosts": {"master": {"ansible_host": testbed.hosts["master"].address}}},
-                         "workers": {"hosts": {n: {"ansible_host": testbed.hosts[n].address}
+                         "workers": {"hosts": {n: {"ansible_host": testbed.hosts[n].address,
+                                                   "pcci_worker_labels": {"model": "pi4" if n == "pi1" else "pi3"}}
                                                for n in ("pi1", "pi2")}}}}}
         yield testbed
     finally:
@@ -109,6 +110,9 @@ def test_site_playbook_on_fresh_hosts_brings_up_a_working_cluster(site):
     submitted = api(site, "POST", "/job", {"cmd": "echo ran on $(hostname)", "workers": ["pi1", "pi2"]})
     pool = api(site, "GET", "/pool/%s?wait=30" % submitted["id"])
     assert {n: j["stdout"] for n, j in pool["jobs"].items()} == {"pi1": "ran on pi1\n", "pi2": "ran on pi2\n"}
+    # The roles' groups and labels reach the master and the workers: a target uses both.
+    targeted = api(site, "POST", "/job", {"cmd": "true", "workers": "@pis", "exclude": "model=pi4"})
+    assert list(targeted["jobs"]) == ["pi2"]
 
 
 def test_second_run_changes_nothing(site):

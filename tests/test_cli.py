@@ -33,12 +33,12 @@ def pis(cluster):
 def test_run_groups_identical_output_and_exits_with_the_largest_code(pis):
     result = pcci("run", "-w", "pi1,pi2", "--", "echo same; exit 3", env=pis.env)
     assert result.returncode == 3, result.stderr
-    assert "pi1,pi2 (exit 3)" in result.stdout and result.stdout.count("same") == 1
+    assert "pi[1-2] (exit 3)" in result.stdout and result.stdout.count("same") == 1
 
 
 def test_run_shows_different_outputs_per_worker(pis):
-    result = pcci("run", "-e", "X=1", "--", 'echo "$X" $(cat /proc/self/status | grep -c PPid)', env=pis.env)
-    assert result.returncode == 0 and "pi1,pi2 (exit 0)" in result.stdout and "1 1" in result.stdout
+    result = pcci("run", "-a", "-e", "X=1", "--", 'echo "$X" $(cat /proc/self/status | grep -c PPid)', env=pis.env)
+    assert result.returncode == 0 and "pi[1-2] (exit 0)" in result.stdout and "1 1" in result.stdout
 
 
 def test_run_async_prints_the_pool_id_and_pool_shows_it(pis):
@@ -50,7 +50,7 @@ def test_run_async_prints_the_pool_id_and_pool_shows_it(pis):
 
 
 def test_workers_and_pools_tables(pis):
-    pcci("run", "--", "true", env=pis.env)
+    pcci("run", "--all", "--", "true", env=pis.env)
     workers = pcci("workers", env=pis.env)
     assert re.search(r"^pi1\s+online\s+127\.0\.0\.1", workers.stdout, re.M)
     pools = pcci("pools", env=pis.env)
@@ -79,7 +79,7 @@ def test_unreachable_master_is_reported_plainly_with_its_own_status():
 def test_a_request_the_master_refuses_exits_1_and_a_usage_error_exits_2(pis):
     result = pcci("pool", "01a229b2-42fb-71e9-a463-f969feb65bc5", env=pis.env)
     assert result.returncode == 1 and "no pool with id" in result.stderr
-    result = pcci("run", "-e", "FOO", "--", "true", env=pis.env)
+    result = pcci("run", "-a", "-e", "FOO", "--", "true", env=pis.env)
     assert result.returncode == 2 and "expected NAME=VALUE, got 'FOO'" in result.stderr
     assert "Traceback" not in result.stderr
 

@@ -4,7 +4,9 @@ import itertools
 
 import pytest
 
-from pcci.errors import Busy, NoWorkersOnline, PoolTooLarge
+from pcci.master import validation
+
+from pcci.errors import ApiError, Busy, NoWorkersOnline, PoolTooLarge
 from pcci.master.pool_core import PoolCore, approximate_bytes
 from pcci.master.registry import Registry
 from pcci.model import Job, Pool
@@ -15,10 +17,10 @@ LOST_AFTER_MS = 60000
 
 
 class Session:
-    """What the registry needs of a live session: a name, an address, and a synced flag."""
+    """What the registry needs of a live session: a name, an address, labels and a synced flag."""
 
-    def __init__(self, name, ready=True):
-        self.name, self.address, self.ready = name, "10.0.0.1", ready
+    def __init__(self, name, ready=True, labels=None):
+        self.name, self.address, self.ready, self.labels = name, "10.0.0.1", ready, labels or {}
 
 
 def make_core(online=("n1", "n2"), offline=(), started_ms=0, max_pool_jobs=100, **limits):
@@ -36,7 +38,8 @@ def make_core(online=("n1", "n2"), offline=(), started_ms=0, max_pool_jobs=100, 
 
 
 def request(cmd="true", workers=(), timeout=None):
-    return {"cmd": cmd, "workers": list(workers), "timeout": timeout, "env": None, "cwd": None}
+    terms, listed = validation.target(list(workers) or None, None, 100)
+    return {"cmd": cmd, "terms": terms, "listed": listed, "timeout": timeout, "env": None, "cwd": None}
 
 
 def result(job_id, state="succeeded", exit_code=0, stdout="out"):
@@ -223,3 +226,33 @@ def test_restored_running_jobs_count_towards_the_backlog():
     core.restore([Pool("p", "true", 1, {"n1": Job("p", "n1", state=JobState.RUNNING)})])
     with pytest.raises(Busy):
         core.submit(request(workers=["n1"]), now=2)
+
+
+def expression_request(workers, exclude=None):
+    terms, listed = validation.target(workers, exclude, 100)
+    return {"cmd": "true", "terms": terms, "listed": listed, "timeout": None, "env": None, "cwd": None,
+            "target": {"workers": workers, "exclude": exclude}}
+
+
+def test_a_target_expression_picks_by_range_label_and_group_and_leaves_out():
+    registry = Registry()
+    for name, labels in (("pi1", {"model": "pi4"}), ("pi2", {"model": "pi3"}), ("pi3", {"model": "pi4"})):
+        registry.attach(Session(name, labels=labels), 0)
+    core = PoolCore(registry, LOST_AFTER_MS, 0, lambda now: "pool-%d" % now, 100, groups={"odd": "pi[1,3,5]"})
+    pool, _ = core.submit(expression_request("pi[1-4]", "pi2"), now=1)
+    assert list(pool.jobs) == ["pi1", "pi3", "pi4"] and pool.jobs["pi4"].state is JobState.UNKNOWN_WORKER
+    assert pool.target == {"workers": "pi[1-4]", "exclude": "pi2"}
+    assert list(core.submit(expression_request("model=pi4"), now=2)[0].jobs) == ["pi1", "pi3"]
+    assert list(core.submit(expression_request("@odd", "pi3"), now=3)[0].jobs) == ["pi1", "pi5"]
+    assert list(core.submit(expression_request("*", "model=pi4"), now=4)[0].jobs) == ["pi2"]
+
+
+def test_a_target_that_matches_nothing_known_is_refused():
+    core = make_core(online=("n1", "n2"))[0]
+    for workers, exclude in (("ghost[1-3]", None), ("model=pi9", None), ("n[1-2]", "n[1-2]"), ("*", "n1,n2")):
+        with pytest.raises(ApiError) as caught:
+            core.submit(expression_request(workers, exclude), now=1)
+        assert caught.value.code == "no_match", (workers, exclude)
+    with pytest.raises(ApiError) as caught:
+        core.submit(expression_request("@nope"), now=1)
+    assert caught.value.code == "bad_target" and "no group 'nope'" in caught.value.message

@@ -4,17 +4,36 @@ from pcci.errors import ApiError
 from pcci.master import validation as requests
 
 
-def test_original_job_body_is_accepted():
-    parsed = requests.job_request(b'{"cmd": "ping google.com -n 1", "workers": ["node1", "node2"]}')
-    assert parsed == {"cmd": "ping google.com -n 1", "workers": ["node1", "node2"], "timeout": None,
-                      "env": None, "cwd": None}
+def test_original_job_body_is_accepted_and_names_its_workers_as_given():
+    parsed = requests.job_request(b'{"cmd": "ping google.com -n 1", "workers": ["node1", "node[2]"]}', 100)
+    assert parsed["cmd"] == "ping google.com -n 1" and parsed["listed"] is True
+    assert [(t.include, t.kind, t.value) for t in parsed["terms"]] == [(True, "names", ["node1", "node[2]"])]
+    assert parsed["target"] == {"workers": ["node1", "node[2]"], "exclude": None}
 
 
 @pytest.mark.parametrize("workers", [None, "*", ["*"]])
 def test_star_or_no_workers_means_every_online_worker(workers):
     body = {"cmd": "true"} if workers is None else {"cmd": "true", "workers": workers}
     import json
-    assert requests.job_request(json.dumps(body).encode())["workers"] == []
+    terms = requests.job_request(json.dumps(body).encode(), 100)["terms"]
+    assert [(t.include, t.kind) for t in terms] == [(True, "all")]
+
+
+def test_a_string_is_a_target_expression_and_exclude_leaves_out():
+    parsed = requests.job_request(b'{"cmd": "x", "workers": "node[1-3],@pis model=pi4", "exclude": "node2"}', 100)
+    assert parsed["listed"] is False
+    assert [(t.include, t.kind, t.value) for t in parsed["terms"]] == [
+        (True, "names", ["node1", "node2", "node3"]), (True, "group", "pis"), (True, "label", ("model", "pi4")),
+        (False, "names", ["node2"])]
+
+
+@pytest.mark.parametrize("workers, where", [("node[1-", "'node[1-' at character 1"), ("a, !", "'!' at character 4"),
+                                           ("x=", "'x=' at character 1"), ("n[1-500]", "stands for 500 workers")])
+def test_a_malformed_expression_is_a_400_that_points_at_the_term(workers, where):
+    import json
+    with pytest.raises(ApiError) as caught:
+        requests.job_request(json.dumps({"cmd": "x", "workers": workers}).encode(), 100)
+    assert caught.value.code == "bad_target" and where in caught.value.message
 
 
 @pytest.mark.parametrize("body,code", [
@@ -23,7 +42,8 @@ def test_star_or_no_workers_means_every_online_worker(workers):
     (b"[1]", "wrong_type"),
     (b'{"cmd": 5}', "wrong_type"),
     (b'{"cmd": "  "}', "empty_cmd"),
-    (b'{"cmd": "x", "workers": "node1"}', "wrong_type"),
+    (b'{"cmd": "x", "workers": 5}', "wrong_type"),
+    (b'{"cmd": "x", "exclude": {"a": 1}}', "wrong_type"),
     (b'{"cmd": "x", "workers": ["a", "a"]}', "duplicate_worker"),
     (b'{"cmd": "x", "timeout": -1}', "out_of_range"),
     (b'{"cmd": "x", "timeout": true}', "wrong_type"),
@@ -42,7 +62,7 @@ def test_star_or_no_workers_means_every_online_worker(workers):
 ])
 def test_bad_job_bodies_name_the_problem(body, code):
     with pytest.raises(ApiError) as caught:
-        requests.job_request(body)
+        requests.job_request(body, 100)
     assert caught.value.code == code and caught.value.status == 400
 
 
@@ -67,11 +87,11 @@ def test_query_numbers_are_checked():
                                   b'{"cmd": "x", "env": {"A": "1\\u0000"}}', b'{"cmd": "x", "cwd": "/tmp\\u0000"}'])
 def test_nul_bytes_are_refused_before_they_reach_a_worker(body):
     with pytest.raises(ApiError) as caught:
-        requests.job_request(body)
+        requests.job_request(body, 100)
     assert caught.value.code == "nul_byte"
 
 
 def test_absurdly_nested_json_is_a_bad_request_not_a_crash():
     with pytest.raises(ApiError) as caught:
-        requests.job_request(b"[" * 100000 + b"]" * 100000)
+        requests.job_request(b"[" * 100000 + b"]" * 100000, 100)
     assert caught.value.code == "malformed_json"

@@ -7,6 +7,7 @@ import os
 import ssl
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import yaml
@@ -133,10 +134,13 @@ class Client:
             reason = getattr(exc, "reason", exc)
             raise ClientError("cannot reach the master at %s: %s" % (self.url, reason))
 
-    def submit(self, cmd, workers=None, timeout=None, env=None, cwd=None, busy_retry=BUSY_RETRY_SECONDS):
-        """Submit a pool; while the master says it is busy (429), wait as it asks and try again."""
+    def submit(self, cmd, workers=None, timeout=None, env=None, cwd=None, busy_retry=BUSY_RETRY_SECONDS,
+               exclude=None):
+        """Submit a pool; while the master says it is busy (429), wait as it asks and try again.
+        ``workers`` and ``exclude`` are lists of names or target expressions."""
         body = {"cmd": cmd}
-        for name, value in (("workers", workers), ("timeout", timeout), ("env", env), ("cwd", cwd)):
+        for name, value in (("workers", workers), ("exclude", exclude), ("timeout", timeout), ("env", env),
+                            ("cwd", cwd)):
             if value:
                 body[name] = value
         deadline = time.monotonic() + busy_retry
@@ -162,8 +166,10 @@ class Client:
         query = "limit=%d" % limit + ("&status=" + status if status else "") + ("&before=" + before if before else "")
         return self.call("GET", "/pools?" + query)
 
-    def workers(self):
-        return self.call("GET", "/workers")["workers"]
+    def workers(self, target=None, exclude=None):
+        query = urllib.parse.urlencode([(name, value) for name, value in (("target", target), ("exclude", exclude))
+                                        if value])
+        return self.call("GET", "/workers" + ("?" + query if query else ""))["workers"]
 
     def kill(self, pool_id, workers=None):
         return self.call("PUT", "/kill/%s" % pool_id, {"workers": workers} if workers else None)

@@ -54,10 +54,10 @@ def cmd_run(args):
     from . import output
     from .waiting import EXIT_INTERRUPTED, Waiter
     client = _client(args)
-    workers = [w for w in args.workers.split(",") if w] if args.workers else None
+    workers, exclude = target_of(args)
     env = dict(args.env) if args.env else None
     command = " ".join(args.command)
-    submitted = client.submit(command, workers, args.timeout, env, args.cwd)
+    submitted = client.submit(command, workers, args.timeout, env, args.cwd, exclude=exclude)
     if args.async_:
         print(submitted["id"])
         return 0
@@ -122,7 +122,8 @@ def cmd_pools(args):
 
 def cmd_workers(args):
     from . import output
-    workers = _client(args).workers()
+    workers, exclude = target_of(args, required=False)
+    workers = _client(args).workers(workers, exclude)
     if args.json:
         print(json.dumps(workers, indent=2))
         return 0
@@ -132,9 +133,30 @@ def cmd_workers(args):
         rows.append((w["name"], "online" if w["online"] else "offline", w["address"] or "-",
                      stats.get("cpuPercent", "-"), (stats.get("memory") or {}).get("percent", "-"),
                      stats.get("temperature") if stats.get("temperature") is not None else "-",
-                     len(w["runningJobs"])))
-    print(output.render_table(rows, ("NAME", "STATE", "ADDRESS", "CPU%", "MEM%", "TEMP", "JOBS")))
+                     len(w["runningJobs"]), ",".join("%s=%s" % item for item in sorted(w["labels"].items())) or "-"))
+    print(output.render_table(rows, ("NAME", "STATE", "ADDRESS", "CPU%", "MEM%", "TEMP", "JOBS", "LABELS")))
     return 0
+
+
+class UsageError(Exception):
+    """A command line that names no target, or names it wrongly: exit 2, as argparse does."""
+
+
+def target_of(args, required=True):
+    """(workers expression, exclude expression) from -w, -g, -a and -x, as clush reads them:
+    -w takes names and ranges, -g a group or a label selector (KEY=VALUE), -a every online
+    worker. Without any, `pcci run` refuses (clush does too): every node needs --all."""
+    parts = list(args.workers or [])
+    parts += [group if "=" in group or group.startswith("@") else "@" + group for group in args.group or []]
+    if args.all:
+        parts.append("*")
+    if not parts and required:
+        raise UsageError("name the workers: -w NODES (node[1-4] ranges too), -g GROUP or -g KEY=VALUE, "
+                         "or -a for every online worker")
+    exclude = ",".join(args.exclude or []) or None
+    if not parts and exclude:
+        parts = ["*"]
+    return (",".join(parts) or None), exclude
 
 
 def cmd_kill(args):
@@ -193,8 +215,17 @@ def build_parser():
         p.add_argument("--json", action="store_true", help="print the API's JSON")
         return p
 
+    def target_options(p, verb):
+        p.add_argument("-w", "--workers", action="append", metavar="NODES",
+                       help="%s these workers: names and ranges, e.g. pi[1-4],web1 (repeatable)" % verb)
+        p.add_argument("-g", "--group", action="append", metavar="GROUP|KEY=VALUE",
+                       help="%s a group of the master's, or the workers with this label (repeatable)" % verb)
+        p.add_argument("-x", "--exclude", action="append", metavar="NODES",
+                       help="leave these out: names, ranges, @group or KEY=VALUE (repeatable)")
+        p.add_argument("-a", "--all", action="store_true", help="%s every online worker" % verb)
+
     p = client_parser("run", "run a command on workers and print their output")
-    p.add_argument("-w", "--workers", help="comma-separated worker names (default: every online worker)")
+    target_options(p, "run on")
     p.add_argument("-t", "--timeout", type=float, help="seconds before each job is killed")
     p.add_argument("-e", "--env", action="append", metavar="NAME=VALUE", type=env_pair,
                    help="set an environment variable")
@@ -212,7 +243,8 @@ def build_parser():
     p = client_parser("pools", "list pools, newest first")
     p.add_argument("--status", choices=values(PoolStatus))
     p.add_argument("--limit", type=int, default=50)
-    client_parser("workers", "list workers and their stats")
+    p = client_parser("workers", "list workers, their stats and labels")
+    target_options(p, "list")
     p = client_parser("kill", "kill a pool's jobs")
     p.add_argument("id")
     p.add_argument("-w", "--workers", help="comma-separated worker names (default: all of the pool's)")
@@ -249,6 +281,9 @@ def main(argv=None):
     from .client import ClientError
     try:
         return COMMANDS[args.command_name](args)
+    except UsageError as exc:
+        print("pcci %s: %s" % (args.command_name, exc), file=sys.stderr)
+        return EXIT_USAGE
     except ClientError as exc:
         print("pcci: %s" % exc, file=sys.stderr)
         return client_error_status(exc)

@@ -1,4 +1,7 @@
-"""How the CLI prints results (pure): identical outputs grouped, as `clush -b` does."""
+"""How the CLI prints results (pure): identical outputs grouped, as `clush -b` does, and
+the nodes of a group folded into ranges (node[1-3,5]) as clush prints them."""
+
+from ..targets import fold
 
 # A job that never ran (offline, unknown, lost) has no exit code: report it as ssh and pdsh do.
 NO_EXIT_CODE = 255
@@ -24,7 +27,7 @@ def describe(job):
 def render_pool(pool):
     lines = []
     for names, job in group_jobs(pool["jobs"]):
-        header = "%s (%s)" % (",".join(names), describe(job))
+        header = "%s (%s)" % (fold(names), describe(job))
         lines += ["-" * 15, header, "-" * 15]
         if job["stdout"]:
             lines.append(job["stdout"].rstrip("\n"))

@@ -30,7 +30,7 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events):
 
     @app.post("/job", scope="operate")
     def post_job():
-        request = validation.job_request(body())
+        request = validation.job_request(body(), settings.max_pool_jobs)
         request["submitted_by"] = caller(bottle.request).name
         request["submitted_from"] = bottle.request.environ.get("REMOTE_ADDR")
         pool = pools.submit(request)
@@ -73,7 +73,14 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events):
 
     @app.get("/workers", scope="read")
     def get_workers():
-        return 200, {"workers": [views.worker_json(info) for info in registry.all()]}
+        query = bottle.request.query
+        if not query.get("target") and not query.get("exclude"):
+            return 200, {"workers": [views.worker_json(info) for info in registry.all()]}
+        terms, _ = validation.target(query.get("target") or "*", query.get("exclude") or None,
+                                     settings.max_pool_jobs)
+        names = pools.core.select(terms)
+        return 200, {"workers": [views.worker_json(registry.get(name)) for name in names
+                                 if registry.get(name) is not None]}
 
     @app.put("/kill/<pool_id>", scope="operate")
     def put_kill(pool_id):

@@ -57,6 +57,8 @@ _POOL_COMMON = {
     "submittedBy": {"type": "string", "nullable": True, "description": "the API token's name"},
     "submittedFrom": {"type": "string", "nullable": True, "description": "the client's address"},
     "killedBy": {"type": "string", "nullable": True, "description": "the token name of the last kill"},
+    "target": {"type": "object", "nullable": True, "description": "workers and exclude as submitted",
+               "properties": {"workers": {}, "exclude": {}}},
 }
 
 SCHEMAS = {
@@ -65,7 +67,10 @@ SCHEMAS = {
     "JobRequest": {"type": "object", "required": ["cmd"], "additionalProperties": False, "properties": {
         "cmd": {"type": "string", "minLength": 1},
         "workers": {"oneOf": [{"type": "array", "items": {"type": "string", "minLength": 1}},
-                              {"type": "string", "enum": ["*"]}]},
+                              {"type": "string", "minLength": 1,
+                               "description": "a target expression: names, node[1-4], @group, key=value, *, !term"}]},
+        "exclude": {"oneOf": [{"type": "array", "items": {"type": "string", "minLength": 1}},
+                              {"type": "string", "minLength": 1}]},
         "timeout": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": MAX_TIMEOUT_SECONDS},
         "env": {"type": "object", "additionalProperties": {"type": "string"}},
         "cwd": {"type": "string", "minLength": 1}}},
@@ -88,6 +93,7 @@ SCHEMAS = {
                        "address": {"type": "string", "nullable": True},
                        "connectedSince": _TIME, "lastHeartbeat": _TIME, "lastSeen": _TIME, "firstSeen": _TIME,
                        "stats": {"type": "object", "nullable": True},
+                       "labels": {"type": "object", "additionalProperties": {"type": "string"}},
                        "runningJobs": {"type": "array", "items": {"type": "string"}},
                        "queuedJobs": {"type": "array", "items": {"type": "string"}}}),
     "Workers": _object({"workers": {"type": "array", "items": _ref("Worker")}}),
@@ -140,8 +146,11 @@ SPEC = {
                 {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}},
                 {"name": "before", "in": "query", "schema": {"type": "string"}}],
             "responses": dict(_ok(200, "PoolPage"), **_errors(400, 401, 403))}},
-        "/workers": {"get": {"summary": "Workers with their state and stats",
-                             "responses": dict(_ok(200, "Workers"), **_errors(401, 403))}},
+        "/workers": {"get": {"summary": "Workers with their state, stats and labels; those a target "
+                                        "expression selects with ?target= and ?exclude=",
+                             "parameters": [{"name": "target", "in": "query", "schema": {"type": "string"}},
+                                            {"name": "exclude", "in": "query", "schema": {"type": "string"}}],
+                             "responses": dict(_ok(200, "Workers"), **_errors(400, 401, 403))}},
         "/kill/{pool_id}": {"put": {
             "summary": "Kill a pool's jobs (all of its workers when none are listed)",
             "parameters": [_POOL_ID],

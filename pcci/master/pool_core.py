@@ -15,9 +15,10 @@ import collections
 import logging
 
 from .. import protocol
-from ..errors import Busy, NoWorkersOnline, PoolTooLarge
+from ..errors import BadTarget, Busy, NoMatch, NoWorkersOnline, PoolTooLarge
 from ..model import IllegalTransition, Job, Pool, accepts_result, apply_result, change_job_state, split_job_id
 from ..states import JobState, KillOutcome
+from ..targets import TargetError, fold, resolve
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,12 @@ class Effects:
         return bool(self.dispatch or self.send or self.save_pools or self.after_save)
 
 
+def describe(terms):
+    """The terms as the user wrote them, for a message."""
+    return " ".join(term.text if term.include or term.text.startswith("!") else "!" + term.text
+                    for term in terms)
+
+
 def approximate_bytes(pool):
     """What a pool holds in memory, roughly: enough to bound a cache by bytes."""
     size = len(pool.cmd) + JOB_OVERHEAD_BYTES
@@ -58,8 +65,9 @@ def approximate_bytes(pool):
 
 class PoolCore:
     def __init__(self, registry, lost_after_ms, started_ms, new_pool_id, max_pool_jobs,
-                 max_worker_backlog=1000, recent_pools=RECENT_POOLS, recent_bytes=RECENT_BYTES):
+                 max_worker_backlog=1000, recent_pools=RECENT_POOLS, recent_bytes=RECENT_BYTES, groups=None):
         self.registry = registry            # read only: who is known, who is online, since when
+        self.groups = groups or {}          # the master's named groups, for @group in targets
         self.lost_after_ms = lost_after_ms
         self.started_ms = started_ms
         self.new_pool_id = new_pool_id      # now_ms -> a fresh, time-ordered pool id
@@ -87,9 +95,7 @@ class PoolCore:
     # -- submission -------------------------------------------------------------------
     def submit(self, request, now):
         """A new pool for a checked request (``validation.job_request``): (pool, Effects)."""
-        names = request["workers"] or self.registry.online_names()
-        if not names:
-            raise NoWorkersOnline("no worker is online; list workers by name or wait for one to connect")
+        names = self.resolve(request["terms"], request["listed"])
         if len(names) > self.max_pool_jobs:
             raise PoolTooLarge("the pool would have %d jobs; the limit (max_pool_jobs) is %d"
                                % (len(names), self.max_pool_jobs))
@@ -101,7 +107,7 @@ class PoolCore:
                           "has" if len(busy) == 1 else "have", self.max_worker_backlog))
         pool = Pool(self.new_pool_id(now), request["cmd"], now, {}, timeout=request["timeout"],
                     env=request["env"], cwd=request["cwd"], submitted_by=request.get("submitted_by"),
-                    submitted_from=request.get("submitted_from"))
+                    submitted_from=request.get("submitted_from"), target=request.get("target"))
         effects = Effects()
         for position, name in enumerate(names):
             job = pool.jobs[name] = Job(pool.pool_id, name, position=position)
@@ -117,6 +123,25 @@ class PoolCore:
         self.active[pool.pool_id] = pool
         effects.save(pool, pool.jobs.values())
         return pool, effects
+
+    def select(self, terms):
+        """The names checked target terms (``validation.target``) stand for, in order."""
+        try:
+            return resolve(terms, self.registry.target_view(self.groups), self.max_pool_jobs)
+        except TargetError as exc:
+            raise BadTarget(str(exc))
+
+    def resolve(self, terms, listed):
+        """The workers of a new pool. A list is taken as given; an expression must name at
+        least one worker this master knows."""
+        names = self.select(terms)
+        if not names:
+            if [term.kind for term in terms if term.include] == ["all"] and not self.registry.online_names():
+                raise NoWorkersOnline("no worker is online; list workers by name or wait for one to connect")
+            raise NoMatch("the target matches no worker (%s)" % describe(terms))
+        if not listed and not any(self.registry.get(name) is not None for name in names):
+            raise NoMatch("the target names no worker this master knows: %s" % fold(names[:1000]))
+        return names
 
     # -- results, syncs and sweeps from the worker side ----------------------------------
     def on_result(self, worker, result, now, stored=None):

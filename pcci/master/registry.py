@@ -5,11 +5,13 @@ the pool core reads who is online and since when.
 """
 
 from ..model import WorkerRecord
+from ..targets import Cluster
 
 
 class WorkerInfo:
-    def __init__(self, name, address=None, first_seen=None, last_seen=None, stats=None):
+    def __init__(self, name, address=None, first_seen=None, last_seen=None, stats=None, labels=None):
         self.name = name
+        self.labels = labels or {}      # as its config says, sent at each handshake
         self.address = address
         self.first_seen = first_seen
         self.last_seen = last_seen
@@ -28,7 +30,7 @@ class WorkerInfo:
 
     def record(self):
         """What the store keeps of this worker."""
-        return WorkerRecord(self.name, self.address, self.first_seen, self.last_seen, self.stats)
+        return WorkerRecord(self.name, self.address, self.first_seen, self.last_seen, self.stats, self.labels)
 
 
 class Registry:
@@ -38,7 +40,8 @@ class Registry:
     def load(self, records, now_ms):
         """Workers remembered from earlier runs start offline, as of now."""
         for record in records:
-            info = WorkerInfo(record.name, record.address, record.first_seen, record.last_seen, record.stats)
+            info = WorkerInfo(record.name, record.address, record.first_seen, record.last_seen, record.stats,
+                              record.labels)
             info.offline_since = now_ms
             self.workers[info.name] = info
 
@@ -68,6 +71,7 @@ class Registry:
             info = self.workers[session.name] = WorkerInfo(session.name, first_seen=now_ms)
         info.session = session
         info.address = session.address
+        info.labels = session.labels
         info.connected_since = now_ms
         info.last_seen = now_ms
         info.offline_since = None
@@ -101,3 +105,10 @@ class Registry:
 
     def all(self):
         return [self.workers[name] for name in sorted(self.workers)]
+
+    def target_view(self, groups):
+        """What a target expression is resolved against (targets.Cluster)."""
+        return Cluster(self.online_names, self.labelled, groups)
+
+    def labelled(self, key, value):
+        return sorted(name for name, info in self.workers.items() if info.labels.get(key) == value)

@@ -86,7 +86,7 @@ def run(cfg):
     registry = Registry()
     registry.load(store.workers(), started_ms)
     core = PoolCore(registry, int(cfg.lost_after * 1000), started_ms, PoolIdMaker().make, cfg.max_pool_jobs,
-                    cfg.max_worker_backlog)
+                    cfg.max_worker_backlog, groups=cfg.groups)
     persister = Persister(store, clock=wall_ms)
     events = ClusterEvents(registry)
     # No worker can send more of a stream than one result frame could carry.

@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS pools (
     status TEXT NOT NULL,
     submitted_by TEXT,
     submitted_from TEXT,
-    killed_by TEXT
+    killed_by TEXT,
+    target TEXT
 );
 CREATE INDEX IF NOT EXISTS pools_by_status ON pools (status, id);
 CREATE INDEX IF NOT EXISTS pools_by_end ON pools (end_time);
@@ -56,16 +57,18 @@ CREATE TABLE IF NOT EXISTS workers (
     address TEXT,
     first_seen INTEGER,
     last_seen INTEGER,
-    stats TEXT
+    stats TEXT,
+    labels TEXT
 );
 """
 
 JOB_COLUMNS = ("worker, state, exit_code, signal, start_time, end_time, "
                "stdout, stderr, stdout_truncated, stderr_truncated")
 JOB_SUMMARY_COLUMNS = "worker, state, exit_code, signal, start_time, end_time"
-POOL_COLUMNS = "id, cmd, created, end_time, timeout, env, cwd, submitted_by, submitted_from, killed_by"
+POOL_COLUMNS = "id, cmd, created, end_time, timeout, env, cwd, submitted_by, submitted_from, killed_by, target"
 # Columns added since the first release, with their types: added to an older file at open.
-ADDED_POOL_COLUMNS = (("submitted_by", "TEXT"), ("submitted_from", "TEXT"), ("killed_by", "TEXT"))
+ADDED_COLUMNS = (("pools", "submitted_by", "TEXT"), ("pools", "submitted_from", "TEXT"), ("pools", "killed_by", "TEXT"),
+                 ("pools", "target", "TEXT"), ("workers", "labels", "TEXT"))
 
 
 class StoreDamaged(CannotStart):
@@ -100,10 +103,10 @@ class Store:
 
     def _add_missing_columns(self):
         """Upgrade a file written by an older release: new columns start out NULL."""
-        present = {row[1] for row in self.db.execute("PRAGMA table_info(pools)")}
-        for name, kind in ADDED_POOL_COLUMNS:
+        for table, name, kind in ADDED_COLUMNS:
+            present = {row[1] for row in self.db.execute("PRAGMA table_info(%s)" % table)}
             if name not in present:
-                self.db.execute("ALTER TABLE pools ADD COLUMN %s %s" % (name, kind))
+                self.db.execute("ALTER TABLE %s ADD COLUMN %s %s" % (table, name, kind))
 
     def close(self):
         if self.db is not None:
@@ -116,11 +119,13 @@ class Store:
         with _transaction(self.db):
             self.db.executemany(
                 "INSERT INTO pools (id, cmd, created, end_time, timeout, env, cwd, status, submitted_by, "
-                "submitted_from, killed_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET "
+                "submitted_from, killed_by, target) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET "
                 "end_time = excluded.end_time, status = excluded.status, killed_by = excluded.killed_by",
                 [(p.pool_id, p.cmd, p.created, p.end_time, p.timeout,
                   json.dumps(p.env) if p.env is not None else None, p.cwd, p.status.value, p.submitted_by,
-                  p.submitted_from, p.killed_by) for p in pools])
+                  p.submitted_from, p.killed_by, json.dumps(p.target) if p.target is not None else None)
+                 for p in pools])
             self.db.executemany(
                 "INSERT OR REPLACE INTO jobs (pool_id, position, %s) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" % JOB_COLUMNS,
@@ -128,11 +133,11 @@ class Store:
                   j.stdout, j.stderr, int(j.stdout_truncated), int(j.stderr_truncated))
                  for j in jobs])
             self.db.executemany(
-                "INSERT INTO workers (name, address, first_seen, last_seen, stats) VALUES (?, ?, ?, ?, ?) "
+                "INSERT INTO workers (name, address, first_seen, last_seen, stats, labels) VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET address = excluded.address, "
-                "last_seen = excluded.last_seen, stats = excluded.stats",
-                [(w.name, w.address, w.first_seen, w.last_seen, json.dumps(w.stats) if w.stats is not None else None)
-                 for w in workers])
+                "last_seen = excluded.last_seen, stats = excluded.stats, labels = excluded.labels",
+                [(w.name, w.address, w.first_seen, w.last_seen, json.dumps(w.stats) if w.stats is not None else None,
+                  json.dumps(w.labels or {})) for w in workers])
 
     def purge(self, ended_before_ms, max_pools, batch=500):
         """Delete up to `batch` pools that ended before the cutoff or exceed max_pools; return the count."""
@@ -186,8 +191,9 @@ class Store:
         return [_pool_from_rows(row, jobs_by_pool[row[0]]) for row in rows]
 
     def workers(self):
-        rows = self.db.execute("SELECT name, address, first_seen, last_seen, stats FROM workers ORDER BY name")
-        return [WorkerRecord(r[0], r[1], r[2], r[3], json.loads(r[4]) if r[4] else None) for r in rows]
+        rows = self.db.execute("SELECT name, address, first_seen, last_seen, stats, labels FROM workers ORDER BY name")
+        return [WorkerRecord(r[0], r[1], r[2], r[3], json.loads(r[4]) if r[4] else None,
+                             json.loads(r[5]) if r[5] else {}) for r in rows]
 
     def count_pools(self):
         return self.db.execute("SELECT COUNT(*) FROM pools").fetchone()[0]
@@ -205,7 +211,7 @@ class _transaction:
 
 
 def _pool_from_rows(row, job_rows):
-    pool_id, cmd, created, end_time, timeout, env, cwd, submitted_by, submitted_from, killed_by = row
+    pool_id, cmd, created, end_time, timeout, env, cwd, submitted_by, submitted_from, killed_by, target = row
     jobs = {}
     for position, job_row in enumerate(job_rows):
         job = Job(pool_id, *job_row[:6], position=position)
@@ -215,7 +221,7 @@ def _pool_from_rows(row, job_rows):
         jobs[job.worker] = job
     return Pool(pool_id, cmd, created, jobs, timeout=timeout,
                 env=json.loads(env) if env else None, cwd=cwd, end_time=end_time, submitted_by=submitted_by,
-                submitted_from=submitted_from, killed_by=killed_by)
+                submitted_from=submitted_from, killed_by=killed_by, target=json.loads(target) if target else None)
 
 
 class ThreadedStore:

@@ -5,16 +5,17 @@ wrong and what was expected. Every string that is accepted can be stored and pas
 to exec(): no NUL bytes, no lone surrogates.
 """
 
-from ..errors import (DuplicateWorker, EmptyBody, EmptyCmd, MalformedJson, NulByte, OutOfRange, UnencodableText,
-                      UnknownField, WrongType)
+from ..errors import (BadTarget, DuplicateWorker, EmptyBody, EmptyCmd, MalformedJson, NulByte, OutOfRange,
+                      UnencodableText, UnknownField, WrongType)
 from ..framing import loads
 from ..protocol import storable
 from ..states import PoolStatus, values
+from ..targets import TargetError, Term, parse
 
 MAX_WAIT_SECONDS = 3600.0
 MAX_PAGE = 1000
 MAX_TIMEOUT_SECONDS = 366 * 86400.0
-JOB_FIELDS = ("cmd", "workers", "timeout", "env", "cwd")
+JOB_FIELDS = ("cmd", "workers", "exclude", "timeout", "env", "cwd")
 KILL_FIELDS = ("workers",)
 
 
@@ -50,7 +51,41 @@ def _worker_list(value, field="workers"):
     return list(value)
 
 
-def job_request(body):
+def target(workers, exclude, limit):
+    """(terms, listed) for a pool's ``workers`` and ``exclude``: a list names workers as
+    given (``listed``), as it always did; a string is a target expression (pcci.targets);
+    none, or "*", is every online worker."""
+    listed = isinstance(workers, list) and workers != ["*"]
+    if listed:
+        terms = [Term(True, "names", _worker_list(workers), 0, "workers")]
+    elif workers is None or workers == "*" or workers == ["*"]:
+        terms = [Term(True, "all", None, 0, "*")]
+    elif isinstance(workers, str):
+        terms = _expression("workers", workers, limit)
+    else:
+        raise WrongType("'workers' must be a list of worker names or a target expression (a string)")
+    if exclude is not None:
+        if isinstance(exclude, list):
+            left_out = [Term(True, "names", _worker_list(exclude, "exclude"), 0, "exclude")]
+        elif isinstance(exclude, str):
+            left_out = _expression("exclude", exclude, limit)
+        else:
+            raise WrongType("'exclude' must be a list of worker names or a target expression (a string)")
+        for term in left_out:
+            term.include = not term.include
+        terms += left_out
+    return terms, listed
+
+
+def _expression(field, text, limit):
+    _check_texts(field, [text])
+    try:
+        return parse(text, limit)
+    except TargetError as exc:
+        raise BadTarget("'%s': %s" % (field, exc))
+
+
+def job_request(body, max_pool_jobs):
     data = parse_json_body(body)
     _reject_unknown(data, JOB_FIELDS)
     cmd = data.get("cmd")
@@ -75,7 +110,9 @@ def job_request(body):
     _check_texts("cmd", [cmd])
     _check_texts("cwd", [cwd] if cwd else [])
     _check_texts("env", [text for pair in (env or {}).items() for text in pair])
-    return {"cmd": cmd, "workers": _worker_list(data.get("workers")), "timeout": timeout, "env": env, "cwd": cwd}
+    terms, listed = target(data.get("workers"), data.get("exclude"), max_pool_jobs)
+    return {"cmd": cmd, "terms": terms, "listed": listed, "timeout": timeout, "env": env, "cwd": cwd,
+            "target": {"workers": data.get("workers", "*"), "exclude": data.get("exclude")}}
 
 
 def _check_texts(field, texts):

@@ -46,6 +46,7 @@ def pool_json(pool, with_output=True, env_values=True, live=None):
         "submittedBy": pool.submitted_by,
         "submittedFrom": pool.submitted_from,
         "killedBy": pool.killed_by,
+        "target": pool.target,
     }
     if with_output:
         data["env"] = pool.env if env_values or pool.env is None else dict.fromkeys(pool.env)
@@ -77,6 +78,7 @@ def worker_json(info):
         "lastSeen": iso_time(info.last_seen),
         "firstSeen": iso_time(info.first_seen),
         "stats": info.stats,
+        "labels": info.labels,
         "runningJobs": list(info.running),
         "queuedJobs": list(info.queued),
     }

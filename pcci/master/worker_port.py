@@ -16,6 +16,7 @@ from ..framing import ConnectionClosed, FrameError
 from ..link import Link, TlsFailure, tune_socket
 from ..protocol import HandshakeRefused
 from ..states import WORKER_KILL_OUTCOMES, KillOutcome
+from ..targets import check_labels
 from .connection_limits import ConnectionLimits
 
 log = logging.getLogger(__name__)
@@ -25,9 +26,10 @@ NAME_PROBE_SECONDS = 2.0
 
 
 class WorkerSession:
-    def __init__(self, link, name, address, features=frozenset()):
+    def __init__(self, link, name, address, features=frozenset(), labels=None):
         self.link = link
         self.name = name
+        self.labels = labels or {}
         self.address = address
         self.live_output = protocol.LIVE_OUTPUT in features   # it sends output while jobs run
         self.ready = False          # dispatch only after the worker's sync
@@ -114,10 +116,10 @@ class WorkerPort:
         link = Link(sock, protocol.HANDSHAKE_MAX_FRAME_BYTES, peer)
         session = None
         try:
-            name, proof, features = self._handshake(link, peer)
+            name, proof, features, labels = self._handshake(link, peer)
             authenticated()
             link.decoder.max_frame_bytes = self.config.max_frame_bytes
-            session = WorkerSession(link, name, address[0], features)
+            session = WorkerSession(link, name, address[0], features, labels)
             self._claim(session)
             link.send_now({"type": protocol.WELCOME, "version": protocol.VERSION, "proof": proof,
                            "heartbeatTimeout": self.config.heartbeat_timeout, "features": list(protocol.FEATURES)})
@@ -169,6 +171,10 @@ class WorkerPort:
         if not name or len(name) > 255 or "/" in name or not name.isprintable() or not protocol.storable(name):
             raise HandshakeRefused("bad_node_name", "node name %r must be 1-255 printable characters without '/'"
                                    % name[:300])
+        labels = hello.get("labels") or {}
+        problems = check_labels(labels)
+        if problems:
+            raise HandshakeRefused("bad_labels", "worker %r: %s" % (name, "; ".join(problems)[:500]))
         nonce = auth.new_nonce()
         link.send_now({"type": protocol.CHALLENGE, "nonce": nonce})
         reply = link.receive(timeout)
@@ -181,7 +187,7 @@ class WorkerPort:
             raise HandshakeRefused("bad_key", "worker %r failed the cluster key check; is its cluster key the "
                                    "master's, and is nothing between them presenting another certificate?" % name)
         return (name, auth.master_proof(self.key, hello["nonce"], nonce, name, self.cert_fingerprint),
-                protocol.features(hello))
+                protocol.features(hello), labels)
 
     def _claim(self, session):
         info = self.registry.get(session.name)

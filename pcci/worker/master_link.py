@@ -119,7 +119,8 @@ class MasterLink:
                     on_drained=self.live_channel.drained if self.live_channel is not None else None)
         try:
             try:
-                welcome = handshake(link, self.key, self.node, self.config.link_timeout, cert_fingerprint)
+                welcome = handshake(link, self.key, self.node, self.config.link_timeout, cert_fingerprint,
+                                    self.config.labels)
             except ConnectionClosed as exc:
                 if self.config.master_tls:
                     raise
@@ -179,13 +180,13 @@ class MasterLink:
                 raise _refused_by(message)
 
 
-def handshake(link, key, node, timeout, cert_fingerprint):
+def handshake(link, key, node, timeout, cert_fingerprint, labels=None):
     """The worker's side of the mutual key proof; the master's welcome, or HandshakeRefused.
     ``cert_fingerprint`` is that of the certificate this link's TLS session presented ("" in
     plaintext). (bench/swarm.py uses this too, so simulated workers speak exactly this protocol.)"""
     nonce = auth.new_nonce()
     link.send_now({"type": protocol.HELLO, "node": node, "nonce": nonce, "version": protocol.VERSION,
-                   "features": list(protocol.FEATURES)})
+                   "features": list(protocol.FEATURES), "labels": labels or {}})
     challenge = link.receive(timeout)
     if challenge.get("type") == protocol.ERROR:
         raise _refused_by(challenge)

@@ -1,0 +1,96 @@
+"""Targets as a clush or Salt user writes them, against a real master and labelled workers:
+ranges, @groups, label selectors, *, exclusions; errors that point at the term; a
+target that matches nothing refused; the CLI's -w/-g/-x/-a, and its refusal without."""
+
+import pytest
+
+from test_cli import pcci
+from pcci.targets import fold, split_terms
+
+LABELS = {"pi1": {"model": "pi4", "rack": "a"}, "pi2": {"model": "pi3", "rack": "a"},
+          "pi3": {"model": "pi4", "rack": "b"}, "web1": {"model": "x86", "rack": "b"}}
+
+
+@pytest.fixture
+def farm(cluster):
+    cluster.start_master(api_tokens=["targets-token-" + "t" * 16],
+                         groups={"pis": "pi[1-3]", "rack-b": "rack=b", "all-but-web": "*,!web1"})
+    for name, labels in LABELS.items():
+        cluster.start_worker(name, labels=labels)
+    cluster.env = {"PCCI_URL": "http://127.0.0.1:%d" % cluster.api_port, "PCCI_TOKEN": cluster.token}
+    return cluster
+
+
+def submitted_workers(cluster, workers, exclude=None):
+    body = {"cmd": "true", "workers": workers}
+    if exclude is not None:
+        body["exclude"] = exclude
+    status, answer = cluster.api("POST", "/job", body)
+    return status, (list(answer["jobs"]) if status == 202 else answer["error"])
+
+
+@pytest.mark.parametrize("workers, exclude, expected", [
+    ("pi[1-3]", None, ["pi1", "pi2", "pi3"]),
+    ("pi[1-2],web1", None, ["pi1", "pi2", "web1"]),
+    ("@pis", "pi2", ["pi1", "pi3"]),
+    ("model=pi4", None, ["pi1", "pi3"]),
+    ("@rack-b", None, ["pi3", "web1"]),
+    ("*", "@pis", ["web1"]),
+    ("@all-but-web", "rack=a", ["pi3"]),
+    ("pi[1-3] !model=pi3", None, ["pi1", "pi3"]),
+    (["pi1", "web1"], ["web1"], ["pi1"]),                # the original list form, with exclude
+])
+def test_an_expression_selects_workers_by_range_group_and_label(farm, workers, exclude, expected):
+    status, names = submitted_workers(farm, workers, exclude)
+    assert status == 202 and names == expected
+
+
+def test_the_pool_records_the_expression_and_the_nodes_it_resolved_to(farm):
+    pool = farm.run("hostname", "pi[1-4]", exclude="pi2")
+    assert pool["target"] == {"workers": "pi[1-4]", "exclude": "pi2"}
+    assert list(pool["jobs"]) == ["pi1", "pi3", "pi4"]
+    assert pool["jobs"]["pi4"]["state"] == "unknown_worker"      # named, never registered
+    assert pool["jobs"]["pi1"]["state"] == "succeeded"
+    listed = farm.api("GET", "/pools?limit=1")[1]["pools"][0]
+    assert listed["target"] == pool["target"] and listed["workers"] == ["pi1", "pi3", "pi4"]
+
+
+@pytest.mark.parametrize("workers, code, says", [
+    ("pi[1-", "bad_target", "'pi[1-' at character 1"),
+    ("pi1, @nowhere", "bad_target", "no group 'nowhere'"),
+    ("pi1 model=", "bad_target", "'model=' at character 5"),
+    ("ghost[1-3]", "no_match", "names no worker this master knows"),
+    ("model=pi9", "no_match", "matches no worker"),
+])
+def test_a_malformed_or_empty_target_is_a_400_saying_why(farm, workers, code, says):
+    status, error = submitted_workers(farm, workers)
+    assert status == 400 and error["code"] == code and says in error["message"], error
+
+
+def test_labels_are_shown_and_select_in_get_workers(farm):
+    workers = farm.api("GET", "/workers")[1]["workers"]
+    assert {w["name"]: w["labels"] for w in workers} == LABELS
+    selected = farm.api("GET", "/workers?target=rack%3Db&exclude=web1")[1]["workers"]
+    assert [w["name"] for w in selected] == ["pi3"]
+    assert farm.api("GET", "/workers?target=pi%5B1-")[0] == 400
+
+
+def test_the_cli_targets_like_clush_and_refuses_to_guess(farm):
+    refused = pcci("run", "--", "reboot", env=farm.env)
+    assert refused.returncode == 2 and "-a for every online worker" in refused.stderr
+    ran = pcci("run", "-w", "pi[1-3]", "-x", "pi2", "--", "echo hi", env=farm.env)
+    assert ran.returncode == 0 and "pi[1,3] (exit 0)" in ran.stdout
+    grouped = pcci("run", "-g", "model=pi4", "-g", "rack-b", "--", "echo hi", env=farm.env)
+    assert "pi[1,3],web1 (exit 0)" in grouped.stdout
+    everyone = pcci("run", "-a", "-x", "@pis", "--", "echo hi", env=farm.env)
+    assert "web1 (exit 0)" in everyone.stdout and "pi" not in everyone.stdout.replace("echo", "")
+    listed = pcci("workers", "-g", "model=pi4", env=farm.env)
+    assert [line.split()[0] for line in listed.stdout.splitlines()[1:]] == ["pi1", "pi3"]
+    assert "model=pi4,rack=a" in listed.stdout
+    bad = pcci("run", "-w", "pi[1-", "--", "true", env=farm.env)
+    assert bad.returncode == 1 and "'pi[1-' at character 1" in bad.stderr
+
+
+def test_terms_split_at_top_level_commas_and_names_fold_into_ranges():
+    assert split_terms("node[1,3-4], pi5 !pi[6-7]") == [(0, "node[1,3-4]"), (13, "pi5"), (17, "!pi[6-7]")]
+    assert fold(["pi1", "pi2", "pi3", "pi5", "web1"]) == "pi[1-3,5],web1"
