@@ -55,7 +55,7 @@ def site(tmp_path_factory):
             "vars": {"ansible_user": "root", "ansible_ssh_private_key_file": str(base / "id"),
                      "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
                      "pcci_deb_dir": dist, "pcci_secrets_dir": str(base / "secrets"),
-                     "pcci_master_pool_retention": "7d", "pcci_master_groups": {"pis": "pi[1-9]"}},
+                     "pcci_master_pool_retention": "7d", "pcci_master_groups": {"pis": "pi[1-2]"}},
             "children": {"master": {"hosts": {"master": {"ansible_host": testbed.hosts["master"].address}}},
                          "workers": {"hosts": {n: {"ansible_host": testbed.hosts[n].address,
                                                    "pcci_worker_labels": {"model": "pi4" if n == "pi1" else "pi3"}}
