@@ -85,16 +85,35 @@ def accepts_result(job):
     return job.state in (JobState.RUNNING, JobState.LOST)
 
 
+class Rollout:
+    """How a pool's jobs start: at most ``batch`` at once (None: all at once), no new one
+    once more than ``max_failures`` failed, and jobs for offline workers waiting for them
+    until ``queue_until`` (ms; None: an offline worker's job ends ``offline`` at once)."""
+
+    __slots__ = ("batch", "max_failures", "queue_until")
+
+    def __init__(self, batch=None, max_failures=None, queue_until=None):
+        self.batch, self.max_failures, self.queue_until = batch, max_failures, queue_until
+
+    def to_json(self):
+        return {"batch": self.batch, "maxFailures": self.max_failures, "queueUntil": self.queue_until}
+
+    @classmethod
+    def from_json(cls, data):
+        return cls(data.get("batch"), data.get("maxFailures"), data.get("queueUntil"))
+
+
 class Pool:
     __slots__ = ("pool_id", "cmd", "created", "timeout", "env", "cwd", "jobs", "end_time", "submitted_by",
-                 "submitted_from", "killed_by", "target", "_order", "_scan")
+                 "submitted_from", "killed_by", "target", "rollout", "_order", "_scan")
 
     def __init__(self, pool_id, cmd, created, jobs, timeout=None, env=None, cwd=None, end_time=None,
-                 submitted_by=None, submitted_from=None, killed_by=None, target=None):
+                 submitted_by=None, submitted_from=None, killed_by=None, target=None, rollout=None):
         self.pool_id = pool_id
         self.submitted_by = submitted_by        # the API token's name
         self.submitted_from = submitted_from    # the client's address
         self.target = target                    # {"workers": ..., "exclude": ...} as submitted
+        self.rollout = rollout                  # a Rollout: batch size, failures allowed, offline queueing
         self.killed_by = killed_by              # the token name of the last kill
         self.cmd = cmd
         self.created = created

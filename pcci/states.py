@@ -7,7 +7,7 @@ from enum import Enum
 
 
 class JobState(str, Enum):
-    QUEUED = "queued"                  # created, not yet sent to its worker
+    QUEUED = "queued"                  # waiting: for its turn in a rolling batch, or for its worker to connect
     RUNNING = "running"                # sent to a connected worker
     SUCCEEDED = "succeeded"            # exited 0
     FAILED = "failed"                  # exited non-zero, or could not start
@@ -16,6 +16,7 @@ class JobState(str, Enum):
     LOST = "lost"                      # its worker stayed away longer than lost_after
     OFFLINE = "offline"                # listed worker was known but not connected at submit
     UNKNOWN_WORKER = "unknown_worker"  # listed worker has never registered
+    SKIPPED = "skipped"                # a rolling batch stopped (maxFailures) before its turn: never ran
 
 
 class PoolStatus(str, Enum):
@@ -35,13 +36,16 @@ class KillOutcome(str, Enum):
 
 
 FINISHED = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.KILLED, JobState.TIMED_OUT})
-TERMINAL = FINISHED | {JobState.LOST, JobState.OFFLINE, JobState.UNKNOWN_WORKER}
+TERMINAL = FINISHED | {JobState.LOST, JobState.OFFLINE, JobState.UNKNOWN_WORKER, JobState.SKIPPED}
+# What counts against a rolling batch's maxFailures (a kill or an absent worker does not).
+FAILURES = frozenset({JobState.FAILED, JobState.TIMED_OUT, JobState.LOST})
 # Outcomes a worker itself may report in a kill_result.
 WORKER_KILL_OUTCOMES = frozenset({KillOutcome.SIGNALLED, KillOutcome.NOT_RUNNING, KillOutcome.CANCELLED})
 
 # A lost job may still be finished by a late result: the worker kept it on disk.
 LEGAL_MOVES = {
-    JobState.QUEUED: {JobState.RUNNING, JobState.LOST, JobState.OFFLINE, JobState.UNKNOWN_WORKER} | FINISHED,
+    JobState.QUEUED: {JobState.RUNNING, JobState.LOST, JobState.OFFLINE, JobState.UNKNOWN_WORKER,
+                      JobState.SKIPPED} | FINISHED,
     JobState.RUNNING: {JobState.LOST} | FINISHED,
     JobState.LOST: set(FINISHED),
 }

@@ -8,7 +8,7 @@ def job(stdout, state="succeeded", code=0, signal=None):
 def test_identical_outputs_are_grouped_like_clush_b():
     pool = {"jobs": {"n1": job("a\n"), "n2": job("b\n"), "n3": job("a\n")}}
     text = output.render_pool(pool)
-    assert "n1,n3 (exit 0)" in text and "n2 (exit 0)" in text
+    assert "n[1,3] (exit 0)" in text and "n2 (exit 0)" in text
     assert text.count("a") == 1
 
 

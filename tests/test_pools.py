@@ -177,11 +177,80 @@ def test_kill_plan_asks_online_workers_and_answers_the_rest_itself():
     pool, _ = core.submit(request(workers=["n1", "n2", "n3"]), now=1)
     core.on_result("n2", result(pool.pool_id + "/n2"), now=2)
     registry.detach(registry.get("n3").session, 3)
-    outcomes, targets = core.kill_plan(pool, [])
+    outcomes, targets, _ = core.kill_plan(pool, [], now=4)
     assert targets == {"n1": pool.pool_id + "/n1"}
     assert outcomes == {"n2": KillOutcome.ALREADY_ENDED, "n3": KillOutcome.WORKER_OFFLINE}
-    outcomes, targets = core.kill_plan(pool, ["nobody"])
+    outcomes, targets, _ = core.kill_plan(pool, ["nobody"], now=5)
     assert outcomes == {"nobody": KillOutcome.NOT_IN_POOL} and targets == {}
+
+
+# -- rolling batches and queueing for offline workers ---------------------------------------
+
+def rollout_request(workers, **options):
+    terms, listed = validation.target(list(workers), None, 100)
+    return dict(validation.rollout(options), cmd="true", terms=terms, listed=listed, timeout=None, env=None,
+                cwd=None)
+
+
+def running(pool):
+    return [name for name, job in pool.jobs.items() if job.state is JobState.RUNNING]
+
+
+def test_a_batch_runs_at_most_n_at_once_in_order_and_starts_the_next_as_one_ends():
+    core, _ = make_core(online=("n1", "n2", "n3", "n4", "n5"))
+    pool, effects = core.submit(rollout_request(["n1", "n2", "n3", "n4", "n5"], batch=2), now=1)
+    assert running(pool) == ["n1", "n2"] and [w for w, _ in effects.dispatch] == ["n1", "n2"]
+    assert pool.jobs["n3"].state is JobState.QUEUED
+    effects = core.on_result("n2", result(pool.pool_id + "/n2"), now=2)
+    assert running(pool) == ["n1", "n3"]
+    assert [(w, m["type"], m["job"]) for w, m in effects.after_save if m["type"] == "run"] == \
+        [("n3", "run", pool.pool_id + "/n3")]
+    assert pool.jobs["n3"] in effects.save_jobs     # saved before its run frame leaves
+
+
+def test_a_percentage_batch_is_of_the_pools_jobs_and_at_least_one():
+    core, _ = make_core(online=("n1", "n2", "n3", "n4", "n5"))
+    assert len(running(core.submit(rollout_request(["n1", "n2", "n3", "n4", "n5"], batch="40%"), now=1)[0])) == 2
+    assert len(running(core.submit(rollout_request(["n1", "n2", "n3"], batch="10%"), now=2)[0])) == 1
+
+
+def test_past_max_failures_no_job_starts_and_the_rest_are_skipped():
+    core, _ = make_core(online=("n1", "n2", "n3", "n4"))
+    pool, _ = core.submit(rollout_request(["n1", "n2", "n3", "n4"], batch=1, maxFailures=1), now=1)
+    core.on_result("n1", result(pool.pool_id + "/n1", state="failed", exit_code=1), now=2)
+    assert running(pool) == ["n2"]                  # one failure is allowed
+    core.on_result("n2", result(pool.pool_id + "/n2", state="failed", exit_code=1), now=3)
+    assert [pool.jobs[n].state for n in ("n3", "n4")] == [JobState.SKIPPED, JobState.SKIPPED]
+    assert pool.done and pool.end_time == 3
+
+
+def test_a_queued_job_waits_for_its_worker_and_ends_offline_after_the_queue_timeout():
+    core, registry = make_core(online=("n1",), offline=("n2", "n3"))
+    pool, _ = core.submit(rollout_request(["n1", "n2", "n3"], offline="queue", queueTimeout=60), now=1000)
+    assert running(pool) == ["n1"] and pool.jobs["n2"].state is JobState.QUEUED
+    registry.attach(Session("n2"), 2000)
+    effects = core.on_sync("n2", [], now=2000)
+    assert running(pool) == ["n1", "n2"] and [w for w, m in effects.after_save if m["type"] == "run"] == ["n2"]
+    core.sweep(now=1000 + 59000)
+    assert pool.jobs["n3"].state is JobState.QUEUED
+    core.sweep(now=1000 + 60000)
+    assert pool.jobs["n3"].state is JobState.OFFLINE
+
+
+def test_without_queueing_an_offline_workers_job_ends_offline_at_once_even_in_a_batch():
+    core, _ = make_core(online=("n1", "n3"), offline=("n2",))
+    pool, _ = core.submit(rollout_request(["n1", "n2", "n3"], batch=1), now=1)
+    assert pool.jobs["n2"].state is JobState.OFFLINE and running(pool) == ["n1"]
+
+
+def test_a_kill_cancels_the_jobs_still_queued():
+    core, _ = make_core(online=("n1", "n2", "n3"))
+    pool, _ = core.submit(rollout_request(["n1", "n2", "n3"], batch=1), now=1)
+    outcomes, targets, effects = core.kill_plan(pool, [], now=2, killed_by="ops")
+    assert targets == {"n1": pool.pool_id + "/n1"}
+    assert outcomes == {"n2": KillOutcome.CANCELLED, "n3": KillOutcome.CANCELLED}
+    assert pool.jobs["n2"].state is JobState.KILLED and pool.jobs["n2"].start_time is None
+    assert set(effects.save_jobs) == {pool.jobs["n2"], pool.jobs["n3"]} and pool.killed_by == "ops"
 
 
 # -- memory -------------------------------------------------------------------------------

@@ -135,10 +135,11 @@ class Client:
             raise ClientError("cannot reach the master at %s: %s" % (self.url, reason))
 
     def submit(self, cmd, workers=None, timeout=None, env=None, cwd=None, busy_retry=BUSY_RETRY_SECONDS,
-               exclude=None):
+               exclude=None, options=None):
         """Submit a pool; while the master says it is busy (429), wait as it asks and try again.
-        ``workers`` and ``exclude`` are lists of names or target expressions."""
-        body = {"cmd": cmd}
+        ``workers`` and ``exclude`` are lists of names or target expressions; ``options``
+        other fields of POST /job (batch, maxFailures, offline, queueTimeout)."""
+        body = dict(options or {}, cmd=cmd)
         for name, value in (("workers", workers), ("exclude", exclude), ("timeout", timeout), ("env", env),
                             ("cwd", cwd)):
             if value:

@@ -57,7 +57,10 @@ def cmd_run(args):
     workers, exclude = target_of(args)
     env = dict(args.env) if args.env else None
     command = " ".join(args.command)
-    submitted = client.submit(command, workers, args.timeout, env, args.cwd, exclude=exclude)
+    rollout = {"batch": batch_size(args.batch), "maxFailures": args.max_failures,
+               "offline": "queue" if args.queue or args.queue_timeout else None, "queueTimeout": args.queue_timeout}
+    submitted = client.submit(command, workers, args.timeout, env, args.cwd, exclude=exclude,
+                              options={k: v for k, v in rollout.items() if v is not None})
     if args.async_:
         print(submitted["id"])
         return 0
@@ -230,6 +233,14 @@ def build_parser():
     p.add_argument("-e", "--env", action="append", metavar="NAME=VALUE", type=env_pair,
                    help="set an environment variable")
     p.add_argument("--cwd", help="directory to run in")
+    p.add_argument("--batch", metavar="N|N%",
+                   help="a rolling batch: at most N jobs (or N%% of them) at once, the next as one ends")
+    p.add_argument("--max-failures", type=int, metavar="K",
+                   help="once more than K jobs failed, start no more (the rest end skipped)")
+    p.add_argument("--queue", action="store_true",
+                   help="jobs for offline workers wait for them (default: they end offline at once)")
+    p.add_argument("--queue-timeout", type=float, metavar="SECONDS",
+                   help="how long a job waits for its offline worker (implies --queue; default 1 h)")
     p.add_argument("--async", dest="async_", action="store_true", help="print the pool id and return at once")
     p.add_argument("--stream", action="store_true", help="print output lines as they come, prefixed with the "
                                                          "node (stdout to stdout, stderr to stderr)")
@@ -258,6 +269,17 @@ def build_parser():
 
 COMMANDS = {"run": cmd_run, "pool": cmd_pool, "pools": cmd_pools, "workers": cmd_workers,
             "kill": cmd_kill, "keygen": cmd_keygen, "check-config": cmd_check_config}
+
+
+def batch_size(text):
+    """--batch N or N%: the number, or the percentage as the API takes it; a bad one is a usage error."""
+    if text is None:
+        return None
+    if text.endswith("%") and text[:-1].isdigit():
+        return text
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    raise UsageError("--batch takes a number of jobs or a percentage (e.g. 2 or 25%%), not %r" % text)
 
 
 def env_pair(text):

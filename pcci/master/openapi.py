@@ -59,6 +59,9 @@ _POOL_COMMON = {
     "killedBy": {"type": "string", "nullable": True, "description": "the token name of the last kill"},
     "target": {"type": "object", "nullable": True, "description": "workers and exclude as submitted",
                "properties": {"workers": {}, "exclude": {}}},
+    "rollout": {"type": "object", "nullable": True, "description": "a rolling batch or offline queueing",
+                "properties": {"batch": {"type": "integer", "nullable": True},
+                               "maxFailures": {"type": "integer", "nullable": True}, "queueUntil": _TIME}},
 }
 
 SCHEMAS = {
@@ -71,6 +74,12 @@ SCHEMAS = {
                                "description": "a target expression: names, node[1-4], @group, key=value, *, !term"}]},
         "exclude": {"oneOf": [{"type": "array", "items": {"type": "string", "minLength": 1}},
                               {"type": "string", "minLength": 1}]},
+        "batch": {"oneOf": [{"type": "integer", "minimum": 1},
+                            {"type": "string", "pattern": "^(100|[1-9][0-9]?)%$"}]},
+        "maxFailures": {"type": "integer", "minimum": 0},
+        "offline": {"type": "string", "enum": ["fail", "queue"]},
+        "queueTimeout": {"type": "number", "exclusiveMinimum": True, "minimum": 0,
+                         "maximum": MAX_TIMEOUT_SECONDS},
         "timeout": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": MAX_TIMEOUT_SECONDS},
         "env": {"type": "object", "additionalProperties": {"type": "string"}},
         "cwd": {"type": "string", "minLength": 1}}},

@@ -16,13 +16,16 @@ import logging
 
 from .. import protocol
 from ..errors import BadTarget, Busy, NoMatch, NoWorkersOnline, PoolTooLarge
-from ..model import IllegalTransition, Job, Pool, accepts_result, apply_result, change_job_state, split_job_id
-from ..states import JobState, KillOutcome
+from ..model import (IllegalTransition, Job, Pool, Rollout, accepts_result, apply_result, change_job_state,
+                     split_job_id)
+from ..states import FAILURES, JobState, KillOutcome
 from ..targets import TargetError, fold, resolve
 
 log = logging.getLogger(__name__)
 
 RECENT_POOLS = 64
+# How long a job waits for its offline worker when a pool queues without a queueTimeout.
+DEFAULT_QUEUE_SECONDS = 3600
 RECENT_BYTES = 32 * 1024 * 1024
 # What a job costs in memory besides its output: the object, its strings, the dict slot.
 JOB_OVERHEAD_BYTES = 400
@@ -47,6 +50,28 @@ class Effects:
 
     def __bool__(self):
         return bool(self.dispatch or self.send or self.save_pools or self.after_save)
+
+
+NO_ROLLOUT = Rollout()
+
+
+def rollout_of(request, job_count, now):
+    """The pool's Rollout from a checked request (``validation.rollout``), or None (all at once)."""
+    batch, max_failures = request.get("batch"), request.get("max_failures")
+    queue_timeout = request.get("queue_timeout")
+    if request.get("offline") == "queue" and queue_timeout is None:
+        queue_timeout = DEFAULT_QUEUE_SECONDS
+    if batch is None and max_failures is None and request.get("offline") != "queue":
+        return None
+    if isinstance(batch, str):                  # "25%": of the pool's jobs, at least one
+        batch = max(1, -(-job_count * int(batch[:-1]) // 100))
+    queue_until = None if request.get("offline") != "queue" else now + int(queue_timeout * 1000)
+    return Rollout(batch, max_failures, queue_until)
+
+
+def run_message(pool, job):
+    return {"type": protocol.RUN, "job": job.job_id, "cmd": pool.cmd, "timeout": pool.timeout, "env": pool.env,
+            "cwd": pool.cwd}
 
 
 def describe(terms):
@@ -107,22 +132,60 @@ class PoolCore:
                           "has" if len(busy) == 1 else "have", self.max_worker_backlog))
         pool = Pool(self.new_pool_id(now), request["cmd"], now, {}, timeout=request["timeout"],
                     env=request["env"], cwd=request["cwd"], submitted_by=request.get("submitted_by"),
-                    submitted_from=request.get("submitted_from"), target=request.get("target"))
+                    submitted_from=request.get("submitted_from"), target=request.get("target"),
+                    rollout=rollout_of(request, len(names), now))
         effects = Effects()
+        queueing = pool.rollout is not None and pool.rollout.queue_until is not None
         for position, name in enumerate(names):
             job = pool.jobs[name] = Job(pool.pool_id, name, position=position)
-            if self.registry.is_online(name):
-                change_job_state(job, JobState.RUNNING, now)
-                self.unfinished[name] += 1
-                effects.dispatch.append((name, job.job_id))
-            elif self.registry.get(name) is not None:
-                change_job_state(job, JobState.OFFLINE, now)
-            else:
+            if self.registry.get(name) is None:
                 change_job_state(job, JobState.UNKNOWN_WORKER, now)
+            elif not self.registry.is_online(name) and not queueing:
+                change_job_state(job, JobState.OFFLINE, now)
+        self._advance(pool, now, effects, at_submit=True)
         pool.close_if_done(now)
         self.active[pool.pool_id] = pool
         effects.save(pool, pool.jobs.values())
         return pool, effects
+
+    def _advance(self, pool, now, effects, at_submit=False):
+        """Start the pool's queued jobs that may start now: in order, while its batch has room
+        and their workers are online. Past maxFailures the rest are skipped; a job whose turn
+        came while its worker is away ends ``offline``, unless the pool queues for offline
+        workers and its queueTimeout has not passed. Changed jobs are saved; run frames leave
+        after the save (at submit: once the pool is on disk, as ``dispatch``)."""
+        rollout = pool.rollout or NO_ROLLOUT
+        queued = [job for job in pool.jobs.values() if job.state is JobState.QUEUED]
+        if not queued:
+            return
+        changed = []
+        failed = sum(1 for job in pool.jobs.values() if job.state in FAILURES)
+        if rollout.max_failures is not None and failed > rollout.max_failures:
+            for job in queued:
+                change_job_state(job, JobState.SKIPPED, now)
+                changed.append(job)
+        else:
+            room = None if rollout.batch is None else rollout.batch - sum(
+                1 for job in pool.jobs.values() if job.state is JobState.RUNNING)
+            for job in queued:
+                if room is not None and room <= 0:
+                    break
+                if self.registry.is_online(job.worker):
+                    change_job_state(job, JobState.RUNNING, now)
+                    self.unfinished[job.worker] += 1
+                    if at_submit:
+                        effects.dispatch.append((job.worker, job.job_id))
+                    else:
+                        effects.after_save.append((job.worker, run_message(pool, job)))
+                    room = None if room is None else room - 1
+                elif rollout.queue_until is None or now >= rollout.queue_until:
+                    change_job_state(job, JobState.OFFLINE, now)
+                else:
+                    continue            # waits for its worker; later jobs may start meanwhile
+                changed.append(job)
+        pool.close_if_done(now)
+        if changed and not at_submit:
+            effects.save(pool, changed)
 
     def select(self, terms):
         """The names checked target terms (``validation.target``) stand for, in order."""
@@ -168,8 +231,9 @@ class PoolCore:
         if job.state is JobState.RUNNING:
             self._ended_on(worker)
         apply_result(job, result, now)
-        pool.close_if_done(now)
         effects.save(pool, [job])
+        self._advance(pool, now, effects)       # the next of a rolling batch, or skip the rest
+        pool.close_if_done(now)
         effects.after_save.append((worker, ack))
         return effects
 
@@ -181,14 +245,19 @@ class PoolCore:
             job = pool.jobs.get(worker)
             if job is not None and job.state is JobState.RUNNING and job.job_id not in running:
                 self._give_up(pool, job, now, "worker %s reconnected without it" % worker, effects)
+            elif job is not None and job.state is JobState.QUEUED:
+                self._advance(pool, now, effects)   # its job was waiting for it (or for a turn)
         return effects
 
     def sweep(self, now):
-        """Give up on jobs whose worker has been offline longer than lost_after."""
+        """Give up on running jobs whose worker has been offline longer than lost_after; end
+        the jobs that waited for an offline worker past their pool's queueTimeout."""
         effects = Effects()
         for pool in list(self.active.values()):
+            if pool.rollout is not None and pool.rollout.queue_until is not None and now >= pool.rollout.queue_until:
+                self._advance(pool, now, effects)
             for job in pool.jobs.values():
-                if job.state not in (JobState.RUNNING, JobState.QUEUED):
+                if job.state is not JobState.RUNNING:
                     continue
                 info = self.registry.get(job.worker)
                 if info is not None and info.online:
@@ -209,8 +278,9 @@ class PoolCore:
         if was_running:
             self._ended_on(job.worker)
         log.warning("job %s lost: %s", job.job_id, why)
-        pool.close_if_done(now)
         effects.save(pool, [job])
+        self._advance(pool, now, effects)
+        pool.close_if_done(now)
 
     def _ended_on(self, worker):
         self.unfinished[worker] -= 1
@@ -218,23 +288,32 @@ class PoolCore:
             del self.unfinished[worker]
 
     # -- kill -----------------------------------------------------------------------------
-    def kill_plan(self, pool, workers, killed_by=None):
-        """(outcomes decided here, {worker: job id} to ask the workers to kill). A kill that
-        reaches a running job is recorded on the pool as ``killed_by`` (saved by the caller)."""
-        outcomes, targets = {}, {}
+    def kill_plan(self, pool, workers, now, killed_by=None):
+        """(outcomes decided here, {worker: job id} to ask the workers to kill, Effects). A
+        job still queued (a rolling batch's later turn, or waiting for its worker) is
+        cancelled here: it ends ``killed`` without having run. A kill that reaches a job is
+        recorded on the pool as ``killed_by``."""
+        outcomes, targets, effects, cancelled = {}, {}, Effects(), []
         for name in workers or list(pool.jobs):
             job = pool.jobs.get(name)
             if job is None:
                 outcomes[name] = KillOutcome.NOT_IN_POOL
             elif job.ended:
                 outcomes[name] = KillOutcome.ALREADY_ENDED
+            elif job.state is JobState.QUEUED:
+                change_job_state(job, JobState.KILLED, now)
+                cancelled.append(job)
+                outcomes[name] = KillOutcome.CANCELLED
             elif not self.registry.is_online(name):
                 outcomes[name] = KillOutcome.WORKER_OFFLINE
             else:
                 targets[name] = job.job_id
-        if targets and killed_by:
+        if (targets or cancelled) and killed_by:
             pool.killed_by = killed_by
-        return outcomes, targets
+        if targets or cancelled:
+            pool.close_if_done(now)
+            effects.save(pool, cancelled)
+        return outcomes, targets, effects
 
     # -- after a save -----------------------------------------------------------------------
     def saved(self, pools):

@@ -198,9 +198,8 @@ class PoolService:
     # -- kill ---------------------------------------------------------------------------------
     def kill(self, pool_id, workers, reply_timeout, killed_by=None):
         pool = self.get(pool_id)
-        outcomes, targets = self.core.kill_plan(pool, workers, killed_by)
-        if targets:
-            self.persister.mark(pool)       # its killed_by
+        outcomes, targets, effects = self.core.kill_plan(pool, workers, self.clock(), killed_by)
+        self._carry_out(effects)            # its killed_by, and the queued jobs it cancelled
         replies = {name: self.registry.session(name).request_kill(job_id) for name, job_id in targets.items()}
         deadline = monotonic() + reply_timeout
         for name, reply in replies.items():

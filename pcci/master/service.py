@@ -150,6 +150,7 @@ def reload_tokens(config_path, edge):
 
 
 def _sweep_loop(pools, lost_after):
+    # At least every second: a queued job's queueTimeout is as exact as that.
     while True:
-        gevent.sleep(min(30.0, max(0.2, lost_after / 4)))
+        gevent.sleep(min(1.0, max(0.2, lost_after / 4)))
         pools.sweep_lost()

@@ -18,7 +18,7 @@ import sqlite3
 from gevent.threadpool import ThreadPool
 
 from ..errors import CannotStart
-from ..model import Job, Pool, WorkerRecord
+from ..model import Job, Pool, Rollout, WorkerRecord
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pools (
@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS pools (
     submitted_by TEXT,
     submitted_from TEXT,
     killed_by TEXT,
-    target TEXT
+    target TEXT,
+    rollout TEXT
 );
 CREATE INDEX IF NOT EXISTS pools_by_status ON pools (status, id);
 CREATE INDEX IF NOT EXISTS pools_by_end ON pools (end_time);
@@ -65,10 +66,11 @@ CREATE TABLE IF NOT EXISTS workers (
 JOB_COLUMNS = ("worker, state, exit_code, signal, start_time, end_time, "
                "stdout, stderr, stdout_truncated, stderr_truncated")
 JOB_SUMMARY_COLUMNS = "worker, state, exit_code, signal, start_time, end_time"
-POOL_COLUMNS = "id, cmd, created, end_time, timeout, env, cwd, submitted_by, submitted_from, killed_by, target"
+POOL_COLUMNS = ("id, cmd, created, end_time, timeout, env, cwd, submitted_by, submitted_from, killed_by, target, "
+                "rollout")
 # Columns added since the first release, with their types: added to an older file at open.
 ADDED_COLUMNS = (("pools", "submitted_by", "TEXT"), ("pools", "submitted_from", "TEXT"), ("pools", "killed_by", "TEXT"),
-                 ("pools", "target", "TEXT"), ("workers", "labels", "TEXT"))
+                 ("pools", "target", "TEXT"), ("pools", "rollout", "TEXT"), ("workers", "labels", "TEXT"))
 
 
 class StoreDamaged(CannotStart):
@@ -119,12 +121,13 @@ class Store:
         with _transaction(self.db):
             self.db.executemany(
                 "INSERT INTO pools (id, cmd, created, end_time, timeout, env, cwd, status, submitted_by, "
-                "submitted_from, killed_by, target) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "submitted_from, killed_by, target, rollout) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET "
                 "end_time = excluded.end_time, status = excluded.status, killed_by = excluded.killed_by",
                 [(p.pool_id, p.cmd, p.created, p.end_time, p.timeout,
                   json.dumps(p.env) if p.env is not None else None, p.cwd, p.status.value, p.submitted_by,
-                  p.submitted_from, p.killed_by, json.dumps(p.target) if p.target is not None else None)
+                  p.submitted_from, p.killed_by, json.dumps(p.target) if p.target is not None else None,
+                  json.dumps(p.rollout.to_json()) if p.rollout is not None else None)
                  for p in pools])
             self.db.executemany(
                 "INSERT OR REPLACE INTO jobs (pool_id, position, %s) "
@@ -211,7 +214,7 @@ class _transaction:
 
 
 def _pool_from_rows(row, job_rows):
-    pool_id, cmd, created, end_time, timeout, env, cwd, submitted_by, submitted_from, killed_by, target = row
+    pool_id, cmd, created, end_time, timeout, env, cwd, submitted_by, submitted_from, killed_by, target, rollout = row
     jobs = {}
     for position, job_row in enumerate(job_rows):
         job = Job(pool_id, *job_row[:6], position=position)
@@ -221,7 +224,8 @@ def _pool_from_rows(row, job_rows):
         jobs[job.worker] = job
     return Pool(pool_id, cmd, created, jobs, timeout=timeout,
                 env=json.loads(env) if env else None, cwd=cwd, end_time=end_time, submitted_by=submitted_by,
-                submitted_from=submitted_from, killed_by=killed_by, target=json.loads(target) if target else None)
+                submitted_from=submitted_from, killed_by=killed_by, target=json.loads(target) if target else None,
+                rollout=Rollout.from_json(json.loads(rollout)) if rollout else None)
 
 
 class ThreadedStore:

@@ -15,7 +15,8 @@ from ..targets import TargetError, Term, parse
 MAX_WAIT_SECONDS = 3600.0
 MAX_PAGE = 1000
 MAX_TIMEOUT_SECONDS = 366 * 86400.0
-JOB_FIELDS = ("cmd", "workers", "exclude", "timeout", "env", "cwd")
+JOB_FIELDS = ("cmd", "workers", "exclude", "timeout", "env", "cwd", "batch", "maxFailures", "offline", "queueTimeout")
+OFFLINE_POLICIES = ("fail", "queue")
 KILL_FIELDS = ("workers",)
 
 
@@ -111,8 +112,40 @@ def job_request(body, max_pool_jobs):
     _check_texts("cwd", [cwd] if cwd else [])
     _check_texts("env", [text for pair in (env or {}).items() for text in pair])
     terms, listed = target(data.get("workers"), data.get("exclude"), max_pool_jobs)
-    return {"cmd": cmd, "terms": terms, "listed": listed, "timeout": timeout, "env": env, "cwd": cwd,
-            "target": {"workers": data.get("workers", "*"), "exclude": data.get("exclude")}}
+    return dict(rollout(data), cmd=cmd, terms=terms, listed=listed, timeout=timeout, env=env, cwd=cwd,
+                target={"workers": data.get("workers", "*"), "exclude": data.get("exclude")})
+
+
+def rollout(data):
+    """batch (a count, or "N%" of the pool's jobs), maxFailures, offline ("fail" or "queue")
+    and queueTimeout (seconds, with "queue") of a job request; absent ones are None."""
+    batch = data.get("batch")
+    if batch is not None:
+        if isinstance(batch, str) and batch.endswith("%") and batch[:-1].isdigit():
+            if not 1 <= int(batch[:-1]) <= 100:
+                raise OutOfRange("'batch' as a percentage must be 1%% to 100%%, got %r" % batch)
+        elif isinstance(batch, bool) or not isinstance(batch, int):
+            raise WrongType("'batch' must be a number of jobs or a percentage like \"25%\", got %r" % (batch,))
+        elif batch < 1:
+            raise OutOfRange("'batch' must be at least 1, got %r" % batch)
+    max_failures = data.get("maxFailures")
+    if max_failures is not None and (isinstance(max_failures, bool) or not isinstance(max_failures, int)):
+        raise WrongType("'maxFailures' must be a whole number of failed jobs")
+    if max_failures is not None and max_failures < 0:
+        raise OutOfRange("'maxFailures' must be 0 or more, got %r" % max_failures)
+    offline = data.get("offline", "fail")
+    if offline not in OFFLINE_POLICIES:
+        raise WrongType("'offline' must be \"fail\" (an offline worker's job ends offline at once) or \"queue\" "
+                        "(it waits for the worker), got %r" % (offline,))
+    queue_timeout = data.get("queueTimeout")
+    if queue_timeout is not None:
+        if offline != "queue":
+            raise WrongType("'queueTimeout' goes with \"offline\": \"queue\"")
+        if isinstance(queue_timeout, bool) or not isinstance(queue_timeout, (int, float)):
+            raise WrongType("'queueTimeout' must be a number of seconds")
+        if not 0 < queue_timeout <= MAX_TIMEOUT_SECONDS:
+            raise OutOfRange("'queueTimeout' must be more than 0 and at most %d seconds" % MAX_TIMEOUT_SECONDS)
+    return {"batch": batch, "max_failures": max_failures, "offline": offline, "queue_timeout": queue_timeout}
 
 
 def _check_texts(field, texts):

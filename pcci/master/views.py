@@ -47,6 +47,7 @@ def pool_json(pool, with_output=True, env_values=True, live=None):
         "submittedFrom": pool.submitted_from,
         "killedBy": pool.killed_by,
         "target": pool.target,
+        "rollout": rollout_json(pool.rollout),
     }
     if with_output:
         data["env"] = pool.env if env_values or pool.env is None else dict.fromkeys(pool.env)
@@ -56,6 +57,12 @@ def pool_json(pool, with_output=True, env_values=True, live=None):
     else:
         data["workers"] = list(pool.jobs)
     return data
+
+
+def rollout_json(rollout):
+    if rollout is None:
+        return None
+    return {"batch": rollout.batch, "maxFailures": rollout.max_failures, "queueUntil": iso_time(rollout.queue_until)}
 
 
 def submitted_json(pool):

@@ -243,9 +243,12 @@ class WorkerPort:
                 running = protocol.job_ids(message, "running")
                 if running is None:
                     raise protocol.ProtocolError("sync without a list of running job ids")
+                coming_online = not session.ready
+                # Ready first: the sync may start jobs that waited for this worker (offline
+                # queueing, a rolling batch); its lost jobs are settled in the same call.
+                session.ready = True
                 self.pools.on_sync(session, running)
-                if not session.ready:
-                    session.ready = True
+                if coming_online:
                     log.info("worker %s online from %s", session.name, session.address)
                     self._changed(session.name)
             elif kind == protocol.KILL_RESULT:
