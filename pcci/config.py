@@ -17,6 +17,9 @@ from . import api_tokens
 from .auth import key_weakness
 from .errors import ConfigError
 from .targets import check_groups, check_labels
+
+# What Debian's adduser accepts, and root: a user a job may ask to run as.
+USER_NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 from .tls import normalize_fingerprint
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
@@ -117,6 +120,21 @@ def groups(value):
     return {str(k): v for k, v in value.items()}
 
 
+def user_names(value):
+    """A list of user names (allowed_users)."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) and USER_NAME.match(v) for v in value):
+        raise ValueError("expected a list of user names, e.g. [root, deploy], got %r" % (value,))
+    return list(value)
+
+
+def optional_user_name(value):
+    if value is not None and not (isinstance(value, str) and USER_NAME.match(value)):
+        raise ValueError("expected a user name, got %r" % (value,))
+    return value
+
+
 def labels(value):
     """A worker's labels: a map of names to values, e.g. model: pi4."""
     if value is None:
@@ -195,6 +213,8 @@ WORKER_KEYS = dict(_COMMON, **{
     "max_jobs": (64, positive_int),
     "job_cgroups": ("auto", lambda v: _one_of(v, ("auto", "on", "off"))),
     "labels": ({}, labels),
+    "allowed_users": ([], user_names),
+    "default_user": (None, optional_user_name),
 })
 
 

@@ -43,6 +43,8 @@ BadEventId = _error("BadEventId", 400, "bad_event_id",
 BadTarget = _error("BadTarget", 400, "bad_target",
                    "a target expression is malformed; the message names the term and where it starts")
 NoMatch = _error("NoMatch", 400, "no_match", "a target expression matches no known worker")
+UserNotAllowed = _error("UserNotAllowed", 400, "user_not_allowed",
+                        "no targeted worker may run jobs as the user asked for (its allowed_users)")
 PoolTooLarge = _error("PoolTooLarge", 400, "pool_too_large", "the pool would have more jobs than max_pool_jobs")
 # 401: who is asking is not established.
 MissingToken = _error("MissingToken", 401, "missing_token", "no 'Authorization: Bearer' header")
@@ -73,7 +75,7 @@ StoreUnavailable = _error("StoreUnavailable", 503, "store_unavailable",
                           "the pool store is not saving (an I/O error, a damaged file); /health says why")
 
 ALL = [EmptyBody, MalformedJson, MalformedRequest, WrongType, UnknownField, EmptyCmd, DuplicateWorker, NulByte,
-       UnencodableText, OutOfRange, BadEventId, BadTarget, NoMatch, PoolTooLarge, MissingToken, BadToken, ForbiddenHost, ForbiddenOrigin,
+       UnencodableText, OutOfRange, BadEventId, BadTarget, NoMatch, UserNotAllowed, PoolTooLarge, MissingToken, BadToken, ForbiddenHost, ForbiddenOrigin,
        InsufficientScope, UnknownPool,
        NoSuchEndpoint,
        MethodNotAllowed, RequestTimeout, PayloadTooLarge, Busy, InternalError, NoWorkersOnline, StorageFull,

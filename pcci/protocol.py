@@ -104,7 +104,8 @@ def error(code, message):
     return {"type": ERROR, "code": code, "message": message}
 
 
-RUN_FIELDS = dict(job=str, cmd=str, timeout=(int, float, _NONE), env=(dict, _NONE), cwd=(str, _NONE))
+RUN_FIELDS = dict(job=str, cmd=str, timeout=(int, float, _NONE), env=(dict, _NONE), cwd=(str, _NONE),
+                  user=(str, _NONE))
 
 
 def result_message(job, state, exit_code, signal, start_time, end_time, stdout, stderr,
@@ -159,6 +160,14 @@ def features(message):
     """The optional abilities a hello or welcome names that this side has too."""
     named = message.get("features")
     return frozenset(name for name in named if name in FEATURES) if isinstance(named, list) else frozenset()
+
+
+def user_names(hello):
+    """The users a worker's hello says its jobs may run as; [] if it names none (an older worker)."""
+    users = hello.get("users")
+    if not isinstance(users, list):
+        return []
+    return [user for user in users[:256] if isinstance(user, str) and 0 < len(user) <= 64 and storable(user)]
 
 
 def output_message(job, stream, offset, length, seq, text):

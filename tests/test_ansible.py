@@ -136,8 +136,14 @@ def test_changing_pool_retention_touches_and_restarts_only_the_master(site):
 
 def test_adding_a_third_worker_brings_it_online_without_touching_the_others(site):
     host = site.add_host("pi3")
-    site.inventory["all"]["children"]["workers"]["hosts"]["pi3"] = {"ansible_host": host.address}
+    # pi3 runs jobs as root, or as nobody when a job asks: one role variable each.
+    site.inventory["all"]["children"]["workers"]["hosts"]["pi3"] = {
+        "ansible_host": host.address, "pcci_worker_root_jobs": True, "pcci_worker_allowed_users": ["nobody"]}
     recap = play(site)
     assert recap["pi3"]["failed"] == 0 and recap["pi3"]["changed"] > 0
     assert recap["master"]["changed"] == 0 and recap["pi1"]["changed"] == 0 and recap["pi2"]["changed"] == 0
     wait_until(lambda: online(site) == ["pi1", "pi2", "pi3"], timeout=60, what="pi3 online")
+    for user, expected in ((None, "root"), ("nobody", "nobody")):
+        body = dict({"cmd": "id -un", "workers": ["pi3"]}, **({"user": user} if user else {}))
+        pool = api(site, "GET", "/pool/%s?wait=30" % api(site, "POST", "/job", body)["id"])
+        assert pool["jobs"]["pi3"]["stdout"] == expected + "\n", pool["jobs"]["pi3"]

@@ -167,6 +167,42 @@ def test_under_systemd_each_job_has_a_cgroup_that_kill_and_timeout_empty(bed):
     assert bed.worker.sh("pgrep -x sleep", check=False).stdout.strip() == ""
 
 
+# The documented step that lets a worker run jobs as root (docs/security.md, README).
+ROOT_JOBS = ("mkdir -p /etc/systemd/system/pcci-worker.service.d && "
+             "ln -sf /usr/share/pcci-worker/root-jobs.conf /etc/systemd/system/pcci-worker.service.d/ && "
+             "systemctl daemon-reload && systemctl restart pcci-worker")
+
+
+def run_on_pi1(bed, body):
+    status, submitted = api(bed, "POST", "/job", dict(body, workers=["pi1"]))
+    assert status == 202, submitted
+    return api(bed, "GET", "/pool/%s?wait=60" % submitted["id"])[1]["jobs"]["pi1"]
+
+
+def pi1_online(bed):
+    return [w for w in api(bed, "GET", "/workers")[1]["workers"] if w["name"] == "pi1" and w["online"]]
+
+
+def test_the_readmes_apt_get_upgrade_works_after_the_documented_root_jobs_step(bed):
+    wait_until(lambda: pi1_online(bed), timeout=40, what="pi1 online")
+    refused = run_on_pi1(bed, {"cmd": "apt-get -y upgrade"})
+    assert refused["state"] == "failed" and "are you root" in refused["stderr"]
+    bed.worker.sh(ROOT_JOBS)
+    bed.worker.sh("sed -i 's/^allowed_users: .*/allowed_users: [nobody]/' /etc/pcci/worker.yaml && "
+                  "systemctl restart pcci-worker")
+    wait_until(lambda: pi1_online(bed) and pi1_online(bed)[0]["users"] == ["root", "nobody"], timeout=40,
+               what="pi1 back, offering root and nobody")
+    upgraded = run_on_pi1(bed, {"cmd": "apt-get -y upgrade && id -un"})
+    assert upgraded["state"] == "succeeded" and upgraded["stdout"].endswith("root\n"), upgraded
+    # The same worker drops to another allowed user for one job, in the job's cgroup.
+    assert run_on_pi1(bed, {"cmd": "id -un; echo $HOME", "user": "nobody"})["stdout"] == "nobody\n/nonexistent\n"
+    bed.worker.sh("rm /etc/systemd/system/pcci-worker.service.d/root-jobs.conf && "
+                  "sed -i 's/^allowed_users: .*/allowed_users: []/' /etc/pcci/worker.yaml && "
+                  "systemctl daemon-reload && systemctl restart pcci-worker")
+    wait_until(lambda: pi1_online(bed) and pi1_online(bed)[0]["users"] == ["_pcci-worker"], timeout=40,
+               what="pi1 back as _pcci-worker")
+
+
 def test_on_a_host_that_is_master_and_worker_jobs_cannot_read_the_masters_secrets(bed):
     master = bed.master
     master.sh("dpkg -i /debs/pcci-worker_*.deb")

@@ -19,8 +19,9 @@ LOST_AFTER_MS = 60000
 class Session:
     """What the registry needs of a live session: a name, an address, labels and a synced flag."""
 
-    def __init__(self, name, ready=True, labels=None):
+    def __init__(self, name, ready=True, labels=None, users=("_pcci-worker",)):
         self.name, self.address, self.ready, self.labels = name, "10.0.0.1", ready, labels or {}
+        self.users = list(users)
 
 
 def make_core(online=("n1", "n2"), offline=(), started_ms=0, max_pool_jobs=100, **limits):
@@ -251,6 +252,22 @@ def test_a_kill_cancels_the_jobs_still_queued():
     assert outcomes == {"n2": KillOutcome.CANCELLED, "n3": KillOutcome.CANCELLED}
     assert pool.jobs["n2"].state is JobState.KILLED and pool.jobs["n2"].start_time is None
     assert set(effects.save_jobs) == {pool.jobs["n2"], pool.jobs["n3"]} and pool.killed_by == "ops"
+
+
+# -- jobs as a chosen user ----------------------------------------------------------------
+
+def test_a_job_for_a_worker_that_does_not_offer_the_user_fails_and_the_others_run():
+    registry = Registry()
+    registry.attach(Session("n1", users=("_pcci-worker", "root")), 0)
+    registry.attach(Session("n2"), 0)
+    core = PoolCore(registry, LOST_AFTER_MS, 0, lambda now: "pool-%d" % now, 100)
+    req = dict(request(workers=["n1", "n2"]), user="root")
+    pool, effects = core.submit(req, now=1)
+    assert pool.jobs["n1"].state is JobState.RUNNING and pool.user == "root"
+    assert pool.jobs["n2"].state is JobState.FAILED and "does not run jobs as 'root'" in pool.jobs["n2"].stderr
+    with pytest.raises(ApiError) as caught:
+        core.submit(dict(request(workers=["n2"]), user="root"), now=2)
+    assert caught.value.code == "user_not_allowed"
 
 
 # -- memory -------------------------------------------------------------------------------

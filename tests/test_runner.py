@@ -247,3 +247,43 @@ def test_a_bug_while_watching_a_job_fails_and_kills_that_job_and_the_runner_goes
     runner.live_channel = None
     runner.start("next", "echo fine")
     assert finish(runner, "next")["stdout"] == "fine\n"
+
+
+def test_a_job_runs_as_an_allowed_user_with_that_users_ids_groups_and_home(runner):
+    from pcci.worker.job_user import JobUsers
+    if os.geteuid() != 0:
+        pytest.skip("switching users needs root")
+    runner.users = JobUsers(["nobody"], None)
+    runner.start("as-nobody", 'id -u; id -G; echo "$HOME $USER $LOGNAME"; umask; pwd', user="nobody")
+    result = finish(runner, "as-nobody")
+    uid, groups, names, umask, cwd = result["stdout"].splitlines()
+    import pwd
+    entry = pwd.getpwnam("nobody")
+    assert result["state"] == "succeeded", result["stderr"]
+    assert int(uid) == entry.pw_uid and "0" not in groups.split() and str(entry.pw_gid) in groups.split()
+    assert names == "%s nobody nobody" % entry.pw_dir and umask == "0022"
+    runner.start("as-self", "id -u")                    # no user asked: the worker's own (root here)
+    assert finish(runner, "as-self")["stdout"] == "0\n"
+
+
+def test_a_user_not_allowed_or_not_existing_fails_that_job_with_the_reason(runner):
+    from pcci.worker.job_user import JobUsers
+    runner.users = JobUsers(["no-such-user-pcci"], None)
+    runner.start("forbidden", "true", user="daemon")
+    result = finish(runner, "forbidden")
+    assert result["state"] == "failed" and "'daemon' is not one this worker may run jobs as" in result["stderr"]
+    runner.start("missing", "true", user="no-such-user-pcci")
+    result = finish(runner, "missing")
+    assert result["state"] == "failed" and "does not exist on this node" in result["stderr"]
+
+
+def test_a_job_of_another_user_is_killed_with_everything_it_started(runner, tmp_path):
+    from pcci.worker.job_user import JobUsers
+    if os.geteuid() != 0:
+        pytest.skip("switching users needs root")
+    runner.users = JobUsers(["nobody"], None)
+    runner.start("long", "sleep 300 & sleep 300; wait", user="nobody")
+    wait_until(lambda: "long" in runner.jobs, what="the job started")
+    gevent.sleep(0.3)
+    runner.kill("long")
+    assert finish(runner, "long")["state"] == "killed"

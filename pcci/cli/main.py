@@ -57,7 +57,7 @@ def cmd_run(args):
     workers, exclude = target_of(args)
     env = dict(args.env) if args.env else None
     command = " ".join(args.command)
-    rollout = {"batch": batch_size(args.batch), "maxFailures": args.max_failures,
+    rollout = {"user": args.user, "batch": batch_size(args.batch), "maxFailures": args.max_failures,
                "offline": "queue" if args.queue or args.queue_timeout else None, "queueTimeout": args.queue_timeout}
     submitted = client.submit(command, workers, args.timeout, env, args.cwd, exclude=exclude,
                               options={k: v for k, v in rollout.items() if v is not None})
@@ -233,6 +233,7 @@ def build_parser():
     p.add_argument("-e", "--env", action="append", metavar="NAME=VALUE", type=env_pair,
                    help="set an environment variable")
     p.add_argument("--cwd", help="directory to run in")
+    p.add_argument("-u", "--user", help="run the jobs as this user (each worker's allowed_users say which)")
     p.add_argument("--batch", metavar="N|N%",
                    help="a rolling batch: at most N jobs (or N%% of them) at once, the next as one ends")
     p.add_argument("--max-failures", type=int, metavar="K",

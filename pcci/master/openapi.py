@@ -62,6 +62,7 @@ _POOL_COMMON = {
     "rollout": {"type": "object", "nullable": True, "description": "a rolling batch or offline queueing",
                 "properties": {"batch": {"type": "integer", "nullable": True},
                                "maxFailures": {"type": "integer", "nullable": True}, "queueUntil": _TIME}},
+    "user": {"type": "string", "nullable": True, "description": "the user the jobs run as (null: each worker's default)"},
 }
 
 SCHEMAS = {
@@ -77,6 +78,8 @@ SCHEMAS = {
         "batch": {"oneOf": [{"type": "integer", "minimum": 1},
                             {"type": "string", "pattern": "^(100|[1-9][0-9]?)%$"}]},
         "maxFailures": {"type": "integer", "minimum": 0},
+        "user": {"type": "string", "pattern": "^[a-z_][a-z0-9_.-]{0,31}$",
+                 "description": "the user the jobs run as; each worker's allowed_users say which it may"},
         "offline": {"type": "string", "enum": ["fail", "queue"]},
         "queueTimeout": {"type": "number", "exclusiveMinimum": True, "minimum": 0,
                          "maximum": MAX_TIMEOUT_SECONDS},
@@ -103,6 +106,8 @@ SCHEMAS = {
                        "connectedSince": _TIME, "lastHeartbeat": _TIME, "lastSeen": _TIME, "firstSeen": _TIME,
                        "stats": {"type": "object", "nullable": True},
                        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                       "users": {"type": "array", "items": {"type": "string"},
+                                 "description": "the users its jobs may run as, its own first"},
                        "runningJobs": {"type": "array", "items": {"type": "string"}},
                        "queuedJobs": {"type": "array", "items": {"type": "string"}}}),
     "Workers": _object({"workers": {"type": "array", "items": _ref("Worker")}}),

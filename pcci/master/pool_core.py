@@ -15,7 +15,7 @@ import collections
 import logging
 
 from .. import protocol
-from ..errors import BadTarget, Busy, NoMatch, NoWorkersOnline, PoolTooLarge
+from ..errors import BadTarget, Busy, NoMatch, NoWorkersOnline, PoolTooLarge, UserNotAllowed
 from ..model import (IllegalTransition, Job, Pool, Rollout, accepts_result, apply_result, change_job_state,
                      split_job_id)
 from ..states import FAILURES, JobState, KillOutcome
@@ -69,9 +69,16 @@ def rollout_of(request, job_count, now):
     return Rollout(batch, max_failures, queue_until)
 
 
+def refuse_user(job, user, offered, now):
+    """A job for a worker that does not run jobs as that user: failed, saying so."""
+    change_job_state(job, JobState.FAILED, now)
+    job.stderr = ("pcci: worker %s does not run jobs as %r (it offers: %s; its allowed_users)\n"
+                  % (job.worker, user, ", ".join(offered) or "only its own user, an older release"))
+
+
 def run_message(pool, job):
     return {"type": protocol.RUN, "job": job.job_id, "cmd": pool.cmd, "timeout": pool.timeout, "env": pool.env,
-            "cwd": pool.cwd}
+            "cwd": pool.cwd, "user": pool.user}
 
 
 def describe(terms):
@@ -133,7 +140,7 @@ class PoolCore:
         pool = Pool(self.new_pool_id(now), request["cmd"], now, {}, timeout=request["timeout"],
                     env=request["env"], cwd=request["cwd"], submitted_by=request.get("submitted_by"),
                     submitted_from=request.get("submitted_from"), target=request.get("target"),
-                    rollout=rollout_of(request, len(names), now))
+                    rollout=rollout_of(request, len(names), now), user=request.get("user"))
         effects = Effects()
         queueing = pool.rollout is not None and pool.rollout.queue_until is not None
         for position, name in enumerate(names):
@@ -142,6 +149,14 @@ class PoolCore:
                 change_job_state(job, JobState.UNKNOWN_WORKER, now)
             elif not self.registry.is_online(name) and not queueing:
                 change_job_state(job, JobState.OFFLINE, now)
+            elif pool.user is not None and self.registry.is_online(name) and \
+                    pool.user not in self.registry.get(name).users:
+                refuse_user(job, pool.user, self.registry.get(name).users, now)
+        refused = [job for job in pool.jobs.values() if job.state is JobState.FAILED]
+        waiting = [job for job in pool.jobs.values() if job.state is JobState.QUEUED]
+        if refused and not waiting:
+            raise UserNotAllowed("no targeted worker may run jobs as %r (each says which users in GET /workers, "
+                                 "'users'; the worker's allowed_users)" % pool.user)
         self._advance(pool, now, effects, at_submit=True)
         pool.close_if_done(now)
         self.active[pool.pool_id] = pool

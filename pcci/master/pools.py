@@ -63,7 +63,7 @@ class PoolService:
             raise StoreUnavailable("the pool store did not save the pool within %ds; it was not run"
                                    % SUBMIT_SAVE_SECONDS)
         run_frame = encoder_varying({"type": protocol.RUN, "cmd": pool.cmd, "timeout": pool.timeout,
-                                     "env": pool.env, "cwd": pool.cwd}, "job")
+                                     "env": pool.env, "cwd": pool.cwd, "user": pool.user}, "job")
         for worker, job_id in effects.dispatch:
             self._send(worker, run_frame(job_id))
         self.events.pool_changed(pool)

@@ -12,6 +12,7 @@ class WorkerInfo:
     def __init__(self, name, address=None, first_seen=None, last_seen=None, stats=None, labels=None):
         self.name = name
         self.labels = labels or {}      # as its config says, sent at each handshake
+        self.users = []                 # users its jobs may run as, from its last handshake
         self.address = address
         self.first_seen = first_seen
         self.last_seen = last_seen
@@ -72,6 +73,7 @@ class Registry:
         info.session = session
         info.address = session.address
         info.labels = session.labels
+        info.users = session.users
         info.connected_since = now_ms
         info.last_seen = now_ms
         info.offline_since = None

@@ -7,6 +7,7 @@ to exec(): no NUL bytes, no lone surrogates.
 
 from ..errors import (BadTarget, DuplicateWorker, EmptyBody, EmptyCmd, MalformedJson, NulByte, OutOfRange,
                       UnencodableText, UnknownField, WrongType)
+from ..config import USER_NAME
 from ..framing import loads
 from ..protocol import storable
 from ..states import PoolStatus, values
@@ -15,7 +16,8 @@ from ..targets import TargetError, Term, parse
 MAX_WAIT_SECONDS = 3600.0
 MAX_PAGE = 1000
 MAX_TIMEOUT_SECONDS = 366 * 86400.0
-JOB_FIELDS = ("cmd", "workers", "exclude", "timeout", "env", "cwd", "batch", "maxFailures", "offline", "queueTimeout")
+JOB_FIELDS = ("cmd", "workers", "exclude", "timeout", "env", "cwd", "user", "batch", "maxFailures", "offline",
+              "queueTimeout")
 OFFLINE_POLICIES = ("fail", "queue")
 KILL_FIELDS = ("workers",)
 
@@ -111,8 +113,11 @@ def job_request(body, max_pool_jobs):
     _check_texts("cmd", [cmd])
     _check_texts("cwd", [cwd] if cwd else [])
     _check_texts("env", [text for pair in (env or {}).items() for text in pair])
+    user = data.get("user")
+    if user is not None and not (isinstance(user, str) and USER_NAME.match(user)):
+        raise WrongType("'user' must be a user name (the worker's allowed_users say which), got %r" % (user,))
     terms, listed = target(data.get("workers"), data.get("exclude"), max_pool_jobs)
-    return dict(rollout(data), cmd=cmd, terms=terms, listed=listed, timeout=timeout, env=env, cwd=cwd,
+    return dict(rollout(data), cmd=cmd, terms=terms, listed=listed, timeout=timeout, env=env, cwd=cwd, user=user,
                 target={"workers": data.get("workers", "*"), "exclude": data.get("exclude")})
 
 

@@ -48,6 +48,7 @@ def pool_json(pool, with_output=True, env_values=True, live=None):
         "killedBy": pool.killed_by,
         "target": pool.target,
         "rollout": rollout_json(pool.rollout),
+        "user": pool.user,
     }
     if with_output:
         data["env"] = pool.env if env_values or pool.env is None else dict.fromkeys(pool.env)
@@ -86,6 +87,7 @@ def worker_json(info):
         "firstSeen": iso_time(info.first_seen),
         "stats": info.stats,
         "labels": info.labels,
+        "users": info.users,
         "runningJobs": list(info.running),
         "queuedJobs": list(info.queued),
     }

@@ -26,10 +26,11 @@ NAME_PROBE_SECONDS = 2.0
 
 
 class WorkerSession:
-    def __init__(self, link, name, address, features=frozenset(), labels=None):
+    def __init__(self, link, name, address, features=frozenset(), labels=None, users=None):
         self.link = link
         self.name = name
         self.labels = labels or {}
+        self.users = users or []      # the users its jobs may run as (its own first)
         self.address = address
         self.live_output = protocol.LIVE_OUTPUT in features   # it sends output while jobs run
         self.ready = False          # dispatch only after the worker's sync
@@ -116,10 +117,10 @@ class WorkerPort:
         link = Link(sock, protocol.HANDSHAKE_MAX_FRAME_BYTES, peer)
         session = None
         try:
-            name, proof, features, labels = self._handshake(link, peer)
+            name, proof, features, labels, users = self._handshake(link, peer)
             authenticated()
             link.decoder.max_frame_bytes = self.config.max_frame_bytes
-            session = WorkerSession(link, name, address[0], features, labels)
+            session = WorkerSession(link, name, address[0], features, labels, users)
             self._claim(session)
             link.send_now({"type": protocol.WELCOME, "version": protocol.VERSION, "proof": proof,
                            "heartbeatTimeout": self.config.heartbeat_timeout, "features": list(protocol.FEATURES)})
@@ -187,7 +188,7 @@ class WorkerPort:
             raise HandshakeRefused("bad_key", "worker %r failed the cluster key check; is its cluster key the "
                                    "master's, and is nothing between them presenting another certificate?" % name)
         return (name, auth.master_proof(self.key, hello["nonce"], nonce, name, self.cert_fingerprint),
-                protocol.features(hello), labels)
+                protocol.features(hello), labels, protocol.user_names(hello))
 
     def _claim(self, session):
         info = self.registry.get(session.name)

@@ -69,10 +69,11 @@ class Capture:
                     self.grew = None
 
 
-def spawn(shell, cmd, environment, cwd):
-    """Start `shell -c cmd` in a new session with piped stdout and stderr."""
-    return subprocess.Popen([shell, "-c", cmd], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, cwd=cwd or None, env=environment, start_new_session=True)
+def spawn(argv, environment, cwd, umask=-1):
+    """Start ``argv`` (``shell -c cmd``, or that behind a switch of user) in a new session
+    with piped stdout and stderr."""
+    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=cwd or None, env=environment, start_new_session=True, umask=umask)
 
 
 def wait_exit(process, timeout):

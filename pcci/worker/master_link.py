@@ -120,7 +120,7 @@ class MasterLink:
         try:
             try:
                 welcome = handshake(link, self.key, self.node, self.config.link_timeout, cert_fingerprint,
-                                    self.config.labels)
+                                    self.config.labels, self.runner.users.offered())
             except ConnectionClosed as exc:
                 if self.config.master_tls:
                     raise
@@ -159,7 +159,7 @@ class MasterLink:
                 if self.outbox.holds(message["job"]):
                     continue   # already ran; its result is on its way
                 self.runner.start(message["job"], message["cmd"], message.get("timeout"),
-                                  message.get("env"), message.get("cwd"))
+                                  message.get("env"), message.get("cwd"), message.get("user"))
                 # A backlog of run frames is handled one at a time, letting heartbeats,
                 # output readers and finished jobs in between.
                 gevent.sleep(0)
@@ -180,13 +180,13 @@ class MasterLink:
                 raise _refused_by(message)
 
 
-def handshake(link, key, node, timeout, cert_fingerprint, labels=None):
+def handshake(link, key, node, timeout, cert_fingerprint, labels=None, users=None):
     """The worker's side of the mutual key proof; the master's welcome, or HandshakeRefused.
     ``cert_fingerprint`` is that of the certificate this link's TLS session presented ("" in
     plaintext). (bench/swarm.py uses this too, so simulated workers speak exactly this protocol.)"""
     nonce = auth.new_nonce()
     link.send_now({"type": protocol.HELLO, "node": node, "nonce": nonce, "version": protocol.VERSION,
-                   "features": list(protocol.FEATURES), "labels": labels or {}})
+                   "features": list(protocol.FEATURES), "labels": labels or {}, "users": users or []})
     challenge = link.receive(timeout)
     if challenge.get("type") == protocol.ERROR:
         raise _refused_by(challenge)

@@ -28,7 +28,7 @@ import gevent
 
 from ..clock import monotonic, wall_ms
 from ..states import JobState, KillOutcome
-from . import job_process, orphans
+from . import job_process, job_user, orphans
 from .cgroups import shell_prefix
 from .live_output import LiveOutput
 from .results import build_result, cancelled, failed_to_start, left_behind_note, watch_failed
@@ -43,7 +43,7 @@ PIPE_CLOSE_SECONDS = 2.0
 # After SIGKILL, how long to wait for the processes to be gone before giving up on them.
 KILL_SETTLE_SECONDS = 5.0
 
-JobSpec = collections.namedtuple("JobSpec", "job_id cmd timeout env cwd")
+JobSpec = collections.namedtuple("JobSpec", "job_id cmd timeout env cwd user")
 
 
 class RunningJob:
@@ -68,8 +68,9 @@ class Runner:
     """Starts, tracks and kills the worker's jobs; calls on_done(result) as each ends."""
 
     def __init__(self, shell, output_cap, kill_grace, on_done, worker_id="", max_jobs=64, cgroups=None,
-                 live_channel=None):
+                 live_channel=None, users=None):
         self.shell = shell
+        self.users = users or job_user.JobUsers()     # which users jobs may run as
         self.live_channel = live_channel    # a live_output.LiveChannel, or None: output only in results
         self.output_cap = output_cap
         self.kill_grace = kill_grace
@@ -92,10 +93,10 @@ class Runner:
         return list(self.jobs) + list(self.queue)
 
     # -- admission ------------------------------------------------------------------------
-    def start(self, job_id, cmd, timeout=None, env=None, cwd=None):
+    def start(self, job_id, cmd, timeout=None, env=None, cwd=None, user=None):
         if job_id in self.jobs or job_id in self.queue:
             return
-        self.queue[job_id] = JobSpec(job_id, cmd, timeout, env, cwd)
+        self.queue[job_id] = JobSpec(job_id, cmd, timeout, env, cwd, user)
         self._admit()
 
     def _admit(self):
@@ -112,15 +113,29 @@ class Runner:
 
     def _spawn(self, spec):
         """Start one job; False if it must wait (no resources now), True if it is handled."""
+        try:
+            entry = self.users.entry_for(spec.user)
+        except job_user.JobUserRefused as exc:
+            self._failed(spec, exc)
+            return True
         environment = dict(os.environ)
+        if entry is not None:
+            environment.update(job_user.environment(entry))
         environment.update({str(k): str(v) for k, v in (spec.env or {}).items()})
         environment.update(orphans.job_environment(spec.job_id, self.worker_id))
-        cmd, cgroup = spec.cmd, self._make_cgroup(spec.job_id)
+        cgroup = self._make_cgroup(spec.job_id)
+        prefix = ""
         if cgroup is not None:
             environment.update(self.cgroups.environment(cgroup))
-            cmd = shell_prefix() + cmd
+            prefix = shell_prefix()
+        if entry is None:
+            argv, cwd, umask = [self.shell, "-c", prefix + spec.cmd], spec.cwd, -1
+        else:
+            argv = job_user.argv(self.shell, spec.cmd, entry, prefix)
+            cwd = spec.cwd or (entry.pw_dir if os.path.isdir(entry.pw_dir) else "/")
+            umask = job_user.JOB_UMASK
         try:
-            process = job_process.spawn(self.shell, cmd, environment, spec.cwd)
+            process = job_process.spawn(argv, environment, cwd, umask)
         except OSError as exc:
             self._remove_cgroup(cgroup)
             if exc.errno in SPAWN_RESOURCE_ERRNOS and not isinstance(exc, (FileNotFoundError, PermissionError)):

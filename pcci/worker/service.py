@@ -12,6 +12,7 @@ from .. import config as config_module
 from ..clock import monotonic
 from ..errors import CannotStart
 from . import cgroups, orphans
+from .job_user import JobUsers
 from .live_output import LiveChannel
 from .master_link import MasterLink
 from .outbox import Outbox
@@ -58,8 +59,12 @@ def run(cfg):
     orphans.reap(worker_id, job_cgroups)
     outbox = Outbox(spool, cfg.max_frame_bytes)
     live_channel = LiveChannel()
+    users = JobUsers(cfg.allowed_users, cfg.default_user)
+    if (cfg.allowed_users or cfg.default_user) and os.geteuid() != 0:
+        log.warning("allowed_users/default_user are set but this worker runs as %s, not root: jobs asking for "
+                    "another user will fail (enable the root-jobs drop-in, docs/security.md)", users.running_as)
     runner = Runner(cfg.shell, cfg.output_cap_bytes, cfg.kill_grace, outbox.deliver, worker_id,
-                    cfg.max_jobs, job_cgroups, live_channel)
+                    cfg.max_jobs, job_cgroups, live_channel, users)
     link = MasterLink(cfg, key, node, runner, outbox, live_channel)
 
     stopping = Event()
