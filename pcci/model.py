@@ -105,16 +105,18 @@ class Rollout:
 
 class Pool:
     __slots__ = ("pool_id", "cmd", "created", "timeout", "env", "cwd", "jobs", "end_time", "submitted_by",
-                 "submitted_from", "killed_by", "target", "rollout", "user", "_order", "_scan")
+                 "submitted_from", "killed_by", "target", "rollout", "user", "copy", "_order", "_scan")
 
     def __init__(self, pool_id, cmd, created, jobs, timeout=None, env=None, cwd=None, end_time=None,
-                 submitted_by=None, submitted_from=None, killed_by=None, target=None, rollout=None, user=None):
+                 submitted_by=None, submitted_from=None, killed_by=None, target=None, rollout=None, user=None,
+                 copy=None):
         self.pool_id = pool_id
         self.submitted_by = submitted_by        # the API token's name
         self.submitted_from = submitted_from    # the client's address
         self.target = target                    # {"workers": ..., "exclude": ...} as submitted
         self.rollout = rollout                  # a Rollout: batch size, failures allowed, offline queueing
         self.user = user                        # the user its jobs run as (None: each worker's default)
+        self.copy = copy                        # a file to write instead of a command: dest, content, ...
         self.killed_by = killed_by              # the token name of the last kill
         self.cmd = cmd
         self.created = created

@@ -28,6 +28,7 @@ RUN = "run"
 KILL = "kill"
 ACK = "ack"
 OUTPUT_FROM = "output_from"
+COPY = "copy"
 # worker -> master
 HELLO = "hello"
 AUTH = "auth"
@@ -42,12 +43,13 @@ PONG = "pong"
 ERROR = "error"
 
 FROM_WORKER = {HELLO, AUTH, SYNC, HEARTBEAT, RESULT, KILL_RESULT, OUTPUT, PING, PONG, ERROR}
-FROM_MASTER = {CHALLENGE, WELCOME, RUN, KILL, ACK, OUTPUT_FROM, PING, PONG, ERROR}
+FROM_MASTER = {CHALLENGE, WELCOME, RUN, KILL, ACK, OUTPUT_FROM, COPY, PING, PONG, ERROR}
 
 # Optional abilities, named in hello and welcome; a side uses one only when both named it,
 # so a worker and a master one release apart still work together (without it).
 LIVE_OUTPUT = "live_output"     # output while a job runs: OUTPUT and OUTPUT_FROM
-FEATURES = (LIVE_OUTPUT,)
+FILE_COPY = "file_copy"         # COPY: write a file the master sends
+FEATURES = (LIVE_OUTPUT, FILE_COPY)
 STREAMS = ("stdout", "stderr")
 
 MAX_JOB_ID_CHARS = 512
@@ -104,6 +106,7 @@ def error(code, message):
     return {"type": ERROR, "code": code, "message": message}
 
 
+COPY_FIELDS = dict(job=str, dest=str, content=str, mode=(int, _NONE), owner=(str, _NONE))
 RUN_FIELDS = dict(job=str, cmd=str, timeout=(int, float, _NONE), env=(dict, _NONE), cwd=(str, _NONE),
                   user=(str, _NONE))
 

@@ -98,6 +98,33 @@ def _streamed(client, pool_id, waiter=None):
     return output.pool_exit_status(pool)
 
 
+def cmd_copy(args):
+    """Write a local file on the targeted workers, as clush -c and pdcp do; wait and report per node."""
+    import base64
+    from . import output
+    from .waiting import EXIT_INTERRUPTED, Waiter
+    try:
+        with open(args.source, "rb") as handle:
+            content = base64.b64encode(handle.read()).decode("ascii")
+    except OSError as exc:
+        raise UsageError("cannot read %s: %s" % (args.source, exc.strerror))
+    client = _client(args)
+    workers, exclude = target_of(args)
+    body = {"dest": args.dest, "content": content, "workers": workers}
+    for name, value in (("exclude", exclude), ("mode", args.mode), ("owner", args.owner)):
+        if value is not None:
+            body[name] = value
+    submitted = client.call("POST", "/copy", body)
+    pool = Waiter(client, submitted["id"], sys.stderr, sys.stderr.isatty() and not args.json).wait()
+    if pool is None:
+        return EXIT_INTERRUPTED
+    if args.json:
+        print(json.dumps(pool, indent=2))
+    else:
+        print(output.render_pool(pool))
+    return output.pool_exit_status(pool)
+
+
 def cmd_pool(args):
     from . import output
     if args.follow:
@@ -247,6 +274,13 @@ def build_parser():
                                                          "node (stdout to stdout, stderr to stderr)")
     p.add_argument("command", nargs=argparse.REMAINDER, help="the shell command (after --)")
 
+    p = client_parser("copy", "write a local file on workers (atomically), as clush -c and pdcp do")
+    target_options(p, "copy to")
+    p.add_argument("source", help="the local file")
+    p.add_argument("--dest", required=True, help="the absolute path to write on each worker")
+    p.add_argument("--mode", help="octal mode, e.g. 0644 (default: the replaced file's, else 0644)")
+    p.add_argument("--owner", help="USER, USER:GROUP or :GROUP (the worker must run as root to change it)")
+
     p = client_parser("pool", "show one pool")
     p.add_argument("id")
     p.add_argument("--wait", type=float, default=0, help="wait up to this many seconds for it to finish")
@@ -268,7 +302,7 @@ def build_parser():
     return parser
 
 
-COMMANDS = {"run": cmd_run, "pool": cmd_pool, "pools": cmd_pools, "workers": cmd_workers,
+COMMANDS = {"copy": cmd_copy, "run": cmd_run, "pool": cmd_pool, "pools": cmd_pools, "workers": cmd_workers,
             "kill": cmd_kill, "keygen": cmd_keygen, "check-config": cmd_check_config}
 
 

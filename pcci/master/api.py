@@ -8,7 +8,7 @@ describes every route.
 
 from .. import __version__
 from ..clock import iso_time
-from ..errors import BadEventId
+from ..errors import BadEventId, PayloadTooLarge
 from . import sse, validation, views
 from .api_edge import EventStream, JsonErrorsApp, bottle, caller, note_for_audit, read_body
 from .event_log import BadCursor
@@ -16,6 +16,13 @@ from .live_output import render_event
 from .openapi import SPEC
 
 OPEN_PATHS = ("/health", "/openapi.json")
+# What a copy frame holds besides the file's base64.
+COPY_FRAME_OVERHEAD = 64 * 1024
+
+
+def largest_copy(settings):
+    """The largest file POST /copy takes: its base64 must fit one frame (and the request body)."""
+    return max(0, (min(settings.max_frame_bytes, settings.max_body_bytes) - COPY_FRAME_OVERHEAD) * 3 // 4)
 
 
 def build_app(settings, pools, registry, persister, edge, started_ms, events):
@@ -36,6 +43,22 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events):
         pool = pools.submit(request)
         note_for_audit(bottle.request, "pool %s on %d worker(s): %s" % (pool.pool_id, len(pool.jobs),
                                                                        pool.cmd[:200]))
+        bottle.response.set_header("Location", views.pool_url(pool.pool_id))
+        return 202, views.submitted_json(pool)
+
+    @app.post("/copy", scope="operate")
+    def post_copy():
+        try:
+            data = body()
+        except PayloadTooLarge as exc:
+            raise PayloadTooLarge("%s: a copy carries a file of at most %d bytes (raise max_body_bytes, and "
+                                  "max_frame_bytes on the master and the workers, to send more)"
+                                  % (exc.message, largest_copy(settings)))
+        request = validation.copy_request(data, settings.max_pool_jobs, largest_copy(settings))
+        request["submitted_by"] = caller(bottle.request).name
+        request["submitted_from"] = bottle.request.environ.get("REMOTE_ADDR")
+        pool = pools.submit(request)
+        note_for_audit(bottle.request, "pool %s on %d worker(s): %s" % (pool.pool_id, len(pool.jobs), pool.cmd[:200]))
         bottle.response.set_header("Location", views.pool_url(pool.pool_id))
         return 202, views.submitted_json(pool)
 

@@ -63,6 +63,10 @@ _POOL_COMMON = {
                 "properties": {"batch": {"type": "integer", "nullable": True},
                                "maxFailures": {"type": "integer", "nullable": True}, "queueUntil": _TIME}},
     "user": {"type": "string", "nullable": True, "description": "the user the jobs run as (null: each worker's default)"},
+    "copy": {"type": "object", "nullable": True, "description": "a file written instead of a command (POST /copy)",
+             "properties": {"dest": {"type": "string"}, "mode": {"type": "integer", "nullable": True},
+                            "owner": {"type": "string", "nullable": True}, "bytes": {"type": "integer"},
+                            "sha256": {"type": "string"}}},
 }
 
 SCHEMAS = {
@@ -86,6 +90,22 @@ SCHEMAS = {
         "timeout": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": MAX_TIMEOUT_SECONDS},
         "env": {"type": "object", "additionalProperties": {"type": "string"}},
         "cwd": {"type": "string", "minLength": 1}}},
+    "CopyRequest": {"type": "object", "required": ["dest", "content"], "additionalProperties": False, "properties": {
+        "dest": {"type": "string", "pattern": "^/"},
+        "content": {"type": "string", "format": "byte", "description": "the file's bytes, base64"},
+        "mode": {"oneOf": [{"type": "string", "pattern": "^0?[0-7]{3,4}$"},
+                           {"type": "integer", "minimum": 0, "maximum": 4095}]},
+        "owner": {"type": "string"},
+        "workers": {"oneOf": [{"type": "array", "items": {"type": "string", "minLength": 1}},
+                              {"type": "string", "minLength": 1}]},
+        "exclude": {"oneOf": [{"type": "array", "items": {"type": "string", "minLength": 1}},
+                              {"type": "string", "minLength": 1}]},
+        "batch": {"oneOf": [{"type": "integer", "minimum": 1},
+                            {"type": "string", "pattern": "^(100|[1-9][0-9]?)%$"}]},
+        "maxFailures": {"type": "integer", "minimum": 0},
+        "offline": {"type": "string", "enum": ["fail", "queue"]},
+        "queueTimeout": {"type": "number", "exclusiveMinimum": True, "minimum": 0,
+                         "maximum": MAX_TIMEOUT_SECONDS}}},
     "Submitted": _object({"id": {"type": "string"}, "url": {"type": "string"},
                           "status": {"type": "string", "enum": values(PoolStatus)},
                           "jobs": {"type": "object", "additionalProperties": {"type": "string", "enum": _STATES}}}),
@@ -134,6 +154,10 @@ SPEC = {
         "/job": {"post": {
             "summary": "Run a command on workers; returns at once with the pool id",
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("JobRequest")}}},
+            "responses": dict(_ok(202, "Submitted", "accepted"), **_errors(400, 401, 403, 408, 413, 429, 500, 503))}},
+        "/copy": {"post": {
+            "summary": "Write a file on workers, atomically (a pool whose jobs write it); returns at once",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("CopyRequest")}}},
             "responses": dict(_ok(202, "Submitted", "accepted"), **_errors(400, 401, 403, 408, 413, 429, 500, 503))}},
         "/pool/{pool_id}": {"get": {
             "summary": "One pool with every job",

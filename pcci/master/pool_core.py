@@ -76,9 +76,17 @@ def refuse_user(job, user, offered, now):
                   % (job.worker, user, ", ".join(offered) or "only its own user, an older release"))
 
 
+def dispatch_fields(pool):
+    """What every job of the pool is sent, but its id: a command to run, or a file to write."""
+    if pool.copy is not None:
+        return {"type": protocol.COPY, "dest": pool.copy["dest"], "content": pool.copy["content"],
+                "mode": pool.copy["mode"], "owner": pool.copy["owner"]}
+    return {"type": protocol.RUN, "cmd": pool.cmd, "timeout": pool.timeout, "env": pool.env, "cwd": pool.cwd,
+            "user": pool.user}
+
+
 def run_message(pool, job):
-    return {"type": protocol.RUN, "job": job.job_id, "cmd": pool.cmd, "timeout": pool.timeout, "env": pool.env,
-            "cwd": pool.cwd, "user": pool.user}
+    return dict(dispatch_fields(pool), job=job.job_id)
 
 
 def describe(terms):
@@ -140,7 +148,7 @@ class PoolCore:
         pool = Pool(self.new_pool_id(now), request["cmd"], now, {}, timeout=request["timeout"],
                     env=request["env"], cwd=request["cwd"], submitted_by=request.get("submitted_by"),
                     submitted_from=request.get("submitted_from"), target=request.get("target"),
-                    rollout=rollout_of(request, len(names), now), user=request.get("user"))
+                    rollout=rollout_of(request, len(names), now), user=request.get("user"), copy=request.get("copy"))
         effects = Effects()
         queueing = pool.rollout is not None and pool.rollout.queue_until is not None
         for position, name in enumerate(names):
@@ -152,9 +160,13 @@ class PoolCore:
             elif pool.user is not None and self.registry.is_online(name) and \
                     pool.user not in self.registry.get(name).users:
                 refuse_user(job, pool.user, self.registry.get(name).users, now)
+            elif pool.copy is not None and self.registry.is_online(name) and \
+                    protocol.FILE_COPY not in self.registry.get(name).features:
+                change_job_state(job, JobState.FAILED, now)
+                job.stderr = "pcci: worker %s runs a release that cannot receive files; upgrade it\n" % name
         refused = [job for job in pool.jobs.values() if job.state is JobState.FAILED]
         waiting = [job for job in pool.jobs.values() if job.state is JobState.QUEUED]
-        if refused and not waiting:
+        if pool.user is not None and refused and not waiting:
             raise UserNotAllowed("no targeted worker may run jobs as %r (each says which users in GET /workers, "
                                  "'users'; the worker's allowed_users)" % pool.user)
         self._advance(pool, now, effects, at_submit=True)

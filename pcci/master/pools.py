@@ -17,6 +17,7 @@ from ..errors import Busy, InternalError, StorageFull, StoreUnavailable, Unknown
 from ..framing import encoder_varying
 from ..states import JobState, KillOutcome
 from .persister import Unsavable
+from .pool_core import dispatch_fields
 from .pool_ids import is_pool_id
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,7 @@ class PoolService:
             self._refuse_if_store_failing()
             raise StoreUnavailable("the pool store did not save the pool within %ds; it was not run"
                                    % SUBMIT_SAVE_SECONDS)
-        run_frame = encoder_varying({"type": protocol.RUN, "cmd": pool.cmd, "timeout": pool.timeout,
-                                     "env": pool.env, "cwd": pool.cwd, "user": pool.user}, "job")
+        run_frame = encoder_varying(dispatch_fields(pool), "job")
         for worker, job_id in effects.dispatch:
             self._send(worker, run_frame(job_id))
         self.events.pool_changed(pool)

@@ -13,6 +13,7 @@ class WorkerInfo:
         self.name = name
         self.labels = labels or {}      # as its config says, sent at each handshake
         self.users = []                 # users its jobs may run as, from its last handshake
+        self.features = frozenset()     # what its release can do (protocol.FEATURES), same
         self.address = address
         self.first_seen = first_seen
         self.last_seen = last_seen
@@ -74,6 +75,7 @@ class Registry:
         info.address = session.address
         info.labels = session.labels
         info.users = session.users
+        info.features = session.features
         info.connected_since = now_ms
         info.last_seen = now_ms
         info.offline_since = None

@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS pools (
     killed_by TEXT,
     target TEXT,
     rollout TEXT,
-    run_as TEXT
+    run_as TEXT,
+    copy TEXT
 );
 CREATE INDEX IF NOT EXISTS pools_by_status ON pools (status, id);
 CREATE INDEX IF NOT EXISTS pools_by_end ON pools (end_time);
@@ -68,10 +69,10 @@ JOB_COLUMNS = ("worker, state, exit_code, signal, start_time, end_time, "
                "stdout, stderr, stdout_truncated, stderr_truncated")
 JOB_SUMMARY_COLUMNS = "worker, state, exit_code, signal, start_time, end_time"
 POOL_COLUMNS = ("id, cmd, created, end_time, timeout, env, cwd, submitted_by, submitted_from, killed_by, target, "
-                "rollout, run_as")
+                "rollout, run_as, copy")
 # Columns added since the first release, with their types: added to an older file at open.
 ADDED_COLUMNS = (("pools", "submitted_by", "TEXT"), ("pools", "submitted_from", "TEXT"), ("pools", "killed_by", "TEXT"),
-                 ("pools", "target", "TEXT"), ("pools", "rollout", "TEXT"), ("pools", "run_as", "TEXT"),
+                 ("pools", "target", "TEXT"), ("pools", "rollout", "TEXT"), ("pools", "run_as", "TEXT"), ("pools", "copy", "TEXT"),
                  ("workers", "labels", "TEXT"))
 
 
@@ -123,13 +124,15 @@ class Store:
         with _transaction(self.db):
             self.db.executemany(
                 "INSERT INTO pools (id, cmd, created, end_time, timeout, env, cwd, status, submitted_by, "
-                "submitted_from, killed_by, target, rollout, run_as) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "submitted_from, killed_by, target, rollout, run_as, copy) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET "
                 "end_time = excluded.end_time, status = excluded.status, killed_by = excluded.killed_by",
                 [(p.pool_id, p.cmd, p.created, p.end_time, p.timeout,
                   json.dumps(p.env) if p.env is not None else None, p.cwd, p.status.value, p.submitted_by,
                   p.submitted_from, p.killed_by, json.dumps(p.target) if p.target is not None else None,
-                  json.dumps(p.rollout.to_json()) if p.rollout is not None else None, p.user)
+                  json.dumps(p.rollout.to_json()) if p.rollout is not None else None, p.user,
+                  json.dumps(p.copy) if p.copy is not None else None)
                  for p in pools])
             self.db.executemany(
                 "INSERT OR REPLACE INTO jobs (pool_id, position, %s) "
@@ -217,7 +220,7 @@ class _transaction:
 
 def _pool_from_rows(row, job_rows):
     (pool_id, cmd, created, end_time, timeout, env, cwd, submitted_by, submitted_from, killed_by, target, rollout,
-     user) = row
+     user, copy) = row
     jobs = {}
     for position, job_row in enumerate(job_rows):
         job = Job(pool_id, *job_row[:6], position=position)
@@ -228,7 +231,8 @@ def _pool_from_rows(row, job_rows):
     return Pool(pool_id, cmd, created, jobs, timeout=timeout,
                 env=json.loads(env) if env else None, cwd=cwd, end_time=end_time, submitted_by=submitted_by,
                 submitted_from=submitted_from, killed_by=killed_by, target=json.loads(target) if target else None,
-                rollout=Rollout.from_json(json.loads(rollout)) if rollout else None, user=user)
+                rollout=Rollout.from_json(json.loads(rollout)) if rollout else None, user=user,
+                copy=json.loads(copy) if copy else None)
 
 
 class ThreadedStore:

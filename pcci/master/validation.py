@@ -5,8 +5,12 @@ wrong and what was expected. Every string that is accepted can be stored and pas
 to exec(): no NUL bytes, no lone surrogates.
 """
 
+import base64
+import hashlib
+import re
+
 from ..errors import (BadTarget, DuplicateWorker, EmptyBody, EmptyCmd, MalformedJson, NulByte, OutOfRange,
-                      UnencodableText, UnknownField, WrongType)
+                      PayloadTooLarge, UnencodableText, UnknownField, WrongType)
 from ..config import USER_NAME
 from ..framing import loads
 from ..protocol import storable
@@ -119,6 +123,48 @@ def job_request(body, max_pool_jobs):
     terms, listed = target(data.get("workers"), data.get("exclude"), max_pool_jobs)
     return dict(rollout(data), cmd=cmd, terms=terms, listed=listed, timeout=timeout, env=env, cwd=cwd, user=user,
                 target={"workers": data.get("workers", "*"), "exclude": data.get("exclude")})
+
+
+COPY_FIELDS = ("workers", "exclude", "dest", "content", "mode", "owner", "batch", "maxFailures", "offline",
+               "queueTimeout")
+OWNER = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}(:([a-z_][a-z0-9_.-]{0,31})?)?$|^:[a-z_][a-z0-9_.-]{0,31}$")
+
+
+def copy_request(body, max_pool_jobs, max_file_bytes):
+    """POST /copy: a file (``content``, base64) to write at ``dest`` on the targeted workers."""
+    data = parse_json_body(body)
+    _reject_unknown(data, COPY_FIELDS)
+    dest = data.get("dest")
+    if not isinstance(dest, str) or not dest.startswith("/") or "\x00" in dest:
+        raise WrongType("'dest' must be the absolute path of the file to write on each worker")
+    _check_texts("dest", [dest])
+    content = data.get("content")
+    if not isinstance(content, str):
+        raise WrongType("'content' must be the file's bytes in base64")
+    try:
+        size = len(base64.b64decode(content, validate=True))
+    except ValueError:
+        raise WrongType("'content' is not base64")
+    if size > max_file_bytes:
+        raise PayloadTooLarge("the file is %d bytes; a copy carries at most %d (it travels in one frame: raise "
+                              "max_frame_bytes on the master and the workers, and max_body_bytes, to send more)"
+                              % (size, max_file_bytes))
+    mode = data.get("mode")
+    if mode is not None:
+        if isinstance(mode, str) and re.fullmatch(r"0?[0-7]{3,4}", mode):
+            mode = int(mode, 8)
+        elif isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= 0o7777:
+            raise WrongType("'mode' must be an octal mode such as \"0644\", got %r" % (mode,))
+    owner = data.get("owner")
+    if owner is not None and not (isinstance(owner, str) and OWNER.match(owner)):
+        raise WrongType("'owner' must be USER, USER:GROUP or :GROUP, got %r" % (owner,))
+    terms, listed = target(data.get("workers"), data.get("exclude"), max_pool_jobs)
+    digest = hashlib.sha256(base64.b64decode(content)).hexdigest()
+    return dict(rollout(data), cmd="copy to %s (%d bytes)" % (dest, size), terms=terms, listed=listed,
+                timeout=None, env=None, cwd=None, user=None,
+                target={"workers": data.get("workers", "*"), "exclude": data.get("exclude")},
+                copy={"dest": dest, "content": content, "mode": mode, "owner": owner, "bytes": size,
+                      "sha256": digest})
 
 
 def rollout(data):

@@ -32,6 +32,7 @@ class WorkerSession:
         self.labels = labels or {}
         self.users = users or []      # the users its jobs may run as (its own first)
         self.address = address
+        self.features = frozenset(features)
         self.live_output = protocol.LIVE_OUTPUT in features   # it sends output while jobs run
         self.ready = False          # dispatch only after the worker's sync
         self._kill_replies = {}

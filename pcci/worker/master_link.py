@@ -6,6 +6,7 @@ what happened while the link was down. When the link drops the worker waits a
 jittered, growing delay and dials again.
 """
 
+import base64
 import logging
 import random
 import socket
@@ -171,6 +172,15 @@ class MasterLink:
                 protocol.require(message, protocol.ACK, job=str)
                 self.outbox.acknowledged(message["job"])
                 log.debug("result for %s acknowledged", message["job"])
+            elif kind == protocol.COPY:
+                protocol.require(message, protocol.COPY, **protocol.COPY_FIELDS)
+                if self.outbox.holds(message["job"]):
+                    continue
+                try:
+                    data = base64.b64decode(message["content"], validate=True)
+                except ValueError:
+                    raise protocol.ProtocolError("copy %s: content is not base64" % message["job"][:100])
+                self.runner.copy(message["job"], message["dest"], data, message.get("mode"), message.get("owner"))
             elif kind == protocol.OUTPUT_FROM:
                 protocol.require(message, protocol.OUTPUT_FROM, job=str, offsets=dict)
                 self.runner.output_from(message["job"], message["offsets"])

@@ -51,6 +51,16 @@ def watch_failed(job_id, start_time, when):
                           "the job was killed\n", False, False)
 
 
+def copied(job_id, dest, size, start, end):
+    return result_message(job_id, JobState.SUCCEEDED, 0, None, start, end, "wrote %d bytes to %s\n" % (size, dest),
+                          "", False, False)
+
+
+def copy_refused(job_id, reason, start, end):
+    return result_message(job_id, JobState.FAILED, None, None, start, end, "", "pcci: copy refused: %s\n" % reason,
+                          False, False)
+
+
 def cancelled(job_id, when):
     """A job killed while it waited for a free slot: it never ran."""
     return result_message(job_id, JobState.KILLED, None, None, None, when, "",

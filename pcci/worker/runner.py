@@ -28,10 +28,11 @@ import gevent
 
 from ..clock import monotonic, wall_ms
 from ..states import JobState, KillOutcome
-from . import job_process, job_user, orphans
+from . import file_copy, job_process, job_user, orphans
 from .cgroups import shell_prefix
 from .live_output import LiveOutput
-from .results import build_result, cancelled, failed_to_start, left_behind_note, watch_failed
+from .results import (build_result, cancelled, copied, copy_refused, failed_to_start, left_behind_note,
+                      watch_failed)
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class Runner:
         self.cgroups = cgroups      # a cgroups.JobCgroups, or None for process groups only
         self.jobs = {}              # job id -> RunningJob
         self.queue = collections.OrderedDict()   # job id -> JobSpec, waiting for a free slot
+        self.copying = set()        # job ids of files being written
         self._retry = None
 
     def running_ids(self):
@@ -90,7 +92,7 @@ class Runner:
 
     def outstanding_ids(self):
         """Every job the worker has and has not finished: what it tells the master at sync."""
-        return list(self.jobs) + list(self.queue)
+        return list(self.jobs) + list(self.queue) + list(self.copying)
 
     # -- admission ------------------------------------------------------------------------
     def start(self, job_id, cmd, timeout=None, env=None, cwd=None, user=None):
@@ -279,6 +281,25 @@ class Runner:
                     os.kill(pid, signum)
                 except (ProcessLookupError, PermissionError):
                     pass
+
+    def copy(self, job_id, dest, data, mode=None, owner=None):
+        """Write a file the master sent (file_copy), off the event loop; its result as a job's."""
+        if job_id in self.copying:
+            return
+        self.copying.add(job_id)
+        gevent.spawn(self._copy, job_id, dest, data, mode, owner)
+
+    def _copy(self, job_id, dest, data, mode, owner):
+        start = wall_ms()
+        try:
+            gevent.get_hub().threadpool.apply(file_copy.write, (dest, data, mode, owner))
+            result = copied(job_id, dest, len(data), start, wall_ms())
+        except file_copy.CopyRefused as exc:
+            log.warning("copy %s to %s refused: %s", job_id, dest, exc)
+            result = copy_refused(job_id, str(exc), start, wall_ms())
+        finally:
+            self.copying.discard(job_id)
+        self.on_done(result)
 
     def output_from(self, job_id, offsets):
         """The master's live copy of a running job's output ends at these byte offsets."""
