@@ -22,6 +22,7 @@ class Session:
     def __init__(self, name, ready=True, labels=None, users=("_pcci-worker",)):
         self.name, self.address, self.ready, self.labels = name, "10.0.0.1", ready, labels or {}
         self.users = list(users)
+        self.features = frozenset(("live_output", "file_copy"))
 
 
 def make_core(online=("n1", "n2"), offline=(), started_ms=0, max_pool_jobs=100, **limits):

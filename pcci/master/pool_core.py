@@ -181,6 +181,8 @@ class PoolCore:
         came while its worker is away ends ``offline``, unless the pool queues for offline
         workers and its queueTimeout has not passed. Changed jobs are saved; run frames leave
         after the save (at submit: once the pool is on disk, as ``dispatch``)."""
+        if pool.rollout is None and not at_submit:
+            return      # run all at once: nothing of it waits after its submit (and a result costs O(1))
         rollout = pool.rollout or NO_ROLLOUT
         queued = [job for job in pool.jobs.values() if job.state is JobState.QUEUED]
         if not queued:
