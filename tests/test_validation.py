@@ -44,6 +44,18 @@ def test_a_malformed_expression_is_a_400_that_points_at_the_term(workers, where)
     (b'{"cmd": "  "}', "empty_cmd"),
     (b'{"cmd": "x", "workers": 5}', "wrong_type"),
     (b'{"cmd": "x", "exclude": {"a": 1}}', "wrong_type"),
+    (b'{"cmd": "x", "batch": ""}', "wrong_type"),
+    (b'{"cmd": "x", "batch": "x%"}', "wrong_type"),
+    (b'{"cmd": "x", "batch": "101%"}', "out_of_range"),
+    (b'{"cmd": "x", "batch": 0}', "out_of_range"),
+    (b'{"cmd": "x", "batch": true}', "wrong_type"),
+    (b'{"cmd": "x", "maxFailures": -1}', "out_of_range"),
+    (b'{"cmd": "x", "maxFailures": 1.5}', "wrong_type"),
+    (b'{"cmd": "x", "offline": "wait"}', "wrong_type"),
+    (b'{"cmd": "x", "queueTimeout": 5}', "wrong_type"),
+    (b'{"cmd": "x", "offline": "queue", "queueTimeout": 0}', "out_of_range"),
+    (b'{"cmd": "x", "user": "Root User"}', "wrong_type"),
+    (b'{"cmd": "x", "user": 0}', "wrong_type"),
     (b'{"cmd": "x", "workers": ["a", "a"]}', "duplicate_worker"),
     (b'{"cmd": "x", "timeout": -1}', "out_of_range"),
     (b'{"cmd": "x", "timeout": true}', "wrong_type"),
@@ -95,3 +107,29 @@ def test_absurdly_nested_json_is_a_bad_request_not_a_crash():
     with pytest.raises(ApiError) as caught:
         requests.job_request(b"[" * 100000 + b"]" * 100000, 100)
     assert caught.value.code == "malformed_json"
+
+
+@pytest.mark.parametrize("body, code", [
+    ({"dest": "relative", "content": ""}, "wrong_type"),
+    ({"dest": "/x", "content": "not base64!"}, "wrong_type"),
+    ({"dest": "/x", "content": "eA==", "mode": "999"}, "wrong_type"),
+    ({"dest": "/x", "content": "eA==", "mode": True}, "wrong_type"),
+    ({"dest": "/x", "content": "eA==", "owner": "root:wheel:x"}, "wrong_type"),
+    ({"dest": "/x", "content": "eA==", "batch": "50%%%"}, "wrong_type"),
+    ({"dest": "/x", "content": "eHh4eA=="}, "payload_too_large"),
+    ({"dest": "/x", "content": "eA==", "cmd": "x"}, "unknown_field"),
+])
+def test_bad_copy_bodies_name_the_problem(body, code):
+    import json
+    with pytest.raises(ApiError) as caught:
+        requests.copy_request(json.dumps(body).encode(), 100, max_file_bytes=3)
+    assert caught.value.code == code, caught.value.message
+
+
+def test_a_copy_body_is_checked_and_described():
+    import json
+    parsed = requests.copy_request(json.dumps({"dest": "/etc/motd", "content": "aGk=", "mode": "0640",
+                                               "owner": "root:adm", "workers": "pi[1-2]"}).encode(), 100, 1000)
+    assert parsed["copy"] == {"dest": "/etc/motd", "content": "aGk=", "mode": 0o640, "owner": "root:adm", "bytes": 2,
+                              "sha256": "8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4"}
+    assert parsed["cmd"] == "copy to /etc/motd (2 bytes)"

@@ -176,7 +176,7 @@ def rollout(data):
             if not 1 <= int(batch[:-1]) <= 100:
                 raise OutOfRange("'batch' as a percentage must be 1%% to 100%%, got %r" % batch)
         elif isinstance(batch, bool) or not isinstance(batch, int):
-            raise WrongType("'batch' must be a number of jobs or a percentage like \"25%\", got %r" % (batch,))
+            raise WrongType("'batch' must be a number of jobs or a percentage like \"25%%\", got %r" % (batch,))
         elif batch < 1:
             raise OutOfRange("'batch' must be at least 1, got %r" % batch)
     max_failures = data.get("maxFailures")
