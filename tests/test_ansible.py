@@ -140,7 +140,7 @@ def test_adding_a_third_worker_brings_it_online_without_touching_the_others(site
     site.inventory["all"]["children"]["workers"]["hosts"]["pi3"] = {
         "ansible_host": host.address, "pcci_worker_root_jobs": True, "pcci_worker_allowed_users": ["nobody"]}
     recap = play(site)
-    assert recap["pi3"]["failed"] == 0 and recap["pi3"]["changed"] > 0
+    assert recap["pi3"]["failed"] == 0 and recap["pi3"]["changed"] > 0, site.last_output[-4000:]
     assert recap["master"]["changed"] == 0 and recap["pi1"]["changed"] == 0 and recap["pi2"]["changed"] == 0
     wait_until(lambda: online(site) == ["pi1", "pi2", "pi3"], timeout=60, what="pi3 online")
     for user, expected in ((None, "root"), ("nobody", "nobody")):
