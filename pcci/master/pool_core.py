@@ -97,7 +97,7 @@ def describe(terms):
 
 def approximate_bytes(pool):
     """What a pool holds in memory, roughly: enough to bound a cache by bytes."""
-    size = len(pool.cmd) + JOB_OVERHEAD_BYTES
+    size = len(pool.cmd) + JOB_OVERHEAD_BYTES + (len(pool.copy["content"]) if pool.copy is not None else 0)
     for job in pool.jobs.values():
         size += JOB_OVERHEAD_BYTES + len(job.worker) + len(job.stdout) + len(job.stderr)
     return size
