@@ -233,9 +233,9 @@ def test_a_queued_job_waits_for_its_worker_and_ends_offline_after_the_queue_time
     registry.attach(Session("n2"), 2000)
     effects = core.on_sync("n2", [], now=2000)
     assert running(pool) == ["n1", "n2"] and [w for w, m in effects.after_save if m["type"] == "run"] == ["n2"]
-    core.sweep(now=1000 + 59000)
+    core.expire_queues(now=1000 + 59000)
     assert pool.jobs["n3"].state is JobState.QUEUED
-    core.sweep(now=1000 + 60000)
+    core.expire_queues(now=1000 + 60000)
     assert pool.jobs["n3"].state is JobState.OFFLINE
 
 

@@ -278,13 +278,19 @@ class PoolCore:
                 self._advance(pool, now, effects)   # its job was waiting for it (or for a turn)
         return effects
 
-    def sweep(self, now):
-        """Give up on running jobs whose worker has been offline longer than lost_after; end
-        the jobs that waited for an offline worker past their pool's queueTimeout."""
+    def expire_queues(self, now):
+        """End the jobs that waited for an offline worker past their pool's queueTimeout.
+        Asked every second; it looks only at pools that queue (few, and no jobs scanned)."""
         effects = Effects()
         for pool in list(self.active.values()):
             if pool.rollout is not None and pool.rollout.queue_until is not None and now >= pool.rollout.queue_until:
                 self._advance(pool, now, effects)
+        return effects
+
+    def sweep(self, now):
+        """Give up on running jobs whose worker has been offline longer than lost_after."""
+        effects = Effects()
+        for pool in list(self.active.values()):
             for job in pool.jobs.values():
                 if job.state is not JobState.RUNNING:
                     continue

@@ -110,6 +110,9 @@ class PoolService:
     def sweep_lost(self):
         self._carry_out(self.core.sweep(self.clock()))
 
+    def expire_queues(self):
+        self._carry_out(self.core.expire_queues(self.clock()))
+
     def _carry_out(self, effects):
         for worker, message in effects.send:
             self._send(worker, message)

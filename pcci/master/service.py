@@ -150,7 +150,14 @@ def reload_tokens(config_path, edge):
 
 
 def _sweep_loop(pools, lost_after):
-    # At least every second: a queued job's queueTimeout is as exact as that.
+    # Lost jobs: a scan of every running job, a quarter of lost_after apart (at most 30 s).
+    # Queue timeouts: every second, as exact as that, and cheap (no job is scanned).
+    interval = min(30.0, max(0.2, lost_after / 4))
+    since_sweep = 0.0
     while True:
-        gevent.sleep(min(1.0, max(0.2, lost_after / 4)))
-        pools.sweep_lost()
+        gevent.sleep(1.0 if interval > 1.0 else interval)
+        pools.expire_queues()
+        since_sweep += 1.0 if interval > 1.0 else interval
+        if since_sweep >= interval:
+            since_sweep = 0.0
+            pools.sweep_lost()
