@@ -51,8 +51,7 @@ def _client(args):
 
 
 def cmd_run(args):
-    from . import output
-    from .waiting import EXIT_INTERRUPTED, Waiter
+    from .waiting import Waiter
     client = _client(args)
     workers, exclude = target_of(args)
     env = dict(args.env) if args.env else None
@@ -67,13 +66,17 @@ def cmd_run(args):
     waiter = Waiter(client, submitted["id"], sys.stderr, sys.stderr.isatty() and not args.json)
     if args.stream:
         return _streamed(client, submitted["id"], waiter)
+    return _waited(waiter, args.json)
+
+
+def _waited(waiter, as_json):
+    """Wait for the pool (progress on a terminal, Ctrl-C kills it), print it, give its status."""
+    from . import output
+    from .waiting import EXIT_INTERRUPTED
     pool = waiter.wait()
     if pool is None:
         return EXIT_INTERRUPTED
-    if args.json:
-        print(json.dumps(pool, indent=2))
-    else:
-        print(output.render_pool(pool))
+    print(json.dumps(pool, indent=2) if as_json else output.render_pool(pool))
     return output.pool_exit_status(pool)
 
 
@@ -101,8 +104,7 @@ def _streamed(client, pool_id, waiter=None):
 def cmd_copy(args):
     """Write a local file on the targeted workers, as clush -c and pdcp do; wait and report per node."""
     import base64
-    from . import output
-    from .waiting import EXIT_INTERRUPTED, Waiter
+    from .waiting import Waiter
     try:
         with open(args.source, "rb") as handle:
             content = base64.b64encode(handle.read()).decode("ascii")
@@ -115,14 +117,7 @@ def cmd_copy(args):
         if value is not None:
             body[name] = value
     submitted = client.call("POST", "/copy", body)
-    pool = Waiter(client, submitted["id"], sys.stderr, sys.stderr.isatty() and not args.json).wait()
-    if pool is None:
-        return EXIT_INTERRUPTED
-    if args.json:
-        print(json.dumps(pool, indent=2))
-    else:
-        print(output.render_pool(pool))
-    return output.pool_exit_status(pool)
+    return _waited(Waiter(client, submitted["id"], sys.stderr, sys.stderr.isatty() and not args.json), args.json)
 
 
 def cmd_pool(args):
