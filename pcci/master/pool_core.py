@@ -153,15 +153,15 @@ class PoolCore:
         queueing = pool.rollout is not None and pool.rollout.queue_until is not None
         for position, name in enumerate(names):
             job = pool.jobs[name] = Job(pool.pool_id, name, position=position)
-            if self.registry.get(name) is None:
+            info = self.registry.get(name)
+            if info is None:
                 change_job_state(job, JobState.UNKNOWN_WORKER, now)
-            elif not self.registry.is_online(name) and not queueing:
-                change_job_state(job, JobState.OFFLINE, now)
-            elif pool.user is not None and self.registry.is_online(name) and \
-                    pool.user not in self.registry.get(name).users:
-                refuse_user(job, pool.user, self.registry.get(name).users, now)
-            elif pool.copy is not None and self.registry.is_online(name) and \
-                    protocol.FILE_COPY not in self.registry.get(name).features:
+            elif not info.online:
+                if not queueing:
+                    change_job_state(job, JobState.OFFLINE, now)
+            elif pool.user is not None and pool.user not in info.users:
+                refuse_user(job, pool.user, info.users, now)
+            elif pool.copy is not None and protocol.FILE_COPY not in info.features:
                 change_job_state(job, JobState.FAILED, now)
                 job.stderr = "pcci: worker %s runs a release that cannot receive files; upgrade it\n" % name
         refused = [job for job in pool.jobs.values() if job.state is JobState.FAILED]
