@@ -10,6 +10,8 @@ setup(
     long_description_content_type="text/markdown",
     license="MIT",
     packages=find_packages(include=["pcci", "pcci.*"]),
+    # The dashboard the master serves at /: plain files, no build step.
+    package_data={"pcci.master": ["dashboard/*"]},
     python_requires=">=3.9",
     install_requires=["bottle>=0.12.23", "gevent>=22.10", "psutil>=5.9.4", "PyYAML>=6.0"],
     # The master expands node ranges with ClusterShell's NodeSet; the worker never needs it.

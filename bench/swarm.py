@@ -5,7 +5,7 @@ certificate; --plaintext for a master with worker_tls off), sends heartbeats, an
 answers every `run` at once with a succeeded result without spawning anything, so the
 master, not process creation, is what gets measured. Used by bench/scale.py.
 
-    python3 bench/swarm.py --port 7070 --key KEY --count 1000 [--prefix sim] [--plaintext]
+    python3 bench/swarm.py --port 7070 --key KEY --count 1000 [--prefix sim] [--plaintext] [--full-stats]
 
 Each simulated worker dials from its own loopback address (127.1.x.y), as real workers
 come from their own hosts.
@@ -92,13 +92,27 @@ class SimulatedWorker:
     def heartbeats(self, link):
         gevent.sleep(random.random() * self.swarm.heartbeat)
         while True:
-            link.send({"type": protocol.HEARTBEAT, "stats": {"cpuPercent": 1.0}, "running": []})
+            stats = pi_stats(random) if self.swarm.full_stats else {"cpuPercent": 1.0}
+            link.send({"type": protocol.HEARTBEAT, "stats": stats, "running": []})
             gevent.sleep(self.swarm.heartbeat)
 
 
+def pi_stats(rng):
+    """Stats shaped as a Raspberry Pi 4's heartbeat (pcci/worker/stats.py), varied a little:
+    for the dashboard and /metrics, which show every field."""
+    memory_total, disk_total = 4 * 2 ** 30, 32 * 10 ** 9
+    available, free = int(memory_total * rng.uniform(0.2, 0.9)), int(disk_total * rng.uniform(0.05, 0.8))
+    return {"cpuPercent": round(rng.uniform(0, 100), 1), "cpuCount": 4,
+            "loadAverage": [round(rng.uniform(0, 4), 2) for _ in range(3)],
+            "memory": {"total": memory_total, "available": available,
+                       "percent": round(100 * (1 - available / memory_total), 1)},
+            "disk": {"path": "/", "total": disk_total, "free": free, "percent": round(100 * (1 - free / disk_total), 1)},
+            "temperature": round(rng.uniform(40, 82), 1), "bootTime": 1764000000}
+
+
 class Swarm:
-    def __init__(self, port, key, count, prefix, heartbeat, plaintext=False):
-        self.port, self.key, self.heartbeat = port, key, heartbeat
+    def __init__(self, port, key, count, prefix, heartbeat, plaintext=False, full_stats=False):
+        self.port, self.key, self.heartbeat, self.full_stats = port, key, heartbeat, full_stats
         self.tls = None if plaintext else tls.link_client_context()
         self.workers = [SimulatedWorker(self, "%s%05d" % (prefix, n), n) for n in range(count)]
 
@@ -116,10 +130,11 @@ def main():
     parser.add_argument("--prefix", default="sim")
     parser.add_argument("--heartbeat", type=float, default=5.0)
     parser.add_argument("--plaintext", action="store_true", help="for a master with worker_tls: false")
+    parser.add_argument("--full-stats", action="store_true", help="heartbeats with every stat a Pi sends")
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    Swarm(args.port, args.key, args.count, args.prefix, args.heartbeat, args.plaintext).start()
+    Swarm(args.port, args.key, args.count, args.prefix, args.heartbeat, args.plaintext, args.full_stats).start()
     gevent.wait()
 
 

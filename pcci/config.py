@@ -5,6 +5,7 @@ every bad value is named as ``file: key: message``, and the result is a plain
 ``Config`` whose attributes are the validated values.
 """
 
+import ipaddress
 import math
 import os
 import re
@@ -149,6 +150,21 @@ def labels(value):
     return dict(value)
 
 
+def networks(value):
+    """A list of IP networks (10.0.0.0/8, 192.168.1.7, fd00::/8)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError("expected a list of networks, e.g. [10.0.0.0/8, 192.168.1.7], got %r" % (value,))
+    parsed = []
+    for item in value:
+        try:
+            parsed.append(ipaddress.ip_network(str(item), strict=False))
+        except ValueError:
+            raise ValueError("%r is not an IP network (10.0.0.0/8) or address" % (item,))
+    return parsed
+
+
 def fingerprint(value):
     return None if value is None else normalize_fingerprint(text(value))
 
@@ -193,6 +209,7 @@ MASTER_KEYS = dict(_COMMON, **{
     "max_pool_jobs": (20000, positive_int),
     "max_worker_backlog": (1000, positive_int),
     "groups": ({}, groups),
+    "metrics_open_to": ([], networks),
 })
 
 WORKER_KEYS = dict(_COMMON, **{

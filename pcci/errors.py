@@ -73,13 +73,16 @@ StorageFull = _error("StorageFull", 503, "storage_full",
                      "the master's disk is full: it accepts no new pool until space returns (reads go on)")
 StoreUnavailable = _error("StoreUnavailable", 503, "store_unavailable",
                           "the pool store is not saving (an I/O error, a damaged file); /health says why")
+MetricsUnavailable = _error("MetricsUnavailable", 503, "metrics_unavailable",
+                            "GET /metrics needs the Python library prometheus_client (python3-prometheus-client), "
+                            "which the master did not find at start")
 
 ALL = [EmptyBody, MalformedJson, MalformedRequest, WrongType, UnknownField, EmptyCmd, DuplicateWorker, NulByte,
        UnencodableText, OutOfRange, BadEventId, BadTarget, NoMatch, UserNotAllowed, PoolTooLarge, MissingToken, BadToken, ForbiddenHost, ForbiddenOrigin,
        InsufficientScope, UnknownPool,
        NoSuchEndpoint,
        MethodNotAllowed, RequestTimeout, PayloadTooLarge, Busy, InternalError, NoWorkersOnline, StorageFull,
-       StoreUnavailable]
+       StoreUnavailable, MetricsUnavailable]
 
 # The error a bare HTTP status stands for, when bottle or the server raises it.
 _BY_STATUS = {400: MalformedRequest, 401: MissingToken, 404: NoSuchEndpoint, 405: MethodNotAllowed,

@@ -8,14 +8,17 @@ describes every route.
 
 from .. import __version__
 from ..clock import iso_time
-from ..errors import BadEventId, PayloadTooLarge
+from ..errors import BadEventId, MetricsUnavailable, NoSuchEndpoint, PayloadTooLarge
 from . import sse, validation, views
-from .api_edge import EventStream, JsonErrorsApp, bottle, caller, note_for_audit, read_body
+from .api_edge import Document, EventStream, JsonErrorsApp, bottle, caller, from_networks, note_for_audit, \
+    read_body
+from .dashboard import DashboardFiles
 from .event_log import BadCursor
 from .live_output import render_event
+from .metrics import TEXT_FORMAT
 from .openapi import SPEC
 
-OPEN_PATHS = ("/health", "/openapi.json")
+OPEN_PATHS = ("/health", "/openapi.json", "/", "/ui/<name>")
 # What a copy frame holds besides the file's base64.
 COPY_FRAME_OVERHEAD = 64 * 1024
 
@@ -25,9 +28,10 @@ def largest_copy(settings):
     return max(0, (min(settings.max_frame_bytes, settings.max_body_bytes) - COPY_FRAME_OVERHEAD) * 3 // 4)
 
 
-def build_app(settings, pools, registry, persister, edge, started_ms, events):
+def build_app(settings, pools, registry, persister, edge, started_ms, events, metrics=None):
     """The bottle app. `settings` is the master's validated config; `edge` its ApiEdge;
-    `events` the cluster's (cluster_events.ClusterEvents)."""
+    `events` the cluster's (cluster_events.ClusterEvents); `metrics` a metrics.Metrics,
+    or None when prometheus_client is missing."""
     app = JsonErrorsApp()
     app.catchall = True
     app.install(edge)
@@ -123,6 +127,32 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events):
                           "error": store_problem and store_problem["error"],
                           "failingSince": store_problem and iso_time(store_problem["since"])}}
         return (200 if store_problem is None else 503), data
+
+    def scraper_is_trusted(request):
+        return from_networks(request.environ.get("REMOTE_ADDR"), settings.metrics_open_to)
+
+    @app.get("/metrics", scope="read", open=scraper_is_trusted)
+    def get_metrics():
+        if metrics is None:
+            raise MetricsUnavailable("the master started without the Python library prometheus_client; "
+                                     "install python3-prometheus-client and restart it")
+        return 200, Document(metrics.exposition(), TEXT_FORMAT)
+
+    files = DashboardFiles()
+
+    def dashboard_file(name):
+        answer = files.answer(name, bottle.request.get_header("If-None-Match"))
+        if answer is None:
+            raise NoSuchEndpoint("the dashboard has no file %r" % name[:100])
+        return answer
+
+    @app.get("/", open=True)
+    def get_dashboard():
+        return dashboard_file("index.html")
+
+    @app.get("/ui/<name>", open=True)
+    def get_dashboard_file(name):
+        return dashboard_file(name)
 
     @app.get("/openapi.json", open=True)
     def get_openapi():

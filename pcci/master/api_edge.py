@@ -13,11 +13,13 @@ failure once. Every state-changing call, allowed or not, also writes one line to
 ``(status, data)`` and find their caller with ``caller(request)``.
 """
 
+import ipaddress
 import json
 import logging
 import socket
 
 from .. import api_tokens
+from ..clock import monotonic
 from ..errors import ApiError, BadToken, ForbiddenHost, ForbiddenOrigin, InsufficientScope, InternalError, \
     MalformedRequest, MissingToken, PayloadTooLarge, RequestTimeout, for_status
 from .greenlet_locals import import_bottle
@@ -60,6 +62,16 @@ class EventStream:
         self.body = body
 
 
+class Document:
+    """What a route returns to answer with bytes of another type than JSON (the metrics'
+    text, the dashboard's files), with their own headers."""
+
+    def __init__(self, body, content_type, headers=None):
+        self.body = body
+        self.content_type = content_type
+        self.headers = headers or {}
+
+
 def caller(request):
     """The ApiToken the request was made with (``api_tokens.LOCAL_USER`` on a tokenless master)."""
     return request.environ.get(CALLER, api_tokens.LOCAL_USER)
@@ -77,20 +89,24 @@ class ApiEdge:
     name = "pcci_edge"
     api = 2
 
-    def __init__(self, tokens):
+    def __init__(self, tokens, on_answer=None):
         self.tokens = tokens
+        # on_answer(method, route, status, seconds): each answer, for the metrics.
+        self.on_answer = on_answer
 
     def apply(self, callback, route):
-        is_open = bool(route.config.get("open"))
+        # open: True (no token), or a test of the request (metrics_open_to's networks).
+        opening = route.config.get("open")
         scope = route.config.get("scope", "admin")
 
         def wrapped(*args, **kwargs):
             request = bottle.request
+            started = monotonic()
             bottle.response.content_type = "application/json"
             try:
                 if not self.tokens:
                     _check_browser_safety(request)
-                if not is_open:
+                if not (opening is True or (callable(opening) and opening(request))):
                     self._check_token(request, scope)
                 status, data = callback(*args, **kwargs)
             except ApiError as exc:
@@ -108,6 +124,13 @@ class ApiEdge:
             bottle.response.status = status
             if request.method in STATE_CHANGING:
                 _audit(request, status, data)
+            if self.on_answer is not None:
+                self.on_answer(request.method, route.rule, status, monotonic() - started)
+            if isinstance(data, Document):
+                bottle.response.content_type = data.content_type
+                for name, value in data.headers.items():
+                    bottle.response.set_header(name, value)
+                return data.body
             if isinstance(data, EventStream):
                 bottle.response.content_type = "text/event-stream; charset=utf-8"
                 bottle.response.set_header("Cache-Control", "no-cache")
@@ -156,6 +179,19 @@ def is_loopback_host(host):
     else:
         name = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
     return name in LOOPBACK_NAMES or name.startswith("127.") or name.endswith(".localhost")
+
+
+def from_networks(address, networks):
+    """Whether a client address lies in one of the networks (metrics_open_to)."""
+    if not address or not networks:
+        return False
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in networks)
 
 
 def _check_browser_safety(request):

@@ -29,7 +29,7 @@ SUBMIT_SAVE_SECONDS = 10
 
 
 class PoolService:
-    def __init__(self, core, store, registry, persister, clock, feeds, events):
+    def __init__(self, core, store, registry, persister, clock, feeds, events, metrics=None):
         self.core = core
         self.store = store
         self.registry = registry
@@ -37,6 +37,7 @@ class PoolService:
         self.clock = clock
         self.feeds = feeds          # live_output.PoolFeeds: running jobs' output, pools' event logs
         self.events = events        # cluster_events.ClusterEvents
+        self.metrics = metrics      # metrics.Metrics, or None without prometheus_client
         self._done_events = {}
 
     def restore(self):
@@ -67,6 +68,9 @@ class PoolService:
         for worker, job_id in effects.dispatch:
             self._send(worker, run_frame(job_id))
         self.events.pool_changed(pool)
+        if self.metrics is not None:
+            self.metrics.pool_submitted()
+            self.metrics.jobs_have_ended([job for job in effects.save_jobs if job.ended])
         if pool.end_time is not None:           # no job to run: it is done already
             self._ended([pool])
         log.info("pool %s: %r on %d worker(s)", pool.pool_id, pool.cmd, len(pool.jobs))
@@ -86,7 +90,7 @@ class PoolService:
     def on_result(self, session, result):
         pool_id = result["job"].partition("/")[0]
         stored = self._from_store(pool_id) if self.core.find(pool_id) is None else None
-        self._carry_out(self.core.on_result(session.name, result, self.clock(), stored))
+        self._carry_out(self.core.on_result(session.name, result, self.clock(), stored), received=monotonic())
 
     def on_sync(self, session, running):
         self._carry_out(self.core.on_sync(session.name, running, self.clock()))
@@ -113,7 +117,9 @@ class PoolService:
     def expire_queues(self):
         self._carry_out(self.core.expire_queues(self.clock()))
 
-    def _carry_out(self, effects):
+    def _carry_out(self, effects, received=None):
+        """Send, save, and after the commit acknowledge; ``received`` is when the result
+        that caused these effects arrived (for the metrics)."""
         for worker, message in effects.send:
             self._send(worker, message)
         if effects.save_pools:
@@ -125,10 +131,16 @@ class PoolService:
             # Only a pool that has ended needs its save reported to the core (it then
             # leaves memory); most results do not end their pool.
             ended = [pool for pool in pools if pool.end_time is not None]
+            jobs = effects.save_jobs
+            metrics = self.metrics
 
             def saved():
                 for worker, message in after_save:
                     self._send(worker, message)
+                if metrics is not None:
+                    metrics.jobs_have_ended([job for job in jobs if job.ended])
+                    if received is not None:
+                        metrics.result_committed(monotonic() - received)
                 if ended:
                     self._ended(ended)
             self.persister.mark_many(pools, effects.save_jobs, after_commit=saved, on_unsavable=self._unsavable)

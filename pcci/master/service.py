@@ -20,6 +20,7 @@ from .api_edge import ApiEdge
 from .api_server import ApiServer, api_host, api_tls
 from .cluster_events import ClusterEvents
 from .live_output import PoolFeeds
+from .metrics import Metrics, load_client
 from .persister import Persister
 from .pool_core import PoolCore
 from .pool_ids import PoolIdMaker
@@ -79,7 +80,8 @@ def run(cfg):
     raise_open_file_limit()
     tune_garbage_collector()
     make_directories(cfg.state_dir)
-    store = ThreadedStore(Store(os.path.join(cfg.state_dir, "pcci.sqlite3")))
+    store_path = os.path.join(cfg.state_dir, "pcci.sqlite3")
+    store = ThreadedStore(Store(store_path))
     store.open()
 
     started_ms = wall_ms()
@@ -91,7 +93,9 @@ def run(cfg):
     events = ClusterEvents(registry)
     # No worker can send more of a stream than one result frame could carry.
     feeds = PoolFeeds(config_module.largest_output_cap(cfg.max_frame_bytes))
-    pools = PoolService(core, store, registry, persister, wall_ms, feeds, events)
+    client = load_client()
+    metrics = client and Metrics(client, registry, core, persister, store_path, wall_ms)
+    pools = PoolService(core, store, registry, persister, wall_ms, feeds, events, metrics)
     pools.restore()
 
     link_tls, link_fingerprint = worker_link_tls(cfg)
@@ -101,8 +105,8 @@ def run(cfg):
     host = api_host(cfg, tokens)
     if not tokens:
         log.warning("no api_tokens configured: anyone on this machine can use the API")
-    edge = ApiEdge(tokens)
-    app = build_app(cfg, pools, registry, persister, edge, started_ms, events)
+    edge = ApiEdge(tokens, on_answer=metrics and metrics.api_answered)
+    app = build_app(cfg, pools, registry, persister, edge, started_ms, events, metrics)
     api_context = api_tls(cfg, host)
     api_server = ApiServer((host, cfg.api_port), app, cfg, **({"ssl_context": api_context} if api_context else {}))
     worker_server.start()

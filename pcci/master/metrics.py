@@ -1,0 +1,152 @@
+"""GET /metrics: the master's and the workers' numbers in the Prometheus text format,
+written by Debian's python3-prometheus-client (imported only when the master starts
+with metrics, so a master without the library still runs and says why /metrics does
+not answer).
+
+Counters and histograms are kept as events happen (a job ended, a pool submitted, a
+result committed, an API request answered); the workers' gauges are read from the
+registry when a scraper asks (``metrics_samples``), so no per-worker series is kept
+between scrapes, and a worker that leaves the registry leaves the metrics with it.
+"""
+
+import logging
+import os
+
+import gevent
+from gevent.event import AsyncResult
+
+from .metrics_samples import RESOURCE_GAUGES, STATE_GAUGES, label_keys, worker_rows
+
+log = logging.getLogger(__name__)
+
+# Seconds from a result's arrival to its commit (then it is acknowledged); the SQLite
+# commit with fsync is ~1-20 ms on an SD card, more when the store is behind.
+RESULT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+API_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+JOB_BUCKETS = (0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 4 * 3600.0, 24 * 3600.0)
+# Workers whose rows are read between two turns of the event loop.
+ROWS_AT_ONCE = 1000
+# A real turn of the loop (sleep(0) may run ready greenlets without polling sockets).
+YIELD_SECONDS = 0.001
+TEXT_FORMAT = "text/plain; version=0.0.4; charset=utf-8"
+HELP = dict([(name, text) for name, text in STATE_GAUGES] + [(name, text) for name, text, _ in RESOURCE_GAUGES])
+
+
+def load_client():
+    """The prometheus_client module, or None (logged) when it is not installed."""
+    try:
+        import prometheus_client
+        import prometheus_client.core  # noqa: F401  (GaugeMetricFamily)
+    except ImportError:
+        log.warning("GET /metrics is off: the Python library prometheus_client is not installed "
+                    "(apt install python3-prometheus-client)")
+        return None
+    return prometheus_client
+
+
+class Metrics:
+    def __init__(self, client, registry, core, persister, store_path, clock):
+        self.client = client
+        self.workers = registry
+        self.core = core
+        self.persister = persister
+        self.store_path = store_path
+        self.clock = clock
+        self.registry = client.CollectorRegistry(auto_describe=True)
+        self.jobs_ended = client.Counter("pcci_jobs_ended", "Jobs ended, by their final state", ["state"],
+                                         registry=self.registry)
+        self.pools_submitted = client.Counter("pcci_pools_submitted", "Pools accepted by POST /job and POST /copy",
+                                              registry=self.registry)
+        self.result_latency = client.Histogram(
+            "pcci_result_commit_seconds", "From a result's arrival at the master to its commit in the store, "
+            "after which the worker is acknowledged", buckets=RESULT_BUCKETS, registry=self.registry)
+        self.job_duration = client.Histogram("pcci_job_duration_seconds", "How long ended jobs ran on their worker",
+                                             buckets=JOB_BUCKETS, registry=self.registry)
+        self.api_duration = client.Histogram(
+            "pcci_api_request_duration_seconds", "REST API requests, by route and method, from the request to its "
+            "answer (to the start of an event stream)", ["method", "route", "code"], buckets=API_BUCKETS,
+            registry=self.registry)
+        self._scraping = None
+
+    def exposition(self):
+        """The text a scraper gets. At 10,000 workers it takes most of a second of CPU to
+        write, so it is written a metric family (and a thousand workers' rows) at a time,
+        letting results and heartbeats through in between; scrapers that ask while a
+        scrape is under way share its answer."""
+        if self._scraping is not None:
+            return self._scraping.get()
+        self._scraping = waiter = AsyncResult()
+        try:
+            parts = [self.client.generate_latest(self.registry)]    # counters and histograms: small
+            for family in self._gauge_families():
+                parts.append(self.client.generate_latest(_Family(family)))
+                gevent.sleep(YIELD_SECONDS)
+            text = b"".join(parts)
+        except BaseException as exc:
+            waiter.set_exception(exc)
+            raise
+        finally:
+            self._scraping = None
+        waiter.set(text)
+        return text
+
+    def _gauge_families(self):
+        gauge = self.client.core.GaugeMetricFamily
+        workers = self.workers.all()
+        keys = label_keys(workers)
+        families = {name: gauge(name, HELP[name], labels=["node"] + list(keys.values())) for name in HELP}
+        for start in range(0, len(workers), ROWS_AT_ONCE):
+            for name, samples in worker_rows(workers[start:start + ROWS_AT_ONCE], self.clock(), keys).items():
+                family = families[name]
+                for values, value in samples:
+                    family.add_metric(values, value)
+            gevent.sleep(YIELD_SECONDS)
+        yield from families.values()
+        for name, text, value in (
+                ("pcci_workers_connected", "Workers connected and ready for jobs",
+                 sum(1 for info in workers if info.online)),
+                ("pcci_workers_known", "Workers the master knows, online or not", len(workers)),
+                ("pcci_pools_active", "Pools with jobs still running or queued", len(self.core.active)),
+                ("pcci_store_bytes", "Size of the pool store on disk (SQLite file and write-ahead log)",
+                 self.store_bytes()),
+                ("pcci_store_backlog", "Changes waiting to be saved", self.persister.backlog),
+                ("pcci_store_saving", "1 while the store saves, 0 while it fails (disk full, I/O error)",
+                 1 if self.persister.health() is None else 0)):
+            yield gauge(name, text, value=value)
+
+    # -- events --------------------------------------------------------------------
+    def jobs_have_ended(self, jobs):
+        for job in jobs:
+            self.jobs_ended.labels(job.state.value).inc()
+            if job.start_time is not None and job.end_time is not None:
+                self.job_duration.observe(max(0.0, (job.end_time - job.start_time) / 1000.0))
+
+    def pool_submitted(self):
+        self.pools_submitted.inc()
+
+    def result_committed(self, seconds):
+        self.result_latency.observe(seconds)
+
+    def api_answered(self, method, route, code, seconds):
+        self.api_duration.labels(method, route, str(code)).observe(seconds)
+
+    # -- at each scrape --------------------------------------------------------------
+    def store_bytes(self):
+        """The SQLite file and its write-ahead log, as they take disk space."""
+        total = 0
+        for suffix in ("", "-wal"):
+            try:
+                total += os.stat(self.store_path + suffix).st_size
+            except OSError:
+                pass
+        return total
+
+
+class _Family:
+    """One metric family, as generate_latest wants a registry."""
+
+    def __init__(self, family):
+        self.family = family
+
+    def collect(self):
+        return [self.family]
