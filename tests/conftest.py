@@ -70,6 +70,7 @@ class Service:
         self.log_path = os.path.join(directory, "%s.log" % kind)
         self.process = None
         self.prefix = []            # e.g. ["ip", "netns", "exec", NAME] to start it in a namespace
+        self.python_path = []       # directories ahead of the repository on its PYTHONPATH
 
     def start(self):
         os.makedirs(self.directory, exist_ok=True)
@@ -77,7 +78,7 @@ class Service:
             os.fchmod(handle.fileno(), 0o600)     # it holds the cluster key: refused if all may read it
             yaml.safe_dump(self.settings, handle)
         log = open(self.log_path, "ab")
-        env = dict(os.environ, PYTHONPATH=REPO)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(self.python_path + [REPO]))
         self.process = subprocess.Popen(self.prefix + [sys.executable, "-m", "pcci", self.kind, "--config",
                                                        self.config_path],
                                         stdout=log, stderr=log, env=env, cwd=self.directory)   # jobs run here, not in the repo
@@ -118,6 +119,7 @@ class Cluster:
         self.token = None
         self.master = None
         self.workers = {}
+        self.python_path = []       # for the master: directories ahead of the repository
 
     # -- processes ------------------------------------------------------------------
     def master_settings(self, **overrides):
@@ -131,7 +133,9 @@ class Cluster:
         settings = self.master_settings(**overrides)
         first = (settings.get("api_tokens") or [None])[0]
         self.token = first["token"] if isinstance(first, dict) else first
-        self.master = Service("master", os.path.join(self.base, "master"), settings).start()
+        self.master = Service("master", os.path.join(self.base, "master"), settings)
+        self.master.python_path = self.python_path
+        self.master.start()
         wait_until(lambda: self.master.process.poll() is not None or self._healthy(), what="master /health")
         assert self.master.process.poll() is None, self.master.log()
         return self.master

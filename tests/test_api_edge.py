@@ -58,11 +58,14 @@ def call(app, method, path, headers=None, body=b""):
         answer["status"] = int(status.split()[0])
         answer["headers"] = {name.lower(): value for name, value in response_headers}
     data = b"".join(app(environ, start_response))
-    return answer["status"], answer["headers"], json.loads(data)
+    is_json = answer["headers"]["content-type"].startswith("application/json")
+    return answer["status"], answer["headers"], json.loads(data) if is_json else data
 
 
 def concrete(rule):
     """A path that the route's rule matches: each <parameter> filled in."""
+    if rule == "/ui/<name>":
+        return "/ui/app.js"
     return re.sub(r"<[^>]+>", str(uuid.uuid4()), rule)
 
 

@@ -192,6 +192,22 @@ SPEC = {
         "/health": {"get": {"summary": "Liveness for monitoring; 503 while the store is not saving",
                             "security": [],
                             "responses": dict(_ok(200, "Health"), **{"503": _ok(503, "Health")["503"]}, **_errors(403))}},
+        "/metrics": {"get": {
+            "summary": "The master's and the workers' numbers in the Prometheus text format (scope read; no "
+                       "token from the networks in metrics_open_to)",
+            "responses": dict({"200": {"description": "Prometheus text exposition 0.0.4", "content": {
+                "text/plain": {"schema": {"type": "string"}}}}}, **_errors(401, 403, 503))}},
+        "/": {"get": {"summary": "The dashboard (HTML); it asks this API for everything, with the user's token",
+                      "security": [],
+                      "responses": {"200": {"description": "the dashboard's page", "content": {
+                          "text/html": {"schema": {"type": "string"}}}}, "304": {"description": "not modified"}}}},
+        "/ui/{name}": {"get": {
+            "summary": "The dashboard's scripts, styles and icon", "security": [],
+            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": dict({"200": {"description": "the file", "content": {
+                "text/javascript": {"schema": {"type": "string"}}, "text/css": {"schema": {"type": "string"}},
+                "image/svg+xml": {"schema": {"type": "string"}}}}, "304": {"description": "not modified"}},
+                **_errors(404))}},
         "/openapi.json": {"get": {"summary": "This document", "security": [],
                                   "responses": {"200": {"description": "the OpenAPI document", "content": {
                                       "application/json": {"schema": {"type": "object"}}}}}}},
