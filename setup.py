@@ -14,8 +14,9 @@ setup(
     package_data={"pcci.master": ["dashboard/*"]},
     python_requires=">=3.9",
     install_requires=["bottle>=0.12.23", "gevent>=22.10", "psutil>=5.9.4", "PyYAML>=6.0"],
-    # The master expands node ranges with ClusterShell's NodeSet; the worker never needs it.
-    extras_require={"master": ["ClusterShell>=1.9"]},
+    # The master expands node ranges with ClusterShell's NodeSet and writes GET /metrics with
+    # prometheus_client; the worker needs neither.
+    extras_require={"master": ["ClusterShell>=1.9", "prometheus-client>=0.16"]},
     entry_points={"console_scripts": [
         "pcci = pcci.cli.main:_console",
         "pcci-master = pcci.cli.main:main_master",

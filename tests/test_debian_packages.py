@@ -124,6 +124,20 @@ def test_configured_worker_registers_and_runs_a_job_sent_by_curl(bed):
     bed.pools["first"] = pool
 
 
+def test_the_installed_master_serves_its_dashboard_and_metrics(bed):
+    """The dashboard's files came with the package, and /metrics with its dependency."""
+    cacert = os.path.join(bed.directory, "master-api.crt")
+    base = "https://%s:8080" % bed.master.address
+    page = bed.client("curl", "-sS", "--fail", "--cacert", cacert, "-D", "-", base + "/").stdout
+    assert '<script src="/ui/app.js" defer></script>' in page
+    assert "content-security-policy: default-src 'none'; script-src 'self'" in page.lower()
+    script = bed.client("curl", "-sS", "--fail", "--cacert", cacert, base + "/ui/app.js").stdout
+    assert "function showWorkers" in script
+    metrics = bed.client("curl", "-sS", "--fail", "--cacert", cacert, "-H", "Authorization: Bearer " + token_of(bed),
+                         base + "/metrics").stdout
+    assert 'pcci_worker_online{node="pi1"} 1.0' in metrics
+
+
 def test_master_restart_keeps_history(bed):
     bed.master.sh("systemctl restart pcci-master")
     wait_until(lambda: api(bed, "GET", "/health")[0] == 200, timeout=30, what="master back")
