@@ -286,6 +286,8 @@ function mount(...children) {
 }
 
 function ready() {
+  // Since the page began to load: what "the first view loads in" means (docs/performance.md).
+  if (timings.firstReady === undefined) timings.firstReady = performance.now();
   document.body.dataset.ready = "yes";
 }
 
@@ -584,7 +586,7 @@ async function showPool(signal, poolId) {
   let pool = await api("GET", "/pool/" + encodeURIComponent(poolId));
   if (signal.aborted) return;
   const facts = el("dl", {class: "facts"});
-  const header = el("div", {class: "actions"});
+  const header = el("div", {class: "actions", id: "pool-actions"});
   const jobsBody = el("tbody");
   const outputs = el("div", {id: "outputs"});
   const grouping = el("input", {type: "checkbox", id: "group-output", checked: true});
@@ -605,6 +607,10 @@ async function showPool(signal, poolId) {
     outcome.textContent = "Kill: " + Object.entries(answer.workers).map(([name, what]) =>
       name + " " + what.replace("_", " ")).join(", ");
   };
+  // Rows and buttons are made once and updated in place: a button the user has armed
+  // must survive the events that arrive meanwhile.
+  const killPool = killButton("Kill pool", () => kill(null), "kill-pool");
+  header.append(killPool);
   const renderFacts = () => {
     const items = [["Command", el("pre", {class: "cmd"}, pool.cmd)], ["Status", el("span", {class: "badge state-" + pool.status}, pool.status)],
                    ["Jobs", stateSummary(pool.states)], ["Exit code", pool.exitCode === null ? "" : String(pool.exitCode)],
@@ -613,16 +619,28 @@ async function showPool(signal, poolId) {
                    ["Submitted by", (pool.submittedBy || "") + (pool.submittedFrom ? " from " + pool.submittedFrom : "")]];
     if (pool.killedBy) items.push(["Killed by", pool.killedBy]);
     facts.replaceChildren(...items.flatMap(([name, value]) => [el("dt", {}, name), el("dd", {}, value)]));
-    header.replaceChildren(...(pool.status === "running"
-      ? [killButton("Kill pool", () => kill(null), "kill-pool")] : []));
+    killPool.hidden = pool.status !== "running";
   };
+  const jobRows = new Map();
   const renderJobs = () => {
-    jobsBody.replaceChildren(...Object.entries(pool.jobs).map(([name, job]) => el("tr", {"data-worker": name},
-      el("td", {}, name), el("td", {}, el("span", {class: "badge state-" + job.state}, job.state.replace("_", " "))),
-      el("td", {class: "num"}, job.exitCode === null ? "" : String(job.exitCode)),
-      el("td", {class: "hide-narrow"}, job.signal || ""), el("td", {class: "hide-narrow"}, formatTime(job.startTime)),
-      el("td", {class: "hide-narrow"}, formatTime(job.endTime)), el("td", {}, formatDuration(job.startTime, job.endTime)),
-      el("td", {}, LIVE_STATES.has(job.state) ? killButton("Kill", () => kill([name]), "kill-" + name) : ""))));
+    for (const [name, job] of Object.entries(pool.jobs)) {
+      let row = jobRows.get(name);
+      if (!row) {
+        row = el("tr", {"data-worker": name}, el("td", {}, name), el("td"), el("td", {class: "num"}),
+                 el("td", {class: "hide-narrow"}), el("td", {class: "hide-narrow"}), el("td", {class: "hide-narrow"}),
+                 el("td"), el("td", {}, killButton("Kill", () => kill([name]), "kill-" + name)));
+        jobRows.set(name, row);
+        jobsBody.append(row);
+      }
+      const state = job.state || "queued";
+      row.cells[1].replaceChildren(el("span", {class: "badge state-" + state}, state.replace("_", " ")));
+      row.cells[2].textContent = job.exitCode === null || job.exitCode === undefined ? "" : String(job.exitCode);
+      row.cells[3].textContent = job.signal || "";
+      row.cells[4].textContent = formatTime(job.startTime);
+      row.cells[5].textContent = formatTime(job.endTime);
+      row.cells[6].textContent = formatDuration(job.startTime, job.endTime);
+      row.cells[7].firstChild.hidden = !LIVE_STATES.has(state);
+    }
   };
   const renderOutputs = () => {
     const blocks = [];
@@ -663,7 +681,13 @@ async function showPool(signal, poolId) {
   };
   outputs.replaceChildren();
   let redraw = null;
-  const later = () => { if (!redraw) redraw = setTimeout(() => { redraw = null; renderFacts(); renderJobs(); }, 100); };
+  const recount = () => {
+    pool.states = {};
+    for (const job of Object.values(pool.jobs)) pool.states[job.state] = (pool.states[job.state] || 0) + 1;
+  };
+  const later = () => {
+    if (!redraw) redraw = setTimeout(() => { redraw = null; recount(); renderFacts(); renderJobs(); }, 100);
+  };
   ready();
   await follow("/pool/" + encodeURIComponent(pool.id) + "/events", (name, data) => {
     if (name === "reset") {
