@@ -106,6 +106,35 @@ def test_sign_in_and_see_every_worker_with_its_stats_live(cluster, driver, shots
     assert text_of(driver, "#worker-summary").startswith("1 online1 offline")
 
 
+def test_many_tabs_of_one_browser_all_stay_live(cluster, driver):
+    """A browser opens at most six connections to a server: were each tab to hold its own
+    event stream, the seventh tab would wait forever. The tabs share one."""
+    cluster.start_master(api_tokens=TOKENS)
+    cluster.start_worker("pi1")
+    cluster.start_worker("pi2")
+    driver.get(url(cluster))
+    sign_in(driver, ADMIN)
+    wait_view(driver, "workers")
+    tabs = [driver.current_window_handle]
+    for _ in range(7):
+        driver.switch_to.new_window("tab")
+        driver.get(url(cluster))
+        sign_in(driver, ADMIN)          # the token is kept per tab
+        wait_view(driver, "workers")
+        tabs.append(driver.current_window_handle)
+    cluster.workers["pi2"].stop()
+    for tab in tabs:
+        driver.switch_to.window(tab)
+        wait_until(lambda: worker_row(driver, "pi2")["State"] == "offline", timeout=15,
+                   what="pi2 offline in every tab")
+    # The tab that followed the stream closes: another takes it over.
+    driver.switch_to.window(tabs[0])
+    driver.close()
+    driver.switch_to.window(tabs[-1])
+    cluster.start_worker("pi2")
+    wait_until(lambda: worker_row(driver, "pi2")["State"] == "online", timeout=15, what="pi2 back, still live")
+
+
 def test_run_a_command_on_two_workers_and_watch_its_output_arrive_live(cluster, driver, shots, tmp_path):
     # No token: a loopback-only master, which the dashboard uses as the API does, without signing in.
     cluster.start_master()
