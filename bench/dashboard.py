@@ -146,6 +146,8 @@ def main():
     print("master CPU with %d workers heartbeating: %.1f%% without a dashboard, %.1f%% with %d open (x%.2f)"
           % (args.workers, shown["cpu_idle"], shown["cpu_with_dashboards"], args.dashboards,
              shown["cpu_with_dashboards"] / max(shown["cpu_idle"], 0.1)))
+    if not args.metrics_workers:
+        return
     scraped = metrics(args.metrics_workers)
     print("GET /metrics, %d workers: %.3f s median %s, %d bytes; GET /health p50 %.1f ms quiet, %.1f ms (max %.0f) "
           "while scraping" % (args.metrics_workers, scraped["scrape_s"], scraped["scrapes_s"], scraped["bytes"],

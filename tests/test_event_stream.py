@@ -157,3 +157,27 @@ def test_a_quiet_stream_gets_a_keepalive_comment_and_a_closed_log_ends_it():
     gevent.spawn_later(0.02, log.close)
     rest = b"".join(chunks)                            # ends once the log is closed
     assert b"event: done" in rest and b"id: %s-2" % log.generation.encode() in rest
+
+
+def test_followers_sharing_frames_render_each_event_once_and_get_the_same_bytes():
+    from pcci.master.sse import SharedFrames, stream
+    log = EventLog()
+    for number in range(3):
+        log.append("worker", "pi%d" % number)
+    log.append("worker", "gone")            # a worker the registry no longer has: left out
+    log.close()
+    renders = []
+
+    def render(kind, name):
+        renders.append(name)
+        return None if name == "gone" else (kind, {"name": name, "stats": len(renders)})
+    shared = SharedFrames(limit=4)
+    first = b"".join(stream(log, (None, 0), render, shared=shared))
+    second = b"".join(stream(log, (None, 0), render, shared=shared))
+    assert first == second and first.count(b"event: worker") == 3 and b"gone" not in first
+    assert renders == ["pi0", "pi1", "pi2", "gone"]          # once each, for both followers
+    resumed = b"".join(stream(log, (log.generation, 2), render, shared=shared))
+    assert resumed.count(b"event: worker") == 1 and b'"name":"pi2"' in resumed
+    for seq in range(10, 20):                # bounded: the oldest frames leave
+        shared.get(seq, lambda: "x")
+    assert len(shared.frames) <= 4

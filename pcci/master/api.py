@@ -89,7 +89,7 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events, me
         position = event_cursor()
         fresh = position == (None, 0) or not events.log.continues(*position)
         return 200, EventStream(sse.stream(events.log, position, events.render,
-                                           preamble=events.snapshot() if fresh else ()))
+                                           preamble=events.snapshot() if fresh else (), shared=events.frames))
 
     @app.get("/pools", scope="read")
     def get_pools():

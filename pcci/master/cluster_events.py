@@ -2,13 +2,14 @@
 stats, pools created and ended. A ring of the latest ``KEEP_EVENTS`` in one
 ``event_log.EventLog``, the mechanism a pool's events use too.
 
-A worker's event carries the worker as it is when the event is sent (its latest
+A worker's event carries the worker as it is when the event is first sent (its latest
 heartbeat), so a follower that falls behind catches up with the present, not with
-stale stats. A new follower first gets every known worker (``snapshot``), without ids.
+stale stats; that frame is then kept for every other follower (sse.SharedFrames). A new follower first gets every known worker (``snapshot``), without ids.
 """
 
 from . import views
 from .event_log import EventLog
+from .sse import SharedFrames
 
 KEEP_EVENTS = 20000
 
@@ -17,6 +18,7 @@ class ClusterEvents:
     def __init__(self, registry, keep=KEEP_EVENTS):
         self.registry = registry
         self.log = EventLog(keep=keep)
+        self.frames = SharedFrames()
 
     def worker_changed(self, name):
         self.log.append("worker", name)

@@ -33,10 +33,31 @@ def cursor(request_headers_get, query):
     return parse_cursor(text) if text.strip() else (None, 0)
 
 
-def stream(log, position, render, preamble=(), keepalive=KEEPALIVE_SECONDS):
+class SharedFrames:
+    """Each entry's frame, made once for all the followers of a log: the cluster's events
+    go to every open dashboard, and rendering a worker for each of them cost the master
+    a third more CPU with ten dashboards open (bench/dashboard.py). Holds the latest
+    ``limit`` frames."""
+
+    def __init__(self, limit=4096):
+        self.frames = {}
+        self.limit = limit
+
+    def get(self, seq, make):
+        text = self.frames.get(seq)
+        if text is None:
+            text = self.frames[seq] = make()
+            if len(self.frames) > self.limit:
+                for old in list(self.frames)[:self.limit // 2]:
+                    del self.frames[old]
+        return text
+
+
+def stream(log, position, render, preamble=(), keepalive=KEEPALIVE_SECONDS, shared=None):
     """The bytes of an event stream. ``position`` is (generation, seq) from ``cursor``;
     ``render(kind, data)`` gives (event name, JSON data), or None to leave an entry out;
-    ``preamble`` is events (name, data) sent first, without ids (a snapshot)."""
+    ``preamble`` is events (name, data) sent first, without ids (a snapshot); ``shared``
+    (SharedFrames) renders each entry once for every follower of the log."""
     generation, seq = position
     head = ["retry: %d\n\n" % RETRY_MS]
     if (generation is not None or seq) and not log.continues(generation, seq):
@@ -57,10 +78,13 @@ def stream(log, position, render, preamble=(), keepalive=KEEPALIVE_SECONDS):
             continue
         parts, size = [], 0
         for entry_seq, kind, data in entries:
-            rendered = render(kind, data)
-            if rendered is not None:
-                parts.append(frame(log.event_id(entry_seq), *rendered))
-                size += len(parts[-1])
+            def make(entry_seq=entry_seq, kind=kind, data=data):
+                rendered = render(kind, data)
+                return "" if rendered is None else frame(log.event_id(entry_seq), *rendered)
+            text = make() if shared is None else shared.get(entry_seq, make)
+            if text:
+                parts.append(text)
+                size += len(text)
             if size >= BATCH_BYTES:
                 yield "".join(parts).encode("utf-8")
                 parts, size = [], 0
