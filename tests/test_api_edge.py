@@ -58,7 +58,7 @@ def call(app, method, path, headers=None, body=b""):
         answer["status"] = int(status.split()[0])
         answer["headers"] = {name.lower(): value for name, value in response_headers}
     data = b"".join(app(environ, start_response))
-    is_json = answer["headers"]["content-type"].startswith("application/json")
+    is_json = answer["headers"].get("content-type", "").startswith("application/json")
     return answer["status"], answer["headers"], json.loads(data) if is_json else data
 
 
@@ -237,3 +237,20 @@ def test_with_tokens_the_host_and_origin_are_left_to_the_token(cluster):
     cluster.start_master(api_tokens=[TOKEN])
     status, _ = cluster.api("GET", "/pools", headers={"Host": "pcci.example.org", "Origin": "http://elsewhere"})
     assert status == 200
+
+
+def test_the_dashboards_files_are_served_with_their_policy_and_nothing_else(app):
+    status, headers, page = call(app, "GET", "/")
+    assert status == 200 and headers["content-type"] == "text/html; charset=utf-8"
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff" and headers["x-frame-options"] == "DENY"
+    assert b'<script src="/ui/app.js" defer></script>' in page
+    status, headers, script = call(app, "GET", "/ui/app.js")
+    assert status == 200 and headers["content-type"].startswith("text/javascript") and b"showWorkers" in script
+    # A browser that has this version gets no body again.
+    status, _, body = call(app, "GET", "/ui/app.js", {"If-None-Match": headers["etag"]})
+    assert status == 304 and body == b""
+    # Only the dashboard's own files: no other name, no way out of its directory.
+    for path in ("/ui/nosuch.js", "/ui/..%2F..%2Fapi.py", "/ui/__init__.py", "/ui/", "/ui/../api.py"):
+        status, headers, body = call(app, "GET", path)
+        assert status == 404 and body["error"]["code"] == "not_found", path

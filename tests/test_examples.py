@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -129,3 +130,97 @@ def test_curl_script_runs_the_original_readme_calls(pis):
     assert result.returncode == 0, result.stderr
     assert "hello from" in result.stdout and '"pi1": "signalled"' in result.stdout
     assert result.stderr.count("+ curl") == 6
+
+
+# -- Prometheus and Grafana --------------------------------------------------------------
+
+PROMETHEUS = shutil.which("prometheus")
+PROMTOOL = shutil.which("promtool")
+
+
+def prometheus_query(port, expr):
+    import urllib.parse
+    import urllib.request
+    with urllib.request.urlopen("http://127.0.0.1:%d/api/v1/query?%s" % (port, urllib.parse.urlencode({"query": expr})),
+                                timeout=10) as answer:
+        return json.loads(answer.read())
+
+
+def dashboard_queries():
+    """Every PromQL expression of the Grafana dashboard, with Grafana's variables filled in
+    as Grafana would for "all workers"."""
+    with open(os.path.join(EXAMPLES, "grafana-dashboard.json")) as handle:
+        dashboard = json.load(handle)
+    queries = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] == "query":     # Grafana's label_values(METRIC, LABEL), as PromQL
+            metric, label = re.fullmatch(r"label_values\((\w+), (\w+)\)", variable["definition"]).groups()
+            queries.append("group by (%s) (%s)" % (label, metric))
+    return [q.replace("$node", ".*").replace("$__rate_interval", "1m") for q in queries]
+
+
+@pytest.mark.skipif(not (PROMETHEUS and PROMTOOL), reason="prometheus is not installed (./scripts/setup-deps)")
+def test_prometheus_scrapes_the_master_with_the_example_config_and_every_panel_and_alert_evaluates(cluster, tmp_path):
+    import yaml
+    from conftest import free_port
+    reader = "prometheus-token-" + "p" * 20
+    cluster.start_master(api_tokens=["admin-token-" + "a" * 20, {"name": "prometheus", "scope": "read",
+                                                                "token": reader}])
+    cluster.start_worker("pi1", labels={"rack": "a"})
+    cluster.start_worker("pi2", labels={"rack": "b"})
+    cluster.run("true", ["pi1", "pi2"])
+
+    # The example, pointed at this master: loopback is plain http, and a second between scrapes.
+    with open(os.path.join(EXAMPLES, "prometheus.yml")) as handle:
+        settings = yaml.safe_load(handle)
+    (tmp_path / "pcci-token").write_text(reader + "\n")
+    settings["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
+    settings["rule_files"] = [os.path.join(EXAMPLES, name) for name in settings["rule_files"]]
+    job = settings["scrape_configs"][0]
+    job["scheme"] = "http"
+    del job["tls_config"]
+    job["authorization"]["credentials_file"] = str(tmp_path / "pcci-token")
+    job["static_configs"] = [{"targets": ["127.0.0.1:%d" % cluster.api_port]}]
+    config_path = tmp_path / "prometheus.yml"
+    config_path.write_text(yaml.safe_dump(settings))
+    check = subprocess.run([PROMTOOL, "check", "config", str(config_path)], capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0 and "SUCCESS: 6 rules found" in check.stdout, check.stdout + check.stderr
+
+    port = free_port()
+    log = open(tmp_path / "prometheus.log", "wb")
+    server = subprocess.Popen([PROMETHEUS, "--config.file=%s" % config_path, "--storage.tsdb.path=%s" % (tmp_path / "tsdb"),
+                               "--web.listen-address=127.0.0.1:%d" % port], stdout=log, stderr=log)
+    log.close()
+    try:
+        def scraped_up():
+            try:
+                answer = prometheus_query(port, 'up{job="pcci"}')
+            except OSError:
+                return False
+            return [r for r in answer["data"]["result"] if r["value"][1] == "1"]
+        wait_until(scraped_up, timeout=60, interval=0.5, what="Prometheus scraping the master")
+        time.sleep(3)       # a few scrapes: rate() needs two samples
+
+        for expr in dashboard_queries():
+            answer = prometheus_query(port, expr)
+            assert answer["status"] == "success", (expr, answer)
+            # This machine has no temperature sensor, so that panel alone may stay empty.
+            assert answer["data"]["result"] or "temperature" in expr, "the panel's query finds nothing: %s" % expr
+        cpus = prometheus_query(port, "pcci_worker_cpu_percent")["data"]["result"]
+        assert {(r["metric"]["node"], r["metric"]["label_rack"]) for r in cpus} == {("pi1", "a"), ("pi2", "b")}
+        with open(os.path.join(EXAMPLES, "pcci-alerts.yml")) as handle:
+            rules = [rule for group in yaml.safe_load(handle)["groups"] for rule in group["rules"]]
+        for rule in rules:
+            assert prometheus_query(port, rule["expr"])["status"] == "success", rule["expr"]
+
+        # The "worker offline" alert's expression finds a worker that stops.
+        cluster.workers["pi2"].stop()
+        wait_until(lambda: [r["metric"]["node"] for r in prometheus_query(port, "pcci_worker_online == 0")
+                            ["data"]["result"]] == ["pi2"], timeout=20, interval=0.5, what="pi2 offline in Prometheus")
+    finally:
+        server.terminate()
+        try:
+            server.wait(15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(5)

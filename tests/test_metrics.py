@@ -2,6 +2,8 @@
 parser, as Prometheus would scrape it; and the rules for who may scrape without a token."""
 
 import os
+import shutil
+import subprocess
 import urllib.error
 import urllib.request
 
@@ -83,6 +85,18 @@ def test_the_workers_gauges_match_get_workers(cluster):
     _, samples, _ = scrape(cluster, READER)
     assert value(samples, "pcci_worker_cpu_percent", **worker_labels("pi2")) is None
     assert value(samples, "pcci_workers_connected") == 1 and value(samples, "pcci_workers_known") == 2
+
+
+@pytest.mark.skipif(not shutil.which("promtool"), reason="promtool is not installed (./scripts/setup-deps)")
+def test_prometheus_own_linter_finds_nothing_to_say_about_the_exposition(cluster):
+    cluster.start_master()
+    cluster.start_worker("pi1", labels={"rack": "b", "model.name": "pi4"})
+    cluster.run("true", ["pi1"])
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % cluster.api_port, timeout=30) as response:
+        text = response.read()
+    assert b'label_model_name="pi4"' in text
+    lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, timeout=60)
+    assert lint.returncode == 0 and lint.stdout == lint.stderr == b"", lint.stdout + lint.stderr
 
 
 def test_jobs_pools_and_latencies_are_counted(cluster):
