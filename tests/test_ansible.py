@@ -55,7 +55,9 @@ def site(tmp_path_factory):
             "vars": {"ansible_user": "root", "ansible_ssh_private_key_file": str(base / "id"),
                      "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
                      "pcci_deb_dir": dist, "pcci_secrets_dir": str(base / "secrets"),
-                     "pcci_master_pool_retention": "7d", "pcci_master_groups": {"pis": "pi[1-2]"}},
+                     "pcci_master_pool_retention": "7d", "pcci_master_groups": {"pis": "pi[1-2]"},
+                     # The controller (10.213.7.254) scrapes /metrics as Prometheus would, without a token.
+                     "pcci_master_metrics_open_to": ["10.213.7.254/32"]},
             "children": {"master": {"hosts": {"master": {"ansible_host": testbed.hosts["master"].address}}},
                          "workers": {"hosts": {n: {"ansible_host": testbed.hosts[n].address,
                                                    "pcci_worker_labels": {"model": "pi4" if n == "pi1" else "pi3"}}
@@ -113,6 +115,12 @@ def test_site_playbook_on_fresh_hosts_brings_up_a_working_cluster(site):
     # The roles' groups and labels reach the master and the workers: a target uses both.
     targeted = api(site, "POST", "/job", {"cmd": "true", "workers": "@pis", "exclude": "model=pi4"})
     assert list(targeted["jobs"]) == ["pi2"]
+    # metrics_open_to: the controller scrapes without a token; the API itself still wants one.
+    metrics = site.client("curl", "-sS", "--fail", "--cacert", str(site.base / "secrets" / "api.crt"),
+                          "https://%s:8080/metrics" % site.hosts["master"].address)
+    assert metrics.returncode == 0 and 'pcci_worker_online{label_model="pi4",node="pi1"} 1.0' in metrics.stdout
+    assert site.client("curl", "-sS", "--fail", "--cacert", str(site.base / "secrets" / "api.crt"),
+                       "https://%s:8080/workers" % site.hosts["master"].address).returncode != 0
 
 
 def test_second_run_changes_nothing(site):
