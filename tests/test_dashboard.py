@@ -203,8 +203,15 @@ def test_an_api_error_is_shown_as_the_message_the_api_gave(cluster, driver, shot
     cluster.start_master(api_tokens=TOKENS)
     cluster.start_worker("pi1")
     driver.get(url(cluster, "#/run"))
+    sign_in(driver, "not-a-token-of-this-master-" + "x" * 10)
+    wait_for(driver, "return !document.querySelector('#error').hidden && document.body.dataset.view === 'sign-in'",
+             what="the refused token's error on the sign-in form")
+    assert text_of(driver, "#error-text") == \
+        "the API token is not one this master accepts (bad_token, HTTP 401)"
+    driver.find_element("id", "token").clear()
     sign_in(driver, ADMIN)
     wait_view(driver, "run")
+    assert js(driver, "return document.querySelector('#error').hidden")
     driver.find_element("id", "target").send_keys("pi[1-")
     click(driver, "#check")
     _, answer = cluster.api("GET", "/workers?target=pi%5B1-")

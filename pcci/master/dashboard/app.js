@@ -145,7 +145,7 @@ async function api(method, path, body) {
   if (date) clockSkewMs = Date.parse(date) + 500 - Date.now();
   if (!response.ok) {
     const error = await errorOf(response);
-    if (error.status === 401) needSignIn();
+    if (error.status === 401) needSignIn(error);
     throw error;
   }
   return response.json();
@@ -161,7 +161,7 @@ async function follow(path, onEvent, signal, onState) {
       const response = await fetch(path, {headers: headers(extra), signal, cache: "no-store"});
       if (!response.ok) {
         const error = await errorOf(response);
-        if (error.status === 401) { needSignIn(); return; }
+        if (error.status === 401) { needSignIn(error); return; }
         if (error.status < 500) throw Object.assign(error, {final: true});
         throw error;
       }
@@ -226,9 +226,11 @@ function clearError() {
 
 let signedOut = false;
 
-function needSignIn() {
+// Shows the sign-in form; `refusal` is the API's 401 when a token was given and refused.
+function needSignIn(refusal) {
   if (signedOut) return;
   signedOut = true;
+  const hadToken = Boolean(token());
   sessionStorage.removeItem(TOKEN_KEY);
   stopCluster();
   stopView();
@@ -246,6 +248,7 @@ function needSignIn() {
     start();
   });
   $("#token").focus();
+  if (hadToken && refusal) showError(refusal);
 }
 
 let viewAbort = null;
@@ -346,6 +349,8 @@ function startCluster() {
 function stopCluster() {
   if (cluster.abort) cluster.abort.abort();
   cluster.abort = null;
+  $("#live").textContent = "";
+  $("#live").className = "live";
 }
 
 function listen(signal, listener) {
