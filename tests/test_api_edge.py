@@ -244,9 +244,9 @@ def test_the_dashboards_files_are_served_with_their_policy_and_nothing_else(app)
     assert status == 200 and headers["content-type"] == "text/html; charset=utf-8"
     assert "script-src 'self'" in headers["content-security-policy"]
     assert headers["x-content-type-options"] == "nosniff" and headers["x-frame-options"] == "DENY"
-    assert b'<script src="/ui/app.js" defer></script>' in page
+    assert b'<script type="module" src="/ui/app.js"></script>' in page
     status, headers, script = call(app, "GET", "/ui/app.js")
-    assert status == 200 and headers["content-type"].startswith("text/javascript") and b"showWorkers" in script
+    assert status == 200 and headers["content-type"].startswith("text/javascript") and b"./workers.js" in script
     # A browser that has this version gets no body again.
     status, _, body = call(app, "GET", "/ui/app.js", {"If-None-Match": headers["etag"]})
     assert status == 304 and body == b""

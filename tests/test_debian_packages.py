@@ -129,10 +129,10 @@ def test_the_installed_master_serves_its_dashboard_and_metrics(bed):
     cacert = os.path.join(bed.directory, "master-api.crt")
     base = "https://%s:8080" % bed.master.address
     page = bed.client("curl", "-sS", "--fail", "--cacert", cacert, "-D", "-", base + "/").stdout
-    assert '<script src="/ui/app.js" defer></script>' in page
+    assert '<script type="module" src="/ui/app.js"></script>' in page
     assert "content-security-policy: default-src 'none'; script-src 'self'" in page.lower()
-    script = bed.client("curl", "-sS", "--fail", "--cacert", cacert, base + "/ui/app.js").stdout
-    assert "function showWorkers" in script
+    script = bed.client("curl", "-sS", "--fail", "--cacert", cacert, base + "/ui/workers.js").stdout
+    assert "export async function showWorkers" in script
     metrics = bed.client("curl", "-sS", "--fail", "--cacert", cacert, "-H", "Authorization: Bearer " + token_of(bed),
                          base + "/metrics").stdout
     assert 'pcci_worker_online{node="pi1"} 1.0' in metrics
