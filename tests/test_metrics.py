@@ -169,3 +169,12 @@ def test_without_the_library_the_master_runs_and_says_why_metrics_are_off(cluste
     assert "python3-prometheus-client" in body["error"]["message"]
     assert cluster.run("echo still serving", ["pi1"])["jobs"]["pi1"]["stdout"] == "still serving\n"
     assert "GET /metrics is off" in cluster.master.log()
+
+
+def test_a_tally_counts_each_observation_in_the_buckets_whose_bound_it_does_not_exceed():
+    from pcci.master.metrics_samples import Tally
+    tally = Tally((0.01, 0.1, 1))
+    for value in (0.005, 0.01, 0.05, 0.1, 0.5, 7):
+        tally.observe(value)
+    assert tally.cumulative() == [("0.01", 2), ("0.1", 4), ("1.0", 5), ("+Inf", 6)]
+    assert tally.total == pytest.approx(7.665)

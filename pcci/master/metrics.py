@@ -3,8 +3,9 @@ written by Debian's python3-prometheus-client (imported only when the master sta
 with metrics, so a master without the library still runs and says why /metrics does
 not answer).
 
-Counters and histograms are kept as events happen (a job ended, a pool submitted, a
-result committed, an API request answered); the workers' gauges are read from the
+Counters and histograms are kept as plain numbers as events happen (a job ended, a
+pool submitted, a result committed, an API request answered: ``metrics_samples.Tally``)
+and written out through the library's metric families at each scrape; the workers' gauges are read from the
 registry when a scraper asks (``metrics_samples``), so no per-worker series is kept
 between scrapes, and a worker that leaves the registry leaves the metrics with it.
 """
@@ -15,7 +16,7 @@ import os
 import gevent
 from gevent.event import AsyncResult
 
-from .metrics_samples import RESOURCE_GAUGES, STATE_GAUGES, label_keys, worker_rows
+from .metrics_samples import RESOURCE_GAUGES, STATE_GAUGES, Tally, label_keys, worker_rows
 
 log = logging.getLogger(__name__)
 
@@ -52,20 +53,13 @@ class Metrics:
         self.persister = persister
         self.store_path = store_path
         self.clock = clock
-        self.registry = client.CollectorRegistry(auto_describe=True)
-        self.jobs_ended = client.Counter("pcci_jobs_ended", "Jobs ended, by their final state", ["state"],
-                                         registry=self.registry)
-        self.pools_submitted = client.Counter("pcci_pools_submitted", "Pools accepted by POST /job and POST /copy",
-                                              registry=self.registry)
-        self.result_latency = client.Histogram(
-            "pcci_result_commit_seconds", "From a result's arrival at the master to its commit in the store, "
-            "after which the worker is acknowledged", buckets=RESULT_BUCKETS, registry=self.registry)
-        self.job_duration = client.Histogram("pcci_job_duration_seconds", "How long ended jobs ran on their worker",
-                                             buckets=JOB_BUCKETS, registry=self.registry)
-        self.api_duration = client.Histogram(
-            "pcci_api_request_duration_seconds", "REST API requests, by route and method, from the request to its "
-            "answer (to the start of an event stream)", ["method", "route", "code"], buckets=API_BUCKETS,
-            registry=self.registry)
+        # Counted as plain numbers where they happen (the result path among them) and
+        # written out by the library at each scrape.
+        self.jobs_ended = {}                # state -> count
+        self.pools_submitted = 0
+        self.result_latency = Tally(RESULT_BUCKETS)
+        self.job_duration = Tally(JOB_BUCKETS)
+        self.api_duration = {}              # (method, route, code) -> Tally
         self._scraping = None
 
     def exposition(self):
@@ -77,7 +71,7 @@ class Metrics:
             return self._scraping.get()
         self._scraping = waiter = AsyncResult()
         try:
-            parts = [self.client.generate_latest(self.registry)]    # counters and histograms: small
+            parts = [self.client.generate_latest(_Family(*self._event_families()))]     # small
             for family in self._gauge_families():
                 parts.append(self.client.generate_latest(_Family(family)))
                 gevent.sleep(YIELD_SECONDS)
@@ -89,6 +83,26 @@ class Metrics:
             self._scraping = None
         waiter.set(text)
         return text
+
+    def _event_families(self):
+        core = self.client.core
+        ended = core.CounterMetricFamily("pcci_jobs_ended", "Jobs ended, by their final state", labels=["state"])
+        for state, count in sorted(self.jobs_ended.items()):
+            ended.add_metric([state], count)
+        submitted = core.CounterMetricFamily("pcci_pools_submitted", "Pools accepted by POST /job and POST /copy",
+                                             value=self.pools_submitted)
+        results = core.HistogramMetricFamily(
+            "pcci_result_commit_seconds", "From a result's arrival at the master to its commit in the store, "
+            "after which the worker is acknowledged")
+        results.add_metric([], self.result_latency.cumulative(), self.result_latency.total)
+        jobs = core.HistogramMetricFamily("pcci_job_duration_seconds", "How long ended jobs ran on their worker")
+        jobs.add_metric([], self.job_duration.cumulative(), self.job_duration.total)
+        api = core.HistogramMetricFamily(
+            "pcci_api_request_duration_seconds", "REST API requests, by route and method, from the request to its "
+            "answer (to the start of an event stream)", labels=["method", "route", "code"])
+        for labels, tally in sorted(self.api_duration.items()):
+            api.add_metric(list(labels), tally.cumulative(), tally.total)
+        return [ended, submitted, results, jobs, api]
 
     def _gauge_families(self):
         gauge = self.client.core.GaugeMetricFamily
@@ -117,18 +131,23 @@ class Metrics:
     # -- events --------------------------------------------------------------------
     def jobs_have_ended(self, jobs):
         for job in jobs:
-            self.jobs_ended.labels(job.state.value).inc()
+            state = job.state.value
+            self.jobs_ended[state] = self.jobs_ended.get(state, 0) + 1
             if job.start_time is not None and job.end_time is not None:
                 self.job_duration.observe(max(0.0, (job.end_time - job.start_time) / 1000.0))
 
     def pool_submitted(self):
-        self.pools_submitted.inc()
+        self.pools_submitted += 1
 
     def result_committed(self, seconds):
         self.result_latency.observe(seconds)
 
     def api_answered(self, method, route, code, seconds):
-        self.api_duration.labels(method, route, str(code)).observe(seconds)
+        key = (method, route, str(code))
+        tally = self.api_duration.get(key)
+        if tally is None:
+            tally = self.api_duration[key] = Tally(API_BUCKETS)
+        tally.observe(seconds)
 
     # -- at each scrape --------------------------------------------------------------
     def store_bytes(self):
@@ -143,10 +162,10 @@ class Metrics:
 
 
 class _Family:
-    """One metric family, as generate_latest wants a registry."""
+    """Metric families, as generate_latest wants a registry."""
 
-    def __init__(self, family):
-        self.family = family
+    def __init__(self, *families):
+        self.families = families
 
     def collect(self):
-        return [self.family]
+        return self.families

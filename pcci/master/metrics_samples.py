@@ -14,6 +14,7 @@ online worker: an offline worker's last stats are history, and a gap in the grap
 so better than a flat line.
 """
 
+import bisect
 import re
 
 # (metric name, help, how to read it from a worker's stats); each reader returns None
@@ -92,3 +93,27 @@ def _number(value):
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value)
+
+
+class Tally:
+    """A histogram kept as plain numbers (pure): observing is a bisect and two additions,
+    a tenth of what prometheus_client's Histogram costs (its lock), which counted on the
+    result path at thousands of results a second. ``bounds`` are the buckets' upper
+    bounds (``le``), ascending."""
+
+    def __init__(self, bounds):
+        self.bounds = tuple(bounds)
+        self.counts = [0] * (len(self.bounds) + 1)      # the last one: above every bound
+        self.total = 0.0
+
+    def observe(self, value):
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+    def cumulative(self):
+        """[(le as text, observations <= le)], ending with +Inf, as the text format lists them."""
+        rows, running = [], 0
+        for bound, count in zip(self.bounds + (float("inf"),), self.counts):
+            running += count
+            rows.append(("+Inf" if bound == float("inf") else repr(float(bound)), running))
+        return rows
