@@ -9,10 +9,12 @@ only and no inline script, so a job's output that holds markup can never run.
 """
 
 import hashlib
+import logging
 import os
 
 from .api_edge import Document
 
+log = logging.getLogger(__name__)
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "dashboard")
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
          ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
@@ -27,7 +29,13 @@ class DashboardFiles:
 
     def __init__(self, directory=HERE):
         self.files = {}
-        for name in sorted(os.listdir(directory)):
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError as exc:
+            # An install that left the package's data out: the API works, / says why not.
+            log.warning("the dashboard is not served: its files are missing (%s)", exc)
+            names = []
+        for name in names:
             kind = TYPES.get(os.path.splitext(name)[1])
             if kind is None:
                 continue

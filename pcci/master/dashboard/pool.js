@@ -169,6 +169,9 @@ export async function showPool(signal, poolId) {
     if (!redraw) redraw = setTimeout(() => { redraw = null; recount(); renderFacts(); renderJobs(); }, 100);
   };
   ready();
+  // Running jobs' durations move with the clock.
+  const ticker = setInterval(renderJobs, 1000);
+  signal.addEventListener("abort", () => clearInterval(ticker));
   await follow("/pool/" + encodeURIComponent(pool.id) + "/events", (name, data) => {
     if (name === "reset") {
       live.clear();
@@ -186,6 +189,7 @@ export async function showPool(signal, poolId) {
       if (atBottom) target.scrollTop = target.scrollHeight;
     }
   }, signal);
+  clearInterval(ticker);
   if (signal.aborted) return;
   // Done: the stored pool is the whole truth; show it grouped.
   pool = await api("GET", "/pool/" + encodeURIComponent(pool.id));
