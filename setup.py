@@ -8,7 +8,7 @@ setup(
     description="Parallel Computer Communication Interface: run commands across a small cluster",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    license="MIT",
+    license="MIT",  # Debian calls it Expat (LICENSE, debian/copyright)
     packages=find_packages(include=["pcci", "pcci.*"]),
     # The dashboard the master serves at /: plain files, no build step.
     package_data={"pcci.master": ["dashboard/*"]},

@@ -49,3 +49,28 @@ def test_every_route_is_in_docs_api():
     served = {(method.upper(), path.replace("{pool_id}", "ID")) for path, methods in SPEC["paths"].items()
               for method in methods}
     assert documented == served
+
+
+def test_one_version_everywhere():
+    """pcci/__init__.py is the one source: the package's changelog, pcci --version and the
+    man pages' headers agree with it."""
+    import subprocess
+    import sys
+    from pcci import __version__
+    changelog = subprocess.run(["dpkg-parsechangelog", "-l", os.path.join(REPO, "debian", "changelog"), "-S",
+                                "Version"], capture_output=True, text=True, check=True).stdout.strip()
+    assert changelog == __version__
+    shown = subprocess.run([sys.executable, "-m", "pcci", "--version"], capture_output=True, text=True, cwd=REPO,
+                           env=dict(os.environ, PYTHONPATH=REPO))
+    assert shown.stdout.strip() == "pcci " + __version__
+    for page in ("pcci.1", "pcci-master.1", "pcci-worker.1"):
+        assert '"pcci %s"' % __version__ in read("debian", "man", page).splitlines()[0], page
+
+
+def test_the_license_is_the_one_debian_copyright_names():
+    license_text = " ".join(read("LICENSE").split())
+    copyright_text = read("debian", "copyright")
+    assert "License: Expat" in copyright_text and "License: MIT" not in copyright_text
+    granted = " ".join(line.strip() for line in copyright_text.split("License: Expat\n", 2)[2].splitlines()
+                       if line.strip() != ".")
+    assert granted in license_text
