@@ -71,6 +71,7 @@ class Service:
         self.process = None
         self.prefix = []            # e.g. ["ip", "netns", "exec", NAME] to start it in a namespace
         self.python_path = []       # directories ahead of the repository on its PYTHONPATH
+        self.env = {}               # more environment variables (NOTIFY_SOCKET, say)
 
     def start(self):
         os.makedirs(self.directory, exist_ok=True)
@@ -78,7 +79,7 @@ class Service:
             os.fchmod(handle.fileno(), 0o600)     # it holds the cluster key: refused if all may read it
             yaml.safe_dump(self.settings, handle)
         log = open(self.log_path, "ab")
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(self.python_path + [REPO]))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(self.python_path + [REPO]), **self.env)
         self.process = subprocess.Popen(self.prefix + [sys.executable, "-m", "pcci", self.kind, "--config",
                                                        self.config_path],
                                         stdout=log, stderr=log, env=env, cwd=self.directory)   # jobs run here, not in the repo

@@ -99,12 +99,41 @@ def test_master_comes_up_active_with_a_generated_token_on_loopback_only(bed):
     assert bed.master.sh("ps -o user= -C pcci-master").stdout.strip() == "_pcci-master"
 
 
+def test_a_hung_master_is_restarted_by_its_watchdog(bed):
+    """Type=notify with WatchdogSec: a master whose event loop stops is killed and started
+    again (here with a 3 s watchdog in a drop-in; the unit's own is 30 s)."""
+    master = bed.master
+
+    def show(prop):
+        return master.sh("systemctl show -p %s --value pcci-master" % prop).stdout.strip()
+    assert (show("Type"), show("WatchdogUSec")) == ("notify", "30s")
+    master.sh("mkdir -p /etc/systemd/system/pcci-master.service.d && "
+              "printf '[Service]\\nWatchdogSec=3s\\n' > /etc/systemd/system/pcci-master.service.d/test-watchdog.conf "
+              "&& systemctl daemon-reload && systemctl restart pcci-master")
+    try:
+        wait_until(lambda: is_active(master, "pcci-master") == "active", timeout=30, what="master active")
+        hung, restarts = show("MainPID"), int(show("NRestarts"))
+        master.sh("kill -STOP %s" % hung)
+        wait_until(lambda: show("MainPID") not in ("0", hung) and is_active(master, "pcci-master") == "active",
+                   timeout=40, what="the master restarted by its watchdog")
+        assert int(show("NRestarts")) == restarts + 1
+        assert "Watchdog timeout" in master.sh("journalctl -u pcci-master --no-pager", check=False).stdout
+    finally:
+        master.sh("rm -f /etc/systemd/system/pcci-master.service.d/test-watchdog.conf && systemctl daemon-reload "
+                  "&& systemctl restart pcci-master")
+    wait_until(lambda: is_active(master, "pcci-master") == "active", timeout=30, what="master active again")
+
+
 def test_unconfigured_worker_waits_for_its_admin_without_crash_looping(bed):
     wait_until(lambda: "not configured yet" in bed.worker.sh("journalctl -u pcci-worker --no-pager",
                                                              check=False).stdout, timeout=30, what="log line")
     # The line is logged just before the process exits: give it a moment to be gone.
     wait_until(lambda: is_active(bed.worker, "pcci-worker") == "inactive", timeout=15, what="worker inactive")
     assert bed.worker.sh("systemctl show -p NRestarts --value pcci-worker").stdout.strip() == "0"
+    # Filed at its priority: a warning, not an info line, with no "<4>" left in the text.
+    warnings = bed.worker.sh("journalctl -u pcci-worker -p warning -o cat --no-pager").stdout
+    assert "WARNING pcci.worker.service: not configured yet" in warnings and "<4>" not in warnings
+    assert "not configured yet" not in bed.worker.sh("journalctl -u pcci-worker -p err -o cat --no-pager").stdout
 
 
 def test_configured_worker_registers_and_runs_a_job_sent_by_curl(bed):

@@ -11,7 +11,7 @@ import gevent
 from gevent.event import Event
 
 from .. import config as config_module
-from .. import tls
+from .. import service_manager, tls
 from ..clock import wall_ms
 from ..durable_files import make_directories
 from ..errors import ConfigError
@@ -114,6 +114,8 @@ def run(cfg):
     log.info("master listening: API on %s://%s:%d, workers on %s:%d, state in %s",
              "https" if api_context else "http", host, api_server.server_port,
              cfg.worker_host, worker_server.server_port, cfg.state_dir)
+    watchdog = service_manager.ready("API on %s:%d, workers on %s:%d" % (host, api_server.server_port,
+                                                                       cfg.worker_host, worker_server.server_port))
 
     background = [gevent.spawn(purge_loop, store, cfg.pool_retention, cfg.max_pools, wall_ms, pools.forget_recent),
                   gevent.spawn(_sweep_loop, pools, cfg.lost_after)]
@@ -124,6 +126,9 @@ def run(cfg):
     stopping.wait()
 
     log.info("stopping")
+    service_manager.stopping()
+    if watchdog is not None:
+        watchdog.kill()
     api_server.close()
     worker_server.close()
     gevent.killall(background)

@@ -9,6 +9,7 @@ import gevent
 from gevent.event import Event
 
 from .. import config as config_module
+from .. import service_manager
 from ..clock import monotonic
 from ..errors import CannotStart
 from . import cgroups, orphans
@@ -43,6 +44,8 @@ def run(cfg):
         # register with anything or crash-loop; it waits for its admin.
         log.warning("not configured yet: %s. Edit %s, then restart the worker "
                     "(systemctl restart pcci-worker)", missing, cfg.source)
+        # Started, then done: systemd (Type=notify) must not take this for a failed start.
+        service_manager.notify("READY=1\nSTATUS=not configured yet")
         return 0
     key = config_module.read_cluster_key(cfg)
     if not cfg.master_tls:
@@ -72,7 +75,11 @@ def run(cfg):
         gevent.signal_handler(signum, stopping.set)
     log.info("worker %s starting; master is %s:%d", node, cfg.master_host, cfg.master_port)
     dialer = gevent.spawn(link.run, stopping)
+    watchdog = service_manager.ready("worker %s, master %s:%d" % (node, cfg.master_host, cfg.master_port))
     stopping.wait()
+    service_manager.stopping()
+    if watchdog is not None:
+        watchdog.kill()
 
     log.info("stopping: killing %d running job(s), cancelling %d queued", len(runner.jobs), len(runner.queue))
     runner.kill_all(wait_seconds=cfg.kill_grace + 2)
