@@ -58,8 +58,12 @@ InsufficientScope = _error("InsufficientScope", 403, "insufficient_scope",
                            "the token's scope does not allow this call (read: GET only; operate: submit and kill)")
 # 404, 405: what is asked for does not exist.
 UnknownPool = _error("UnknownPool", 404, "unknown_pool", "no pool has that id (it may have been purged)")
+UnknownWorker = _error("UnknownWorker", 404, "unknown_worker", "no worker of that name is known to the master")
 NoSuchEndpoint = _error("NoSuchEndpoint", 404, "not_found", "no endpoint has that path")
 MethodNotAllowed = _error("MethodNotAllowed", 405, "method_not_allowed", "the endpoint does not take that method")
+# 409: the request conflicts with the present state.
+WorkerOnline = _error("WorkerOnline", 409, "worker_online",
+                      "a worker that is connected cannot be forgotten: stop it (or its link) first")
 # 408, 413: the request's transfer.
 RequestTimeout = _error("RequestTimeout", 408, "request_timeout", "the body stopped arriving before its end")
 PayloadTooLarge = _error("PayloadTooLarge", 413, "payload_too_large", "the body is over max_body_bytes")
@@ -79,7 +83,7 @@ MetricsUnavailable = _error("MetricsUnavailable", 503, "metrics_unavailable",
 
 ALL = [EmptyBody, MalformedJson, MalformedRequest, WrongType, UnknownField, EmptyCmd, DuplicateWorker, NulByte,
        UnencodableText, OutOfRange, BadEventId, BadTarget, NoMatch, UserNotAllowed, PoolTooLarge, MissingToken, BadToken, ForbiddenHost, ForbiddenOrigin,
-       InsufficientScope, UnknownPool,
+       InsufficientScope, UnknownPool, UnknownWorker, WorkerOnline,
        NoSuchEndpoint,
        MethodNotAllowed, RequestTimeout, PayloadTooLarge, Busy, InternalError, NoWorkersOnline, StorageFull,
        StoreUnavailable, MetricsUnavailable]

@@ -87,6 +87,14 @@ def test_installed_units_pass_systemd_analyze_verify(bed):
         host.sh("test -f /usr/share/man/man1/%s.1.gz" % unit)
 
 
+def test_the_masters_unit_stays_locked_down(bed):
+    """systemd-analyze security scores the sandbox from 0 (locked down) to 10: 2.0 at most."""
+    wait_until(lambda: is_active(bed.master, "pcci-master") == "active", timeout=30, what="master active")
+    result = bed.master.sh("systemd-analyze security --no-pager pcci-master.service", check=False)
+    score = re.search(r"Overall exposure level for pcci-master.service: (\d+\.\d+)", result.stdout)
+    assert score and float(score.group(1)) <= 2.0, result.stdout[-3000:]
+
+
 def test_master_comes_up_active_with_a_generated_token_on_loopback_only(bed):
     wait_until(lambda: is_active(bed.master, "pcci-master") == "active", timeout=30, what="master active")
     listing = bed.master.sh("stat -c '%a %U %G' /etc/pcci/api-tokens /etc/pcci/cluster.key").stdout.split("\n")

@@ -172,6 +172,9 @@ class Client:
                                         if value])
         return self.call("GET", "/workers" + ("?" + query if query else ""))["workers"]
 
+    def forget_worker(self, name):
+        return self.call("DELETE", "/workers/%s" % urllib.parse.quote(name, safe=""))
+
     def kill(self, pool_id, workers=None):
         return self.call("PUT", "/kill/%s" % pool_id, {"workers": workers} if workers else None)
 

@@ -147,6 +147,10 @@ def cmd_pools(args):
 
 def cmd_workers(args):
     from . import output
+    if args.forget:
+        _client(args).forget_worker(args.forget)
+        print("forgot worker %s" % args.forget)
+        return 0
     workers, exclude = target_of(args, required=False)
     workers = _client(args).workers(workers, exclude)
     if args.json:
@@ -286,6 +290,9 @@ def build_parser():
     p.add_argument("--limit", type=int, default=50)
     p = client_parser("workers", "list workers, their stats and labels")
     target_options(p, "list")
+    p.add_argument("--forget", metavar="NAME",
+                   help="retire a worker that will not return: the master drops it and its record (refused while "
+                        "it is connected; its pools' history stays)")
     p = client_parser("kill", "kill a pool's jobs")
     p.add_argument("id")
     p.add_argument("-w", "--workers", help="comma-separated worker names (default: all of the pool's)")

@@ -6,9 +6,12 @@ Routes declared ``open=True`` need no token: /health and /openapi.json. docs/api
 describes every route.
 """
 
+import gevent
+
 from .. import __version__
 from ..clock import iso_time
-from ..errors import BadEventId, MetricsUnavailable, NoSuchEndpoint, PayloadTooLarge
+from ..errors import BadEventId, MetricsUnavailable, NoSuchEndpoint, PayloadTooLarge, StoreUnavailable, \
+    UnknownWorker, WorkerOnline
 from . import sse, validation, views
 from .api_edge import Document, EventStream, JsonErrorsApp, bottle, caller, from_networks, note_for_audit, \
     read_body
@@ -19,6 +22,8 @@ from .metrics import TEXT_FORMAT
 from .openapi import SPEC
 
 OPEN_PATHS = ("/health", "/openapi.json", "/", "/ui/<name>")
+# How long DELETE /workers/NAME waits for the store to delete the record.
+FORGET_SAVE_SECONDS = 10
 # What a copy frame holds besides the file's base64.
 COPY_FRAME_OVERHEAD = 64 * 1024
 
@@ -108,6 +113,24 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events, me
         names = pools.core.select(terms)
         return 200, {"workers": [views.worker_json(registry.get(name)) for name in names
                                  if registry.get(name) is not None]}
+
+    @app.delete("/workers/<name>", scope="admin")
+    def delete_worker(name):
+        info = registry.get(name)
+        if info is None:
+            raise UnknownWorker("no worker named %r is known to this master" % name[:200])
+        if not registry.forget(name):
+            raise WorkerOnline("worker %s is connected (from %s); stop it or cut it off first, then forget it"
+                               % (name, info.address))
+        persister.forget_worker(name)
+        events.worker_forgotten(name)
+        note_for_audit(bottle.request, "worker %s forgotten" % name)
+        try:
+            persister.committed().get(timeout=FORGET_SAVE_SECONDS)
+        except gevent.Timeout:
+            raise StoreUnavailable("worker %s is forgotten, but the store has not deleted its record yet (%s); "
+                                   "it will when the store saves again" % (name, persister.last_error))
+        return 200, {"name": name, "forgotten": True}
 
     @app.put("/kill/<pool_id>", scope="operate")
     def put_kill(pool_id):

@@ -23,6 +23,10 @@ class ClusterEvents:
     def worker_changed(self, name):
         self.log.append("worker", name)
 
+    def worker_forgotten(self, name):
+        """DELETE /workers/NAME: the worker is gone for good."""
+        self.log.append("forgotten", name)
+
     def pool_changed(self, pool):
         """A pool was created or has ended."""
         self.log.append("pool", views.pool_json(pool, with_output=False))
@@ -34,4 +38,6 @@ class ClusterEvents:
         if kind == "worker":
             info = self.registry.get(data)
             return None if info is None else ("worker", views.worker_json(info))
+        if kind == "forgotten":
+            return "worker_forgotten", {"name": data}
         return kind, data

@@ -130,6 +130,7 @@ SCHEMAS = {
         "workers": {"type": "array", "items": {"type": "string", "minLength": 1}}}},
     "KillResult": _object({"id": {"type": "string"}, "workers": {"type": "object", "additionalProperties": {
         "type": "string", "enum": values(KillOutcome)}}}),
+    "Forgotten": _object({"name": {"type": "string"}, "forgotten": {"type": "boolean", "enum": [True]}}),
     "Health": _object({"status": {"type": "string", "enum": ["ok", "store_failing"]},
                        "version": {"type": "string"}, "workersOnline": {"type": "integer"},
                        "activePools": {"type": "integer"}, "startTime": {"type": "string", "format": "date-time"},
@@ -170,7 +171,8 @@ SPEC = {
             "summary": "Server-Sent Events of the cluster: workers (state and stats) and pools created or "
                        "ended; never ends",
             "parameters": _RESUME,
-            "responses": dict(_event_stream("events: worker, pool (and reset)", ("worker", "pool", "reset")),
+            "responses": dict(_event_stream("events: worker, worker_forgotten, pool (and reset)",
+                                                ("worker", "worker_forgotten", "pool", "reset")),
                               **_errors(400, 401, 403))}},
         "/pools": {"get": {
             "summary": "Pools, newest first",
@@ -192,6 +194,11 @@ SPEC = {
         "/health": {"get": {"summary": "Liveness for monitoring; 503 while the store is not saving",
                             "security": [],
                             "responses": dict(_ok(200, "Health"), **{"503": _ok(503, "Health")["503"]}, **_errors(403))}},
+        "/workers/{name}": {"delete": {
+            "summary": "Forget a worker that will not return (admin): the master drops it and its record; its pools' "
+                       "history stays. Refused while it is connected.",
+            "parameters": [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": dict(_ok(200, "Forgotten"), **_errors(401, 403, 404, 409, 503))}},
         "/metrics": {"get": {
             "summary": "The master's and the workers' numbers in the Prometheus text format (scope read; no "
                        "token from the networks in metrics_open_to)",

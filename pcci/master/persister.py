@@ -71,6 +71,13 @@ class Persister:
         self._workers[record.name] = record
         self._wake.set()
 
+    def forget_worker(self, name):
+        """Queue the deletion of a worker's record (None stands for it): a record of the
+        name queued before is dropped, one queued after (the worker came back) wins; a
+        save under way when this is called commits first."""
+        self._workers[name] = None
+        self._wake.set()
+
     def committed(self, pool_id=None):
         """An AsyncResult that is set when everything marked so far is on disk; its get()
         raises Unsavable if pool_id's pool was dropped instead."""
@@ -132,7 +139,9 @@ class Persister:
     def _save(self, pools, jobs, workers):
         """Save the batch; if one record is refused, save the rest and return the refused pool ids."""
         try:
-            self.store.save(list(pools.values()), list(jobs.values()), list(workers.values()))
+            self.store.save(list(pools.values()), list(jobs.values()),
+                            [record for record in workers.values() if record is not None],
+                            [name for name, record in workers.items() if record is None])
             return {}
         except DATA_ERRORS:
             pass
@@ -146,11 +155,11 @@ class Persister:
             except DATA_ERRORS as exc:
                 log.error("pool %s cannot be stored and is dropped: %s: %s", pool_id, type(exc).__name__, exc)
                 dropped[pool_id] = exc
-        for record in workers.values():
+        for name, record in workers.items():
             try:
-                self.store.save([], [], [record])
+                self.store.save([], [], [record] if record is not None else [], [name] if record is None else [])
             except DATA_ERRORS as exc:
-                log.error("worker record %r cannot be stored and is dropped: %s", record.name, exc)
+                log.error("worker record %r cannot be stored and is dropped: %s", name, exc)
         return dropped
 
     def _failed(self, exc, count):

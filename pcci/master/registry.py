@@ -107,6 +107,14 @@ class Registry:
         if queued is not None:
             info.queued = queued
 
+    def forget(self, name):
+        """Drop an offline worker for good (it will not return); False if it is connected."""
+        info = self.workers.get(name)
+        if info is None or info.session is not None:
+            return False
+        del self.workers[name]
+        return True
+
     def all(self):
         return [self.workers[name] for name in sorted(self.workers)]
 

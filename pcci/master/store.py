@@ -119,8 +119,9 @@ class Store:
             self.db = None
 
     # -- writes ------------------------------------------------------------------------
-    def save(self, pools, jobs, workers=()):
-        """Upsert pools, jobs and worker records in one transaction."""
+    def save(self, pools, jobs, workers=(), forget_workers=()):
+        """Upsert pools, jobs and worker records, and delete the records of forgotten
+        workers (``forget_workers``, names), in one transaction."""
         with _transaction(self.db):
             self.db.executemany(
                 "INSERT INTO pools (id, cmd, created, end_time, timeout, env, cwd, status, submitted_by, "
@@ -146,6 +147,7 @@ class Store:
                 "last_seen = excluded.last_seen, stats = excluded.stats, labels = excluded.labels",
                 [(w.name, w.address, w.first_seen, w.last_seen, json.dumps(w.stats) if w.stats is not None else None,
                   json.dumps(w.labels or {})) for w in workers])
+            self.db.executemany("DELETE FROM workers WHERE name = ?", [(name,) for name in forget_workers])
 
     def purge(self, ended_before_ms, max_pools, batch=500):
         """Delete up to `batch` pools that ended before the cutoff or exceed max_pools; return the count."""

@@ -24,6 +24,7 @@ export function startCluster() {
   };
   const deliver = (name, data) => {
     if (name === "worker") cluster.workers.set(data.name, data);
+    if (name === "worker_forgotten") cluster.workers.delete(data.name);
     for (const listener of cluster.listeners) listener(name, data);
   };
   const followOurselves = () => follow("/events", (name, data) => {

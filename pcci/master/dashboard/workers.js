@@ -111,6 +111,7 @@ export async function showWorkers(signal) {
     let added = false;
     for (const name of dirty) {
       const worker = cluster.workers.get(name);
+      if (!worker) continue;            // forgotten meanwhile
       let row = rows.get(name);
       if (!row) {
         row = el("tr", {"data-name": name}, WORKER_COLUMNS.map(([, kind]) => el("td", {class: kind})));
@@ -143,6 +144,12 @@ export async function showWorkers(signal) {
   ready();
   listen(signal, (name, data) => {
     if (name === "worker") { dirty.add(data.name); schedule(); }
+    if (name === "worker_forgotten" && rows.has(data.name)) {
+      rows.get(data.name).remove();
+      rows.delete(data.name);
+      dirty.delete(data.name);
+      summarize();
+    }
   });
   // Ages and silent-worker warnings move with the clock, not with events.
   const ticker = setInterval(() => {
