@@ -231,3 +231,63 @@ def test_the_token_can_come_from_a_file_and_on_the_command_line_it_is_warned_abo
     assert result.returncode == 0 and "--token shows the token to every user" in result.stderr
     result = pcci("workers", "--token-file", str(tmp_path / "absent"), env=env)
     assert result.returncode == 2 and "cannot read the token file" in result.stderr
+
+
+# -- the man page and completion cannot drift from the parser ------------------------------
+
+def parser_options():
+    """{command: set of option strings} from pcci's own parser ("" for the top level)."""
+    import argparse
+    from pcci.cli.main import build_parser
+    found = {}
+
+    def walk(parser, command):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, name)
+            else:
+                found.setdefault(command, set()).update(action.option_strings)
+    walk(build_parser(), "")
+    return found
+
+
+def completions(*words):
+    """What bash offers after `pcci WORDS...` (the last word is being completed), with
+    Debian's bash-completion and the packaged script loaded."""
+    script = ("source /usr/share/bash-completion/bash_completion; source %s; COMP_WORDS=(pcci %s); "
+              "COMP_CWORD=%d; COMP_LINE=\"${COMP_WORDS[*]}\"; COMP_POINT=${#COMP_LINE}; _pcci; "
+              "printf '%%s\\n' \"${COMPREPLY[@]}\"" % (os.path.join(REPO, "debian", "pcci.bash-completion"),
+                                                       " ".join("'%s'" % w for w in words), len(words)))
+    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    return set(result.stdout.split())
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/share/bash-completion/bash_completion"),
+                    reason="bash-completion is not installed (./scripts/setup-deps)")
+def test_bash_completion_offers_every_command_and_exactly_each_commands_options():
+    options = parser_options()
+    commands = set(options) - {""}
+    assert commands <= completions("")
+    for command, strings in options.items():
+        if command:
+            offered = {word for word in completions(command, "-") if word.startswith("-")}
+            assert offered == strings, command
+    assert completions("pools", "--status", "") == {"running", "done"}
+    assert completions("--url", "https://m:8080", "wor") == {"workers", "worker"}   # an option's value is no command
+
+
+def test_the_man_page_describes_every_option_of_every_command():
+    page = open(os.path.join(REPO, "debian", "man", "pcci.1")).read()
+    options_section = page.split(".SH OPTIONS", 1)[1].split("\n.SH ", 1)[0]
+    missing = sorted({option for strings in parser_options().values() for option in strings
+                      if option.replace("-", "\\-") not in options_section})
+    assert missing == []
+    for section in ("SYNOPSIS", "DESCRIPTION", "OPTIONS", "EXIT STATUS", "ENVIRONMENT", "FILES", "EXAMPLES"):
+        assert "\n.SH %s\n" % section in page, section
+    for name in ("pcci-master.1", "pcci-worker.1"):
+        service = open(os.path.join(REPO, "debian", "man", name)).read()
+        for section in ("OPTIONS", "EXIT STATUS", "FILES", "EXAMPLES"):
+            assert "\n.SH %s\n" % section in service, (name, section)
+        assert "\\-\\-config" in service.split(".SH OPTIONS", 1)[1]

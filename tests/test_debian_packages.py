@@ -85,6 +85,7 @@ def test_installed_units_pass_systemd_analyze_verify(bed):
         result = host.sh("systemd-analyze verify --man=no /lib/systemd/system/%s.service" % unit, check=False)
         assert result.returncode == 0 and "pcci" not in result.stderr, result.stderr
         host.sh("test -f /usr/share/man/man1/%s.1.gz" % unit)
+        host.sh("test -f /usr/share/man/man1/pcci.1.gz && bash -n /usr/share/bash-completion/completions/pcci")
 
 
 def test_the_masters_unit_stays_locked_down(bed):
