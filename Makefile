@@ -1,5 +1,5 @@
 # Convenience targets; the README's two commands are ./scripts/quickstart and ./scripts/test.
-.PHONY: test run deb lint clean
+.PHONY: test run deb repo lint clean
 
 test:
 	./scripts/test
@@ -10,6 +10,10 @@ run:
 # Builds the three .debs into dist/ (needs: ./scripts/setup-deps build).
 deb:
 	./scripts/build-debs
+
+# A signed apt repository of the .debs in dist/repo (the signing key stays in .pcci-repo-key).
+repo:
+	./scripts/build-repo
 
 clean:
 	rm -rf dist build .pybuild *.egg-info debian/.debhelper debian/files debian/*.substvars \

@@ -295,3 +295,59 @@ def test_remove_keeps_config_and_history_and_purge_removes_them(bed):
     worker = bed.worker
     worker.sh("apt-get purge -y pcci-worker")
     assert worker.sh("test -e /etc/pcci/worker.yaml || test -e /var/lib/pcci-worker", check=False).returncode != 0
+
+
+# -- the signed apt repository -----------------------------------------------------------
+
+def build_repo(out, keyhome, *deb_dirs):
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    subprocess.run([os.path.join(repo, "scripts", "build-repo"), *deb_dirs], check=True, capture_output=True,
+                   timeout=300, env=dict(os.environ, PCCI_REPO_OUT=str(out), PCCI_REPO_GNUPGHOME=str(keyhome)))
+
+
+def test_a_pi_installs_and_upgrades_from_the_signed_apt_repository(debs, tmp_path_factory):
+    """make repo, then as README says: the keyring in /etc/apt/keyrings, one sources line,
+    apt install pcci-worker; a newer build, apt upgrade, its configuration and history kept;
+    a repository tampered with after signing is refused."""
+    current, upgrade = debs
+    base = tmp_path_factory.mktemp("apt-repo")
+    served, keyhome = base / "served", base / "key"
+    served.mkdir()
+    build_repo(served / "repo", keyhome, current)
+    (base / "bed").mkdir()
+    testbed = nspawn.Testbed(str(base / "bed"))
+    try:
+        pi = testbed.host("pi9", nspawn.golden_image("bookworm"), [(str(served), "/srv/pcci")])
+        pi.sh("install -d -m 0755 /etc/apt/keyrings && cp /srv/pcci/repo/pcci-archive-keyring.gpg "
+              "/etc/apt/keyrings/pcci.gpg && echo 'deb [signed-by=/etc/apt/keyrings/pcci.gpg] "
+              "file:/srv/pcci/repo stable main' > /etc/apt/sources.list.d/pcci.list")
+        # Only this source: the container has no route to Debian's mirrors.
+        apt = ("DEBIAN_FRONTEND=noninteractive apt-get -o Dir::Etc::SourceList=/etc/apt/sources.list.d/pcci.list "
+               "-o Dir::Etc::SourceParts=- -o Dpkg::Options::=--force-confold ")
+        pi.sh(apt + "update")
+        pi.sh(apt + "install -y pcci-worker")
+        assert pi.sh("dpkg-query -W -f '${Version}' pcci-worker python3-pcci").stdout == "0.1.00.1.0"
+        pi.sh("sed -i 's/^master_host: .*/master_host: 10.9.9.9/' /etc/pcci/worker.yaml && "
+              "echo kept > /var/lib/pcci-worker/history-marker")
+
+        build_repo(served / "repo", keyhome, current, upgrade)        # the same key signs the newer build
+        pi.sh(apt + "update")
+        pi.sh(apt + "upgrade -y")
+        assert pi.sh("dpkg-query -W -f '${Version}' pcci-worker").stdout == UPGRADE_VERSION
+        assert "master_host: 10.9.9.9" in pi.sh("cat /etc/pcci/worker.yaml").stdout
+        assert pi.sh("cat /var/lib/pcci-worker/history-marker").stdout == "kept\n"
+
+        # An index changed after signing: apt refuses it (fetched afresh).
+        with open(served / "repo" / "dists" / "stable" / "main" / "binary-amd64" / "Packages", "a") as handle:
+            handle.write("\nPackage: evil\nVersion: 9\nArchitecture: all\nFilename: pool/main/evil.deb\nSize: 1\n")
+        os.remove(served / "repo" / "dists" / "stable" / "main" / "binary-amd64" / "Packages.gz")
+        pi.sh("rm -rf /var/lib/apt/lists/*")
+        refused = pi.sh(apt + "update", check=False)
+        assert refused.returncode != 0 and "Hash Sum mismatch" in refused.stdout + refused.stderr, refused.stdout
+        assert pi.sh("apt-cache show evil", check=False).returncode != 0
+        # A repository signed with another key: refused too.
+        build_repo(served / "repo", base / "another-key", current, upgrade)
+        refused = pi.sh(apt + "update", check=False)
+        assert refused.returncode != 0 and "NO_PUBKEY" in refused.stdout + refused.stderr, refused.stdout
+    finally:
+        testbed.close()
