@@ -12,6 +12,7 @@ Golden root filesystems are built once per suite with mmdebstrap and cached in
 starts from the pristine image. Everything made here is removed by Testbed.close().
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -43,21 +44,67 @@ def build_debs(out, version=None):
     return out
 
 
-def golden_image(suite, packages=IMAGE_PACKAGES):
-    """A cached minbase root filesystem of `suite` with systemd and PCCI's dependencies."""
-    digest = hashlib.sha256(("%s|%s" % (suite, packages)).encode()).hexdigest()[:12]
-    path = os.path.join(CACHE, "%s-%s" % (suite, digest))
+def golden_image(suite, packages=IMAGE_PACKAGES, arch=None):
+    """A cached minbase root filesystem of `suite` with systemd and PCCI's dependencies;
+    of another architecture (arm64, armhf) under ``emulation``."""
+    digest = hashlib.sha256(("%s|%s|%s" % (suite, packages, arch or "")).encode()).hexdigest()[:12]
+    path = os.path.join(CACHE, "%s%s-%s" % (suite, "-" + arch if arch else "", digest))
     if os.path.isdir(os.path.join(path, "usr")):
         return path
     os.makedirs(CACHE, exist_ok=True)
     partial = path + ".partial-%d" % os.getpid()
     shutil.rmtree(partial, ignore_errors=True)
-    run("mmdebstrap", "--variant=minbase", "--include=" + packages, suite, partial, timeout=900)
+    run("mmdebstrap", "--variant=minbase", "--include=" + packages, *(["--arch=" + arch] if arch else []), suite,
+        partial, timeout=1800)
     os.unlink(os.path.join(partial, "etc", "hostname"))
     # Boot quicker and quieter: no getty on a console nobody reads.
     run("systemctl", "--root", partial, "mask", "console-getty.service", "getty@.service", check=False)
     os.replace(partial, path)
     return path
+
+
+# Raspberry Pi OS's architectures, run by qemu-user (Debian's qemu-user-static).
+EMULATORS = {"arm64": "qemu-aarch64", "armhf": "qemu-arm"}
+BINFMT = "/proc/sys/fs/binfmt_misc"
+
+
+def emulation_supported():
+    """Why arm64 and armhf programs cannot run here, or None."""
+    missing = nspawn_supported()
+    if missing:
+        return missing
+    for name in EMULATORS.values():
+        if not os.path.exists("/usr/lib/binfmt.d/%s.conf" % name):
+            return "needs qemu-user-static (./scripts/setup-deps installs it)"
+    return None
+
+
+@contextlib.contextmanager
+def emulation(arches):
+    """arm64 and armhf executables run through qemu-user while inside: binfmt_misc mounted
+    and the emulators registered (with the F flag, so containers can use them), then each
+    one this registered, and the mount this made, removed again."""
+    mounted, registered = False, []
+    if not os.path.exists(os.path.join(BINFMT, "register")):
+        run("mount", "-t", "binfmt_misc", "binfmt_misc", BINFMT)
+        mounted = True
+    try:
+        for arch in arches:
+            name = EMULATORS[arch]
+            if os.path.exists(os.path.join(BINFMT, name)):
+                continue            # someone else's: left as it is
+            with open("/usr/lib/binfmt.d/%s.conf" % name) as handle:
+                line = [text.strip() for text in handle if text.strip() and not text.startswith("#")][0]
+            with open(os.path.join(BINFMT, "register"), "w") as handle:
+                handle.write(line)
+            registered.append(name)
+        yield
+    finally:
+        for name in registered:
+            with open(os.path.join(BINFMT, name), "w") as handle:
+                handle.write("-1")
+        if mounted:
+            run("umount", BINFMT, check=False)
 
 
 def nspawn_supported():
@@ -95,7 +142,7 @@ class Host:
         self.leader = None
         self.cgroups = []
 
-    def boot(self, image, binds=()):
+    def boot(self, image, binds=(), boot_timeout=60):
         for hierarchy in ("systemd", "unified"):
             directory = "/sys/fs/cgroup/%s/pcci/%s" % (hierarchy, self.netns)
             if os.path.isdir(os.path.dirname(os.path.dirname(directory))):
@@ -111,7 +158,7 @@ class Host:
             self.process = subprocess.Popen(["sh", "-c", enter + 'exec "$@"', "sh"] + command,
                                             stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         self.leader = self._wait_for_leader()
-        self.wait_booted()
+        self.wait_booted(boot_timeout)
         return self
 
     def _wait_for_leader(self, timeout=30):
@@ -190,12 +237,13 @@ class Testbed:
         run("ip", "-n", netns, "link", "set", "lo", "up")
         return netns
 
-    def host(self, name, image, binds=()):
+    def host(self, name, image, binds=(), boot_timeout=60):
+        """A booted container; an emulated one (another architecture) boots slower."""
         number = len(self.hosts) + 1
         self._attach(name, number)
         host = Host(self, name, "%s.%d" % (SUBNET, number))
         self.hosts[name] = host
-        return host.boot(image, binds)
+        return host.boot(image, binds, boot_timeout)
 
     def client(self, *args, timeout=60):
         """Run a client command in the controller namespace (no default route)."""
