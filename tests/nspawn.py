@@ -54,8 +54,12 @@ def golden_image(suite, packages=IMAGE_PACKAGES, arch=None):
     os.makedirs(CACHE, exist_ok=True)
     partial = path + ".partial-%d" % os.getpid()
     shutil.rmtree(partial, ignore_errors=True)
+    # A foreign architecture's image comes from the main archive alone: the test needs no
+    # security updates, and one inconsistent index on a mirror (seen here for armhf) would
+    # stop the whole build.
+    sources = ["deb http://deb.debian.org/debian %s main" % suite] if arch else []
     run("mmdebstrap", "--variant=minbase", "--include=" + packages, *(["--arch=" + arch] if arch else []), suite,
-        partial, timeout=1800)
+        partial, *sources, timeout=1800)
     os.unlink(os.path.join(partial, "etc", "hostname"))
     # Boot quicker and quieter: no getty on a console nobody reads.
     run("systemctl", "--root", partial, "mask", "console-getty.service", "getty@.service", check=False)
