@@ -30,6 +30,41 @@ def test_ansible_lint_passes_the_production_profile():
     assert "Profile 'production' was required, and it passed" in result.stdout + result.stderr
 
 
+def test_the_roles_build_and_install_as_the_collection_pcci_cluster(tmp_path):
+    """ansible-galaxy collection build, then install; a playbook naming the roles by their
+    collection names parses; the collection's version is PCCI's."""
+    import tarfile
+    from pcci import __version__
+    with open(os.path.join(PLAYBOOK_DIR, "galaxy.yml")) as handle:
+        assert yaml.safe_load(handle)["version"] == __version__
+    env = dict(os.environ, PATH=ANSIBLE_BIN + ":" + os.environ["PATH"], ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "c"))
+    galaxy = os.path.join(ANSIBLE_BIN, "ansible-galaxy")
+    built = subprocess.run([galaxy, "collection", "build", PLAYBOOK_DIR, "--output-path", str(tmp_path)],
+                           capture_output=True, text=True, timeout=300, env=env)
+    assert built.returncode == 0, built.stdout + built.stderr
+    archive = tmp_path / ("pcci-cluster-%s.tar.gz" % __version__)
+    with tarfile.open(archive) as tar:
+        members = set(tar.getnames())
+    for role in ("pcci", "pcci_master", "pcci_worker"):
+        assert {"roles/%s/tasks/main.yml" % role, "roles/%s/README.md" % role,
+                "roles/%s/meta/argument_specs.yml" % role} <= members
+    assert {"README.md", "meta/runtime.yml", "MANIFEST.json", "CHANGELOG.md"} <= members
+    assert not [name for name in members if "pcci-secrets" in name or name.endswith(".key")]
+    installed = subprocess.run([galaxy, "collection", "install", str(archive)], capture_output=True, text=True,
+                               timeout=300, env=env)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(yaml.safe_dump([
+        {"name": "Master", "hosts": "master", "become": True, "roles": [{"role": "pcci.cluster.pcci_master"}]},
+        {"name": "Workers", "hosts": "workers", "become": True, "roles": [{"role": "pcci.cluster.pcci_worker"}]}]))
+    checked = subprocess.run([os.path.join(ANSIBLE_BIN, "ansible-playbook"), "--syntax-check", "-i", "localhost,",
+                              str(playbook)], capture_output=True, text=True, timeout=300, env=env, cwd=str(tmp_path))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    listed = subprocess.run([os.path.join(ANSIBLE_BIN, "ansible-playbook"), "--list-tags", "-i", "localhost,",
+                             str(playbook)], capture_output=True, text=True, timeout=300, env=env, cwd=str(tmp_path))
+    assert listed.stdout.count("TASK TAGS: [always, configure, install, service]") == 2, listed.stdout
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     base = tmp_path_factory.mktemp("ansible")
