@@ -102,14 +102,15 @@ def site(tmp_path_factory):
         testbed.close()
 
 
-def play(site):
-    """Run site.yml from the controller namespace; return {host: recap counts}."""
+def play(site, *options):
+    """Run site.yml from the controller namespace (with ``options``, e.g. --check --diff);
+    return {host: recap counts}."""
     inventory = site.base / "inventory.yml"
     inventory.write_text(yaml.safe_dump(site.inventory))
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(PLAYBOOK_DIR, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
                ANSIBLE_NOCOLOR="1", PATH=ANSIBLE_BIN + ":" + os.environ["PATH"])
     result = subprocess.run(["ip", "netns", "exec", site.controller, os.path.join(ANSIBLE_BIN, "ansible-playbook"),
-                             "-i", str(inventory), os.path.join(PLAYBOOK_DIR, "site.yml")],
+                             "-i", str(inventory), *options, os.path.join(PLAYBOOK_DIR, "site.yml")],
                             capture_output=True, text=True, timeout=900, env=env, cwd=PLAYBOOK_DIR)
     site.last_output = result.stdout + result.stderr
     recap = {}
@@ -138,6 +139,22 @@ def started_at(host, unit):
     return host.sh("systemctl show -p ActiveEnterTimestampMonotonic --value %s" % unit).stdout.strip()
 
 
+def test_check_mode_on_fresh_hosts_completes_and_changes_nothing_anywhere(site):
+    """--check --diff before anything is installed: no failure, no file on the hosts, and
+    no secret written on the controller (a password lookup would write one)."""
+    recap = play(site, "--check", "--diff")
+    assert all(counts["failed"] == 0 and counts["unreachable"] == 0 for counts in recap.values()), \
+        site.last_output[-6000:]
+    assert all(counts["changed"] > 0 for counts in recap.values())       # it says what it would do
+    assert not (site.base / "secrets").exists()
+    for name in ("master", "pi1", "pi2"):
+        assert site.hosts[name].sh("ls /etc/pcci /var/cache/pcci-debs", check=False).returncode != 0
+    # The master's configuration is shown: its secrets live in files of their own.
+    shown = site.last_output[site.last_output.find("Write /etc/pcci/master.yaml"):][:4000]
+    assert "+api_tokens_file: /etc/pcci/api-tokens" in shown, shown
+    assert "made-on-the-first-real-run" not in site.last_output       # placeholders are never shown
+
+
 def test_site_playbook_on_fresh_hosts_brings_up_a_working_cluster(site):
     recap = play(site)
     assert all(counts["failed"] == 0 and counts["unreachable"] == 0 for counts in recap.values()), site.last_output
@@ -162,12 +179,20 @@ def test_second_run_changes_nothing(site):
     recap = play(site)
     assert {host: counts["changed"] for host, counts in recap.items()} == {"master": 0, "pi1": 0, "pi2": 0}, \
         site.last_output[-6000:]
+    recap = play(site, "--check", "--diff")
+    assert {host: (counts["changed"], counts["failed"]) for host, counts in recap.items()} == \
+        {"master": (0, 0), "pi1": (0, 0), "pi2": (0, 0)}, site.last_output[-6000:]
 
 
 def test_changing_pool_retention_touches_and_restarts_only_the_master(site):
     before = {name: started_at(site.hosts[name], "pcci-master" if name == "master" else "pcci-worker")
               for name in ("master", "pi1", "pi2")}
     site.inventory["all"]["vars"]["pcci_master_pool_retention"] = "24h"
+    # Asked first: the diff of the master's configuration, nothing changed yet.
+    recap = play(site, "--check", "--diff")
+    assert recap["master"]["changed"] >= 1 and recap["pi1"]["changed"] == 0
+    assert '-pool_retention: "7d"' in site.last_output and '+pool_retention: "24h"' in site.last_output
+    assert 'pool_retention: "7d"' in site.hosts["master"].sh("cat /etc/pcci/master.yaml").stdout
     recap = play(site)
     assert recap["master"]["changed"] >= 1 and recap["pi1"]["changed"] == 0 and recap["pi2"]["changed"] == 0
     assert 'pool_retention: "24h"' in site.hosts["master"].sh("cat /etc/pcci/master.yaml").stdout

@@ -17,11 +17,11 @@ class FlakyStore(Store):
         super().__init__(path)
         self.failures = failures
 
-    def save(self, pools, jobs, workers=()):
+    def save(self, pools, jobs, workers=(), forget_workers=()):
         if self.failures:
             self.failures -= 1
             raise sqlite3.OperationalError("database or disk is full")
-        super().save(pools, jobs, workers)
+        super().save(pools, jobs, workers, forget_workers)
 
 
 def test_acknowledgements_wait_until_the_store_has_the_result(tmp_path, monkeypatch):
@@ -44,7 +44,7 @@ def test_many_marks_are_saved_in_few_transactions(tmp_path):
     store.open()
     calls = []
     original = store.save
-    store.save = lambda pools, jobs, workers: calls.append(len(jobs)) or original(pools, jobs, workers)
+    store.save = lambda pools, jobs, workers, forget: calls.append(len(jobs)) or original(pools, jobs, workers, forget)
     persister = Persister(store)
     pools = [Pool("p%d" % n, "true", n, {"n1": Job("p%d" % n, "n1")}) for n in range(100)]
     for pool in pools:
@@ -92,5 +92,25 @@ def test_health_reports_a_store_that_is_not_saving_until_it_saves_again(tmp_path
     assert persister.health() == {"error": "OperationalError: database or disk is full", "since": 1234, "full": True}
     assert persister.flush(timeout=5)
     assert persister.health() is None
+    persister.stop()
+    store.close()
+
+
+def test_a_forgotten_worker_is_deleted_after_what_was_queued_and_before_what_comes_later(tmp_path):
+    from pcci.model import WorkerRecord
+    store = Store(str(tmp_path / "db.sqlite3"))
+    store.open()
+    persister = Persister(store)
+    persister.mark_worker(WorkerRecord("pi1", "10.0.0.1", 1, 2, None, {}))
+    persister.mark_worker(WorkerRecord("pi2", "10.0.0.2", 1, 2, None, {}))
+    assert persister.flush(timeout=5)
+    persister.mark_worker(WorkerRecord("pi1", "10.0.0.1", 1, 3, None, {}))      # a heartbeat's record, then
+    persister.forget_worker("pi1")                                             # forgotten: deleted
+    assert persister.flush(timeout=5)
+    assert [record.name for record in store.workers()] == ["pi2"]
+    persister.forget_worker("pi2")
+    persister.mark_worker(WorkerRecord("pi2", "10.0.0.9", 5, 6, None, {}))      # it came back: kept
+    assert persister.flush(timeout=5)
+    assert [(record.name, record.address) for record in store.workers()] == [("pi2", "10.0.0.9")]
     persister.stop()
     store.close()
