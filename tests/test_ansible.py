@@ -76,13 +76,14 @@ def site(tmp_path_factory):
     testbed.base = base
     testbed.public_key = public_key
 
-    def add_host(name):
-        host = testbed.host(name, image)
+    def add_host(name, binds=()):
+        host = testbed.host(name, image, binds)
         host.sh("mkdir -p -m 700 /root/.ssh && cat > /root/.ssh/authorized_keys", stdin=public_key)
         wait_until(lambda: host.sh("systemctl is-active ssh", check=False).stdout.strip() == "active",
                    what="sshd on %s" % name)
         return host
     testbed.add_host = add_host
+    testbed.dist = dist
     try:
         for name in ("master", "pi1", "pi2"):
             add_host(name)
@@ -107,8 +108,11 @@ def play(site, *options):
     return {host: recap counts}."""
     inventory = site.base / "inventory.yml"
     inventory.write_text(yaml.safe_dump(site.inventory))
+    # SSH's shared connections are keyed by address and user: another run's hosts (every
+    # testbed uses the same addresses, each behind its own bridge) must never get ours.
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(PLAYBOOK_DIR, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
-               ANSIBLE_NOCOLOR="1", PATH=ANSIBLE_BIN + ":" + os.environ["PATH"])
+               ANSIBLE_NOCOLOR="1", PATH=ANSIBLE_BIN + ":" + os.environ["PATH"],
+               ANSIBLE_SSH_CONTROL_PATH_DIR=str(site.base / "ssh-control"))
     result = subprocess.run(["ip", "netns", "exec", site.controller, os.path.join(ANSIBLE_BIN, "ansible-playbook"),
                              "-i", str(inventory), *options, os.path.join(PLAYBOOK_DIR, "site.yml")],
                             capture_output=True, text=True, timeout=900, env=env, cwd=PLAYBOOK_DIR)
@@ -215,3 +219,27 @@ def test_adding_a_third_worker_brings_it_online_without_touching_the_others(site
         body = dict({"cmd": "id -un", "workers": ["pi3"]}, **({"user": user} if user else {}))
         pool = api(site, "GET", "/pool/%s?wait=30" % api(site, "POST", "/job", body)["id"])
         assert pool["jobs"]["pi3"]["stdout"] == expected + "\n", pool["jobs"]["pi3"]
+
+
+def test_a_worker_installed_from_the_signed_apt_repository(site):
+    """pcci_deb_source: apt with the repository make repo built: the role adds its key and
+    source, apt installs, and a second run changes nothing."""
+    served = site.base / "served"
+    served.mkdir()
+    subprocess.run([os.path.join(REPO, "scripts", "build-repo"), site.dist], check=True, capture_output=True,
+                   timeout=300, env=dict(os.environ, PCCI_REPO_OUT=str(served / "repo"),
+                                         PCCI_REPO_GNUPGHOME=str(site.base / "repo-key")))
+    host = site.add_host("pi4", binds=[(str(served), "/srv/pcci")])
+    # These namespaces have no route to Debian's mirrors: apt reads only the PCCI source.
+    host.sh("rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*")
+    site.inventory["all"]["children"]["workers"]["hosts"]["pi4"] = {
+        "ansible_host": host.address, "pcci_deb_source": "apt", "pcci_apt_repo_url": "file:/srv/pcci/repo",
+        "pcci_apt_repo_keyring_src": str(served / "repo" / "pcci-archive-keyring.gpg")}
+    recap = play(site)
+    assert recap["pi4"]["failed"] == 0 and recap["pi4"]["changed"] > 0, site.last_output[-4000:]
+    assert host.sh("cat /etc/apt/sources.list.d/pcci.list").stdout == \
+        "deb [signed-by=/etc/apt/keyrings/pcci.gpg] file:/srv/pcci/repo stable main\n"
+    assert "Origin: PCCI" in host.sh("apt-cache policy pcci-worker; cat /var/lib/apt/lists/*InRelease").stdout
+    wait_until(lambda: "pi4" in online(site), timeout=60, what="pi4 online")
+    recap = play(site)
+    assert recap["pi4"]["changed"] == 0, site.last_output[-4000:]

@@ -33,8 +33,9 @@ def test_debs_build_and_lintian_finds_no_errors_or_warnings(debs):
     names = sorted(n for n in os.listdir(current) if n.endswith(".deb"))
     assert names == ["pcci-master_0.1.0_all.deb", "pcci-worker_0.1.0_all.deb", "python3-pcci_0.1.0_all.deb"]
     changes = [os.path.join(current, n) for n in os.listdir(current) if n.endswith(".changes")]
-    result = subprocess.run(["lintian", "--fail-on", "error,warning", *changes], capture_output=True, text=True,
-                            timeout=600)
+    # --pedantic: its tags are shown too; the run fails on any error or warning.
+    result = subprocess.run(["lintian", "--pedantic", "--fail-on", "error,warning", *changes], capture_output=True,
+                            text=True, timeout=600)
     problems = [line for line in result.stdout.splitlines() if line[:2] in ("E:", "W:")]
     assert problems == [] and result.returncode == 0, result.stdout + result.stderr
 
