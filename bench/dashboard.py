@@ -14,6 +14,7 @@ Measures, in one run:
 """
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
@@ -33,14 +34,26 @@ from conftest import KEY, Cluster, wait_until  # noqa: E402
 SECONDS = 20
 
 
-def start_swarm(cluster, count):
-    swarm = subprocess.Popen([sys.executable, os.path.join(HERE, "swarm.py"), "--port", str(cluster.worker_port),
-                              "--key", KEY, "--count", str(count), "--full-stats"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_until(lambda: cluster.api("GET", "/health", timeout=120)[1]["workersOnline"] == count, timeout=900,
-               interval=0.5, what="%d simulated workers online" % count)
-    time.sleep(6)       # every worker has sent a heartbeat with its stats
-    return swarm
+@contextlib.contextmanager
+def master_and_swarm(count):
+    """A master and ``count`` simulated workers, all online with their stats; both stopped after."""
+    with tempfile.TemporaryDirectory() as base:
+        cluster = Cluster(base)
+        swarm = None
+        try:
+            cluster.start_master(heartbeat_timeout="60s", handshake_timeout="60s", log_level="warning")
+            swarm = subprocess.Popen([sys.executable, os.path.join(HERE, "swarm.py"), "--port",
+                                      str(cluster.worker_port), "--key", KEY, "--count", str(count), "--full-stats"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_until(lambda: cluster.api("GET", "/health", timeout=120)[1]["workersOnline"] == count,
+                       timeout=900, interval=0.5, what="%d simulated workers online" % count)
+            time.sleep(6)       # every worker has sent a heartbeat with its stats
+            yield cluster
+        finally:
+            if swarm:
+                swarm.kill()
+                swarm.wait()
+            cluster.stop()
 
 
 def cpu_percent(pid, seconds):
@@ -56,13 +69,10 @@ def wait_ready(driver):
 
 
 def dashboards(count, workers):
-    with tempfile.TemporaryDirectory() as base:
-        cluster = Cluster(base)
-        swarm = driver = None
+    with master_and_swarm(workers) as cluster:
+        driver = None
         others = []
         try:
-            cluster.start_master(heartbeat_timeout="60s", handshake_timeout="60s", log_level="warning")
-            swarm = start_swarm(cluster, workers)
             url = "http://127.0.0.1:%d/" % cluster.api_port
             driver = browser.start()
             loads = []
@@ -89,49 +99,35 @@ def dashboards(count, workers):
                 other.quit()
             if driver:
                 driver.quit()
-            if swarm:
-                swarm.kill()
-                swarm.wait()
-            cluster.stop()
 
 
 def metrics(workers):
-    with tempfile.TemporaryDirectory() as base:
-        cluster = Cluster(base)
-        swarm = None
-        try:
-            cluster.start_master(heartbeat_timeout="60s", handshake_timeout="60s", log_level="warning")
-            swarm = start_swarm(cluster, workers)
-            waits, stop = [], threading.Event()
+    with master_and_swarm(workers) as cluster:
+        waits, stop = [], threading.Event()
 
-            def probe():
-                while not stop.is_set():
-                    started = time.perf_counter()
-                    cluster.api("GET", "/health", timeout=60)
-                    waits.append(time.perf_counter() - started)
-                    time.sleep(0.02)
-            prober = threading.Thread(target=probe)
-            prober.start()
-            time.sleep(5)
-            quiet = sorted(waits)
-            waits.clear()
-            scrapes, size = [], 0
-            for _ in range(5):
+        def probe():
+            while not stop.is_set():
                 started = time.perf_counter()
-                with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % cluster.api_port, timeout=60) as answer:
-                    size = len(answer.read())
-                scrapes.append(time.perf_counter() - started)
-            stop.set()
-            prober.join()
-            busy = sorted(waits)
-            return {"scrape_s": statistics.median(scrapes), "scrapes_s": [round(x, 3) for x in scrapes],
-                    "bytes": size, "health_quiet_p50_ms": 1000 * quiet[len(quiet) // 2],
-                    "health_scraping_p50_ms": 1000 * busy[len(busy) // 2], "health_scraping_max_ms": 1000 * busy[-1]}
-        finally:
-            if swarm:
-                swarm.kill()
-                swarm.wait()
-            cluster.stop()
+                cluster.api("GET", "/health", timeout=60)
+                waits.append(time.perf_counter() - started)
+                time.sleep(0.02)
+        prober = threading.Thread(target=probe)
+        prober.start()
+        time.sleep(5)
+        quiet = sorted(waits)
+        waits.clear()
+        scrapes, size = [], 0
+        for _ in range(5):
+            started = time.perf_counter()
+            with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % cluster.api_port, timeout=60) as answer:
+                size = len(answer.read())
+            scrapes.append(time.perf_counter() - started)
+        stop.set()
+        prober.join()
+        busy = sorted(waits)
+        return {"scrape_s": statistics.median(scrapes), "scrapes_s": [round(x, 3) for x in scrapes],
+                "bytes": size, "health_quiet_p50_ms": 1000 * quiet[len(quiet) // 2],
+                "health_scraping_p50_ms": 1000 * busy[len(busy) // 2], "health_scraping_max_ms": 1000 * busy[-1]}
 
 
 def main():

@@ -54,22 +54,22 @@ class JsonErrorsApp(bottle.Bottle):
         return to_json_text({"error": {"code": error.code, "message": message}})
 
 
-class EventStream:
-    """What a route returns to answer with a text/event-stream (``sse.stream``'s bytes)
-    instead of JSON; errors found before it starts are JSON as always."""
-
-    def __init__(self, body):
-        self.body = body
-
-
 class Document:
     """What a route returns to answer with bytes of another type than JSON (the metrics'
-    text, the dashboard's files), with their own headers."""
+    text, the dashboard's files, an event stream), with their own headers; errors found
+    before it are JSON as always."""
 
     def __init__(self, body, content_type, headers=None):
         self.body = body
         self.content_type = content_type
         self.headers = headers or {}
+
+
+def EventStream(body):  # noqa: N802 (reads as the kind of answer it is)
+    """A text/event-stream answer of ``sse.stream``'s bytes."""
+    return Document(body, "text/event-stream; charset=utf-8",
+                    # nginx: pass events on at once
+                    {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 def caller(request):
@@ -130,11 +130,6 @@ class ApiEdge:
                 bottle.response.content_type = data.content_type
                 for name, value in data.headers.items():
                     bottle.response.set_header(name, value)
-                return data.body
-            if isinstance(data, EventStream):
-                bottle.response.content_type = "text/event-stream; charset=utf-8"
-                bottle.response.set_header("Cache-Control", "no-cache")
-                bottle.response.set_header("X-Accel-Buffering", "no")     # nginx: pass events on at once
                 return data.body
             return to_json_text(data)
         return wrapped

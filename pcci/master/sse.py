@@ -43,14 +43,21 @@ class SharedFrames:
         self.frames = {}
         self.limit = limit
 
-    def get(self, seq, make):
+    def get(self, seq, make, *args):
+        """The entry's frame: kept, or ``make(*args)`` now and kept."""
         text = self.frames.get(seq)
         if text is None:
-            text = self.frames[seq] = make()
+            text = self.frames[seq] = make(*args)
             if len(self.frames) > self.limit:
                 for old in list(self.frames)[:self.limit // 2]:
                     del self.frames[old]
         return text
+
+
+def _entry_frame(log, render, seq, kind, data):
+    """One log entry as its event's frame; "" for an entry ``render`` leaves out."""
+    rendered = render(kind, data)
+    return "" if rendered is None else frame(log.event_id(seq), *rendered)
 
 
 def stream(log, position, render, preamble=(), keepalive=KEEPALIVE_SECONDS, shared=None):
@@ -78,10 +85,8 @@ def stream(log, position, render, preamble=(), keepalive=KEEPALIVE_SECONDS, shar
             continue
         parts, size = [], 0
         for entry_seq, kind, data in entries:
-            def make(entry_seq=entry_seq, kind=kind, data=data):
-                rendered = render(kind, data)
-                return "" if rendered is None else frame(log.event_id(entry_seq), *rendered)
-            text = make() if shared is None else shared.get(entry_seq, make)
+            text = (_entry_frame(log, render, entry_seq, kind, data) if shared is None
+                    else shared.get(entry_seq, _entry_frame, log, render, entry_seq, kind, data))
             if text:
                 parts.append(text)
                 size += len(text)
