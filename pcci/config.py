@@ -21,7 +21,9 @@ from .targets import check_groups, check_labels
 
 # What Debian's adduser accepts, and root: a user a job may ask to run as.
 USER_NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+from . import store_url as store_url_module
 from .tls import normalize_fingerprint
+from .worker.backoff import parse_master
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
@@ -165,6 +167,26 @@ def networks(value):
     return parsed
 
 
+def master_list(value):
+    """master_hosts: several masters, 'host' or 'host:port' each (master_port when no port)."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not value or not all(isinstance(item, str) for item in value):
+        raise ValueError("expected a list of masters, e.g. [pi-master1, pi-master2:7070], got %r" % (value,))
+    parsed = []
+    for item in value:
+        host, port = parse_master(item, 0)
+        parsed.append((host, port or None))
+    return parsed
+
+
+def store_url(value):
+    if value is None:
+        return None
+    store_url_module.parse(value)
+    return value
+
+
 def fingerprint(value):
     return None if value is None else normalize_fingerprint(text(value))
 
@@ -210,12 +232,20 @@ MASTER_KEYS = dict(_COMMON, **{
     "max_worker_backlog": (1000, positive_int),
     "groups": ({}, groups),
     "metrics_open_to": ([], networks),
+    "store_url": (None, store_url),
+    "store_password_file": (None, optional_text),
+    "store_tls_ca": (None, optional_text),
+    "master_name": (None, optional_text),
+    "lease_time": (6.0, positive_duration),
+    "advertise_api_url": (None, optional_text),
+    "advertise_worker_address": (None, optional_text),
 })
 
 WORKER_KEYS = dict(_COMMON, **{
     "state_dir": ("/var/lib/pcci-worker", text),
     "master_host": (None, optional_text),
     "master_port": (7070, port),
+    "master_hosts": ([], master_list),
     "master_tls": (True, lambda v: _boolean(v)),
     "master_ca_file": (None, optional_text),
     "master_fingerprint": (None, fingerprint),
@@ -294,6 +324,12 @@ def _cross_checks(values, table):
         yield "worker_tls, worker_tls_cert: worker_tls is false, so the certificate would not be used"
     if "master_tls" in table and not values["master_tls"] and (values["master_ca_file"] or values["master_fingerprint"]):
         yield "master_tls, master_ca_file, master_fingerprint: master_tls is false, so nothing would be checked"
+    if "master_hosts" in table and values["master_hosts"] and values["master_host"]:
+        yield "master_host, master_hosts: give one, not both (master_hosts lists every master)"
+    if "store_url" in table and not values["store_url"] and (values["store_password_file"] or values["store_tls_ca"]):
+        yield "store_password_file, store_tls_ca: they only apply with store_url (MariaDB)"
+    if "lease_time" in table and values["lease_time"] < 2:
+        yield "lease_time: must be at least 2s (renewals are a quarter of it apart)"
     if values.get("cluster_key") and values.get("cluster_key_file"):
         yield "cluster_key, cluster_key_file: give one, not both"
     if "reconnect_max" in table and values["reconnect_max"] < values["reconnect_min"]:

@@ -64,6 +64,22 @@ MethodNotAllowed = _error("MethodNotAllowed", 405, "method_not_allowed", "the en
 # 409: the request conflicts with the present state.
 WorkerOnline = _error("WorkerOnline", 409, "worker_online",
                       "a worker that is connected cannot be forgotten: stop it (or its link) first")
+# 307: another master is the active one.
+class NotLeader(ApiError):
+    status = 307
+    code = "not_leader"
+    meaning = ("this master is a standby: the answer's Location is the same call on the active master "
+               "(curl -L, pcci and the dashboard follow it)")
+
+    def __init__(self, message, location):
+        super().__init__(message)
+        self.headers = {"Location": location}
+        self.location = location
+
+    def to_json(self):
+        return {"error": {"code": self.code, "message": self.message, "location": self.location}}
+
+
 # 408, 413: the request's transfer.
 RequestTimeout = _error("RequestTimeout", 408, "request_timeout", "the body stopped arriving before its end")
 PayloadTooLarge = _error("PayloadTooLarge", 413, "payload_too_large", "the body is over max_body_bytes")
@@ -77,16 +93,19 @@ StorageFull = _error("StorageFull", 503, "storage_full",
                      "the master's disk is full: it accepts no new pool until space returns (reads go on)")
 StoreUnavailable = _error("StoreUnavailable", 503, "store_unavailable",
                           "the pool store is not saving (an I/O error, a damaged file); /health says why")
+NoLeader = _error("NoLeader", 503, "no_leader",
+                  "this master is a standby and no master holds the lease right now (an election is under way, "
+                  "or the database is unreachable); retry in a few seconds")
 MetricsUnavailable = _error("MetricsUnavailable", 503, "metrics_unavailable",
                             "GET /metrics needs the Python library prometheus_client (python3-prometheus-client), "
                             "which the master did not find at start")
 
 ALL = [EmptyBody, MalformedJson, MalformedRequest, WrongType, UnknownField, EmptyCmd, DuplicateWorker, NulByte,
        UnencodableText, OutOfRange, BadEventId, BadTarget, NoMatch, UserNotAllowed, PoolTooLarge, MissingToken, BadToken, ForbiddenHost, ForbiddenOrigin,
-       InsufficientScope, UnknownPool, UnknownWorker, WorkerOnline,
+       InsufficientScope, NotLeader, UnknownPool, UnknownWorker, WorkerOnline,
        NoSuchEndpoint,
        MethodNotAllowed, RequestTimeout, PayloadTooLarge, Busy, InternalError, NoWorkersOnline, StorageFull,
-       StoreUnavailable, MetricsUnavailable]
+       StoreUnavailable, NoLeader, MetricsUnavailable]
 
 # The error a bare HTTP status stands for, when bottle or the server raises it.
 _BY_STATUS = {400: MalformedRequest, 401: MissingToken, 404: NoSuchEndpoint, 405: MethodNotAllowed,

@@ -71,10 +71,11 @@ class HandshakeRefused(Exception):
 
     ``code`` is the stable word sent in the ``error`` message, e.g. ``bad_key``."""
 
-    def __init__(self, code, message):
+    def __init__(self, code, message, leader=None):
         super().__init__("%s: %s" % (code, message))
         self.code = code
         self.message = message
+        self.leader = leader        # with not_leader: the active master's worker address, if known
 
 
 _NONE = type(None)
@@ -102,8 +103,11 @@ def check_known(message, known):
     return message
 
 
-def error(code, message):
-    return {"type": ERROR, "code": code, "message": message}
+def error(code, message, leader=None):
+    frame = {"type": ERROR, "code": code, "message": message}
+    if leader:
+        frame["leader"] = leader
+    return frame
 
 
 COPY_FIELDS = dict(job=str, dest=str, content=str, mode=(int, _NONE), owner=(str, _NONE))

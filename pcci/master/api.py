@@ -33,6 +33,54 @@ def largest_copy(settings):
     return max(0, (min(settings.max_frame_bytes, settings.max_body_bytes) - COPY_FRAME_OVERHEAD) * 3 // 4)
 
 
+def add_history_routes(app, pools):
+    """GET /pool/ID and GET /pools: what an active master and a standby both answer
+    (``pools``: the pool service, or a standby's ``StoreHistory``)."""
+    @app.get("/pool/<pool_id>", scope="read")
+    def get_pool(pool_id):
+        pool = pools.wait(pool_id, validation.wait_seconds(bottle.request.query))
+        return 200, views.pool_json(pool, env_values=caller(bottle.request).allows("operate"),
+                                    live=pools.live_output(pool))
+
+    @app.get("/pools", scope="read")
+    def get_pools():
+        query = validation.pools_query(bottle.request.query)
+        page = pools.list(query["status"], query["before"], query["limit"])
+        following = page[-1].pool_id if len(page) == query["limit"] else None
+        return 200, {"pools": [views.pool_json(pool, with_output=False) for pool in page], "next": following}
+
+
+def add_dashboard_routes(app):
+    """The dashboard's files and the OpenAPI document, open to all."""
+    files = DashboardFiles()
+
+    def dashboard_file(name):
+        answer = files.answer(name, bottle.request.get_header("If-None-Match"))
+        if answer is None:
+            raise NoSuchEndpoint("the dashboard has no file %r" % name[:100])
+        return answer
+
+    @app.get("/", open=True)
+    def get_dashboard():
+        return dashboard_file("index.html")
+
+    @app.get("/ui/<name>", open=True)
+    def get_dashboard_file(name):
+        return dashboard_file(name)
+
+    @app.get("/openapi.json", open=True)
+    def get_openapi():
+        return 200, SPEC
+
+
+def health_role(data, role, query):
+    """/health's answer gains the master's role; ``?role=active`` (or standby) makes the
+    status 503 when this master is not in that role, for a load balancer's check."""
+    data["role"] = role
+    wanted = query.get("role")
+    return 503 if wanted and wanted != role else None
+
+
 def build_app(settings, pools, registry, persister, edge, started_ms, events, metrics=None):
     """The bottle app. `settings` is the master's validated config; `edge` its ApiEdge;
     `events` the cluster's (cluster_events.ClusterEvents); `metrics` a metrics.Metrics,
@@ -71,11 +119,7 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events, me
         bottle.response.set_header("Location", views.pool_url(pool.pool_id))
         return 202, views.submitted_json(pool)
 
-    @app.get("/pool/<pool_id>", scope="read")
-    def get_pool(pool_id):
-        pool = pools.wait(pool_id, validation.wait_seconds(bottle.request.query))
-        return 200, views.pool_json(pool, env_values=caller(bottle.request).allows("operate"),
-                                    live=pools.live_output(pool))
+    add_history_routes(app, pools)
 
     def event_cursor():
         try:
@@ -95,13 +139,6 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events, me
         fresh = position == (None, 0) or not events.log.continues(*position)
         return 200, EventStream(sse.stream(events.log, position, events.render,
                                            preamble=events.snapshot() if fresh else (), shared=events.frames))
-
-    @app.get("/pools", scope="read")
-    def get_pools():
-        query = validation.pools_query(bottle.request.query)
-        page = pools.list(query["status"], query["before"], query["limit"])
-        following = page[-1].pool_id if len(page) == query["limit"] else None
-        return 200, {"pools": [views.pool_json(pool, with_output=False) for pool in page], "next": following}
 
     @app.get("/workers", scope="read")
     def get_workers():
@@ -149,7 +186,7 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events, me
                           "backlog": persister.backlog,
                           "error": store_problem and store_problem["error"],
                           "failingSince": store_problem and iso_time(store_problem["since"])}}
-        return (200 if store_problem is None else 503), data
+        return health_role(data, "active", bottle.request.query) or (200 if store_problem is None else 503), data
 
     def scraper_is_trusted(request):
         return from_networks(request.environ.get("REMOTE_ADDR"), settings.metrics_open_to)
@@ -161,24 +198,5 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events, me
                                      "install python3-prometheus-client and restart it")
         return 200, Document(metrics.exposition(), TEXT_FORMAT)
 
-    files = DashboardFiles()
-
-    def dashboard_file(name):
-        answer = files.answer(name, bottle.request.get_header("If-None-Match"))
-        if answer is None:
-            raise NoSuchEndpoint("the dashboard has no file %r" % name[:100])
-        return answer
-
-    @app.get("/", open=True)
-    def get_dashboard():
-        return dashboard_file("index.html")
-
-    @app.get("/ui/<name>", open=True)
-    def get_dashboard_file(name):
-        return dashboard_file(name)
-
-    @app.get("/openapi.json", open=True)
-    def get_openapi():
-        return 200, SPEC
-
+    add_dashboard_routes(app)
     return app

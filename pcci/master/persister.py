@@ -35,8 +35,10 @@ class Unsavable(Exception):
 
 
 class Persister:
-    def __init__(self, store, clock=None):
+    def __init__(self, store, clock=None, data_errors=()):
         self.store = store
+        # What the store's backend raises for a value it refuses (beyond SQLite's, always known).
+        self.data_errors = DATA_ERRORS + tuple(data_errors)
         self._clock = clock
         self._pools = {}
         self._jobs = {}
@@ -143,7 +145,7 @@ class Persister:
                             [record for record in workers.values() if record is not None],
                             [name for name, record in workers.items() if record is None])
             return {}
-        except DATA_ERRORS:
+        except self.data_errors:
             pass
         dropped = {}
         jobs_by_pool = {}
@@ -152,13 +154,13 @@ class Persister:
         for pool_id, pool in pools.items():
             try:
                 self.store.save([pool], jobs_by_pool.get(pool_id, []), [])
-            except DATA_ERRORS as exc:
+            except self.data_errors as exc:
                 log.error("pool %s cannot be stored and is dropped: %s: %s", pool_id, type(exc).__name__, exc)
                 dropped[pool_id] = exc
         for name, record in workers.items():
             try:
                 self.store.save([], [], [record] if record is not None else [], [name] if record is None else [])
-            except DATA_ERRORS as exc:
+            except self.data_errors as exc:
                 log.error("worker record %r cannot be stored and is dropped: %s", name, exc)
         return dropped
 

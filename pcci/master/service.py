@@ -5,20 +5,23 @@ import logging
 import os
 import resource
 import signal
+import socket
 import ssl
+import sys
 
 import gevent
 from gevent.event import Event
 
 from .. import config as config_module
-from .. import service_manager, tls
+from .. import service_manager, store_url, tls
 from ..clock import wall_ms
 from ..durable_files import make_directories
-from ..errors import ConfigError
+from ..errors import CannotStart, ConfigError
 from .api import build_app
 from .api_edge import ApiEdge
 from .api_server import ApiServer, api_host, api_tls
 from .cluster_events import ClusterEvents
+from .leadership import Leadership
 from .live_output import PoolFeeds
 from .metrics import Metrics, load_client
 from .persister import Persister
@@ -27,6 +30,7 @@ from .pool_ids import PoolIdMaker
 from .pools import PoolService
 from .registry import Registry
 from .retention import purge_loop
+from .standby import build_standby_app
 from .store import Store, ThreadedStore
 from .worker_port import WorkerPort, WorkerServer
 
@@ -36,6 +40,8 @@ WORKER_BACKLOG = 4096
 GC_THRESHOLDS = (100000, 50, 100)
 # How long a stopping master waits for the store to take the last changes.
 SHUTDOWN_FLUSH_SECONDS = 5.0
+# max_allowed_packet must hold the largest result row and the statement around it.
+MAX_PACKET_HEADROOM = 1024 * 1024
 
 
 def worker_link_tls(cfg):
@@ -74,57 +80,136 @@ def raise_open_file_limit():
     return hard
 
 
+def open_store(cfg):
+    """The pool store the config names (SQLite in state_dir, or MariaDB), opened on its thread;
+    with MariaDB also the lease board (several masters may share the database)."""
+    if not cfg.store_url:
+        store = ThreadedStore(Store(os.path.join(cfg.state_dir, "pcci.sqlite3")))
+        store.open()
+        return store, None
+    from .lease_board import LeaseBoard
+    from .mariadb_link import Connector, read_password
+    from .store_mariadb import MariaDbStore
+    target = store_url.parse(cfg.store_url)
+    try:
+        password = read_password(cfg.store_password_file)
+    except OSError as exc:
+        raise CannotStart("%s: store_password_file: cannot read %s: %s" % (cfg.source, cfg.store_password_file,
+                                                                          exc.strerror))
+    backend = MariaDbStore(target, password, cfg.store_tls_ca)
+    store = ThreadedStore(backend)
+    store.open()
+    if backend.max_packet < cfg.max_frame_bytes + MAX_PACKET_HEADROOM:
+        log.warning("the database's max_allowed_packet (%d bytes) is below max_frame_bytes (%d) plus a margin: "
+                    "a result with that much output could not be stored; raise max_allowed_packet to %d or more",
+                    backend.max_packet, cfg.max_frame_bytes, cfg.max_frame_bytes + MAX_PACKET_HEADROOM)
+    return store, LeaseBoard(Connector(target, password, cfg.store_tls_ca))
+
+
+def advertised(cfg, api_scheme, api_port, worker_port):
+    """Where clients and workers find this master when it is the active one."""
+    here = socket.getfqdn()
+    api_host_name = here if cfg.api_host in ("0.0.0.0", "::") else cfg.api_host
+    worker_host_name = here if cfg.worker_host in ("0.0.0.0", "::") else cfg.worker_host
+    return (cfg.advertise_api_url or "%s://%s:%d" % (api_scheme, api_host_name, api_port),
+            cfg.advertise_worker_address or "%s:%d" % (worker_host_name, worker_port))
+
+
+class AppSwitch:
+    """The API server's WSGI app, swapped from the standby's to the active one's in place
+    (a keep-alive connection opened while standby gets the active answers afterwards)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        return self.app(environ, start_response)
+
+
 def run(cfg):
     key = config_module.read_cluster_key(cfg)
     tokens = config_module.read_api_tokens(cfg)
     raise_open_file_limit()
     tune_garbage_collector()
     make_directories(cfg.state_dir)
-    store_path = os.path.join(cfg.state_dir, "pcci.sqlite3")
-    store = ThreadedStore(Store(store_path))
-    store.open()
-
+    store, board = open_store(cfg)
     started_ms = wall_ms()
-    registry = Registry()
-    registry.load(store.workers(), started_ms)
-    core = PoolCore(registry, int(cfg.lost_after * 1000), started_ms, PoolIdMaker().make, cfg.max_pool_jobs,
-                    cfg.max_worker_backlog, groups=cfg.groups)
-    persister = Persister(store, clock=wall_ms)
-    events = ClusterEvents(registry)
-    # No worker can send more of a stream than one result frame could carry.
-    feeds = PoolFeeds(config_module.largest_output_cap(cfg.max_frame_bytes))
-    client = load_client()
-    metrics = client and Metrics(client, registry, core, persister, store_path, wall_ms)
-    pools = PoolService(core, store, registry, persister, wall_ms, feeds, events, metrics)
-    pools.restore()
-
     link_tls, link_fingerprint = worker_link_tls(cfg)
-    port = WorkerPort(cfg, key, registry, pools, persister, wall_ms, link_tls, link_fingerprint, events)
-    # A deep accept queue: after a master restart every worker dials in within seconds.
-    worker_server = WorkerServer((cfg.worker_host, cfg.worker_port), port, backlog=WORKER_BACKLOG)
     host = api_host(cfg, tokens)
     if not tokens:
         log.warning("no api_tokens configured: anyone on this machine can use the API")
-    edge = ApiEdge(tokens, on_answer=metrics and metrics.api_answered)
-    app = build_app(cfg, pools, registry, persister, edge, started_ms, events, metrics)
+    client = load_client()
+    edge = ApiEdge(tokens)
     api_context = api_tls(cfg, host)
-    api_server = ApiServer((host, cfg.api_port), app, cfg, **({"ssl_context": api_context} if api_context else {}))
-    worker_server.start()
-    api_server.start()
-    log.info("master listening: API on %s://%s:%d, workers on %s:%d, state in %s",
-             "https" if api_context else "http", host, api_server.server_port,
-             cfg.worker_host, worker_server.server_port, cfg.state_dir)
-    watchdog = service_manager.ready("API on %s:%d, workers on %s:%d" % (host, api_server.server_port,
-                                                                       cfg.worker_host, worker_server.server_port))
-
-    background = [gevent.spawn(purge_loop, store, cfg.pool_retention, cfg.max_pools, wall_ms, pools.forget_recent),
-                  gevent.spawn(_sweep_loop, pools, cfg.lost_after)]
+    front = AppSwitch(None)
+    api_server = ApiServer((host, cfg.api_port), front, cfg, **({"ssl_context": api_context} if api_context else {}))
     stopping = Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, stopping.set)
     gevent.signal_handler(signal.SIGHUP, lambda: gevent.spawn(reload_tokens, cfg.source, edge))
-    stopping.wait()
 
+    leadership = None
+    if board is not None:
+        # Several masters may share this database: serve as a standby until this one holds the lease.
+        api_server.init_socket()
+        worker_listener = WorkerServer.listener_for((cfg.worker_host, cfg.worker_port), WORKER_BACKLOG)
+        api_url, worker_address = advertised(cfg, "https" if api_context else "http", api_server.server_port,
+                                             worker_listener.getsockname()[1])
+        leadership = Leadership(board, holder_name(cfg), cfg.lease_time, api_url, worker_address)
+        front.app = build_standby_app(edge, store, leadership, started_ms)
+        standby_port = WorkerPort(cfg, key, None, None, None, wall_ms, link_tls, link_fingerprint,
+                                  standby=lambda: (leadership.active_master() or (None, None))[1])
+        worker_server = WorkerServer(worker_listener, standby_port)
+        worker_server.start()
+        api_server.start()
+        log.info("master %s is a standby: API on %s, workers on %s:%d; waiting for the lease (%gs)",
+                 leadership.holder, api_url, cfg.worker_host, worker_server.server_port, cfg.lease_time)
+        watchdog = service_manager.ready("standby: API on %s:%d" % (host, api_server.server_port))
+        epoch = leadership.campaign(stopping)
+        if epoch is None:
+            return _stop(api_server, worker_server, store, None, [], watchdog, leadership)
+        store.backend.fence = (leadership.holder, epoch)
+    else:
+        worker_server = watchdog = None
+
+    registry = Registry()
+    registry.load(store.workers(), started_ms)
+    core = PoolCore(registry, int(cfg.lost_after * 1000), started_ms, PoolIdMaker().make, cfg.max_pool_jobs,
+                    cfg.max_worker_backlog, groups=cfg.groups)
+    persister = Persister(store, clock=wall_ms, data_errors=getattr(store.backend, "data_errors", ()))
+    events = ClusterEvents(registry)
+    # No worker can send more of a stream than one result frame could carry.
+    feeds = PoolFeeds(config_module.largest_output_cap(cfg.max_frame_bytes))
+    metrics = client and Metrics(client, registry, core, persister, store.backend.path, wall_ms)
+    edge.on_answer = metrics and metrics.api_answered
+    pools = PoolService(core, store, registry, persister, wall_ms, feeds, events, metrics)
+    pools.restore()
+
+    port = WorkerPort(cfg, key, registry, pools, persister, wall_ms, link_tls, link_fingerprint, events)
+    front.app = build_app(cfg, pools, registry, persister, edge, started_ms, events, metrics)
+    if leadership is not None:
+        worker_server.serve(port)
+    else:
+        # A deep accept queue: after a master restart every worker dials in within seconds.
+        worker_server = WorkerServer((cfg.worker_host, cfg.worker_port), port, backlog=WORKER_BACKLOG)
+        worker_server.start()
+        api_server.start()
+    log.info("master listening: API on %s://%s:%d, workers on %s:%d, state in %s",
+             "https" if api_context else "http", host, api_server.server_port,
+             cfg.worker_host, worker_server.server_port, cfg.state_dir)
+    if watchdog is None:
+        watchdog = service_manager.ready("API on %s:%d, workers on %s:%d" % (
+            host, api_server.server_port, cfg.worker_host, worker_server.server_port))
+
+    background = [gevent.spawn(purge_loop, store, cfg.pool_retention, cfg.max_pools, wall_ms, pools.forget_recent),
+                  gevent.spawn(_sweep_loop, pools, cfg.lost_after)]
+    if leadership is not None:
+        background.append(gevent.spawn(leadership.keep, step_down))
+    stopping.wait()
+    return _stop(api_server, worker_server, store, persister, background, watchdog, leadership)
+
+
+def _stop(api_server, worker_server, store, persister, background, watchdog, leadership):
     log.info("stopping")
     service_manager.stopping()
     if watchdog is not None:
@@ -132,13 +217,32 @@ def run(cfg):
     api_server.close()
     worker_server.close()
     gevent.killall(background)
-    if not persister.flush(timeout=SHUTDOWN_FLUSH_SECONDS):
-        log.error("stopping with %d change(s) not saved: %s; workers keep their unacknowledged results",
-                  persister.backlog, persister.last_error or "the store did not answer in time")
-    persister.stop()
+    if persister is not None:
+        if not persister.flush(timeout=SHUTDOWN_FLUSH_SECONDS):
+            log.error("stopping with %d change(s) not saved: %s; workers keep their unacknowledged results",
+                      persister.backlog, persister.last_error or "the store did not answer in time")
+        persister.stop()
+    if leadership is not None:
+        leadership.release()
+        leadership.close()
     store.shutdown()
     log.info("master stopped")
     return 0
+
+
+def holder_name(cfg):
+    """This master's name in the lease: master_name, else the host's name; plus the process id,
+    so a restarted master does not take itself for the holder of its predecessor's lease."""
+    return "%s/%d" % (cfg.master_name or socket.gethostname(), os.getpid())
+
+
+def step_down(why):
+    """The lease is lost: stop acting at once and start again as a standby. Re-executing the
+    process drops every pool, session and queued write held in memory; the database has what
+    was committed, and the workers keep what was not acknowledged."""
+    log.error("stepping down: %s; restarting as a standby", why)
+    logging.shutdown()
+    os.execv(sys.executable, sys.orig_argv)
 
 
 def reload_tokens(config_path, edge):

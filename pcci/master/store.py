@@ -12,68 +12,18 @@ of a shared-memory file -- one master, one database; stop the master (or use the
 to read it from elsewhere.
 """
 
-import json
+import logging
 import sqlite3
 
 from gevent.threadpool import ThreadPool
 
 from ..errors import CannotStart
-from ..model import Job, Pool, Rollout, WorkerRecord
+from . import store_schema
+from .store_rows import (JOB_COLUMNS, JOB_SUMMARY_COLUMNS, POOL_CHANGING_COLUMNS, POOL_COLUMNS, POOL_WRITE_COLUMNS,
+                         WORKER_CHANGING_COLUMNS, WORKER_COLUMNS,
+                         job_row, pool_from_rows, pool_row, worker_from_row, worker_row)
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS pools (
-    id TEXT PRIMARY KEY,
-    cmd TEXT NOT NULL,
-    created INTEGER NOT NULL,
-    end_time INTEGER,
-    timeout REAL,
-    env TEXT,
-    cwd TEXT,
-    status TEXT NOT NULL,
-    submitted_by TEXT,
-    submitted_from TEXT,
-    killed_by TEXT,
-    target TEXT,
-    rollout TEXT,
-    run_as TEXT,
-    copy TEXT
-);
-CREATE INDEX IF NOT EXISTS pools_by_status ON pools (status, id);
-CREATE INDEX IF NOT EXISTS pools_by_end ON pools (end_time);
-CREATE TABLE IF NOT EXISTS jobs (
-    pool_id TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    worker TEXT NOT NULL,
-    state TEXT NOT NULL,
-    exit_code INTEGER,
-    signal TEXT,
-    start_time INTEGER,
-    end_time INTEGER,
-    stdout TEXT NOT NULL DEFAULT '',
-    stderr TEXT NOT NULL DEFAULT '',
-    stdout_truncated INTEGER NOT NULL DEFAULT 0,
-    stderr_truncated INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (pool_id, worker)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS workers (
-    name TEXT PRIMARY KEY,
-    address TEXT,
-    first_seen INTEGER,
-    last_seen INTEGER,
-    stats TEXT,
-    labels TEXT
-);
-"""
-
-JOB_COLUMNS = ("worker, state, exit_code, signal, start_time, end_time, "
-               "stdout, stderr, stdout_truncated, stderr_truncated")
-JOB_SUMMARY_COLUMNS = "worker, state, exit_code, signal, start_time, end_time"
-POOL_COLUMNS = ("id, cmd, created, end_time, timeout, env, cwd, submitted_by, submitted_from, killed_by, target, "
-                "rollout, run_as, copy")
-# Columns added since the first release, with their types: added to an older file at open.
-ADDED_COLUMNS = (("pools", "submitted_by", "TEXT"), ("pools", "submitted_from", "TEXT"), ("pools", "killed_by", "TEXT"),
-                 ("pools", "target", "TEXT"), ("pools", "rollout", "TEXT"), ("pools", "run_as", "TEXT"), ("pools", "copy", "TEXT"),
-                 ("workers", "labels", "TEXT"))
+log = logging.getLogger(__name__)
 
 
 class StoreDamaged(CannotStart):
@@ -97,8 +47,7 @@ class Store:
             self.db.execute("PRAGMA locking_mode=EXCLUSIVE")
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
-            self.db.executescript(SCHEMA)
-            self._add_missing_columns()
+            self._migrate()
             # Reading every table once finds a damaged file now, not at the first request.
             for table in ("pools", "jobs", "workers"):
                 self.db.execute("SELECT COUNT(*) FROM %s" % table).fetchone()
@@ -106,12 +55,32 @@ class Store:
             self.close()
             raise StoreDamaged(self.path, exc)
 
-    def _add_missing_columns(self):
-        """Upgrade a file written by an older release: new columns start out NULL."""
-        for table, name, kind in ADDED_COLUMNS:
+    def _migrate(self):
+        """Bring the file to this release's schema version (store_schema), one transaction each."""
+        self.db.execute(store_schema.VERSION_TABLE["sqlite"])
+        row = self.db.execute("SELECT version FROM pcci_schema WHERE id = 1").fetchone()
+        try:
+            steps = store_schema.pending(store_schema.SQLITE, row[0] if row else 0, self.path)
+        except store_schema.SchemaTooNew as exc:
+            raise CannotStart(str(exc))
+        for step in steps:
+            with _transaction(self.db):
+                for statement in step.statements:
+                    self.db.execute(statement)
+                if step.version == 1:
+                    self._add_unversioned_columns()
+                self.db.execute("INSERT OR REPLACE INTO pcci_schema (id, version) VALUES (1, ?)", (step.version,))
+            log.info("pool store %s: schema version %d (%s)", self.path, step.version, step.what)
+
+    def _add_unversioned_columns(self):
+        """A file written before schemas had versions may lack columns added since: they start out NULL."""
+        for table, name, kind in store_schema.SQLITE_UNVERSIONED_COLUMNS:
             present = {row[1] for row in self.db.execute("PRAGMA table_info(%s)" % table)}
             if name not in present:
                 self.db.execute("ALTER TABLE %s ADD COLUMN %s %s" % (table, name, kind))
+
+    def schema_version(self):
+        return self.db.execute("SELECT version FROM pcci_schema WHERE id = 1").fetchone()[0]
 
     def close(self):
         if self.db is not None:
@@ -124,29 +93,16 @@ class Store:
         workers (``forget_workers``, names), in one transaction."""
         with _transaction(self.db):
             self.db.executemany(
-                "INSERT INTO pools (id, cmd, created, end_time, timeout, env, cwd, status, submitted_by, "
-                "submitted_from, killed_by, target, rollout, run_as, copy) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (id) DO UPDATE SET "
-                "end_time = excluded.end_time, status = excluded.status, killed_by = excluded.killed_by",
-                [(p.pool_id, p.cmd, p.created, p.end_time, p.timeout,
-                  json.dumps(p.env) if p.env is not None else None, p.cwd, p.status.value, p.submitted_by,
-                  p.submitted_from, p.killed_by, json.dumps(p.target) if p.target is not None else None,
-                  json.dumps(p.rollout.to_json()) if p.rollout is not None else None, p.user,
-                  json.dumps(p.copy) if p.copy is not None else None)
-                 for p in pools])
+                "INSERT INTO pools (%s) VALUES (%s) ON CONFLICT (id) DO UPDATE SET %s"
+                % (POOL_WRITE_COLUMNS, ", ".join("?" * 15), _excluded(POOL_CHANGING_COLUMNS)),
+                [pool_row(p) for p in pools])
             self.db.executemany(
-                "INSERT OR REPLACE INTO jobs (pool_id, position, %s) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" % JOB_COLUMNS,
-                [(j.pool_id, j.position, j.worker, j.state.value, j.exit_code, j.signal, j.start_time, j.end_time,
-                  j.stdout, j.stderr, int(j.stdout_truncated), int(j.stderr_truncated))
-                 for j in jobs])
+                "INSERT OR REPLACE INTO jobs (pool_id, position, %s) VALUES (%s)" % (JOB_COLUMNS, ", ".join("?" * 12)),
+                [job_row(j) for j in jobs])
             self.db.executemany(
-                "INSERT INTO workers (name, address, first_seen, last_seen, stats, labels) VALUES (?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (name) DO UPDATE SET address = excluded.address, "
-                "last_seen = excluded.last_seen, stats = excluded.stats, labels = excluded.labels",
-                [(w.name, w.address, w.first_seen, w.last_seen, json.dumps(w.stats) if w.stats is not None else None,
-                  json.dumps(w.labels or {})) for w in workers])
+                "INSERT INTO workers (%s) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET %s"
+                % (WORKER_COLUMNS, _excluded(WORKER_CHANGING_COLUMNS)),
+                [worker_row(w) for w in workers])
             self.db.executemany("DELETE FROM workers WHERE name = ?", [(name,) for name in forget_workers])
 
     def purge(self, ended_before_ms, max_pools, batch=500):
@@ -172,7 +128,7 @@ class Store:
             return None
         jobs = self.db.execute("SELECT %s FROM jobs WHERE pool_id = ? ORDER BY position" % JOB_COLUMNS,
                                (pool_id,)).fetchall()
-        return _pool_from_rows(row, jobs)
+        return pool_from_rows(row, jobs)
 
     def unfinished_pools(self):
         ids = [r[0] for r in self.db.execute("SELECT id FROM pools WHERE status = 'running'")]
@@ -198,12 +154,11 @@ class Store:
                 "SELECT pool_id, %s FROM jobs WHERE pool_id IN (%s) ORDER BY pool_id, position"
                 % (JOB_SUMMARY_COLUMNS, ",".join("?" * len(rows))), list(jobs_by_pool)):
             jobs_by_pool[job_row[0]].append(job_row[1:])
-        return [_pool_from_rows(row, jobs_by_pool[row[0]]) for row in rows]
+        return [pool_from_rows(row, jobs_by_pool[row[0]]) for row in rows]
 
     def workers(self):
-        rows = self.db.execute("SELECT name, address, first_seen, last_seen, stats, labels FROM workers ORDER BY name")
-        return [WorkerRecord(r[0], r[1], r[2], r[3], json.loads(r[4]) if r[4] else None,
-                             json.loads(r[5]) if r[5] else {}) for r in rows]
+        rows = self.db.execute("SELECT %s FROM workers ORDER BY name" % WORKER_COLUMNS)
+        return [worker_from_row(row) for row in rows]
 
     def count_pools(self):
         return self.db.execute("SELECT COUNT(*) FROM pools").fetchone()[0]
@@ -220,21 +175,8 @@ class _transaction:
         self.db.execute("COMMIT" if kind is None else "ROLLBACK")
 
 
-def _pool_from_rows(row, job_rows):
-    (pool_id, cmd, created, end_time, timeout, env, cwd, submitted_by, submitted_from, killed_by, target, rollout,
-     user, copy) = row
-    jobs = {}
-    for position, job_row in enumerate(job_rows):
-        job = Job(pool_id, *job_row[:6], position=position)
-        if len(job_row) > 6:
-            job.stdout, job.stderr = job_row[6], job_row[7]
-            job.stdout_truncated, job.stderr_truncated = bool(job_row[8]), bool(job_row[9])
-        jobs[job.worker] = job
-    return Pool(pool_id, cmd, created, jobs, timeout=timeout,
-                env=json.loads(env) if env else None, cwd=cwd, end_time=end_time, submitted_by=submitted_by,
-                submitted_from=submitted_from, killed_by=killed_by, target=json.loads(target) if target else None,
-                rollout=Rollout.from_json(json.loads(rollout)) if rollout else None, user=user,
-                copy=json.loads(copy) if copy else None)
+def _excluded(columns):
+    return ", ".join("%s = excluded.%s" % (column, column) for column in columns)
 
 
 class ThreadedStore:
@@ -243,6 +185,11 @@ class ThreadedStore:
     def __init__(self, store):
         self._store = store
         self._thread = ThreadPool(1)
+
+    @property
+    def backend(self):
+        """The store itself (Store or MariaDbStore), for its attributes."""
+        return self._store
 
     def __getattr__(self, name):
         method = getattr(self._store, name)

@@ -73,7 +73,7 @@ class WorkerPort:
     the fingerprint of its certificate, which the handshake proofs cover ("" in plaintext)."""
 
     def __init__(self, settings, key, registry, pools, persister, clock, tls=None, cert_fingerprint="",
-                 events=None):
+                 events=None, standby=None):
         self.config = settings
         self.key = key
         # Connections not yet authenticated: a stranger may hold only so many.
@@ -85,6 +85,9 @@ class WorkerPort:
         self.persister = persister
         self.clock = clock
         self.events = events        # cluster_events.ClusterEvents: workers coming, going, reporting
+        # On a standby master: a callable giving the active master's worker address (or
+        # None); every worker that proves the key is told ``not_leader`` and where to go.
+        self.standby = standby
 
     def admit(self, address):
         """Whether a new connection from ``address`` may start its handshake (one log line per
@@ -120,6 +123,10 @@ class WorkerPort:
         try:
             name, proof, features, labels, users = self._handshake(link, peer)
             authenticated()
+            if self.standby is not None:
+                leader = self.standby()
+                raise HandshakeRefused("not_leader", "this master is a standby; the active master is %s"
+                                       % (leader or "not known yet (an election is under way)"), leader=leader)
             link.decoder.max_frame_bytes = self.config.max_frame_bytes
             session = WorkerSession(link, name, address[0], features, labels, users)
             self._claim(session)
@@ -127,9 +134,10 @@ class WorkerPort:
                            "heartbeatTimeout": self.config.heartbeat_timeout, "features": list(protocol.FEATURES)})
             self._serve(session)
         except HandshakeRefused as exc:
-            log.warning("worker connection from %s refused: %s: %s", peer, exc.code, exc.message)
+            log.log(logging.DEBUG if exc.code == "not_leader" else logging.WARNING,
+                    "worker connection from %s refused: %s: %s", peer, exc.code, exc.message)
             try:
-                link.send_now(protocol.error(exc.code, exc.message), timeout=1.0)
+                link.send_now(protocol.error(exc.code, exc.message, exc.leader), timeout=1.0)
             except ConnectionClosed:
                 pass
         except FrameError as exc:
@@ -274,6 +282,16 @@ class WorkerServer(StreamServer):
     def __init__(self, listener, port, **kwargs):
         super().__init__(listener, port.handle, **kwargs)
         self.port = port
+
+    @staticmethod
+    def listener_for(address, backlog):
+        """A bound, listening socket, for a server that must know its port before it starts."""
+        return StreamServer.get_listener(address, backlog=backlog)
+
+    def serve(self, port):
+        """Hand the connections from now on to ``port`` (a standby's port to the active one's)."""
+        self.port = port
+        self.set_handle(port.handle)
 
     def do_handle(self, sock, address):
         if not self.port.admit(address):

@@ -5,3 +5,76 @@ def reconnect_delay(attempt, base, cap, random_fraction):
     """Seconds to wait before reconnect `attempt` (0-based); random_fraction is in [0, 1)."""
     ceiling = min(cap, base * (2 ** min(attempt, 30)))
     return max(base / 2, ceiling * random_fraction)
+
+
+# While a standby answers (an election is under way), rounds wait at most this long: a
+# new active master is due within a lease, and workers should find it soon after.
+STANDBY_ROUND_CAP_SECONDS = 3.0
+
+
+def parse_master(text, default_port):
+    """'host', 'host:port' or '[v6]:port' -> (host, port); ValueError if it is neither."""
+    text = text.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    else:
+        host, port = text, ""
+    if not host or (port and not (port.isdigit() and 0 < int(port) < 65536)):
+        raise ValueError("%r is not HOST or HOST:PORT" % (text,))
+    return host, int(port) if port else default_port
+
+
+class MasterRotation:
+    """Which of several masters to dial next, and after how long.
+
+    A round tries every master once, a moment apart; a ``not_leader`` answer that names
+    a master in the list sends the next dial there. Between rounds the delay grows
+    (``reconnect_delay``), capped lower while a standby answered. With one master this
+    is the plain backoff."""
+
+    def __init__(self, masters, base, cap):
+        self.masters = list(masters)
+        self.base = base
+        self.cap = cap
+        self.index = 0
+        self.round = 0
+        self.tried = 0
+        self.standby_seen = False
+
+    @property
+    def current(self):
+        return self.masters[self.index]
+
+    def after(self, stable, random_fraction, not_leader=False, leader=None):
+        """The link to ``current`` ended (``stable``: after a long session); returns the delay
+        before dialing the new ``current``."""
+        if stable:
+            self.round = self.tried = 0
+            self.standby_seen = False
+        self.tried += 1
+        hinted = self._index_of(leader) if not_leader else None
+        self.standby_seen = self.standby_seen or not_leader
+        if stable and not not_leader:
+            # The master we had went away: it may be back in a moment (a restart); try it first.
+            return reconnect_delay(0, self.base, self.cap, random_fraction)
+        self.index = hinted if hinted is not None and hinted != self.index else (self.index + 1) % len(self.masters)
+        if self.tried < len(self.masters):
+            return self.base * random_fraction / 2
+        cap = min(self.cap, max(self.base, STANDBY_ROUND_CAP_SECONDS)) if self.standby_seen else self.cap
+        delay = reconnect_delay(self.round, self.base, cap, random_fraction)
+        self.round += 1
+        self.tried = 0
+        self.standby_seen = False
+        return delay
+
+    def _index_of(self, address):
+        if not address:
+            return None
+        try:
+            wanted = parse_master(address, self.masters[self.index][1])
+        except ValueError:
+            return None
+        return self.masters.index(wanted) if wanted in self.masters else None

@@ -21,7 +21,7 @@ from ..framing import ConnectionClosed, FrameError
 from ..link import Link, TlsFailure, tune_socket
 from ..protocol import HandshakeRefused
 from . import stats
-from .backoff import reconnect_delay
+from .backoff import MasterRotation
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +57,24 @@ class MasterLink:
         self.outbox = outbox
         self.live_channel = live_channel
         self._tls = None
+        self.rotation = None
 
     # -- dialing ---------------------------------------------------------------------
     def run(self, stopping):
-        attempt = 0
+        rotation = MasterRotation(self.config_masters(), self.config.reconnect_min, self.config.reconnect_max)
+        self.rotation = rotation
         while not stopping.is_set():
             started = monotonic()
+            not_leader, leader = False, None
             try:
                 self._session()
             except HandshakeRefused as exc:
-                log.error("cannot register with master %s: %s", self._address(), exc)
+                if exc.code == "not_leader":
+                    not_leader, leader = True, exc.leader
+                    log.info("master %s is a standby; the active master is %s", self._address(),
+                             exc.leader or "not known yet")
+                else:
+                    log.error("cannot register with master %s: %s", self._address(), exc)
             except TlsFailure as exc:
                 log.warning("link to master %s closed: %s", self._address(), exc)
             except ssl.SSLError as exc:
@@ -81,19 +89,25 @@ class MasterLink:
                 self.outbox.detach()
                 if self.live_channel is not None:
                     self.live_channel.detach()
-            if monotonic() - started > STABLE_SESSION_SECONDS:
-                attempt = 0
-            delay = reconnect_delay(attempt, self.config.reconnect_min, self.config.reconnect_max, random.random())
-            attempt += 1
-            log.info("reconnecting to %s in %.1fs", self._address(), delay)
+            delay = rotation.after(monotonic() - started > STABLE_SESSION_SECONDS, random.random(),
+                                   not_leader, leader)
+            log.info("connecting to %s in %.1fs", self._address(), delay)
             stopping.wait(delay)
 
+    def config_masters(self):
+        """(host, port) of each master to try, in order: master_hosts, else master_host."""
+        if self.config.master_hosts:
+            return [(host, port or self.config.master_port) for host, port in self.config.master_hosts]
+        return [(self.config.master_host, self.config.master_port)]
+
     def _address(self):
-        return "%s:%d" % (self.config.master_host, self.config.master_port)
+        host, port = self.rotation.current if self.rotation is not None else self.config_masters()[0]
+        return "%s:%d" % (host, port)
 
     def _dial(self):
         """A connected socket and the fingerprint of the master's certificate ("" in plaintext)."""
-        sock = open_tcp(self.config.master_host, self.config.master_port, timeout=10)
+        host, port = self.rotation.current
+        sock = open_tcp(host, port, timeout=10)
         tune_socket(sock)
         if not self.config.master_tls:
             sock.settimeout(None)
@@ -101,7 +115,7 @@ class MasterLink:
         if self._tls is None:
             self._tls = tls.link_client_context(self.config.master_ca_file)
         try:
-            sock = self._tls.wrap_socket(sock, server_hostname=self.config.master_host)
+            sock = self._tls.wrap_socket(sock, server_hostname=host)
         except OSError:
             sock.close()
             raise
@@ -219,4 +233,6 @@ def handshake(link, key, node, timeout, cert_fingerprint, labels=None, users=Non
 
 
 def _refused_by(message):
-    return HandshakeRefused(str(message.get("code")), str(message.get("message")))
+    leader = message.get("leader")
+    return HandshakeRefused(str(message.get("code")), str(message.get("message")),
+                            leader=leader if isinstance(leader, str) else None)

@@ -28,7 +28,7 @@ FINAL_ACK_SECONDS = 3.0
 
 def missing_setup(cfg):
     """Why this worker cannot join a cluster yet (no master address, no key file), or None."""
-    if not cfg.master_host:
+    if not cfg.master_host and not cfg.master_hosts:
         return "master_host is not set"
     if not cfg.cluster_key and cfg.cluster_key_file and not os.path.exists(cfg.cluster_key_file):
         return "the cluster key file %s does not exist (copy it from the master)" % cfg.cluster_key_file
@@ -73,9 +73,10 @@ def run(cfg):
     stopping = Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, stopping.set)
-    log.info("worker %s starting; master is %s:%d", node, cfg.master_host, cfg.master_port)
+    masters = ", ".join("%s:%d" % master for master in link.config_masters())
+    log.info("worker %s starting; %s %s", node, "masters are" if cfg.master_hosts else "master is", masters)
     dialer = gevent.spawn(link.run, stopping)
-    watchdog = service_manager.ready("worker %s, master %s:%d" % (node, cfg.master_host, cfg.master_port))
+    watchdog = service_manager.ready("worker %s, master %s" % (node, masters))
     stopping.wait()
     service_manager.stopping()
     if watchdog is not None:

@@ -1,0 +1,223 @@
+"""Pool history in MariaDB (InnoDB), alone or on a Galera cluster: the same calls as the
+SQLite ``Store``, for several masters sharing one database.
+
+A commit returns once InnoDB (and, on Galera, the cluster's certification) has
+accepted the transaction, so an acknowledged result is as durable as the database is
+configured to make it (docs/high-availability.md). Every write of the active master
+carries its lease epoch (``fence``): the transaction first bumps the lease row if, and
+only if, it still names this master and this epoch, and is refused otherwise. A
+master that lost its lease -- paused, cut off, outvoted -- can therefore not write,
+however late its transaction arrives (``Fenced``).
+
+Like ``Store`` it is blocking and runs on ``ThreadedStore``'s one thread.
+"""
+
+import logging
+
+from ..errors import CannotStart, StoreUnavailable
+from . import store_schema
+from .mariadb_link import Connector, Unreachable
+from .store_rows import (JOB_CHANGING_COLUMNS, JOB_COLUMNS, JOB_SUMMARY_COLUMNS, POOL_CHANGING_COLUMNS, POOL_COLUMNS,
+                         POOL_WRITE_COLUMNS, WORKER_CHANGING_COLUMNS, WORKER_COLUMNS, job_row, pool_from_rows,
+                         pool_row, worker_from_row, worker_row)
+
+log = logging.getLogger(__name__)
+
+FENCE = "UPDATE pcci_lease SET writes = writes + 1 WHERE id = 1 AND holder = %s AND epoch = %s"
+
+
+class Fenced(StoreUnavailable):
+    """This master does not hold the lease (or no longer): it may not write."""
+
+
+def _updates(columns):
+    return ", ".join("%s = VALUES(%s)" % (column, column) for column in columns)
+
+
+def _marks(count):
+    return ", ".join(["%s"] * count)
+
+
+SAVE_POOLS = "INSERT INTO pools (%s) VALUES (%s) ON DUPLICATE KEY UPDATE %s" % (
+    POOL_WRITE_COLUMNS, _marks(15), _updates(POOL_CHANGING_COLUMNS))
+SAVE_JOBS = "INSERT INTO jobs (pool_id, position, %s) VALUES (%s) ON DUPLICATE KEY UPDATE %s" % (
+    JOB_COLUMNS, _marks(12), _updates(JOB_CHANGING_COLUMNS))
+SAVE_WORKERS = "INSERT INTO workers (%s) VALUES (%s) ON DUPLICATE KEY UPDATE %s" % (
+    WORKER_COLUMNS, _marks(6), _updates(WORKER_CHANGING_COLUMNS))
+
+
+class MariaDbStore:
+    def __init__(self, target, password, tls_ca=None, connector=None):
+        self.connector = connector or Connector(target, password, tls_ca)
+        self.path = "mariadb://%s@%s" % (target.user, ",".join("%s:%d" % host for host in target.hosts))
+        self.db = None
+        self.fence = None           # (holder, epoch) while this master holds the lease
+        self.data_errors = self.connector.data_errors()
+
+    # -- the connection ----------------------------------------------------------------
+    def open(self):
+        try:
+            self._run(self._migrate)
+        except StoreUnavailable as exc:
+            raise CannotStart("the pool store %s: %s" % (self.path, exc.message))
+
+    def close(self):
+        if self.db is not None:
+            try:
+                self.db.close()
+            except Exception:
+                pass
+            self.db = None
+
+    def _run(self, work):
+        """work(cursor) in one transaction, committed; a lost connection moves to the next host
+        once, then raises StoreUnavailable (the persister retries; the API answers 503)."""
+        for attempt in (1, 2):
+            try:
+                if self.db is None:
+                    self.db = self.connector.connect()
+                with self.db.cursor() as cursor:
+                    result = work(cursor)
+                self.db.commit()
+                return result
+            except Unreachable as exc:
+                raise StoreUnavailable("the pool store is unreachable: %s" % exc)
+            except Exception as exc:
+                lost = self.connector.is_connection_lost(exc)
+                self._roll_back(lost)
+                if lost:
+                    self.connector.move_on()
+                    if attempt == 1:
+                        continue
+                    raise StoreUnavailable("the pool store %s stopped answering: %s" % (self.connector.where, exc))
+                if self.connector.is_conflict(exc):
+                    raise StoreUnavailable("the pool store refused a transaction that conflicted with another "
+                                           "(%s); it is tried again" % exc)
+                raise
+
+    def _roll_back(self, lost):
+        if lost:
+            self.close()
+            return
+        try:
+            self.db.rollback()
+        except Exception:
+            self.close()
+
+    def _migrate(self, cursor):
+        cursor.execute(store_schema.VERSION_TABLE["mariadb"])
+        cursor.execute("SELECT version FROM pcci_schema WHERE id = 1")
+        row = cursor.fetchone()
+        try:
+            steps = store_schema.pending(store_schema.MARIADB, row[0] if row else 0, self.path)
+        except store_schema.SchemaTooNew as exc:
+            raise CannotStart(str(exc))
+        for step in steps:
+            # DDL commits by itself in MariaDB; every statement is idempotent (IF NOT EXISTS,
+            # INSERT IGNORE), so two masters starting at once both end at this version.
+            for statement in step.statements:
+                cursor.execute(statement)
+            cursor.execute("INSERT INTO pcci_schema (id, version) VALUES (1, %s) "
+                           "ON DUPLICATE KEY UPDATE version = GREATEST(version, VALUES(version))", (step.version,))
+            log.info("pool store %s: schema version %d (%s)", self.path, step.version, step.what)
+        cursor.execute("SELECT @@max_allowed_packet")
+        self.max_packet = cursor.fetchone()[0]
+
+    def schema_version(self):
+        return self._run(lambda cursor: _one(cursor, "SELECT version FROM pcci_schema WHERE id = 1"))
+
+    # -- writes ------------------------------------------------------------------------
+    def save(self, pools, jobs, workers=(), forget_workers=()):
+        def work(cursor):
+            self._check_fence(cursor)
+            if pools:
+                cursor.executemany(SAVE_POOLS, [pool_row(p) for p in pools])
+            if jobs:
+                cursor.executemany(SAVE_JOBS, [job_row(j) for j in jobs])
+            if workers:
+                cursor.executemany(SAVE_WORKERS, [worker_row(w) for w in workers])
+            if forget_workers:
+                cursor.executemany("DELETE FROM workers WHERE name = %s", [(name,) for name in forget_workers])
+        self._run(work)
+
+    def _check_fence(self, cursor):
+        if self.fence is None:
+            raise Fenced("this master is not the active one: it holds no lease, so it writes nothing")
+        cursor.execute(FENCE, self.fence)
+        if cursor.rowcount != 1:
+            raise Fenced("this master's lease (epoch %d) has passed to another master: its writes are refused"
+                         % self.fence[1])
+
+    def purge(self, ended_before_ms, max_pools, batch=500):
+        def work(cursor):
+            cursor.execute("SELECT id FROM pools WHERE status = 'done' AND end_time < %s LIMIT %s",
+                           (ended_before_ms, batch))
+            ids = [row[0] for row in cursor.fetchall()]
+            if not ids and max_pools is not None:
+                excess = _one(cursor, "SELECT COUNT(*) FROM pools") - max_pools
+                if excess > 0:
+                    cursor.execute("SELECT id FROM pools WHERE status = 'done' ORDER BY id LIMIT %s",
+                                   (min(excess, batch),))
+                    ids = [row[0] for row in cursor.fetchall()]
+            if ids:
+                self._check_fence(cursor)
+                cursor.execute("DELETE FROM jobs WHERE pool_id IN (%s)" % _marks(len(ids)), ids)
+                cursor.execute("DELETE FROM pools WHERE id IN (%s)" % _marks(len(ids)), ids)
+            return len(ids)
+        return self._run(work)
+
+    # -- reads -------------------------------------------------------------------------
+    def get_pool(self, pool_id):
+        return self._run(lambda cursor: _read_pool(cursor, pool_id))
+
+    def unfinished_pools(self):
+        def work(cursor):
+            cursor.execute("SELECT id FROM pools WHERE status = 'running'")
+            return [_read_pool(cursor, row[0]) for row in cursor.fetchall()]
+        return self._run(work)
+
+    def list_pools(self, status=None, before=None, limit=50):
+        def work(cursor):
+            clauses, args = [], []
+            if status:
+                clauses.append("status = %s")
+                args.append(status)
+            if before:
+                clauses.append("id < %s")
+                args.append(before)
+            where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+            cursor.execute("SELECT %s FROM pools %s ORDER BY id DESC LIMIT %%s" % (POOL_COLUMNS, where),
+                           args + [limit])
+            rows = cursor.fetchall()
+            if not rows:
+                return []
+            jobs_by_pool = {row[0]: [] for row in rows}
+            cursor.execute("SELECT pool_id, %s FROM jobs WHERE pool_id IN (%s) ORDER BY pool_id, position"
+                           % (JOB_SUMMARY_COLUMNS, _marks(len(rows))), list(jobs_by_pool))
+            for job_row_ in cursor.fetchall():
+                jobs_by_pool[job_row_[0]].append(job_row_[1:])
+            return [pool_from_rows(row, jobs_by_pool[row[0]]) for row in rows]
+        return self._run(work)
+
+    def workers(self):
+        def work(cursor):
+            cursor.execute("SELECT %s FROM workers ORDER BY name" % WORKER_COLUMNS)
+            return [worker_from_row(row) for row in cursor.fetchall()]
+        return self._run(work)
+
+    def count_pools(self):
+        return self._run(lambda cursor: _one(cursor, "SELECT COUNT(*) FROM pools"))
+
+
+def _one(cursor, statement, args=None):
+    cursor.execute(statement, args)
+    return cursor.fetchone()[0]
+
+
+def _read_pool(cursor, pool_id):
+    cursor.execute("SELECT %s FROM pools WHERE id = %%s" % POOL_COLUMNS, (pool_id,))
+    row = cursor.fetchone()
+    if row is None:
+        return None
+    cursor.execute("SELECT %s FROM jobs WHERE pool_id = %%s ORDER BY position" % JOB_COLUMNS, (pool_id,))
+    return pool_from_rows(row, cursor.fetchall())

@@ -1,0 +1,66 @@
+"""The pool store's rows, pure: pools, jobs and worker records to the tuples both
+backends write, and the tuples they read back to pools. No database here."""
+
+import json
+
+from ..model import Job, Pool, Rollout, WorkerRecord
+
+# Backticks quote `signal`, a reserved word in MariaDB; SQLite accepts them too.
+JOB_COLUMNS = ("worker, state, exit_code, `signal`, start_time, end_time, "
+               "stdout, stderr, stdout_truncated, stderr_truncated")
+JOB_SUMMARY_COLUMNS = "worker, state, exit_code, `signal`, start_time, end_time"
+POOL_COLUMNS = ("id, cmd, created, end_time, timeout, env, cwd, submitted_by, submitted_from, killed_by, target, "
+                "rollout, run_as, copy")
+POOL_WRITE_COLUMNS = ("id, cmd, created, end_time, timeout, env, cwd, status, submitted_by, submitted_from, "
+                      "killed_by, target, rollout, run_as, copy")
+WORKER_COLUMNS = "name, address, first_seen, last_seen, stats, labels"
+# What a save changes of a pool already stored (the rest is fixed at submit).
+POOL_CHANGING_COLUMNS = ("end_time", "status", "killed_by")
+JOB_CHANGING_COLUMNS = ("state", "exit_code", "`signal`", "start_time", "end_time", "stdout", "stderr",
+                        "stdout_truncated", "stderr_truncated")
+WORKER_CHANGING_COLUMNS = ("address", "last_seen", "stats", "labels")
+
+
+def _json_or_none(value):
+    return json.dumps(value) if value is not None else None
+
+
+def pool_row(pool):
+    return (pool.pool_id, pool.cmd, pool.created, pool.end_time, pool.timeout, _json_or_none(pool.env), pool.cwd,
+            pool.status.value, pool.submitted_by, pool.submitted_from, pool.killed_by, _json_or_none(pool.target),
+            _json_or_none(pool.rollout.to_json() if pool.rollout is not None else None), pool.user,
+            _json_or_none(pool.copy))
+
+
+def job_row(job):
+    return (job.pool_id, job.position, job.worker, job.state.value, job.exit_code, job.signal, job.start_time,
+            job.end_time, job.stdout, job.stderr, int(job.stdout_truncated), int(job.stderr_truncated))
+
+
+def worker_row(record):
+    return (record.name, record.address, record.first_seen, record.last_seen, _json_or_none(record.stats),
+            json.dumps(record.labels or {}))
+
+
+def worker_from_row(row):
+    return WorkerRecord(row[0], row[1], row[2], row[3], json.loads(row[4]) if row[4] else None,
+                        json.loads(row[5]) if row[5] else {})
+
+
+def pool_from_rows(row, job_rows):
+    """A Pool from its row (POOL_COLUMNS) and its jobs' rows (JOB_COLUMNS, or JOB_SUMMARY_COLUMNS
+    for a listing without output), in position order."""
+    (pool_id, cmd, created, end_time, timeout, env, cwd, submitted_by, submitted_from, killed_by, target, rollout,
+     user, copy) = row
+    jobs = {}
+    for position, job_row_ in enumerate(job_rows):
+        job = Job(pool_id, *job_row_[:6], position=position)
+        if len(job_row_) > 6:
+            job.stdout, job.stderr = job_row_[6], job_row_[7]
+            job.stdout_truncated, job.stderr_truncated = bool(job_row_[8]), bool(job_row_[9])
+        jobs[job.worker] = job
+    return Pool(pool_id, cmd, created, jobs, timeout=timeout,
+                env=json.loads(env) if env else None, cwd=cwd, end_time=end_time, submitted_by=submitted_by,
+                submitted_from=submitted_from, killed_by=killed_by, target=json.loads(target) if target else None,
+                rollout=Rollout.from_json(json.loads(rollout)) if rollout else None, user=user,
+                copy=json.loads(copy) if copy else None)
