@@ -349,3 +349,20 @@ def start_in_namespace(bed, netns, kind, directory, settings):
     service.start()
     bed.services.append(service)
     return service
+
+
+@pytest.fixture(scope="session")
+def mariadb_server():
+    """One real MariaDB server for the session's store tests; each test takes a fresh database."""
+    import shutil
+    import mariadb
+    reason = mariadb.available()
+    if reason:
+        pytest.skip(reason)
+    pytest.importorskip("pymysql")
+    server, base = mariadb.start_throwaway()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)

@@ -57,3 +57,19 @@ class MariaDB:
                 self.process.wait(10)
         self.process = None
         time.sleep(0.1)
+
+
+def start_throwaway():
+    """A started MariaDB under /tmp (pytest's tmp_path is 0700 root, and mariadbd runs as
+    mysql): (server, base directory to remove after stop)."""
+    import tempfile
+    base = tempfile.mkdtemp(prefix="pcci-mariadb-")
+    os.chmod(base, 0o755)
+    return MariaDB(os.path.join(base, "server")).start(), base
+
+
+def fresh_database(server, name, password="secret"):
+    """An empty database and a user 'pcci' with all rights on it: its store_url."""
+    server.sql("CREATE DATABASE %s; CREATE USER IF NOT EXISTS 'pcci'@'127.0.0.1' IDENTIFIED BY '%s'; "
+               "GRANT ALL ON %s.* TO 'pcci'@'127.0.0.1';" % (name, password, name))
+    return "mariadb://pcci@127.0.0.1:%d/%s" % (server.port, name)

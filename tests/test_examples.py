@@ -8,7 +8,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 
 import pytest
@@ -50,10 +49,8 @@ def mariadb_server():
     reason = mariadb.available()
     if reason:
         pytest.skip(reason)
-    # Not under pytest's tmp_path: that is 0700 root, and mariadbd runs as mysql.
-    base = tempfile.mkdtemp(prefix="pcci-mariadb-")
-    os.chmod(base, 0o755)
-    server = mariadb.MariaDB(os.path.join(base, "server")).start()
+    # Its own server, not the session's: this test stops and starts it.
+    server, base = mariadb.start_throwaway()
     server.sql("CREATE DATABASE pcci; CREATE USER 'pcci'@'127.0.0.1' IDENTIFIED BY 'secret'; "
                "GRANT ALL ON pcci.* TO 'pcci'@'127.0.0.1';")
     try:

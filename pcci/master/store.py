@@ -150,10 +150,10 @@ class Store:
             return []
         # One query for the whole page's jobs, not one per pool.
         jobs_by_pool = {row[0]: [] for row in rows}
-        for job_row in self.db.execute(
+        for summary in self.db.execute(
                 "SELECT pool_id, %s FROM jobs WHERE pool_id IN (%s) ORDER BY pool_id, position"
                 % (JOB_SUMMARY_COLUMNS, ",".join("?" * len(rows))), list(jobs_by_pool)):
-            jobs_by_pool[job_row[0]].append(job_row[1:])
+            jobs_by_pool[summary[0]].append(summary[1:])
         return [pool_from_rows(row, jobs_by_pool[row[0]]) for row in rows]
 
     def workers(self):

@@ -194,8 +194,8 @@ class MariaDbStore:
             jobs_by_pool = {row[0]: [] for row in rows}
             cursor.execute("SELECT pool_id, %s FROM jobs WHERE pool_id IN (%s) ORDER BY pool_id, position"
                            % (JOB_SUMMARY_COLUMNS, _marks(len(rows))), list(jobs_by_pool))
-            for job_row_ in cursor.fetchall():
-                jobs_by_pool[job_row_[0]].append(job_row_[1:])
+            for summary in cursor.fetchall():
+                jobs_by_pool[summary[0]].append(summary[1:])
             return [pool_from_rows(row, jobs_by_pool[row[0]]) for row in rows]
         return self._run(work)
 

@@ -53,11 +53,11 @@ def pool_from_rows(row, job_rows):
     (pool_id, cmd, created, end_time, timeout, env, cwd, submitted_by, submitted_from, killed_by, target, rollout,
      user, copy) = row
     jobs = {}
-    for position, job_row_ in enumerate(job_rows):
-        job = Job(pool_id, *job_row_[:6], position=position)
-        if len(job_row_) > 6:
-            job.stdout, job.stderr = job_row_[6], job_row_[7]
-            job.stdout_truncated, job.stderr_truncated = bool(job_row_[8]), bool(job_row_[9])
+    for position, columns in enumerate(job_rows):
+        job = Job(pool_id, *columns[:6], position=position)
+        if len(columns) > 6:
+            job.stdout, job.stderr = columns[6], columns[7]
+            job.stdout_truncated, job.stderr_truncated = bool(columns[8]), bool(columns[9])
         jobs[job.worker] = job
     return Pool(pool_id, cmd, created, jobs, timeout=timeout,
                 env=json.loads(env) if env else None, cwd=cwd, end_time=end_time, submitted_by=submitted_by,
