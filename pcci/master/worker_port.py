@@ -6,6 +6,7 @@ that link with one log line; the other workers never notice.
 """
 
 import logging
+import socket
 
 import gevent
 from gevent.event import AsyncResult, Event
@@ -286,7 +287,7 @@ class WorkerServer(StreamServer):
     @staticmethod
     def listener_for(address, backlog):
         """A bound, listening socket, for a server that must know its port before it starts."""
-        return StreamServer.get_listener(address, backlog=backlog)
+        return StreamServer.get_listener(address, backlog=backlog, family=socket.AF_INET6 if ":" in address[0] else socket.AF_INET)
 
     def serve(self, port):
         """Hand the connections from now on to ``port`` (a standby's port to the active one's)."""

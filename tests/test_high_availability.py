@@ -1,0 +1,150 @@
+"""Several masters on one MariaDB: one active, the others standby; failover after a
+SIGKILL, a pause (SIGSTOP) and a clean stop, on loopback with a real mariadbd, real
+masters and real workers. tests/test_galera.py does the same on a 3-node Galera cluster
+in network namespaces, with a cut link."""
+
+import os
+import signal
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+import mariadb
+from conftest import Cluster, wait_until
+
+LEASE = 3.0
+# Past the lease: a claim is tried a quarter of a lease apart, then the pools are restored.
+TAKEOVER_MARGIN = 3.0
+
+
+def role(cluster):
+    try:
+        status, data = cluster.api("GET", "/health", token=None, timeout=5)
+    except OSError:
+        return None
+    return data.get("role")
+
+
+def no_redirect(method, url, body=None):
+    """(status, headers, JSON) of one call, not following a redirect."""
+    class Refuse(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args):
+            return None
+    opener = urllib.request.build_opener(Refuse)
+    request = urllib.request.Request(url, data=body, method=method)
+    try:
+        with opener.open(request, timeout=10) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read()
+
+
+@pytest.fixture
+def masters(tmp_path, mariadb_server):
+    url = mariadb.fresh_database(mariadb_server, "pcci_ha_%d" % os.getpid() + "_%d" % int(time.time() * 1000 % 1e6))
+    password = tmp_path / "db-password"
+    password.write_text("secret\n")
+    password.chmod(0o600)
+    made = [Cluster(tmp_path / name) for name in ("a", "b")]
+    for cluster, name in zip(made, ("a", "b")):
+        cluster.settings = dict(store_url=url, store_password_file=str(password), lease_time="%ds" % LEASE,
+                                master_name=name, advertise_api_url="http://127.0.0.1:%d" % cluster.api_port,
+                                advertise_worker_address="127.0.0.1:%d" % cluster.worker_port)
+    try:
+        yield made
+    finally:
+        for cluster in made:
+            cluster.stop()
+
+
+def start_workers(masters, names, first=0):
+    order = masters[first:] + masters[:first]
+    hosts = ["127.0.0.1:%d" % cluster.worker_port for cluster in order]
+    for name in names:
+        masters[0].start_worker(name, wait=False, master_host=None, master_hosts=hosts)
+
+
+def wait_role(cluster, wanted, timeout):
+    wait_until(lambda: role(cluster) == wanted, timeout=timeout, what="%s %s" % (cluster.base, wanted))
+
+
+def test_one_active_the_standby_redirects_and_takes_over_a_killed_master_exactly_once(masters):
+    a, b = masters
+    a.start_master(**a.settings)
+    wait_role(a, "active", timeout=LEASE + TAKEOVER_MARGIN)
+    b.start_master(**b.settings)
+    assert role(b) == "standby"
+    health = b.api("GET", "/health", token=None)[1]
+    assert health["active"] == {"api": "http://127.0.0.1:%d" % a.api_port, "workers": "127.0.0.1:%d" % a.worker_port}
+    assert b.api("GET", "/health?role=active", token=None)[0] == 503
+    assert a.api("GET", "/health?role=active", token=None)[0] == 200
+
+    # Workers list the standby first: it answers not_leader and names the active master.
+    start_workers(masters, ["w1", "w2"], first=1)
+    a.wait_online("w1", "w2")
+    assert "is a standby; the active master is 127.0.0.1:%d" % a.worker_port in a.workers["w1"].log()
+
+    # Writes on the standby: 307 to the same call on the active master; reads from the database.
+    status, headers, body = no_redirect("POST", "http://127.0.0.1:%d/job" % b.api_port, b'{"cmd": "true"}')
+    assert status == 307 and headers["Location"] == "http://127.0.0.1:%d/job" % a.api_port
+    assert b'"not_leader"' in body
+    status, submitted = a.api("POST", "/job", {"cmd": "sleep 3; echo once", "workers": ["w1", "w2"]})
+    assert status == 202
+    pool_id = submitted["id"]
+    status, seen = b.api("GET", "/pool/%s" % pool_id)
+    assert status == 200 and seen["status"] == "running"     # the standby read it from the database
+    a.wait_running(pool_id, "w1", "w2")
+
+    a.master.kill()                                          # SIGKILL, mid-pool
+    killed = time.monotonic()
+    wait_role(b, "active", timeout=LEASE + TAKEOVER_MARGIN)
+    took_over = time.monotonic() - killed
+    b.wait_online("w1", "w2", timeout=15)
+    status, pool = b.api("GET", "/pool/%s?wait=30" % pool_id)
+    assert status == 200 and pool["status"] == "done", pool
+    assert {name: (job["state"], job["stdout"]) for name, job in pool["jobs"].items()} == \
+        {"w1": ("succeeded", "once\n"), "w2": ("succeeded", "once\n")}
+    print("standby took over %.1f s after the SIGKILL (lease %gs)" % (took_over, LEASE))
+
+    # The killed master comes back: it stays standby, and names the new active master.
+    a.start_master(**a.settings)
+    time.sleep(LEASE * 1.5)
+    assert role(a) == "standby" and role(b) == "active"
+    assert a.api("GET", "/health", token=None)[1]["active"]["api"] == "http://127.0.0.1:%d" % b.api_port
+    assert b.run("echo after", workers=["w1", "w2"])["jobs"]["w2"]["stdout"] == "after\n"
+
+
+def test_a_paused_master_comes_back_as_a_standby_and_a_clean_stop_hands_over_at_once(masters):
+    a, b = masters
+    a.start_master(**a.settings)
+    wait_role(a, "active", timeout=LEASE + TAKEOVER_MARGIN)
+    b.start_master(**b.settings)
+    start_workers(masters, ["w1"])
+    a.wait_online("w1")
+
+    a.master.signal(signal.SIGSTOP)           # paused: a long GC, a swapping Pi, a stopped VM
+    try:
+        wait_role(b, "active", timeout=LEASE + TAKEOVER_MARGIN)
+        b.wait_online("w1", timeout=20)
+        status, submitted = b.api("POST", "/job", {"cmd": "echo by-b", "workers": ["w1"]})
+        assert status == 202
+    finally:
+        a.master.signal(signal.SIGCONT)
+    # Back from the pause, it finds its term over, writes nothing and restarts as a standby.
+    wait_until(lambda: "stepping down" in a.master.log(), timeout=LEASE + TAKEOVER_MARGIN, what="a steps down")
+    wait_role(a, "standby", timeout=15)
+    assert a.master.process.poll() is None          # the same process, re-executed
+    status, pool = b.api("GET", "/pool/%s?wait=20" % submitted["id"])
+    assert pool["status"] == "done" and pool["jobs"]["w1"]["stdout"] == "by-b\n"
+    assert role(b) == "active"
+
+    # A clean stop releases the lease: the standby takes over well within a lease.
+    b.master.stop()
+    stopped = time.monotonic()
+    wait_role(a, "active", timeout=LEASE + TAKEOVER_MARGIN)
+    handover = time.monotonic() - stopped
+    assert handover < LEASE, "the released lease was not taken at once (%.1f s)" % handover
+    a.wait_online("w1", timeout=20)
+    assert a.run("echo by-a", workers=["w1"])["jobs"]["w1"]["stdout"] == "by-a\n"
