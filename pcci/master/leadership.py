@@ -16,6 +16,7 @@ from gevent.threadpool import ThreadPool
 
 from ..clock import monotonic
 from .lease import LeaseTerm
+from .thread_calls import call_on
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class Leadership:
         self._last_problem = None
 
     def _call(self, timeout, method, *args):
-        return self._thread.spawn(method, *args).get(timeout=max(0.05, timeout))
+        return call_on(self._thread, max(0.05, timeout), method, *args)
 
     # -- standby ------------------------------------------------------------------------
     def campaign(self, stopping):
@@ -56,7 +57,7 @@ class Leadership:
                 self._problem(None)
             except (Exception, gevent.Timeout) as exc:
                 self.known = None
-                self._problem("cannot reach the lease in the database: %s" % (str(exc) or type(exc).__name__))
+                self._problem("cannot reach the lease in the database: %s" % self._why(exc))
             stopping.wait(self.term.renew_every)
         return None
 
@@ -83,7 +84,7 @@ class Leadership:
                     on_lost("another master holds the lease now (this one had epoch %d)" % self.epoch)
                     return
             except (Exception, gevent.Timeout) as exc:
-                self._problem("could not renew the lease: %s" % (str(exc) or type(exc).__name__))
+                self._problem("could not renew the lease: %s" % self._why(exc))
             if not self.term.holds(monotonic()):
                 on_lost("the lease ran out without a renewal (%s)" % self._last_problem)
                 return
@@ -96,7 +97,13 @@ class Leadership:
             self._call(RELEASE_SECONDS, self.board.release, self.holder, self.epoch)
             log.info("lease released")
         except (Exception, gevent.Timeout) as exc:
-            log.warning("could not release the lease (%s); a standby takes over when it runs out", exc)
+            log.warning("could not release the lease (%s); a standby takes over when it runs out", self._why(exc))
+
+    @staticmethod
+    def _why(exc):
+        if isinstance(exc, gevent.Timeout):
+            return "the database did not answer in time"
+        return str(exc) or type(exc).__name__
 
     def _problem(self, text):
         if text is not None and text != self._last_problem:

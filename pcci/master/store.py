@@ -19,6 +19,7 @@ from gevent.threadpool import ThreadPool
 
 from ..errors import CannotStart
 from . import store_schema
+from .thread_calls import call_on
 from .store_rows import (JOB_COLUMNS, JOB_SUMMARY_COLUMNS, POOL_CHANGING_COLUMNS, POOL_COLUMNS, POOL_WRITE_COLUMNS,
                          WORKER_CHANGING_COLUMNS, WORKER_COLUMNS,
                          job_row, pool_from_rows, pool_row, worker_from_row, worker_row)
@@ -195,7 +196,7 @@ class ThreadedStore:
         method = getattr(self._store, name)
 
         def call(*args, **kwargs):
-            return self._thread.apply(method, args, kwargs)
+            return call_on(self._thread, None, method, *args, **kwargs)
         return call
 
     def open(self):

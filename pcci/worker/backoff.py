@@ -30,10 +30,12 @@ def parse_master(text, default_port):
 class MasterRotation:
     """Which of several masters to dial next, and after how long.
 
-    A round tries every master once, a moment apart; a ``not_leader`` answer that names
-    a master in the list sends the next dial there. Between rounds the delay grows
-    (``reconnect_delay``), capped lower while a standby answered. With one master this
-    is the plain backoff."""
+    A round tries the masters in turn, a moment apart. A ``not_leader`` answer names the
+    active master: the next dial goes there, unless that master just failed to answer,
+    in which case the standby that answered is tried again after the round (it is alive,
+    and takes over when the lease runs out). Between rounds the delay grows
+    (``reconnect_delay``), capped lower while a standby answered. With one master this is
+    the plain backoff."""
 
     def __init__(self, masters, base, cap):
         self.masters = list(masters)
@@ -43,6 +45,7 @@ class MasterRotation:
         self.round = 0
         self.tried = 0
         self.standby_seen = False
+        self.failed = set()         # masters that did not answer in this round
 
     @property
     def current(self):
@@ -54,20 +57,28 @@ class MasterRotation:
         if stable:
             self.round = self.tried = 0
             self.standby_seen = False
+            self.failed = set()
         self.tried += 1
-        hinted = self._index_of(leader) if not_leader else None
-        self.standby_seen = self.standby_seen or not_leader
-        if stable and not not_leader:
-            # The master we had went away: it may be back in a moment (a restart); try it first.
-            return reconnect_delay(0, self.base, self.cap, random_fraction)
-        self.index = hinted if hinted is not None and hinted != self.index else (self.index + 1) % len(self.masters)
+        if not_leader:
+            self.standby_seen = True
+            hinted = self._index_of(leader)
+            if hinted is None or hinted in self.failed or hinted == self.index:
+                return self._end_round(random_fraction)     # stay with the live standby
+            self.index = hinted
+        else:
+            self.failed.add(self.index)
+            self.index = (self.index + 1) % len(self.masters)
         if self.tried < len(self.masters):
             return self.base * random_fraction / 2
+        return self._end_round(random_fraction)
+
+    def _end_round(self, random_fraction):
         cap = min(self.cap, max(self.base, STANDBY_ROUND_CAP_SECONDS)) if self.standby_seen else self.cap
         delay = reconnect_delay(self.round, self.base, cap, random_fraction)
         self.round += 1
         self.tried = 0
         self.standby_seen = False
+        self.failed = set()
         return delay
 
     def _index_of(self, address):

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 # A session that lasted this long resets the backoff.
 STABLE_SESSION_SECONDS = 10.0
+CONNECT_SECONDS = 10.0
 
 
 def open_tcp(host, port, timeout):
@@ -107,7 +108,9 @@ class MasterLink:
     def _dial(self):
         """A connected socket and the fingerprint of the master's certificate ("" in plaintext)."""
         host, port = self.rotation.current
-        sock = open_tcp(host, port, timeout=10)
+        # A master behind a cut link does not refuse, it never answers: give up on it within
+        # the link timeout, so the next master is tried soon.
+        sock = open_tcp(host, port, timeout=min(CONNECT_SECONDS, self.config.link_timeout))
         tune_socket(sock)
         if not self.config.master_tls:
             sock.settimeout(None)
