@@ -5,6 +5,8 @@ in network namespaces, with a cut link."""
 
 import os
 import signal
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -12,11 +14,16 @@ import urllib.request
 import pytest
 
 import mariadb
-from conftest import Cluster, wait_until
+from conftest import REPO, Cluster, wait_until
 
 LEASE = 3.0
 # Past the lease: a claim is tried a quarter of a lease apart, then the pools are restored.
 TAKEOVER_MARGIN = 3.0
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "pcci", *args], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, PYTHONPATH=REPO))
 
 
 def role(cluster):
@@ -108,12 +115,19 @@ def test_one_active_the_standby_redirects_and_takes_over_a_killed_master_exactly
         {"w1": ("succeeded", "once\n"), "w2": ("succeeded", "once\n")}
     print("standby took over %.1f s after the SIGKILL (lease %gs)" % (took_over, LEASE))
 
+    # The CLI given both masters passes over the dead one; given the standby first, it follows its 307.
+    urls = "http://127.0.0.1:%d,http://127.0.0.1:%d" % (a.api_port, b.api_port)
+    result = cli("run", "--url", urls, "-w", "w1,w2", "--", "echo via-cli")
+    assert result.returncode == 0 and "via-cli" in result.stdout, result.stderr
+
     # The killed master comes back: it stays standby, and names the new active master.
     a.start_master(**a.settings)
     time.sleep(LEASE * 1.5)
     assert role(a) == "standby" and role(b) == "active"
     assert a.api("GET", "/health", token=None)[1]["active"]["api"] == "http://127.0.0.1:%d" % b.api_port
     assert b.run("echo after", workers=["w1", "w2"])["jobs"]["w2"]["stdout"] == "after\n"
+    result = cli("run", "--url", urls, "-w", "w2", "--", "echo followed")      # a, a standby now, first
+    assert result.returncode == 0 and "followed" in result.stdout, result.stderr
 
 
 def test_a_paused_master_comes_back_as_a_standby_and_a_clean_stop_hands_over_at_once(masters):
@@ -148,3 +162,24 @@ def test_a_paused_master_comes_back_as_a_standby_and_a_clean_stop_hands_over_at_
     assert handover < LEASE, "the released lease was not taken at once (%.1f s)" % handover
     a.wait_online("w1", timeout=20)
     assert a.run("echo by-a", workers=["w1"])["jobs"]["w1"]["stdout"] == "by-a\n"
+
+
+def test_a_standby_dashboard_sends_the_user_to_the_active_master(masters):
+    import browser
+    if browser.missing():
+        pytest.skip("no browser: %s" % browser.missing())
+    a, b = masters
+    a.start_master(**a.settings)
+    wait_role(a, "active", timeout=LEASE + TAKEOVER_MARGIN)
+    b.start_master(**b.settings)
+    driver = browser.start()
+    try:
+        driver.get("http://127.0.0.1:%d/" % b.api_port)
+        wait_until(lambda: driver.execute_script(
+            "const s = document.getElementById('standby'); return s && !s.hidden"), timeout=20, what="standby notice")
+        link = driver.execute_script("const a = document.getElementById('standby-link'); "
+                                     "return [a.hidden, a.href, a.textContent]")
+        assert link == [False, "http://127.0.0.1:%d/" % a.api_port, "http://127.0.0.1:%d/" % a.api_port]
+        assert "standby" in driver.find_element("id", "standby-text").text
+    finally:
+        driver.quit()

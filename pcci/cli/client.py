@@ -30,6 +30,18 @@ class ClientError(Exception):
         self.retry_after = retry_after
 
 
+class _NotLeader(Exception):
+    def __init__(self, location):
+        super().__init__(location)
+        self.location = location
+
+
+class _Unreachable(Exception):
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
 def settings(url=None, token=None, token_file=None, cacert=None, fingerprint=None, environ=os.environ,
              config_path=CLIENT_CONFIG):
     """Master URL, token, CA file and pinned certificate fingerprint: flags first, then
@@ -86,9 +98,35 @@ class PinnedHTTPSHandler(urllib.request.HTTPSHandler):
         return self.do_open(self.connection, req, context=self._context)
 
 
+class NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect comes back as the 307 it is: the client decides whether to follow it."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def master_urls(text):
+    """'https://m1:8080,https://m2:8080' (or a list, from client.yaml) -> the URLs, in order."""
+    items = text if isinstance(text, list) else str(text).split(",")
+    urls = [item.strip().rstrip("/") for item in items if item and item.strip()]
+    if not urls:
+        raise ClientError("no master URL given", code=LOCAL_SETUP)
+    return urls
+
+
+def origin(url):
+    parts = urllib.parse.urlsplit(url)
+    return "%s://%s" % (parts.scheme, parts.netloc)
+
+
 class Client:
+    """Talks to one master of several: ``url`` may list them, comma-separated. A master that
+    cannot be reached is passed over for the next; a standby's 307 ``not_leader`` is
+    followed to the active master it names, which then serves the calls that follow."""
+
     def __init__(self, url, token=None, cafile=None, fingerprint=None):
-        self.url = url.rstrip("/")
+        self.urls = master_urls(url)
+        self.url = self.urls[0]
         self.token = token
         if fingerprint:
             from ..tls import normalize_fingerprint
@@ -96,16 +134,15 @@ class Client:
                 fingerprint = normalize_fingerprint(fingerprint)
             except ValueError as exc:
                 raise ClientError(str(exc), code=LOCAL_SETUP)
-            self.opener = urllib.request.build_opener(PinnedHTTPSHandler(fingerprint))
+            handler = PinnedHTTPSHandler(fingerprint)
         else:
             context = ssl.create_default_context(cafile=cafile) if cafile else None
-            self.opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
+            handler = urllib.request.HTTPSHandler(context=context)
+        self.opener = urllib.request.build_opener(handler, NoRedirects)
 
     def call(self, method, path, body=None, timeout=60):
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.url + path, data=data, method=method)
-        request.add_header("Content-Type", "application/json")
-        with self._open(request, timeout) as response:
+        with self._open(method, path, data, {"Content-Type": "application/json"}, timeout) as response:
             try:
                 return json.loads(response.read().decode("utf-8"))
             except OSError as exc:
@@ -113,13 +150,37 @@ class Client:
 
     def events(self, pool_id, last_event_id=None, timeout=60):
         """The open text/event-stream response of a pool's events (read it line by line)."""
-        request = urllib.request.Request(self.url + "/pool/%s/events" % pool_id, method="GET")
-        request.add_header("Accept", "text/event-stream")
+        headers = {"Accept": "text/event-stream"}
         if last_event_id:
-            request.add_header("Last-Event-ID", last_event_id)
-        return self._open(request, timeout)
+            headers["Last-Event-ID"] = last_event_id
+        return self._open("GET", "/pool/%s/events" % pool_id, None, headers, timeout)
 
-    def _open(self, request, timeout):
+    def _open(self, method, path, data, headers, timeout):
+        """The response; each listed master is tried once while none can be reached, and a
+        standby's redirect is followed once."""
+        unreachable = []
+        candidates = [self.url] + [url for url in self.urls if url != self.url]
+        followed = False
+        while candidates:
+            base = candidates.pop(0)
+            try:
+                response = self._open_one(method, base + path, data, headers, timeout)
+                self.url = base
+                return response
+            except _NotLeader as exc:
+                if followed:
+                    raise ClientError("the master at %s is a standby, and so is the one it named (%s); an "
+                                      "election may be under way: retry" % (base, exc.location), 307, "not_leader")
+                followed = True
+                candidates.insert(0, origin(exc.location))
+            except _Unreachable as exc:
+                unreachable.append("%s: %s" % (base, exc.reason))
+        raise ClientError("cannot reach the master at %s" % "; nor at ".join(unreachable))
+
+    def _open_one(self, method, url, data, headers, timeout):
+        request = urllib.request.Request(url, data=data, method=method)
+        for name, value in headers.items():
+            request.add_header(name, value)
         if self.token:
             request.add_header("Authorization", "Bearer " + self.token)
         try:
@@ -127,12 +188,13 @@ class Client:
         except urllib.error.HTTPError as exc:
             try:
                 error = json.loads(exc.read().decode("utf-8"))["error"]
-                raise ClientError(error["message"], exc.code, error["code"], _seconds(exc.headers.get("Retry-After")))
             except (ValueError, KeyError, TypeError):
-                raise ClientError("HTTP %d from %s" % (exc.code, self.url), exc.code)
+                raise ClientError("HTTP %d from %s" % (exc.code, origin(url)), exc.code)
+            if exc.code == 307 and error.get("code") == "not_leader" and exc.headers.get("Location"):
+                raise _NotLeader(exc.headers["Location"])
+            raise ClientError(error["message"], exc.code, error["code"], _seconds(exc.headers.get("Retry-After")))
         except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise ClientError("cannot reach the master at %s: %s" % (self.url, reason))
+            raise _Unreachable(getattr(exc, "reason", exc))
 
     def submit(self, cmd, workers=None, timeout=None, env=None, cwd=None, busy_retry=BUSY_RETRY_SECONDS,
                exclude=None, options=None):

@@ -79,10 +79,37 @@ function route() {
   });
 }
 
+// A standby master has no live cluster to show: send the user to the active one.
+function showStandby(active) {
+  const notice = $("#standby");
+  const link = $("#standby-link");
+  let target = null;
+  try {
+    const url = active && new URL(active.api);
+    if (url && (url.protocol === "http:" || url.protocol === "https:")) target = url.origin + "/";
+  } catch (error) { target = null; }
+  notice.hidden = false;
+  $("#standby-text").textContent = target
+    ? "This master is a standby. The cluster is driven from the active master: "
+    : "This master is a standby, and no master is active right now (an election takes a few seconds). "
+      + "This page tries again in 5 seconds.";
+  link.hidden = !target;
+  if (target) {
+    link.href = target;
+    link.textContent = target;
+  } else {
+    setTimeout(() => location.reload(), 5000);
+  }
+}
+
 async function start() {
   try {
     const health = await api("GET", "/health");
     document.title = "PCCI " + health.version;
+    if (health.role === "standby") {
+      showStandby(health.active);
+      return;
+    }
     await api("GET", "/pools?limit=1");     // does this master want a token we lack? (401 signs in)
   } catch (error) {
     if (!(error instanceof ApiError && error.status === 401)) showError(error);
