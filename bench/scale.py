@@ -4,7 +4,11 @@ Measures: time for all to connect, fan-out (POST /job on every worker -> all res
 sustained results per second, master RSS with all connected, and the time for all to
 reconnect after the master is restarted.
 
-    python3 bench/scale.py [COUNT ...]      (default: 1000 10000)
+    python3 bench/scale.py [--store sqlite|mariadb|both] [COUNT ...]      (default: sqlite; 1000 10000)
+
+With --store mariadb the master keeps its pools in a real MariaDB (InnoDB, default
+settings: a commit is flushed to disk) that the bench starts on loopback; ``both``
+measures SQLite and MariaDB one after the other for each count, for a ratio from one run.
 """
 
 import os
@@ -22,14 +26,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def online_count(cluster):
     """From /health: listing 10,000 workers every half second would itself load the master."""
-    return cluster.api("GET", "/health", timeout=120)[1]["workersOnline"]
+    return cluster.api("GET", "/health", timeout=120)[1].get("workersOnline", 0)   # 0 while standby
 
 
-def measure(count, plaintext=False):
+def measure(count, plaintext=False, store=None):
     """One run against ``count`` simulated workers; ``plaintext`` turns the link's TLS off
-    (worker_tls: false), to show what TLS costs."""
+    (worker_tls: false), to show what TLS costs; ``store`` is extra master settings (a
+    store_url and its password file)."""
     settings = dict(log_level="warning", heartbeat_timeout="60s", handshake_timeout="60s",
-                    worker_tls=not plaintext)
+                    worker_tls=not plaintext, **(store or {}))
     with tempfile.TemporaryDirectory() as base:
         cluster = Cluster(base)
         swarm = None
@@ -70,13 +75,49 @@ def measure(count, plaintext=False):
             cluster.stop()
 
 
-def main(counts):
-    print("workers  connect_s  fanout_s  results/s  master_RSS_MB(idle/after)  reconnect_s")
-    for count in counts:
-        r = measure(count)
-        print("%7d  %9.2f  %8.3f  %9.0f  %10.1f / %-10.1f  %11.2f" % (
-            r["count"], r["connect_s"], r["fanout_s"], r["rate"], r["rss_mb"], r["rss_after_mb"], r["reconnect_s"]))
+class MariaDbStore:
+    """A throwaway MariaDB on loopback and a fresh database per run (tests/mariadb.py)."""
+
+    def __init__(self):
+        import mariadb
+        self.mariadb = mariadb
+        self.server, self.base = mariadb.start_throwaway()
+        self.runs = 0
+        self.password = os.path.join(self.base, "password")
+        with open(self.password, "w") as handle:
+            handle.write("secret\n")
+        os.chmod(self.password, 0o600)
+
+    def settings(self):
+        self.runs += 1
+        url = self.mariadb.fresh_database(self.server, "pcci_bench_%d" % self.runs)
+        return {"store_url": url, "store_password_file": self.password, "lease_time": "10s"}
+
+    def close(self):
+        import shutil
+        self.server.stop()
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+def main(arguments):
+    store = "sqlite"
+    if arguments[:1] == ["--store"]:
+        store, arguments = arguments[1], arguments[2:]
+    counts = [int(a) for a in arguments] or [1000, 10000]
+    kinds = ["sqlite", "mariadb"] if store == "both" else [store]
+    database = MariaDbStore() if "mariadb" in kinds else None
+    print("store    workers  connect_s  fanout_s  results/s  master_RSS_MB(idle/after)  reconnect_s")
+    try:
+        for count in counts:
+            for kind in kinds:
+                r = measure(count, store=database.settings() if kind == "mariadb" else None)
+                print("%-7s  %7d  %9.2f  %8.3f  %9.0f  %10.1f / %-10.1f  %11.2f" % (
+                    kind, r["count"], r["connect_s"], r["fanout_s"], r["rate"], r["rss_mb"], r["rss_after_mb"],
+                    r["reconnect_s"]))
+    finally:
+        if database is not None:
+            database.close()
 
 
 if __name__ == "__main__":
-    main([int(a) for a in sys.argv[1:]] or [1000, 10000])
+    main(sys.argv[1:])

@@ -309,7 +309,9 @@ def validate(raw, table, source):
             values[key] = check(raw[key])
         except ValueError as exc:
             problems.append("%s: %s: %s" % (source, key, exc))
-    problems.extend("%s: %s" % (source, p) for p in _cross_checks(values, table))
+    if not problems:
+        # Combinations are checked once every key is valid on its own (a bad key has no value).
+        problems.extend("%s: %s" % (source, p) for p in _cross_checks(values, table))
     if problems:
         raise ConfigError(problems)
     return Config(values, source)

@@ -20,6 +20,8 @@ def parse_master(text, default_port):
         port = rest[1:] if rest.startswith(":") else ""
     elif text.count(":") == 1:
         host, _, port = text.partition(":")
+        if not port:
+            raise ValueError("%r has a ':' but no port" % (text,))
     else:
         host, port = text, ""
     if not host or (port and not (port.isdigit() and 0 < int(port) < 65536)):
