@@ -183,3 +183,31 @@ def test_a_standby_dashboard_sends_the_user_to_the_active_master(masters):
         assert "standby" in driver.find_element("id", "standby-text").text
     finally:
         driver.quit()
+
+
+def test_the_new_active_master_resumes_a_rolling_batch_and_a_queue_for_an_offline_worker(masters):
+    a, b = masters
+    a.start_master(**a.settings)
+    wait_role(a, "active", timeout=LEASE + TAKEOVER_MARGIN)
+    b.start_master(**b.settings)
+    start_workers(masters, ["w1", "w2", "w3"])
+    a.wait_online("w1", "w2", "w3")
+    a.workers["w3"].stop()                          # known, now offline
+    wait_until(lambda: not {w["name"]: w for w in a.api("GET", "/workers")[1]["workers"]}["w3"]["online"],
+               what="w3 offline")
+    status, rolling = a.api("POST", "/job", {"cmd": "sleep 2; echo turn", "workers": ["w1", "w2"], "batch": 1})
+    assert status == 202
+    status, queued = a.api("POST", "/job", {"cmd": "echo waited", "workers": ["w3"], "offline": "queue"})
+    assert status == 202 and queued["jobs"] == {"w3": "queued"}
+    a.wait_running(rolling["id"], "w1")
+
+    a.master.kill()
+    wait_role(b, "active", timeout=LEASE + TAKEOVER_MARGIN)
+    a.workers["w3"].start()                         # comes back while b is the active master
+    status, pool = b.api("GET", "/pool/%s?wait=30" % rolling["id"])
+    assert pool["status"] == "done", pool
+    w1, w2 = pool["jobs"]["w1"], pool["jobs"]["w2"]
+    assert (w1["state"], w1["stdout"], w2["state"], w2["stdout"]) == ("succeeded", "turn\n", "succeeded", "turn\n")
+    assert w2["startTime"] >= w1["endTime"]         # one at a time, as the batch said, across the failover
+    status, pool = b.api("GET", "/pool/%s?wait=30" % queued["id"])
+    assert pool["status"] == "done" and pool["jobs"]["w3"]["stdout"] == "waited\n", pool
