@@ -131,13 +131,21 @@ SCHEMAS = {
     "KillResult": _object({"id": {"type": "string"}, "workers": {"type": "object", "additionalProperties": {
         "type": "string", "enum": values(KillOutcome)}}}),
     "Forgotten": _object({"name": {"type": "string"}, "forgotten": {"type": "boolean", "enum": [True]}}),
+    # An active master's answer has workersOnline, activePools and store; a standby's
+    # (high-availability.md) has active and lease instead.
     "Health": _object({"status": {"type": "string", "enum": ["ok", "store_failing"]},
+                       "role": {"type": "string", "enum": ["active", "standby"]},
                        "version": {"type": "string"}, "workersOnline": {"type": "integer"},
                        "activePools": {"type": "integer"}, "startTime": {"type": "string", "format": "date-time"},
                        "store": _object({"saving": {"type": "boolean"}, "full": {"type": "boolean"},
                                          "backlog": {"type": "integer"},
                                          "error": {"type": "string", "nullable": True},
-                                         "failingSince": _TIME})}),
+                                         "failingSince": _TIME}),
+                       "active": dict(_object({"api": {"type": "string", "nullable": True},
+                                               "workers": {"type": "string", "nullable": True}}), nullable=True),
+                       "lease": _object({"holder": {"type": "string", "nullable": True},
+                                         "reachable": {"type": "boolean"}})},
+                      required=["status", "role", "version", "startTime"]),
 }
 
 SPEC = {
@@ -191,8 +199,11 @@ SPEC = {
             "parameters": [_POOL_ID],
             "requestBody": {"required": False, "content": {"application/json": {"schema": _ref("KillRequest")}}},
             "responses": dict(_ok(200, "KillResult"), **_errors(400, 401, 403, 404, 408, 413))}},
-        "/health": {"get": {"summary": "Liveness for monitoring; 503 while the store is not saving",
+        "/health": {"get": {"summary": "Liveness for monitoring; 503 while the store is not saving, or with "
+                                       "?role= while this master is not in that role (active or standby)",
                             "security": [],
+                            "parameters": [{"name": "role", "in": "query", "required": False,
+                                            "schema": {"type": "string", "enum": ["active", "standby"]}}],
                             "responses": dict(_ok(200, "Health"), **{"503": _ok(503, "Health")["503"]}, **_errors(403))}},
         "/workers/{name}": {"delete": {
             "summary": "Forget a worker that will not return (admin): the master drops it and its record; its pools' "
