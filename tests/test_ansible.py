@@ -243,3 +243,44 @@ def test_a_worker_installed_from_the_signed_apt_repository(site):
     wait_until(lambda: "pi4" in online(site), timeout=60, what="pi4 online")
     recap = play(site)
     assert recap["pi4"]["changed"] == 0, site.last_output[-4000:]
+
+
+def test_the_templates_for_two_masters_on_one_database_make_configs_pcci_accepts(tmp_path):
+    """The roles' templates rendered by ansible-playbook (connection local, nothing else
+    touched) for an inventory with two masters and a store_url: every master gets the
+    store and lease keys, every worker both masters; pcci check-config accepts them all."""
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(yaml.safe_dump({"all": {
+        "vars": {"ansible_connection": "local", "ansible_python_interpreter": "/usr/bin/python3"},
+        "children": {"master": {"hosts": {"pm1": {"ansible_host": "10.0.0.1"}, "pm2": {"ansible_host": "10.0.0.2"}}},
+                     "workers": {"hosts": {"pi1": {"ansible_host": "10.0.0.11"}}}}}}))
+    roles = os.path.join(PLAYBOOK_DIR, "roles")
+    playbook = tmp_path / "render.yml"
+    playbook.write_text(yaml.safe_dump([
+        {"name": "Render", "hosts": "all", "gather_facts": False,
+         "vars_files": [os.path.join(roles, "pcci_master", "defaults", "main.yml"),
+                        os.path.join(roles, "pcci_worker", "defaults", "main.yml")],
+         "tasks": [{"name": "Master config", "when": "inventory_hostname in groups['master']",
+                    "ansible.builtin.template": {"src": os.path.join(roles, "pcci_master", "templates",
+                                                                     "master.yaml.j2"),
+                                                 "dest": str(tmp_path) + "/{{ inventory_hostname }}.yaml"}},
+                   {"name": "Worker config", "when": "inventory_hostname in groups['workers']",
+                    "ansible.builtin.template": {"src": os.path.join(roles, "pcci_worker", "templates",
+                                                                     "worker.yaml.j2"),
+                                                 "dest": str(tmp_path) + "/{{ inventory_hostname }}.yaml"}}]}]))
+    # -e: the roles' defaults are read here as vars_files, which would win over inventory vars.
+    result = subprocess.run([os.path.join(ANSIBLE_BIN, "ansible-playbook"), "-i", str(inventory), str(playbook),
+                             "-e", "pcci_master_store_url=mariadb://pcci@db1,db2,db3/pcci"],
+                            capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, PATH=ANSIBLE_BIN + ":" + os.environ["PATH"]))
+    assert result.returncode == 0, result.stdout + result.stderr
+    from pcci import config
+    for name in ("pm1", "pm2"):
+        master = config.validate(yaml.safe_load((tmp_path / ("%s.yaml" % name)).read_text()), config.MASTER_KEYS, name)
+        number = name[-1]
+        assert (master.store_url, master.store_password_file, master.master_name, master.lease_time) == \
+            ("mariadb://pcci@db1,db2,db3/pcci", "/etc/pcci/db-password", name, 6.0)
+        assert master.advertise_api_url == "https://10.0.0.%s:8080" % number
+        assert master.advertise_worker_address == "10.0.0.%s:7070" % number
+    worker = config.validate(yaml.safe_load((tmp_path / "pi1.yaml").read_text()), config.WORKER_KEYS, "pi1")
+    assert worker.master_hosts == [("10.0.0.1", 7070), ("10.0.0.2", 7070)] and worker.master_host is None

@@ -160,6 +160,7 @@ def test_a_paused_master_comes_back_as_a_standby_and_a_clean_stop_hands_over_at_
     wait_role(a, "active", timeout=LEASE + TAKEOVER_MARGIN)
     handover = time.monotonic() - stopped
     assert handover < LEASE, "the released lease was not taken at once (%.1f s)" % handover
+    print("a clean stop handed over in %.1f s (lease %gs)" % (handover, LEASE))
     a.wait_online("w1", timeout=20)
     assert a.run("echo by-a", workers=["w1"])["jobs"]["w1"]["stdout"] == "by-a\n"
 
