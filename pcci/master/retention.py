@@ -9,6 +9,7 @@ import logging
 import gevent
 
 from ..clock import monotonic
+from ..errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -41,5 +42,7 @@ def purge_loop(store, retention_seconds, max_pools, clock, after_purge=lambda: N
             if removed:
                 after_purge()
                 log.info("purged %d pool(s) past retention in %.3fs", removed, monotonic() - started)
+        except StoreUnavailable as exc:
+            log.warning("purge skipped: %s; will try again", exc.message)
         except Exception:
             log.exception("purge failed; will try again")
