@@ -21,9 +21,9 @@ from .targets import check_groups, check_labels
 
 # What Debian's adduser accepts, and root: a user a job may ask to run as.
 USER_NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+from . import host_port
 from . import store_url as store_url_module
 from .tls import normalize_fingerprint
-from .worker.backoff import parse_master
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
@@ -175,7 +175,7 @@ def master_list(value):
         raise ValueError("expected a list of masters, e.g. [pi-master1, pi-master2:7070], got %r" % (value,))
     parsed = []
     for item in value:
-        host, port = parse_master(item, 0)
+        host, port = host_port.parse(item, 0)
         parsed.append((host, port or None))
     return parsed
 

@@ -11,10 +11,11 @@ import collections
 import re
 import urllib.parse
 
+from . import host_port
+
 DEFAULT_PORT = 3306
 SCHEMES = ("mariadb", "mysql")
 _NAME = re.compile(r"^[A-Za-z0-9_$]{1,64}$")
-_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]{1,253})(?::(\d{1,5}))?$")
 
 StoreTarget = collections.namedtuple("StoreTarget", "user hosts database")
 
@@ -35,13 +36,4 @@ def parse(url):
     hosts_text, slash, database = rest.partition("/")
     if not slash or not _NAME.match(database):
         raise ValueError("name the database after the hosts: .../DATABASE (letters, digits, _ and $)")
-    hosts = []
-    for item in hosts_text.split(","):
-        match = _HOST.match(item.strip())
-        if not match:
-            raise ValueError("%r is not HOST or HOST:PORT" % (item,))
-        port = int(match.group(2)) if match.group(2) else DEFAULT_PORT
-        if not 0 < port < 65536:
-            raise ValueError("port %d is out of range" % port)
-        hosts.append((match.group(1).strip("[]"), port))
-    return StoreTarget(user, hosts, database)
+    return StoreTarget(user, [host_port.parse(item, DEFAULT_PORT) for item in hosts_text.split(",")], database)

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import tempfile
 
+import mariadb
 from conftest import wait_until
 
 PROVIDER = "/usr/lib/galera/libgalera_smm.so"
@@ -66,8 +67,7 @@ class GaleraNode:
         return self
 
     def sql(self, statement, check=True):
-        return subprocess.run(["mariadb", "--socket=" + self.socket, "-uroot", "-N", "-B", "-e", statement],
-                              capture_output=True, text=True, check=check, timeout=30)
+        return mariadb.sql_over(self.socket, statement, check)
 
     def status(self, variable):
         result = self.sql("SHOW STATUS LIKE '%s'" % variable, check=False)
@@ -79,13 +79,7 @@ class GaleraNode:
             self.process.wait(10)
 
     def stop(self):
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        mariadb.stop_server(self.process)
 
 
 class GaleraCluster:

@@ -18,6 +18,23 @@ def available():
     return None
 
 
+def sql_over(socket, statement, check=True):
+    """Run SQL as root through a server's unix socket (the mariadb client; tab-separated, no headers)."""
+    return subprocess.run(["mariadb", "--socket=" + socket, "-uroot", "-N", "-B", "-e", statement],
+                          capture_output=True, text=True, check=check, timeout=30)
+
+
+def stop_server(process):
+    """SIGTERM (mariadbd shuts down cleanly), SIGKILL after a minute."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
 class MariaDB:
     def __init__(self, base):
         self.base = base
@@ -44,17 +61,10 @@ class MariaDB:
         return self
 
     def sql(self, statement, check=True):
-        return subprocess.run(["mariadb", "--socket=" + self.socket, "-uroot", "-N", "-B", "-e", statement],
-                              capture_output=True, text=True, check=check, timeout=30)
+        return sql_over(self.socket, statement, check)
 
     def stop(self):
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        stop_server(self.process)
         self.process = None
         time.sleep(0.1)
 

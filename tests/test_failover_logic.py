@@ -6,7 +6,8 @@ import pytest
 from pcci import config, store_url
 from pcci.errors import ConfigError
 from pcci.master.lease import LeaseTerm
-from pcci.worker.backoff import STANDBY_ROUND_CAP_SECONDS, MasterRotation, parse_master
+from pcci.host_port import parse as parse_master
+from pcci.worker.backoff import STANDBY_ROUND_CAP_SECONDS, MasterRotation
 
 A, B, C = ("m1", 7070), ("m2", 7070), ("m3", 7071)
 
@@ -73,7 +74,7 @@ def test_master_addresses(text, expected):
     assert parse_master(text, 7070) == expected
 
 
-@pytest.mark.parametrize("text", ["", "m1:", "m1:99999", "m1:x", ":7070"])
+@pytest.mark.parametrize("text", ["", "m1:", "m1:99999", "m1:x", ":7070", "[::1", "[::1]7070", "[::1]:"])
 def test_bad_master_addresses(text):
     with pytest.raises(ValueError):
         parse_master(text, 7070)
@@ -84,7 +85,7 @@ def test_store_url_takes_several_hosts_and_never_a_password():
     assert target == ("pcci", [("db1", 3306), ("db2", 3307), ("fd00::3", 3306)], "pcci")
     for bad, why in [("postgres://u@h/d", "scheme"), ("mariadb://u:pw@h/d", "store_password_file"),
                      ("mariadb://h/d", "user"), ("mariadb://u@h", "DATABASE"), ("mariadb://u@h/d-x", "DATABASE"),
-                     ("mariadb://u@h:0/d", "out of range"), ("mariadb://u@h h/d", "HOST")]:
+                     ("mariadb://u@h:0/d", "port from 1"), ("mariadb://u@h h/d", "HOST")]:
         with pytest.raises(ValueError, match=why):
             store_url.parse(bad)
 

@@ -12,6 +12,7 @@ against a claim, because each write bumps the same row (store_mariadb.FENCE).
 """
 
 from .lease import LeaseView
+from .mariadb_link import Session
 
 EXPIRES_IN = "UTC_TIMESTAMP(6) + INTERVAL %s MICROSECOND"
 CLAIM = ("UPDATE pcci_lease SET holder = %s, epoch = epoch + 1, expires = " + EXPIRES_IN +
@@ -25,26 +26,8 @@ READ = ("SELECT holder, epoch, expires < UTC_TIMESTAMP(6), api_url, worker_addre
 class LeaseBoard:
     def __init__(self, connector):
         self.connector = connector
-        self.db = None
-
-    def _run(self, work):
-        try:
-            if self.db is None:
-                self.db = self.connector.connect()
-            with self.db.cursor() as cursor:
-                result = work(cursor)
-            self.db.commit()
-            return result
-        except Exception as exc:
-            if self.db is not None:
-                try:
-                    self.db.rollback()
-                except Exception:
-                    self.close()
-            if self.connector.is_connection_lost(exc):
-                self.close()
-                self.connector.move_on()
-            raise
+        self.session = Session(connector)
+        self._run = self.session.transaction
 
     def claim(self, holder, seconds, api_url, worker_address):
         """The new epoch if this master now holds the lease; None if another one does."""
@@ -82,9 +65,4 @@ class LeaseBoard:
         return self._run(work)
 
     def close(self):
-        if self.db is not None:
-            try:
-                self.db.close()
-            except Exception:
-                pass
-            self.db = None
+        self.session.close()

@@ -28,7 +28,7 @@ class Unreachable(Exception):
 
 
 def load_driver():
-    import pymysql  # noqa: only a master on MariaDB needs it (python3-pymysql)
+    import pymysql  # here: only a master on MariaDB needs it (python3-pymysql)
     return pymysql
 
 
@@ -102,6 +102,45 @@ class Connector:
         """Errors no retry will cure: the value itself is refused."""
         err = self.pymysql.err
         return (err.DataError, err.IntegrityError)
+
+
+class Session:
+    """One connection at a time: opened when first needed, and after a loss on the next
+    host; each piece of work runs in a transaction of its own."""
+
+    def __init__(self, connector):
+        self.connector = connector
+        self.db = None
+
+    def transaction(self, work):
+        """work(cursor), committed; its result. On an error the transaction is rolled back
+        (a lost connection is dropped, and the next one goes to the next host) and the
+        error raised."""
+        try:
+            if self.db is None:
+                self.db = self.connector.connect()
+            with self.db.cursor() as cursor:
+                result = work(cursor)
+            self.db.commit()
+            return result
+        except Exception as exc:
+            if self.db is not None and self.connector.is_connection_lost(exc):
+                self.close()
+                self.connector.move_on()
+            elif self.db is not None:
+                try:
+                    self.db.rollback()
+                except Exception:
+                    self.close()
+            raise
+
+    def close(self):
+        if self.db is not None:
+            try:
+                self.db.close()
+            except Exception:
+                pass
+            self.db = None
 
 
 def read_password(path):

@@ -22,7 +22,7 @@ from . import store_schema
 from .thread_calls import call_on
 from .store_rows import (JOB_COLUMNS, JOB_SUMMARY_COLUMNS, POOL_CHANGING_COLUMNS, POOL_COLUMNS, POOL_WRITE_COLUMNS,
                          WORKER_CHANGING_COLUMNS, WORKER_COLUMNS,
-                         job_row, pool_from_rows, pool_row, worker_from_row, worker_row)
+                         job_row, page_query, pool_from_rows, pool_row, worker_from_row, worker_row)
 
 log = logging.getLogger(__name__)
 
@@ -137,16 +137,7 @@ class Store:
 
     def list_pools(self, status=None, before=None, limit=50):
         """Newest first, without output; `before` is the id that ends the previous page."""
-        clauses, args = [], []
-        if status:
-            clauses.append("status = ?")
-            args.append(status)
-        if before:
-            clauses.append("id < ?")
-            args.append(before)
-        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-        rows = self.db.execute("SELECT %s FROM pools %s ORDER BY id DESC LIMIT ?" % (POOL_COLUMNS, where),
-                               args + [limit]).fetchall()
+        rows = self.db.execute(*page_query(status, before, limit, "?")).fetchall()
         if not rows:
             return []
         # One query for the whole page's jobs, not one per pool.

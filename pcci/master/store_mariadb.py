@@ -16,9 +16,9 @@ import logging
 
 from ..errors import CannotStart, StoreUnavailable
 from . import store_schema
-from .mariadb_link import Connector, Unreachable
+from .mariadb_link import Connector, Session, Unreachable
 from .store_rows import (JOB_CHANGING_COLUMNS, JOB_COLUMNS, JOB_SUMMARY_COLUMNS, POOL_CHANGING_COLUMNS, POOL_COLUMNS,
-                         POOL_WRITE_COLUMNS, WORKER_CHANGING_COLUMNS, WORKER_COLUMNS, job_row, pool_from_rows,
+                         POOL_WRITE_COLUMNS, WORKER_CHANGING_COLUMNS, WORKER_COLUMNS, job_row, page_query, pool_from_rows,
                          pool_row, worker_from_row, worker_row)
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ class MariaDbStore:
     def __init__(self, target, password, tls_ca=None, connector=None):
         self.connector = connector or Connector(target, password, tls_ca)
         self.path = "mariadb://%s@%s" % (target.user, ",".join("%s:%d" % host for host in target.hosts))
-        self.db = None
+        self.session = Session(self.connector)
         self.fence = None           # (holder, epoch) while this master holds the lease
         self.data_errors = self.connector.data_errors()
 
@@ -62,47 +62,25 @@ class MariaDbStore:
             raise CannotStart("the pool store %s: %s" % (self.path, exc.message))
 
     def close(self):
-        if self.db is not None:
-            try:
-                self.db.close()
-            except Exception:
-                pass
-            self.db = None
+        self.session.close()
 
     def _run(self, work):
         """work(cursor) in one transaction, committed; a lost connection moves to the next host
         once, then raises StoreUnavailable (the persister retries; the API answers 503)."""
         for attempt in (1, 2):
             try:
-                if self.db is None:
-                    self.db = self.connector.connect()
-                with self.db.cursor() as cursor:
-                    result = work(cursor)
-                self.db.commit()
-                return result
+                return self.session.transaction(work)
             except Unreachable as exc:
                 raise StoreUnavailable("the pool store is unreachable: %s" % exc)
             except Exception as exc:
-                lost = self.connector.is_connection_lost(exc)
-                self._roll_back(lost)
-                if lost:
-                    self.connector.move_on()
+                if self.connector.is_connection_lost(exc):
                     if attempt == 1:
-                        continue
+                        continue        # every write is an upsert or a delete: trying it again is safe
                     raise StoreUnavailable("the pool store %s stopped answering: %s" % (self.connector.where, exc))
                 if self.connector.is_conflict(exc):
                     raise StoreUnavailable("the pool store refused a transaction that conflicted with another "
                                            "(%s); it is tried again" % exc)
                 raise
-
-    def _roll_back(self, lost):
-        if lost:
-            self.close()
-            return
-        try:
-            self.db.rollback()
-        except Exception:
-            self.close()
 
     def _migrate(self, cursor):
         cursor.execute(store_schema.VERSION_TABLE["mariadb"])
@@ -178,16 +156,7 @@ class MariaDbStore:
 
     def list_pools(self, status=None, before=None, limit=50):
         def work(cursor):
-            clauses, args = [], []
-            if status:
-                clauses.append("status = %s")
-                args.append(status)
-            if before:
-                clauses.append("id < %s")
-                args.append(before)
-            where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-            cursor.execute("SELECT %s FROM pools %s ORDER BY id DESC LIMIT %%s" % (POOL_COLUMNS, where),
-                           args + [limit])
+            cursor.execute(*page_query(status, before, limit, "%s"))
             rows = cursor.fetchall()
             if not rows:
                 return []

@@ -21,6 +21,20 @@ JOB_CHANGING_COLUMNS = ("state", "exit_code", "`signal`", "start_time", "end_tim
 WORKER_CHANGING_COLUMNS = ("address", "last_seen", "stats", "labels")
 
 
+def page_query(status, before, limit, mark):
+    """GET /pools' page as (SELECT statement, arguments), newest first; ``mark`` is the
+    backend's placeholder (``?`` or ``%s``)."""
+    clauses, args = [], []
+    if status:
+        clauses.append("status = " + mark)
+        args.append(status)
+    if before:
+        clauses.append("id < " + mark)
+        args.append(before)
+    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+    return "SELECT %s FROM pools %s ORDER BY id DESC LIMIT %s" % (POOL_COLUMNS, where, mark), args + [limit]
+
+
 def _json_or_none(value):
     return json.dumps(value) if value is not None else None
 

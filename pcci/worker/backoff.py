@@ -1,4 +1,7 @@
-"""Reconnect delays: exponential with full jitter, so restarted masters are not stampeded."""
+"""Reconnect delays: exponential with full jitter, so restarted masters are not stampeded;
+and which of several masters to dial next."""
+
+from .. import host_port
 
 
 def reconnect_delay(attempt, base, cap, random_fraction):
@@ -10,23 +13,6 @@ def reconnect_delay(attempt, base, cap, random_fraction):
 # While a standby answers (an election is under way), rounds wait at most this long: a
 # new active master is due within a lease, and workers should find it soon after.
 STANDBY_ROUND_CAP_SECONDS = 3.0
-
-
-def parse_master(text, default_port):
-    """'host', 'host:port' or '[v6]:port' -> (host, port); ValueError if it is neither."""
-    text = text.strip()
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest[1:] if rest.startswith(":") else ""
-    elif text.count(":") == 1:
-        host, _, port = text.partition(":")
-        if not port:
-            raise ValueError("%r has a ':' but no port" % (text,))
-    else:
-        host, port = text, ""
-    if not host or (port and not (port.isdigit() and 0 < int(port) < 65536)):
-        raise ValueError("%r is not HOST or HOST:PORT" % (text,))
-    return host, int(port) if port else default_port
 
 
 class MasterRotation:
@@ -87,7 +73,7 @@ class MasterRotation:
         if not address:
             return None
         try:
-            wanted = parse_master(address, self.masters[self.index][1])
+            wanted = host_port.parse(address, self.masters[self.index][1])
         except ValueError:
             return None
         return self.masters.index(wanted) if wanted in self.masters else None
