@@ -187,8 +187,14 @@ def store_url(value):
     return value
 
 
-def fingerprint(value):
-    return None if value is None else normalize_fingerprint(text(value))
+def fingerprints(value):
+    """master_fingerprint: one certificate fingerprint, or a list (one per master of master_hosts)."""
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise ValueError("expected a fingerprint (sha256:...) or a list of them")
+    return [normalize_fingerprint(text(item)) for item in items]
 
 
 # key: (default, validator). docs/configuration.md describes each key.
@@ -248,7 +254,7 @@ WORKER_KEYS = dict(_COMMON, **{
     "master_hosts": ([], master_list),
     "master_tls": (True, lambda v: _boolean(v)),
     "master_ca_file": (None, optional_text),
-    "master_fingerprint": (None, fingerprint),
+    "master_fingerprint": ([], fingerprints),
     "node_name": (None, optional_text),
     "shell": ("/bin/sh", text),
     "heartbeat_interval": (5.0, positive_duration),

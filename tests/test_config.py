@@ -96,7 +96,9 @@ def test_the_worker_link_is_tls_unless_turned_off_and_a_pin_is_a_fingerprint():
     assert config.validate({}, config.MASTER_KEYS, "m.yaml").worker_tls is True
     assert config.validate({}, config.WORKER_KEYS, "w.yaml").master_tls is True
     pinned = config.validate({"master_fingerprint": "AB:" * 31 + "AB"}, config.WORKER_KEYS, "w.yaml")
-    assert pinned.master_fingerprint == "sha256:" + "ab" * 32
+    assert pinned.master_fingerprint == ["sha256:" + "ab" * 32]
+    several = config.validate({"master_fingerprint": ["ab" * 32, "sha256:" + "cd" * 32]}, config.WORKER_KEYS, "w.yaml")
+    assert several.master_fingerprint == ["sha256:" + "ab" * 32, "sha256:" + "cd" * 32]
     with pytest.raises(ConfigError, match="master_fingerprint: expected a SHA-256 fingerprint"):
         config.validate({"master_fingerprint": "abc"}, config.WORKER_KEYS, "w.yaml")
     with pytest.raises(ConfigError, match="master_tls is false, so nothing would be checked"):

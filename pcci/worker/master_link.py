@@ -124,10 +124,10 @@ class MasterLink:
             raise
         seen = tls.peer_fingerprint(sock)
         pinned = self.config.master_fingerprint
-        if pinned and seen != pinned:
+        if pinned and seen not in pinned:
             sock.close()
             raise HandshakeRefused("wrong_certificate", "the master presented certificate %s, not the pinned "
-                                   "master_fingerprint %s; refusing it" % (seen, pinned))
+                                   "master_fingerprint %s; refusing it" % (seen, " or ".join(pinned)))
         sock.settimeout(None)
         return sock, seen
 
