@@ -83,10 +83,14 @@ def test_one_active_the_standby_redirects_and_takes_over_a_killed_master_exactly
     wait_role(a, "active", timeout=LEASE + TAKEOVER_MARGIN)
     b.start_master(**b.settings)
     assert role(b) == "standby"
-    health = b.api("GET", "/health", token=None)[1]
+    # Until its first look at the lease (at once at start) a standby knows no active master.
+    health = wait_until(lambda: (lambda h: h if h.get("active") else None)(b.api("GET", "/health", token=None)[1]),
+                        timeout=LEASE, what="the standby knows the active master")
     assert health["active"] == {"api": "http://127.0.0.1:%d" % a.api_port, "workers": "127.0.0.1:%d" % a.worker_port}
     assert b.api("GET", "/health?role=active", token=None)[0] == 503
     assert a.api("GET", "/health?role=active", token=None)[0] == 200
+    status, refused = a.api("GET", "/health?role=leader", token=None)
+    assert status == 400 and refused["error"]["code"] == "wrong_type" and "'role' must be" in refused["error"]["message"]
 
     # Workers list the standby first: it answers not_leader and names the active master.
     start_workers(masters, ["w1", "w2"], first=1)

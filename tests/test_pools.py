@@ -9,7 +9,7 @@ from pcci.master import validation
 from pcci.errors import ApiError, Busy, NoWorkersOnline, PoolTooLarge
 from pcci.master.pool_core import PoolCore, approximate_bytes
 from pcci.master.registry import Registry
-from pcci.model import Job, Pool
+from pcci.model import Job, Pool, Rollout, WorkerRecord, change_job_state
 from pcci.protocol import result_message
 from pcci.states import JobState, KillOutcome
 
@@ -243,6 +243,32 @@ def test_without_queueing_an_offline_workers_job_ends_offline_at_once_even_in_a_
     core, _ = make_core(online=("n1", "n3"), offline=("n2",))
     pool, _ = core.submit(rollout_request(["n1", "n2", "n3"], batch=1), now=1)
     assert pool.jobs["n2"].state is JobState.OFFLINE and running(pool) == ["n1"]
+
+
+def test_after_a_restart_a_restored_batch_waits_for_a_known_worker_to_dial_in_then_gives_up():
+    """A takeover or a restart: the workers dial in over some seconds. The next turn of a
+    restored rolling batch waits for its worker while the grace lasts, instead of ending
+    offline because that worker had not reconnected yet; one that never comes back ends
+    offline when the grace is over."""
+    registry = Registry()
+    registry.load([WorkerRecord(name, None, 1, 1, None, {}) for name in ("n1", "n2", "n3")], 1000)
+    core = PoolCore(registry, LOST_AFTER_MS, 1000, lambda now: "new", 100, reconnect_grace_ms=5000)
+    pool = Pool("p", "true", 1, {name: Job("p", name, position=i) for i, name in enumerate(("n1", "n2", "n3"))},
+                rollout=Rollout(batch=1))
+    change_job_state(pool.jobs["n1"], JobState.RUNNING, 1)
+    core.restore([pool])
+    registry.attach(Session("n1"), 1500)
+    core.on_result("n1", result("p/n1"), now=1600)          # n2's turn; n2 has not dialed in yet
+    assert pool.jobs["n2"].state is JobState.QUEUED
+    registry.attach(Session("n2"), 2000)
+    effects = core.on_sync("n2", [], now=2000)
+    assert running(pool) == ["n2"] and [w for w, m in effects.after_save if m["type"] == "run"] == ["n2"]
+    core.on_result("n2", result("p/n2"), now=2500)          # n3's turn: n3 never comes back
+    assert pool.jobs["n3"].state is JobState.QUEUED
+    core.expire_queues(now=5999)
+    assert pool.jobs["n3"].state is JobState.QUEUED
+    effects = core.expire_queues(now=6000)
+    assert pool.jobs["n3"].state is JobState.OFFLINE and pool.done and pool.jobs["n3"] in effects.save_jobs
 
 
 def test_a_kill_cancels_the_jobs_still_queued():

@@ -75,9 +75,10 @@ def add_dashboard_routes(app):
 
 def health_role(data, role, query):
     """/health's answer gains the master's role; ``?role=active`` (or standby) makes the
-    status 503 when this master is not in that role, for a load balancer's check."""
+    status 503 when this master is not in that role, for a load balancer's check (as
+    Patroni's /primary does); another value is a 400."""
     data["role"] = role
-    wanted = query.get("role")
+    wanted = validation.health_query(query)
     return 503 if wanted and wanted != role else None
 
 

@@ -204,7 +204,8 @@ SPEC = {
                             "security": [],
                             "parameters": [{"name": "role", "in": "query", "required": False,
                                             "schema": {"type": "string", "enum": ["active", "standby"]}}],
-                            "responses": dict(_ok(200, "Health"), **{"503": _ok(503, "Health")["503"]}, **_errors(403))}},
+                            "responses": dict(_ok(200, "Health"), **{"503": _ok(503, "Health")["503"]},
+                                              **_errors(400, 403))}},
         "/workers/{name}": {"delete": {
             "summary": "Forget a worker that will not return (admin): the master drops it and its record; its pools' "
                        "history stays. Refused while it is connected.",

@@ -105,8 +105,13 @@ def approximate_bytes(pool):
 
 class PoolCore:
     def __init__(self, registry, lost_after_ms, started_ms, new_pool_id, max_pool_jobs,
-                 max_worker_backlog=1000, recent_pools=RECENT_POOLS, recent_bytes=RECENT_BYTES, groups=None):
+                 max_worker_backlog=1000, recent_pools=RECENT_POOLS, recent_bytes=RECENT_BYTES, groups=None,
+                 reconnect_grace_ms=0):
         self.registry = registry            # read only: who is known, who is online, since when
+        # After a (re)start or a takeover the workers dial in over some seconds: until then a
+        # restored pool's next turn waits for a known worker instead of ending it offline.
+        self.reconnect_until = started_ms + reconnect_grace_ms
+        self._held_for_reconnect = False
         self.groups = groups or {}          # the master's named groups, for @group in targets
         self.lost_after_ms = lost_after_ms
         self.started_ms = started_ms
@@ -207,6 +212,9 @@ class PoolCore:
                     else:
                         effects.after_save.append((job.worker, run_message(pool, job)))
                     room = None if room is None else room - 1
+                elif not at_submit and self._reconnecting(job.worker, now):
+                    self._held_for_reconnect = True
+                    continue            # its worker has not dialed in since this master started
                 elif rollout.queue_until is None or now >= rollout.queue_until:
                     change_job_state(job, JobState.OFFLINE, now)
                 else:
@@ -279,13 +287,28 @@ class PoolCore:
         return effects
 
     def expire_queues(self, now):
-        """End the jobs that waited for an offline worker past their pool's queueTimeout.
-        Asked every second; it looks only at pools that queue (few, and no jobs scanned)."""
+        """End the jobs that waited for an offline worker past their pool's queueTimeout, and,
+        once the workers' reconnect grace is over, those held for a worker that did not
+        return. Asked every second; it looks only at pools that queue (few, and no jobs
+        scanned), and at pools with a rollout once when the grace ends."""
         effects = Effects()
+        grace_over = self._held_for_reconnect and now >= self.reconnect_until
+        if grace_over:
+            self._held_for_reconnect = False
         for pool in list(self.active.values()):
-            if pool.rollout is not None and pool.rollout.queue_until is not None and now >= pool.rollout.queue_until:
+            if pool.rollout is not None and (grace_over or (pool.rollout.queue_until is not None
+                                                            and now >= pool.rollout.queue_until)):
                 self._advance(pool, now, effects)
         return effects
+
+    def _reconnecting(self, worker, now):
+        """Whether ``worker`` may still be dialing in after this master's start: it is known,
+        has not connected since, and the grace has not run out."""
+        if now >= self.reconnect_until:
+            return False
+        info = self.registry.get(worker)
+        return info is not None and info.connected_since is None and \
+            (info.offline_since is None or info.offline_since <= self.started_ms)
 
     def sweep(self, now):
         """Give up on running jobs whose worker has been offline longer than lost_after."""

@@ -172,10 +172,13 @@ def run(cfg):
     else:
         worker_server = watchdog = None
 
+    # From here on this master is active: workers count as offline, and lost_after runs, from now
+    # (a standby's waiting time is not the workers' absence).
+    active_since = wall_ms()
     registry = Registry()
-    registry.load(store.workers(), started_ms)
-    core = PoolCore(registry, int(cfg.lost_after * 1000), started_ms, PoolIdMaker().make, cfg.max_pool_jobs,
-                    cfg.max_worker_backlog, groups=cfg.groups)
+    registry.load(store.workers(), active_since)
+    core = PoolCore(registry, int(cfg.lost_after * 1000), active_since, PoolIdMaker().make, cfg.max_pool_jobs,
+                    cfg.max_worker_backlog, groups=cfg.groups, reconnect_grace_ms=int(cfg.heartbeat_timeout * 1000))
     persister = Persister(store, clock=wall_ms, data_errors=getattr(store.backend, "data_errors", ()))
     events = ClusterEvents(registry)
     # No worker can send more of a stream than one result frame could carry.

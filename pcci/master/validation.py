@@ -243,3 +243,14 @@ def pools_query(query):
         _check_texts("before", [before])
     limit = int(_number(query, "limit", 50, 1, MAX_PAGE))
     return {"status": status, "before": before, "limit": limit}
+
+
+ROLES = ("active", "standby")
+
+
+def health_query(query):
+    """GET /health?role=: the role a load balancer's check asks for, or None."""
+    role = query.get("role") or None
+    if role is not None and role not in ROLES:
+        raise WrongType("'role' must be %s, got %r" % (" or ".join(ROLES), role[:50]))
+    return role
