@@ -169,7 +169,7 @@ def test_a_paused_master_comes_back_as_a_standby_and_a_clean_stop_hands_over_at_
     assert a.run("echo by-a", workers=["w1"])["jobs"]["w1"]["stdout"] == "by-a\n"
 
 
-def test_a_standby_dashboard_sends_the_user_to_the_active_master(masters):
+def test_a_standby_dashboard_sends_the_user_to_the_active_master_even_after_stepping_down(masters):
     import browser
     if browser.missing():
         pytest.skip("no browser: %s" % browser.missing())
@@ -186,6 +186,22 @@ def test_a_standby_dashboard_sends_the_user_to_the_active_master(masters):
                                      "return [a.hidden, a.href, a.textContent]")
         assert link == [False, "http://127.0.0.1:%d/" % a.api_port, "http://127.0.0.1:%d/" % a.api_port]
         assert "standby" in driver.find_element("id", "standby-text").text
+
+        # A dashboard open on the active master when it steps down says so and links to the new one.
+        driver.get("http://127.0.0.1:%d/" % a.api_port)
+        wait_until(lambda: driver.execute_script("return document.body.dataset.view === 'workers' && "
+                                                 "document.getElementById('standby').hidden"),
+                   timeout=20, what="the active master's dashboard")
+        a.master.signal(signal.SIGSTOP)
+        try:
+            wait_role(b, "active", timeout=LEASE + TAKEOVER_MARGIN)
+        finally:
+            a.master.signal(signal.SIGCONT)
+        wait_until(lambda: driver.execute_script(
+            "const s = document.getElementById('standby'); return s && !s.hidden && "
+            "document.getElementById('standby-link').href === arguments[0]", "http://127.0.0.1:%d/" % b.api_port),
+            timeout=30, what="the stepped-down master's dashboard links to the new one")
+        assert driver.execute_script("return document.getElementById('view').hidden")
     finally:
         driver.quit()
 

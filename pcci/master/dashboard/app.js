@@ -11,7 +11,7 @@
 // - Live views follow the event streams (GET /events, GET /pool/ID/events) read with
 //   fetch(), since EventSource cannot send a header; they resume with Last-Event-ID.
 import {ApiError, TOKEN_KEY, auth, token, api} from "./api.js";
-import {startCluster, stopCluster} from "./cluster.js";
+import {cluster, startCluster, stopCluster} from "./cluster.js";
 import {$, clearError, showError} from "./dom.js";
 import {showPool} from "./pool.js";
 import {showPools} from "./pools.js";
@@ -81,6 +81,7 @@ function route() {
 
 // A standby master has no live cluster to show: send the user to the active one.
 function showStandby(active) {
+  $("#view").hidden = true;
   const notice = $("#standby");
   const link = $("#standby-link");
   let target = null;
@@ -102,6 +103,20 @@ function showStandby(active) {
   }
 }
 
+// The stream dropped: if this master stepped down (another holds the lease), say so.
+let lastCheck = 0;
+async function checkStillActive() {
+  if (Date.now() - lastCheck < 3000) return;
+  lastCheck = Date.now();
+  try {
+    const health = await api("GET", "/health");
+    if (health.role === "standby") {
+      stopCluster();
+      showStandby(health.active);
+    }
+  } catch (error) { /* down or restarting: the stream keeps retrying */ }
+}
+
 async function start() {
   try {
     const health = await api("GET", "/health");
@@ -116,6 +131,7 @@ async function start() {
     return;
   }
   $("#sign-out").hidden = !token();
+  cluster.onLost = checkStillActive;
   startCluster();
   route();
 }

@@ -2,7 +2,8 @@
 import {follow} from "./api.js";
 import {$} from "./dom.js";
 
-export const cluster = {workers: new Map(), abort: null, listeners: new Set()};
+// onLost: called when the stream drops (app.js checks whether this master became a standby).
+export const cluster = {workers: new Map(), abort: null, listeners: new Set(), onLost: null};
 
 // Browsers open at most six HTTP/1.1 connections to one server, for all their tabs: a
 // stream per tab would leave the seventh tab waiting forever. So the tabs of a browser
@@ -21,6 +22,7 @@ export function startCluster() {
   const showLive = (connected, shared) => {
     live.textContent = connected ? (shared ? "live (shared)" : "live") : "reconnecting";
     live.className = "live " + (connected ? "connected" : "lost");
+    if (!connected && cluster.onLost) cluster.onLost();
   };
   const deliver = (name, data) => {
     if (name === "worker") cluster.workers.set(data.name, data);
