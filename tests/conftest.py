@@ -48,6 +48,17 @@ def self_signed(directory, name="test"):
     return cert, key
 
 
+def stop_process(process, grace=15):
+    """SIGTERM, then SIGKILL if it has not exited within ``grace`` seconds."""
+    if process is not None and process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
 def wait_until(predicate, timeout=10.0, interval=0.05, what="condition"):
     """Poll a predicate, bounded in time; return its first truthy value."""
     deadline = time.monotonic() + timeout

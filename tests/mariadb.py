@@ -5,7 +5,7 @@ import shutil
 import subprocess
 import time
 
-from conftest import free_port, wait_until
+from conftest import free_port, stop_process, wait_until
 
 
 def available():
@@ -26,13 +26,7 @@ def sql_over(socket, statement, check=True):
 
 def stop_server(process):
     """SIGTERM (mariadbd shuts down cleanly), SIGKILL after a minute."""
-    if process is not None and process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+    stop_process(process, grace=60)
 
 
 class MariaDB:

@@ -13,7 +13,7 @@ import time
 import pytest
 
 import mariadb
-from conftest import REPO, wait_until
+from conftest import REPO, stop_process, wait_until
 
 EXAMPLES = os.path.join(REPO, "examples")
 
@@ -215,9 +215,4 @@ def test_prometheus_scrapes_the_master_with_the_example_config_and_every_panel_a
         wait_until(lambda: [r["metric"]["node"] for r in prometheus_query(port, "pcci_worker_online == 0")
                             ["data"]["result"]] == ["pi2"], timeout=20, interval=0.5, what="pi2 offline in Prometheus")
     finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(5)
+        stop_process(server)
