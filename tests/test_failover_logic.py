@@ -109,3 +109,12 @@ def test_config_checks_the_high_availability_keys_together():
     # A bad key alongside a combination check: the key's own message, no crash.
     with pytest.raises(ConfigError, match="reconnect_min: "):
         config.validate({"reconnect_min": "soon", "reconnect_max": "1s"}, config.WORKER_KEYS, "w.yaml")
+
+
+def test_galera_failure_detection_is_read_from_the_provider_options():
+    from pcci.master.store_mariadb import suspect_timeout
+    options = "base_port = 4567; evs.inactive_timeout = PT15S; evs.suspect_timeout = PT5S; gcache.size = 128M"
+    assert suspect_timeout(options) == 5.0
+    assert suspect_timeout("evs.suspect_timeout=PT1.5S") == 1.5
+    assert suspect_timeout("evs.suspect_timeout = PT1M30S") == 90.0
+    assert suspect_timeout("gcache.size = 128M") is None and suspect_timeout("evs.suspect_timeout = P1D") is None

@@ -21,6 +21,7 @@ from .api import build_app
 from .api_edge import ApiEdge
 from .api_server import ApiServer, api_host, api_tls
 from .cluster_events import ClusterEvents
+from .lease import LeaseTerm
 from .leadership import Leadership
 from .live_output import PoolFeeds
 from .metrics import Metrics, load_client
@@ -103,6 +104,12 @@ def open_store(cfg):
         log.warning("the database's max_allowed_packet (%d bytes) is below max_frame_bytes (%d) plus a margin: "
                     "a result with that much output could not be stored; raise max_allowed_packet to %d or more",
                     backend.max_packet, cfg.max_frame_bytes, cfg.max_frame_bytes + MAX_PACKET_HEADROOM)
+    stall = backend.galera_suspect_seconds
+    if stall is not None and stall >= LeaseTerm(cfg.lease_time).seconds - LeaseTerm(cfg.lease_time).margin:
+        log.warning("Galera stalls commits for up to evs.suspect_timeout (%gs) when a node dies, about as long as "
+                    "this master's lease term (lease_time %gs): losing a database node may make the active master "
+                    "step down; raise lease_time or lower evs.suspect_timeout (docs/high-availability.md)",
+                    stall, cfg.lease_time)
     return store, LeaseBoard(Connector(target, password, cfg.store_tls_ca))
 
 

@@ -13,6 +13,7 @@ Like ``Store`` it is blocking and runs on ``ThreadedStore``'s one thread.
 """
 
 import logging
+import re
 
 from ..errors import CannotStart, StoreUnavailable
 from . import store_schema
@@ -100,6 +101,9 @@ class MariaDbStore:
             log.info("pool store %s: schema version %d (%s)", self.path, step.version, step.what)
         cursor.execute("SELECT @@max_allowed_packet")
         self.max_packet = cursor.fetchone()[0]
+        cursor.execute("SHOW VARIABLES LIKE 'wsrep_provider_options'")
+        row = cursor.fetchone()
+        self.galera_suspect_seconds = suspect_timeout(row[1]) if row and row[1] else None
 
     def schema_version(self):
         return self._run(lambda cursor: _one(cursor, "SELECT version FROM pcci_schema WHERE id = 1"))
@@ -176,6 +180,18 @@ class MariaDbStore:
 
     def count_pools(self):
         return self._run(lambda cursor: _one(cursor, "SELECT COUNT(*) FROM pools"))
+
+
+def suspect_timeout(provider_options):
+    """Galera's evs.suspect_timeout in seconds, from wsrep_provider_options ('...;
+    evs.suspect_timeout = PT5S; ...'), or None: how long commits stall when a node dies."""
+    for option in provider_options.split(";"):
+        name, _, value = option.partition("=")
+        if name.strip() == "evs.suspect_timeout":
+            match = re.match(r"^PT(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?$", value.strip())
+            if match and (match.group(1) or match.group(2)):
+                return float(match.group(1) or 0) * 60 + float(match.group(2) or 0)
+    return None
 
 
 def _one(cursor, statement, args=None):
