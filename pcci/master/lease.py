@@ -24,12 +24,17 @@ class LeaseTerm:
         self.valid_until = None
 
     @property
+    def length(self):
+        """How long the master acts on one renewal: the lease less the margin."""
+        return self.seconds - self.margin
+
+    @property
     def renew_every(self):
         return self.seconds / RENEWALS_PER_LEASE
 
     def renewed(self, sent_at):
         """A renewal sent at ``sent_at`` (monotonic) committed."""
-        self.valid_until = sent_at + self.seconds - self.margin
+        self.valid_until = sent_at + self.length
 
     def holds(self, now):
         return self.valid_until is not None and now < self.valid_until

@@ -105,7 +105,7 @@ def open_store(cfg):
                     "a result with that much output could not be stored; raise max_allowed_packet to %d or more",
                     backend.max_packet, cfg.max_frame_bytes, cfg.max_frame_bytes + MAX_PACKET_HEADROOM)
     stall = backend.galera_suspect_seconds
-    if stall is not None and stall >= LeaseTerm(cfg.lease_time).seconds - LeaseTerm(cfg.lease_time).margin:
+    if stall is not None and stall >= LeaseTerm(cfg.lease_time).length:
         log.warning("Galera stalls commits for up to evs.suspect_timeout (%gs) when a node dies, about as long as "
                     "this master's lease term (lease_time %gs): losing a database node may make the active master "
                     "step down; raise lease_time or lower evs.suspect_timeout (docs/high-availability.md)",
@@ -115,11 +115,10 @@ def open_store(cfg):
 
 def advertised(cfg, api_scheme, api_port, worker_port):
     """Where clients and workers find this master when it is the active one."""
-    here = socket.getfqdn()
-    api_host_name = here if cfg.api_host in ("0.0.0.0", "::") else cfg.api_host
-    worker_host_name = here if cfg.worker_host in ("0.0.0.0", "::") else cfg.worker_host
-    return (cfg.advertise_api_url or "%s://%s:%d" % (api_scheme, api_host_name, api_port),
-            cfg.advertise_worker_address or "%s:%d" % (worker_host_name, worker_port))
+    def reachable(host):
+        return socket.getfqdn() if host in ("0.0.0.0", "::") else host
+    return (cfg.advertise_api_url or "%s://%s:%d" % (api_scheme, reachable(cfg.api_host), api_port),
+            cfg.advertise_worker_address or "%s:%d" % (reachable(cfg.worker_host), worker_port))
 
 
 class AppSwitch:
@@ -186,7 +185,7 @@ def run(cfg):
     registry.load(store.workers(), active_since)
     core = PoolCore(registry, int(cfg.lost_after * 1000), active_since, PoolIdMaker().make, cfg.max_pool_jobs,
                     cfg.max_worker_backlog, groups=cfg.groups, reconnect_grace_ms=int(cfg.heartbeat_timeout * 1000))
-    persister = Persister(store, clock=wall_ms, data_errors=getattr(store.backend, "data_errors", ()))
+    persister = Persister(store, clock=wall_ms, data_errors=store.backend.data_errors)
     events = ClusterEvents(registry)
     # No worker can send more of a stream than one result frame could carry.
     feeds = PoolFeeds(config_module.largest_output_cap(cfg.max_frame_bytes))

@@ -11,7 +11,7 @@ on it), or 503 ``no_leader`` while no master holds the lease.
 import gevent
 
 from .. import __version__
-from ..clock import iso_time
+from ..clock import iso_time, monotonic
 from ..errors import NoLeader, NotLeader, UnknownPool
 from .api import add_dashboard_routes, add_history_routes, health_role
 from .api_edge import JsonErrorsApp, bottle
@@ -36,9 +36,9 @@ class StoreHistory:
 
     def wait(self, pool_id, seconds):
         pool = self.get(pool_id)
-        deadline = gevent.get_hub().loop.now() + seconds
-        while not pool.done and gevent.get_hub().loop.now() < deadline:
-            gevent.sleep(min(WAIT_POLL_SECONDS, max(0.0, deadline - gevent.get_hub().loop.now())))
+        deadline = monotonic() + seconds
+        while not pool.done and monotonic() < deadline:
+            gevent.sleep(min(WAIT_POLL_SECONDS, max(0.0, deadline - monotonic())))
             pool = self.get(pool_id)
         return pool
 

@@ -37,6 +37,9 @@ class StoreDamaged(CannotStart):
 
 
 class Store:
+    # Errors no retry cures, besides those the persister knows (SQLite's are among them).
+    data_errors = ()
+
     def __init__(self, path):
         self.path = path
         self.db = None

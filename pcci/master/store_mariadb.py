@@ -59,6 +59,7 @@ class MariaDbStore:
     def open(self):
         try:
             self._run(self._migrate)
+            self._run(self._read_server_settings)
         except StoreUnavailable as exc:
             raise CannotStart("the pool store %s: %s" % (self.path, exc.message))
 
@@ -99,6 +100,9 @@ class MariaDbStore:
             cursor.execute("INSERT INTO pcci_schema (id, version) VALUES (1, %s) "
                            "ON DUPLICATE KEY UPDATE version = GREATEST(version, VALUES(version))", (step.version,))
             log.info("pool store %s: schema version %d (%s)", self.path, step.version, step.what)
+
+    def _read_server_settings(self, cursor):
+        """What the master checks its own settings against at start (service.open_store)."""
         cursor.execute("SELECT @@max_allowed_packet")
         self.max_packet = cursor.fetchone()[0]
         cursor.execute("SHOW VARIABLES LIKE 'wsrep_provider_options'")
