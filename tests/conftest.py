@@ -22,6 +22,42 @@ KEY = secrets.token_hex(32)
 OTHER_KEY = secrets.token_hex(32)
 
 
+# The fixtures that start daemons or need root mark the tests that use them (pytest.ini).
+FIXTURE_MARKS = {"cluster": ("process",), "mariadb_server": ("process",),
+                 "powercut": ("process", "root"), "netbed": ("process", "root")}
+# In the fast tier (./scripts/test --fast) a test that starts one of these without its mark
+# fails at once, naming the mark it lacks, instead of quietly making the tier slow.
+FAST_TIER = os.environ.get("PCCI_TEST_TIER") == "fast"
+DAEMON_PROGRAMS = {"mariadbd", "mysqld", "chromium", "chromedriver", "systemd-nspawn", "ip",
+                   "mmdebstrap", "ansible-playbook", "prometheus", "dpkg-buildpackage", "ssh", "sshd"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        for fixture in getattr(item, "fixturenames", ()):
+            for mark in FIXTURE_MARKS.get(fixture, ()):
+                item.add_marker(mark)
+
+
+def starts_daemon(argv):
+    """Whether a command line starts a daemon (pcci's, a database, a browser, a container)."""
+    argv = [str(part) for part in (argv if isinstance(argv, (list, tuple)) else [argv])]
+    program = os.path.basename(argv[0]) if argv else ""
+    daemon = argv[1:3] == ["-m", "pcci"] and argv[3:4] in (["master"], ["worker"])
+    return program in DAEMON_PROGRAMS or program.startswith("qemu-") or daemon
+
+
+if FAST_TIER:
+    _popen_init = subprocess.Popen.__init__
+
+    def _guarded_popen_init(self, args, *rest, **kwargs):
+        if starts_daemon(args):
+            pytest.fail("a fast-tier test started %r: mark it process (pytest.ini)" % (args,), pytrace=False)
+        _popen_init(self, args, *rest, **kwargs)
+
+    subprocess.Popen.__init__ = _guarded_popen_init
+
+
 def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -19,7 +19,9 @@ ANSIBLE_BIN = os.environ.get("PCCI_ANSIBLE_BIN", os.path.join(REPO, ".venv-ansib
 SKIP_REASON = nspawn.nspawn_supported() or (
     None if os.path.exists(os.path.join(ANSIBLE_BIN, "ansible-playbook"))
     else "needs ansible-playbook in %s (./scripts/test installs it)" % ANSIBLE_BIN)
-pytestmark = pytest.mark.skipif(SKIP_REASON is not None, reason="ansible tests: %s" % (SKIP_REASON,))
+# The playbook tests boot containers; the lint and the collection build take a minute between them.
+pytestmark = [pytest.mark.skipif(SKIP_REASON is not None, reason="ansible tests: %s" % (SKIP_REASON,)),
+              pytest.mark.container, pytest.mark.root, pytest.mark.slow]
 PLAYBOOK_DIR = os.path.join(REPO, "ansible")
 
 

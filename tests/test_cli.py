@@ -200,6 +200,7 @@ def test_check_config_names_every_problem(tmp_path):
     assert pcci("check-config", "worker", str(path)).returncode == 0
 
 
+@pytest.mark.process
 def test_service_with_a_bad_config_exits_with_ex_config(tmp_path):
     path = tmp_path / "master.yaml"
     path.write_text("api_port: -1\n")
@@ -207,6 +208,7 @@ def test_service_with_a_bad_config_exits_with_ex_config(tmp_path):
     assert result.returncode == 78 and "api_port" in result.stderr
 
 
+@pytest.mark.process
 def test_unconfigured_worker_says_what_to_do_and_exits_cleanly(tmp_path):
     path = tmp_path / "worker.yaml"
     path.write_text("cluster_key_file: %s\nstate_dir: %s\n" % (tmp_path / "absent.key", tmp_path / "state"))

@@ -17,7 +17,8 @@ from conftest import wait_until
 import nspawn
 
 SKIP_REASON = nspawn.nspawn_supported()
-pytestmark = [pytest.mark.skipif(SKIP_REASON is not None, reason="booted-container tests: %s" % SKIP_REASON)]
+pytestmark = [pytest.mark.skipif(SKIP_REASON is not None, reason="booted-container tests: %s" % SKIP_REASON),
+              pytest.mark.container, pytest.mark.root, pytest.mark.slow]
 
 UPGRADE_VERSION = "0.1.0+test2"
 

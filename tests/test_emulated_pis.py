@@ -13,7 +13,8 @@ import nspawn
 from conftest import wait_until
 
 SKIP = nspawn.emulation_supported() or ("PCCI_SKIP_EMULATED is set" if os.environ.get("PCCI_SKIP_EMULATED") else None)
-pytestmark = pytest.mark.skipif(SKIP is not None, reason="emulated Pis: %s" % SKIP)
+pytestmark = [pytest.mark.skipif(SKIP is not None, reason="emulated Pis: %s" % SKIP),
+              pytest.mark.container, pytest.mark.root, pytest.mark.slow]
 
 ARCHES = ("arm64", "armhf")
 # What a worker needs, and no more: every package is unpacked and configured under emulation.

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
 from pcci import logs
 
@@ -44,6 +46,7 @@ def test_only_the_journals_own_stream_gets_priorities(tmp_path):
         assert not logs.stderr_is_journal({"JOURNAL_STREAM": "junk"}, handle)
 
 
+@pytest.mark.process
 def test_a_service_started_by_the_journal_prefixes_and_one_writing_elsewhere_does_not(tmp_path):
     """A real worker process: JOURNAL_STREAM naming its stderr, then naming something else
     (as a child of a service whose stderr was redirected would inherit it)."""

@@ -92,6 +92,7 @@ def test_a_real_master_says_ready_once_it_serves_pings_while_it_runs_and_stops_w
         master.stop()
 
 
+@pytest.mark.process
 def test_an_unconfigured_worker_still_says_ready_before_it_exits(tmp_path, systemd_socket):
     """Type=notify: a worker that exits 0 without READY would be a failed start, and restarted."""
     path, received = systemd_socket

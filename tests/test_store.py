@@ -33,12 +33,12 @@ def open_mariadb(url):
 
 
 @pytest.fixture
-def mariadb_url(request):
+def mariadb_url(request):   # a test that asks for it by name is marked through mariadb_server
     server = request.getfixturevalue("mariadb_server")
     return mariadb.fresh_database(server, "pcci_store_%d" % next(DATABASES))
 
 
-@pytest.fixture(params=["sqlite", "mariadb"])
+@pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.process)])
 def backend(request, tmp_path):
     """(open another store on the same database, its name)."""
     if request.param == "sqlite":
@@ -162,6 +162,7 @@ def test_a_file_from_before_versioned_schemas_is_upgraded_in_place(tmp_path):
     store.close()
 
 
+@pytest.mark.process
 def test_mariadb_writes_need_the_lease_and_a_stale_epoch_is_refused(mariadb_url):
     """Fencing: the store of a master whose lease passed to another cannot write, even
     though its connection still works; reads go on."""
