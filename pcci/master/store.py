@@ -104,7 +104,7 @@ class Store:
                 "INSERT OR REPLACE INTO jobs (pool_id, position, %s) VALUES (%s)" % (JOB_COLUMNS, ", ".join("?" * 12)),
                 [job_row(j) for j in jobs])
             self.db.executemany(
-                "INSERT INTO workers (%s) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET %s"
+                "INSERT INTO workers (%s) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET %s"
                 % (WORKER_COLUMNS, _excluded(WORKER_CHANGING_COLUMNS)),
                 [worker_row(w) for w in workers])
             self.db.executemany("DELETE FROM workers WHERE name = ?", [(name,) for name in forget_workers])

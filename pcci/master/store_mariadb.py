@@ -44,7 +44,7 @@ SAVE_POOLS = "INSERT INTO pools (%s) VALUES (%s) ON DUPLICATE KEY UPDATE %s" % (
 SAVE_JOBS = "INSERT INTO jobs (pool_id, position, %s) VALUES (%s) ON DUPLICATE KEY UPDATE %s" % (
     JOB_COLUMNS, _marks(12), _updates(JOB_CHANGING_COLUMNS))
 SAVE_WORKERS = "INSERT INTO workers (%s) VALUES (%s) ON DUPLICATE KEY UPDATE %s" % (
-    WORKER_COLUMNS, _marks(6), _updates(WORKER_CHANGING_COLUMNS))
+    WORKER_COLUMNS, _marks(7), _updates(WORKER_CHANGING_COLUMNS))
 
 
 class MariaDbStore:
