@@ -17,6 +17,7 @@ import sqlite3
 
 from gevent.threadpool import ThreadPool
 
+from ..durable_files import private_file
 from ..errors import CannotStart
 from . import store_schema
 from .thread_calls import call_on
@@ -46,6 +47,11 @@ class Store:
 
     def open(self):
         """Open (or create) the file; StoreDamaged if it is not a usable SQLite database."""
+        # Before SQLite creates it under the umask: its -wal and -journal files copy its mode.
+        try:
+            private_file(self.path, ("-wal", "-shm", "-journal"))
+        except OSError as exc:
+            raise CannotStart("cannot create the pool store %s: %s" % (self.path, exc.strerror or exc))
         try:
             self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self.db.execute("PRAGMA locking_mode=EXCLUSIVE")
