@@ -48,6 +48,9 @@ SAVE_WORKERS = "INSERT INTO workers (%s) VALUES (%s) ON DUPLICATE KEY UPDATE %s"
 
 
 class MariaDbStore:
+    # The server finds and reports damage itself (its own log, its own recovery).
+    damage = None
+
     def __init__(self, target, password, tls_ca=None, connector=None):
         self.connector = connector or Connector(target, password, tls_ca)
         self.path = "mariadb://%s@%s" % (target.user, ",".join("%s:%d" % host for host in target.hosts))
