@@ -9,8 +9,10 @@ import collections
 
 from .states import LEGAL_MOVES, TERMINAL, JobState, PoolStatus
 
-# What the master keeps of a worker between its runs.
-WorkerRecord = collections.namedtuple("WorkerRecord", "name address first_seen last_seen stats labels")
+# What the master keeps of a worker between its runs; ``instance`` is the worker process
+# that synced last (protocol.instance), None for an older worker.
+WorkerRecord = collections.namedtuple("WorkerRecord", "name address first_seen last_seen stats labels instance",
+                                      defaults=(None,))
 
 
 class IllegalTransition(Exception):

@@ -53,6 +53,8 @@ FEATURES = (LIVE_OUTPUT, FILE_COPY)
 STREAMS = ("stdout", "stderr")
 
 MAX_JOB_ID_CHARS = 512
+# A worker process's random name for itself, in its hello (see ``instance``).
+MAX_INSTANCE_CHARS = 64
 MAX_SIGNAL_CHARS = 32
 # Times the API can show as ISO 8601 (year 9999 at most). A Pi without a real-time
 # clock may boot in 1970, so the lower bound is the epoch, not "recently".
@@ -175,6 +177,18 @@ def user_names(hello):
     if not isinstance(users, list):
         return []
     return [user for user in users[:256] if isinstance(user, str) and 0 < len(user) <= 64 and storable(user)]
+
+
+def instance(hello):
+    """The worker process's instance id from its hello, or None (an older worker, or garbage).
+
+    A worker makes a new random one each time its process starts, so a master that sees
+    the same id again knows the process that synced last is still the one: every job it
+    was sent and still holds, it reports (running, queued, or its result spooled)."""
+    value = hello.get("instance")
+    if isinstance(value, str) and 0 < len(value) <= MAX_INSTANCE_CHARS and value.isascii() and value.isprintable():
+        return value
+    return None
 
 
 def output_message(job, stream, offset, length, seq, text):

@@ -19,6 +19,7 @@ import socket
 import ssl
 import subprocess
 
+from .durable_files import PRIVATE_FILE, make_directories
 from .errors import CannotStart
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ def ensure_certificate(cert_path, key_path, common_name, extra_names=()):
                           "(apt install openssl) or give a certificate and key in the config" % cert_path)
     san = subject_alt_names(sorted(set(local_names()) | set(extra_names)))
     directory = os.path.dirname(os.path.abspath(cert_path))
-    os.makedirs(directory, mode=0o750, exist_ok=True)
+    make_directories(directory)
     key_tmp, cert_tmp = key_path + ".new", cert_path + ".new"
     old_umask = os.umask(0o077)
     try:
@@ -104,7 +105,8 @@ def ensure_certificate(cert_path, key_path, common_name, extra_names=()):
                           % (cert_path, exc.stderr.decode(errors="replace").strip()[-300:]))
     finally:
         os.umask(old_umask)
-    os.chmod(cert_tmp, 0o644)
+    os.chmod(key_tmp, PRIVATE_FILE)
+    os.chmod(cert_tmp, 0o644)       # public: workers pin it (master_fingerprint), admins copy it
     os.replace(key_tmp, key_path)
     os.replace(cert_tmp, cert_path)
     log.info("made a self-signed TLS certificate %s (%s)", cert_path, file_fingerprint(cert_path))

@@ -36,6 +36,7 @@ class LinkProxy:
         self.port = self.listener.getsockname()[1]
         self.up = threading.Event()
         self.up.set()
+        self.holding = threading.Event()     # set: bytes wait in the relay, as on a dead route
         self.delay, self.jitter, self.stall_chance = 0.0, 0.0, 0.0
         self.random = random.Random(target_port)
         self.sockets = []
@@ -64,6 +65,8 @@ class LinkProxy:
                 threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
 
     def _hold(self):
+        while self.holding.is_set():
+            time.sleep(0.02)    # until restore(); after a cut() the held bytes then meet a closed socket
         pause = self.delay + (self.random.uniform(0, self.jitter) if self.jitter else 0.0)
         if self.stall_chance and self.random.random() < self.stall_chance:
             pause += self.random.uniform(0.2, 1.0)
@@ -96,6 +99,12 @@ class LinkProxy:
 
     def restore(self):
         self.up.set()
+        self.holding.clear()
+
+    def hold(self):
+        """Pass nothing on, either way, until restore(): what is sent meanwhile is lost if the
+        link is cut() before then -- a frame the sender wrote that never arrives."""
+        self.holding.set()
 
     def shape(self, delay=0.0, jitter=0.0, stall_chance=0.0):
         """Slow (delay, jitter) or lossy (stall_chance) from now on; shape() makes it clean again."""

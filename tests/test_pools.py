@@ -152,6 +152,54 @@ def test_sync_loses_the_jobs_a_reconnecting_worker_no_longer_runs():
     assert list(effects.save_pools) == [forgotten.pool_id]
 
 
+def test_the_process_that_synced_last_is_sent_again_the_jobs_it_does_not_name():
+    core, _ = make_core()
+    arrived, _ = core.submit(request(workers=["n1"]), now=1)
+    never, _ = core.submit(request("echo again", workers=["n1"]), now=2)
+    effects = core.on_sync("n1", [arrived.pool_id + "/n1"], now=3, resumed=True)
+    assert never.jobs["n1"].state is JobState.RUNNING and arrived.jobs["n1"].state is JobState.RUNNING
+    assert [(worker, message["type"], message["job"], message["cmd"]) for worker, message in effects.send] == \
+        [("n1", "run", never.pool_id + "/n1", "echo again")]
+    assert not effects.save_pools and not effects.after_save      # nothing changed: nothing to save
+    assert core.unfinished["n1"] == 2                              # still counted once each
+
+
+def test_a_new_worker_process_syncing_loses_what_the_old_one_was_sent_and_is_sent_nothing_again():
+    core, _ = make_core()
+    pool, _ = core.submit(request(workers=["n1"]), now=1)
+    effects = core.on_sync("n1", [], now=3, resumed=False)
+    assert pool.jobs["n1"].state is JobState.LOST and not effects.send
+
+
+def test_a_restored_job_is_sent_again_to_the_same_process_after_a_master_restart():
+    core, _ = make_core(online=(), started_ms=5000)
+    restored = Pool("p", "true", 1, {"n1": Job("p", "n1", state=JobState.RUNNING, start_time=1)})
+    core.restore([restored])
+    effects = core.on_sync("n1", [], now=6000, resumed=True)
+    assert restored.jobs["n1"].state is JobState.RUNNING
+    assert [message["job"] for _, message in effects.send] == ["p/n1"]
+
+
+class ProcessSession(Session):
+    def __init__(self, name, instance):
+        super().__init__(name)
+        self.instance = instance
+
+
+def test_only_the_worker_process_that_synced_last_resumes_even_across_a_master_restart():
+    registry = Registry()
+    registry.load([WorkerRecord("n1", "10.0.0.1", 1, 2, None, {}, "process-a")], now_ms=10)
+    assert registry.resumes(ProcessSession("n1", "process-a"))
+    assert not registry.resumes(ProcessSession("n1", "process-b"))
+    assert not registry.resumes(ProcessSession("n1", None))          # an older worker names none
+    newer = ProcessSession("n1", "process-b")
+    registry.attach(newer, 20)
+    assert registry.get("n1").record().instance == "process-a"      # connected is not synced
+    assert registry.synced(newer).record().instance == "process-b"
+    assert registry.synced(newer) is None                           # unchanged: nothing to save
+    assert not registry.resumes(ProcessSession("n1", "process-a"))
+
+
 def test_sweep_loses_jobs_only_after_lost_after_offline():
     core, registry = make_core()
     pool, _ = core.submit(request(workers=["n1", "n2"]), now=1000)

@@ -94,6 +94,10 @@ class Persister:
 
     def health(self):
         """None while saving works, else why, since when (wall ms), and whether the disk is full."""
+        damage = self.store.damage
+        if damage is not None:
+            # Found by a read, perhaps, before any save failed: nothing is saved from now on.
+            return {"error": damage.message, "since": damage.since, "full": False}
         if self.failing_since is None:
             return None
         return {"error": self.last_error, "since": self.failing_since, "full": self.disk_full}
@@ -166,7 +170,7 @@ class Persister:
 
     def _failed(self, exc, count):
         text = "%s: %s" % (type(exc).__name__, exc)
-        if self.failing_since is None or text != self.last_error:
+        if (self.failing_since is None or text != self.last_error) and self.store.damage is None:
             # One line per kind of failure, not one a second.
             log.error("could not save %d record(s) to the store (%s); retrying every %ss", count, text,
                       RETRY_SECONDS)

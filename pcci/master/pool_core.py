@@ -274,16 +274,30 @@ class PoolCore:
         effects.after_save.append((worker, ack))
         return effects
 
-    def on_sync(self, worker, running, now):
-        """The worker says what it runs; jobs it was sent earlier and does not know are lost."""
+    def on_sync(self, worker, running, now, resumed=False):
+        """The worker names every job it holds: running, queued, or being copied (the results
+        of those that ended came just before the sync, and are recorded). A job it was sent
+        and does not name either never arrived or arrived at a worker process that is gone.
+        ``resumed`` says the process that syncs is the one that synced last, so every job
+        sent to it since is named if it arrived: the others are sent again (the worker skips
+        a job it holds, by id). Otherwise they may have run, and are lost."""
         running = set(running)
         effects = Effects()
+        resent = []
         for pool in list(self.active.values()):
             job = pool.jobs.get(worker)
             if job is not None and job.state is JobState.RUNNING and job.job_id not in running:
-                self._give_up(pool, job, now, "worker %s reconnected without it" % worker, effects)
+                if resumed:
+                    effects.send.append((worker, run_message(pool, job)))
+                    resent.append(job.job_id)
+                else:
+                    self._give_up(pool, job, now, "worker %s reconnected without it (as a new process: it may "
+                                  "have run on the one before)" % worker, effects)
             elif job is not None and job.state is JobState.QUEUED:
                 self._advance(pool, now, effects)   # its job was waiting for it (or for a turn)
+        if resent:
+            log.warning("worker %s synced without %d job(s) it was sent (they never arrived): sent again: %s",
+                        worker, len(resent), ", ".join(resent[:20]) + (" and more" if len(resent) > 20 else ""))
         return effects
 
     def expire_queues(self, now):

@@ -92,8 +92,8 @@ class PoolService:
         stored = self._from_store(pool_id) if self.core.find(pool_id) is None else None
         self._carry_out(self.core.on_result(session.name, result, self.clock(), stored), received=monotonic())
 
-    def on_sync(self, session, running):
-        self._carry_out(self.core.on_sync(session.name, running, self.clock()))
+    def on_sync(self, session, running, resumed=False):
+        self._carry_out(self.core.on_sync(session.name, running, self.clock(), resumed))
         if session.live_output:
             # Where our copy of each running job's output ends: the worker sends the rest
             # (all of it, after a master restart), healing pieces lost with the old link.

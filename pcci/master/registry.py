@@ -24,6 +24,7 @@ class WorkerInfo:
         self.running = []
         self.queued = []
         self.offline_since = last_seen
+        self.instance = None            # the worker process that synced last (protocol.instance)
 
     @property
     def online(self):
@@ -32,7 +33,8 @@ class WorkerInfo:
 
     def record(self):
         """What the store keeps of this worker."""
-        return WorkerRecord(self.name, self.address, self.first_seen, self.last_seen, self.stats, self.labels)
+        return WorkerRecord(self.name, self.address, self.first_seen, self.last_seen, self.stats, self.labels,
+                            self.instance)
 
 
 class Registry:
@@ -45,6 +47,7 @@ class Registry:
             info = WorkerInfo(record.name, record.address, record.first_seen, record.last_seen, record.stats,
                               record.labels)
             info.offline_since = now_ms
+            info.instance = record.instance
             self.workers[info.name] = info
 
     def get(self, name):
@@ -92,6 +95,21 @@ class Registry:
         info.queued = []
         info.last_seen = now_ms
         info.offline_since = now_ms
+        return info
+
+    def resumes(self, session):
+        """Whether this session's worker process is the one that synced last: then a job it
+        was sent since and does not name in this sync never reached it."""
+        info = self.workers.get(session.name)
+        return session.instance is not None and info is not None and info.instance == session.instance
+
+    def synced(self, session):
+        """The session has synced: its process is now the one that synced last. The info
+        when that changed it (its record is to be saved), else None."""
+        info = self.workers.get(session.name)
+        if info is None or info.session is not session or info.instance == session.instance:
+            return None
+        info.instance = session.instance
         return info
 
     def heard_from(self, name, now_ms, stats=None, running=None, queued=None):

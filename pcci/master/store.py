@@ -10,14 +10,26 @@ master holds the file exclusively (locking_mode=EXCLUSIVE): no other process can
 open it while the master runs, and the WAL index lives in the master's memory instead
 of a shared-memory file -- one master, one database; stop the master (or use the API)
 to read it from elsewhere.
+
+Damage found while running (bytes overwritten under the master, a failing disk) shows
+as SQLITE_CORRUPT or SQLITE_NOTADB on whichever statement reads the damaged page. The
+first such error, on a read or a write, marks the store ``damage``d, with one log line:
+from then on it writes nothing (a write could spread the damage, and a result written
+to a damaged file is not safe to acknowledge), so the persister saves and acknowledges
+nothing, /health answers 503 saying why, and the workers keep their results spooled
+until the file is replaced and the master restarted.
 """
 
+import collections
+import functools
 import logging
 import sqlite3
 
 from gevent.threadpool import ThreadPool
 
-from ..errors import CannotStart
+from ..clock import wall_ms
+from ..durable_files import private_file
+from ..errors import CannotStart, StoreUnavailable
 from . import store_schema
 from .thread_calls import call_on
 from .store_rows import (JOB_COLUMNS, JOB_SUMMARY_COLUMNS, POOL_CHANGING_COLUMNS, POOL_COLUMNS, POOL_WRITE_COLUMNS,
@@ -36,6 +48,44 @@ class StoreDamaged(CannotStart):
         self.path = path
 
 
+# SQLite's primary result codes for a damaged file (extended codes keep them in the low byte).
+SQLITE_CORRUPT = 11
+SQLITE_NOTADB = 26
+DAMAGE_WORDS = ("malformed", "not a database")
+
+# What a store found wrong with its file while running: why (with what to do), since when (wall ms).
+Damage = collections.namedtuple("Damage", "message since")
+
+
+def is_damage(exc):
+    """Whether an sqlite3 error says the file is damaged (not busy, not full, not a bad value)."""
+    if not isinstance(exc, sqlite3.DatabaseError) or isinstance(exc, (sqlite3.IntegrityError, sqlite3.DataError)):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)      # Python 3.11+
+    if code is not None:
+        return code & 0xff in (SQLITE_CORRUPT, SQLITE_NOTADB)
+    return any(word in str(exc) for word in DAMAGE_WORDS)
+
+
+def _watching_for_damage(write):
+    """Every runtime call: the first error that says the file is damaged marks the store
+    damaged (and is answered as a 503); once damaged, writes are refused."""
+    def wrap(method):
+        @functools.wraps(method)
+        def watched(self, *args, **kwargs):
+            if write and self.damage is not None:
+                raise StoreUnavailable(self.damage.message)
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.DatabaseError as exc:
+                if not is_damage(exc):
+                    raise
+                self._found_damage(exc)
+                raise StoreUnavailable(self.damage.message) from exc
+        return watched
+    return wrap
+
+
 class Store:
     # Errors no retry cures, besides those the persister knows (SQLite's are among them).
     data_errors = ()
@@ -43,9 +93,23 @@ class Store:
     def __init__(self, path):
         self.path = path
         self.db = None
+        self.damage = None      # a Damage once a statement found the file damaged
+
+    def _found_damage(self, exc):
+        if self.damage is None:
+            message = ("the pool store %s is damaged (%s); nothing more is saved or acknowledged (workers keep "
+                       "their results): stop the master, move the file aside (mv %s %s.damaged, with its -wal "
+                       "file) or restore a backup, and start it again" % (self.path, exc, self.path, self.path))
+            self.damage = Damage(message, wall_ms())
+            log.error("%s", message)
 
     def open(self):
         """Open (or create) the file; StoreDamaged if it is not a usable SQLite database."""
+        # Before SQLite creates it under the umask: its -wal and -journal files copy its mode.
+        try:
+            private_file(self.path, ("-wal", "-shm", "-journal"))
+        except OSError as exc:
+            raise CannotStart("cannot create the pool store %s: %s" % (self.path, exc.strerror or exc))
         try:
             self.db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self.db.execute("PRAGMA locking_mode=EXCLUSIVE")
@@ -92,6 +156,7 @@ class Store:
             self.db = None
 
     # -- writes ------------------------------------------------------------------------
+    @_watching_for_damage(write=True)
     def save(self, pools, jobs, workers=(), forget_workers=()):
         """Upsert pools, jobs and worker records, and delete the records of forgotten
         workers (``forget_workers``, names), in one transaction."""
@@ -104,11 +169,12 @@ class Store:
                 "INSERT OR REPLACE INTO jobs (pool_id, position, %s) VALUES (%s)" % (JOB_COLUMNS, ", ".join("?" * 12)),
                 [job_row(j) for j in jobs])
             self.db.executemany(
-                "INSERT INTO workers (%s) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET %s"
+                "INSERT INTO workers (%s) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET %s"
                 % (WORKER_COLUMNS, _excluded(WORKER_CHANGING_COLUMNS)),
                 [worker_row(w) for w in workers])
             self.db.executemany("DELETE FROM workers WHERE name = ?", [(name,) for name in forget_workers])
 
+    @_watching_for_damage(write=True)
     def purge(self, ended_before_ms, max_pools, batch=500):
         """Delete up to `batch` pools that ended before the cutoff or exceed max_pools; return the count."""
         ids = [row[0] for row in self.db.execute(
@@ -126,6 +192,7 @@ class Store:
         return len(ids)
 
     # -- reads -------------------------------------------------------------------------
+    @_watching_for_damage(write=False)
     def get_pool(self, pool_id):
         row = self.db.execute("SELECT %s FROM pools WHERE id = ?" % POOL_COLUMNS, (pool_id,)).fetchone()
         if row is None:
@@ -134,10 +201,12 @@ class Store:
                                (pool_id,)).fetchall()
         return pool_from_rows(row, jobs)
 
+    @_watching_for_damage(write=False)
     def unfinished_pools(self):
         ids = [r[0] for r in self.db.execute("SELECT id FROM pools WHERE status = 'running'")]
         return [self.get_pool(pool_id) for pool_id in ids]
 
+    @_watching_for_damage(write=False)
     def list_pools(self, status=None, before=None, limit=50):
         """Newest first, without output; `before` is the id that ends the previous page."""
         rows = self.db.execute(*page_query(status, before, limit, "?")).fetchall()
@@ -151,10 +220,12 @@ class Store:
             jobs_by_pool[summary[0]].append(summary[1:])
         return [pool_from_rows(row, jobs_by_pool[row[0]]) for row in rows]
 
+    @_watching_for_damage(write=False)
     def workers(self):
         rows = self.db.execute("SELECT %s FROM workers ORDER BY name" % WORKER_COLUMNS)
         return [worker_from_row(row) for row in rows]
 
+    @_watching_for_damage(write=False)
     def count_pools(self):
         return self.db.execute("SELECT COUNT(*) FROM pools").fetchone()[0]
 
@@ -185,6 +256,10 @@ class ThreadedStore:
     def backend(self):
         """The store itself (Store or MariaDbStore), for its attributes."""
         return self._store
+
+    @property
+    def damage(self):
+        return self._store.damage
 
     def __getattr__(self, name):
         method = getattr(self._store, name)

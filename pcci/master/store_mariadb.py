@@ -44,10 +44,13 @@ SAVE_POOLS = "INSERT INTO pools (%s) VALUES (%s) ON DUPLICATE KEY UPDATE %s" % (
 SAVE_JOBS = "INSERT INTO jobs (pool_id, position, %s) VALUES (%s) ON DUPLICATE KEY UPDATE %s" % (
     JOB_COLUMNS, _marks(12), _updates(JOB_CHANGING_COLUMNS))
 SAVE_WORKERS = "INSERT INTO workers (%s) VALUES (%s) ON DUPLICATE KEY UPDATE %s" % (
-    WORKER_COLUMNS, _marks(6), _updates(WORKER_CHANGING_COLUMNS))
+    WORKER_COLUMNS, _marks(7), _updates(WORKER_CHANGING_COLUMNS))
 
 
 class MariaDbStore:
+    # The server finds and reports damage itself (its own log, its own recovery).
+    damage = None
+
     def __init__(self, target, password, tls_ca=None, connector=None):
         self.connector = connector or Connector(target, password, tls_ca)
         self.path = "mariadb://%s@%s" % (target.user, ",".join("%s:%d" % host for host in target.hosts))

@@ -13,12 +13,12 @@ POOL_COLUMNS = ("id, cmd, created, end_time, timeout, env, cwd, submitted_by, su
                 "rollout, run_as, copy")
 POOL_WRITE_COLUMNS = ("id, cmd, created, end_time, timeout, env, cwd, status, submitted_by, submitted_from, "
                       "killed_by, target, rollout, run_as, copy")
-WORKER_COLUMNS = "name, address, first_seen, last_seen, stats, labels"
+WORKER_COLUMNS = "name, address, first_seen, last_seen, stats, labels, instance"
 # What a save changes of a pool already stored (the rest is fixed at submit).
 POOL_CHANGING_COLUMNS = ("end_time", "status", "killed_by")
 JOB_CHANGING_COLUMNS = ("state", "exit_code", "`signal`", "start_time", "end_time", "stdout", "stderr",
                         "stdout_truncated", "stderr_truncated")
-WORKER_CHANGING_COLUMNS = ("address", "last_seen", "stats", "labels")
+WORKER_CHANGING_COLUMNS = ("address", "last_seen", "stats", "labels", "instance")
 
 
 def page_query(status, before, limit, mark):
@@ -53,12 +53,12 @@ def job_row(job):
 
 def worker_row(record):
     return (record.name, record.address, record.first_seen, record.last_seen, _json_or_none(record.stats),
-            json.dumps(record.labels or {}))
+            json.dumps(record.labels or {}), record.instance)
 
 
 def worker_from_row(row):
     return WorkerRecord(row[0], row[1], row[2], row[3], json.loads(row[4]) if row[4] else None,
-                        json.loads(row[5]) if row[5] else {})
+                        json.loads(row[5]) if row[5] else {}, row[6])
 
 
 def pool_from_rows(row, job_rows):

@@ -28,6 +28,9 @@ SQLITE = [
         """CREATE TABLE IF NOT EXISTS workers (
             name TEXT PRIMARY KEY, address TEXT, first_seen INTEGER, last_seen INTEGER, stats TEXT, labels TEXT)""",
     ]),
+    # Which worker process synced last: its jobs sent since, and not named in its next sync,
+    # never arrived and are sent again (pool_core.on_sync).
+    Migration(2, "the worker process that synced last", ["ALTER TABLE workers ADD COLUMN instance TEXT"]),
 ]
 
 # Columns the releases before versioned schemas added to a file at open, with their
@@ -69,6 +72,8 @@ MARIADB = [
             writes BIGINT NOT NULL DEFAULT 0) """ + _INNODB,
         "INSERT IGNORE INTO pcci_lease (id, holder, epoch, expires) VALUES (1, '', 0, '1970-01-01 00:00:01')",
     ]),
+    Migration(2, "the worker process that synced last", [
+        "ALTER TABLE workers ADD COLUMN IF NOT EXISTS instance VARCHAR(64) CHARACTER SET ascii NULL"]),
 ]
 
 VERSION_TABLE = {

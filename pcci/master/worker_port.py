@@ -27,9 +27,10 @@ NAME_PROBE_SECONDS = 2.0
 
 
 class WorkerSession:
-    def __init__(self, link, name, address, features=frozenset(), labels=None, users=None):
+    def __init__(self, link, name, address, features=frozenset(), labels=None, users=None, instance=None):
         self.link = link
         self.name = name
+        self.instance = instance    # the worker process (protocol.instance), None from an older worker
         self.labels = labels or {}
         self.users = users or []      # the users its jobs may run as (its own first)
         self.address = address
@@ -122,14 +123,14 @@ class WorkerPort:
         link = Link(sock, protocol.HANDSHAKE_MAX_FRAME_BYTES, peer)
         session = None
         try:
-            name, proof, features, labels, users = self._handshake(link, peer)
+            name, proof, features, labels, users, instance = self._handshake(link, peer)
             authenticated()
             if self.standby is not None:
                 leader = self.standby()
                 raise HandshakeRefused("not_leader", "this master is a standby; the active master is %s"
                                        % (leader or "not known yet (an election is under way)"), leader=leader)
             link.decoder.max_frame_bytes = self.config.max_frame_bytes
-            session = WorkerSession(link, name, address[0], features, labels, users)
+            session = WorkerSession(link, name, address[0], features, labels, users, instance)
             self._claim(session)
             link.send_now({"type": protocol.WELCOME, "version": protocol.VERSION, "proof": proof,
                            "heartbeatTimeout": self.config.heartbeat_timeout, "features": list(protocol.FEATURES)})
@@ -198,7 +199,7 @@ class WorkerPort:
             raise HandshakeRefused("bad_key", "worker %r failed the cluster key check; is its cluster key the "
                                    "master's, and is nothing between them presenting another certificate?" % name)
         return (name, auth.master_proof(self.key, hello["nonce"], nonce, name, self.cert_fingerprint),
-                protocol.features(hello), labels, protocol.user_names(hello))
+                protocol.features(hello), labels, protocol.user_names(hello), protocol.instance(hello))
 
     def _claim(self, session):
         info = self.registry.get(session.name)
@@ -258,7 +259,13 @@ class WorkerPort:
                 # Ready first: the sync may start jobs that waited for this worker (offline
                 # queueing, a rolling batch); its lost jobs are settled in the same call.
                 session.ready = True
-                self.pools.on_sync(session, running)
+                self.pools.on_sync(session, running, self.registry.resumes(session))
+                changed = self.registry.synced(session)
+                if changed is not None:
+                    # Saved after the sync's own changes (the jobs it gave up on), in the same
+                    # transaction or a later one: a restarted master never takes a process
+                    # for the one that synced last before those are on disk.
+                    self._remember(changed)
                 if coming_online:
                     log.info("worker %s online from %s", session.name, session.address)
                     self._changed(session.name)

@@ -9,6 +9,7 @@ jittered, growing delay and dials again.
 import base64
 import logging
 import random
+import secrets
 import socket
 import ssl
 
@@ -59,6 +60,10 @@ class MasterLink:
         self.live_channel = live_channel
         self._tls = None
         self.rotation = None
+        # This process's name for itself: the master sends again the jobs it sent to this
+        # instance that the sync does not name (they never arrived), and gives up on those
+        # it sent to an earlier one (they may have run).
+        self.instance = secrets.token_hex(8)
 
     # -- dialing ---------------------------------------------------------------------
     def run(self, stopping):
@@ -138,7 +143,7 @@ class MasterLink:
         try:
             try:
                 welcome = handshake(link, self.key, self.node, self.config.link_timeout, cert_fingerprint,
-                                    self.config.labels, self.runner.users.offered())
+                                    self.config.labels, self.runner.users.offered(), self.instance)
             except ConnectionClosed as exc:
                 if self.config.master_tls:
                     raise
@@ -207,13 +212,14 @@ class MasterLink:
                 raise _refused_by(message)
 
 
-def handshake(link, key, node, timeout, cert_fingerprint, labels=None, users=None):
+def handshake(link, key, node, timeout, cert_fingerprint, labels=None, users=None, instance=None):
     """The worker's side of the mutual key proof; the master's welcome, or HandshakeRefused.
     ``cert_fingerprint`` is that of the certificate this link's TLS session presented ("" in
-    plaintext). (bench/swarm.py uses this too, so simulated workers speak exactly this protocol.)"""
+    plaintext); ``instance`` names this worker process (protocol.instance). (bench/swarm.py uses this too, so simulated workers speak exactly this protocol.)"""
     nonce = auth.new_nonce()
     link.send_now({"type": protocol.HELLO, "node": node, "nonce": nonce, "version": protocol.VERSION,
-                   "features": list(protocol.FEATURES), "labels": labels or {}, "users": users or []})
+                   "features": list(protocol.FEATURES), "labels": labels or {}, "users": users or [],
+                   **({"instance": instance} if instance else {})})
     challenge = link.receive(timeout)
     if challenge.get("type") == protocol.ERROR:
         raise _refused_by(challenge)
