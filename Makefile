@@ -7,7 +7,7 @@ test:
 run:
 	./scripts/quickstart
 
-# Builds the three .debs into dist/ (needs: ./scripts/setup-deps build).
+# Builds the three .debs into dist/ (needs: ./scripts/setup-deps test, which has the build tools).
 deb:
 	./scripts/build-debs
 
