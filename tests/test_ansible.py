@@ -5,6 +5,7 @@ sshd in its own network namespace; ansible-playbook and curl run in the controll
 namespace, which has no default route. Tests run in order and build on each other.
 """
 
+import json
 import os
 import re
 import subprocess
@@ -32,15 +33,26 @@ def test_ansible_lint_passes_the_production_profile():
     assert "Profile 'production' was required, and it passed" in result.stdout + result.stderr
 
 
-def test_the_roles_build_and_install_as_the_collection_pcci_cluster(tmp_path):
-    """ansible-galaxy collection build, then install; a playbook naming the roles by their
-    collection names parses; the collection's version is PCCI's."""
+# The current ansible-core (the venv) and Debian 12 bookworm's own (2.14), which is what a
+# bookworm controller has.
+ANSIBLES = [pytest.param(ANSIBLE_BIN, id="current"),
+            pytest.param("/usr/bin", id="bookworm", marks=pytest.mark.skipif(
+                not os.path.exists("/usr/bin/ansible-galaxy"), reason="Debian's ansible-core is not installed"))]
+
+
+@pytest.mark.parametrize("ansible_bin", ANSIBLES)
+def test_the_roles_build_and_install_as_the_collection_pcci_cluster(tmp_path, ansible_bin):
+    """ansible-galaxy collection build, then install; the collection's own playbook runs by
+    its name (pcci.cluster.site), and one naming the roles by their collection names parses;
+    the collection's version is PCCI's."""
     import tarfile
     from pcci import __version__
     with open(os.path.join(PLAYBOOK_DIR, "galaxy.yml")) as handle:
-        assert yaml.safe_load(handle)["version"] == __version__
-    env = dict(os.environ, PATH=ANSIBLE_BIN + ":" + os.environ["PATH"], ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "c"))
-    galaxy = os.path.join(ANSIBLE_BIN, "ansible-galaxy")
+        galaxy_meta = yaml.safe_load(handle)
+    assert galaxy_meta["version"] == __version__
+    assert "example.org" not in json.dumps({k: v for k, v in galaxy_meta.items() if k != "authors"})
+    env = dict(os.environ, PATH=ansible_bin + ":" + os.environ["PATH"], ANSIBLE_COLLECTIONS_PATH=str(tmp_path / "c"))
+    galaxy = os.path.join(ansible_bin, "ansible-galaxy")
     built = subprocess.run([galaxy, "collection", "build", PLAYBOOK_DIR, "--output-path", str(tmp_path)],
                            capture_output=True, text=True, timeout=300, env=env)
     assert built.returncode == 0, built.stdout + built.stderr
@@ -50,19 +62,28 @@ def test_the_roles_build_and_install_as_the_collection_pcci_cluster(tmp_path):
     for role in ("pcci", "pcci_master", "pcci_worker"):
         assert {"roles/%s/tasks/main.yml" % role, "roles/%s/README.md" % role,
                 "roles/%s/meta/argument_specs.yml" % role} <= members
-    assert {"README.md", "meta/runtime.yml", "MANIFEST.json", "CHANGELOG.md"} <= members
+    assert {"README.md", "meta/runtime.yml", "MANIFEST.json", "CHANGELOG.md", "playbooks/site.yml"} <= members
     assert not [name for name in members if "pcci-secrets" in name or name.endswith(".key")]
     installed = subprocess.run([galaxy, "collection", "install", str(archive)], capture_output=True, text=True,
                                timeout=300, env=env)
     assert installed.returncode == 0, installed.stdout + installed.stderr
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"children": {"master": {"hosts": {"m1": {}}},
+                                                             "workers": {"hosts": {"w1": {}}}}}}))
+    playbook_cmd = os.path.join(ansible_bin, "ansible-playbook")
+    site_tasks = subprocess.run([playbook_cmd, "--list-tasks", "-i", str(inventory), "pcci.cluster.site"],
+                                capture_output=True, text=True, timeout=300, env=env, cwd=str(tmp_path))
+    assert site_tasks.returncode == 0, site_tasks.stdout + site_tasks.stderr
+    assert "does not support Ansible version" not in site_tasks.stderr, site_tasks.stderr
+    assert "pcci.cluster.pcci_master : " in site_tasks.stdout and "pcci.cluster.pcci_worker : " in site_tasks.stdout
     playbook = tmp_path / "play.yml"
     playbook.write_text(yaml.safe_dump([
         {"name": "Master", "hosts": "master", "become": True, "roles": [{"role": "pcci.cluster.pcci_master"}]},
         {"name": "Workers", "hosts": "workers", "become": True, "roles": [{"role": "pcci.cluster.pcci_worker"}]}]))
-    checked = subprocess.run([os.path.join(ANSIBLE_BIN, "ansible-playbook"), "--syntax-check", "-i", "localhost,",
+    checked = subprocess.run([playbook_cmd, "--syntax-check", "-i", "localhost,",
                               str(playbook)], capture_output=True, text=True, timeout=300, env=env, cwd=str(tmp_path))
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    listed = subprocess.run([os.path.join(ANSIBLE_BIN, "ansible-playbook"), "--list-tags", "-i", "localhost,",
+    listed = subprocess.run([playbook_cmd, "--list-tags", "-i", "localhost,",
                              str(playbook)], capture_output=True, text=True, timeout=300, env=env, cwd=str(tmp_path))
     assert listed.stdout.count("TASK TAGS: [always, configure, install, service]") == 2, listed.stdout
 
@@ -116,7 +137,7 @@ def play(site, *options):
                ANSIBLE_NOCOLOR="1", PATH=ANSIBLE_BIN + ":" + os.environ["PATH"],
                ANSIBLE_SSH_CONTROL_PATH_DIR=str(site.base / "ssh-control"))
     result = subprocess.run(["ip", "netns", "exec", site.controller, os.path.join(ANSIBLE_BIN, "ansible-playbook"),
-                             "-i", str(inventory), *options, os.path.join(PLAYBOOK_DIR, "site.yml")],
+                             "-i", str(inventory), *options, os.path.join(PLAYBOOK_DIR, "playbooks", "site.yml")],
                             capture_output=True, text=True, timeout=900, env=env, cwd=PLAYBOOK_DIR)
     site.last_output = result.stdout + result.stderr
     recap = {}
