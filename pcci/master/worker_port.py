@@ -18,6 +18,7 @@ from ..link import Link, TlsFailure, tune_socket
 from ..protocol import HandshakeRefused
 from ..states import WORKER_KILL_OUTCOMES, KillOutcome
 from ..targets import check_labels
+from . import worker_stats
 from .connection_limits import ConnectionLimits
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class WorkerSession:
         self.features = frozenset(features)
         self.live_output = protocol.LIVE_OUTPUT in features   # it sends output while jobs run
         self.ready = False          # dispatch only after the worker's sync
+        self.complaints = worker_stats.Complaints()     # when its malformed stats are logged
         self._kill_replies = {}
         self._pong = Event()
 
@@ -227,6 +229,19 @@ class WorkerPort:
         """Keep the worker in the store, through the persister with its retries."""
         self.persister.mark_worker(info.record())
 
+    @staticmethod
+    def _stats_of(session, heartbeat, now):
+        """The heartbeat's stats as ``worker_stats`` keeps them (None keeps the last ones);
+        the fields it dropped are logged, at most once per interval for each worker."""
+        stats, dropped = worker_stats.clean(heartbeat.get("stats"))
+        if dropped:
+            unlogged = session.complaints.due(now)
+            if unlogged is not None:
+                log.warning("worker %s sent malformed stats: ignored %s%s (see docs/api.md, stats)", session.name,
+                            ", ".join(dropped), "; %d more heartbeats with malformed stats since the last such line"
+                            % unlogged if unlogged else "")
+        return stats
+
     def _serve(self, session):
         link = session.link
         while True:
@@ -235,7 +250,7 @@ class WorkerPort:
             kind = message["type"]
             now = self.clock()
             if kind == protocol.HEARTBEAT:
-                self.registry.heard_from(session.name, now, protocol.heartbeat_stats(message),
+                self.registry.heard_from(session.name, now, self._stats_of(session, message, now),
                                          protocol.job_ids(message, "running"), protocol.job_ids(message, "queued"))
                 session.send({"type": protocol.PONG})
                 self._changed(session.name)
