@@ -6,7 +6,7 @@ deliver it)."""
 
 from browser import requires_browser
 from conftest import wait_until
-from fake_worker import FakeWorker
+from raw_worker import RawWorker
 from test_dashboard import driver, js, sign_in, url, wait_for, wait_view, worker_row  # noqa: F401 (fixture)
 
 pytestmark = requires_browser
@@ -40,7 +40,7 @@ def test_a_workers_malformed_stats_never_empty_the_workers_view(cluster, driver)
     cluster.start_master(api_tokens=TOKENS, heartbeat_timeout="120s")   # the hand-made worker beats once
     cluster.start_worker("pi1")
     cluster.start_worker("pi2")
-    fake = FakeWorker(cluster.worker_port, "bad")
+    fake = RawWorker(cluster.worker_port, "bad")
     try:
         fake.heartbeat('{"cpuPercent": 9, "loadAverage": ["high", 1, 2], "temperature": "hot", '
                        '"disk": {"path": "\\ud800", "percent": 200}}')

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import wait_until
-from fake_worker import FakeWorker
+from raw_worker import RawWorker
 
 # One worker each: what a buggy or hostile worker could put in its stats.
 MALFORMED = {
@@ -58,7 +58,7 @@ def test_malformed_stats_leave_workers_connected_and_every_reader_served(cluster
     fakes = []
     try:
         for name, stats in MALFORMED.items():
-            fake = FakeWorker(cluster.worker_port, name)
+            fake = RawWorker(cluster.worker_port, name)
             fakes.append(fake)
             fake.heartbeat(stats)       # answered: the link is still up
         cluster.wait_online("pi1", *MALFORMED)
@@ -126,7 +126,7 @@ def test_non_finite_numbers_in_stats_are_refused_as_garbage(cluster, raw):
     """NaN and Infinity are not JSON: the frame is garbage, the link closes (as for any
     non-JSON frame) and the master keeps serving, with JSON every parser reads."""
     cluster.start_master()
-    fake = FakeWorker(cluster.worker_port, "nan")
+    fake = RawWorker(cluster.worker_port, "nan")
     try:
         fake.send('{"type":"heartbeat","stats":%s,"running":[]}' % raw)
         with pytest.raises(ConnectionError):
@@ -137,3 +137,18 @@ def test_non_finite_numbers_in_stats_are_refused_as_garbage(cluster, raw):
     status, listed = cluster.api("GET", "/workers")
     assert status == 200 and [w["online"] for w in listed["workers"]] == [False]
     assert "worker connection from nan closed: it sent garbage" in cluster.master.log()
+
+
+def test_a_workers_error_text_is_logged_as_one_short_line(cluster):
+    """Free text a worker reports reaches the log cut: a megabyte of it is not a megabyte line."""
+    cluster.start_master()
+    talker = RawWorker(cluster.worker_port, "talker")
+    try:
+        cluster.wait_online("talker")
+        talker.send({"type": "error", "code": "x", "message": "disk gone " + "y" * 10 ** 6 + "\nforged"})
+        wait_until(lambda: "worker talker reported an error" in cluster.master.log(), what="the error logged")
+    finally:
+        talker.close()
+    lines = [line for line in cluster.master.log().splitlines() if "worker talker reported an error" in line]
+    assert len(lines) == 1 and "disk gone yyy" in lines[0] and len(lines[0]) < 400
+    assert cluster.api("GET", "/health")[0] == 200

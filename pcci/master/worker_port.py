@@ -27,6 +27,13 @@ log = logging.getLogger(__name__)
 NAME_PROBE_SECONDS = 2.0
 
 
+def said(value, limit=300):
+    """Words a worker sent, cut at ``limit`` characters for one log line (a frame may
+    carry 16 MiB of them); pcci.logs escapes their control characters."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 class WorkerSession:
     def __init__(self, link, name, address, features=frozenset(), labels=None, users=None):
         self.link = link
@@ -192,8 +199,8 @@ class WorkerPort:
         link.send_now({"type": protocol.CHALLENGE, "nonce": nonce})
         reply = link.receive(timeout)
         if reply.get("type") == protocol.ERROR:
-            raise HandshakeRefused(str(reply.get("code")), "worker %r gave up the handshake: %s"
-                                   % (name, str(reply.get("message"))[:300]))
+            raise HandshakeRefused(said(reply.get("code"), 40), "worker %r gave up the handshake: %s"
+                                   % (name, said(reply.get("message"))))
         protocol.require(reply, protocol.AUTH, proof=str)
         expected = auth.worker_proof(self.key, nonce, hello["nonce"], name, self.cert_fingerprint)
         if not auth.proofs_match(expected, reply["proof"]):
@@ -284,7 +291,7 @@ class WorkerPort:
             elif kind == protocol.PONG:
                 session.ponged()
             elif kind == protocol.ERROR:
-                log.warning("worker %s reported an error: %s", session.name, message.get("message"))
+                log.warning("worker %s reported an error: %s", session.name, said(message.get("message")))
                 return
             else:
                 raise protocol.ProtocolError("unexpected %r message after the handshake" % kind)

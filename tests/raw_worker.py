@@ -8,7 +8,7 @@ from conftest import KEY, dial_worker_port
 from pcci import auth, framing, protocol
 
 
-class FakeWorker:
+class RawWorker:
     def __init__(self, port, name, key=KEY, labels=None, timeout=10):
         self.name = name
         self.sock, fingerprint = dial_worker_port(port, timeout=timeout)
