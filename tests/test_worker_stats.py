@@ -135,3 +135,17 @@ def test_malformed_stats_are_logged_once_then_at_most_once_per_interval():
     assert [complaints.due(now) for now in (100, 500, 999)] == [None, None, None]
     assert complaints.due(1000) == 3
     assert complaints.due(1500) is None and complaints.due(2000) == 1
+
+
+def test_the_openapi_document_and_the_api_docs_name_every_stats_field():
+    import os
+    from pcci.master.openapi import SPEC
+    schema = SPEC["components"]["schemas"]["Worker"]["properties"]["stats"]
+    assert schema == worker_stats.openapi_schema()
+    assert set(schema["properties"]) == set(worker_stats.FIELDS)
+    assert set(schema["properties"]["disk"]["properties"]) == set(worker_stats.FIELDS["disk"])
+    with open(os.path.join(os.path.dirname(__file__), "..", "docs", "api.md")) as handle:
+        api_md = handle.read()
+    stats_row = next(line for line in api_md.splitlines() if line.startswith("| `stats` |"))
+    for name in list(worker_stats.FIELDS) + list(worker_stats.FIELDS["memory"]) + list(worker_stats.FIELDS["disk"]):
+        assert "`%s`" % name in stats_row, name

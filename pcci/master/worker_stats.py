@@ -33,13 +33,19 @@ COMPLAINT_INTERVAL_MS = 10 * 60 * 1000
 _DROP = object()
 
 
+def _schema(check, **schema):
+    """Mark a check with its OpenAPI schema (``openapi_schema``)."""
+    check.schema = dict(schema, nullable=True)
+    return check
+
+
 def _number(low, high):
     def check(value):
         # The range first: an int of 400 digits has no float to test for finiteness.
         if type(value) not in (int, float) or not low <= value <= high or not math.isfinite(value):
             return _DROP
         return value
-    return check
+    return _schema(check, type="number", minimum=low, maximum=high)
 
 
 def _whole(low, high):
@@ -49,7 +55,7 @@ def _whole(low, high):
         if type(value) is not int or not low <= value <= high:
             return _DROP
         return value
-    return check
+    return _schema(check, type="integer", minimum=low, maximum=high)
 
 
 def _text(max_chars):
@@ -57,7 +63,7 @@ def _text(max_chars):
         if type(value) is not str or not 0 < len(value) <= max_chars or not storable(value):
             return _DROP
         return value
-    return check
+    return _schema(check, type="string", minLength=1, maxLength=max_chars)
 
 
 def _numbers(count, each):
@@ -66,7 +72,8 @@ def _numbers(count, each):
             return _DROP
         checked = [each(item) for item in value]
         return _DROP if any(item is _DROP for item in checked) else checked
-    return check
+    item = {key: value for key, value in each.schema.items() if key != "nullable"}
+    return _schema(check, type="array", items=item, minItems=count, maxItems=count)
 
 
 _PERCENT = _number(0, 100)
@@ -116,6 +123,15 @@ def _clean_into(given, fields, kept, dropped, prefix):
                 dropped.append(prefix + name)
             else:
                 kept[name] = value
+
+
+def openapi_schema() -> dict:
+    """``stats`` in the OpenAPI document, from ``FIELDS`` (every field optional)."""
+    def schema(fields):
+        return {"type": "object", "nullable": True, "additionalProperties": False,
+                "properties": {name: schema(check) if isinstance(check, dict) else check.schema
+                               for name, check in fields.items()}}
+    return schema(FIELDS)
 
 
 class Complaints:
