@@ -9,8 +9,6 @@ fields are out of type or range into that job's failure, which is stored and
 acknowledged like any other.
 """
 
-import json
-
 from .framing import FrameError
 from .states import FINISHED, JobState
 
@@ -60,7 +58,6 @@ MAX_SIGNAL_CHARS = 32
 # clock may boot in 1970, so the lower bound is the epoch, not "recently".
 MAX_TIME_MS = 253402300799999
 MAX_EXIT_CODE = 255
-MAX_STATS_BYTES = 16 * 1024
 FINISHED_VALUES = frozenset(state.value for state in FINISHED)
 
 
@@ -208,15 +205,6 @@ def check_output(message):
     if not storable(message["data"]) or not storable(message["job"]):
         raise ProtocolError("output message whose text is not UTF-8")
     return message
-
-
-def heartbeat_stats(heartbeat):
-    """A heartbeat's stats if they are a small JSON object, else None (the last ones are kept):
-    they are shown in every GET /workers."""
-    stats = heartbeat.get("stats")
-    if not isinstance(stats, dict):
-        return None
-    return stats if len(json.dumps(stats)) <= MAX_STATS_BYTES else None
 
 
 def job_ids(message, field):

@@ -15,6 +15,7 @@ so better than a flat line.
 """
 
 import bisect
+import math
 import re
 
 # (metric name, help, how to read it from a worker's stats); each reader returns None
@@ -62,7 +63,7 @@ def worker_rows(workers, now_ms, keys):
     rows = {name: [] for name, _ in STATE_GAUGES}
     rows.update({name: [] for name, _, _ in RESOURCE_GAUGES})
     for info in workers:
-        values = [info.name] + [info.labels.get(key, "") for key in keys]
+        values = [info.name] + [_text(info.labels.get(key, "")) for key in keys]
         online = info.online
         heard = info.last_heartbeat or info.last_seen
         rows["pcci_worker_online"].append((values, 1.0 if online else 0.0))
@@ -78,6 +79,12 @@ def worker_rows(workers, now_ms, keys):
     return rows
 
 
+def _text(value):
+    """A label value as text (labels are checked at the handshake; this keeps a scrape
+    whole whatever the store held)."""
+    return value if type(value) is str else str(value)
+
+
 def _field(stats, section, key):
     part = stats.get(section)
     return part.get(key) if isinstance(part, dict) else None
@@ -89,10 +96,15 @@ def _load(stats, index):
 
 
 def _number(value):
-    """A reported number as a float; anything else (a worker's bug, a null) as None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """A reported number as a finite float; anything else (a worker's bug, a null, an int
+    too large for a float) as None: one bad value must not fail the whole scrape."""
+    if type(value) not in (int, float):
         return None
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 class Tally:

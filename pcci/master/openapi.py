@@ -7,6 +7,7 @@ cannot drift from what the API returns.
 
 from .. import __version__, errors
 from ..states import JobState, KillOutcome, PoolStatus, values
+from . import worker_stats
 from .validation import MAX_PAGE, MAX_TIMEOUT_SECONDS, MAX_WAIT_SECONDS
 
 _TIME = {"type": "string", "format": "date-time", "nullable": True}
@@ -119,7 +120,7 @@ SCHEMAS = {
     "Worker": _object({"name": {"type": "string"}, "online": {"type": "boolean"},
                        "address": {"type": "string", "nullable": True},
                        "connectedSince": _TIME, "lastHeartbeat": _TIME, "lastSeen": _TIME, "firstSeen": _TIME,
-                       "stats": {"type": "object", "nullable": True},
+                       "stats": worker_stats.openapi_schema(),
                        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
                        "users": {"type": "array", "items": {"type": "string"},
                                  "description": "the users its jobs may run as, its own first"},

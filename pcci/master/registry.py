@@ -6,6 +6,7 @@ the pool core reads who is online and since when.
 
 from ..model import WorkerRecord
 from ..targets import Cluster
+from . import worker_stats
 
 
 class WorkerInfo:
@@ -44,8 +45,9 @@ class Registry:
     def load(self, records, now_ms):
         """Workers remembered from earlier runs start offline, as of now."""
         for record in records:
-            info = WorkerInfo(record.name, record.address, record.first_seen, record.last_seen, record.stats,
-                              record.labels)
+            # Stats kept before the master checked them may hold anything (worker_stats).
+            info = WorkerInfo(record.name, record.address, record.first_seen, record.last_seen,
+                              worker_stats.clean(record.stats)[0], record.labels)
             info.offline_since = now_ms
             info.instance = record.instance
             self.workers[info.name] = info

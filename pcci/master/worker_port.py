@@ -18,12 +18,20 @@ from ..link import Link, TlsFailure, tune_socket
 from ..protocol import HandshakeRefused
 from ..states import WORKER_KILL_OUTCOMES, KillOutcome
 from ..targets import check_labels
+from . import worker_stats
 from .connection_limits import ConnectionLimits
 
 log = logging.getLogger(__name__)
 
 # How long an existing session has to answer a ping before a newcomer may take its name.
 NAME_PROBE_SECONDS = 2.0
+
+
+def said(value, limit=300):
+    """Words a worker sent, cut at ``limit`` characters for one log line (a frame may
+    carry 16 MiB of them); pcci.logs escapes their control characters."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 class WorkerSession:
@@ -37,6 +45,7 @@ class WorkerSession:
         self.features = frozenset(features)
         self.live_output = protocol.LIVE_OUTPUT in features   # it sends output while jobs run
         self.ready = False          # dispatch only after the worker's sync
+        self.complaints = worker_stats.Complaints()     # when its malformed stats are logged
         self._kill_replies = {}
         self._pong = Event()
 
@@ -191,8 +200,8 @@ class WorkerPort:
         link.send_now({"type": protocol.CHALLENGE, "nonce": nonce})
         reply = link.receive(timeout)
         if reply.get("type") == protocol.ERROR:
-            raise HandshakeRefused(str(reply.get("code")), "worker %r gave up the handshake: %s"
-                                   % (name, str(reply.get("message"))[:300]))
+            raise HandshakeRefused(said(reply.get("code"), 40), "worker %r gave up the handshake: %s"
+                                   % (name, said(reply.get("message"))))
         protocol.require(reply, protocol.AUTH, proof=str)
         expected = auth.worker_proof(self.key, nonce, hello["nonce"], name, self.cert_fingerprint)
         if not auth.proofs_match(expected, reply["proof"]):
@@ -228,6 +237,19 @@ class WorkerPort:
         """Keep the worker in the store, through the persister with its retries."""
         self.persister.mark_worker(info.record())
 
+    @staticmethod
+    def _stats_of(session, heartbeat, now):
+        """The heartbeat's stats as ``worker_stats`` keeps them (None keeps the last ones);
+        the fields it dropped are logged, at most once per interval for each worker."""
+        stats, dropped = worker_stats.clean(heartbeat.get("stats"))
+        if dropped:
+            unlogged = session.complaints.due(now)
+            if unlogged is not None:
+                log.warning("worker %s sent malformed stats: ignored %s%s (see docs/api.md, stats)", session.name,
+                            ", ".join(dropped), "; %d more heartbeats with malformed stats since the last such line"
+                            % unlogged if unlogged else "")
+        return stats
+
     def _serve(self, session):
         link = session.link
         while True:
@@ -236,7 +258,7 @@ class WorkerPort:
             kind = message["type"]
             now = self.clock()
             if kind == protocol.HEARTBEAT:
-                self.registry.heard_from(session.name, now, protocol.heartbeat_stats(message),
+                self.registry.heard_from(session.name, now, self._stats_of(session, message, now),
                                          protocol.job_ids(message, "running"), protocol.job_ids(message, "queued"))
                 session.send({"type": protocol.PONG})
                 self._changed(session.name)
@@ -276,7 +298,7 @@ class WorkerPort:
             elif kind == protocol.PONG:
                 session.ponged()
             elif kind == protocol.ERROR:
-                log.warning("worker %s reported an error: %s", session.name, message.get("message"))
+                log.warning("worker %s reported an error: %s", session.name, said(message.get("message")))
                 return
             else:
                 raise protocol.ProtocolError("unexpected %r message after the handshake" % kind)

@@ -1,10 +1,11 @@
-// Times, sizes and node names as the dashboard shows them (pure).
+// Times, sizes, numbers and node names as the dashboard shows them (pure).
 // The master's clock minus ours, from its answers' Date header (api.js sets it).
 export const clock = {skewMs: 0};
 
 export function ageSeconds(isoTime) {
-  if (!isoTime) return null;
-  return Math.max(0, (Date.now() + clock.skewMs - Date.parse(isoTime)) / 1000);
+  const time = typeof isoTime === "string" ? Date.parse(isoTime) : NaN;
+  if (!Number.isFinite(time)) return null;
+  return Math.max(0, (Date.now() + clock.skewMs - time) / 1000);
 }
 
 export function formatAge(seconds) {
@@ -31,8 +32,32 @@ export function formatDuration(startIso, endIso) {
   return Math.floor(seconds / 3600) + " h " + Math.round((seconds % 3600) / 60) + " min";
 }
 
+// A worker reports its own stats: these take any value at all, and give text (or a
+// plain object, a list), so one worker's odd field can never stop a view's drawing.
+export function finite(value) {
+  return typeof value === "number" && Number.isFinite(value) ? value : null;
+}
+
+export function fixed(value, digits, unit = "") {
+  const number = finite(value);
+  return number === null ? "" : number.toFixed(digits) + unit;
+}
+
 export function percent(value) {
-  return typeof value === "number" ? value.toFixed(0) + "%" : "";
+  return fixed(value, 0, "%");
+}
+
+export function text(value) {
+  if (typeof value === "string") return value;
+  return finite(value) === null ? "" : String(value);
+}
+
+export function objectOr(value) {
+  return value !== null && typeof value === "object" && !Array.isArray(value) ? value : {};
+}
+
+export function listOr(value) {
+  return Array.isArray(value) ? value : [];
 }
 
 // Node names folded into ranges, as the CLI prints them: pi1,pi2,pi3,pi7 -> pi[1-3,7].
