@@ -11,7 +11,7 @@ import time
 import gevent
 import pytest
 
-from pcci.worker import cgroups, job_process
+from pcci.worker import cgroups
 from pcci.worker.job_user import JobUsers
 from pcci.worker.runner import Runner
 from conftest import cgroup_base, remove_cgroup_tree, wait_until
