@@ -14,7 +14,7 @@ import pytest
 from pcci.worker import cgroups
 from pcci.worker.job_user import JobUsers
 from pcci.worker.runner import Runner
-from conftest import cgroup_base, remove_cgroup_tree, wait_until
+from conftest import cgroup_base, remove_cgroup_tree
 from faulty_worker import read_output as faulty_read_output
 from faulty_worker import spawn as faulty_spawn
 from faulty_worker import write_file as faulty_write_file
@@ -36,6 +36,13 @@ def make_runner(**seams):
                     worker_id="/test/%d" % os.getpid(), **seams)
     runner.results = results
     return runner
+
+
+def hub_wait_until(predicate, timeout, what):
+    """wait_until, sleeping through the gevent hub so the runner's greenlets run meanwhile."""
+    with gevent.Timeout(timeout, AssertionError("timed out after %ss waiting for %s" % (timeout, what))):
+        while not predicate():
+            gevent.sleep(0.05)
 
 
 def finish(runner, job_id, timeout=20):
@@ -84,11 +91,11 @@ def test_a_bug_while_reading_output_kills_and_fails_the_job_at_once(with_cgroup,
         assert len(errors) == 1 and errors[0].exc_info
         shell = int(pid_file.read_text())
         # Killed and reaped: no process, not even a zombie, is left of it.
-        wait_until(lambda: not os.path.exists("/proc/%d" % shell), timeout=15, what="the shell reaped")
+        hub_wait_until(lambda: not os.path.exists("/proc/%d" % shell), 15, "the shell reaped")
         runner.start("p/next", "echo fine")
         assert finish(runner, "p/next")["stdout"] == "fine\n"
         if base is not None:
-            wait_until(lambda: not runner.cgroups.left_over(), timeout=15, what="job cgroups removed")
+            hub_wait_until(lambda: not runner.cgroups.left_over(), 15, "job cgroups removed")
     finally:
         runner.kill_all(wait_seconds=3)
         if base is not None:
