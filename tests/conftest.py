@@ -119,6 +119,7 @@ class Service:
         self.prefix = []            # e.g. ["ip", "netns", "exec", NAME] to start it in a namespace
         self.python_path = []       # directories ahead of the repository on its PYTHONPATH
         self.env = {}               # more environment variables (NOTIFY_SOCKET, say)
+        self.module = "pcci"        # run as python -m MODULE KIND --config PATH
 
     def start(self):
         os.makedirs(self.directory, exist_ok=True)
@@ -127,7 +128,7 @@ class Service:
             yaml.safe_dump(self.settings, handle)
         log = open(self.log_path, "ab")
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(self.python_path + [REPO]), **self.env)
-        self.process = subprocess.Popen(self.prefix + [sys.executable, "-m", "pcci", self.kind, "--config",
+        self.process = subprocess.Popen(self.prefix + [sys.executable, "-m", self.module, self.kind, "--config",
                                                        self.config_path],
                                         stdout=log, stderr=log, env=env, cwd=self.directory)   # jobs run here, not in the repo
         log.close()
@@ -194,13 +195,17 @@ class Cluster:
         except OSError:
             return False
 
-    def start_worker(self, name, wait=True, **overrides):
+    def start_worker(self, name, wait=True, module="pcci", **overrides):
+        """A worker process; ``module`` other than pcci is one of tests/ that runs it (faulty_worker)."""
         settings = {"cluster_key": KEY, "state_dir": os.path.join(self.base, "worker-%s" % name),
                     "master_host": "127.0.0.1", "master_port": self.worker_port, "node_name": name,
                     "heartbeat_interval": "0.5s", "link_timeout": "3s", "reconnect_min": "0.1s",
                     "reconnect_max": "0.5s", "kill_grace": "1s", "log_level": "debug"}
         settings.update(overrides)
-        worker = Service("worker", os.path.join(self.base, "worker-%s" % name), settings).start()
+        worker = Service("worker", os.path.join(self.base, "worker-%s" % name), settings)
+        if module != "pcci":
+            worker.module, worker.python_path = module, [os.path.join(REPO, "tests")]
+        worker.start()
         self.workers[name] = worker
         if wait:
             self.wait_online(name)

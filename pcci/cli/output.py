@@ -17,7 +17,7 @@ def group_jobs(jobs):
 
 
 def describe(job):
-    if job["state"] in ("succeeded", "failed"):
+    if job["state"] in ("succeeded", "failed") and job["exitCode"] is not None:
         return "exit %s" % job["exitCode"]
     if job.get("signal"):
         return "%s, %s, exit %s" % (job["state"], job["signal"], job["exitCode"])

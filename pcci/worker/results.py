@@ -44,16 +44,35 @@ def failed_to_start(job_id, exc, shell, cwd, when):
     return result_message(job_id, JobState.FAILED, None, None, when, when, "", message, False, False)
 
 
-def watch_failed(job_id, start_time, when):
+def _bug(exc):
+    return "%s: %s" % (type(exc).__name__, exc)
+
+
+def start_failed(job_id, exc, when):
+    """A job the worker failed to start for a reason nobody foresaw (a bug): failed, never run."""
+    return result_message(job_id, JobState.FAILED, None, None, when, when, "",
+                          "pcci: the worker failed while starting this job (a bug; its log has the traceback): "
+                          "%s; the job did not run\n" % _bug(exc), False, False)
+
+
+def watch_failed(job_id, start_time, when, exc=None):
     """A job the worker could not watch (a bug): killed, and failed with the reason."""
+    why = "" if exc is None else ": " + _bug(exc)
     return result_message(job_id, JobState.FAILED, None, None, start_time, when, "",
-                          "pcci: the worker failed while running this job (a bug; its log has the details); "
-                          "the job was killed\n", False, False)
+                          "pcci: the worker failed while running this job (a bug; its log has the traceback)%s; "
+                          "the job was killed\n" % why, False, False)
 
 
-def copied(job_id, dest, size, start, end):
-    return result_message(job_id, JobState.SUCCEEDED, 0, None, start, end, "wrote %d bytes to %s\n" % (size, dest),
-                          "", False, False)
+def copied(job_id, dest, size, sha256, start, end):
+    return result_message(job_id, JobState.SUCCEEDED, 0, None, start, end,
+                          "wrote %d bytes (sha256 %s) to %s\n" % (size, sha256, dest), "", False, False)
+
+
+def copy_failed(job_id, exc, start, end):
+    """A copy the worker failed to make for a reason nobody foresaw (a bug)."""
+    return result_message(job_id, JobState.FAILED, None, None, start, end, "",
+                          "pcci: the copy failed (a bug in the worker; its log has the traceback): %s\n" % _bug(exc),
+                          False, False)
 
 
 def copy_refused(job_id, reason, start, end):

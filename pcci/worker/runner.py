@@ -13,6 +13,15 @@ process is gone, killed with everything they started.
   pipe), what was kept is flagged truncated, never silently cut.
 * Kill and timeout: SIGTERM to the process group and the cgroup (or, without one, to
   every process carrying the job's PCCI_JOB_ID), SIGKILL after ``kill_grace``.
+* Whatever is raised: every job and copy ends with a result. An exception nobody
+  expected (a bug) while choosing its user, making its cgroup, spawning it, reading its
+  output, watching it or writing a copied file fails that job with the reason in its
+  stderr, logs one record with the traceback, kills what it had started, and the
+  runner goes on. A job never stays ``running`` unwatched.
+
+The seams a test breaks on purpose are parameters: ``spawn`` (start the process),
+``read_output`` (read one stream into its Capture), ``write_file`` (a copy), ``users``
+and ``cgroups``.
 
 Spawning, waiting and capture are in ``job_process``; the result message is built in
 ``results``.
@@ -31,8 +40,8 @@ from ..states import JobState, KillOutcome
 from . import file_copy, job_process, job_user, orphans
 from .cgroups import shell_prefix
 from .live_output import LiveOutput
-from .results import (build_result, cancelled, copied, copy_refused, failed_to_start, left_behind_note,
-                      watch_failed)
+from .results import (build_result, cancelled, copied, copy_failed, copy_refused, failed_to_start,
+                      left_behind_note, start_failed, watch_failed)
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +54,14 @@ PIPE_CLOSE_SECONDS = 2.0
 KILL_SETTLE_SECONDS = 5.0
 
 JobSpec = collections.namedtuple("JobSpec", "job_id cmd timeout env cwd user")
+
+
+class OutputReadFailed(Exception):
+    """Reading a job's output raised: its watch ends (the job is killed and fails)."""
+
+    def __init__(self, cause):
+        super().__init__("reading its output failed: %s: %s" % (type(cause).__name__, cause))
+        self.__cause__ = cause
 
 
 class RunningJob:
@@ -69,8 +86,12 @@ class Runner:
     """Starts, tracks and kills the worker's jobs; calls on_done(result) as each ends."""
 
     def __init__(self, shell, output_cap, kill_grace, on_done, worker_id="", max_jobs=64, cgroups=None,
-                 live_channel=None, users=None):
+                 live_channel=None, users=None, spawn=job_process.spawn,
+                 read_output=job_process.Capture.read_to_eof, write_file=file_copy.write):
         self.shell = shell
+        self.spawn = spawn                  # (argv, environment, cwd, umask) -> a Popen
+        self.read_output = read_output      # (capture, fd): read a stream to its end
+        self.write_file = write_file        # (dest, data, mode, owner) -> file_copy.Written
         self.users = users or job_user.JobUsers()     # which users jobs may run as
         self.live_channel = live_channel    # a live_output.LiveChannel, or None: output only in results
         self.output_cap = output_cap
@@ -104,7 +125,7 @@ class Runner:
     def _admit(self):
         while self.queue and len(self.jobs) < self.max_jobs and self._retry is None:
             spec = next(iter(self.queue.values()))
-            if not self._spawn(spec):
+            if not self._spawn_safely(spec):
                 self._retry = gevent.spawn_later(RETRY_SPAWN_SECONDS, self._retry_admit)
                 return
             del self.queue[spec.job_id]
@@ -113,6 +134,16 @@ class Runner:
         self._retry = None
         self._admit()
 
+    def _spawn_safely(self, spec):
+        """_spawn, where a bug costs that job (failed, the reason in its stderr), never the
+        runner or the link that asked for it."""
+        try:
+            return self._spawn(spec)
+        except Exception as exc:
+            log.exception("job %s: starting it failed (a bug); it fails", spec.job_id)
+            self.on_done(start_failed(spec.job_id, exc, wall_ms()))
+            return True
+
     def _spawn(self, spec):
         """Start one job; False if it must wait (no resources now), True if it is handled."""
         try:
@@ -120,12 +151,19 @@ class Runner:
         except job_user.JobUserRefused as exc:
             self._failed(spec, exc)
             return True
+        cgroup = self._make_cgroup(spec.job_id)
+        try:
+            return self._spawn_in(spec, entry, cgroup)
+        except Exception:
+            self._remove_cgroup(cgroup)
+            raise
+
+    def _spawn_in(self, spec, entry, cgroup):
         environment = dict(os.environ)
         if entry is not None:
             environment.update(job_user.environment(entry))
         environment.update({str(k): str(v) for k, v in (spec.env or {}).items()})
         environment.update(orphans.job_environment(spec.job_id, self.worker_id))
-        cgroup = self._make_cgroup(spec.job_id)
         prefix = ""
         if cgroup is not None:
             environment.update(self.cgroups.environment(cgroup))
@@ -137,7 +175,7 @@ class Runner:
             cwd = spec.cwd or (entry.pw_dir if os.path.isdir(entry.pw_dir) else "/")
             umask = job_user.JOB_UMASK
         try:
-            process = job_process.spawn(argv, environment, cwd, umask)
+            process = self.spawn(argv, environment, cwd, umask)
         except OSError as exc:
             self._remove_cgroup(cgroup)
             if exc.errno in SPAWN_RESOURCE_ERRNOS and not isinstance(exc, (FileNotFoundError, PermissionError)):
@@ -181,16 +219,41 @@ class Runner:
         never a job that runs on unwatched and is never reported."""
         try:
             self._supervise(job)
-        except Exception:
+        except Exception as exc:
             if job.reported:
                 # Its result is spooled: the failure was on the way out, which the spool covers.
                 log.exception("job %s: handing on its result failed; it stays spooled", job.job_id)
             else:
-                log.exception("job %s: watching it failed; killing it", job.job_id)
+                log.exception("job %s: watching it failed (a bug); killing it", job.job_id)
+                job.killed_at = monotonic()
                 self._signal_all(job, signal.SIGKILL)
                 self.jobs.pop(job.job_id, None)
-                self.on_done(watch_failed(job.job_id, job.start_time, wall_ms()))
+                job.reported = True
+                self.on_done(watch_failed(job.job_id, job.start_time, wall_ms(), exc))
+                gevent.spawn(self._reap_killed, job)
             self._admit()
+
+    def _reap_killed(self, job):
+        """After a failed watch: reap the killed shell (no zombie) and remove its cgroup once empty."""
+        try:
+            job_process.wait_exit(job.process, KILL_SETTLE_SECONDS)
+            job.process.poll()
+            if job.cgroup is not None:
+                self._wait_until(job, lambda: not self.cgroups.populated(job.cgroup), gevent.sleep)
+                self._remove_cgroup(job.cgroup)
+        except Exception:
+            log.exception("job %s: cleaning up after it failed", job.job_id)
+
+    def _read_stream(self, job, capture, fd):
+        """One output stream; a failure to read it ends the job (its supervisor is told),
+        for unread output would block the job's processes and hide their end."""
+        try:
+            self.read_output(capture, fd)
+        except Exception as exc:
+            if not job.reported and job.greenlet is not None and not job.greenlet.dead:
+                job.greenlet.kill(OutputReadFailed(exc), block=False)
+            else:
+                log.exception("job %s: reading its output failed after it ended", job.job_id)
 
     def _supervise(self, job):
         process = job.process
@@ -201,8 +264,8 @@ class Runner:
             out, err = job.live.captures["stdout"], job.live.captures["stderr"]
         else:
             out, err = job_process.Capture(self.output_cap), job_process.Capture(self.output_cap)
-        readers = [gevent.spawn(out.read_to_eof, process.stdout.fileno()),
-                   gevent.spawn(err.read_to_eof, process.stderr.fileno())]
+        readers = [gevent.spawn(self._read_stream, job, out, process.stdout.fileno()),
+                   gevent.spawn(self._read_stream, job, err, process.stderr.fileno())]
         note = b""
         try:
             if not job_process.wait_exit(process, job.remaining()):
@@ -220,13 +283,14 @@ class Runner:
             for capture in (out, err):
                 # Something outside the job still holds the pipe: keep what came, say it is cut.
                 capture.truncated = capture.truncated or not capture.at_eof
-            gevent.killall(readers)
         finally:
+            gevent.killall(readers)
             if job.live is not None:
                 job.live.stop()
             process.stdout.close()
             process.stderr.close()
-            self._remove_cgroup(job.cgroup)
+            if process.returncode is not None:      # else it is being killed: _reap_killed removes it
+                self._remove_cgroup(job.cgroup)
             self.jobs.pop(job.job_id, None)
         result = build_result(job.job_id, returncode, job.end_reason, job.start_time, wall_ms(),
                               out.kept, err.kept + note, out.truncated, err.truncated)
@@ -292,11 +356,20 @@ class Runner:
     def _copy(self, job_id, dest, data, mode, owner):
         start = wall_ms()
         try:
-            gevent.get_hub().threadpool.apply(file_copy.write, (dest, data, mode, owner))
-            result = copied(job_id, dest, len(data), start, wall_ms())
-        except file_copy.CopyRefused as exc:
-            log.warning("copy %s to %s refused: %s", job_id, dest, exc)
-            result = copy_refused(job_id, str(exc), start, wall_ms())
+            # The thread hands back what was raised as a value: raised there, gevent would
+            # print its own traceback for an ordinary refusal.
+            written, exc = gevent.get_hub().threadpool.apply(_outcome, (self.write_file, dest, data, mode, owner))
+            if exc is None:
+                result = copied(job_id, dest, written.size, written.sha256, start, wall_ms())
+            elif isinstance(exc, file_copy.CopyRefused):
+                log.warning("copy %s to %s refused: %s", job_id, dest, exc)
+                result = copy_refused(job_id, str(exc), start, wall_ms())
+            else:
+                log.error("copy %s to %s failed (a bug)", job_id, dest, exc_info=exc)
+                result = copy_failed(job_id, exc, start, wall_ms())
+        except Exception as exc:        # the thread pool itself (a bug): the copy still ends
+            log.exception("copy %s to %s failed (a bug)", job_id, dest)
+            result = copy_failed(job_id, exc, start, wall_ms())
         finally:
             self.copying.discard(job_id)
         self.on_done(result)
@@ -326,3 +399,11 @@ class Runner:
         for job_id in list(self.jobs):
             self.kill(job_id)
         gevent.joinall(greenlets, timeout=wait_seconds)
+
+
+def _outcome(function, *args):
+    """(value, None) or (None, the exception): run in a thread, nothing is raised across."""
+    try:
+        return function(*args), None
+    except Exception as exc:
+        return None, exc

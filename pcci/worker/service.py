@@ -37,7 +37,9 @@ def missing_setup(cfg):
     return None
 
 
-def run(cfg):
+def run(cfg, make_runner=Runner):
+    """Run the worker until SIGTERM; ``make_runner`` builds its Runner (a test passes one
+    with broken seams)."""
     missing = missing_setup(cfg)
     if missing:
         # Exit cleanly rather than fail: a freshly installed, unconfigured worker must not
@@ -66,7 +68,7 @@ def run(cfg):
     if (cfg.allowed_users or cfg.default_user) and os.geteuid() != 0:
         log.warning("allowed_users/default_user are set but this worker runs as %s, not root: jobs asking for "
                     "another user will fail (enable the root-jobs drop-in, docs/security.md)", users.running_as)
-    runner = Runner(cfg.shell, cfg.output_cap_bytes, cfg.kill_grace, outbox.deliver, worker_id,
+    runner = make_runner(cfg.shell, cfg.output_cap_bytes, cfg.kill_grace, outbox.deliver, worker_id,
                     cfg.max_jobs, job_cgroups, live_channel, users)
     link = MasterLink(cfg, key, node, runner, outbox, live_channel)
 

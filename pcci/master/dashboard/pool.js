@@ -37,7 +37,7 @@ function groupJobs(jobs) {
 }
 
 function describe(job) {
-  if (job.state === "succeeded" || job.state === "failed") return "exit " + job.exitCode;
+  if ((job.state === "succeeded" || job.state === "failed") && job.exitCode !== null) return "exit " + job.exitCode;
   if (job.signal) return job.state.replace("_", " ") + ", " + job.signal + ", exit " + job.exitCode;
   return job.state.replace("_", " ");
 }
