@@ -22,7 +22,7 @@ import time
 from urllib.parse import unquote, urlparse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from pcci.cli.client import Client, ClientError, settings  # noqa: E402
+from pcci.client.transport import Client, PcciError, settings  # noqa: E402
 
 log = logging.getLogger("healthcheck")
 
@@ -99,7 +99,7 @@ def run(client, sink, interval, ticks, max_backlog, stop):
         tick += 1
         try:
             backlog += rows_from_workers(client.workers(), time.time())
-        except ClientError as exc:
+        except PcciError as exc:
             log.warning("master unavailable, no stats this tick: %s", exc)
         if len(backlog) > max_backlog:
             log.error("backlog over %d rows: dropping the oldest %d", max_backlog, len(backlog) - max_backlog)

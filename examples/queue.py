@@ -19,7 +19,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from pcci.cli.client import Client, ClientError, settings  # noqa: E402
+from pcci.client.transport import Client, PcciError, settings  # noqa: E402
 
 
 class Inbox:
@@ -61,14 +61,14 @@ def run_queue(client, commands, room=False, per_worker=2, max_cpu=70.0, max_mem=
     def wait(index, worker, pool_id):
         try:
             finished.put((index, worker, client.wait_for(pool_id)))
-        except ClientError as exc:
+        except PcciError as exc:
             finished.put((index, worker, {"error": str(exc)}))
 
     done = 0
     while done < len(commands):
         workers = [w for w in client.workers() if w["online"]]
         if not workers and not running:
-            raise ClientError("no worker is online")
+            raise PcciError("no worker is online")
         for worker in workers:
             name = worker["name"]
             while pending and has_room(worker, running.get(name, 0), limit, max_cpu, max_mem):
@@ -117,7 +117,7 @@ def main(argv=None):
     started = time.monotonic()
     try:
         results = run_queue(Client(url, token, cacert, fingerprint), commands, args.room, args.per_worker, args.max_cpu, args.max_mem)
-    except ClientError as exc:
+    except PcciError as exc:
         print("queue: %s" % exc, file=sys.stderr)
         return 2
     if args.json:

@@ -10,7 +10,7 @@ sent again (after a ``reset``) is never printed twice.
 import json
 import time
 
-from .client import ClientError
+from ..client.transport import PcciError
 
 # A stream that breaks is resumed this many times in a row at most.
 RESUME_ATTEMPTS = 10
@@ -90,15 +90,15 @@ def follow(client, pool_id, out, err):
                         printer.job_ended(event["worker"])
                     elif kind == "done":
                         return event
-        except (OSError, ValueError, ClientError) as exc:
-            if isinstance(exc, ClientError) and exc.status is not None:
+        except (OSError, ValueError, PcciError) as exc:
+            if isinstance(exc, PcciError) and exc.status is not None:
                 raise                           # the master refused: resuming will not help
             failures += 1
             if failures > RESUME_ATTEMPTS:
-                raise ClientError("the event stream of pool %s keeps breaking: %s" % (pool_id, exc))
+                raise PcciError("the event stream of pool %s keeps breaking: %s" % (pool_id, exc))
             time.sleep(RESUME_PAUSE_SECONDS)
             continue
         failures += 1                           # the stream ended without ``done``
         if failures > RESUME_ATTEMPTS:
-            raise ClientError("the event stream of pool %s ended before the pool did" % pool_id)
+            raise PcciError("the event stream of pool %s ended before the pool did" % pool_id)
         time.sleep(RESUME_PAUSE_SECONDS)

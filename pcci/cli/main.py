@@ -42,7 +42,7 @@ def _service(kind, path):
 
 
 def _client(args):
-    from .client import Client, settings
+    from ..client.transport import Client, settings
     if args.token:
         print("pcci: warning: --token shows the token to every user of this machine (ps); "
               "use --token-file, $PCCI_TOKEN or ~/.config/pcci/client.yaml", file=sys.stderr)
@@ -337,13 +337,13 @@ def main(argv=None):
         if not args.command:
             print("pcci run: give a command after --", file=sys.stderr)
             return EXIT_USAGE
-    from .client import ClientError
+    from ..client.transport import PcciError
     try:
         return COMMANDS[args.command_name](args)
     except UsageError as exc:
         print("pcci %s: %s" % (args.command_name, exc), file=sys.stderr)
         return EXIT_USAGE
-    except ClientError as exc:
+    except PcciError as exc:
         print("pcci: %s" % exc, file=sys.stderr)
         return client_error_status(exc)
     except KeyboardInterrupt:
@@ -352,7 +352,7 @@ def main(argv=None):
 
 def client_error_status(error):
     """The exit status for a failed API call: unreachable, refused credentials, or refused request."""
-    from .client import LOCAL_SETUP
+    from ..client.transport import LOCAL_SETUP
     if error.code == LOCAL_SETUP:
         return EXIT_USAGE
     if error.status is None:

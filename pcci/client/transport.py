@@ -1,4 +1,5 @@
-"""A small REST client for the master (stdlib only, so the CLI starts fast)."""
+"""HTTP to the masters: one call, failover across the listed masters, a standby's 307
+followed, pinned or CA-checked https (stdlib only, so the CLI starts fast)."""
 
 import hashlib
 import http.client
@@ -18,11 +19,11 @@ CLIENT_CONFIG = os.path.join(os.path.expanduser("~"), ".config", "pcci", "client
 
 # How long `submit` keeps retrying while the master answers 429 busy (back-pressure).
 BUSY_RETRY_SECONDS = 60.0
-# ClientError.code for a problem on this side (a token file), not the master's answer.
+# PcciError.code for a problem on this side (a token file), not the master's answer.
 LOCAL_SETUP = "local_setup"
 
 
-class ClientError(Exception):
+class PcciError(Exception):
     def __init__(self, message, status=None, code=None, retry_after=None):
         super().__init__(message)
         self.status = status
@@ -68,8 +69,8 @@ def read_token_file(path):
                 if token:
                     return token
     except OSError as exc:
-        raise ClientError("cannot read the token file %s: %s" % (path, exc.strerror), code=LOCAL_SETUP)
-    raise ClientError("the token file %s holds no token" % path, code=LOCAL_SETUP)
+        raise PcciError("cannot read the token file %s: %s" % (path, exc.strerror), code=LOCAL_SETUP)
+    raise PcciError("the token file %s holds no token" % path, code=LOCAL_SETUP)
 
 
 class PinnedHTTPSConnection(http.client.HTTPSConnection):
@@ -110,7 +111,7 @@ def master_urls(text):
     items = text if isinstance(text, list) else str(text).split(",")
     urls = [item.strip().rstrip("/") for item in items if item and item.strip()]
     if not urls:
-        raise ClientError("no master URL given", code=LOCAL_SETUP)
+        raise PcciError("no master URL given", code=LOCAL_SETUP)
     return urls
 
 
@@ -133,7 +134,7 @@ class Client:
             try:
                 fingerprint = normalize_fingerprint(fingerprint)
             except ValueError as exc:
-                raise ClientError(str(exc), code=LOCAL_SETUP)
+                raise PcciError(str(exc), code=LOCAL_SETUP)
             handler = PinnedHTTPSHandler(fingerprint)
         else:
             context = ssl.create_default_context(cafile=cafile) if cafile else None
@@ -146,7 +147,7 @@ class Client:
             try:
                 return json.loads(response.read().decode("utf-8"))
             except OSError as exc:
-                raise ClientError("the answer from %s broke off: %s" % (self.url, exc))
+                raise PcciError("the answer from %s broke off: %s" % (self.url, exc))
 
     def events(self, pool_id, last_event_id=None, timeout=60):
         """The open text/event-stream response of a pool's events (read it line by line)."""
@@ -169,13 +170,13 @@ class Client:
                 return response
             except _NotLeader as exc:
                 if followed:
-                    raise ClientError("the master at %s is a standby, and so is the one it named (%s); an "
+                    raise PcciError("the master at %s is a standby, and so is the one it named (%s); an "
                                       "election may be under way: retry" % (base, exc.location), 307, "not_leader")
                 followed = True
                 candidates.insert(0, origin(exc.location))
             except _Unreachable as exc:
                 unreachable.append("%s: %s" % (base, exc.reason))
-        raise ClientError("cannot reach the master at %s" % "; nor at ".join(unreachable))
+        raise PcciError("cannot reach the master at %s" % "; nor at ".join(unreachable))
 
     def _open_one(self, method, url, data, headers, timeout):
         request = urllib.request.Request(url, data=data, method=method)
@@ -189,10 +190,10 @@ class Client:
             try:
                 error = json.loads(exc.read().decode("utf-8"))["error"]
             except (ValueError, KeyError, TypeError):
-                raise ClientError("HTTP %d from %s" % (exc.code, origin(url)), exc.code)
+                raise PcciError("HTTP %d from %s" % (exc.code, origin(url)), exc.code)
             if exc.code == 307 and error.get("code") == "not_leader" and exc.headers.get("Location"):
                 raise _NotLeader(exc.headers["Location"])
-            raise ClientError(error["message"], exc.code, error["code"], _seconds(exc.headers.get("Retry-After")))
+            raise PcciError(error["message"], exc.code, error["code"], _seconds(exc.headers.get("Retry-After")))
         except (urllib.error.URLError, OSError) as exc:
             raise _Unreachable(getattr(exc, "reason", exc))
 
@@ -210,7 +211,7 @@ class Client:
         while True:
             try:
                 return self.call("POST", "/job", body)
-            except ClientError as exc:
+            except PcciError as exc:
                 pause = exc.retry_after or 1.0
                 if exc.status != 429 or time.monotonic() + pause > deadline:
                     raise
