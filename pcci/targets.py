@@ -14,28 +14,50 @@ to a range)::
 Names come out in the order given (a range in NodeSet's order), each once. Ranges are
 expanded by ClusterShell's NodeSet (Debian's python3-clustershell), the field's
 standard implementation; it is imported only when an expression has a bracket.
+
+Nothing is expanded before it is counted: ``parse`` measures each range from its text
+(``pcci.target_size``) and ``resolve`` adds the groups' counts, so an expression that
+stands for more than a pool may hold is refused in time linear in its length.
 """
 
 import re
+
+from .target_size import MAX_NAME_LENGTH, TargetError, check_budget, term_size
 
 # Label keys and values: what a selector can name without quoting.
 LABEL_TEXT = re.compile(r"^[A-Za-z0-9_.:/-]{1,63}$")
 MAX_GROUP_DEPTH = 8
 
 
-class TargetError(ValueError):
-    """A malformed expression; the message points at the term and where it starts."""
-
-
 class Term:
-    __slots__ = ("include", "kind", "value", "position", "text")
+    __slots__ = ("include", "kind", "value", "position", "text", "adds", "removes")
 
-    def __init__(self, include, kind, value, position, text):
+    def __init__(self, include, kind, value, position, text, adds=0, removes=0):
         self.include = include      # False: a ! term, left out
-        self.kind = kind            # "names", "group", "label", "all"
-        self.value = value          # the names (a list), the group, (key, value), or None
+        self.kind = kind            # "names", "range", "group", "label", "all"
+        self.value = value          # the names (a list), a range's text, the group, (key, value), or None
         self.position = position    # where the term starts in the expression (0-based)
         self.text = text
+        # How many names it stands for, counted before expansion (pcci.target_size), for
+        # "names" and "range"; a group's count is its expression's, known when resolved.
+        self.adds, self.removes = adds, removes
+
+
+def names_term(names, text="workers", include=True):
+    """A term for a list of names taken as given (the ``workers`` list of a request)."""
+    count = len(names)
+    return Term(include, "names", list(names), 0, text, count if include else 0, 0 if include else count)
+
+
+def inverted(terms):
+    """The terms with include and exclude swapped (the ``exclude`` field), counts to match."""
+    for term in terms:
+        term.include = not term.include
+        if term.kind == "range":
+            term.adds, term.removes = term_size(term.value, not term.include)
+        elif term.kind == "names":
+            term.adds, term.removes = term.removes, term.adds
+    return terms
 
 
 def split_terms(expression):
@@ -57,15 +79,23 @@ def split_terms(expression):
 
 
 def parse(expression, limit):
-    """The terms of an expression; TargetError for a malformed one. ``limit`` bounds how
-    many names one range may stand for (a pool's max_pool_jobs)."""
+    """The terms of an expression, nothing expanded; TargetError for a malformed one, and
+    TargetTooLarge (a TargetError) when its names, counted arithmetically, pass ``limit``
+    (a pool's max_pool_jobs). Time and memory are linear in the expression's length."""
+    terms = scan(expression)
+    check_budget(sum(term.adds for term in terms), sum(term.removes for term in terms), limit)
+    return terms
+
+
+def scan(expression):
+    """The terms of an expression, each measured; nothing expanded, no limit applied."""
     if not isinstance(expression, str) or not expression.strip():
         raise TargetError("the target is empty; name workers, a range, @group, label=value or *")
     terms = []
     for position, text in split_terms(expression):
         include = not text.startswith("!")
         body = text if include else text[1:]
-        where = "%r at character %d" % (text, position + 1)
+        where = "%r at character %d" % (text[:80], position + 1)
         if not body:
             raise TargetError("%s: nothing after '!'" % where)
         if body == "*":
@@ -79,28 +109,29 @@ def parse(expression, limit):
             if not LABEL_TEXT.match(key) or not LABEL_TEXT.match(value):
                 raise TargetError("%s: a label selector is KEY=VALUE, each letters, digits and _.:/-" % where)
             terms.append(Term(include, "label", (key, value), position, text))
+        elif not any(char in body for char in "[]!&^"):
+            if len(body) > MAX_NAME_LENGTH:
+                raise TargetError("%s: a worker's name has at most %d characters" % (where, MAX_NAME_LENGTH))
+            terms.append(Term(include, "names", [body], position, text, int(include), int(not include)))
         else:
-            terms.append(Term(include, "names", expand(body, where, limit), position, text))
+            try:
+                adds, removes = term_size(body, not include)
+            except TargetError as exc:
+                raise TargetError("%s: %s" % (where, exc))
+            terms.append(Term(include, "range", body, position, text, adds, removes))
     return terms
 
 
-def expand(text, where, limit):
-    """The names a name or range stands for."""
-    if not any(char in text for char in "[]!&^@"):
-        return [text]
-    from ClusterShell.NodeSet import NodeSet, NodeSetException
+def expand(text, where):
+    """The names a measured range stands for (``scan`` counted them first). Any failure of
+    ClusterShell's parser is the expression's fault, a TargetError: its own errors, and
+    those it lets escape on odd input (AssertionError, OverflowError...)."""
+    from ClusterShell.NodeSet import RESOLVER_NOGROUP, NodeSet, NodeSetException
     try:
-        nodes = NodeSet(text)
-        if len(nodes) > limit:
-            raise TargetError("%s stands for %d workers; the most a pool may have is %d"
-                              % (where, len(nodes), limit))
-        return list(nodes)
-    except TargetError:
-        raise
-    except NodeSetException as exc:
-        raise TargetError("%s: %s" % (where, exc))
-    except ValueError as exc:                   # RangeSet's own errors
-        raise TargetError("%s: %s" % (where, exc))
+        # No group resolver: ClusterShell's own groups.conf could run commands; @group is ours.
+        return list(NodeSet(text, resolver=RESOLVER_NOGROUP))
+    except (NodeSetException, ValueError, AssertionError, OverflowError, RecursionError) as exc:
+        raise TargetError("%s: %s" % (where, exc or type(exc).__name__))
 
 
 def fold(names):
@@ -115,42 +146,94 @@ def fold(names):
 
 class Cluster:
     """What resolving asks of the workers, only when an expression needs it: ``online()``
-    the online names, ``labelled(key, value)`` the known workers with that label, and
+    the online names, ``labels()`` each known worker's labels ({name: {key: value}}), and
     ``groups`` the master's groups."""
 
-    def __init__(self, online, labelled, groups):
-        self.online, self.labelled, self.groups = online, labelled, groups
+    def __init__(self, online, labels, groups):
+        self.online, self.labels, self.groups = online, labels, groups
 
 
-def resolve(terms, cluster, limit, depth=0):
-    """The names the terms select, in order, each once: includes in turn, then excludes."""
-    chosen = {}
-    excluded = set()
+def resolve(terms, cluster, limit):
+    """The names the terms select, in order, each once: includes in turn, then excludes.
+    The whole expression, its groups included, is counted against ``limit`` before any
+    range is expanded; each group, label selector and ``*`` is then looked up once, so
+    repeating a term costs no more than its text."""
+    known = {}
+    adds, removes, _ = _measure(terms, cluster.groups, known, 0)
+    check_budget(adds, removes, limit)
+    return _Resolution(cluster, known).names(terms)
+
+
+def _measure(terms, groups, known, depth):
+    """(adds, removes, parsed) of terms with their groups' counts; ``known`` holds each
+    group's (adds, removes, terms) once measured."""
+    adds = removes = 0
     for term in terms:
-        names = _term_names(term, cluster, limit, depth)
-        if term.include:
-            chosen.update(dict.fromkeys(names))
+        if term.kind == "group":
+            group_adds, group_removes = _group(term, groups, known, depth)[:2]
+            if term.include:
+                adds, removes = adds + group_adds, removes + group_removes
+            else:
+                removes += group_adds + group_removes
         else:
-            excluded.update(names)
-    return [name for name in chosen if name not in excluded]
+            adds, removes = adds + term.adds, removes + term.removes
+    return adds, removes, terms
 
 
-def _term_names(term, cluster, limit, depth):
-    if term.kind == "names":
-        return term.value
-    if term.kind == "all":
-        return cluster.online()
-    if term.kind == "label":
-        return cluster.labelled(*term.value)
-    expression = cluster.groups.get(term.value)
-    if expression is None:
-        raise TargetError("%r at character %d: no group %r in the master's groups (%s)"
-                          % (term.text, term.position + 1, term.value,
-                             ", ".join(sorted(cluster.groups)) or "none defined"))
-    if depth >= MAX_GROUP_DEPTH:
-        raise TargetError("group %r: groups nest more than %d deep (a group that names itself?)"
-                          % (term.value, MAX_GROUP_DEPTH))
-    return resolve(parse(expression, limit), cluster, limit, depth + 1)
+def _group(term, groups, known, depth):
+    if term.value not in known:
+        expression = groups.get(term.value)
+        if expression is None:
+            raise TargetError("%r at character %d: no group %r in the master's groups (%s)"
+                              % (term.text, term.position + 1, term.value,
+                                 ", ".join(sorted(groups)[:50]) or "none defined"))
+        if depth >= MAX_GROUP_DEPTH:
+            raise TargetError("group %r: groups nest more than %d deep (a group that names itself?)"
+                              % (term.value, MAX_GROUP_DEPTH))
+        known[term.value] = _measure(scan(expression), groups, known, depth + 1)
+    return known[term.value]
+
+
+class _Resolution:
+    """One resolution's lookups, each made once: ``*``, the label index, each group."""
+
+    def __init__(self, cluster, known):
+        self.cluster = cluster
+        self.known = known          # each group's terms, as _measure scanned them
+        self.online = None
+        self.by_label = None
+        self.groups = {}
+
+    def names(self, terms):
+        chosen = {}
+        excluded = set()
+        for term in terms:
+            names = self._term_names(term)
+            if term.include:
+                chosen.update(dict.fromkeys(names))
+            else:
+                excluded.update(names)
+        return [name for name in chosen if name not in excluded]
+
+    def _term_names(self, term):
+        if term.kind == "names":
+            return term.value
+        if term.kind == "range":
+            return expand(term.value, "%r at character %d" % (term.text[:80], term.position + 1))
+        if term.kind == "all":
+            if self.online is None:
+                self.online = self.cluster.online()
+            return self.online
+        if term.kind == "label":
+            if self.by_label is None:
+                self.by_label = {}
+                for name, labels in sorted(self.cluster.labels().items()):
+                    for pair in labels.items():
+                        self.by_label.setdefault(pair, []).append(name)
+            return self.by_label.get(term.value, ())
+        if term.value not in self.groups:      # _measure has checked that it exists and nests
+            self.groups[term.value] = self.names(self.known[term.value][2])
+        return self.groups[term.value]
 
 
 def check_groups(groups, limit):
@@ -161,7 +244,7 @@ def check_groups(groups, limit):
             problems.append("group name %r: use letters, digits and _.:/-" % name)
             continue
         try:
-            parse(expression, limit)
+            parse(expression, limit)        # counts, expands nothing
         except TargetError as exc:
             problems.append("group %s: %s" % (name, exc))
     return problems

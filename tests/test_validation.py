@@ -23,17 +23,34 @@ def test_a_string_is_a_target_expression_and_exclude_leaves_out():
     parsed = requests.job_request(b'{"cmd": "x", "workers": "node[1-3],@pis model=pi4", "exclude": "node2"}', 100)
     assert parsed["listed"] is False
     assert [(t.include, t.kind, t.value) for t in parsed["terms"]] == [
-        (True, "names", ["node1", "node2", "node3"]), (True, "group", "pis"), (True, "label", ("model", "pi4")),
+        (True, "range", "node[1-3]"), (True, "group", "pis"), (True, "label", ("model", "pi4")),
         (False, "names", ["node2"])]
 
 
 @pytest.mark.parametrize("workers, where", [("node[1-", "'node[1-' at character 1"), ("a, !", "'!' at character 4"),
-                                           ("x=", "'x=' at character 1"), ("n[1-500]", "stands for 500 workers")])
+                                           ("x=", "'x=' at character 1"),
+                                           ("n[0-9999999999999999999999]", "more than 18 digits"),
+                                           ("n[1-2]" * 200, "more than 8 ranges")])
 def test_a_malformed_expression_is_a_400_that_points_at_the_term(workers, where):
     import json
     with pytest.raises(ApiError) as caught:
         requests.job_request(json.dumps({"cmd": "x", "workers": workers}).encode(), 100)
     assert caught.value.code == "bad_target" and where in caught.value.message
+
+
+@pytest.mark.parametrize("workers, exclude, code, says", [
+    ("n[1-500]", None, "pool_too_large", "stands for up to 500 workers"),
+    ("n[1-60],m[1-41]", None, "pool_too_large", "stands for up to 101 workers"),
+    (["w%d" % n for n in range(101)], None, "pool_too_large", "lists 101 workers"),
+    ("*", "n[1-101]", "bad_target", "excludes up to 101 workers"),
+    ("*,!n[1-60]", "m[1-41]", "bad_target", "excludes up to 101 workers"),
+    ("*", ["w%d" % n for n in range(101)], "bad_target", "lists 101 workers"),
+])
+def test_a_target_over_max_pool_jobs_is_refused_before_it_is_expanded(workers, exclude, code, says):
+    import json
+    with pytest.raises(ApiError) as caught:
+        requests.job_request(json.dumps({"cmd": "x", "workers": workers, "exclude": exclude}).encode(), 100)
+    assert caught.value.code == code and says in caught.value.message, caught.value.message
 
 
 @pytest.mark.parametrize("body,code", [

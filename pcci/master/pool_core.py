@@ -19,7 +19,8 @@ from ..errors import BadTarget, Busy, NoMatch, NoWorkersOnline, PoolTooLarge, Us
 from ..model import (IllegalTransition, Job, Pool, Rollout, accepts_result, apply_result, change_job_state,
                      split_job_id)
 from ..states import FAILURES, JobState, KillOutcome
-from ..targets import TargetError, fold, resolve
+from ..target_size import TargetError, TargetTooLarge
+from ..targets import fold, resolve
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +229,8 @@ class PoolCore:
         """The names checked target terms (``validation.target``) stand for, in order."""
         try:
             return resolve(terms, self.registry.target_view(self.groups), self.max_pool_jobs)
+        except TargetTooLarge as exc:
+            raise PoolTooLarge(str(exc))
         except TargetError as exc:
             raise BadTarget(str(exc))
 

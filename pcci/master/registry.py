@@ -140,7 +140,8 @@ class Registry:
 
     def target_view(self, groups):
         """What a target expression is resolved against (targets.Cluster)."""
-        return Cluster(self.online_names, self.labelled, groups)
+        return Cluster(self.online_names, self.labels, groups)
 
-    def labelled(self, key, value):
-        return sorted(name for name, info in self.workers.items() if info.labels.get(key) == value)
+    def labels(self):
+        """Each known worker's labels: a target indexes them once per resolution."""
+        return {name: info.labels for name, info in self.workers.items()}

@@ -10,12 +10,13 @@ import hashlib
 import re
 
 from ..errors import (BadTarget, DuplicateWorker, EmptyBody, EmptyCmd, MalformedJson, NulByte, OutOfRange,
-                      PayloadTooLarge, UnencodableText, UnknownField, WrongType)
+                      PayloadTooLarge, PoolTooLarge, UnencodableText, UnknownField, WrongType)
 from ..config import USER_NAME
 from ..framing import loads
 from ..protocol import storable
 from ..states import PoolStatus, values
-from ..targets import TargetError, Term, parse
+from ..target_size import TargetError, TargetTooLarge, check_budget
+from ..targets import Term, inverted, names_term, scan
 
 MAX_WAIT_SECONDS = 3600.0
 MAX_PAGE = 1000
@@ -44,10 +45,14 @@ def _reject_unknown(data, known):
         raise UnknownField("unknown field(s) %s; expected some of %s" % (", ".join(unknown), ", ".join(known)))
 
 
-def _worker_list(value, field="workers"):
-    """None, "*" or [] mean every online worker; otherwise a list of distinct names."""
+def _worker_list(value, field="workers", limit=None):
+    """None, "*" or [] mean every online worker; otherwise a list of distinct names, at
+    most ``limit`` of them (counted before any other work)."""
     if value is None or value == "*":
         return []
+    if limit is not None and isinstance(value, list) and len(value) > limit:
+        refusal = PoolTooLarge if field == "workers" else BadTarget
+        raise refusal("'%s' lists %d workers; at most %d (max_pool_jobs)" % (field, len(value), limit))
     if not isinstance(value, list) or not all(isinstance(n, str) and n for n in value):
         raise WrongType("'%s' must be \"*\" or a list of worker names" % field)
     _check_texts(field, value)
@@ -61,35 +66,47 @@ def _worker_list(value, field="workers"):
 def target(workers, exclude, limit):
     """(terms, listed) for a pool's ``workers`` and ``exclude``: a list names workers as
     given (``listed``), as it always did; a string is a target expression (pcci.targets);
-    none, or "*", is every online worker."""
+    none, or "*", is every online worker. Both together may name at most ``limit``
+    workers to include and ``limit`` to exclude, counted before anything is expanded
+    (groups are counted when the master resolves them)."""
     listed = isinstance(workers, list) and workers != ["*"]
     if listed:
-        terms = [Term(True, "names", _worker_list(workers), 0, "workers")]
+        terms = [names_term(_worker_list(workers, limit=limit))]
     elif workers is None or workers == "*" or workers == ["*"]:
         terms = [Term(True, "all", None, 0, "*")]
     elif isinstance(workers, str):
-        terms = _expression("workers", workers, limit)
+        terms = _expression("workers", workers)
     else:
         raise WrongType("'workers' must be a list of worker names or a target expression (a string)")
     if exclude is not None:
         if isinstance(exclude, list):
-            left_out = [Term(True, "names", _worker_list(exclude, "exclude"), 0, "exclude")]
+            left_out = [names_term(_worker_list(exclude, "exclude", limit), "exclude", include=False)]
         elif isinstance(exclude, str):
-            left_out = _expression("exclude", exclude, limit)
+            left_out = inverted(_expression("exclude", exclude))
         else:
             raise WrongType("'exclude' must be a list of worker names or a target expression (a string)")
-        for term in left_out:
-            term.include = not term.include
         terms += left_out
+    _budget("'workers'" if exclude is None else "'workers' and 'exclude'", terms, limit)
     return terms, listed
 
 
-def _expression(field, text, limit):
+def _expression(field, text):
+    """The measured terms of an expression (nothing expanded; ``_budget`` counts them)."""
     _check_texts(field, [text])
     try:
-        return parse(text, limit)
+        return scan(text)
     except TargetError as exc:
         raise BadTarget("'%s': %s" % (field, exc))
+
+
+def _budget(fields, terms, limit):
+    """At most ``limit`` names included and ``limit`` excluded, counted arithmetically."""
+    try:
+        check_budget(sum(term.adds for term in terms), sum(term.removes for term in terms), limit, fields)
+    except TargetTooLarge as exc:
+        raise PoolTooLarge(str(exc))
+    except TargetError as exc:
+        raise BadTarget(str(exc))
 
 
 def job_request(body, max_pool_jobs):
