@@ -52,6 +52,19 @@ def api_tls(cfg, host):
     return tls.server_context(cert, key)
 
 
+class BudgetedLogAdapter(LoggingLogAdapter):
+    """pywsgi's error log (one line per bad request) through a log budget."""
+
+    def __init__(self, logger, level):
+        super().__init__(logger, level)
+        self._notes = BudgetedLog(logger, monotonic)
+
+    def write(self, msg):
+        msg = msg.rstrip()
+        if msg:
+            self._notes.log(self._level, "http", "%s", msg)
+
+
 class HeadTooSlow(socket.timeout):
     """A request head still incomplete at its deadline (a slowloris client)."""
 
@@ -104,8 +117,9 @@ class ApiServer(WSGIServer):
 
     def __init__(self, listener, application, cfg, **kwargs):
         super().__init__(listener, application, log=None,
-                         # The server's own complaints are about clients (a garbled request line): info.
-                         error_log=LoggingLogAdapter(logging.getLogger("pcci.http"), logging.INFO), **kwargs)
+                         # The server's own complaints are about clients (a garbled request line): info,
+                         # and budgeted like every per-connection line.
+                         error_log=BudgetedLogAdapter(logging.getLogger("pcci.http"), logging.INFO), **kwargs)
         self.idle_timeout = cfg.api_idle_timeout
         self.handler_class = type("Handler", (DeadlineHandler,), {"head_timeout": cfg.api_head_timeout})
         self.limits = ConnectionLimits(cfg.api_max_connections, cfg.api_max_connections_per_address,
