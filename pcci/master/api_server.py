@@ -14,9 +14,12 @@ import gevent
 from gevent.pywsgi import LoggingLogAdapter, WSGIHandler, WSGIServer
 
 from .. import tls
+from ..clock import monotonic
 from ..link import tune_socket
+from ..log_budget import BudgetedLog
 from .api_edge import is_loopback_host
 from .connection_limits import ConnectionLimits
+from .displacing import close_slot
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,19 @@ def api_tls(cfg, host):
     return tls.server_context(cert, key)
 
 
+class BudgetedLogAdapter(LoggingLogAdapter):
+    """pywsgi's error log (one line per bad request) through a log budget."""
+
+    def __init__(self, logger, level):
+        super().__init__(logger, level)
+        self._notes = BudgetedLog(logger, monotonic)
+
+    def write(self, msg):
+        msg = msg.rstrip()
+        if msg:
+            self._notes.log(self._level, "http", "%s", msg)
+
+
 class HeadTooSlow(socket.timeout):
     """A request head still incomplete at its deadline (a slowloris client)."""
 
@@ -61,6 +77,7 @@ class DeadlineHandler(WSGIHandler):
     _deadline = None
 
     def read_requestline(self):
+        self.server.between_requests(True)      # a newcomer over a cap may displace it now
         self.rfile.peek(1)
         self._deadline = gevent.Timeout.start_new(
             self.head_timeout, HeadTooSlow("request head not complete after %ss" % self.head_timeout))
@@ -72,7 +89,9 @@ class DeadlineHandler(WSGIHandler):
 
     def read_request(self, raw_requestline):
         try:
-            return super().read_request(raw_requestline)
+            answer = super().read_request(raw_requestline)
+            self.server.between_requests(False)   # being answered: never displaced
+            return answer
         finally:
             self._deadline.cancel()     # the application (a long ?wait=, say) runs without it
 
@@ -89,39 +108,79 @@ class ApiServer(WSGIServer):
     """API connections get no Nagle delay -- pywsgi may write a response's headers and
     body separately, and on keep-alive Nagle then waits for the client's delayed ACK
     (~40 ms a response) -- a timeout on each read and write, a deadline for each request
-    head, and caps on connections per client address and in all."""
+    head, and caps on connections per client address, per network and in all. Over a cap a
+    newcomer displaces an idle connection (one waiting for its next request) of a busier
+    address or network, so a flood of idle connections cannot keep /health or anyone else
+    out (connection_limits.py)."""
 
     handler_class = DeadlineHandler
 
     def __init__(self, listener, application, cfg, **kwargs):
         super().__init__(listener, application, log=None,
-                         # The server's own complaints are about clients (a garbled request line): info.
-                         error_log=LoggingLogAdapter(logging.getLogger("pcci.http"), logging.INFO), **kwargs)
+                         # The server's own complaints are about clients (a garbled request line): info,
+                         # and budgeted like every per-connection line.
+                         error_log=BudgetedLogAdapter(logging.getLogger("pcci.http"), logging.INFO), **kwargs)
         self.idle_timeout = cfg.api_idle_timeout
         self.handler_class = type("Handler", (DeadlineHandler,), {"head_timeout": cfg.api_head_timeout})
-        self.limits = ConnectionLimits(cfg.api_max_connections, cfg.api_max_connections_per_address)
+        self.limits = ConnectionLimits(cfg.api_max_connections, cfg.api_max_connections_per_address,
+                                       cfg.api_max_connections_per_prefix)
+        self.slots = {}             # client socket -> its slot; the slot's holder is its greenlet
+        self._slot_of = {}          # greenlet -> its slot
+        self.notes = BudgetedLog(log, monotonic)
 
     def do_handle(self, sock, address):
         """In the accept loop: over a cap, the connection is closed before it costs a greenlet."""
-        if not self.limits.admit(address[0]):
-            if self.limits.refused % 1000 == 1:
-                log.warning("API connection from %s refused: %s (%d refused so far)", address[0],
-                            self.limits.why_refused(address[0]), self.limits.refused)
+        admission = self.limits.admit(address[0])
+        if admission.slot is None:
+            self.notes.warning("refused", "API connection from %s refused: %s (%d refused so far)", address[0],
+                               admission.reason, self.limits.refused)
             sock.close()
             return
+        if admission.evict is not None:
+            self.notes.info("evicted", "API connection from %s closed while idle, to make room for %s (%d so far)",
+                            admission.evict.address, address[0], self.limits.evicted)
+            close_slot(admission.evict)
+        admission.slot.holder = sock
+        self.slots[sock] = admission.slot
         tune_socket(sock)
         # Set before any TLS handshake, which must not wait forever either.
         sock.settimeout(self.idle_timeout)
         super().do_handle(sock, address)
 
+    def _started(self, sock):
+        """In the connection's greenlet, first thing: False if it was displaced before it ran."""
+        slot = self.slots.get(sock)
+        if slot is None:
+            return True
+        if slot.evicted:
+            return False
+        slot.holder = gevent.getcurrent()
+        self._slot_of[slot.holder] = slot
+        return True
+
+    def between_requests(self, idle):
+        slot = self._slot_of.get(gevent.getcurrent())
+        if slot is not None:
+            self.limits.set_idle(slot, idle)
+
+    def handle(self, sock, address):
+        if self._started(sock):
+            super().handle(sock, address)
+
     def wrap_socket_and_handle(self, client_socket, address):
+        if not self._started(client_socket):
+            return None
         try:
             return super().wrap_socket_and_handle(client_socket, address)
         except OSError as exc:   # ssl.SSLError too: a failed handshake is the client's problem
-            log.info("API connection from %s: TLS handshake failed: %s%s", address[0],
-                     getattr(exc, "reason", None) or exc,
-                     " (plain http sent to the https port)" if getattr(exc, "reason", "") == "HTTP_REQUEST" else "")
+            self.notes.info("tls", "API connection from %s: TLS handshake failed: %s%s", address[0],
+                            getattr(exc, "reason", None) or exc, " (plain http sent to the https port)"
+                            if getattr(exc, "reason", "") == "HTTP_REQUEST" else "")
 
     def do_close(self, sock, address):
-        self.limits.release(address[0])
+        slot = self.slots.pop(sock, None)
+        if slot is not None:
+            self._slot_of.pop(slot.holder, None)
+            self.limits.release(slot)
         super().do_close(sock, address)
+

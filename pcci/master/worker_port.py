@@ -17,9 +17,12 @@ from ..framing import ConnectionClosed, FrameError
 from ..link import Link, TlsFailure, tune_socket
 from ..protocol import HandshakeRefused
 from ..states import WORKER_KILL_OUTCOMES, KillOutcome
+from ..clock import monotonic
+from ..log_budget import BudgetedLog
 from ..targets import check_labels
 from . import worker_stats
 from .connection_limits import ConnectionLimits
+from .displacing import close_slot
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,10 @@ def said(value, limit=300):
     carry 16 MiB of them); pcci.logs escapes their control characters."""
     text = value if isinstance(value, str) else repr(value)
     return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+class TlsHandshakeFailed(Exception):
+    """The peer's TLS handshake failed (garbage, or a plaintext worker)."""
 
 
 class WorkerSession:
@@ -87,8 +94,13 @@ class WorkerPort:
                  events=None, standby=None):
         self.config = settings
         self.key = key
-        # Connections not yet authenticated: a stranger may hold only so many.
-        self.limits = ConnectionLimits(settings.max_handshakes, settings.max_handshakes_per_address)
+        # Connections not yet authenticated: a stranger may hold only so many, and never all;
+        # known workers' addresses have a reserve of their own.
+        self.limits = ConnectionLimits(settings.max_handshakes, settings.max_handshakes_per_address,
+                                       settings.max_handshakes_per_prefix, settings.max_handshakes_known)
+        self._waiting = {}          # admitted socket -> its slot, until its greenlet runs
+        self._known_addresses, self._known_at = frozenset(), float("-inf")
+        self.notes = BudgetedLog(log, monotonic)
         self.tls = tls
         self.cert_fingerprint = cert_fingerprint
         self.registry = registry
@@ -100,40 +112,73 @@ class WorkerPort:
         # None); every worker that proves the key is told ``not_leader`` and where to go.
         self.standby = standby
 
-    def admit(self, address):
-        """Whether a new connection from ``address`` may start its handshake (one log line per
-        thousand refused, so a flood cannot flood the log either)."""
-        if self.limits.admit(address[0]):
-            return True
-        if self.limits.refused % 1000 == 1:
-            log.warning("worker connection from %s refused: %s (%d refused so far)", address[0],
-                        self.limits.why_refused(address[0]), self.limits.refused)
-        return False
+    def admit(self, address, sock):
+        """Whether a new connection from ``address`` may start its handshake; over a cap it may
+        displace an idle one (closed here) or be refused. Lines budgeted: a flood cannot flood the log."""
+        admission = self.limits.admit(address[0], self._known(address[0]))
+        if admission.slot is None:
+            self.notes.warning("refused", "worker connection from %s refused: %s (%d refused so far)", address[0],
+                               admission.reason, self.limits.refused)
+            return False
+        admission.slot.holder = sock
+        self._waiting[sock] = admission.slot
+        if admission.evict is not None:
+            self.notes.info("evicted", "worker connection from %s closed, still in its handshake, to make room for "
+                            "%s (%d so far)", admission.evict.address, address[0], self.limits.evicted)
+            close_slot(admission.evict)
+        return True
+
+    def _known(self, address):
+        """Whether a worker this master knows last came from ``address`` (its reserve of slots);
+        the set is made again at most once a second, not at every connection of a flood."""
+        if self.registry is None:
+            return False
+        now = monotonic()
+        if now - self._known_at > 1.0:
+            self._known_addresses = {info.address for info in self.registry.workers.values() if info.address}
+            self._known_at = now
+        return address in self._known_addresses
 
     def handle(self, sock, address):
         """One admitted connection (``WorkerServer`` asked ``admit``), until it closes."""
-        pending = [address[0]]
+        slot = self._waiting.pop(sock, None)
+        if slot is not None:
+            if slot.evicted:        # displaced before this greenlet ran
+                sock.close()
+                return
+            slot.holder = gevent.getcurrent()
 
         def authenticated():
-            if pending:
-                self.limits.release(pending.pop())
+            nonlocal slot
+            if slot is not None:
+                self.limits.release(slot)
+                slot = None
+        # One deadline for all that comes before the key proof -- TLS, hello, proof, and the
+        # refusal and close if it fails -- not one per step.
+        deadline = gevent.Timeout(self.config.handshake_timeout)
+        deadline.start()
         try:
-            self._handle(sock, address, authenticated)
+            self._handle(sock, address, authenticated, deadline)
+        except gevent.Timeout as exc:
+            if exc is not deadline:
+                raise
+            self.notes.info("timeout", "worker connection from %s:%d closed: no handshake within %gs",
+                            address[0], address[1], self.config.handshake_timeout)
         finally:
+            deadline.cancel()
             authenticated()
 
-    def _handle(self, sock, address, authenticated):
+    def _handle(self, sock, address, authenticated, deadline):
         peer = "%s:%d" % address[:2]
         tune_socket(sock)
-        if self.tls is not None:
-            sock = self._tls_accept(sock, peer)
-            if sock is None:
-                return
-        link = Link(sock, protocol.HANDSHAKE_MAX_FRAME_BYTES, peer)
-        session = None
+        link = session = None
         try:
+            if self.tls is not None:
+                sock = self._tls_accept(sock)
+            link = Link(sock, protocol.HANDSHAKE_MAX_FRAME_BYTES, peer)
             name, proof, features, labels, users, instance = self._handshake(link, peer)
             authenticated()
+            deadline.cancel()
             if self.standby is not None:
                 leader = self.standby()
                 raise HandshakeRefused("not_leader", "this master is a standby; the active master is %s"
@@ -145,44 +190,56 @@ class WorkerPort:
                            "heartbeatTimeout": self.config.heartbeat_timeout, "features": list(protocol.FEATURES)})
             self._serve(session)
         except HandshakeRefused as exc:
-            log.log(logging.DEBUG if exc.code == "not_leader" else logging.WARNING,
-                    "worker connection from %s refused: %s: %s", peer, exc.code, exc.message)
+            if exc.code == "not_leader":
+                log.debug("worker connection from %s refused: %s: %s", peer, exc.code, exc.message)
+            else:
+                self.notes.warning("handshake " + exc.code, "worker connection from %s refused: %s: %s", peer,
+                                   exc.code, exc.message)
             try:
                 link.send_now(protocol.error(exc.code, exc.message, exc.leader), timeout=1.0)
             except ConnectionClosed:
                 pass
         except FrameError as exc:
             who = session.name if session else peer
-            log.warning("worker connection from %s closed: it sent garbage: %s", who, exc)
+            self.notes.warning("garbage", "worker connection from %s closed: it sent garbage: %s", who, exc)
+        except TlsHandshakeFailed as exc:
+            self.notes.warning("tls", "worker connection from %s refused: TLS handshake failed: %s (a plaintext "
+                               "worker? every worker needs master_tls: true, the default)", peer, exc)
         except TlsFailure as exc:
             who = session.name if session else peer
-            log.warning("worker connection from %s closed: %s", who, exc)
+            self.notes.warning("tls", "worker connection from %s closed: %s", who, exc)
         except ConnectionClosed as exc:
             if session is not None:
                 log.info("worker %s disconnected: %s", session.name, exc)
         except Exception:
             log.exception("worker connection from %s failed unexpectedly; closed", peer)
         finally:
-            link.close()
+            if link is not None:
+                link.close()
+            else:
+                sock.close()
             if session is not None:
                 self._release(session)
 
-    def _tls_accept(self, sock, peer):
-        """The TLS handshake, within handshake_timeout; None (and one log line) when it fails."""
+    def _tls_accept(self, sock):
+        """The TLS handshake (the caller's deadline bounds it); TlsHandshakeFailed when it fails."""
         try:
             tls_sock = self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-            with gevent.Timeout(self.config.handshake_timeout, TimeoutError("no TLS handshake in time")):
-                tls_sock.do_handshake()
-            tls_sock.settimeout(None)
-            return tls_sock
-        except (OSError, TimeoutError) as exc:   # ssl.SSLError is an OSError
-            log.warning("worker connection from %s refused: TLS handshake failed: %s (a plaintext worker? "
-                        "every worker needs master_tls: true, the default)", peer, getattr(exc, "reason", None) or exc)
-            sock.close()
-            return None
+        except OSError as exc:
+            raise TlsHandshakeFailed(getattr(exc, "reason", None) or exc)
+        try:
+            tls_sock.do_handshake()
+        except OSError as exc:   # ssl.SSLError is an OSError
+            tls_sock.close()
+            raise TlsHandshakeFailed(getattr(exc, "reason", None) or exc)
+        except BaseException:    # the deadline, or displaced by a newcomer
+            tls_sock.close()
+            raise
+        tls_sock.settimeout(None)
+        return tls_sock
 
     def _handshake(self, link, peer):
-        timeout = self.config.handshake_timeout
+        timeout = self.config.handshake_timeout     # each read; the caller's deadline bounds them all
         hello = protocol.require(link.receive(timeout), protocol.HELLO, node=str, nonce=str)
         name = hello["node"]
         if hello.get("version") != protocol.VERSION:
@@ -324,7 +381,7 @@ class WorkerServer(StreamServer):
         self.set_handle(port.handle)
 
     def do_handle(self, sock, address):
-        if not self.port.admit(address):
+        if not self.port.admit(address, sock):
             sock.close()
             return
         super().do_handle(sock, address)
