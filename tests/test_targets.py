@@ -141,3 +141,32 @@ def test_an_oversized_or_overflowing_target_is_a_400_for_readers_and_submitters(
 def test_repeated_terms_cost_their_text_not_a_lookup_each(farm):
     status, answer = listed_for_reader(farm, ",".join(["model=pi4", "@pis", "*"] * 200) + ",!web1")
     assert status == 200 and [w["name"] for w in answer["workers"]] == ["pi1", "pi3", "pi2"]
+
+
+def test_groups_reload_on_sighup_and_a_bad_file_keeps_the_groups_in_use(farm):
+    """systemctl reload pcci-master: a group changed, added or removed in master.yaml applies
+    to the next target without a restart; a file that does not validate changes nothing."""
+    import signal
+    import yaml
+    from conftest import wait_until
+
+    def resolved(target):
+        status, answer = farm.api("GET", "/workers?target=" + urllib.parse.quote(target), token=READER)
+        return sorted(w["name"] for w in answer["workers"]) if status == 200 else answer["error"]["code"]
+
+    def rewrite(groups):
+        settings = dict(farm.master.settings, groups=groups)
+        with open(farm.master.config_path, "w") as handle:
+            yaml.safe_dump(settings, handle)
+
+    assert resolved("@pis") == ["pi1", "pi2", "pi3"] and resolved("@web") == "bad_target"
+    rewrite({"pis": "pi[1-2]", "web": "web1"})
+    farm.master.signal(signal.SIGHUP)
+    wait_until(lambda: resolved("@web") == ["web1"], what="the reloaded groups in use")
+    assert resolved("@pis") == ["pi1", "pi2"] and resolved("@rack-b") == "bad_target"
+    assert "reload: 2 group(s): pis, web" in farm.master.log()
+    rewrite({"pis": "pi[1-", "web": "web1"})                  # does not parse: refused as a whole
+    farm.master.signal(signal.SIGHUP)
+    wait_until(lambda: "reload: kept the settings in use" in farm.master.log(), what="the refused reload logged")
+    assert resolved("@pis") == ["pi1", "pi2"] and resolved("@web") == ["web1"]
+    assert farm.master.process.poll() is None

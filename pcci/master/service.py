@@ -152,7 +152,10 @@ def run(cfg):
     stopping = Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, stopping.set)
-    gevent.signal_handler(signal.SIGHUP, lambda: gevent.spawn(reload_tokens, cfg.source, edge))
+    # SIGHUP reads the config again: tokens at once; groups once this master is active (a
+    # standby resolves no targets).
+    reloads = [lambda new: reload_tokens(new, edge)]
+    gevent.signal_handler(signal.SIGHUP, lambda: gevent.spawn(reload_config, cfg.source, reloads))
 
     leadership = None
     if board is not None:
@@ -192,6 +195,7 @@ def run(cfg):
     metrics = client and Metrics(client, registry, core, persister, store.backend.path, wall_ms)
     edge.on_answer = metrics and metrics.api_answered
     pools = PoolService(core, store, registry, persister, wall_ms, feeds, events, metrics)
+    reloads.append(lambda new: reload_groups(new, core))
     pools.restore()
 
     port = WorkerPort(cfg, key, registry, pools, persister, wall_ms, link_tls, link_fingerprint, events)
@@ -254,12 +258,24 @@ def step_down(why):
     os.execv(sys.executable, sys.orig_argv)
 
 
-def reload_tokens(config_path, edge):
-    """SIGHUP: read the API tokens again (api_tokens and api_tokens_file), so they can be
-    rotated without a restart. A file that does not read, or that would leave a master with
-    tokens tokenless (it may be listening off loopback), keeps the tokens in use."""
+def reload_config(config_path, reloads):
+    """SIGHUP: read the config file again and hand it to each of ``reloads``; a file that
+    does not validate changes nothing (the settings in use stay)."""
     try:
-        tokens = config_module.read_api_tokens(config_module.load_master(config_path))
+        new = config_module.load_master(config_path)
+    except ConfigError as exc:
+        log.error("reload: kept the settings in use; %s", "; ".join(exc.problems))
+        return
+    for reload in reloads:
+        reload(new)
+
+
+def reload_tokens(new, edge):
+    """The API tokens (api_tokens and api_tokens_file), so they can be rotated without a
+    restart. Tokens that would leave a master with tokens tokenless (it may be listening off
+    loopback) are refused: the tokens in use stay."""
+    try:
+        tokens = config_module.read_api_tokens(new)
     except ConfigError as exc:
         log.error("reload: kept the API tokens in use; %s", "; ".join(exc.problems))
         return
@@ -267,8 +283,15 @@ def reload_tokens(config_path, edge):
         log.error("reload: kept the API tokens in use; the new configuration has none, which would open the API")
         return
     edge.tokens = tokens
-    log.info("reload: %d API token(s): %s (other settings take a restart)", len(tokens),
-             ", ".join("%s (%s)" % (t.name, t.scope) for t in tokens))
+    log.info("reload: %d API token(s): %s", len(tokens), ", ".join("%s (%s)" % (t.name, t.scope) for t in tokens))
+
+
+def reload_groups(new, core):
+    """The named groups: targets submitted from now on resolve with them (pools already
+    submitted keep the workers they resolved to)."""
+    core.groups = dict(new.groups)
+    log.info("reload: %d group(s): %s (settings other than tokens and groups take a restart)", len(new.groups),
+             ", ".join(sorted(new.groups)) or "none")
 
 
 def _sweep_loop(pools, lost_after):
