@@ -276,7 +276,10 @@ def test_the_templates_for_two_masters_on_one_database_make_configs_pcci_accepts
     inventory.write_text(yaml.safe_dump({"all": {
         "vars": {"ansible_connection": "local", "ansible_python_interpreter": "/usr/bin/python3"},
         "children": {"master": {"hosts": {"pm1": {"ansible_host": "10.0.0.1"}, "pm2": {"ansible_host": "10.0.0.2"}}},
-                     "workers": {"hosts": {"pi1": {"ansible_host": "10.0.0.11"}}}}}}))
+                     "workers": {"hosts": {"pi1": {"ansible_host": "10.0.0.11"},
+                                           "pi2": {"ansible_host": "10.0.0.12", "pcci_worker_node_name": "cam2"}}},
+                     "rack_a": {"hosts": {"pi1": {}, "pi2": {}, "pm1": {}}},
+                     "cameras": {"hosts": {"pi2": {}}}}}}))
     roles = os.path.join(PLAYBOOK_DIR, "roles")
     playbook = tmp_path / "render.yml"
     playbook.write_text(yaml.safe_dump([
@@ -305,5 +308,7 @@ def test_the_templates_for_two_masters_on_one_database_make_configs_pcci_accepts
             ("mariadb://pcci@db1,db2,db3/pcci", "/etc/pcci/db-password", name, 6.0)
         assert master.advertise_api_url == "https://10.0.0.%s:8080" % number
         assert master.advertise_worker_address == "10.0.0.%s:7070" % number
+        # One inventory drives both: its groups of workers are PCCI groups of their node names.
+        assert master.groups == {"cameras": "cam2", "rack_a": "pi1,cam2", "workers": "pi1,cam2"}
     worker = config.validate(yaml.safe_load((tmp_path / "pi1.yaml").read_text()), config.WORKER_KEYS, "pi1")
     assert worker.master_hosts == [("10.0.0.1", 7070), ("10.0.0.2", 7070)] and worker.master_host is None
