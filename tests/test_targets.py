@@ -170,3 +170,32 @@ def test_groups_reload_on_sighup_and_a_bad_file_keeps_the_groups_in_use(farm):
     wait_until(lambda: "reload: kept the settings in use" in farm.master.log(), what="the refused reload logged")
     assert resolved("@pis") == ["pi1", "pi2"] and resolved("@web") == ["web1"]
     assert farm.master.process.poll() is None
+
+
+def test_a_workers_labels_reload_on_sighup_while_its_job_goes_on(farm):
+    """systemctl reload pcci-worker: new labels select the worker at once, and the job it was
+    running finishes with its whole output (the worker reconnected to announce them)."""
+    import signal
+    import yaml
+    from conftest import wait_until
+
+    def resolved(target):
+        status, answer = farm.api("GET", "/workers?target=" + urllib.parse.quote(target), token=READER)
+        return sorted(w["name"] for w in answer["workers"]) if status == 200 else answer["error"]["code"]
+
+    worker = farm.workers["pi1"]
+    status, submitted = farm.api("POST", "/job", {"cmd": "sleep 1.5; echo kept", "workers": ["pi1"]})
+    assert status == 202
+    farm.wait_running(submitted["id"], "pi1")
+    with open(worker.config_path, "w") as handle:
+        yaml.safe_dump(dict(worker.settings, labels={"model": "pi5", "rack": "a"}), handle)
+    worker.signal(signal.SIGHUP)
+    wait_until(lambda: resolved("model=pi5") == ["pi1"], what="the new label in use")
+    assert resolved("model=pi4") == ["pi3"]
+    pool = farm.api("GET", "/pool/%s?wait=30" % submitted["id"])[1]
+    assert pool["jobs"]["pi1"]["state"] == "succeeded" and pool["jobs"]["pi1"]["stdout"] == "kept\n"
+    with open(worker.config_path, "w") as handle:
+        yaml.safe_dump(dict(worker.settings, labels={"bad key!": "x"}), handle)
+    worker.signal(signal.SIGHUP)
+    wait_until(lambda: "reload: kept the labels in use" in worker.log(), what="the refused reload logged")
+    assert resolved("model=pi5") == ["pi1"] and worker.process.poll() is None

@@ -64,6 +64,8 @@ class MasterLink:
         # instance that the sync does not name (they never arrived), and gives up on those
         # it sent to an earlier one (they may have run).
         self.instance = secrets.token_hex(8)
+        self.labels = settings.labels
+        self._link = None               # the session's link, while there is one
 
     # -- dialing ---------------------------------------------------------------------
     def run(self, stopping):
@@ -99,6 +101,17 @@ class MasterLink:
                                    not_leader, leader)
             log.info("connecting to %s in %.1fs", self._address(), delay)
             stopping.wait(delay)
+
+    def relabel(self, labels):
+        """New labels (SIGHUP): the hello carries them, so the link is dialed again to say
+        them; running jobs go on and their results wait in the outbox meanwhile."""
+        if labels == self.labels:
+            return
+        self.labels = labels
+        log.info("labels changed to %s: reconnecting to the master to announce them",
+                 ", ".join("%s=%s" % item for item in sorted(labels.items())) or "none")
+        if self._link is not None:
+            self._link.close()
 
     def config_masters(self):
         """(host, port) of each master to try, in order: master_hosts, else master_host."""
@@ -143,7 +156,7 @@ class MasterLink:
         try:
             try:
                 welcome = handshake(link, self.key, self.node, self.config.link_timeout, cert_fingerprint,
-                                    self.config.labels, self.runner.users.offered(), self.instance)
+                                    self.labels, self.runner.users.offered(), self.instance)
             except ConnectionClosed as exc:
                 if self.config.master_tls:
                     raise
@@ -159,9 +172,11 @@ class MasterLink:
                 self.live_channel.attach(link, protocol.LIVE_OUTPUT in protocol.features(welcome))
             link.send({"type": protocol.SYNC, "running": self.runner.outstanding_ids()})
             beat = gevent.spawn(self._heartbeats, link)
+            self._link = link
             try:
                 self._serve(link)
             finally:
+                self._link = None
                 beat.kill()
         finally:
             link.close()

@@ -11,7 +11,7 @@ from gevent.event import Event
 from .. import config as config_module
 from .. import service_manager
 from ..clock import monotonic
-from ..errors import CannotStart
+from ..errors import CannotStart, ConfigError
 from . import cgroups, orphans
 from .job_user import JobUsers
 from .live_output import LiveChannel
@@ -75,6 +75,7 @@ def run(cfg, make_runner=Runner):
     stopping = Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, stopping.set)
+    gevent.signal_handler(signal.SIGHUP, lambda: gevent.spawn(reload_labels, cfg.source, link))
     masters = ", ".join("%s:%d" % master for master in link.config_masters())
     log.info("worker %s starting; %s %s", node, "masters are" if cfg.master_hosts else "master is", masters)
     dialer = gevent.spawn(link.run, stopping)
@@ -90,6 +91,17 @@ def run(cfg, make_runner=Runner):
     dialer.kill()
     log.info("worker %s stopped", node)
     return 0
+
+
+def reload_labels(config_path, link):
+    """SIGHUP (systemctl reload pcci-worker): the labels again; a file that does not
+    validate changes nothing. Other settings take a restart."""
+    try:
+        new = config_module.load_worker(config_path)
+    except ConfigError as exc:
+        log.error("reload: kept the labels in use; %s", "; ".join(exc.problems))
+        return
+    link.relabel(new.labels)
 
 
 def raise_open_file_limit():
