@@ -23,6 +23,7 @@ from ..clock import monotonic
 from ..errors import ApiError, BadToken, ForbiddenHost, ForbiddenOrigin, InsufficientScope, InternalError, \
     MalformedRequest, MissingToken, PayloadTooLarge, RequestTimeout, for_status
 from .greenlet_locals import import_bottle
+from .origins import is_loopback_host, is_same_origin
 
 bottle = import_bottle()
 log = logging.getLogger(__name__)
@@ -162,18 +163,7 @@ def _audit(request, status, data):
                    " (%s)" % request.environ[AUDIT_NOTE] if AUDIT_NOTE in request.environ else "")
 
 
-LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
 STATE_CHANGING = ("POST", "PUT", "DELETE", "PATCH")
-
-
-def is_loopback_host(host):
-    """Whether a Host header (or an origin's host[:port]) names this machine's loopback."""
-    name = host.strip().lower()
-    if name.startswith("["):
-        name = name[:name.find("]") + 1]
-    else:
-        name = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
-    return name in LOOPBACK_NAMES or name.startswith("127.") or name.endswith(".localhost")
 
 
 def from_networks(address, networks):
@@ -196,8 +186,8 @@ def _check_browser_safety(request):
                             "not to Host %r" % host[:100])
     origin = request.get_header("Origin")
     if origin is not None and request.method in STATE_CHANGING:
-        scheme, _, rest = origin.partition("://")
-        if not rest or not is_loopback_host(rest.split("/", 1)[0]):
+        own_host = host or "%s:%s" % (request.environ.get("SERVER_NAME", ""), request.environ.get("SERVER_PORT", ""))
+        if not is_same_origin(origin, request.environ.get("wsgi.url_scheme", "http"), own_host):
             raise ForbiddenOrigin("this master has no api_tokens, so a web page from %r may not %s here"
                                   % (origin[:100], request.method))
 
