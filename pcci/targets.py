@@ -19,7 +19,7 @@ standard implementation; it is imported only when an expression has a bracket.
 import re
 
 # Label keys and values: what a selector can name without quoting.
-LABEL_TEXT = re.compile(r"^[A-Za-z0-9_.:/-]{1,63}$")
+LABEL_TEXT = re.compile(r"[A-Za-z0-9_.:/-]{1,63}")   # fullmatch only
 MAX_GROUP_DEPTH = 8
 
 
@@ -71,12 +71,12 @@ def parse(expression, limit):
         if body == "*":
             terms.append(Term(include, "all", None, position, text))
         elif body.startswith("@"):
-            if not LABEL_TEXT.match(body[1:]):
+            if not LABEL_TEXT.fullmatch(body[1:]):
                 raise TargetError("%s: a group name is letters, digits and _.:/-" % where)
             terms.append(Term(include, "group", body[1:], position, text))
         elif "=" in body:
             key, _, value = body.partition("=")
-            if not LABEL_TEXT.match(key) or not LABEL_TEXT.match(value):
+            if not LABEL_TEXT.fullmatch(key) or not LABEL_TEXT.fullmatch(value):
                 raise TargetError("%s: a label selector is KEY=VALUE, each letters, digits and _.:/-" % where)
             terms.append(Term(include, "label", (key, value), position, text))
         else:
@@ -157,7 +157,7 @@ def check_groups(groups, limit):
     """Problems with the master's ``groups`` (for config validation): each must parse."""
     problems = []
     for name, expression in sorted(groups.items()):
-        if not LABEL_TEXT.match(str(name)):
+        if not LABEL_TEXT.fullmatch(str(name)):
             problems.append("group name %r: use letters, digits and _.:/-" % name)
             continue
         try:
@@ -175,5 +175,5 @@ def check_labels(labels):
         return ["at most 64 labels"]
     return ["label %r: %r: keys and values are 1-63 letters, digits and _.:/-" % (key, value)
             for key, value in labels.items()
-            if not (isinstance(key, str) and isinstance(value, str) and LABEL_TEXT.match(key)
-                    and LABEL_TEXT.match(value))]
+            if not (isinstance(key, str) and isinstance(value, str) and LABEL_TEXT.fullmatch(key)
+                    and LABEL_TEXT.fullmatch(value))]
