@@ -80,3 +80,41 @@ def test_equal_content_lengths_and_plain_chunked_bodies_still_work(master):
     chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
     answers = exchange(master, b"POST /job HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: Chunked\r\n\r\n" + chunked)
     assert error_code(answers[0]) == (503, "no_workers_online")
+
+
+# -- header bytes that are not UTF-8 ------------------------------------------------------------
+
+def get(path, *headers):
+    return b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s\r\n" % (path, b"".join(
+        header + b"\r\n" for header in headers))
+
+
+@pytest.fixture
+def guarded(cluster):
+    cluster.start_master(api_tokens=[TOKEN])
+    return cluster
+
+
+def test_non_utf8_header_bytes_are_a_4xx_not_a_500(guarded):
+    """Observed before: each of these was a 500 and a traceback in the master's log."""
+    bearer = b"Authorization: Bearer " + TOKEN.encode()
+    cases = [
+        (get(b"/pools", b"Authorization: Bearer \xff\xfe" + b"x" * 20), (401, "bad_token")),
+        (get(b"/events", bearer, b"Last-Event-ID: \xff1"), (400, "malformed_request")),            # the SSE path
+        (get(b"/pool/00000000/events", bearer, b"Last-Event-ID: 1\xc3"), (400, "malformed_request")),
+        (get(b"/ui/app.js", b'If-None-Match: "\xff"'), (400, "malformed_request")),
+        (get(b"/", b"If-None-Match: \xe9t\xe9"), (400, "malformed_request")),
+    ]
+    for request, expected in cases:
+        answers = exchange(guarded, request)
+        assert [error_code(answer) for answer in answers] == [expected], request
+    assert "Traceback" not in guarded.master.log() and "ERROR" not in guarded.master.log()
+    assert exchange(guarded, get(b"/pools", bearer))[0][0] == 200       # still serving
+
+
+def test_non_utf8_host_or_origin_on_a_tokenless_master_is_a_4xx(master):
+    post = b"POST /job HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nContent-Length: 2\r\n%s\r\n{}"
+    for host, origin in ((b"127.0.0.1\xff", b""), (b"127.0.0.1", b"Origin: http://127.0.0.1\xff\r\n")):
+        answers = exchange(master, post % (host, origin))
+        assert [error_code(answer) for answer in answers] == [(400, "malformed_request")], (host, origin)
+    assert "Traceback" not in master.master.log()

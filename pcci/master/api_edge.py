@@ -78,6 +78,19 @@ def caller(request):
     return request.environ.get(CALLER, api_tokens.LOCAL_USER)
 
 
+def header(request, name, default=None):
+    """A request header as text. WSGI hands headers over as latin-1; the API's are UTF-8
+    (bottle 0.13 decodes them so and raised a 500 on other bytes, 0.12 passed them on as
+    latin-1): bytes that are not UTF-8 are the client's error, 400."""
+    raw = request.environ.get("HTTP_" + name.upper().replace("-", "_"))
+    if raw is None:
+        return default
+    try:
+        return (raw if isinstance(raw, bytes) else raw.encode("latin-1")).decode("utf-8")
+    except UnicodeError:
+        raise MalformedRequest("the %s header is not UTF-8 text" % name)
+
+
 def note_for_audit(request, text):
     """What a state-changing route did, for its audit line (a pool id, say)."""
     request.environ[AUDIT_NOTE] = text
@@ -140,8 +153,11 @@ class ApiEdge:
         if not tokens:
             request.environ[CALLER] = api_tokens.LOCAL_USER
             return
-        header = request.get_header("Authorization", "")
-        scheme, _, given = header.partition(" ")
+        try:
+            authorization = header(request, "Authorization", "")
+        except MalformedRequest:
+            raise BadToken("the API token is not UTF-8 text, so not one this master accepts")
+        scheme, _, given = authorization.partition(" ")
         if scheme.lower() != "bearer" or not given.strip():
             raise MissingToken("send the API token as 'Authorization: Bearer <token>'")
         token = api_tokens.match(tokens, given.strip())
@@ -180,11 +196,11 @@ def from_networks(address, networks):
 
 
 def _check_browser_safety(request):
-    host = request.get_header("Host", "")
+    host = header(request, "Host", "")
     if host and not is_loopback_host(host):
         raise ForbiddenHost("this master has no api_tokens, so it answers only requests to a loopback address, "
                             "not to Host %r" % host[:100])
-    origin = request.get_header("Origin")
+    origin = header(request, "Origin")
     if origin is not None and request.method in STATE_CHANGING:
         own_host = host or "%s:%s" % (request.environ.get("SERVER_NAME", ""), request.environ.get("SERVER_PORT", ""))
         if not is_same_origin(origin, request.environ.get("wsgi.url_scheme", "http"), own_host):
