@@ -118,3 +118,28 @@ def test_non_utf8_host_or_origin_on_a_tokenless_master_is_a_4xx(master):
         answers = exchange(master, post % (host, origin))
         assert [error_code(answer) for answer in answers] == [(400, "malformed_request")], (host, origin)
     assert "Traceback" not in master.master.log()
+
+
+# -- the audit log --------------------------------------------------------------------------
+
+OPERATOR = "operator-" + "o" * 20
+
+
+def audit_lines(cluster):
+    return [line for line in cluster.master.log().splitlines() if line.startswith("INFO pcci.audit:")]
+
+
+def test_mutating_calls_to_no_route_are_audited_with_the_token_name(cluster):
+    """Observed before: a 404 or 405 to a POST, PUT or DELETE left no audit line, so probing
+    for endpoints with a stolen token went unseen."""
+    cluster.start_master(api_tokens=[{"name": "alice", "scope": "operate", "token": OPERATOR}])
+    cluster.api("POST", "/nosuch", {"cmd": "true"}, token=OPERATOR)
+    cluster.api("DELETE", "/job", token=OPERATOR)                                    # 405
+    cluster.api("PUT", "/admin/tokens", {}, token="stolen-" + "s" * 20)
+    cluster.api("GET", "/nosuch", token=OPERATOR)                                    # a read: no line
+    wait_until(lambda: len(audit_lines(cluster)) >= 3, what="three audit lines")
+    assert audit_lines(cluster) == [
+        "INFO pcci.audit: POST /nosuch by alice from 127.0.0.1 -> 404 not_found",
+        "INFO pcci.audit: DELETE /job by alice from 127.0.0.1 -> 405 method_not_allowed",
+        "INFO pcci.audit: PUT /admin/tokens by - from 127.0.0.1 -> 404 not_found"]
+

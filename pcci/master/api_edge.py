@@ -52,6 +52,10 @@ class JsonErrorsApp(bottle.Bottle):
         elif res.status_code >= 500:
             message = "internal error; see the master's log"
         log.info("%s %s -> %d", bottle.request.method, bottle.request.path, res.status_code)
+        if bottle.request.method in STATE_CHANGING:     # a probe for endpoints is audited too
+            edges = [plugin for plugin in self.plugins if isinstance(plugin, ApiEdge)]
+            bottle.request.environ[CALLER] = edges[0].identify(bottle.request) if edges else None
+            _audit(bottle.request, res.status_code, {"error": {"code": error.code}})
         return to_json_text({"error": {"code": error.code, "message": message}})
 
 
@@ -147,6 +151,17 @@ class ApiEdge:
                 return data.body
             return to_json_text(data)
         return wrapped
+
+    def identify(self, request):
+        """Whose request this is, for an audit line where no route checked it: the token
+        it names, ``LOCAL_USER`` on a tokenless master, or None."""
+        if not self.tokens:
+            return api_tokens.LOCAL_USER
+        try:
+            scheme, _, given = header(request, "Authorization", "").partition(" ")
+        except MalformedRequest:
+            return None
+        return api_tokens.match(self.tokens, given.strip()) if scheme.lower() == "bearer" and given.strip() else None
 
     def _check_token(self, request, scope):
         tokens = self.tokens
