@@ -18,7 +18,7 @@ import re
 
 SCOPES = ("read", "operate", "admin")
 MIN_TOKEN_CHARS = 16
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 
 
 class ApiToken:
@@ -43,7 +43,7 @@ def make_token(secret, name, scope):
     if not isinstance(secret, str) or len(secret) < MIN_TOKEN_CHARS or any(c.isspace() for c in secret):
         raise ValueError("a token must be a string of at least %d characters without spaces (make one with "
                          "'pcci keygen')" % MIN_TOKEN_CHARS)
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ValueError("token name %r must be 1-64 letters, digits or ._@- characters" % (name,))
     if scope not in SCOPES:
         raise ValueError("token %s: scope %r must be one of %s" % (name, scope, ", ".join(SCOPES)))

@@ -20,12 +20,13 @@ from .errors import ConfigError
 from .targets import check_groups, check_labels
 
 # What Debian's adduser accepts, and root: a user a job may ask to run as.
-USER_NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+# Checked with fullmatch (here and in every validator): "$" would also match before a final newline.
+USER_NAME = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
 from . import host_port
 from . import store_url as store_url_module
 from .tls import normalize_fingerprint
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d|w)?\s*")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 
 
@@ -36,7 +37,7 @@ def parse_duration(value):
     if isinstance(value, (int, float)):
         seconds = float(value)
     else:
-        match = _DURATION.match(str(value))
+        match = _DURATION.fullmatch(str(value))
         if not match:
             raise ValueError("expected a duration like 90s, 24h or 7d, got %r" % (value,))
         seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
@@ -127,13 +128,13 @@ def user_names(value):
     """A list of user names (allowed_users)."""
     if value is None:
         return []
-    if not isinstance(value, list) or not all(isinstance(v, str) and USER_NAME.match(v) for v in value):
+    if not isinstance(value, list) or not all(isinstance(v, str) and USER_NAME.fullmatch(v) for v in value):
         raise ValueError("expected a list of user names, e.g. [root, deploy], got %r" % (value,))
     return list(value)
 
 
 def optional_user_name(value):
-    if value is not None and not (isinstance(value, str) and USER_NAME.match(value)):
+    if value is not None and not (isinstance(value, str) and USER_NAME.fullmatch(value)):
         raise ValueError("expected a user name, got %r" % (value,))
     return value
 

@@ -15,7 +15,7 @@ from . import host_port
 
 DEFAULT_PORT = 3306
 SCHEMES = ("mariadb", "mysql")
-_NAME = re.compile(r"^[A-Za-z0-9_$]{1,64}$")
+_NAME = re.compile(r"[A-Za-z0-9_$]{1,64}")
 
 StoreTarget = collections.namedtuple("StoreTarget", "user hosts database")
 
@@ -34,6 +34,6 @@ def parse(url):
         raise ValueError("put the password in store_password_file, not in store_url")
     user = urllib.parse.unquote(credentials)
     hosts_text, slash, database = rest.partition("/")
-    if not slash or not _NAME.match(database):
+    if not slash or not _NAME.fullmatch(database):
         raise ValueError("name the database after the hosts: .../DATABASE (letters, digits, _ and $)")
     return StoreTarget(user, [host_port.parse(item, DEFAULT_PORT) for item in hosts_text.split(",")], database)

@@ -25,7 +25,7 @@ import re
 from .target_size import MAX_NAME_LENGTH, TargetError, check_budget, term_size
 
 # Label keys and values: what a selector can name without quoting.
-LABEL_TEXT = re.compile(r"^[A-Za-z0-9_.:/-]{1,63}$")
+LABEL_TEXT = re.compile(r"[A-Za-z0-9_.:/-]{1,63}")   # fullmatch only
 MAX_GROUP_DEPTH = 8
 
 
@@ -101,12 +101,12 @@ def scan(expression):
         if body == "*":
             terms.append(Term(include, "all", None, position, text))
         elif body.startswith("@"):
-            if not LABEL_TEXT.match(body[1:]):
+            if not LABEL_TEXT.fullmatch(body[1:]):
                 raise TargetError("%s: a group name is letters, digits and _.:/-" % where)
             terms.append(Term(include, "group", body[1:], position, text))
         elif "=" in body:
             key, _, value = body.partition("=")
-            if not LABEL_TEXT.match(key) or not LABEL_TEXT.match(value):
+            if not LABEL_TEXT.fullmatch(key) or not LABEL_TEXT.fullmatch(value):
                 raise TargetError("%s: a label selector is KEY=VALUE, each letters, digits and _.:/-" % where)
             terms.append(Term(include, "label", (key, value), position, text))
         elif not any(char in body for char in "[]!&^"):
@@ -240,7 +240,7 @@ def check_groups(groups, limit):
     """Problems with the master's ``groups`` (for config validation): each must parse."""
     problems = []
     for name, expression in sorted(groups.items()):
-        if not LABEL_TEXT.match(str(name)):
+        if not LABEL_TEXT.fullmatch(str(name)):
             problems.append("group name %r: use letters, digits and _.:/-" % name)
             continue
         try:
@@ -258,5 +258,5 @@ def check_labels(labels):
         return ["at most 64 labels"]
     return ["label %r: %r: keys and values are 1-63 letters, digits and _.:/-" % (key, value)
             for key, value in labels.items()
-            if not (isinstance(key, str) and isinstance(value, str) and LABEL_TEXT.match(key)
-                    and LABEL_TEXT.match(value))]
+            if not (isinstance(key, str) and isinstance(value, str) and LABEL_TEXT.fullmatch(key)
+                    and LABEL_TEXT.fullmatch(value))]

@@ -26,13 +26,14 @@ def missing():
     return None
 
 
-def start(size=DESKTOP, dark=False):
+def start(size=DESKTOP, dark=False, arguments=()):
+    """A headless Chromium; ``arguments`` are more command-line switches for it."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--no-first-run", "--disable-extensions", "--window-size=%d,%d" % size):
+                     "--no-first-run", "--disable-extensions", "--window-size=%d,%d" % size) + tuple(arguments):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)

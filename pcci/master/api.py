@@ -13,7 +13,7 @@ from ..clock import iso_time
 from ..errors import BadEventId, MetricsUnavailable, NoSuchEndpoint, PayloadTooLarge, StoreUnavailable, \
     UnknownWorker, WorkerOnline
 from . import sse, validation, views
-from .api_edge import Document, EventStream, JsonErrorsApp, bottle, caller, from_networks, note_for_audit, \
+from .api_edge import Document, EventStream, JsonErrorsApp, bottle, caller, from_networks, header, note_for_audit, \
     read_body
 from .dashboard import DashboardFiles
 from .event_log import BadCursor
@@ -55,7 +55,7 @@ def add_dashboard_routes(app):
     files = DashboardFiles()
 
     def dashboard_file(name):
-        answer = files.answer(name, bottle.request.get_header("If-None-Match"))
+        answer = files.answer(name, header(bottle.request, "If-None-Match"))
         if answer is None:
             raise NoSuchEndpoint("the dashboard has no file %r" % name[:100])
         return answer
@@ -124,7 +124,7 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events, me
 
     def event_cursor():
         try:
-            return sse.cursor(bottle.request.get_header, bottle.request.query)
+            return sse.cursor(lambda name: header(bottle.request, name), bottle.request.query)
         except BadCursor as exc:
             raise BadEventId(str(exc))
 

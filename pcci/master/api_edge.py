@@ -23,6 +23,7 @@ from ..clock import monotonic
 from ..errors import ApiError, BadToken, ForbiddenHost, ForbiddenOrigin, InsufficientScope, InternalError, \
     MalformedRequest, MissingToken, PayloadTooLarge, RequestTimeout, for_status
 from .greenlet_locals import import_bottle
+from .origins import is_loopback_host, is_same_origin
 
 bottle = import_bottle()
 log = logging.getLogger(__name__)
@@ -51,6 +52,10 @@ class JsonErrorsApp(bottle.Bottle):
         elif res.status_code >= 500:
             message = "internal error; see the master's log"
         log.info("%s %s -> %d", bottle.request.method, bottle.request.path, res.status_code)
+        if bottle.request.method in STATE_CHANGING:     # a probe for endpoints is audited too
+            edges = [plugin for plugin in self.plugins if isinstance(plugin, ApiEdge)]
+            bottle.request.environ[CALLER] = edges[0].identify(bottle.request) if edges else None
+            _audit(bottle.request, res.status_code, {"error": {"code": error.code}})
         return to_json_text({"error": {"code": error.code, "message": message}})
 
 
@@ -75,6 +80,19 @@ def EventStream(body):  # noqa: N802 (reads as the kind of answer it is)
 def caller(request):
     """The ApiToken the request was made with (``api_tokens.LOCAL_USER`` on a tokenless master)."""
     return request.environ.get(CALLER, api_tokens.LOCAL_USER)
+
+
+def header(request, name, default=None):
+    """A request header as text. WSGI hands headers over as latin-1; the API's are UTF-8
+    (bottle 0.13 decodes them so and raised a 500 on other bytes, 0.12 passed them on as
+    latin-1): bytes that are not UTF-8 are the client's error, 400."""
+    raw = request.environ.get("HTTP_" + name.upper().replace("-", "_"))
+    if raw is None:
+        return default
+    try:
+        return (raw if isinstance(raw, bytes) else raw.encode("latin-1")).decode("utf-8")
+    except UnicodeError:
+        raise MalformedRequest("the %s header is not UTF-8 text" % name)
 
 
 def note_for_audit(request, text):
@@ -134,13 +152,27 @@ class ApiEdge:
             return to_json_text(data)
         return wrapped
 
+    def identify(self, request):
+        """Whose request this is, for an audit line where no route checked it: the token
+        it names, ``LOCAL_USER`` on a tokenless master, or None."""
+        if not self.tokens:
+            return api_tokens.LOCAL_USER
+        try:
+            scheme, _, given = header(request, "Authorization", "").partition(" ")
+        except MalformedRequest:
+            return None
+        return api_tokens.match(self.tokens, given.strip()) if scheme.lower() == "bearer" and given.strip() else None
+
     def _check_token(self, request, scope):
         tokens = self.tokens
         if not tokens:
             request.environ[CALLER] = api_tokens.LOCAL_USER
             return
-        header = request.get_header("Authorization", "")
-        scheme, _, given = header.partition(" ")
+        try:
+            authorization = header(request, "Authorization", "")
+        except MalformedRequest:
+            raise BadToken("the API token is not UTF-8 text, so not one this master accepts")
+        scheme, _, given = authorization.partition(" ")
         if scheme.lower() != "bearer" or not given.strip():
             raise MissingToken("send the API token as 'Authorization: Bearer <token>'")
         token = api_tokens.match(tokens, given.strip())
@@ -162,18 +194,7 @@ def _audit(request, status, data):
                    " (%s)" % request.environ[AUDIT_NOTE] if AUDIT_NOTE in request.environ else "")
 
 
-LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1", "[::1]")
 STATE_CHANGING = ("POST", "PUT", "DELETE", "PATCH")
-
-
-def is_loopback_host(host):
-    """Whether a Host header (or an origin's host[:port]) names this machine's loopback."""
-    name = host.strip().lower()
-    if name.startswith("["):
-        name = name[:name.find("]") + 1]
-    else:
-        name = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
-    return name in LOOPBACK_NAMES or name.startswith("127.") or name.endswith(".localhost")
 
 
 def from_networks(address, networks):
@@ -190,14 +211,14 @@ def from_networks(address, networks):
 
 
 def _check_browser_safety(request):
-    host = request.get_header("Host", "")
+    host = header(request, "Host", "")
     if host and not is_loopback_host(host):
         raise ForbiddenHost("this master has no api_tokens, so it answers only requests to a loopback address, "
                             "not to Host %r" % host[:100])
-    origin = request.get_header("Origin")
+    origin = header(request, "Origin")
     if origin is not None and request.method in STATE_CHANGING:
-        scheme, _, rest = origin.partition("://")
-        if not rest or not is_loopback_host(rest.split("/", 1)[0]):
+        own_host = host or "%s:%s" % (request.environ.get("SERVER_NAME", ""), request.environ.get("SERVER_PORT", ""))
+        if not is_same_origin(origin, request.environ.get("wsgi.url_scheme", "http"), own_host):
             raise ForbiddenOrigin("this master has no api_tokens, so a web page from %r may not %s here"
                                   % (origin[:100], request.method))
 

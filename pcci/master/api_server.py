@@ -20,8 +20,10 @@ from ..log_budget import BudgetedLog
 from .api_edge import is_loopback_host
 from .connection_limits import ConnectionLimits
 from .displacing import close_slot
+from .http_framing import bad_request, framing_problem
 
 log = logging.getLogger(__name__)
+
 
 def api_host(cfg, tokens):
     """Without a token the API may only listen on loopback."""
@@ -69,6 +71,10 @@ class HeadTooSlow(socket.timeout):
     """A request head still incomplete at its deadline (a slowloris client)."""
 
 
+class BadFraming(ValueError):
+    """A request head whose body two parsers could frame two ways (http_framing)."""
+
+
 class DeadlineHandler(WSGIHandler):
     """A request head must arrive whole within ``head_timeout`` of its first byte; waiting
     for that first byte is bounded by the socket's idle timeout."""
@@ -94,6 +100,19 @@ class DeadlineHandler(WSGIHandler):
             return answer
         finally:
             self._deadline.cancel()     # the application (a long ?wait=, say) runs without it
+
+    def MessageClass(self, *args):  # noqa: N802 (pywsgi's name): the head, before pywsgi acts on it
+        headers = super().MessageClass(*args)
+        problem = None if headers.status else framing_problem(headers.get_all("Content-Length") or [],
+                                                               headers.get_all("Transfer-Encoding") or [])
+        if problem:
+            raise BadFraming(problem)
+        return headers
+
+    def _handle_client_error(self, ex):
+        """pywsgi's 400 (logged by it, connection closed), with a JSON body."""
+        status, _ = super()._handle_client_error(ex)
+        return status, bad_request(str(ex) if isinstance(ex, BadFraming) else "the request is not valid HTTP/1.1")
 
     def handle_one_request(self):
         try:

@@ -12,6 +12,7 @@ continuation.
 """
 
 import os
+import re
 
 from gevent.event import Event
 
@@ -27,7 +28,7 @@ class BadCursor(ValueError):
 def parse_cursor(text):
     """(generation or None, seq) from ``GEN-SEQ`` or a bare ``SEQ``; BadCursor otherwise."""
     generation, dash, seq = text.strip().rpartition("-")
-    if not seq.isdigit() or len(seq) > 18 or (dash and not generation.replace("-", "").isalnum()):
+    if not re.fullmatch(r"[0-9]{1,18}", seq) or (dash and not re.fullmatch(r"[A-Za-z0-9-]+", generation)):
         raise BadCursor("%r is not an event id (GENERATION-NUMBER, as sent in the stream's id: lines)" % text[:80])
     return (generation or None), int(seq)
 

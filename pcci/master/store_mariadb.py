@@ -195,7 +195,7 @@ def suspect_timeout(provider_options):
     for option in provider_options.split(";"):
         name, _, value = option.partition("=")
         if name.strip() == "evs.suspect_timeout":
-            match = re.match(r"^PT(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?$", value.strip())
+            match = re.fullmatch(r"PT(?:([0-9]+(?:\.[0-9]+)?)M)?(?:([0-9]+(?:\.[0-9]+)?)S)?", value.strip())
             if match and (match.group(1) or match.group(2)):
                 return float(match.group(1) or 0) * 60 + float(match.group(2) or 0)
     return None

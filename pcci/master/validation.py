@@ -135,7 +135,7 @@ def job_request(body, max_pool_jobs):
     _check_texts("cwd", [cwd] if cwd else [])
     _check_texts("env", [text for pair in (env or {}).items() for text in pair])
     user = data.get("user")
-    if user is not None and not (isinstance(user, str) and USER_NAME.match(user)):
+    if user is not None and not (isinstance(user, str) and USER_NAME.fullmatch(user)):
         raise WrongType("'user' must be a user name (the worker's allowed_users say which), got %r" % (user,))
     terms, listed = target(data.get("workers"), data.get("exclude"), max_pool_jobs)
     return dict(rollout(data), cmd=cmd, terms=terms, listed=listed, timeout=timeout, env=env, cwd=cwd, user=user,
@@ -144,7 +144,7 @@ def job_request(body, max_pool_jobs):
 
 COPY_FIELDS = ("workers", "exclude", "dest", "content", "mode", "owner", "batch", "maxFailures", "offline",
                "queueTimeout")
-OWNER = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}(:([a-z_][a-z0-9_.-]{0,31})?)?$|^:[a-z_][a-z0-9_.-]{0,31}$")
+OWNER = re.compile(r"[a-z_][a-z0-9_.-]{0,31}(:([a-z_][a-z0-9_.-]{0,31})?)?|:[a-z_][a-z0-9_.-]{0,31}")
 
 
 def copy_request(body, max_pool_jobs, max_file_bytes):
@@ -173,7 +173,7 @@ def copy_request(body, max_pool_jobs, max_file_bytes):
         elif isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= 0o7777:
             raise WrongType("'mode' must be an octal mode such as \"0644\", got %r" % (mode,))
     owner = data.get("owner")
-    if owner is not None and not (isinstance(owner, str) and OWNER.match(owner)):
+    if owner is not None and not (isinstance(owner, str) and OWNER.fullmatch(owner)):
         raise WrongType("'owner' must be USER, USER:GROUP or :GROUP, got %r" % (owner,))
     terms, listed = target(data.get("workers"), data.get("exclude"), max_pool_jobs)
     digest = hashlib.sha256(base64.b64decode(content)).hexdigest()
@@ -189,7 +189,7 @@ def rollout(data):
     and queueTimeout (seconds, with "queue") of a job request; absent ones are None."""
     batch = data.get("batch")
     if batch is not None:
-        if isinstance(batch, str) and batch.endswith("%") and batch[:-1].isdigit():
+        if isinstance(batch, str) and re.fullmatch(r"[0-9]{1,3}%", batch):
             if not 1 <= int(batch[:-1]) <= 100:
                 raise OutOfRange("'batch' as a percentage must be 1%% to 100%%, got %r" % batch)
         elif isinstance(batch, bool) or not isinstance(batch, int):
