@@ -37,13 +37,13 @@ class Follower:
 
     def text(self, worker, stream="stdout"):
         """The stream's output as the events carried it, checking each piece starts where the
-        last ended (in UTF-8 bytes): no gap, no overlap."""
+        last ended (a text offset, in characters): no gap, no overlap."""
         joined, end = "", 0
         for _, kind, data, _ in self.events:
             if kind == "output" and data["worker"] == worker and data["stream"] == stream:
                 assert data["offset"] == end, "piece at %d after %d bytes" % (data["offset"], end)
                 joined += data["text"]
-                end += len(data["text"].encode())
+                end += len(data["text"])
         return joined
 
     def last_id(self):

@@ -293,3 +293,12 @@ def test_the_man_page_describes_every_option_of_every_command():
         for section in ("OPTIONS", "EXIT STATUS", "FILES", "EXAMPLES"):
             assert "\n.SH %s\n" % section in service, (name, section)
         assert "\\-\\-config" in service.split(".SH OPTIONS", 1)[1]
+
+
+def test_stream_prints_a_line_holding_a_byte_that_is_not_utf8_whole(pis):
+    # Latin-1 "é" (0xe9) decodes to U+FFFD, three bytes once re-encoded: the offsets of the
+    # pieces must not be counted in re-encoded bytes, or the CLI skips what it thinks it printed.
+    done = pcci("run", "--stream", "-w", "pi1", "--", r"printf 'o\351ne 1\n'; sleep 0.3; printf 'two\n'",
+                env=pis.env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["pi1: o\ufffdne 1", "pi1: two"]

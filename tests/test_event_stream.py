@@ -9,7 +9,7 @@ from pcci.cli.follow import LinePrinter, parse_events
 from pcci.master.event_log import BadCursor, EventLog, parse_cursor
 from pcci.master.live_output import StreamText
 from pcci.master.sse import frame
-from pcci.worker.live_output import whole_characters
+from pcci.output_text import whole_characters
 
 
 @pytest.mark.parametrize("data, at_end, expected", [
@@ -55,7 +55,7 @@ def test_the_master_takes_only_pieces_that_continue_the_stream():
 def test_the_result_fills_in_what_the_pieces_lacked_and_replaces_them():
     stream = StreamText(limit=1000)
     stream.take(0, 4, "one\n")
-    assert stream.settle("one\ntwo\n") == (4, 4, 8)     # byte offset, then the characters to add
+    assert stream.settle("one\ntwo\n") == (4, 8)        # the characters to add
     assert stream.text() == "one\ntwo\n" and stream.pieces == []
     assert stream.slice(0, 4) == "one\n"                # earlier events now read the result's text
     assert stream.settle("again") is None

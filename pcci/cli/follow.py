@@ -3,7 +3,7 @@ each line prefixed with its node, stdout to stdout and stderr to stderr, as pdsh
 
 Lines are printed whole, so lines of different nodes never interleave mid-line; a
 job's last line without a newline is printed when the job ends. A dropped stream is
-resumed with Last-Event-ID; each stream's byte offset is tracked here too, so output
+resumed with Last-Event-ID; each stream's text offset (``output_text``) is tracked here too, so output
 sent again (after a ``reset``) is never printed twice.
 """
 
@@ -11,6 +11,7 @@ import json
 import time
 
 from ..client.transport import PcciError
+from ..output_text import text_end
 
 # A stream that breaks is resumed this many times in a row at most.
 RESUME_ATTEMPTS = 10
@@ -46,17 +47,17 @@ class LinePrinter:
     def __init__(self, out, err):
         self.files = {"stdout": out, "stderr": err}
         self.partial = {}       # (worker, stream) -> text of an unfinished line
-        self.printed = {}       # (worker, stream) -> bytes of the stream handled so far
+        self.printed = {}       # (worker, stream) -> text offset handled so far (output_text)
 
     def output(self, worker, stream, offset, text):
         key = (worker, stream)
         done = self.printed.get(key, 0)
-        data = text.encode("utf-8", "surrogatepass")
-        if offset + len(data) <= done:
+        end = text_end(offset, text)
+        if end <= done:
             return                              # sent again after a reset: printed already
         if offset < done:
-            text = data[done - offset:].decode("utf-8", "replace")
-        self.printed[key] = offset + len(data)
+            text = text[done - offset:]
+        self.printed[key] = end
         lines = (self.partial.pop(key, "") + text).split("\n")
         if lines[-1]:
             self.partial[key] = lines[-1]

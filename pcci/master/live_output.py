@@ -15,7 +15,8 @@ result's output, never a byte twice.
 A piece is taken only if it starts where the stream's copy ends (the worker's byte
 offset); one that does not (pieces were lost) is dropped, and after a reconnect the
 master tells the worker where its copy ends (``output_from``) so the worker sends the
-rest again.
+rest again. A follower's ``output`` event carries the text offset instead (characters,
+``output_text``), which the master counts as it takes pieces.
 """
 
 import bisect
@@ -40,10 +41,6 @@ EVENT_CHARS = 256 * 1024
 # A pool's log takes no more output events than this (a job printing a byte every few
 # milliseconds for days); past it the live view waits for the results.
 MAX_OUTPUT_EVENTS = 200000
-
-
-def utf8_length(text):
-    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
 class StreamText:
@@ -71,18 +68,18 @@ class StreamText:
         return start, self.chars
 
     def settle(self, final):
-        """The job's result: (byte offset, char start, char end) of what the pieces lacked,
+        """The job's result: (char start, char end) of what the pieces lacked,
         or None. When the pieces are not the start of the result (the worker cut an output
         too large for one frame), they stay as they were and only the result is shown."""
         if self.final is not None:
             return None
         if self.pieces and not (len(final) >= self.chars and final[self.starts[-1]:self.chars] == self.pieces[-1]):
             return None
-        start, offset = self.chars, self.byte_end
+        start = self.chars
         self.final = final
         self.pieces, self.starts = [], []
         self.chars = len(final)
-        return (offset, start, self.chars) if self.chars > start else None
+        return (start, self.chars) if self.chars > start else None
 
     def slice(self, start, end):
         if self.final is not None:
@@ -130,7 +127,7 @@ class PoolFeed:
         taken = stream.take(offset, length, text)
         if taken is not None:
             self.output_events += 1
-            self.log.append("output", (worker, name, offset, taken[0], taken[1], stream))
+            self.log.append("output", (worker, name, taken[0], taken[1], stream))
 
     def job_changed(self, job):
         if job.ended:
@@ -142,11 +139,10 @@ class PoolFeed:
             stream = self.stream(job.worker, name)
             rest = stream.settle(final)
             if rest is not None:
-                offset, start, end = rest
+                start, end = rest
                 for piece_start in range(start, end, EVENT_CHARS):
-                    piece_end = min(end, piece_start + EVENT_CHARS)
-                    self.log.append("output", (job.worker, name, offset, piece_start, piece_end, stream))
-                    offset += utf8_length(final[piece_start:piece_end])
+                    self.log.append("output", (job.worker, name, piece_start, min(end, piece_start + EVENT_CHARS),
+                                               stream))
 
     def end(self, pool):
         self.log.append("done", views.pool_json(pool, with_output=False))
@@ -238,6 +234,7 @@ class PoolFeeds:
 def render_event(kind, data):
     """(event name, JSON data) of a pool log's entry, for ``sse.stream``."""
     if kind == "output":
-        worker, name, offset, start, end, stream = data
-        return "output", {"worker": worker, "stream": name, "offset": offset, "text": stream.slice(start, end)}
+        worker, name, start, end, stream = data
+        # The event's offset is a text offset (output_text): characters, as the CLI counts.
+        return "output", {"worker": worker, "stream": name, "offset": start, "text": stream.slice(start, end)}
     return kind, data

@@ -11,7 +11,7 @@ the live view lags; the final result (which is spooled and acknowledged) always
 carries the whole output.
 
 A piece ends on a whole UTF-8 character, so pieces decode to exactly the text the
-final result holds. After a reconnect the master says where its copy of each
+final result holds (``output_text``). After a reconnect the master says where its copy of each
 running job's output ends (``output_from``) and the cursors go back there, so
 pieces lost with the old link are sent again.
 """
@@ -19,6 +19,7 @@ pieces lost with the old link are sent again.
 import gevent
 
 from .. import protocol
+from ..output_text import decode, whole_characters
 from ..clock import monotonic
 from .job_process import Capture
 
@@ -26,21 +27,6 @@ COALESCE_SECONDS = 0.05
 PIECE_BYTES = 64 * 1024
 # Bytes queued on the link (not yet handed to the kernel) above which no piece is added.
 CONGESTED_BYTES = 256 * 1024
-
-
-def whole_characters(data, at_end):
-    """How many leading bytes of ``data`` end on a whole UTF-8 character (pure): an
-    incomplete sequence at the end waits for its remaining bytes, unless the stream ended."""
-    if at_end:
-        return len(data)
-    for back in range(1, min(4, len(data)) + 1):
-        byte = data[-back]
-        if byte < 0x80:
-            return len(data)            # ASCII: whatever precedes it is complete too
-        if byte >= 0xC0:                # a lead byte: does its sequence fit?
-            needed = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
-            return len(data) - back if needed > back else len(data)
-    return len(data)                    # continuation bytes only: invalid anyway, send them
 
 
 class LiveChannel:
@@ -137,7 +123,7 @@ class LiveOutput:
         if length == 0:
             return False
         self.channel.send(protocol.output_message(self.job_id, name, start, length, self.seq,
-                                                  data[:length].decode("utf-8", "replace")))
+                                                  decode(data[:length])))
         self.seq += 1
         self.sent[name] = start + length
         self.last_send = monotonic()

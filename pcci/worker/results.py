@@ -2,6 +2,7 @@
 
 import signal
 
+from ..output_text import decode
 from ..protocol import result_message
 from ..states import JobState
 
@@ -25,7 +26,7 @@ def build_result(job_id, returncode, end_reason, start_time, end_time,
     else:
         state = JobState.SUCCEEDED if returncode == 0 else JobState.FAILED
     return result_message(job_id, state, exit_code, signal_text, start_time, end_time,
-                          stdout.decode("utf-8", "replace"), stderr.decode("utf-8", "replace"),
+                          decode(stdout), decode(stderr),
                           stdout_truncated, stderr_truncated)
 
 
