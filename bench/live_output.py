@@ -30,7 +30,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from conftest import Cluster  # noqa: E402
 from latency import percentile  # noqa: E402
 
-from pcci.cli.follow import parse_events  # noqa: E402
+from pcci.client.events import parse_events  # noqa: E402
 from pcci.worker.live_output import PIECE_BYTES  # noqa: E402
 
 

@@ -22,7 +22,7 @@ import time
 from urllib.parse import unquote, urlparse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from pcci.client.transport import Client, PcciError, settings  # noqa: E402
+from pcci.client import Master, PcciError  # noqa: E402
 
 log = logging.getLogger("healthcheck")
 
@@ -31,14 +31,14 @@ COLUMNS = ("taken_at", "node", "online", "cpu_percent", "load_1m", "memory_perce
 
 
 def rows_from_workers(workers, taken_at):
-    """One row per node from a GET /workers answer (pure)."""
+    """One row per node from the master's workers (pure)."""
     rows = []
     for worker in workers:
-        stats = worker.get("stats") or {}
+        stats = worker.stats
         load = stats.get("loadAverage") or [None]
-        rows.append((taken_at, worker["name"], int(bool(worker["online"])), stats.get("cpuPercent"), load[0],
+        rows.append((taken_at, worker.name, int(worker.online), stats.get("cpuPercent"), load[0],
                      (stats.get("memory") or {}).get("percent"), (stats.get("disk") or {}).get("percent"),
-                     stats.get("temperature"), len(worker.get("runningJobs") or [])))
+                     stats.get("temperature"), len(worker.running_jobs)))
     return rows
 
 
@@ -92,13 +92,13 @@ def make_sink(target):
     return SqliteSink(target)
 
 
-def run(client, sink, interval, ticks, max_backlog, stop):
+def run(master, sink, interval, ticks, max_backlog, stop):
     backlog = []
     tick = 0
     while not stop.is_set() and (ticks is None or tick < ticks):
         tick += 1
         try:
-            backlog += rows_from_workers(client.workers(), time.time())
+            backlog += rows_from_workers(master.workers(), time.time())
         except PcciError as exc:
             log.warning("master unavailable, no stats this tick: %s", exc)
         if len(backlog) > max_backlog:
@@ -132,11 +132,10 @@ def main(argv=None):
     parser.add_argument("--token")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    url, token, cacert, fingerprint = settings(args.url, args.token)
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    left = run(Client(url, token, cacert, fingerprint), make_sink(args.db), args.interval, args.ticks, args.max_backlog, stop)
+    left = run(Master.from_environment(args.url, args.token), make_sink(args.db), args.interval, args.ticks, args.max_backlog, stop)
     if left:
         log.error("stopped with %d row(s) not stored", len(left))
         return 1

@@ -19,7 +19,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from pcci.client.transport import Client, PcciError, settings  # noqa: E402
+from pcci.client import Master, PcciError  # noqa: E402
 
 
 class Inbox:
@@ -46,51 +46,49 @@ def has_room(worker, running, per_worker, max_cpu, max_mem):
         return True
     if running >= per_worker:
         return False
-    stats = worker.get("stats") or {}
-    cpu, mem = stats.get("cpuPercent"), (stats.get("memory") or {}).get("percent")
+    cpu, mem = worker.stats.get("cpuPercent"), (worker.stats.get("memory") or {}).get("percent")
     return cpu is not None and mem is not None and cpu < max_cpu and mem < max_mem
 
 
-def run_queue(client, commands, room=False, per_worker=2, max_cpu=70.0, max_mem=80.0, out=sys.stderr):
+def run_queue(master, commands, room=False, per_worker=2, max_cpu=70.0, max_mem=80.0, out=sys.stderr):
     pending = list(enumerate(commands))
     running = {}                 # worker -> number of jobs it runs now
     finished = Inbox()
     results = [None] * len(commands)
     limit = per_worker if room else 1
 
-    def wait(index, worker, pool_id):
+    def wait(index, worker, pool):
         try:
-            finished.put((index, worker, client.wait_for(pool_id)))
+            finished.put((index, worker, pool.wait().jobs[worker], None))
         except PcciError as exc:
-            finished.put((index, worker, {"error": str(exc)}))
+            finished.put((index, worker, None, str(exc)))
 
     done = 0
     while done < len(commands):
-        workers = [w for w in client.workers() if w["online"]]
+        workers = [w for w in master.workers() if w.online]
         if not workers and not running:
             raise PcciError("no worker is online")
         for worker in workers:
-            name = worker["name"]
+            name = worker.name
             while pending and has_room(worker, running.get(name, 0), limit, max_cpu, max_mem):
                 index, command = pending.pop(0)
-                pool_id = client.submit(command, [name])["id"]
+                pool = master.run(command, [name])
                 running[name] = running.get(name, 0) + 1
                 print("[start] %s <- %s" % (name, command), file=out)
-                threading.Thread(target=wait, args=(index, name, pool_id), daemon=True).start()
+                threading.Thread(target=wait, args=(index, name, pool), daemon=True).start()
                 if not room:
                     break
         item = finished.get(timeout=2.0)
         if item is None:
             continue     # look at the workers again: one may have joined or found room
-        index, worker, pool = item
+        index, worker, job, error = item
         running[worker] -= 1
         done += 1
-        job = pool.get("jobs", {}).get(worker, {})
-        results[index] = {"command": commands[index], "node": worker, "state": job.get("state", "error"),
-                          "exitCode": job.get("exitCode"), "stdout": job.get("stdout", ""),
-                          "stderr": job.get("stderr", pool.get("error", "")),
-                          "startTime": job.get("startTime"), "endTime": job.get("endTime")}
-        print("[%d/%d] %s: %s (exit %s)" % (done, len(commands), worker, commands[index], job.get("exitCode")),
+        results[index] = {"command": commands[index], "node": worker, "state": job.state if job else "error",
+                          "exitCode": job and job.exit_code, "stdout": job.stdout if job else "",
+                          "stderr": job.stderr if job else error,
+                          "startTime": job and job.start_time, "endTime": job and job.end_time}
+        print("[%d/%d] %s: %s (exit %s)" % (done, len(commands), worker, commands[index], job and job.exit_code),
               file=out)
     return results
 
@@ -113,10 +111,10 @@ def main(argv=None):
             commands += [line.strip() for line in handle if line.strip() and not line.startswith("#")]
     if not commands:
         parser.error("no commands given")
-    url, token, cacert, fingerprint = settings(args.url, args.token)
+    master = Master.from_environment(args.url, args.token)
     started = time.monotonic()
     try:
-        results = run_queue(Client(url, token, cacert, fingerprint), commands, args.room, args.per_worker, args.max_cpu, args.max_mem)
+        results = run_queue(master, commands, args.room, args.per_worker, args.max_cpu, args.max_mem)
     except PcciError as exc:
         print("queue: %s" % exc, file=sys.stderr)
         return 2

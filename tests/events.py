@@ -6,7 +6,7 @@ import threading
 import time
 import urllib.request
 
-from pcci.cli.follow import parse_events
+from pcci.client.events import parse_events
 
 
 class Follower:

@@ -43,7 +43,7 @@ def test_debs_build_and_lintian_finds_no_errors_or_warnings(debs):
     # developers' and stays in the source).
     listing = subprocess.run(["dpkg-deb", "-c", os.path.join(current, "python3-pcci_0.1.0_all.deb")],
                              capture_output=True, text=True, timeout=60, check=True).stdout
-    for name in ("README.md", "api.md", "configuration.md", "high-availability.md", "protocol.md",
+    for name in ("README.md", "api.md", "client.md", "configuration.md", "high-availability.md", "protocol.md",
                  "reliability.md", "scaling.md", "security.md"):
         assert re.search(r"/usr/share/doc/python3-pcci/%s(\.gz)?$" % re.escape(name), listing, re.M), name
 

@@ -5,7 +5,8 @@ import io
 
 import pytest
 
-from pcci.cli.follow import LinePrinter, parse_events
+from pcci.cli.follow import LinePrinter
+from pcci.client.events import parse_events
 from pcci.master.event_log import BadCursor, EventLog, parse_cursor
 from pcci.master.live_output import StreamText
 from pcci.master.sse import frame

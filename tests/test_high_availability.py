@@ -232,3 +232,25 @@ def test_the_new_active_master_resumes_a_rolling_batch_and_a_queue_for_an_offlin
     assert w2["startTime"] >= w1["endTime"]         # one at a time, as the batch said, across the failover
     status, pool = b.api("GET", "/pool/%s?wait=30" % queued["id"])
     assert pool["status"] == "done" and pool["jobs"]["w3"]["stdout"] == "waited\n", pool
+
+
+def test_the_python_client_follows_a_standbys_307_and_passes_over_a_dead_master(masters):
+    from pcci.client import Master
+    a, b = masters
+    a.start_master(**a.settings)
+    wait_role(a, "active", timeout=LEASE + TAKEOVER_MARGIN)
+    b.start_master(**b.settings)
+    wait_role(b, "standby", timeout=LEASE + TAKEOVER_MARGIN)
+    start_workers(masters, ["w1"])
+    a.wait_online("w1")
+    wait_until(lambda: b.api("GET", "/health", token=None)[1].get("active"), timeout=LEASE,
+               what="the standby knows the active master")
+    active, standby = ("http://127.0.0.1:%d" % cluster.api_port for cluster in (a, b))
+    master = Master("%s,%s" % (standby, active))          # the standby first
+    pool = master.run("echo followed", ["w1"]).wait(timeout=30)
+    assert pool.ok and pool.jobs["w1"].stdout == "followed\n" and master.url == active
+    a.master.kill()                                      # the active master dies: b takes over
+    wait_role(b, "active", timeout=LEASE + TAKEOVER_MARGIN + 5)
+    b.wait_online("w1", timeout=30)
+    pool = master.run("echo after", ["w1"]).wait(timeout=30)
+    assert pool.jobs["w1"].stdout == "after\n" and master.url == standby
