@@ -12,7 +12,6 @@ import argparse
 import functools
 import sys
 
-import gevent.os
 
 from pcci import config, logs
 from pcci.worker import file_copy, job_process, service
@@ -26,17 +25,14 @@ def spawn(argv, environment, cwd, umask=-1):
 
 
 def read_output(capture, fd):
-    while True:
-        try:
-            data = gevent.os.nb_read(fd, 65536)
-        except OSError:
-            break
-        if not data:
-            break
+    keep = capture.keep
+
+    def keep_or_fail(data):
         if b"inject-read-fault" in data:
             raise RuntimeError("injected read fault")
-        capture.keep(data)
-    capture.at_eof = True
+        keep(data)
+    capture.keep = keep_or_fail         # this capture only: the real reader, a faulty sink
+    job_process.Capture.read_to_eof(capture, fd)
 
 
 def write_file(dest, data, mode=None, owner=None):

@@ -13,7 +13,6 @@ failure once. Every state-changing call, allowed or not, also writes one line to
 ``(status, data)`` and find their caller with ``caller(request)``.
 """
 
-import ipaddress
 import json
 import logging
 import socket
@@ -22,6 +21,7 @@ from .. import api_tokens
 from ..clock import monotonic
 from ..errors import ApiError, BadToken, ForbiddenHost, ForbiddenOrigin, InsufficientScope, InternalError, \
     MalformedRequest, MissingToken, PayloadTooLarge, RequestTimeout, for_status
+from .client_ip import client_ip
 from .greenlet_locals import import_bottle
 from .origins import is_loopback_host, is_same_origin
 
@@ -201,13 +201,8 @@ def from_networks(address, networks):
     """Whether a client address lies in one of the networks (metrics_open_to)."""
     if not address or not networks:
         return False
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return any(ip in network for network in networks)
+    ip = client_ip(address)
+    return ip is not None and any(ip in network for network in networks)
 
 
 def _check_browser_safety(request):

@@ -29,15 +29,14 @@ import collections
 import ipaddress
 from typing import Dict, Optional
 
+from .client_ip import client_ip
+
 
 def address_prefix(address: str) -> str:
     """The network an address is counted in: its /24 (IPv4, also IPv4-mapped IPv6) or /64."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
+    ip = client_ip(address)
+    if ip is None:
         return address
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
     return str(ipaddress.ip_network((ip, 24 if ip.version == 4 else 64), strict=False))
 
 
