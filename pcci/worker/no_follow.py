@@ -14,10 +14,9 @@ call per component. Either way a failure is explained by the walk, which names t
 component that is missing, not a directory, or a link.
 """
 
-import ctypes
 import errno
+import functools
 import os
-import platform
 import stat
 
 OPENAT2_NUMBER = 437
@@ -34,35 +33,47 @@ class NotReached(Exception):
     """The directory cannot be opened as named; the message says which component and why."""
 
 
-class _OpenHow(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+class _Openat2:
+    """The openat2 syscall through ctypes, loaded at the first copy: a worker that never
+    copies does not pay for ctypes."""
+
+    def __init__(self):
+        import ctypes
+        import platform
+        self.ctypes = ctypes
+        self.function = None
+        if platform.machine() not in OPENAT2_MACHINES:
+            return
+        try:
+            function = ctypes.CDLL(None, use_errno=True).syscall
+        except (OSError, AttributeError):
+            return
+        function.restype = ctypes.c_long
+        self.function = function
+
+        class OpenHow(ctypes.Structure):
+            _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+        self.OpenHow = OpenHow
 
 
-def _load_syscall():
-    if platform.machine() not in OPENAT2_MACHINES:
-        return None
-    try:
-        function = ctypes.CDLL(None, use_errno=True).syscall
-    except (OSError, AttributeError):
-        return None
-    function.restype = ctypes.c_long
-    return function
-
-
-_syscall = _load_syscall()
+@functools.lru_cache(maxsize=1)
+def _loaded():
+    return _Openat2()
 
 
 def openat2_directory(parts):
     """A descriptor of /parts[0]/parts[1]/..., resolved by openat2 with no link followed;
     None when openat2 is not available here (the caller walks); OSError as the kernel says."""
-    if _syscall is None:
+    openat2 = _loaded()
+    if openat2.function is None:
         return None
-    how = _OpenHow(DIRECTORY_FLAGS, 0, RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH)
+    ctypes = openat2.ctypes
+    how = openat2.OpenHow(DIRECTORY_FLAGS, 0, RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH)
     root = os.open("/", DIRECTORY_FLAGS)
     try:
-        fd = _syscall(ctypes.c_long(OPENAT2_NUMBER), ctypes.c_int(root),
-                      ctypes.c_char_p(os.fsencode("/".join(parts) or ".")), ctypes.byref(how),
-                      ctypes.c_size_t(ctypes.sizeof(how)))
+        fd = openat2.function(ctypes.c_long(OPENAT2_NUMBER), ctypes.c_int(root),
+                              ctypes.c_char_p(os.fsencode("/".join(parts) or ".")), ctypes.byref(how),
+                              ctypes.c_size_t(ctypes.sizeof(how)))
         if fd < 0:
             number = ctypes.get_errno()
             if number in UNAVAILABLE_ERRNOS:
