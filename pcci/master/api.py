@@ -131,15 +131,14 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events, me
     @app.get("/pool/<pool_id>/events", scope="read")
     def get_pool_events(pool_id):
         position = event_cursor()
-        log = pools.follow(pool_id).log
-        return 200, EventStream(sse.stream(log, position, render_event))
+        feed = pools.follow(pool_id)
+        return 200, EventStream(sse.stream(feed.log, position, render_event, shared=feed.frames))
 
     @app.get("/events", scope="read")
     def get_events():
         position = event_cursor()
-        fresh = position == (None, 0) or not events.log.continues(*position)
-        return 200, EventStream(sse.stream(events.log, position, events.render,
-                                           preamble=events.snapshot() if fresh else (), shared=events.frames))
+        return 200, EventStream(sse.stream(events.log, position, events.render, snapshot=events.snapshot,
+                                           shared=events.frames))
 
     @app.get("/workers", scope="read")
     def get_workers():
