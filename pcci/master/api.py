@@ -12,7 +12,7 @@ from .. import __version__
 from ..clock import iso_time
 from ..errors import BadEventId, MetricsUnavailable, NoSuchEndpoint, PayloadTooLarge, StoreUnavailable, \
     UnknownWorker, WorkerOnline
-from . import sse, validation, views
+from . import pool_pages, sse, validation, views
 from .api_edge import Document, EventStream, JsonErrorsApp, bottle, caller, from_networks, note_for_audit, \
     read_body
 from .dashboard import DashboardFiles
@@ -45,9 +45,9 @@ def add_history_routes(app, pools):
     @app.get("/pools", scope="read")
     def get_pools():
         query = validation.pools_query(bottle.request.query)
-        page = pools.list(query["status"], query["before"], query["limit"])
-        following = page[-1].pool_id if len(page) == query["limit"] else None
-        return 200, {"pools": [views.pool_json(pool, with_output=False) for pool in page], "next": following}
+        page, cut = pools.list(query["status"], query["before"], query["limit"])
+        listed = (views.pool_json(pool, with_output=False) for pool in page)
+        return 200, Document(pool_pages.render_page(listed, cut), "application/json")
 
 
 def add_dashboard_routes(app):
