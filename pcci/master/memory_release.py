@@ -8,12 +8,9 @@ So once every ``FOLLOWERS_PER_TRIM`` followers have left, one trim runs a second
 """
 
 import ctypes
-import ctypes.util
-import logging
 
 import gevent
 
-log = logging.getLogger(__name__)
 
 FOLLOWERS_PER_TRIM = 100
 TRIM_DELAY_SECONDS = 1.0
@@ -22,8 +19,7 @@ TRIM_DELAY_SECONDS = 1.0
 def _malloc_trim():
     """glibc's malloc_trim, or None."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim = libc.malloc_trim
+        trim = ctypes.CDLL("libc.so.6").malloc_trim     # by name: find_library would run ldconfig
     except (OSError, AttributeError):
         return None
     trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
