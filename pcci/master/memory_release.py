@@ -11,7 +11,6 @@ import ctypes
 
 import gevent
 
-
 FOLLOWERS_PER_TRIM = 100
 TRIM_DELAY_SECONDS = 1.0
 
