@@ -1,9 +1,10 @@
 """Idle followers: N sockets follow a pool's event stream and never read.
 
-Run by hand: python3 bench/idle_followers.py [N] [--cluster]   (default N: 1000).
+Run by hand: python3 bench/idle_followers.py [N] [--cluster | --get]   (default N: 1000).
 A real master and worker on loopback; one job prints 4 MiB and then waits, so its pool
 stays running with 4 MiB of output in its log. N sockets (SO_RCVBUF 4 KiB) connect, send
-``GET /pool/ID/events`` (or ``GET /events`` with --cluster) and never read. Prints the
+``GET /pool/ID/events`` (or ``GET /events`` with --cluster, ``GET /pool/ID`` with --get)
+and never read. Prints the
 master's RSS (psutil) before, at its peak while they hang, and 10 s after they close.
 """
 
@@ -57,7 +58,7 @@ def main(count, path_kind):
             master = psutil.Process(cluster.master.process.pid)
             time.sleep(2)
             before = rss_mb(master)
-            path = "/events" if path_kind == "cluster" else "/pool/%s/events" % pool_id
+            path = {"cluster": "/events", "pool": "/pool/%s/events" % pool_id, "get": "/pool/%s" % pool_id}[path_kind]
             started = time.monotonic()
             followers = open_followers(cluster.api_port, cluster.token, path, count)
             peak, last, steady = before, 0.0, 0
@@ -84,4 +85,5 @@ def main(count, path_kind):
 
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    main(int(args[0]) if args else 1000, "cluster" if "--cluster" in sys.argv else "pool")
+    main(int(args[0]) if args else 1000,
+         "cluster" if "--cluster" in sys.argv else "get" if "--get" in sys.argv else "pool")
