@@ -202,6 +202,12 @@ def test_a_follower_paused_past_the_oldest_kept_event_is_told_of_the_gap():
     assert b'data: "snap"' in after_reset                                  # the snapshot again
     ids = [int(line.rsplit(b"-", 1)[1]) for line in rest.splitlines() if line.startswith(b"id: ")]
     assert ids == list(range(log.first_seq, 61))                            # then every event kept
+    # A new follower of the moved-on ring has no gap to be told of: the snapshot, then what is kept.
+    fresh = b"".join(stream(log, (None, 0), lambda kind, data: (kind, data), snapshot=lambda: [("worker", "s")]))
+    assert b"reset" not in fresh and fresh.count(b"event: worker") == 1 + 60 - log.first_seq + 1
+    resumed = b"".join(stream(log, (log.generation, 59), lambda kind, data: (kind, data),
+                              snapshot=lambda: [("worker", "s")]))
+    assert resumed.count(b"event: worker") == 1 and b"id: %s-60" % log.generation.encode() in resumed
 
 
 def test_followers_write_the_same_bytes_in_bounded_writes_and_the_frames_go_when_they_leave():

@@ -22,6 +22,7 @@ A comment line goes out after ``KEEPALIVE_SECONDS`` without events, so proxies d
 close a quiet stream. The stream ends after the log is closed (a pool's ``done``).
 """
 
+import itertools
 import json
 from collections.abc import Callable, Iterable, Iterator
 
@@ -98,13 +99,35 @@ def _entry_frame(log, render, seq, kind, data):
 
 
 def _reset_frame(text):
-    return frame(None, "reset", {"reason": text})
+    return frame(None, "reset", {"reason": text}).encode("utf-8")
 
 
 def slices(data: bytes, size: int = SEND_BYTES) -> Iterator[bytes]:
     """``data`` in writes of at most ``size`` bytes."""
     for start in range(0, len(data), size):
         yield data[start:start + size]
+
+
+def packed(frames: Iterable[bytes]) -> Iterator[bytes]:
+    """Frames as writes of at most ``SEND_BYTES``: small ones joined, a large one sliced.
+    Frames are taken as they are written, so a long run of them is never held at once."""
+    parts, size = [], 0
+    for data in frames:
+        if parts and size + len(data) > SEND_BYTES:
+            yield b"".join(parts)
+            parts, size = [], 0
+        if len(data) > SEND_BYTES:
+            yield from slices(data)
+        elif data:
+            parts.append(data)
+            size += len(data)
+    if parts:
+        yield b"".join(parts)
+
+
+def _snapshot_frames(snapshot):
+    """The snapshot's events (without ids), made one at a time as they are written."""
+    return (frame(None, kind, data).encode("utf-8") for kind, data in (snapshot() if snapshot is not None else ()))
 
 
 def stream(log: EventLog, position, render: Callable, snapshot: Callable[[], Iterable] = None,
@@ -127,16 +150,16 @@ def stream(log: EventLog, position, render: Callable, snapshot: Callable[[], Ite
 
 def _start(log, position, render, snapshot, keepalive, shared):
     generation, seq = position
-    head = ["retry: %d\n\n" % RETRY_MS]
+    head = [b"retry: %d\n\n" % RETRY_MS]
     fresh = generation is None and not seq
     if not fresh and not log.continues(generation, seq):
         # The follower's id is from a log that is gone (or trimmed past it): start over.
         head.append(_reset_frame("the events after that id are no longer kept; "
                                  "this stream starts again from the beginning"))
-        seq, fresh = log.first_seq - 1, True
-    if fresh and snapshot is not None:
-        head += [frame(None, kind, data) for kind, data in snapshot()]
-    yield from slices("".join(head).encode("utf-8"))
+        fresh = True
+    if fresh:
+        seq = log.first_seq - 1
+    yield from packed(itertools.chain(head, _snapshot_frames(snapshot) if fresh else ()))
     yield from _follow(log, seq, render, snapshot, keepalive, shared)
 
 
@@ -146,9 +169,7 @@ def _follow(log, seq, render, snapshot, keepalive, shared):
             # A ring log dropped events this follower had yet to get: say so, never skip.
             missed = "events %d to %d were dropped before this follower read them; " \
                      "what follows starts from the oldest event kept" % (seq + 1, log.first_seq - 1)
-            head = [_reset_frame(missed)] + [frame(None, kind, data) for kind, data in
-                                             (snapshot() if snapshot is not None else ())]
-            yield from slices("".join(head).encode("utf-8"))
+            yield from packed(itertools.chain([_reset_frame(missed)], _snapshot_frames(snapshot)))
             seq = log.first_seq - 1
             continue
         entries = log.after(seq, ENTRIES_AT_ONCE)
@@ -159,18 +180,7 @@ def _follow(log, seq, render, snapshot, keepalive, shared):
             if not log.after(seq, 1) and not log.closed:
                 yield KEEPALIVE
             continue
-        parts, size = [], 0
-        for entry_seq, kind, data in entries:
-            data = (_entry_frame(log, render, entry_seq, kind, data) if shared is None
-                    else shared.get(entry_seq, _entry_frame, log, render, entry_seq, kind, data))
-            if parts and size + len(data) > SEND_BYTES:
-                yield b"".join(parts)
-                parts, size = [], 0
-            if len(data) > SEND_BYTES:
-                yield from slices(data)
-            elif data:
-                parts.append(data)
-                size += len(data)
-            seq = entry_seq
-        if parts:
-            yield b"".join(parts)
+        seq = entries[-1][0]
+        yield from packed(_entry_frame(log, render, entry_seq, kind, data) if shared is None
+                          else shared.get(entry_seq, _entry_frame, log, render, entry_seq, kind, data)
+                          for entry_seq, kind, data in entries)
