@@ -173,12 +173,61 @@ def test_followers_sharing_frames_render_each_event_once_and_get_the_same_bytes(
         renders.append(name)
         return None if name == "gone" else (kind, {"name": name, "stats": len(renders)})
     shared = SharedFrames(limit=4)
-    first = b"".join(stream(log, (None, 0), render, shared=shared))
-    second = b"".join(stream(log, (None, 0), render, shared=shared))
+    followers = [stream(log, (None, 0), render, shared=shared) for _ in range(2)]
+    heads = [next(follower) for follower in followers]          # both follow the log at once
+    first, second = (head + b"".join(follower) for head, follower in zip(heads, followers))
     assert first == second and first.count(b"event: worker") == 3 and b"gone" not in first
     assert renders == ["pi0", "pi1", "pi2", "gone"]          # once each, for both followers
     resumed = b"".join(stream(log, (log.generation, 2), render, shared=shared))
     assert resumed.count(b"event: worker") == 1 and b'"name":"pi2"' in resumed
+    assert shared.frames == {}              # its last follower left: the frames went with it
     for seq in range(10, 20):                # bounded: the oldest frames leave
-        shared.get(seq, lambda: "x")
+        shared.get(seq, lambda: b"x")
     assert len(shared.frames) <= 4
+
+
+def test_a_follower_paused_past_the_oldest_kept_event_is_told_of_the_gap():
+    from pcci.master.sse import stream
+    log = EventLog(keep=5)
+    for number in range(3):
+        log.append("worker", number)
+    chunks = stream(log, (None, 0), lambda kind, data: (kind, data), snapshot=lambda: [("worker", "snap")])
+    first = next(chunks) + next(chunks)
+    assert first.count(b"event: worker") == 4 and b"reset" not in first     # the snapshot, then 3 events
+    for number in range(3, 60):                 # the follower does not read: the ring moves on
+        log.append("worker", number)
+    log.close()
+    rest = b"".join(chunks)
+    assert rest.startswith(b"event: reset") and b"events 4 to %d were dropped" % (log.first_seq - 1) in rest
+    after_reset = rest.split(b"event: reset", 1)[1]
+    assert b'data: "snap"' in after_reset                                  # the snapshot again
+    ids = [int(line.rsplit(b"-", 1)[1]) for line in rest.splitlines() if line.startswith(b"id: ")]
+    assert ids == list(range(log.first_seq, 61))                            # then every event kept
+    # A new follower of the moved-on ring has no gap to be told of: the snapshot, then what is kept.
+    fresh = b"".join(stream(log, (None, 0), lambda kind, data: (kind, data), snapshot=lambda: [("worker", "s")]))
+    assert b"reset" not in fresh and fresh.count(b"event: worker") == 1 + 60 - log.first_seq + 1
+    resumed = b"".join(stream(log, (log.generation, 59), lambda kind, data: (kind, data),
+                              snapshot=lambda: [("worker", "s")]))
+    assert resumed.count(b"event: worker") == 1 and b"id: %s-60" % log.generation.encode() in resumed
+
+
+def test_followers_write_the_same_bytes_in_bounded_writes_and_the_frames_go_when_they_leave():
+    from pcci.master.sse import SEND_BYTES, SharedFrames, stream
+    log = EventLog()
+    log.append("output", "x" * (3 * SEND_BYTES))
+    for number in range(200):
+        log.append("job", {"n": number})
+    log.close()
+    shared = SharedFrames()
+    renders = []
+
+    def render(kind, data):
+        renders.append(kind)
+        return kind, data
+    first, second = stream(log, (None, 0), render, shared=shared), stream(log, (None, 0), render, shared=shared)
+    writes = [next(first), next(second), next(first)]
+    assert shared.followers == 2 and shared.frames
+    writes += list(first) + list(second)
+    assert max(len(write) for write in writes) <= SEND_BYTES
+    assert len(renders) == 201                                  # each event rendered once for both
+    assert shared.followers == 0 and shared.frames == {} and shared.size == 0

@@ -204,3 +204,23 @@ def test_mariadb_store_moves_to_the_next_host_and_says_when_none_answers(mariadb
     nowhere = MariaDbStore(store_url.parse("mariadb://pcci@127.0.0.1:%d/x" % dead), "secret")
     with pytest.raises(CannotStart, match="unreachable"):
         nowhere.open()
+
+
+def test_a_page_is_cut_by_bytes_before_it_is_loaded_and_paging_loses_nothing(store):
+    names = tuple("node%04d" % n for n in range(300))              # ~3.6 KB of names a pool
+    for n in range(10):
+        pool = make_pool("p%d" % n, 1000 + n, workers=names)
+        store.save([pool], list(pool.jobs.values()))
+    page, cut = store.pool_page(limit=1000, max_bytes=10000)
+    assert [p.pool_id for p in page] == ["p9", "p8"] and cut and len(page[0].jobs) == 300
+    seen, before = [], None
+    while True:
+        page, cut = store.pool_page(before=before, limit=1000, max_bytes=10000)
+        seen += [p.pool_id for p in page]
+        if not cut:
+            break
+        before = page[-1].pool_id
+    assert seen == ["p%d" % n for n in range(9, -1, -1)]
+    # A pool larger than the cap is still listed, alone: no pool is unlistable.
+    assert [p.pool_id for p in store.pool_page(limit=5, max_bytes=10)[0]] == ["p9"]
+    assert store.pool_page(limit=10)[1] is True and store.pool_page(limit=11)[1] is False

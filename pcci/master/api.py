@@ -12,7 +12,7 @@ from .. import __version__
 from ..clock import iso_time
 from ..errors import BadEventId, MetricsUnavailable, NoSuchEndpoint, PayloadTooLarge, StoreUnavailable, \
     UnknownWorker, WorkerOnline
-from . import sse, validation, views
+from . import pool_pages, sse, validation, views
 from .api_edge import Document, EventStream, JsonErrorsApp, bottle, caller, from_networks, header, note_for_audit, \
     read_body
 from .dashboard import DashboardFiles
@@ -45,9 +45,9 @@ def add_history_routes(app, pools):
     @app.get("/pools", scope="read")
     def get_pools():
         query = validation.pools_query(bottle.request.query)
-        page = pools.list(query["status"], query["before"], query["limit"])
-        following = page[-1].pool_id if len(page) == query["limit"] else None
-        return 200, {"pools": [views.pool_json(pool, with_output=False) for pool in page], "next": following}
+        page, cut = pools.list(query["status"], query["before"], query["limit"])
+        listed = (views.pool_json(pool, with_output=False) for pool in page)
+        return 200, Document(pool_pages.render_page(listed, cut), "application/json")
 
 
 def add_dashboard_routes(app):
@@ -131,15 +131,14 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events, me
     @app.get("/pool/<pool_id>/events", scope="read")
     def get_pool_events(pool_id):
         position = event_cursor()
-        log = pools.follow(pool_id).log
-        return 200, EventStream(sse.stream(log, position, render_event))
+        feed = pools.follow(pool_id)
+        return 200, EventStream(sse.stream(feed.log, position, render_event, shared=feed.frames))
 
     @app.get("/events", scope="read")
     def get_events():
         position = event_cursor()
-        fresh = position == (None, 0) or not events.log.continues(*position)
-        return 200, EventStream(sse.stream(events.log, position, events.render,
-                                           preamble=events.snapshot() if fresh else (), shared=events.frames))
+        return 200, EventStream(sse.stream(events.log, position, events.render, snapshot=events.snapshot,
+                                           shared=events.frames))
 
     @app.get("/workers", scope="read")
     def get_workers():

@@ -32,7 +32,8 @@ class ClusterEvents:
         self.log.append("pool", views.pool_json(pool, with_output=False))
 
     def snapshot(self):
-        return [("worker", views.worker_json(info)) for info in self.registry.all()]
+        """Every known worker's event, made one at a time as a follower's stream takes it."""
+        return (("worker", views.worker_json(info)) for info in self.registry.all())
 
     def render(self, kind, data):
         if kind == "worker":

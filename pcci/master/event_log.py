@@ -72,10 +72,12 @@ class EventLog:
         """Whether a follower at (generation, seq) can carry on here without a gap."""
         return (generation in (None, self.generation)) and self.first_seq - 1 <= seq <= self.last_seq
 
-    def after(self, seq):
-        """The entries after ``seq`` (a list, possibly empty)."""
+    def after(self, seq, limit=None):
+        """The entries after ``seq`` (a list, possibly empty; at most ``limit``). A ``seq``
+        older than the oldest entry kept gives the oldest entries: the caller checks
+        ``first_seq`` to see the gap (``sse`` announces it)."""
         start = max(0, seq - self.first_seq + 1)
-        return self.entries[start:]
+        return self.entries[start:] if limit is None else self.entries[start:start + limit]
 
     def wait(self, seq, timeout):
         """Until there is an entry after ``seq``, the log closes, or the timeout passes."""

@@ -26,6 +26,7 @@ import logging
 from ..states import JobState
 from . import views
 from .event_log import EventLog
+from .sse import SharedFrames
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ class PoolFeed:
     def __init__(self, pool, limit, generation=None):
         self.pool_id = pool.pool_id
         self.log = EventLog(generation)
+        self.frames = SharedFrames()    # its events' bytes, made once for all its followers
         self.limit = limit
         self.streams = {}               # (worker, stream) -> StreamText
         self.output_events = 0

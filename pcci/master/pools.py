@@ -204,8 +204,9 @@ class PoolService:
         return self.feeds.follow(self.get(pool_id))
 
     def list(self, status, before, limit):
-        pools = self.store.list_pools(status, before, limit)
-        return [self.core.active.get(pool.pool_id, pool) for pool in pools]
+        """(pools, cut): a page of GET /pools (``pool_pages``), running pools as they are now."""
+        pools, cut = self.store.pool_page(status, before, limit)
+        return [self.core.active.get(pool.pool_id, pool) for pool in pools], cut
 
     def forget_recent(self):
         self.core.forget_recent()

@@ -47,7 +47,7 @@ class StoreHistory:
         return {}           # output in flight is only on the active master
 
     def list(self, status, before, limit):
-        return self.store.list_pools(status, before, limit)
+        return self.store.pool_page(status, before, limit)
 
 
 def redirect_target(api_url, path, query_string):

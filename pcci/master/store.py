@@ -30,11 +30,11 @@ from gevent.threadpool import ThreadPool
 from ..clock import wall_ms
 from ..durable_files import private_file
 from ..errors import CannotStart, StoreUnavailable
-from . import store_schema
+from . import pool_pages, store_schema
 from .thread_calls import call_on
-from .store_rows import (JOB_COLUMNS, JOB_SUMMARY_COLUMNS, POOL_CHANGING_COLUMNS, POOL_COLUMNS, POOL_WRITE_COLUMNS,
-                         WORKER_CHANGING_COLUMNS, WORKER_COLUMNS,
-                         job_row, page_query, pool_from_rows, pool_row, worker_from_row, worker_row)
+from .store_rows import (JOB_COLUMNS, POOL_CHANGING_COLUMNS, POOL_COLUMNS, POOL_WRITE_COLUMNS,
+                         WORKER_CHANGING_COLUMNS, WORKER_COLUMNS, job_row, pool_from_rows, pool_row, worker_from_row,
+                         worker_row)
 
 log = logging.getLogger(__name__)
 
@@ -209,16 +209,14 @@ class Store:
     @_watching_for_damage(write=False)
     def list_pools(self, status=None, before=None, limit=50):
         """Newest first, without output; `before` is the id that ends the previous page."""
-        rows = self.db.execute(*page_query(status, before, limit, "?")).fetchall()
-        if not rows:
-            return []
-        # One query for the whole page's jobs, not one per pool.
-        jobs_by_pool = {row[0]: [] for row in rows}
-        for summary in self.db.execute(
-                "SELECT pool_id, %s FROM jobs WHERE pool_id IN (%s) ORDER BY pool_id, position"
-                % (JOB_SUMMARY_COLUMNS, ",".join("?" * len(rows))), list(jobs_by_pool)):
-            jobs_by_pool[summary[0]].append(summary[1:])
-        return [pool_from_rows(row, jobs_by_pool[row[0]]) for row in rows]
+        return self.pool_page(status, before, limit)[0]
+
+    @_watching_for_damage(write=False)
+    def pool_page(self, status=None, before=None, limit=50, max_bytes=pool_pages.LIST_BYTES):
+        """(pools, cut): one page of GET /pools, bounded by count and bytes (pool_pages)."""
+        rows, jobs_by_pool, cut = pool_pages.load_page(lambda sql, args: self.db.execute(sql, args).fetchall(),
+                                                       "?", status, before, limit, max_bytes)
+        return [pool_from_rows(row, jobs_by_pool[row[0]]) for row in rows], cut
 
     @_watching_for_damage(write=False)
     def workers(self):

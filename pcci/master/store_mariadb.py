@@ -16,11 +16,11 @@ import logging
 import re
 
 from ..errors import CannotStart, StoreUnavailable
-from . import store_schema
+from . import pool_pages, store_schema
 from .mariadb_link import Connector, Session, Unreachable
-from .store_rows import (JOB_CHANGING_COLUMNS, JOB_COLUMNS, JOB_SUMMARY_COLUMNS, POOL_CHANGING_COLUMNS, POOL_COLUMNS,
-                         POOL_WRITE_COLUMNS, WORKER_CHANGING_COLUMNS, WORKER_COLUMNS, job_row, page_query, pool_from_rows,
-                         pool_row, worker_from_row, worker_row)
+from .store_rows import (JOB_CHANGING_COLUMNS, JOB_COLUMNS, POOL_CHANGING_COLUMNS, POOL_COLUMNS, POOL_WRITE_COLUMNS,
+                         WORKER_CHANGING_COLUMNS, WORKER_COLUMNS, job_row, pool_from_rows, pool_row, worker_from_row,
+                         worker_row)
 
 log = logging.getLogger(__name__)
 
@@ -166,17 +166,16 @@ class MariaDbStore:
         return self._run(work)
 
     def list_pools(self, status=None, before=None, limit=50):
+        return self.pool_page(status, before, limit)[0]
+
+    def pool_page(self, status=None, before=None, limit=50, max_bytes=pool_pages.LIST_BYTES):
+        """(pools, cut): one page of GET /pools, bounded by count and bytes (pool_pages)."""
         def work(cursor):
-            cursor.execute(*page_query(status, before, limit, "%s"))
-            rows = cursor.fetchall()
-            if not rows:
-                return []
-            jobs_by_pool = {row[0]: [] for row in rows}
-            cursor.execute("SELECT pool_id, %s FROM jobs WHERE pool_id IN (%s) ORDER BY pool_id, position"
-                           % (JOB_SUMMARY_COLUMNS, _marks(len(rows))), list(jobs_by_pool))
-            for summary in cursor.fetchall():
-                jobs_by_pool[summary[0]].append(summary[1:])
-            return [pool_from_rows(row, jobs_by_pool[row[0]]) for row in rows]
+            def execute(sql, args):
+                cursor.execute(sql, args)
+                return cursor.fetchall()
+            rows, jobs_by_pool, cut = pool_pages.load_page(execute, "%s", status, before, limit, max_bytes)
+            return [pool_from_rows(row, jobs_by_pool[row[0]]) for row in rows], cut
         return self._run(work)
 
     def workers(self):

@@ -21,7 +21,7 @@ JOB_CHANGING_COLUMNS = ("state", "exit_code", "`signal`", "start_time", "end_tim
 WORKER_CHANGING_COLUMNS = ("address", "last_seen", "stats", "labels", "instance")
 
 
-def page_query(status, before, limit, mark):
+def page_query(status, before, limit, mark, columns=POOL_COLUMNS):
     """GET /pools' page as (SELECT statement, arguments), newest first; ``mark`` is the
     backend's placeholder (``?`` or ``%s``)."""
     clauses, args = [], []
@@ -32,7 +32,7 @@ def page_query(status, before, limit, mark):
         clauses.append("id < " + mark)
         args.append(before)
     where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-    return "SELECT %s FROM pools %s ORDER BY id DESC LIMIT %s" % (POOL_COLUMNS, where, mark), args + [limit]
+    return "SELECT %s FROM pools %s ORDER BY id DESC LIMIT %s" % (columns, where, mark), args + [limit]
 
 
 def _json_or_none(value):
