@@ -14,12 +14,13 @@ from ..errors import BadEventId, MetricsUnavailable, NoSuchEndpoint, PayloadTooL
     UnknownWorker, WorkerOnline
 from . import pool_pages, sse, validation, views
 from .api_edge import Document, EventStream, JsonErrorsApp, bottle, caller, from_networks, header, note_for_audit, \
-    read_body
+    read_body, to_json_text
 from .dashboard import DashboardFiles
 from .event_log import BadCursor
 from .live_output import render_event
 from .metrics import TEXT_FORMAT
 from .openapi import SPEC
+from .pool_renders import PoolRenders
 
 OPEN_PATHS = ("/health", "/openapi.json", "/", "/ui/<name>")
 # How long DELETE /workers/NAME waits for the store to delete the record.
@@ -36,11 +37,15 @@ def largest_copy(settings):
 def add_history_routes(app, pools):
     """GET /pool/ID and GET /pools: what an active master and a standby both answer
     (``pools``: the pool service, or a standby's ``StoreHistory``)."""
+    renders = PoolRenders()
+
     @app.get("/pool/<pool_id>", scope="read")
     def get_pool(pool_id):
         pool = pools.wait(pool_id, validation.wait_seconds(bottle.request.query))
-        return 200, views.pool_json(pool, env_values=caller(bottle.request).allows("operate"),
-                                    live=pools.live_output(pool))
+        env_values = caller(bottle.request).allows("operate")
+        body = renders.body(pool, env_values, lambda: to_json_text(views.pool_json(
+            pool, env_values=env_values, live=pools.live_output(pool))).encode("utf-8"))
+        return 200, Document(body, "application/json")
 
     @app.get("/pools", scope="read")
     def get_pools():
