@@ -34,6 +34,14 @@ def test_a_finished_pool_is_rendered_once_a_running_one_each_time():
     assert renders.body(running, True, lambda: b"a") == b"a" and renders.body(running, True, lambda: b"b") == b"b"
 
 
+def test_a_running_pool_is_shared_per_live_version_and_rendered_again_when_it_moves():
+    renders = PoolRenders()
+    running = pool_of(JobState.RUNNING)
+    assert renders.body(running, True, lambda: b"v1", ("g", 7)) == b"v1"
+    assert renders.body(running, True, lambda: b"never called", ("g", 7)) == b"v1"
+    assert renders.body(running, True, lambda: b"v2", ("g", 8)) == b"v2"        # more output came
+
+
 def test_a_finished_pool_that_changes_is_rendered_again():
     renders = PoolRenders()
     pool = pool_of(JobState.LOST)

@@ -44,7 +44,7 @@ def add_history_routes(app, pools):
         pool = pools.wait(pool_id, validation.wait_seconds(bottle.request.query))
         env_values = caller(bottle.request).allows("operate")
         body = renders.body(pool, env_values, lambda: to_json_text(views.pool_json(
-            pool, env_values=env_values, live=pools.live_output(pool))).encode("utf-8"))
+            pool, env_values=env_values, live=pools.live_output(pool))).encode("utf-8"), pools.live_version(pool))
         return 200, Document(body, "application/json")
 
     @app.get("/pools", scope="read")

@@ -227,6 +227,12 @@ class PoolFeeds:
         feed = self.running.get(pool_id)
         return feed.offsets(worker) if feed is not None else {"stdout": 0, "stderr": 0}
 
+    def version(self, pool_id):
+        """(generation, last event) of a running pool's feed: it moves with every piece of
+        output and every job change; None without a feed."""
+        feed = self.running.get(pool_id)
+        return None if feed is None else (feed.log.generation, feed.log.last_seq)
+
     def live_output(self, pool_id):
         """worker -> (stdout, stderr) so far, for a running pool's jobs that are running."""
         feed = self.running.get(pool_id)

@@ -1,11 +1,14 @@
-"""Finished pools' answers to ``GET /pool/ID``, rendered once and shared by every reader.
+"""Answers to ``GET /pool/ID``, rendered once for each state of a pool and shared by
+every reader of that state.
 
-A dashboard left open on a finished pool, or a hundred ``pcci run`` waiters woken by the
-same pool's end, read the same bytes: without this each reader held its own rendering
-(a pool with 4 MiB of output cost 4.5 MB per idle reader: 200 readers took the master
-to 898 MB). A running pool changes with every piece of output and is rendered per
-request. The key includes what could still change on a finished pool (a late result
-correcting a ``lost`` job), so a cached answer is never stale. Pure: no I/O, no clock.
+A dashboard left open on a pool, or a hundred ``pcci run`` waiters woken by the same
+pool's end, read the same bytes: without this each reader held its own rendering (a
+pool with 4 MiB of output cost 4.5 MB per idle reader: 200 readers took the master to
+898 MB). The key holds what can change: a running pool's live version (its feed's last
+event, which moves with every piece of output) and, for any pool, its jobs' states and
+ends (a late result may correct a finished pool's ``lost`` job), so an answer is never
+stale. A running pool without a live version (a standby's) is rendered each time.
+Pure: no I/O, no clock.
 """
 
 import collections
@@ -29,12 +32,12 @@ class PoolRenders:
         self.entries: "collections.OrderedDict[Tuple, bytes]" = collections.OrderedDict()
         self.size = 0
 
-    def body(self, pool, variant: Hashable, render: Callable[[], bytes]) -> bytes:
-        """The answer's bytes: cached for a finished pool (per ``variant``: what the caller
-        may see), rendered afresh for a running one."""
-        if pool.status is not PoolStatus.DONE:
+    def body(self, pool, variant: Hashable, render: Callable[[], bytes], live_version: Hashable = None) -> bytes:
+        """The answer's bytes, per ``variant`` (what the caller may see): cached for a
+        finished pool and for a running one's ``live_version``."""
+        if pool.status is not PoolStatus.DONE and live_version is None:
             return render()
-        key = (pool.pool_id, variant, fingerprint(pool))
+        key = (pool.pool_id, variant, fingerprint(pool), live_version)
         cached = self.entries.get(key)
         if cached is not None:
             self.entries.move_to_end(key)

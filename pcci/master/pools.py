@@ -199,6 +199,11 @@ class PoolService:
         """worker -> (stdout, stderr) so far, for the running jobs of a running pool."""
         return self.feeds.live_output(pool.pool_id) if not pool.done else {}
 
+    def live_version(self, pool):
+        """What changes with every event of a running pool (its output so far included), so
+        readers of the same version may share one rendering; None once it is done."""
+        return self.feeds.version(pool.pool_id) if not pool.done else None
+
     def follow(self, pool_id):
         """The event log of a pool (kept, or made now from its state)."""
         return self.feeds.follow(self.get(pool_id))

@@ -46,6 +46,10 @@ class StoreHistory:
     def live_output(pool):
         return {}           # output in flight is only on the active master
 
+    @staticmethod
+    def live_version(pool):
+        return None
+
     def list(self, status, before, limit):
         return self.store.pool_page(status, before, limit)
 
