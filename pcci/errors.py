@@ -83,6 +83,7 @@ class NotLeader(ApiError):
 # 408, 413: the request's transfer.
 RequestTimeout = _error("RequestTimeout", 408, "request_timeout", "the body stopped arriving before its end")
 PayloadTooLarge = _error("PayloadTooLarge", 413, "payload_too_large", "the body is over max_body_bytes")
+UriTooLong = _error("UriTooLong", 414, "uri_too_long", "the request line is over 8 KiB (the server's limit)")
 # 429, 500, 503: the master cannot do it now.
 Busy = _error("Busy", 429, "busy", "a targeted worker has max_worker_backlog unfinished jobs, or the store is "
              "behind; retry after the Retry-After seconds", headers={"Retry-After": "1"})
@@ -104,12 +105,12 @@ ALL = [EmptyBody, MalformedJson, MalformedRequest, WrongType, UnknownField, Empt
        UnencodableText, OutOfRange, BadEventId, BadTarget, NoMatch, UserNotAllowed, PoolTooLarge, MissingToken, BadToken, ForbiddenHost, ForbiddenOrigin,
        InsufficientScope, NotLeader, UnknownPool, UnknownWorker, WorkerOnline,
        NoSuchEndpoint,
-       MethodNotAllowed, RequestTimeout, PayloadTooLarge, Busy, InternalError, NoWorkersOnline, StorageFull,
+       MethodNotAllowed, RequestTimeout, PayloadTooLarge, UriTooLong, Busy, InternalError, NoWorkersOnline, StorageFull,
        StoreUnavailable, NoLeader, MetricsUnavailable]
 
 # The error a bare HTTP status stands for, when bottle or the server raises it.
 _BY_STATUS = {400: MalformedRequest, 401: MissingToken, 404: NoSuchEndpoint, 405: MethodNotAllowed,
-              408: RequestTimeout, 413: PayloadTooLarge, 500: InternalError, 503: StoreUnavailable}
+              408: RequestTimeout, 413: PayloadTooLarge, 414: UriTooLong, 500: InternalError, 503: StoreUnavailable}
 
 
 def for_status(status):

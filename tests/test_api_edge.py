@@ -254,3 +254,12 @@ def test_the_dashboards_files_are_served_with_their_policy_and_nothing_else(app)
     for path in ("/ui/nosuch.js", "/ui/..%2F..%2Fapi.py", "/ui/__init__.py", "/ui/", "/ui/../api.py"):
         status, headers, body = call(app, "GET", path)
         assert status == 404 and body["error"]["code"] == "not_found", path
+
+
+def test_an_answer_holding_a_lone_surrogate_is_still_utf8_json():
+    """Text the master holds may carry one (a worker's, a store's): bottle's own encoding
+    answered such a body with an HTML page."""
+    import json
+    from pcci.master.api_edge import to_json_bytes
+    body = to_json_bytes({"path": "/mnt/\ud800disk", "name": "caf\u00e9"})
+    assert json.loads(body.decode("utf-8")) == {"path": "/mnt/\ud800disk", "name": "caf\u00e9"}

@@ -143,3 +143,12 @@ def test_mutating_calls_to_no_route_are_audited_with_the_token_name(cluster):
         "INFO pcci.audit: DELETE /job by alice from 127.0.0.1 -> 405 method_not_allowed",
         "INFO pcci.audit: PUT /admin/tokens by - from 127.0.0.1 -> 404 not_found"]
 
+
+
+def test_a_request_line_over_the_servers_limit_is_a_json_414(master):
+    """Observed before: gevent's own 414 with an empty body, the one answer not in JSON."""
+    target = "n1," * 3000
+    answers = exchange(master, ("GET /workers?target=%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % target).encode())
+    assert [error_code(answer) for answer in answers] == [(414, "uri_too_long")]
+    assert b"POST /job" in answers[0][2]
+    assert master.api("GET", "/health")[0] == 200

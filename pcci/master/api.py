@@ -14,7 +14,7 @@ from ..errors import BadEventId, MetricsUnavailable, NoSuchEndpoint, PayloadTooL
     UnknownWorker, WorkerOnline
 from . import pool_pages, sse, validation, views
 from .api_edge import Document, EventStream, JsonErrorsApp, bottle, caller, from_networks, header, note_for_audit, \
-    read_body, to_json_text
+    read_body, to_json_bytes
 from .dashboard import DashboardFiles
 from .event_log import BadCursor
 from .live_output import render_event
@@ -43,8 +43,8 @@ def add_history_routes(app, pools):
     def get_pool(pool_id):
         pool = pools.wait(pool_id, validation.wait_seconds(bottle.request.query))
         env_values = caller(bottle.request).allows("operate")
-        body = renders.body(pool, env_values, lambda: to_json_text(views.pool_json(
-            pool, env_values=env_values, live=pools.live_output(pool))).encode("utf-8"), pools.live_version(pool))
+        body = renders.body(pool, env_values, lambda: to_json_bytes(views.pool_json(
+            pool, env_values=env_values, live=pools.live_output(pool))), pools.live_version(pool))
         return 200, Document(body, "application/json")
 
     @app.get("/pools", scope="read")

@@ -34,8 +34,11 @@ AUDIT_NOTE = "pcci.audit"
 REALM = 'Bearer realm="pcci"'
 
 
-def to_json_text(data):
-    return json.dumps(data, ensure_ascii=False, allow_nan=False) + "\n"
+def to_json_bytes(data):
+    """An answer's JSON, encoded here rather than by bottle: text the master holds may carry
+    a lone surrogate (from a worker or a store), which UTF-8 cannot encode and bottle then
+    answers with an HTML page; backslashreplace writes it as the JSON escape \\udXXX."""
+    return (json.dumps(data, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8", "backslashreplace")
 
 
 class JsonErrorsApp(bottle.Bottle):
@@ -56,7 +59,7 @@ class JsonErrorsApp(bottle.Bottle):
             edges = [plugin for plugin in self.plugins if isinstance(plugin, ApiEdge)]
             bottle.request.environ[CALLER] = edges[0].identify(bottle.request) if edges else None
             _audit(bottle.request, res.status_code, {"error": {"code": error.code}})
-        return to_json_text({"error": {"code": error.code, "message": message}})
+        return to_json_bytes({"error": {"code": error.code, "message": message}})
 
 
 class Document:
@@ -149,7 +152,7 @@ class ApiEdge:
                 for name, value in data.headers.items():
                     bottle.response.set_header(name, value)
                 return data.body
-            return to_json_text(data)
+            return to_json_bytes(data)
         return wrapped
 
     def identify(self, request):

@@ -11,7 +11,7 @@ import os
 import socket
 
 import gevent
-from gevent.pywsgi import LoggingLogAdapter, WSGIHandler, WSGIServer
+from gevent.pywsgi import MAX_REQUEST_LINE, LoggingLogAdapter, WSGIHandler, WSGIServer
 
 from .. import tls
 from ..clock import monotonic
@@ -20,7 +20,7 @@ from ..log_budget import BudgetedLog
 from .api_edge import is_loopback_host
 from .connection_limits import ConnectionLimits
 from .displacing import close_slot
-from .http_framing import bad_request, framing_problem
+from .http_framing import bad_request, framing_problem, uri_too_long
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +116,10 @@ class DeadlineHandler(WSGIHandler):
 
     def handle_one_request(self):
         try:
-            return super().handle_one_request()
+            answer = super().handle_one_request()
+            if isinstance(answer, tuple) and answer[0] == "414":
+                return answer[0], uri_too_long(MAX_REQUEST_LINE)     # pywsgi's own is empty, not JSON
+            return answer
         finally:
             # An empty or overlong request line never reaches read_request.
             if self._deadline is not None:

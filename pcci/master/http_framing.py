@@ -18,7 +18,7 @@ import json
 import re
 from typing import List, Optional
 
-from ..errors import MalformedRequest
+from ..errors import MalformedRequest, UriTooLong
 
 _DIGITS = re.compile(r"[0-9]{1,18}")
 
@@ -39,6 +39,16 @@ def framing_problem(content_lengths: List[str], transfer_encodings: List[str]) -
 
 def bad_request(message: str) -> bytes:
     """A whole 400 answer, JSON as every API error, that closes the connection."""
-    body = (json.dumps(MalformedRequest(message).to_json()) + "\n").encode()
-    return (b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n"
-            b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    return closing_answer(MalformedRequest(message), b"400 Bad Request")
+
+
+def uri_too_long(limit: int) -> bytes:
+    """The server's own 414 (a request line over its limit), JSON as every API error."""
+    return closing_answer(UriTooLong("the request line is over %d bytes; put a long target in POST /job's "
+                                     "body, or name a group (@NAME)" % limit), b"414 URI Too Long")
+
+
+def closing_answer(error, status_line: bytes) -> bytes:
+    body = (json.dumps(error.to_json()) + "\n").encode()
+    return (b"HTTP/1.1 %s\r\nContent-Type: application/json\r\nConnection: close\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (status_line, len(body), body))
