@@ -207,10 +207,16 @@ def check_output(message):
     return message
 
 
+# A job id is POOL_ID/NODE: a 36-character pool id and a node name of at most 255.
+MAX_JOB_ID_CHARS = 36 + 1 + 255
+
+
 def job_ids(message, field):
-    """A list of job ids from a heartbeat or a sync, or None if it is not one."""
+    """A list of job ids from a heartbeat or a sync, or None if it is not one (an id longer
+    than any job's is not one: the list is shown in GET /workers and the metrics)."""
     ids = message.get(field)
-    if isinstance(ids, list) and all(isinstance(job, str) and storable(job) for job in ids):
+    if isinstance(ids, list) and all(isinstance(job, str) and len(job) <= MAX_JOB_ID_CHARS and storable(job)
+                                     for job in ids):
         return ids
     return None
 

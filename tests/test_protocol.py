@@ -59,5 +59,7 @@ def test_unknown_types_are_refused_by_direction():
 
 def test_job_id_lists_are_checked():
     assert protocol.job_ids({"running": ["p/a"]}, "running") == ["p/a"]
-    for ids in (None, "p/a", [5], ["p/\ud800"]):
+    longest = "01a229b2-42fb-71e9-8000-000000000000/" + "n" * 255
+    assert protocol.job_ids({"running": [longest]}, "running") == [longest]
+    for ids in (None, "p/a", [5], ["p/\ud800"], [longest + "x"]):
         assert protocol.job_ids({"running": ids}, "running") is None
