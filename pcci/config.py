@@ -241,6 +241,7 @@ MASTER_KEYS = dict(_COMMON, **{
     "max_pool_jobs": (20000, positive_int),
     "max_worker_backlog": (1000, positive_int),
     "groups": ({}, groups),
+    "groups_file": (None, optional_text),
     "metrics_open_to": ([], networks),
     "store_url": (None, store_url),
     "store_password_file": (None, optional_text),

@@ -234,10 +234,16 @@ def test_adding_a_third_worker_brings_it_online_without_touching_the_others(site
     # pi3 runs jobs as root, or as nobody when a job asks: one role variable each.
     site.inventory["all"]["children"]["workers"]["hosts"]["pi3"] = {
         "ansible_host": host.address, "pcci_worker_root_jobs": True, "pcci_worker_allowed_users": ["nobody"]}
+    master_started = started_at(site.hosts["master"], "pcci-master")
     recap = play(site)
     assert recap["pi3"]["failed"] == 0 and recap["pi3"]["changed"] > 0, site.last_output[-4000:]
-    assert recap["master"]["changed"] == 0 and recap["pi1"]["changed"] == 0 and recap["pi2"]["changed"] == 0
+    # The master only learns that the inventory's groups now hold pi3: a reload, no restart.
+    assert recap["master"]["changed"] == 1 and recap["pi1"]["changed"] == 0 and recap["pi2"]["changed"] == 0
+    assert "pi3" in site.hosts["master"].sh("cat /etc/pcci/groups.yaml").stdout
+    assert started_at(site.hosts["master"], "pcci-master") == master_started
     wait_until(lambda: online(site) == ["pi1", "pi2", "pi3"], timeout=60, what="pi3 online")
+    pool = api(site, "POST", "/job", {"cmd": "true", "workers": "@workers"})
+    assert sorted(pool["jobs"]) == ["pi1", "pi2", "pi3"]
     for user, expected in ((None, "root"), ("nobody", "nobody")):
         body = dict({"cmd": "id -un", "workers": ["pi3"]}, **({"user": user} if user else {}))
         pool = api(site, "GET", "/pool/%s?wait=30" % api(site, "POST", "/job", body)["id"])
@@ -290,6 +296,10 @@ def test_the_templates_for_two_masters_on_one_database_make_configs_pcci_accepts
                     "ansible.builtin.template": {"src": os.path.join(roles, "pcci_master", "templates",
                                                                      "master.yaml.j2"),
                                                  "dest": str(tmp_path) + "/{{ inventory_hostname }}.yaml"}},
+                   {"name": "Master groups", "when": "inventory_hostname in groups['master']",
+                    "ansible.builtin.template": {"src": os.path.join(roles, "pcci_master", "templates",
+                                                                     "groups.yaml.j2"),
+                                                 "dest": str(tmp_path) + "/{{ inventory_hostname }}-groups.yaml"}},
                    {"name": "Worker config", "when": "inventory_hostname in groups['workers']",
                     "ansible.builtin.template": {"src": os.path.join(roles, "pcci_worker", "templates",
                                                                      "worker.yaml.j2"),
@@ -309,6 +319,10 @@ def test_the_templates_for_two_masters_on_one_database_make_configs_pcci_accepts
         assert master.advertise_api_url == "https://10.0.0.%s:8080" % number
         assert master.advertise_worker_address == "10.0.0.%s:7070" % number
         # One inventory drives both: its groups of workers are PCCI groups of their node names.
-        assert master.groups == {"cameras": "cam2", "rack_a": "pi1,cam2", "workers": "pi1,cam2"}
+        assert master.groups_file == "/etc/pcci/groups.yaml"
+        from pcci.master.group_file import read_groups
+        rendered = dict(vars(master), groups_file=str(tmp_path / ("%s-groups.yaml" % name)))
+        groups = read_groups(config.Config({k: v for k, v in rendered.items() if k != "source"}, name))
+        assert groups == {"cameras": "cam2", "rack_a": "pi1,cam2", "workers": "pi1,cam2"}
     worker = config.validate(yaml.safe_load((tmp_path / "pi1.yaml").read_text()), config.WORKER_KEYS, "pi1")
     assert worker.master_hosts == [("10.0.0.1", 7070), ("10.0.0.2", 7070)] and worker.master_host is None

@@ -199,3 +199,33 @@ def test_a_workers_labels_reload_on_sighup_while_its_job_goes_on(farm):
     worker.signal(signal.SIGHUP)
     wait_until(lambda: "reload: kept the labels in use" in worker.log(), what="the refused reload logged")
     assert resolved("model=pi5") == ["pi1"] and worker.process.poll() is None
+
+
+def test_a_groups_file_is_read_at_start_and_on_sighup_and_a_group_is_defined_once(cluster, tmp_path):
+    """groups_file (the Ansible role writes one from its inventory): reread on SIGHUP, so a
+    worker added to an inventory group is targeted without a restart."""
+    import signal
+    from conftest import wait_until
+    groups_file = tmp_path / "groups.yaml"
+    groups_file.write_text("rack_a: pi1\n")
+    cluster.start_master(groups={"web": "web1"}, groups_file=str(groups_file))
+    for name in ("pi1", "pi2", "web1"):
+        cluster.start_worker(name)
+
+    def resolved(target):
+        status, answer = cluster.api("GET", "/workers?target=" + urllib.parse.quote(target))
+        return sorted(w["name"] for w in answer["workers"]) if status == 200 else answer["error"]["code"]
+
+    assert resolved("@rack_a") == ["pi1"] and resolved("@web") == ["web1"]
+    pid = cluster.master.process.pid
+    groups_file.write_text("rack_a: pi[1-2]\nall_pis: '@rack_a'\n")
+    cluster.master.signal(signal.SIGHUP)
+    wait_until(lambda: resolved("@all_pis") == ["pi1", "pi2"], what="the file's groups reloaded")
+    assert resolved("@rack_a") == ["pi1", "pi2"] and resolved("@web") == ["web1"]
+    groups_file.write_text("web: pi1\n")                       # web is master.yaml's: refused as a whole
+    cluster.master.signal(signal.SIGHUP)
+    wait_until(lambda: "reload: kept the groups in use" in cluster.master.log(), what="the refused reload logged")
+    assert "web defined in" in cluster.master.log() and resolved("@all_pis") == ["pi1", "pi2"]
+    assert cluster.master.process.pid == pid and cluster.master.process.poll() is None
+    result = pcci("check-config", "master", cluster.master.config_path)
+    assert result.returncode == 1 and "groups_file" in result.stderr and "web defined in" in result.stderr

@@ -211,7 +211,9 @@ def cmd_check_config(args):
         cfg = config.load_master(args.file) if args.kind == "master" else config.load_worker(args.file)
         config.read_cluster_key(cfg)
         if args.kind == "master":
+            from ..master.group_file import read_groups
             config.read_api_tokens(cfg)
+            read_groups(cfg)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)

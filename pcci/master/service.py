@@ -21,6 +21,7 @@ from .api import build_app
 from .api_edge import ApiEdge
 from .api_server import ApiServer, api_host, api_tls
 from .cluster_events import ClusterEvents
+from .group_file import read_groups
 from .lease import LeaseTerm
 from .leadership import Leadership
 from .live_output import PoolFeeds
@@ -135,6 +136,7 @@ class AppSwitch:
 def run(cfg):
     key = config_module.read_cluster_key(cfg)
     tokens = config_module.read_api_tokens(cfg)
+    groups = read_groups(cfg)
     raise_open_file_limit()
     tune_garbage_collector()
     make_directories(cfg.state_dir)
@@ -187,7 +189,7 @@ def run(cfg):
     registry = Registry()
     registry.load(store.workers(), active_since)
     core = PoolCore(registry, int(cfg.lost_after * 1000), active_since, PoolIdMaker().make, cfg.max_pool_jobs,
-                    cfg.max_worker_backlog, groups=cfg.groups, reconnect_grace_ms=int(cfg.heartbeat_timeout * 1000))
+                    cfg.max_worker_backlog, groups=groups, reconnect_grace_ms=int(cfg.heartbeat_timeout * 1000))
     persister = Persister(store, clock=wall_ms, data_errors=store.backend.data_errors)
     events = ClusterEvents(registry)
     # No worker can send more of a stream than one result frame could carry.
@@ -287,11 +289,16 @@ def reload_tokens(new, edge):
 
 
 def reload_groups(new, core):
-    """The named groups: targets submitted from now on resolve with them (pools already
-    submitted keep the workers they resolved to)."""
-    core.groups = dict(new.groups)
-    log.info("reload: %d group(s): %s (settings other than tokens and groups take a restart)", len(new.groups),
-             ", ".join(sorted(new.groups)) or "none")
+    """The named groups (groups and groups_file): targets submitted from now on resolve with
+    them (pools already submitted keep the workers they resolved to)."""
+    try:
+        groups = read_groups(new)
+    except ConfigError as exc:
+        log.error("reload: kept the groups in use; %s", "; ".join(exc.problems))
+        return
+    core.groups = groups
+    log.info("reload: %d group(s): %s (settings other than tokens and groups take a restart)", len(groups),
+             ", ".join(sorted(groups)) or "none")
 
 
 def _sweep_loop(pools, lost_after):
