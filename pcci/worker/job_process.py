@@ -103,24 +103,34 @@ def _poll_exit(process, timeout):
 
 
 def group_alive(pgid):
-    """Whether any process is left in the process group."""
+    """Whether a process of the group is still running. A zombie is not: a killed child
+    whose shell had exited waits for init (or a subreaper) to reap it, and kill(2) still
+    finds it, so a quick ``killpg(pgid, 0)`` that finds something is checked in /proc."""
     try:
         os.killpg(pgid, 0)
-        return True
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
+    return group_size(pgid) > 0
 
 
 def group_size(pgid):
-    """How many processes the group has (read from /proc: only when something was left)."""
+    """How many processes of the group are running, zombies left out (read from /proc:
+    only when something seemed left)."""
     count = 0
     for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                if os.getpgid(int(name)) == pgid:
-                    count += 1
-            except OSError:
-                continue
+        if name.isdigit() and _running_in_group(name, pgid):
+            count += 1
     return count
+
+
+def _running_in_group(pid, pgid):
+    """From /proc/PID/stat: "pid (comm) state ppid pgrp ..."; comm may hold spaces and
+    parentheses, so the fields are read after its last ')'."""
+    try:
+        with open("/proc/%s/stat" % pid, "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return False
+    return len(fields) > 2 and fields[2] == str(pgid).encode() and fields[0] not in (b"Z", b"X")
