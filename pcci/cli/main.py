@@ -69,15 +69,29 @@ def cmd_run(args):
     return _waited(waiter, args.json)
 
 
-def _waited(waiter, as_json):
+def _waited(waiter, as_json, merge_stderr=False):
     """Wait for the pool (progress on a terminal, Ctrl-C kills it), print it, give its status."""
     from . import output
     from .waiting import EXIT_INTERRUPTED
     pool = waiter.wait()
     if pool is None:
         return EXIT_INTERRUPTED
-    print(json.dumps(pool, indent=2) if as_json else output.render_pool(pool))
+    if as_json:
+        print(json.dumps(pool, indent=2))
+    else:
+        print_pool(pool, merge_stderr)
     return output.pool_exit_status(pool)
+
+
+def print_pool(pool, merge_stderr=False):
+    """The grouped output on stdout, standard error on stderr (``merge_stderr``: with stdout)."""
+    from . import output
+    out, err = output.render_pool(pool, merge_stderr)
+    if out:
+        print(out)
+    sys.stdout.flush()
+    if err:
+        print(err, file=sys.stderr)
 
 
 def _streamed(client, pool_id, waiter=None):
@@ -129,7 +143,7 @@ def cmd_pool(args):
         print(json.dumps(pool, indent=2))
     else:
         print("pool %s: %s (%s)" % (pool["id"], pool["status"], pool["cmd"]))
-        print(output.render_pool(pool))
+        print_pool(pool)
     return 0
 
 

@@ -1,0 +1,77 @@
+"""Every way a job can end short of success gives `pcci run` (and `pcci copy`) a non-zero
+status, the one pcci(1)'s EXIT STATUS table names; real master and workers."""
+
+import os
+import signal
+import subprocess
+import sys
+
+from conftest import REPO, kill_pids, wait_until
+from test_cli import pcci
+
+
+def test_every_state_short_of_success_gives_its_status(cluster, tmp_path):
+    cluster.start_master(api_tokens=["cli-token-" + "s" * 16], lost_after="1s", heartbeat_timeout="1s")
+    for name in ("pi1", "pi2", "pi3", "pi4"):
+        cluster.start_worker(name)
+    env = {"PCCI_URL": "http://127.0.0.1:%d" % cluster.api_port, "PCCI_TOKEN": cluster.token}
+    cluster.workers["pi3"].stop()
+    wait_until(lambda: not cluster.api("GET", "/workers")[1]["workers"][2]["online"], what="pi3 offline")
+
+    assert pcci("run", "-w", "pi1", "--", "true", env=env).returncode == 0
+    assert pcci("run", "-w", "pi1", "--", "exit 3", env=env).returncode == 3
+    timed_out = pcci("run", "-w", "pi1", "-t", "1", "--", "sleep 32 & echo started", env=env)
+    assert "timed_out" in timed_out.stdout and timed_out.returncode == 124, timed_out
+    offline = pcci("run", "-w", "pi3", "--", "true", env=env)
+    assert "offline" in offline.stdout and offline.returncode == 255
+    unknown = pcci("run", "-w", "pi1,nosuch", "--", "true", env=env)
+    assert "unknown_worker" in unknown.stdout and unknown.returncode == 255
+    skipped = pcci("run", "-w", "pi1,pi2", "--batch", "1", "--max-failures", "0", "--", "exit 1", env=env)
+    assert "skipped" in skipped.stdout and skipped.returncode == 255
+    refused = pcci("copy", os.path.join(REPO, "README.md"), "-w", "pi1", "--dest", "/nonexistent-dir/x", env=env)
+    assert "copy refused" in refused.stderr and "pi1 (failed)" in refused.stdout and refused.returncode == 255, refused
+
+    # killed: the run waits while another command kills its pool
+    running = subprocess.Popen([sys.executable, "-m", "pcci", "run", "-w", "pi2", "--", "sleep 60"],
+                               env=dict(os.environ, PYTHONPATH=REPO, **env), cwd=REPO,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        pool_id = wait_until(lambda: [p["id"] for p in cluster.api("GET", "/pools?status=running")[1]["pools"]],
+                             what="the pool running")[0]
+        cluster.wait_running(pool_id, "pi2")
+        assert pcci("kill", pool_id, env=env).returncode == 0
+        out, _ = running.communicate(timeout=30)
+        assert "killed" in out and running.returncode == 137
+    finally:
+        if running.poll() is None:
+            running.kill()
+            running.wait()
+
+    # lost: its worker dies while it runs and stays away longer than lost_after
+    pid_file = tmp_path / "pid"
+    lost = subprocess.Popen([sys.executable, "-m", "pcci", "run", "-w", "pi4", "--", "echo $$ > %s; exec sleep 60"
+                             % pid_file], env=dict(os.environ, PYTHONPATH=REPO, **env), cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pids = []
+    try:
+        wait_until(lambda: pid_file.exists() and pid_file.read_text().strip(), what="the job started")
+        pids.append(int(pid_file.read_text()))
+        cluster.workers["pi4"].kill()
+        out, _ = lost.communicate(timeout=40)
+        assert "lost" in out and lost.returncode == 255
+    finally:
+        kill_pids(pids)
+        if lost.poll() is None:
+            lost.kill()
+            lost.wait()
+
+
+def test_grouped_output_keeps_stderr_on_stderr(cluster):
+    cluster.start_master(api_tokens=["cli-token-" + "s" * 16])
+    cluster.start_worker("pi1")
+    cluster.start_worker("pi2")
+    env = {"PCCI_URL": "http://127.0.0.1:%d" % cluster.api_port, "PCCI_TOKEN": cluster.token}
+    done = pcci("run", "-a", "--", 'echo out; echo "err of ${PCCI_JOB_ID##*/}" >&2', env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["-" * 15, "pi[1-2] (exit 0)", "-" * 15, "out"]
+    assert sorted(done.stderr.splitlines()) == ["pi1: err of pi1", "pi2: err of pi2"]
