@@ -75,3 +75,15 @@ def test_grouped_output_keeps_stderr_on_stderr(cluster):
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["-" * 15, "pi[1-2] (exit 0)", "-" * 15, "out"]
     assert sorted(done.stderr.splitlines()) == ["pi1: err of pi1", "pi2: err of pi2"]
+
+
+def test_a_workers_running_jobs_are_gone_as_soon_as_its_pool_ends(cluster):
+    # The default heartbeat (5 s): without the master's own bookkeeping the job would show
+    # running for up to 5 s after its pool ended.
+    cluster.start_master(heartbeat_timeout="20s")
+    cluster.start_worker("pi1", heartbeat_interval="5s", link_timeout="20s")
+    status, submitted = cluster.api("POST", "/job", {"cmd": "sleep 6", "workers": ["pi1"]})
+    cluster.wait_running(submitted["id"], "pi1", timeout=30)
+    pool = cluster.api("GET", "/pool/%s?wait=30" % submitted["id"])[1]
+    assert pool["status"] == "done"
+    assert cluster.api("GET", "/workers")[1]["workers"][0]["runningJobs"] == []
