@@ -55,7 +55,7 @@ def cmd_run(args):
     client = _client(args)
     workers, exclude = target_of(args)
     env = dict(args.env) if args.env else None
-    command = " ".join(args.command)
+    command = script_of(args.script, args.command) if args.script else " ".join(args.command)
     rollout = {"user": args.user, "batch": batch_size(args.batch), "maxFailures": args.max_failures,
                "offline": "queue" if args.queue or args.queue_timeout else None, "queueTimeout": args.queue_timeout}
     submitted = client.submit(command, workers, args.timeout, env, args.cwd, exclude=exclude,
@@ -65,22 +65,50 @@ def cmd_run(args):
         return 0
     waiter = Waiter(client, submitted["id"], sys.stderr, sys.stderr.isatty() and not args.json)
     if args.stream:
-        return _streamed(client, submitted["id"], waiter)
-    return _waited(waiter, args.json)
+        return _streamed(client, submitted["id"], waiter, args.outdir)
+    return _waited(waiter, args.json, outdir=args.outdir)
 
 
-def _waited(waiter, as_json, merge_stderr=False):
+def script_of(path, args):
+    """The command that runs a local script on the workers (pcci.cli.script)."""
+    from .script import ScriptRefused, script_command
+    try:
+        with open(path, "rb") as handle:
+            return script_command(handle.read(), args)
+    except OSError as exc:
+        raise UsageError("cannot read the script %s: %s" % (path, exc.strerror))
+    except ScriptRefused as exc:
+        raise UsageError("the script %s cannot be sent: %s" % (path, exc))
+
+
+def _write_outdir(pool, outdir):
+    """--outdir: each node's stdout and stderr in files; a node that cannot be written is
+    named on stderr and makes the status at least 1."""
+    if outdir is None:
+        return 0
+    from .outdir import write_outputs
+    try:
+        problems = write_outputs(pool, outdir)
+    except OSError as exc:
+        raise UsageError("cannot write to %s: %s" % (outdir, exc.strerror))
+    for problem in problems:
+        print("pcci: --outdir: %s" % problem, file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _waited(waiter, as_json, merge_stderr=False, outdir=None):
     """Wait for the pool (progress on a terminal, Ctrl-C kills it), print it, give its status."""
     from . import output
     from .waiting import EXIT_INTERRUPTED
     pool = waiter.wait()
     if pool is None:
         return EXIT_INTERRUPTED
+    written = _write_outdir(pool, outdir)
     if as_json:
         print(json.dumps(pool, indent=2))
     else:
         print_pool(pool, merge_stderr)
-    return output.pool_exit_status(pool)
+    return max(output.pool_exit_status(pool), written)
 
 
 def print_pool(pool, merge_stderr=False):
@@ -94,7 +122,7 @@ def print_pool(pool, merge_stderr=False):
         print(err, file=sys.stderr)
 
 
-def _streamed(client, pool_id, waiter=None):
+def _streamed(client, pool_id, waiter=None, outdir=None):
     """Follow a pool's output line by line; Ctrl-C kills it when this command started it
     (``waiter``), else only stops following. The status is the pool's, as without --stream."""
     from . import output
@@ -109,10 +137,11 @@ def _streamed(client, pool_id, waiter=None):
             print("pcci: stopped following pool %s (it goes on)" % pool_id, file=sys.stderr)
         return EXIT_INTERRUPTED
     pool = client.pool(pool_id)
+    written = _write_outdir(pool, outdir)
     for name, job in pool["jobs"].items():
         if job["state"] != "succeeded":
             print("pcci: %s: %s" % (name, output.describe(job)), file=sys.stderr)
-    return output.pool_exit_status(pool)
+    return max(output.pool_exit_status(pool), written)
 
 
 def cmd_copy(args):
@@ -285,6 +314,10 @@ def build_parser():
     p.add_argument("--async", dest="async_", action="store_true", help="print the pool id and return at once")
     p.add_argument("--stream", action="store_true", help="print output lines as they come, prefixed with the "
                                                          "node (stdout to stdout, stderr to stderr)")
+    p.add_argument("--script", metavar="FILE",
+                   help="run this local script on each worker with the interpreter its #! line names "
+                        "(default /bin/sh); the words after -- are its arguments")
+    p.add_argument("--outdir", metavar="DIR", help="also write each node's output to DIR/NODE.out and DIR/NODE.err")
     p.add_argument("command", nargs=argparse.REMAINDER, help="the shell command (after --)")
 
     p = client_parser("copy", "write a local file on workers (atomically), as clush -c and pdcp do")
@@ -348,8 +381,8 @@ def main(argv=None):
     if args.command_name == "run":
         if args.command and args.command[0] == "--":
             args.command = args.command[1:]
-        if not args.command:
-            print("pcci run: give a command after --", file=sys.stderr)
+        if not args.command and not args.script:
+            print("pcci run: give a command after -- (or --script FILE)", file=sys.stderr)
             return EXIT_USAGE
     from ..client.transport import PcciError
     try:

@@ -1,5 +1,5 @@
-"""Every way a job can end short of success gives `pcci run` (and `pcci copy`) a non-zero
-status, the one pcci(1)'s EXIT STATUS table names; real master and workers."""
+"""Daily work with the pcci command against a real master and workers: the exit status of
+every state (pcci(1)'s EXIT STATUS table), grouped output, scripts, stdin, --outdir."""
 
 import os
 import signal
@@ -87,3 +87,23 @@ def test_a_workers_running_jobs_are_gone_as_soon_as_its_pool_ends(cluster):
     pool = cluster.api("GET", "/pool/%s?wait=30" % submitted["id"])[1]
     assert pool["status"] == "done"
     assert cluster.api("GET", "/workers")[1]["workers"][0]["runningJobs"] == []
+
+
+def test_a_local_script_runs_on_every_worker_and_outdir_keeps_each_nodes_output(cluster, tmp_path):
+    cluster.start_master(api_tokens=["cli-token-" + "s" * 16])
+    cluster.start_worker("pi1")
+    cluster.start_worker("pi2")
+    env = {"PCCI_URL": "http://127.0.0.1:%d" % cluster.api_port, "PCCI_TOKEN": cluster.token}
+    script = tmp_path / "check.py"
+    script.write_text("#!/usr/bin/python3\nimport os, sys\nnode = os.environ['PCCI_JOB_ID'].split('/')[1]\n"
+                      "print(node, sys.argv[1:])\nprint('warn', node, file=sys.stderr)\n"
+                      "sys.exit(3 if node == 'pi2' else 0)\n")
+    out = tmp_path / "out"
+    done = pcci("run", "-a", "--script", str(script), "--outdir", str(out), "--", "one", "two words", env=env)
+    assert done.returncode == 3, done.stderr
+    assert "pi1 ['one', 'two words']" in done.stdout and "pi2 (exit 3)" in done.stdout
+    assert sorted(os.listdir(out)) == ["pi1.err", "pi1.out", "pi2.err", "pi2.out"]
+    assert (out / "pi2.out").read_text() == "pi2 ['one', 'two words']\n"
+    assert (out / "pi1.err").read_text() == "warn pi1\n"
+    missing = pcci("run", "-a", "--script", str(tmp_path / "nope"), env=env)
+    assert missing.returncode == 2 and "cannot read the script" in missing.stderr
