@@ -107,3 +107,37 @@ def test_a_local_script_runs_on_every_worker_and_outdir_keeps_each_nodes_output(
     assert (out / "pi1.err").read_text() == "warn pi1\n"
     missing = pcci("run", "-a", "--script", str(tmp_path / "nope"), env=env)
     assert missing.returncode == 2 and "cannot read the script" in missing.stderr
+
+
+def test_stdin_is_forwarded_to_every_job_unless_no_stdin_and_bounded(cluster):
+    from raw_worker import RawWorker
+    from pcci.protocol import MAX_STDIN_BYTES
+    cluster.start_master(api_tokens=["cli-token-" + "s" * 16])
+    cluster.start_worker("pi1")
+    cluster.start_worker("pi2")
+    env = {"PCCI_URL": "http://127.0.0.1:%d" % cluster.api_port, "PCCI_TOKEN": cluster.token}
+    done = pcci("run", "-a", "--", "cat; echo", env=env, input="line 1\nline 2")
+    assert done.returncode == 0 and "pi[1-2] (exit 0)" in done.stdout and "line 1\nline 2\n" in done.stdout, done
+    ignored = pcci("run", "-a", "--no-stdin", "--", "cat; echo end", env=env, input="not sent\n")
+    assert ignored.returncode == 0 and "not sent" not in ignored.stdout and "end" in ignored.stdout
+    pools_before = len(cluster.api("GET", "/pools")[1]["pools"])
+    too_much = pcci("run", "-a", "--", "cat", env=env, input="x" * (MAX_STDIN_BYTES + 1))
+    assert too_much.returncode == 2 and "standard input is over %d bytes" % MAX_STDIN_BYTES in too_much.stderr
+    assert len(cluster.api("GET", "/pools")[1]["pools"]) == pools_before       # nothing was submitted
+
+    # any bytes, through the API
+    status, submitted = cluster.api("POST", "/job", {"cmd": "od -An -tx1", "workers": ["pi1"],
+                                                     "stdin": {"base64": "AP8K"}})
+    assert status == 202
+    pool = cluster.api("GET", "/pool/%s?wait=20" % submitted["id"])[1]
+    assert pool["jobs"]["pi1"]["stdout"].split() == ["00", "ff", "0a"]
+
+    # a worker of a release that cannot feed stdin: its job fails saying so, never runs without it
+    old = RawWorker(cluster.worker_port, "old")
+    try:
+        cluster.wait_online("old")
+        mixed = pcci("run", "-w", "pi1,old", "--", "cat", env=env, input="data\n")
+        assert mixed.returncode == 255 and "pi1 (exit 0)" in mixed.stdout and "old (failed)" in mixed.stdout
+        assert "old: pcci: worker old runs a release that cannot feed a job's stdin" in mixed.stderr
+    finally:
+        old.sock.close()

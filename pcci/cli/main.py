@@ -57,7 +57,8 @@ def cmd_run(args):
     env = dict(args.env) if args.env else None
     command = script_of(args.script, args.command) if args.script else " ".join(args.command)
     rollout = {"user": args.user, "batch": batch_size(args.batch), "maxFailures": args.max_failures,
-               "offline": "queue" if args.queue or args.queue_timeout else None, "queueTimeout": args.queue_timeout}
+               "offline": "queue" if args.queue or args.queue_timeout else None, "queueTimeout": args.queue_timeout,
+               "stdin": None if args.no_stdin else stdin_of(sys.stdin)}
     submitted = client.submit(command, workers, args.timeout, env, args.cwd, exclude=exclude,
                               options={k: v for k, v in rollout.items() if v is not None})
     if args.async_:
@@ -67,6 +68,24 @@ def cmd_run(args):
     if args.stream:
         return _streamed(client, submitted["id"], waiter, args.outdir)
     return _waited(waiter, args.json, outdir=args.outdir)
+
+
+def stdin_of(stream):
+    """What `pcci run` forwards to every job's stdin, as clush does: its own stdin when that is
+    not a terminal (None then, or when there is none). At most MAX_STDIN_BYTES: one byte more
+    is read to tell, never the rest."""
+    import base64
+    from ..protocol import MAX_STDIN_BYTES
+    if stream is None or stream.isatty():
+        return None
+    try:
+        data = stream.buffer.read(MAX_STDIN_BYTES + 1)
+    except (OSError, ValueError):
+        return None                 # closed, or not readable: nothing to forward
+    if len(data) > MAX_STDIN_BYTES:
+        raise UsageError("standard input is over %d bytes (the most a job is sent); copy the data with "
+                         "pcci copy, or give --no-stdin" % MAX_STDIN_BYTES)
+    return {"base64": base64.b64encode(data).decode("ascii")} if data else None
 
 
 def script_of(path, args):
@@ -317,6 +336,8 @@ def build_parser():
     p.add_argument("--script", metavar="FILE",
                    help="run this local script on each worker with the interpreter its #! line names "
                         "(default /bin/sh); the words after -- are its arguments")
+    p.add_argument("--no-stdin", action="store_true",
+                   help="do not forward pcci's standard input to the jobs (it is, when it is not a terminal)")
     p.add_argument("--outdir", metavar="DIR", help="also write each node's output to DIR/NODE.out and DIR/NODE.err")
     p.add_argument("command", nargs=argparse.REMAINDER, help="the shell command (after --)")
 

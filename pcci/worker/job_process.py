@@ -69,11 +69,35 @@ class Capture:
                     self.grew = None
 
 
-def spawn(argv, environment, cwd, umask=-1):
+def spawn(argv, environment, cwd, umask=-1, stdin=None):
     """Start ``argv`` (``shell -c cmd``, or that behind a switch of user) in a new session
-    with piped stdout and stderr."""
-    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            cwd=cwd or None, env=environment, start_new_session=True, umask=umask)
+    with piped stdout and stderr; stdin is /dev/null, or a pipe that ``feed`` fills with
+    the ``stdin`` bytes (kept as ``process.pcci_stdin``)."""
+    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd or None, env=environment,
+                               start_new_session=True, umask=umask)
+    process.pcci_stdin = stdin
+    return process
+
+
+def feed(pipe, data):
+    """Write ``data`` to the job's stdin through the hub, then close it (end of file). A
+    job that exits or closes its stdin before reading it all is not an error (EPIPE)."""
+    fd = pipe.fileno()
+    os.set_blocking(fd, False)
+    view = memoryview(data or b"")
+    try:
+        while view:
+            try:
+                written = os.write(fd, view[:65536])
+            except BlockingIOError:
+                gevent.socket.wait_write(fd)
+                continue
+            view = view[written:]
+    except OSError:
+        pass                # EPIPE: the job did not want the rest
+    finally:
+        pipe.close()
 
 
 def wait_exit(process, timeout):
