@@ -1,6 +1,7 @@
 """Daily work with the pcci command against a real master and workers: the exit status of
 every state (pcci(1)'s EXIT STATUS table), grouped output, scripts, stdin, --outdir."""
 
+import json
 import os
 import signal
 import subprocess
@@ -20,7 +21,7 @@ def test_every_state_short_of_success_gives_its_status(cluster, tmp_path):
 
     assert pcci("run", "-w", "pi1", "--", "true", env=env).returncode == 0
     assert pcci("run", "-w", "pi1", "--", "exit 3", env=env).returncode == 3
-    timed_out = pcci("run", "-w", "pi1", "-t", "1", "--", "sleep 32 & echo started", env=env)
+    timed_out = pcci("run", "-w", "pi1", "-u", "1", "--", "sleep 32 & echo started", env=env)
     assert "timed_out" in timed_out.stdout and timed_out.returncode == 124, timed_out
     offline = pcci("run", "-w", "pi3", "--", "true", env=env)
     assert "offline" in offline.stdout and offline.returncode == 255
@@ -141,3 +142,29 @@ def test_stdin_is_forwarded_to_every_job_unless_no_stdin_and_bounded(cluster):
         assert "old: pcci: worker old runs a release that cannot feed a job's stdin" in mixed.stderr
     finally:
         old.sock.close()
+
+
+def test_clush_options_line_mode_no_prefix_merged_stderr_pick_user_and_connect_timeout(cluster):
+    cluster.start_master(api_tokens=["cli-token-" + "s" * 16])
+    for name in ("pi1", "pi2", "pi10"):
+        cluster.start_worker(name)
+    url = "http://127.0.0.1:%d" % cluster.api_port
+    env = {"PCCI_TOKEN": cluster.token}
+    cmd = 'echo "out ${PCCI_JOB_ID##*/}"; echo err >&2'
+    lines = pcci("--url", "http://127.0.0.1:1", "run", "--url", url, "-a", "-L", "--", cmd, env=env)
+    assert lines.returncode == 0, lines.stderr
+    assert lines.stdout.splitlines() == ["pi1: out pi1", "pi2: out pi2", "pi10: out pi10"]
+    assert lines.stderr.splitlines() == ["pi1: err", "pi2: err", "pi10: err"]
+    bare = pcci("--url", url, "run", "-a", "-L", "-N", "-q", "--", cmd, env=env)
+    assert bare.stdout.splitlines() == ["out pi1", "out pi2", "out pi10"]
+    merged = pcci("run", "--url", url, "-w", "pi1", "-B", "-S", "--", cmd, env=env)
+    assert merged.stdout.splitlines()[-2:] == ["out pi1", "err"] and merged.stderr == ""
+    picked = pcci("run", "--url", url, "-a", "--pick", "2", "-f", "1", "--json", "--", "true", env=env)
+    assert picked.returncode == 0 and len(json.loads(picked.stdout)["jobs"]) == 2
+    as_user = pcci("run", "--url", url, "-a", "-l", "nobody-here", "--", "true", env=env)
+    assert as_user.returncode == 1 and "nobody-here" in as_user.stderr
+    cluster.workers["pi10"].stop()
+    wait_until(lambda: not {w["name"]: w for w in cluster.api("GET", "/workers")[1]["workers"]}["pi10"]["online"],
+               what="pi10 offline")
+    waited = pcci("run", "--url", url, "-w", "pi10", "-t", "0.5", "--", "true", env=env)
+    assert waited.returncode == 255 and "pi10 (offline)" in waited.stdout

@@ -43,3 +43,13 @@ def test_merged_stderr_groups_it_with_stdout_as_clush_B():
     pool = {"jobs": {"n1": dict(job("same\n"), stderr="warn\n"), "n2": job("same\n")}}
     out, err = output.render_pool(pool, merge_stderr=True)
     assert err == "" and "n1 (exit 0)" in out and "n2 (exit 0)" in out and "warn" in out
+
+
+def test_line_mode_prefixes_each_line_and_sorts_nodes_naturally_and_N_drops_the_prefix():
+    pool = {"jobs": {"pi10": dict(job("a\nb\n"), stderr="e\n"), "pi2": job("c\n")}}
+    out, err = output.render(pool, output.Display(line_mode=True))
+    assert out.splitlines() == ["pi2: c", "pi10: a", "pi10: b"] and err == "pi10: e"
+    out, err = output.render(pool, output.Display(line_mode=True, prefix=False))
+    assert out.splitlines() == ["c", "a", "b"] and err == "e"
+    out, err = output.render(pool, output.Display(prefix=False))
+    assert "pi10 (exit 0)" in out and err == "e"

@@ -1,7 +1,7 @@
 """How the CLI prints results (pure): identical outputs grouped, as `clush -b` does, and
 the nodes of a group folded into ranges (node[1-3,5]) as clush prints them."""
 
-from typing import List, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
 from ..states import JobState
 from ..targets import fold
@@ -37,6 +37,31 @@ def describe(job):
     return job["state"]
 
 
+class Display(NamedTuple):
+    """How `pcci run` shows a finished pool (its options -B, -L, -N, -q, --outdir)."""
+    merge_stderr: bool = False      # -B: stderr grouped with stdout
+    line_mode: bool = False         # -L: "node: line", sorted by node, no headers
+    prefix: bool = True             # -N turns it off: lines without "node: "
+    quiet: bool = False             # -q: no progress, no notices
+    outdir: Optional[str] = None
+
+
+def render(pool, display: Display) -> Tuple[str, str]:
+    """(text for stdout, text for stderr) as ``display`` says."""
+    if display.line_mode:
+        jobs = dict(sorted(pool["jobs"].items(), key=lambda item: natural_key(item[0])))
+        return ("\n".join(prefixed(jobs, "stdout", display.prefix)),
+                "\n".join(prefixed(jobs, "stderr", display.prefix)))
+    out, _ = render_pool(pool, display.merge_stderr)
+    return out, "" if display.merge_stderr else "\n".join(prefixed(pool["jobs"], "stderr", display.prefix))
+
+
+def natural_key(name: str):
+    """pi2 before pi10, as clush sorts nodes."""
+    import re
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name)]
+
+
 def render_pool(pool, merge_stderr: bool = False) -> Tuple[str, str]:
     """(text for stdout, text for stderr), as ``clush -b`` prints: each group of nodes with
     the same output under one header on stdout; standard error stays on stderr, each line
@@ -56,14 +81,15 @@ def render_pool(pool, merge_stderr: bool = False) -> Tuple[str, str]:
     return "\n".join(lines), "\n".join(errors)
 
 
-def prefixed(jobs, stream: str) -> List[str]:
+def prefixed(jobs, stream: str, prefix: bool = True) -> List[str]:
     """Each line of one stream of every job, "node: line", as pdsh and clush print them."""
     lines = []
+    lead = (lambda name: name + ": ") if prefix else (lambda name: "")
     for name, job in jobs.items():
         text = job[stream]
-        lines += ["%s: %s" % (name, line) for line in text.rstrip("\n").split("\n")] if text else []
+        lines += [lead(name) + line for line in text.rstrip("\n").split("\n")] if text else []
         if job.get(stream + "Truncated"):
-            lines.append("%s: [%s truncated]" % (name, stream))
+            lines.append("%s[%s truncated]" % (lead(name), stream))
     return lines
 
 
