@@ -3,9 +3,10 @@ every state (pcci(1)'s EXIT STATUS table), grouped output, scripts, stdin, --out
 
 import json
 import os
-import signal
 import subprocess
 import sys
+
+import pytest
 
 from conftest import REPO, kill_pids, wait_until
 from test_cli import pcci
@@ -168,3 +169,34 @@ def test_clush_options_line_mode_no_prefix_merged_stderr_pick_user_and_connect_t
                what="pi10 offline")
     waited = pcci("run", "--url", url, "-w", "pi10", "-t", "0.5", "--", "true", env=env)
     assert waited.returncode == 255 and "pi10 (offline)" in waited.stdout
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/share/bash-completion/bash_completion"),
+                    reason="bash-completion is not installed (./scripts/setup-deps)")
+def test_bash_completes_worker_names_labels_and_pool_ids_from_the_master(cluster, tmp_path):
+    cluster.start_master(api_tokens=["cli-token-" + "s" * 16])
+    cluster.start_worker("pi1", labels={"model": "pi4"})
+    cluster.start_worker("pi2")
+    env = {"PCCI_URL": "http://127.0.0.1:%d" % cluster.api_port, "PCCI_TOKEN": cluster.token}
+    pool_id = cluster.run("true", ["pi1"])["id"]
+    bin_dir = tmp_path / "bin"          # `pcci` as installed: on PATH
+    bin_dir.mkdir()
+    (bin_dir / "pcci").write_text("#!/bin/sh\nPYTHONPATH=%s exec %s -m pcci \"$@\"\n" % (REPO, sys.executable))
+    (bin_dir / "pcci").chmod(0o755)
+
+    def complete(*words, extra=None):
+        script = ("source /usr/share/bash-completion/bash_completion; source %s; COMP_WORDS=(pcci %s); "
+                  "COMP_CWORD=%d; COMP_LINE=\"${COMP_WORDS[*]}\"; COMP_POINT=${#COMP_LINE}; _pcci; "
+                  "printf '%%s\\n' \"${COMPREPLY[@]}\"" % (os.path.join(REPO, "debian", "pcci.bash-completion"),
+                                                           " ".join("'%s'" % w for w in words), len(words)))
+        full = dict(os.environ, PATH="%s:%s" % (bin_dir, os.environ["PATH"]), **dict(env, **(extra or {})))
+        done = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30, env=full)
+        return set(done.stdout.split())
+
+    assert complete("run", "-w", "") == {"pi1", "pi2"}
+    assert complete("run", "-g", "mo") == {"model=pi4"}
+    assert pool_id in complete("pool", "")
+    # the --url on the line is the master asked; one that does not answer offers nothing, at once
+    assert complete("workers", "--url", env["PCCI_URL"], "-x", "pi", extra={"PCCI_URL": "http://127.0.0.1:1"}) \
+        == {"pi1", "pi2"}
+    assert complete("run", "-w", "", extra={"PCCI_URL": "http://127.0.0.1:1"}) == set()
