@@ -107,12 +107,13 @@ class Rollout:
 
 class Pool:
     __slots__ = ("pool_id", "cmd", "created", "timeout", "env", "cwd", "jobs", "end_time", "submitted_by",
-                 "submitted_from", "killed_by", "target", "rollout", "user", "copy", "_order", "_scan")
+                 "submitted_from", "killed_by", "target", "rollout", "user", "copy", "stdin", "_order", "_scan")
 
     def __init__(self, pool_id, cmd, created, jobs, timeout=None, env=None, cwd=None, end_time=None,
                  submitted_by=None, submitted_from=None, killed_by=None, target=None, rollout=None, user=None,
-                 copy=None):
+                 copy=None, stdin=None):
         self.pool_id = pool_id
+        self.stdin = stdin                      # the jobs' standard input, base64 (None: /dev/null)
         self.submitted_by = submitted_by        # the API token's name
         self.submitted_from = submitted_from    # the client's address
         self.target = target                    # {"workers": ..., "exclude": ...} as submitted

@@ -47,9 +47,14 @@ FROM_MASTER = {CHALLENGE, WELCOME, RUN, KILL, ACK, OUTPUT_FROM, COPY, PING, PONG
 # so a worker and a master one release apart still work together (without it).
 LIVE_OUTPUT = "live_output"     # output while a job runs: OUTPUT and OUTPUT_FROM
 FILE_COPY = "file_copy"         # COPY: write a file the master sends
-FEATURES = (LIVE_OUTPUT, FILE_COPY)
+JOB_STDIN = "job_stdin"         # RUN's ``stdin``: bytes fed to the job's standard input
+FEATURES = (LIVE_OUTPUT, FILE_COPY, JOB_STDIN)
 STREAMS = ("stdout", "stderr")
 
+# A job's standard input (POST /job ``stdin``, RUN's ``stdin``), in bytes: it travels in the
+# run frame and is kept with the pool, so it stays well below max_frame_bytes; `pcci run`
+# reads at most this of its own stdin.
+MAX_STDIN_BYTES = 512 * 1024
 MAX_JOB_ID_CHARS = 512
 # A worker process's random name for itself, in its hello (see ``instance``).
 MAX_INSTANCE_CHARS = 64
@@ -111,7 +116,7 @@ def error(code, message, leader=None):
 
 COPY_FIELDS = dict(job=str, dest=str, content=str, mode=(int, _NONE), owner=(str, _NONE))
 RUN_FIELDS = dict(job=str, cmd=str, timeout=(int, float, _NONE), env=(dict, _NONE), cwd=(str, _NONE),
-                  user=(str, _NONE))
+                  user=(str, _NONE), stdin=(str, _NONE))
 
 
 def result_message(job, state, exit_code, signal, start_time, end_time, stdout, stderr,

@@ -18,10 +18,10 @@ from pcci.worker import file_copy, job_process, service
 from pcci.worker.runner import Runner
 
 
-def spawn(argv, environment, cwd, umask=-1):
+def spawn(argv, environment, cwd, umask=-1, **options):
     if "inject-spawn-fault" in argv[-1]:
         raise RuntimeError("injected spawn fault")
-    return job_process.spawn(argv, environment, cwd, umask)
+    return job_process.spawn(argv, environment, cwd, umask, **options)
 
 
 def read_output(capture, fd):

@@ -15,10 +15,13 @@ import pytest
 from conftest import KEY, REPO, kill_pids, pids_alive, wait_until
 
 
-def pcci(*args, env=None, timeout=60):
+def pcci(*args, env=None, timeout=60, input=None):
+    """`pcci ARGS` as a user runs it; its stdin is ``input``, else /dev/null (a non-terminal
+    stdin is forwarded to the jobs, so an inherited one could block it)."""
     full_env = dict(os.environ, PYTHONPATH=REPO, **(env or {}))
-    return subprocess.run([sys.executable, "-m", "pcci", *args], capture_output=True, text=True,
-                          env=full_env, timeout=timeout, cwd=REPO)
+    return subprocess.run([sys.executable, "-m", "pcci", *args], capture_output=True, text=True, env=full_env,
+                          timeout=timeout, cwd=REPO, **({"input": input} if input is not None
+                                                        else {"stdin": subprocess.DEVNULL}))
 
 
 @pytest.fixture

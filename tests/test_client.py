@@ -39,6 +39,9 @@ def test_options_reach_the_jobs(pis):
                               timeout=20).wait(timeout=30)
     assert pool.ok and pool.jobs["pi2"].stdout == "hello\n/tmp\n"
     assert master_of(pis).run("true", "model=pi4", exclude="pi2").wait(timeout=30).jobs.keys() == {"pi1"}
+    assert master_of(pis).run("cat", "pi1", stdin="text in").wait(timeout=30).jobs["pi1"].stdout == "text in"
+    fed = master_of(pis).run("od -An -tx1", "pi1", stdin=b"\x00\xff").wait(timeout=30)
+    assert fed.jobs["pi1"].stdout.split() == ["00", "ff"]
 
 
 def test_stream_yields_whole_lines_per_node_as_they_come(pis):

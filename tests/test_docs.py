@@ -64,7 +64,8 @@ def test_one_version_everywhere():
                            env=dict(os.environ, PYTHONPATH=REPO))
     assert shown.stdout.strip() == "pcci " + __version__
     for page in ("pcci.1", "pcci-master.1", "pcci-worker.1"):
-        assert '"pcci %s"' % __version__ in read("debian", "man", page).splitlines()[0], page
+        header = next(line for line in read("debian", "man", page).splitlines() if line.startswith(".TH "))
+        assert '"pcci %s"' % __version__ in header, page
 
 
 def test_the_license_is_the_one_debian_copyright_names():

@@ -28,7 +28,7 @@ def test_a_job_runs_as_the_user_asked_where_allowed_and_fails_clearly_elsewhere(
     # Without "user" a job runs as the worker's own user (its default_user, when set).
     assert cluster.run("id -un", ["pi2"])["jobs"]["pi2"]["stdout"] == "root\n"
     from test_cli import pcci
-    ran = pcci("run", "-w", "pi1", "-u", "nobody", "--", "id -un", env={"PCCI_URL": "http://127.0.0.1:%d"
+    ran = pcci("run", "-w", "pi1", "-l", "nobody", "--", "id -un", env={"PCCI_URL": "http://127.0.0.1:%d"
                                                                         % cluster.api_port})
     assert ran.returncode == 0 and "nobody" in ran.stdout.splitlines()
 

@@ -287,3 +287,33 @@ def test_a_job_of_another_user_is_killed_with_everything_it_started(runner, tmp_
     gevent.sleep(0.3)
     runner.kill("long")
     assert finish(runner, "long")["state"] == "killed"
+
+
+# A worker whose orphans are not reaped at once (a slow init, a container's PID 1, a
+# subreaper): the job's killed children linger as zombies, which are not running.
+_ZOMBIE_PROBE = r"""
+import ctypes, json, os, sys
+ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)     # PR_SET_CHILD_SUBREAPER: orphans stay zombies here
+import gevent
+from pcci.worker.runner import Runner
+results = {}
+runner = Runner("/bin/sh", output_cap=1024, kill_grace=0.5, on_done=lambda r: results.__setitem__(r["job"], r),
+                worker_id="/zombie-test/%d" % os.getpid())
+runner.start("p/a", sys.argv[1], timeout=0.5)
+with gevent.Timeout(20):
+    while "p/a" not in results:
+        gevent.sleep(0.01)
+print(json.dumps(results["p/a"]))
+"""
+
+
+def test_a_timed_out_job_whose_killed_children_are_zombies_reports_nothing_left_running():
+    import json
+    import subprocess
+    import sys
+    from conftest import REPO
+    done = subprocess.run([sys.executable, "-c", _ZOMBIE_PROBE, "sleep 7; echo never"], capture_output=True,
+                          text=True, timeout=60, env=dict(os.environ, PYTHONPATH=REPO))
+    result = json.loads(done.stdout)
+    assert result["state"] == "timed_out"
+    assert "still running" not in result["stderr"], result["stderr"]

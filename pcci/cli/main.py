@@ -54,40 +54,122 @@ def cmd_run(args):
     from .waiting import Waiter
     client = _client(args)
     workers, exclude = target_of(args)
+    if args.pick is not None:
+        workers, exclude = picked(client, workers, exclude, args.pick), None
     env = dict(args.env) if args.env else None
-    command = " ".join(args.command)
+    command = script_of(args.script, args.command) if args.script else " ".join(args.command)
     rollout = {"user": args.user, "batch": batch_size(args.batch), "maxFailures": args.max_failures,
-               "offline": "queue" if args.queue or args.queue_timeout else None, "queueTimeout": args.queue_timeout}
+               "offline": "queue" if args.queue or args.queue_timeout else None, "queueTimeout": args.queue_timeout,
+               "stdin": None if args.no_stdin else stdin_of(sys.stdin)}
     submitted = client.submit(command, workers, args.timeout, env, args.cwd, exclude=exclude,
                               options={k: v for k, v in rollout.items() if v is not None})
     if args.async_:
         print(submitted["id"])
         return 0
-    waiter = Waiter(client, submitted["id"], sys.stderr, sys.stderr.isatty() and not args.json)
+    waiter = Waiter(client, submitted["id"], sys.stderr, sys.stderr.isatty() and not args.json and not args.quiet)
     if args.stream:
-        return _streamed(client, submitted["id"], waiter)
-    return _waited(waiter, args.json)
+        return _streamed(client, submitted["id"], waiter, display_of(args))
+    return _waited(waiter, args.json, display_of(args))
 
 
-def _waited(waiter, as_json):
+def display_of(args):
+    from .output import Display
+    return Display(merge_stderr=args.merge_stderr, line_mode=args.line_mode, prefix=not args.no_prefix,
+                   quiet=args.quiet, outdir=args.outdir)
+
+
+def picked(client, workers, exclude, count):
+    """--pick N: N of the online workers the target names, at random (as clush --pick)."""
+    import random
+    if count < 1:
+        raise UsageError("--pick takes a number of workers, at least 1")
+    online = [w["name"] for w in client.workers(workers, exclude) if w["online"]]
+    if not online:
+        raise UsageError("--pick: the target names no online worker")
+    return random.sample(online, min(count, len(online)))
+
+
+def stdin_of(stream):
+    """What `pcci run` forwards to every job's stdin, as clush does: its own stdin when that is
+    not a terminal (None then, or when there is none). At most MAX_STDIN_BYTES: one byte more
+    is read to tell, never the rest."""
+    import base64
+    from ..protocol import MAX_STDIN_BYTES
+    if stream is None or stream.isatty():
+        return None
+    try:
+        data = stream.buffer.read(MAX_STDIN_BYTES + 1)
+    except (OSError, ValueError):
+        return None                 # closed, or not readable: nothing to forward
+    if len(data) > MAX_STDIN_BYTES:
+        raise UsageError("standard input is over %d bytes (the most a job is sent); copy the data with "
+                         "pcci copy, or give --no-stdin" % MAX_STDIN_BYTES)
+    return {"base64": base64.b64encode(data).decode("ascii")} if data else None
+
+
+def script_of(path, args):
+    """The command that runs a local script on the workers (pcci.cli.script)."""
+    from .script import ScriptRefused, script_command
+    try:
+        with open(path, "rb") as handle:
+            return script_command(handle.read(), args)
+    except OSError as exc:
+        raise UsageError("cannot read the script %s: %s" % (path, exc.strerror))
+    except ScriptRefused as exc:
+        raise UsageError("the script %s cannot be sent: %s" % (path, exc))
+
+
+def _write_outdir(pool, outdir):
+    """--outdir: each node's stdout and stderr in files; a node that cannot be written is
+    named on stderr and makes the status at least 1."""
+    if outdir is None:
+        return 0
+    from .outdir import write_outputs
+    try:
+        problems = write_outputs(pool, outdir)
+    except OSError as exc:
+        raise UsageError("cannot write to %s: %s" % (outdir, exc.strerror))
+    for problem in problems:
+        print("pcci: --outdir: %s" % problem, file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _waited(waiter, as_json, display=None):
     """Wait for the pool (progress on a terminal, Ctrl-C kills it), print it, give its status."""
     from . import output
     from .waiting import EXIT_INTERRUPTED
+    display = display or output.Display()
     pool = waiter.wait()
     if pool is None:
         return EXIT_INTERRUPTED
-    print(json.dumps(pool, indent=2) if as_json else output.render_pool(pool))
-    return output.pool_exit_status(pool)
+    written = _write_outdir(pool, display.outdir)
+    if as_json:
+        print(json.dumps(pool, indent=2))
+    else:
+        print_pool(pool, display)
+    return max(output.pool_exit_status(pool), written)
 
 
-def _streamed(client, pool_id, waiter=None):
+def print_pool(pool, display=None):
+    """The output as ``display`` says: grouped (stderr on stderr, or merged) or in lines."""
+    from . import output
+    out, err = output.render(pool, display or output.Display())
+    if out:
+        print(out)
+    sys.stdout.flush()
+    if err:
+        print(err, file=sys.stderr)
+
+
+def _streamed(client, pool_id, waiter=None, display=None):
     """Follow a pool's output line by line; Ctrl-C kills it when this command started it
     (``waiter``), else only stops following. The status is the pool's, as without --stream."""
     from . import output
     from .follow import follow
     from .waiting import EXIT_INTERRUPTED
+    display = display or output.Display()
     try:
-        follow(client, pool_id, sys.stdout, sys.stderr)
+        follow(client, pool_id, sys.stdout, sys.stderr, display.prefix)
     except KeyboardInterrupt:
         if waiter is not None:
             waiter.interrupted()
@@ -95,10 +177,11 @@ def _streamed(client, pool_id, waiter=None):
             print("pcci: stopped following pool %s (it goes on)" % pool_id, file=sys.stderr)
         return EXIT_INTERRUPTED
     pool = client.pool(pool_id)
+    written = _write_outdir(pool, display.outdir)
     for name, job in pool["jobs"].items():
-        if job["state"] != "succeeded":
+        if job["state"] != "succeeded" and not display.quiet:
             print("pcci: %s: %s" % (name, output.describe(job)), file=sys.stderr)
-    return output.pool_exit_status(pool)
+    return max(output.pool_exit_status(pool), written)
 
 
 def cmd_copy(args):
@@ -129,7 +212,7 @@ def cmd_pool(args):
         print(json.dumps(pool, indent=2))
     else:
         print("pool %s: %s (%s)" % (pool["id"], pool["status"], pool["cmd"]))
-        print(output.render_pool(pool))
+        print_pool(pool)
     return 0
 
 
@@ -225,6 +308,7 @@ def cmd_check_config(args):
 def build_parser():
     parser = argparse.ArgumentParser(prog="pcci", description="Run commands across a cluster of PCCI workers.")
     parser.add_argument("--version", action="version", version="pcci " + __version__)
+    connection_options(parser, None)
     sub = parser.add_subparsers(dest="command_name", required=True)
 
     for kind in ("master", "worker"):
@@ -233,17 +317,8 @@ def build_parser():
 
     def client_parser(name, help_text):
         p = sub.add_parser(name, help=help_text)
-        p.add_argument("--url", help="master URL (else $PCCI_URL, ~/.config/pcci/client.yaml, %s)"
-                       % "http://127.0.0.1:8080")
-        p.add_argument("--token", help="API token; visible in ps, so prefer --token-file")
-        p.add_argument("--token-file", help="a file holding the API token (else $PCCI_TOKEN_FILE, $PCCI_TOKEN "
-                                            "or the client config)")
-        p.add_argument("--cacert", help="CA file (or the master's own api.crt) to check an https master with "
-                                        "(else $PCCI_CACERT or cacert: in the client config)")
-        p.add_argument("--fingerprint", help="accept only an https master whose certificate has this SHA-256 "
-                                             "fingerprint, as the master logs it (else $PCCI_FINGERPRINT or "
-                                             "fingerprint: in the client config)")
-        p.add_argument("--json", action="store_true", help="print the API's JSON")
+        # Given after the command, they win over the same given before it (default SUPPRESS).
+        connection_options(p, argparse.SUPPRESS)
         return p
 
     def target_options(p, verb):
@@ -257,22 +332,42 @@ def build_parser():
 
     p = client_parser("run", "run a command on workers and print their output")
     target_options(p, "run on")
-    p.add_argument("-t", "--timeout", type=float, help="seconds before each job is killed")
+    # As clush and pdsh: -u the command timeout, -l the user, -t the connect timeout.
+    p.add_argument("-u", "--timeout", type=float, metavar="SECONDS", help="seconds before each job is killed")
     p.add_argument("-e", "--env", action="append", metavar="NAME=VALUE", type=env_pair,
                    help="set an environment variable")
     p.add_argument("--cwd", help="directory to run in")
-    p.add_argument("-u", "--user", help="run the jobs as this user (each worker's allowed_users say which)")
-    p.add_argument("--batch", metavar="N|N%",
+    p.add_argument("-l", "--user", help="run the jobs as this user (each worker's allowed_users say which)")
+    p.add_argument("--batch", "-f", "--fanout", dest="batch", metavar="N|N%",
                    help="a rolling batch: at most N jobs (or N%% of them) at once, the next as one ends")
+    p.add_argument("--pick", type=int, metavar="N", help="run on N of the targeted online workers, picked at random")
+    p.add_argument("-b", "--dshbak", action="store_true",
+                   help="group identical outputs under one header (the default; as clush -b)")
+    p.add_argument("-B", action="store_true", dest="merge_stderr",
+                   help="group stderr with stdout under the headers (as clush -B)")
+    p.add_argument("-L", action="store_true", dest="line_mode",
+                   help="no headers: each line prefixed with its node, sorted by node (as clush -L)")
+    p.add_argument("-N", action="store_true", dest="no_prefix",
+                   help="no node prefix on lines (--stream, -L, stderr); as clush -N")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress line and no notice of jobs that did not succeed: output only")
+    p.add_argument("-S", "--maxrc", action="store_true",
+                   help="exit with the largest exit code (the default; as clush -S)")
     p.add_argument("--max-failures", type=int, metavar="K",
                    help="once more than K jobs failed, start no more (the rest end skipped)")
     p.add_argument("--queue", action="store_true",
                    help="jobs for offline workers wait for them (default: they end offline at once)")
-    p.add_argument("--queue-timeout", type=float, metavar="SECONDS",
-                   help="how long a job waits for its offline worker (implies --queue; default 1 h)")
+    p.add_argument("-t", "--queue-timeout", "--connect-timeout", dest="queue_timeout", type=float, metavar="SECONDS",
+                   help="how long a job waits for its offline worker to connect (implies --queue; default 1 h)")
     p.add_argument("--async", dest="async_", action="store_true", help="print the pool id and return at once")
     p.add_argument("--stream", action="store_true", help="print output lines as they come, prefixed with the "
                                                          "node (stdout to stdout, stderr to stderr)")
+    p.add_argument("--script", metavar="FILE",
+                   help="run this local script on each worker with the interpreter its #! line names "
+                        "(default /bin/sh); the words after -- are its arguments")
+    p.add_argument("--no-stdin", action="store_true",
+                   help="do not forward pcci's standard input to the jobs (it is, when it is not a terminal)")
+    p.add_argument("--outdir", metavar="DIR", help="also write each node's output to DIR/NODE.out and DIR/NODE.err")
     p.add_argument("command", nargs=argparse.REMAINDER, help="the shell command (after --)")
 
     p = client_parser("copy", "write a local file on workers (atomically), as clush -c and pdcp do")
@@ -310,6 +405,23 @@ COMMANDS = {"copy": cmd_copy, "run": cmd_run, "pool": cmd_pool, "pools": cmd_poo
             "kill": cmd_kill, "keygen": cmd_keygen, "check-config": cmd_check_config}
 
 
+def connection_options(parser, default):
+    """--url, --token..., --json: before the command, after it, or both (after wins)."""
+    parser.add_argument("--url", default=default,
+                        help="master URL (else $PCCI_URL, ~/.config/pcci/client.yaml, http://127.0.0.1:8080)")
+    parser.add_argument("--token", default=default, help="API token; visible in ps, so prefer --token-file")
+    parser.add_argument("--token-file", default=default,
+                        help="a file holding the API token (else $PCCI_TOKEN_FILE, $PCCI_TOKEN or the client config)")
+    parser.add_argument("--cacert", default=default,
+                        help="CA file (or the master's own api.crt) to check an https master with (else $PCCI_CACERT "
+                             "or cacert: in the client config)")
+    parser.add_argument("--fingerprint", default=default,
+                        help="accept only an https master whose certificate has this SHA-256 fingerprint, as the "
+                             "master logs it (else $PCCI_FINGERPRINT or fingerprint: in the client config)")
+    parser.add_argument("--json", action="store_true", default=False if default is None else default,
+                        help="print the API's JSON")
+
+
 def batch_size(text):
     """--batch N or N%: the number, or the percentage as the API takes it; a bad one is a usage error."""
     if text is None:
@@ -336,8 +448,8 @@ def main(argv=None):
     if args.command_name == "run":
         if args.command and args.command[0] == "--":
             args.command = args.command[1:]
-        if not args.command:
-            print("pcci run: give a command after --", file=sys.stderr)
+        if not args.command and not args.script:
+            print("pcci run: give a command after -- (or --script FILE)", file=sys.stderr)
             return EXIT_USAGE
     from ..client.transport import PcciError
     try:

@@ -48,12 +48,13 @@ class Master:
     def run(self, cmd: str, target: Target = None, *, exclude: Target = None, timeout: Optional[float] = None,
             env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None, user: Optional[str] = None,
             batch: Union[int, str, None] = None, max_failures: Optional[int] = None, queue: bool = False,
-            queue_timeout: Optional[float] = None) -> "Pool":
+            queue_timeout: Optional[float] = None, stdin: Union[str, bytes, None] = None) -> "Pool":
         """Submit ``cmd`` on every targeted worker (None: every online one) and return the
         pool at once; ``pool.wait()`` for the results. While the master says it is busy
         (429) the submit waits as it asks, for up to a minute."""
         options = {"user": user, "batch": batch, "maxFailures": max_failures,
-                   "offline": "queue" if queue or queue_timeout else None, "queueTimeout": queue_timeout}
+                   "offline": "queue" if queue or queue_timeout else None, "queueTimeout": queue_timeout,
+                   "stdin": {"base64": base64.b64encode(stdin).decode("ascii")} if isinstance(stdin, bytes) else stdin}
         submitted = self.transport.submit(cmd, _target(target), timeout, env, cwd, exclude=_target(exclude),
                                           options={k: v for k, v in options.items() if v is not None})
         return Pool(self, submitted)

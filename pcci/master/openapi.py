@@ -93,7 +93,9 @@ SCHEMAS = {
               "description": "the user the jobs run as; each worker's allowed_users say which it may"},
         timeout={"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": MAX_TIMEOUT_SECONDS},
         env={"type": "object", "additionalProperties": {"type": "string"}},
-        cwd={"type": "string", "minLength": 1})},
+        cwd={"type": "string", "minLength": 1},
+        stdin={"oneOf": [{"type": "string"}, _object({"base64": {"type": "string"}})],
+               "description": "fed to each job's standard input: text, or any bytes in base64 (at most 512 KiB)"})},
     "CopyRequest": {"type": "object", "required": ["dest", "content"], "additionalProperties": False,
                     "properties": dict(
         _TARGETING,

@@ -82,8 +82,11 @@ def dispatch_fields(pool):
     if pool.copy is not None:
         return {"type": protocol.COPY, "dest": pool.copy["dest"], "content": pool.copy["content"],
                 "mode": pool.copy["mode"], "owner": pool.copy["owner"]}
-    return {"type": protocol.RUN, "cmd": pool.cmd, "timeout": pool.timeout, "env": pool.env, "cwd": pool.cwd,
-            "user": pool.user}
+    fields = {"type": protocol.RUN, "cmd": pool.cmd, "timeout": pool.timeout, "env": pool.env, "cwd": pool.cwd,
+              "user": pool.user}
+    if pool.stdin is not None:
+        fields["stdin"] = pool.stdin        # only then: only a worker with job_stdin is sent it
+    return fields
 
 
 def run_message(pool, job):
@@ -154,7 +157,8 @@ class PoolCore:
         pool = Pool(self.new_pool_id(now), request["cmd"], now, {}, timeout=request["timeout"],
                     env=request["env"], cwd=request["cwd"], submitted_by=request.get("submitted_by"),
                     submitted_from=request.get("submitted_from"), target=request.get("target"),
-                    rollout=rollout_of(request, len(names), now), user=request.get("user"), copy=request.get("copy"))
+                    rollout=rollout_of(request, len(names), now), user=request.get("user"), copy=request.get("copy"),
+                    stdin=request.get("stdin"))
         effects = Effects()
         queueing = pool.rollout is not None and pool.rollout.queue_until is not None
         for position, name in enumerate(names):
@@ -170,6 +174,10 @@ class PoolCore:
             elif pool.copy is not None and protocol.FILE_COPY not in info.features:
                 change_job_state(job, JobState.FAILED, now)
                 job.stderr = "pcci: worker %s runs a release that cannot receive files; upgrade it\n" % name
+            elif pool.stdin is not None and protocol.JOB_STDIN not in info.features:
+                change_job_state(job, JobState.FAILED, now)
+                job.stderr = ("pcci: worker %s runs a release that cannot feed a job's stdin; upgrade it (the job "
+                              "did not run)\n" % name)
         refused = [job for job in pool.jobs.values() if job.state is JobState.FAILED]
         waiting = [job for job in pool.jobs.values() if job.state is JobState.QUEUED]
         if pool.user is not None and refused and not waiting:

@@ -127,6 +127,16 @@ class Registry:
         if queued is not None:
             info.queued = queued
 
+    def job_ended(self, name, job_id):
+        """A result came for this job: it runs no more, whatever the worker's last heartbeat
+        said (a pool that ended shows no running job until the next one)."""
+        info = self.workers.get(name)
+        if info is not None and (job_id in info.running or job_id in info.queued):
+            info.running = [other for other in info.running if other != job_id]
+            info.queued = [other for other in info.queued if other != job_id]
+            return True
+        return False
+
     def forget(self, name):
         """Drop an offline worker for good (it will not return); False if it is connected."""
         info = self.workers.get(name)

@@ -163,7 +163,7 @@ class Store:
         with _transaction(self.db):
             self.db.executemany(
                 "INSERT INTO pools (%s) VALUES (%s) ON CONFLICT (id) DO UPDATE SET %s"
-                % (POOL_WRITE_COLUMNS, ", ".join("?" * 15), _excluded(POOL_CHANGING_COLUMNS)),
+                % (POOL_WRITE_COLUMNS, ", ".join("?" * 16), _excluded(POOL_CHANGING_COLUMNS)),
                 [pool_row(p) for p in pools])
             self.db.executemany(
                 "INSERT OR REPLACE INTO jobs (pool_id, position, %s) VALUES (%s)" % (JOB_COLUMNS, ", ".join("?" * 12)),

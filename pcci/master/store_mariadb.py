@@ -40,7 +40,7 @@ def _marks(count):
 
 
 SAVE_POOLS = "INSERT INTO pools (%s) VALUES (%s) ON DUPLICATE KEY UPDATE %s" % (
-    POOL_WRITE_COLUMNS, _marks(15), _updates(POOL_CHANGING_COLUMNS))
+    POOL_WRITE_COLUMNS, _marks(16), _updates(POOL_CHANGING_COLUMNS))
 SAVE_JOBS = "INSERT INTO jobs (pool_id, position, %s) VALUES (%s) ON DUPLICATE KEY UPDATE %s" % (
     JOB_COLUMNS, _marks(12), _updates(JOB_CHANGING_COLUMNS))
 SAVE_WORKERS = "INSERT INTO workers (%s) VALUES (%s) ON DUPLICATE KEY UPDATE %s" % (

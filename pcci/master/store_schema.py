@@ -31,6 +31,8 @@ SQLITE = [
     # Which worker process synced last: its jobs sent since, and not named in its next sync,
     # never arrived and are sent again (pool_core.on_sync).
     Migration(2, "the worker process that synced last", ["ALTER TABLE workers ADD COLUMN instance TEXT"]),
+    # A pool's jobs' standard input (base64): a job that starts later (a batch, a queue) gets it too.
+    Migration(3, "the jobs' standard input", ["ALTER TABLE pools ADD COLUMN stdin TEXT"]),
 ]
 
 # Columns the releases before versioned schemas added to a file at open, with their
@@ -74,6 +76,8 @@ MARIADB = [
     ]),
     Migration(2, "the worker process that synced last", [
         "ALTER TABLE workers ADD COLUMN IF NOT EXISTS instance VARCHAR(64) CHARACTER SET ascii NULL"]),
+    Migration(3, "the jobs' standard input", [
+        "ALTER TABLE pools ADD COLUMN IF NOT EXISTS stdin LONGTEXT CHARACTER SET ascii NULL"]),
 ]
 
 VERSION_TABLE = {

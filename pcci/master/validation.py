@@ -13,7 +13,7 @@ from ..errors import (BadTarget, DuplicateWorker, EmptyBody, EmptyCmd, Malformed
                       PayloadTooLarge, PoolTooLarge, UnencodableText, UnknownField, WrongType)
 from ..config import USER_NAME
 from ..framing import loads
-from ..protocol import storable
+from ..protocol import MAX_STDIN_BYTES, storable
 from ..states import PoolStatus, values
 from ..target_size import TargetError, TargetTooLarge, check_budget
 from ..targets import Term, inverted, names_term, scan
@@ -22,7 +22,7 @@ MAX_WAIT_SECONDS = 3600.0
 MAX_PAGE = 1000
 MAX_TIMEOUT_SECONDS = 366 * 86400.0
 JOB_FIELDS = ("cmd", "workers", "exclude", "timeout", "env", "cwd", "user", "batch", "maxFailures", "offline",
-              "queueTimeout")
+              "queueTimeout", "stdin")
 OFFLINE_POLICIES = ("fail", "queue")
 KILL_FIELDS = ("workers",)
 
@@ -109,6 +109,30 @@ def _budget(fields, terms, limit):
         raise BadTarget(str(exc))
 
 
+def job_stdin(value):
+    """POST /job's ``stdin``: text (sent as UTF-8) or ``{"base64": ...}`` for any bytes; as
+    the base64 text the run frame carries, or None. Its size is computed before decoding."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if len(value) > MAX_STDIN_BYTES or len(value.encode("utf-8", "surrogatepass")) > MAX_STDIN_BYTES:
+            raise PayloadTooLarge("'stdin' is over %d bytes" % MAX_STDIN_BYTES)
+        _check_texts("stdin", [value.replace("\0", "")])
+        return base64.b64encode(value.encode("utf-8")).decode("ascii")
+    if not (isinstance(value, dict) and set(value) == {"base64"} and isinstance(value["base64"], str)):
+        raise WrongType("'stdin' must be text, or {\"base64\": \"...\"} for any bytes")
+    encoded = value["base64"]
+    if len(encoded) > 4 * -(-MAX_STDIN_BYTES // 3):
+        raise PayloadTooLarge("'stdin' is over %d bytes" % MAX_STDIN_BYTES)
+    try:
+        size = len(base64.b64decode(encoded, validate=True))
+    except ValueError:
+        raise WrongType("'stdin.base64' is not base64")
+    if size > MAX_STDIN_BYTES:
+        raise PayloadTooLarge("'stdin' is over %d bytes" % MAX_STDIN_BYTES)
+    return encoded
+
+
 def job_request(body, max_pool_jobs):
     data = parse_json_body(body)
     _reject_unknown(data, JOB_FIELDS)
@@ -137,9 +161,10 @@ def job_request(body, max_pool_jobs):
     user = data.get("user")
     if user is not None and not (isinstance(user, str) and USER_NAME.fullmatch(user)):
         raise WrongType("'user' must be a user name (the worker's allowed_users say which), got %r" % (user,))
+    stdin = job_stdin(data.get("stdin"))
     terms, listed = target(data.get("workers"), data.get("exclude"), max_pool_jobs)
     return dict(rollout(data), cmd=cmd, terms=terms, listed=listed, timeout=timeout, env=env, cwd=cwd, user=user,
-                target={"workers": data.get("workers", "*"), "exclude": data.get("exclude")})
+                stdin=stdin, target={"workers": data.get("workers", "*"), "exclude": data.get("exclude")})
 
 
 COPY_FIELDS = ("workers", "exclude", "dest", "content", "mode", "owner", "batch", "maxFailures", "offline",

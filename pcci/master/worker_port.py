@@ -329,7 +329,10 @@ class WorkerPort:
                     log.warning("worker %s sent an invalid result for %s (%s); the job is marked failed",
                                 session.name, result["job"], problem)
                 self.registry.heard_from(session.name, now)
+                ended = self.registry.job_ended(session.name, result["job"])
                 self.pools.on_result(session, result)
+                if ended:
+                    self._changed(session.name)
             elif kind == protocol.SYNC:
                 running = protocol.job_ids(message, "running")
                 if running is None:

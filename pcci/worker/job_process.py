@@ -69,11 +69,35 @@ class Capture:
                     self.grew = None
 
 
-def spawn(argv, environment, cwd, umask=-1):
+def spawn(argv, environment, cwd, umask=-1, stdin=None):
     """Start ``argv`` (``shell -c cmd``, or that behind a switch of user) in a new session
-    with piped stdout and stderr."""
-    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            cwd=cwd or None, env=environment, start_new_session=True, umask=umask)
+    with piped stdout and stderr; stdin is /dev/null, or a pipe that ``feed`` fills with
+    the ``stdin`` bytes (kept as ``process.pcci_stdin``)."""
+    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd or None, env=environment,
+                               start_new_session=True, umask=umask)
+    process.pcci_stdin = stdin
+    return process
+
+
+def feed(pipe, data):
+    """Write ``data`` to the job's stdin through the hub, then close it (end of file). A
+    job that exits or closes its stdin before reading it all is not an error (EPIPE)."""
+    fd = pipe.fileno()
+    os.set_blocking(fd, False)
+    view = memoryview(data or b"")
+    try:
+        while view:
+            try:
+                written = os.write(fd, view[:65536])
+            except BlockingIOError:
+                gevent.socket.wait_write(fd)
+                continue
+            view = view[written:]
+    except OSError:
+        pass                # EPIPE: the job did not want the rest
+    finally:
+        pipe.close()
 
 
 def wait_exit(process, timeout):
@@ -103,24 +127,34 @@ def _poll_exit(process, timeout):
 
 
 def group_alive(pgid):
-    """Whether any process is left in the process group."""
+    """Whether a process of the group is still running. A zombie is not: a killed child
+    whose shell had exited waits for init (or a subreaper) to reap it, and kill(2) still
+    finds it, so a quick ``killpg(pgid, 0)`` that finds something is checked in /proc."""
     try:
         os.killpg(pgid, 0)
-        return True
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
+    return group_size(pgid) > 0
 
 
 def group_size(pgid):
-    """How many processes the group has (read from /proc: only when something was left)."""
+    """How many processes of the group are running, zombies left out (read from /proc:
+    only when something seemed left)."""
     count = 0
     for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                if os.getpgid(int(name)) == pgid:
-                    count += 1
-            except OSError:
-                continue
+        if name.isdigit() and _running_in_group(name, pgid):
+            count += 1
     return count
+
+
+def _running_in_group(pid, pgid):
+    """From /proc/PID/stat: "pid (comm) state ppid pgrp ..."; comm may hold spaces and
+    parentheses, so the fields are read after its last ')'."""
+    try:
+        with open("/proc/%s/stat" % pid, "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return False
+    return len(fields) > 2 and fields[2] == str(pgid).encode() and fields[0] not in (b"Z", b"X")

@@ -197,7 +197,7 @@ class MasterLink:
                 if self.outbox.holds(message["job"]):
                     continue   # already ran; its result is on its way
                 self.runner.start(message["job"], message["cmd"], message.get("timeout"),
-                                  message.get("env"), message.get("cwd"), message.get("user"))
+                                  message.get("env"), message.get("cwd"), message.get("user"), message.get("stdin"))
                 # A backlog of run frames is handled one at a time, letting heartbeats,
                 # output readers and finished jobs in between.
                 gevent.sleep(0)

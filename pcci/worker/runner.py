@@ -27,6 +27,7 @@ Spawning, waiting and capture are in ``job_process``; the result message is buil
 ``results``.
 """
 
+import base64
 import collections
 import errno
 import logging
@@ -53,7 +54,7 @@ PIPE_CLOSE_SECONDS = 2.0
 # After SIGKILL, how long to wait for the processes to be gone before giving up on them.
 KILL_SETTLE_SECONDS = 5.0
 
-JobSpec = collections.namedtuple("JobSpec", "job_id cmd timeout env cwd user")
+JobSpec = collections.namedtuple("JobSpec", "job_id cmd timeout env cwd user stdin")
 
 
 class OutputReadFailed(Exception):
@@ -116,10 +117,11 @@ class Runner:
         return list(self.jobs) + list(self.queue) + list(self.copying)
 
     # -- admission ------------------------------------------------------------------------
-    def start(self, job_id, cmd, timeout=None, env=None, cwd=None, user=None):
+    def start(self, job_id, cmd, timeout=None, env=None, cwd=None, user=None, stdin=None):
+        """``stdin``: base64 of the bytes to feed the job's standard input (None: /dev/null)."""
         if job_id in self.jobs or job_id in self.queue:
             return
-        self.queue[job_id] = JobSpec(job_id, cmd, timeout, env, cwd, user)
+        self.queue[job_id] = JobSpec(job_id, cmd, timeout, env, cwd, user, stdin)
         self._admit()
 
     def _admit(self):
@@ -175,7 +177,10 @@ class Runner:
             cwd = spec.cwd or (entry.pw_dir if os.path.isdir(entry.pw_dir) else "/")
             umask = job_user.JOB_UMASK
         try:
-            process = self.spawn(argv, environment, cwd, umask)
+            if spec.stdin is None:
+                process = self.spawn(argv, environment, cwd, umask)
+            else:
+                process = self.spawn(argv, environment, cwd, umask, stdin=base64.b64decode(spec.stdin))
         except OSError as exc:
             self._remove_cgroup(cgroup)
             if exc.errno in SPAWN_RESOURCE_ERRNOS and not isinstance(exc, (FileNotFoundError, PermissionError)):
@@ -266,6 +271,8 @@ class Runner:
             out, err = job_process.Capture(self.output_cap), job_process.Capture(self.output_cap)
         readers = [gevent.spawn(self._read_stream, job, out, process.stdout.fileno()),
                    gevent.spawn(self._read_stream, job, err, process.stderr.fileno())]
+        if process.stdin is not None:
+            readers.append(gevent.spawn(job_process.feed, process.stdin, process.pcci_stdin))
         note = b""
         try:
             if not job_process.wait_exit(process, job.remaining()):
