@@ -268,6 +268,23 @@ def cluster(tmp_path):
         made.stop()
 
 
+@pytest.fixture
+def in_process(tmp_path):
+    """A real master in the test's own process, with fake workers (tests/harness.py): the
+    fast tier's way to test what the master decides."""
+    from harness import InProcessMaster
+    made = None
+    def start(**overrides):
+        nonlocal made
+        made = InProcessMaster(tmp_path, **overrides)
+        return made
+    try:
+        yield start
+    finally:
+        if made is not None:
+            made.stop()
+
+
 def cgroup_base():
     """A cgroup v2 directory of the test's own, or None where there is none to make."""
     from pcci.worker import cgroups as job_cgroups_module   # here: bench/ scripts use this file too

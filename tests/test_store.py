@@ -28,7 +28,7 @@ def open_mariadb(url):
     made = MariaDbStore(target, "secret")
     made.open()
     epoch = LeaseBoard(Connector(target, "secret")).claim("test-master", 30, "http://x", "x:1")
-    made.fence = ("test-master", epoch)
+    made.fence_writes("test-master", epoch)
     return made
 
 

@@ -155,6 +155,9 @@ class Store:
             self.db.close()
             self.db = None
 
+    def fence_writes(self, holder, epoch):
+        """Nothing to fence: a SQLite file has one master (it holds the file's lock)."""
+
     # -- writes ------------------------------------------------------------------------
     @_watching_for_damage(write=True)
     def save(self, pools, jobs, workers=(), forget_workers=()):

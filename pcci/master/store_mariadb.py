@@ -129,6 +129,10 @@ class MariaDbStore:
                 cursor.executemany("DELETE FROM workers WHERE name = %s", [(name,) for name in forget_workers])
         self._run(work)
 
+    def fence_writes(self, holder, epoch):
+        """From now on every write needs this lease (``holder``, ``epoch``) to be the current one."""
+        self.fence = (holder, epoch)
+
     def _check_fence(self, cursor):
         if self.fence is None:
             raise Fenced("this master is not the active one: it holds no lease, so it writes nothing")
