@@ -16,12 +16,12 @@ from .. import config as config_module
 from .api import build_app
 from .api_edge import ApiEdge
 from .cluster_events import ClusterEvents
-from .live_output import PoolFeeds
+from .pool_feeds import PoolFeeds
 from .metrics import Metrics
 from .persister import Persister
 from .pool_core import PoolCore
 from .pool_ids import PoolIdMaker
-from .pools import PoolService
+from .pool_service import PoolService
 from .registry import Registry
 from .retention import purge_loop
 from .standby import build_standby_app
@@ -62,7 +62,8 @@ def build_active(cfg, key: str, tokens: list, store, clock: Callable[[], int], s
     events = ClusterEvents(registry)
     # No worker can send more of a stream than one result frame could carry.
     feeds = PoolFeeds(config_module.largest_output_cap(cfg.max_frame_bytes))
-    metrics = metrics_client and Metrics(metrics_client, registry, core, persister, store.backend.path, clock)
+    metrics = metrics_client and Metrics(metrics_client, registry, core.active_count, persister, store.backend.path,
+                                         clock)
     edge = ApiEdge(tokens, on_answer=metrics and metrics.api_answered)
     pools = PoolService(core, store, registry, persister, clock, feeds, events, metrics)
     pools.restore()

@@ -46,10 +46,10 @@ def load_client():
 
 
 class Metrics:
-    def __init__(self, client, registry, core, persister, store_path, clock):
+    def __init__(self, client, registry, active_pools, persister, store_path, clock):
         self.client = client
         self.workers = registry
-        self.core = core
+        self.active_pools = active_pools    # () -> how many pools are running (PoolCore.active_count)
         self.persister = persister
         self.store_path = store_path
         self.clock = clock
@@ -120,7 +120,7 @@ class Metrics:
                 ("pcci_workers_connected", "Workers connected and ready for jobs",
                  sum(1 for info in workers if info.online)),
                 ("pcci_workers_known", "Workers the master knows, online or not", len(workers)),
-                ("pcci_pools_active", "Pools with jobs still running or queued", len(self.core.active)),
+                ("pcci_pools_active", "Pools with jobs still running or queued", self.active_pools()),
                 ("pcci_store_bytes", "Size of the pool store on disk (SQLite file and write-ahead log)",
                  self.store_bytes()),
                 ("pcci_store_backlog", "Changes waiting to be saved", self.persister.backlog),

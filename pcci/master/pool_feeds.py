@@ -23,7 +23,6 @@ import bisect
 import collections
 import logging
 
-from ..states import JobState
 from . import views
 from .event_log import EventLog
 from .sse import SharedFrames
@@ -192,9 +191,7 @@ class PoolFeeds:
         return feed
 
     def output(self, pool, worker, message):
-        job = pool.jobs.get(worker)
-        if job is None or job.state is not JobState.RUNNING:
-            return
+        """A piece of the output of ``worker``'s job of ``pool``, which is running (``PoolCore.output_for``)."""
         feed = self.running.get(pool.pool_id) or self.follow(pool)
         feed.output(worker, message["stream"], message["offset"], message["length"], message["data"])
 
