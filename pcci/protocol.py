@@ -112,6 +112,26 @@ def error(code, message, leader=None):
 COPY_FIELDS = dict(job=str, dest=str, content=str, mode=(int, _NONE), owner=(str, _NONE))
 RUN_FIELDS = dict(job=str, cmd=str, timeout=(int, float, _NONE), env=(dict, _NONE), cwd=(str, _NONE),
                   user=(str, _NONE))
+# The fields a message must carry and their JSON types, for the messages ``checked`` checks
+# whole; the others (output, result, sync, heartbeat) have checks of their own below
+# (check_output, check_result, job_ids, worker_stats), and docs/protocol.md lists them all.
+FIELDS = {
+    HELLO: dict(node=str, nonce=str),
+    CHALLENGE: dict(nonce=str),
+    AUTH: dict(proof=str),
+    WELCOME: dict(proof=str),
+    RUN: RUN_FIELDS,
+    COPY: COPY_FIELDS,
+    KILL: dict(job=str),
+    KILL_RESULT: dict(job=str, outcome=str),
+    ACK: dict(job=str),
+    OUTPUT_FROM: dict(job=str, offsets=dict),
+}
+
+
+def checked(message, expected_type):
+    """The message, if it is of this type and carries its fields (``FIELDS``); else ProtocolError."""
+    return require(message, expected_type, **FIELDS.get(expected_type, {}))
 
 
 def result_message(job, state, exit_code, signal, start_time, end_time, stdout, stderr,

@@ -35,7 +35,7 @@ from pcci.master.service import worker_link_tls
 from pcci.master.store import Store, ThreadedStore
 from pcci.master.worker_port import WorkerServer
 from pcci.protocol import HandshakeRefused
-from pcci.worker.master_link import handshake
+from pcci.handshake import worker_side as handshake
 
 _CERTIFICATE = []       # (cert, key): one for the whole test run, openssl is not cheap
 

@@ -15,7 +15,7 @@ import pytest
 from conftest import KEY, REPO, wait_until
 from pcci import framing, protocol, tls
 from pcci.link import Link
-from pcci.worker.master_link import handshake
+from pcci.handshake import worker_side as handshake
 
 
 def spooled(cluster, name):

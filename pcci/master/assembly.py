@@ -58,11 +58,11 @@ def build_active(cfg, key: str, tokens: list, store, clock: Callable[[], int], s
     registry.load(store.workers(), active_since)
     core = PoolCore(registry, int(cfg.lost_after * 1000), active_since, PoolIdMaker().make, cfg.max_pool_jobs,
                     cfg.max_worker_backlog, groups=cfg.groups, reconnect_grace_ms=int(cfg.heartbeat_timeout * 1000))
-    persister = Persister(store, clock=clock, data_errors=store.backend.data_errors)
+    persister = Persister(store, clock=clock, data_errors=store.data_errors)
     events = ClusterEvents(registry)
     # No worker can send more of a stream than one result frame could carry.
     feeds = PoolFeeds(config_module.largest_output_cap(cfg.max_frame_bytes))
-    metrics = metrics_client and Metrics(metrics_client, registry, core.active_count, persister, store.backend.path,
+    metrics = metrics_client and Metrics(metrics_client, registry, core.active_count, persister, store.disk_bytes,
                                          clock)
     edge = ApiEdge(tokens, on_answer=metrics and metrics.api_answered)
     pools = PoolService(core, store, registry, persister, clock, feeds, events, metrics)

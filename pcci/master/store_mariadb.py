@@ -18,12 +18,15 @@ import re
 from ..errors import CannotStart, StoreUnavailable
 from . import pool_pages, store_schema
 from .mariadb_link import Connector, Session, Unreachable
+from .pool_store import PoolStore
 from .store_rows import (JOB_CHANGING_COLUMNS, JOB_COLUMNS, POOL_CHANGING_COLUMNS, POOL_COLUMNS, POOL_WRITE_COLUMNS,
                          WORKER_CHANGING_COLUMNS, WORKER_COLUMNS, job_row, pool_from_rows, pool_row, worker_from_row,
                          worker_row)
 
 log = logging.getLogger(__name__)
 
+DISK_BYTES = ("SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables "
+              "WHERE table_schema = DATABASE()")
 FENCE = "UPDATE pcci_lease SET writes = writes + 1 WHERE id = 1 AND holder = %s AND epoch = %s"
 
 
@@ -47,9 +50,8 @@ SAVE_WORKERS = "INSERT INTO workers (%s) VALUES (%s) ON DUPLICATE KEY UPDATE %s"
     WORKER_COLUMNS, _marks(7), _updates(WORKER_CHANGING_COLUMNS))
 
 
-class MariaDbStore:
-    # The server finds and reports damage itself (its own log, its own recovery).
-    damage = None
+class MariaDbStore(PoolStore):
+    # The server finds and reports damage itself (its own log, its own recovery): ``damage`` stays None.
 
     def __init__(self, target, password, tls_ca=None, connector=None):
         self.connector = connector or Connector(target, password, tls_ca)
@@ -190,6 +192,11 @@ class MariaDbStore:
 
     def count_pools(self):
         return self._run(lambda cursor: _one(cursor, "SELECT COUNT(*) FROM pools"))
+
+    def disk_bytes(self):
+        """The data and indexes of this database's tables, as the server reports them
+        (InnoDB's figures are estimates, refreshed as its statistics are)."""
+        return int(self._run(lambda cursor: _one(cursor, DISK_BYTES)))
 
 
 def suspect_timeout(provider_options):

@@ -9,32 +9,19 @@ closes that link with one log line; the other workers never notice.
 import logging
 import socket
 
-from typing import NamedTuple
-
 import gevent
 from gevent.server import StreamServer
 
-from .. import auth, protocol
+from .. import handshake, protocol
 from ..framing import ConnectionClosed, FrameError
 from ..link import Link, TlsFailure, tune_socket
 from ..protocol import HandshakeRefused
 from ..clock import monotonic
 from ..log_budget import BudgetedLog
-from ..targets import check_labels
 from .connection_limits import ConnectionLimits
 from .displacing import close_slot
-from .worker_sessions import said
 
 log = logging.getLogger(__name__)
-
-
-class Hello(NamedTuple):
-    """Who a worker said it is, once it has proved the key."""
-    name: str
-    features: frozenset
-    labels: dict
-    users: list
-    instance: object        # its process (protocol.instance), None from an older worker
 
 
 class TlsHandshakeFailed(Exception):
@@ -125,13 +112,13 @@ class WorkerPort:
             if self.tls is not None:
                 sock = self._tls_accept(sock)
             link = Link(sock, protocol.HANDSHAKE_MAX_FRAME_BYTES, peer)
-            proof, hello = self._handshake(link, peer)
+            # Each read has the handshake timeout; the deadline around this call bounds them all.
+            proof, hello = handshake.master_side(link, self.key, self.config.handshake_timeout,
+                                                 self.cert_fingerprint)
             authenticated()
             deadline.cancel()
             link.decoder.max_frame_bytes = self.config.max_frame_bytes
-            welcome = {"type": protocol.WELCOME, "version": protocol.VERSION, "proof": proof,
-                       "heartbeatTimeout": self.config.heartbeat_timeout, "features": list(protocol.FEATURES)}
-            self.workers.serve(link, address[0], welcome, hello)
+            self.workers.serve(link, address[0], handshake.welcome(proof, self.config.heartbeat_timeout), hello)
         except HandshakeRefused as exc:
             if exc.code == "not_leader":
                 log.debug("worker connection from %s refused: %s: %s", peer, exc.code, exc.message)
@@ -178,36 +165,6 @@ class WorkerPort:
             raise
         tls_sock.settimeout(None)
         return tls_sock
-
-    def _handshake(self, link, peer):
-        timeout = self.config.handshake_timeout     # each read; the caller's deadline bounds them all
-        hello = protocol.require(link.receive(timeout), protocol.HELLO, node=str, nonce=str)
-        name = hello["node"]
-        if hello.get("version") != protocol.VERSION:
-            raise HandshakeRefused("version_mismatch", "worker %r speaks protocol version %r, this master %d; "
-                                   "install the same PCCI release on both" % (name[:300], hello.get("version"),
-                                                                              protocol.VERSION))
-        if not name or len(name) > 255 or "/" in name or not name.isprintable() or not protocol.storable(name):
-            raise HandshakeRefused("bad_node_name", "node name %r must be 1-255 printable characters without '/'"
-                                   % name[:300])
-        labels = hello.get("labels") or {}
-        problems = check_labels(labels)
-        if problems:
-            raise HandshakeRefused("bad_labels", "worker %r: %s" % (name, "; ".join(problems)[:500]))
-        nonce = auth.new_nonce()
-        link.send_now({"type": protocol.CHALLENGE, "nonce": nonce})
-        reply = link.receive(timeout)
-        if reply.get("type") == protocol.ERROR:
-            raise HandshakeRefused(said(reply.get("code"), 40), "worker %r gave up the handshake: %s"
-                                   % (name, said(reply.get("message"))))
-        protocol.require(reply, protocol.AUTH, proof=str)
-        expected = auth.worker_proof(self.key, nonce, hello["nonce"], name, self.cert_fingerprint)
-        if not auth.proofs_match(expected, reply["proof"]):
-            raise HandshakeRefused("bad_key", "worker %r failed the cluster key check; is its cluster key the "
-                                   "master's, and is nothing between them presenting another certificate?" % name)
-        return (auth.master_proof(self.key, hello["nonce"], nonce, name, self.cert_fingerprint),
-                Hello(name, frozenset(protocol.features(hello)), labels, protocol.user_names(hello),
-                      protocol.instance(hello)))
 
 
 class WorkerServer(StreamServer):

@@ -11,6 +11,7 @@ import logging
 from gevent.event import AsyncResult, Event
 
 from .. import protocol
+from ..logs import said
 from ..protocol import HandshakeRefused
 from ..states import WORKER_KILL_OUTCOMES, KillOutcome
 from . import worker_stats
@@ -19,13 +20,6 @@ log = logging.getLogger(__name__)
 
 # How long an existing session has to answer a ping before a newcomer may take its name.
 NAME_PROBE_SECONDS = 2.0
-
-
-def said(value, limit=300):
-    """Words a worker sent, cut at ``limit`` characters for one log line (a frame may
-    carry 16 MiB of them); pcci.logs escapes their control characters."""
-    text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 class SessionEnded(Exception):
@@ -57,7 +51,7 @@ class WorkerSession:
         return reply
 
     def kill_replied(self, message):
-        protocol.require(message, protocol.KILL_RESULT, job=str, outcome=str)
+        protocol.checked(message, protocol.KILL_RESULT)
         if message["outcome"] not in {outcome.value for outcome in WORKER_KILL_OUTCOMES}:
             raise protocol.ProtocolError("kill_result with unknown outcome %r" % message["outcome"][:40])
         for reply in self._kill_replies.pop(message["job"], []):
