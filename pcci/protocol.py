@@ -43,6 +43,23 @@ ERROR = "error"
 FROM_WORKER = {HELLO, AUTH, SYNC, HEARTBEAT, RESULT, KILL_RESULT, OUTPUT, PING, PONG, ERROR}
 FROM_MASTER = {CHALLENGE, WELCOME, RUN, KILL, ACK, OUTPUT_FROM, COPY, PING, PONG, ERROR}
 
+# -- result frame sizing: what output_cap_bytes and max_frame_bytes must agree on ---------
+# Room in a result frame for everything but the output: job id, times, signal, keys.
+RESULT_FRAME_OVERHEAD = 64 * 1024
+# A byte of output takes at most 6 bytes in a JSON frame (a control byte is \u0001).
+JSON_BYTES_PER_OUTPUT_BYTE = 6
+
+
+def worst_case_result_bytes(output_cap):
+    """The largest result frame a job can make: both streams full of control bytes."""
+    return 2 * JSON_BYTES_PER_OUTPUT_BYTE * output_cap + RESULT_FRAME_OVERHEAD
+
+
+def largest_output_cap(max_frame_bytes):
+    """The largest output_cap_bytes whose worst-case result fits a frame of this size."""
+    return max(0, (max_frame_bytes - RESULT_FRAME_OVERHEAD) // (2 * JSON_BYTES_PER_OUTPUT_BYTE))
+
+
 # Optional abilities, named in hello and welcome; a side uses one only when both named it,
 # so a worker and a master one release apart still work together (without it).
 LIVE_OUTPUT = "live_output"     # output while a job runs: OUTPUT and OUTPUT_FROM

@@ -25,7 +25,7 @@ import gevent
 import gevent.socket
 
 from conftest import KEY
-from pcci import config, protocol, tls
+from pcci import config, protocol, secret_files, tls
 from pcci.clock import wall_ms
 from pcci.framing import ConnectionClosed, FrameError
 from pcci.link import Link
@@ -67,7 +67,7 @@ class InProcessMaster:
         settings.update(overrides)
         self.config = cfg = config.validate(settings, config.MASTER_KEYS, "harness")
         os.makedirs(cfg.state_dir, exist_ok=True)
-        tokens = config.read_api_tokens(cfg)
+        tokens = secret_files.read_api_tokens(cfg)
         first = (settings.get("api_tokens") or [None])[0]
         self.token = first["token"] if isinstance(first, dict) else first
         self.store = ThreadedStore(Store(os.path.join(cfg.state_dir, "pcci.sqlite3")))

@@ -12,7 +12,7 @@ from typing import Callable, NamedTuple, Optional
 
 import gevent
 
-from .. import config as config_module
+from .. import protocol
 from .api import build_app
 from .api_edge import ApiEdge
 from .cluster_events import ClusterEvents
@@ -61,7 +61,7 @@ def build_active(cfg, key: str, tokens: list, store, clock: Callable[[], int], s
     persister = Persister(store, clock=clock, data_errors=store.data_errors)
     events = ClusterEvents(registry)
     # No worker can send more of a stream than one result frame could carry.
-    feeds = PoolFeeds(config_module.largest_output_cap(cfg.max_frame_bytes))
+    feeds = PoolFeeds(protocol.largest_output_cap(cfg.max_frame_bytes))
     metrics = metrics_client and Metrics(metrics_client, registry, core.active_count, persister, store.disk_bytes,
                                          clock)
     edge = ApiEdge(tokens, on_answer=metrics and metrics.api_answered)

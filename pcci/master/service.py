@@ -13,7 +13,7 @@ import gevent
 from gevent.event import Event
 
 from .. import config as config_module
-from .. import service_manager, store_url, tls
+from .. import secret_files, service_manager, store_url, tls
 from ..clock import wall_ms
 from ..durable_files import make_directories
 from ..errors import CannotStart, ConfigError
@@ -127,8 +127,8 @@ class AppSwitch:
 
 
 def run(cfg):
-    key = config_module.read_cluster_key(cfg)
-    tokens = config_module.read_api_tokens(cfg)
+    key = secret_files.read_cluster_key(cfg)
+    tokens = secret_files.read_api_tokens(cfg)
     raise_open_file_limit()
     tune_garbage_collector()
     make_directories(cfg.state_dir)
@@ -239,7 +239,7 @@ def reload_config(config_path, reloads):
     """SIGHUP: read the config file again and hand it to each of ``reloads``; a file that
     does not validate changes nothing (the settings in use stay)."""
     try:
-        new = config_module.load_master(config_path)
+        new = config_module.load(config_path, "master")
     except ConfigError as exc:
         log.error("reload: kept the settings in use; %s", "; ".join(exc.problems))
         return
@@ -252,7 +252,7 @@ def reload_tokens(new, edge):
     restart. Tokens that would leave a master with tokens tokenless (it may be listening off
     loopback) are refused: the tokens in use stay."""
     try:
-        tokens = config_module.read_api_tokens(new)
+        tokens = secret_files.read_api_tokens(new)
     except ConfigError as exc:
         log.error("reload: kept the API tokens in use; %s", "; ".join(exc.problems))
         return

@@ -9,7 +9,7 @@ import gevent
 from gevent.event import Event
 
 from .. import config as config_module
-from .. import service_manager
+from .. import secret_files, service_manager
 from ..clock import monotonic
 from ..errors import CannotStart, ConfigError
 from . import cgroups, orphans
@@ -49,7 +49,7 @@ def run(cfg, make_runner=Runner):
         # Started, then done: systemd (Type=notify) must not take this for a failed start.
         service_manager.notify("READY=1\nSTATUS=not configured yet")
         return 0
-    key = config_module.read_cluster_key(cfg)
+    key = secret_files.read_cluster_key(cfg)
     if not cfg.master_tls:
         log.warning("master_tls is false: the link to the master is PLAINTEXT. Anyone on the network can read "
                     "every command and its output and make this worker run commands. Use this only to debug.")
@@ -97,7 +97,7 @@ def reload_labels(config_path, link):
     """SIGHUP (systemctl reload pcci-worker): the labels again; a file that does not
     validate changes nothing. Other settings take a restart."""
     try:
-        new = config_module.load_worker(config_path)
+        new = config_module.load(config_path, "worker")
     except ConfigError as exc:
         log.error("reload: kept the labels in use; %s", "; ".join(exc.problems))
         return
