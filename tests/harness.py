@@ -14,17 +14,17 @@ process). It starts no process but ``sh`` and, once per test run, ``openssl``: s
 belong to the fast tier.
 """
 
+import functools
 import http.client
 import json
 import os
 import subprocess
 import tempfile
-import time
 
 import gevent
 import gevent.socket
 
-from conftest import KEY
+from conftest import KEY, MasterCalls, wait_until
 from pcci import config, protocol, secret_files, tls
 from pcci.clock import wall_ms
 from pcci.framing import ConnectionClosed, FrameError
@@ -56,7 +56,7 @@ class _GeventConnection(http.client.HTTPConnection):
         self.sock = gevent.socket.create_connection((self.host, self.port), self.timeout)
 
 
-class InProcessMaster:
+class InProcessMaster(MasterCalls):
     """An active master on loopback in this process; talk to it as tests talk to ``Cluster``."""
 
     def __init__(self, base, **overrides):
@@ -99,22 +99,8 @@ class InProcessMaster:
             self.wait_online(name)
         return worker
 
-    def wait_online(self, *names, timeout=15):
-        def all_online():
-            online = {w["name"] for w in self.api("GET", "/workers")[1]["workers"] if w["online"]}
-            return set(names) <= online
-        self.wait_until(all_online, timeout=timeout, what="workers %s online" % (names,))
-
-    @staticmethod
-    def wait_until(predicate, timeout=10.0, interval=0.02, what="condition"):
-        """conftest.wait_until, yielding to the hub between tries."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            gevent.sleep(interval)
-        raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
+    # conftest.wait_until, yielding to the hub between tries.
+    wait_until = staticmethod(functools.partial(wait_until, sleep=gevent.sleep))
 
     # -- HTTP ---------------------------------------------------------------------------------
     def api(self, method, path, body=None, token="default", raw=None, headers=None, timeout=30):
@@ -131,18 +117,6 @@ class InProcessMaster:
             return response.status, json.loads(response.read())
         finally:
             connection.close()
-
-    def run(self, cmd, workers=None, wait=30, **fields):
-        """Submit a pool and wait for it to finish; returns the finished pool."""
-        body = dict(fields, cmd=cmd)
-        if workers is not None:
-            body["workers"] = workers
-        status, submitted = self.api("POST", "/job", body)
-        assert status == 202, submitted
-        status, pool = self.api("GET", "/pool/%s?wait=%s" % (submitted["id"], wait))
-        assert status == 200, pool
-        assert pool["status"] == "done", pool
-        return pool
 
 
 class FakeWorker:

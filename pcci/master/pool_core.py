@@ -21,6 +21,7 @@ from ..model import (IllegalTransition, Job, Pool, Rollout, accepts_result, appl
 from ..states import FAILURES, JobState, KillOutcome
 from ..target_size import TargetError, TargetTooLarge
 from ..targets import fold, resolve
+from .bounded_recent import BoundedRecent
 
 log = logging.getLogger(__name__)
 
@@ -124,9 +125,8 @@ class PoolCore:
         self.max_worker_backlog = max_worker_backlog
         self.unfinished = collections.Counter()     # worker -> jobs sent to it and not yet ended
         self.active = {}
-        self.recent = collections.OrderedDict()
-        self.recent_limits = (recent_pools, recent_bytes)
-        self._recent_bytes = 0
+        # Ended pools, once saved: the "wait, then read" after a submit needs no store read.
+        self.recent = BoundedRecent(recent_pools, recent_bytes, approximate_bytes)
 
     def restore(self, pools):
         """Pools that were running when the master stopped."""
@@ -432,23 +432,15 @@ class PoolCore:
         self._forget_recent(pool_id)
 
     def _remember(self, pool):
-        self.recent[pool.pool_id] = pool
-        self._recent_bytes += approximate_bytes(pool)
-        max_count, max_bytes = self.recent_limits
-        while self.recent and (len(self.recent) > max_count or self._recent_bytes > max_bytes):
-            _, oldest = self.recent.popitem(last=False)
-            self._recent_bytes -= approximate_bytes(oldest)
+        self.recent.add(pool.pool_id, pool)
 
     def _forget_recent(self, pool_id):
-        pool = self.recent.pop(pool_id, None)
-        if pool is not None:
-            self._recent_bytes -= approximate_bytes(pool)
+        self.recent.pop(pool_id)
 
     def forget_recent(self):
         """After a purge the store is the truth again."""
         self.recent.clear()
-        self._recent_bytes = 0
 
     @property
     def recent_bytes(self):
-        return self._recent_bytes
+        return self.recent.bytes

@@ -13,12 +13,12 @@ from gevent.event import Event
 
 from .. import protocol
 from ..clock import monotonic
-from ..errors import Busy, InternalError, StorageFull, StoreUnavailable, UnknownPool
+from ..errors import Busy, InternalError, StorageFull, StoreUnavailable
 from ..framing import encoder_varying
 from ..states import KillOutcome
 from .persister import Unsavable
 from .pool_core import dispatch_fields
-from .pool_ids import is_pool_id
+from .pool_history import StoreHistory, unknown_pool
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ class PoolService:
         self.feeds = feeds          # pool_feeds.PoolFeeds: running jobs' output, pools' event logs
         self.events = events        # cluster_events.ClusterEvents
         self.metrics = metrics      # metrics.Metrics, or None without prometheus_client
+        self.history = StoreHistory(store)     # pools that have left memory
         self._done_events = {}
 
     def restore(self):
@@ -89,7 +90,7 @@ class PoolService:
     # -- from the worker port ------------------------------------------------------------------
     def on_result(self, session, result):
         pool_id = result["job"].partition("/")[0]
-        stored = self._from_store(pool_id) if self.core.find(pool_id) is None else None
+        stored = self.history.find(pool_id) if self.core.find(pool_id) is None else None
         self._carry_out(self.core.on_result(session.name, result, self.clock(), stored), received=monotonic())
 
     def on_sync(self, session, running, resumed=False):
@@ -166,18 +167,14 @@ class PoolService:
         self._wake([pool_id])
 
     # -- reads --------------------------------------------------------------------------------
-    def _from_store(self, pool_id):
-        """An ended pool that memory no longer holds; None for an id that cannot be one."""
-        return self.store.get_pool(pool_id) if is_pool_id(pool_id) else None
-
     def get(self, pool_id):
         pool = self.core.find(pool_id)
         if pool is None:
-            pool = self._from_store(pool_id)
+            pool = self.history.find(pool_id)
             # A result may have brought it back into memory while the store was read.
             pool = self.core.find(pool_id) or pool
         if pool is None:
-            raise UnknownPool("no pool with id %r (it may have been purged)" % pool_id)
+            raise unknown_pool(pool_id)
         return pool
 
     def wait(self, pool_id, seconds):

@@ -3,7 +3,6 @@
 import gc
 import logging
 import os
-import resource
 import signal
 import socket
 import ssl
@@ -16,6 +15,7 @@ from .. import config as config_module
 from .. import secret_files, service_manager, store_url, tls
 from ..clock import wall_ms
 from ..durable_files import make_directories
+from ..open_files import raise_open_file_limit
 from ..errors import CannotStart, ConfigError
 from .api_server import ApiServer, api_host, api_tls
 from .assembly import build_active, build_standby, start_loops
@@ -61,14 +61,6 @@ def tune_garbage_collector():
     the result rate (bench/scale.py, docs/performance.md). Nearly all garbage here is
     freed by reference counting; collect cycles far less often."""
     gc.set_threshold(*GC_THRESHOLDS)
-
-
-def raise_open_file_limit():
-    """One socket per worker: take the hard limit on open files, not the soft 1024."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard
 
 
 def open_store(cfg):

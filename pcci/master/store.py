@@ -126,18 +126,15 @@ class Store(PoolStore):
         """Bring the file to this release's schema version (store_schema), one transaction each."""
         self.db.execute(store_schema.VERSION_TABLE["sqlite"])
         row = self.db.execute("SELECT version FROM pcci_schema WHERE id = 1").fetchone()
-        try:
-            steps = store_schema.pending(store_schema.SQLITE, row[0] if row else 0, self.path)
-        except store_schema.SchemaTooNew as exc:
-            raise CannotStart(str(exc))
-        for step in steps:
-            with _transaction(self.db):
-                for statement in step.statements:
-                    self.db.execute(statement)
-                if step.version == 1:
-                    self._add_unversioned_columns()
-                self.db.execute("INSERT OR REPLACE INTO pcci_schema (id, version) VALUES (1, ?)", (step.version,))
-            log.info("pool store %s: schema version %d (%s)", self.path, step.version, step.what)
+        store_schema.migrate(store_schema.SQLITE, row[0] if row else 0, self.path, self._apply)
+
+    def _apply(self, step):
+        with _transaction(self.db):
+            for statement in step.statements:
+                self.db.execute(statement)
+            if step.version == 1:
+                self._add_unversioned_columns()
+            self.db.execute("INSERT OR REPLACE INTO pcci_schema (id, version) VALUES (1, ?)", (step.version,))
 
     def _add_unversioned_columns(self):
         """A file written before schemas had versions may lack columns added since: they start out NULL."""

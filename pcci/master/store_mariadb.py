@@ -93,18 +93,15 @@ class MariaDbStore(PoolStore):
         cursor.execute(store_schema.VERSION_TABLE["mariadb"])
         cursor.execute("SELECT version FROM pcci_schema WHERE id = 1")
         row = cursor.fetchone()
-        try:
-            steps = store_schema.pending(store_schema.MARIADB, row[0] if row else 0, self.path)
-        except store_schema.SchemaTooNew as exc:
-            raise CannotStart(str(exc))
-        for step in steps:
+
+        def apply(step):
             # DDL commits by itself in MariaDB; every statement is idempotent (IF NOT EXISTS,
             # INSERT IGNORE), so two masters starting at once both end at this version.
             for statement in step.statements:
                 cursor.execute(statement)
             cursor.execute("INSERT INTO pcci_schema (id, version) VALUES (1, %s) "
                            "ON DUPLICATE KEY UPDATE version = GREATEST(version, VALUES(version))", (step.version,))
-            log.info("pool store %s: schema version %d (%s)", self.path, step.version, step.what)
+        store_schema.migrate(store_schema.MARIADB, row[0] if row else 0, self.path, apply)
 
     def _read_server_settings(self, cursor):
         """What the master checks its own settings against at start (service.open_store)."""

@@ -2,7 +2,6 @@
 
 import logging
 import os
-import resource
 import signal
 
 import gevent
@@ -10,6 +9,7 @@ from gevent.event import Event
 
 from .. import config as config_module
 from .. import secret_files, service_manager
+from ..open_files import raise_open_file_limit
 from ..clock import monotonic
 from ..errors import CannotStart, ConfigError
 from . import cgroups, orphans
@@ -102,13 +102,6 @@ def reload_labels(config_path, link):
         log.error("reload: kept the labels in use; %s", "; ".join(exc.problems))
         return
     link.relabel(new.labels)
-
-
-def raise_open_file_limit():
-    """Each running job holds a few descriptors: take the hard limit, not the soft 1024."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _wait_for_acks(outbox, seconds=FINAL_ACK_SECONDS):
