@@ -27,7 +27,7 @@ from pcci import protocol, tls  # noqa: E402
 from pcci.framing import ConnectionClosed, FrameError  # noqa: E402
 from pcci.link import Link  # noqa: E402
 from pcci.protocol import HandshakeRefused  # noqa: E402
-from pcci.worker.master_link import handshake  # noqa: E402
+from pcci.handshake import worker_side as handshake  # noqa: E402
 
 
 def source_address(number):

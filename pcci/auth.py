@@ -89,3 +89,15 @@ def worker_proof(key, master_nonce, worker_nonce, node, cert_fingerprint):
 
 def proofs_match(expected, given):
     return isinstance(given, str) and hmac.compare_digest(expected, given)
+
+
+def cluster_key(value):
+    """The cluster_key setting (or the cluster_key_file's text), checked for strength; ValueError says why not."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("expected a key made by 'pcci keygen', got %r" % (value,))
+    weakness = key_weakness(value.strip())
+    if weakness:
+        raise ValueError(weakness)
+    return value.strip()

@@ -7,24 +7,20 @@ every bad value is named as ``file: key: message``, and the result is a plain
 
 import ipaddress
 import math
-import os
 import re
 import socket
-import stat
 
 import yaml
 
-from . import api_tokens
-from .auth import key_weakness
-from .errors import ConfigError
-from .targets import check_groups, check_labels
-
-# What Debian's adduser accepts, and root: a user a job may ask to run as.
-# Checked with fullmatch (here and in every validator): "$" would also match before a final newline.
-USER_NAME = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
-from . import host_port
+from . import api_tokens, host_port
 from . import store_url as store_url_module
+from .auth import cluster_key
+from .errors import ConfigError
+from .protocol import largest_output_cap, worst_case_result_bytes
+from .secret_files import public_secret, read_api_tokens, read_cluster_key  # noqa: F401 (pcci.cli reads them here)
+from .targets import check_groups, check_labels
 from .tls import normalize_fingerprint
+from .user_names import USER_NAME
 
 _DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d|w)?\s*")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
@@ -101,17 +97,6 @@ def log_level(value):
     if value not in levels:
         raise ValueError("expected one of %s, got %r" % (", ".join(levels), value))
     return value
-
-
-def cluster_key(value):
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValueError("expected a key made by 'pcci keygen', got %r" % (value,))
-    weakness = key_weakness(value.strip())
-    if weakness:
-        raise ValueError(weakness)
-    return value.strip()
 
 
 def groups(value):
@@ -355,34 +340,24 @@ def _cross_checks(values, table):
                   values["max_frame_bytes"], largest_output_cap(values["max_frame_bytes"])))
 
 
-# Room in a result frame for everything but the output: job id, times, signal, keys.
-RESULT_FRAME_OVERHEAD = 64 * 1024
-# A byte of output takes at most 6 bytes in a JSON frame (a control byte is \u0001).
-JSON_BYTES_PER_OUTPUT_BYTE = 6
+# The key table of each kind of config file.
+TABLES = {"master": MASTER_KEYS, "worker": WORKER_KEYS}
 
 
-def worst_case_result_bytes(output_cap):
-    """The largest result frame a job can make: both streams full of control bytes."""
-    return 2 * JSON_BYTES_PER_OUTPUT_BYTE * output_cap + RESULT_FRAME_OVERHEAD
-
-
-def largest_output_cap(max_frame_bytes):
-    return max(0, (max_frame_bytes - RESULT_FRAME_OVERHEAD) // (2 * JSON_BYTES_PER_OUTPUT_BYTE))
-
-
-def load(path, table):
-    """Read and validate one YAML file. A file that holds a secret (cluster_key, api_tokens)
-    must not be readable by every user; that is reported with any other problem."""
+def load(path, kind):
+    """Read and validate one YAML file, a ``kind`` ("master" or "worker") of config. A file
+    that holds a secret (cluster_key, api_tokens) must not be readable by every user; that is
+    reported with any other problem."""
     try:
         with open(path, encoding="utf-8") as handle:
             raw = yaml.safe_load(handle)
-            public = _public_secret(handle, raw)
+            public = public_secret(handle, raw)
     except OSError as exc:
         raise ConfigError(["%s: cannot read: %s" % (path, exc.strerror)])
     except yaml.YAMLError as exc:
         raise ConfigError(["%s: not valid YAML: %s" % (path, str(exc).replace("\n", " "))])
     try:
-        config = validate(raw, table, path)
+        config = validate(raw, TABLES[kind], path)
     except ConfigError as exc:
         raise ConfigError(exc.problems + ([public] if public else []))
     if public:
@@ -390,72 +365,14 @@ def load(path, table):
     return config
 
 
-def _public_secret(handle, raw):
-    """The problem with a config file every user may read that holds a secret, or None."""
-    if not isinstance(raw, dict):
-        return None
-    key = "cluster_key" if raw.get("cluster_key") else "api_tokens" if raw.get("api_tokens") else None
-    try:
-        if key:
-            _refuse_if_public(handle, handle.name, key,
-                              "it holds a secret: move it to %s_file, or" % key)
-    except ConfigError as exc:
-        return exc.problems[0]
-    return None
-
-
 def load_master(path):
-    return load(path, MASTER_KEYS)
+    """load(path, "master"), for callers from before it took a kind."""
+    return load(path, "master")
 
 
 def load_worker(path):
-    return load(path, WORKER_KEYS)
-
-
-def read_cluster_key(config):
-    """The cluster key from the config or the file it names; ConfigError when there is none."""
-    if config.cluster_key:
-        return config.cluster_key
-    if config.cluster_key_file:
-        try:
-            with open(config.cluster_key_file, encoding="utf-8") as handle:
-                _refuse_if_public(handle, config.source, "cluster_key_file")
-                return cluster_key(handle.read())
-        except OSError as exc:
-            raise ConfigError(["%s: cluster_key_file: cannot read %s: %s"
-                               % (config.source, config.cluster_key_file, exc.strerror)])
-        except ValueError as exc:
-            raise ConfigError(["%s: cluster_key_file: %s: %s" % (config.source, config.cluster_key_file, exc)])
-    raise ConfigError(["%s: cluster_key: no cluster key; set cluster_key or cluster_key_file "
-                       "(make one with 'pcci keygen')" % config.source])
-
-
-def read_api_tokens(config):
-    """ApiTokens from api_tokens plus those in api_tokens_file ('TOKEN [NAME [SCOPE]]' a line)."""
-    tokens = list(config.api_tokens)
-    if config.api_tokens_file:
-        try:
-            with open(config.api_tokens_file, encoding="utf-8") as handle:
-                _refuse_if_public(handle, config.source, "api_tokens_file")
-                lines = handle.readlines()
-        except OSError as exc:
-            raise ConfigError(["%s: api_tokens_file: cannot read %s: %s"
-                               % (config.source, config.api_tokens_file, exc.strerror)])
-        try:
-            tokens = api_tokens.check_unique(tokens + api_tokens.from_lines(lines))
-        except ValueError as exc:
-            raise ConfigError(["%s: api_tokens_file: %s: %s" % (config.source, config.api_tokens_file, exc)])
-    return tokens
-
-
-def _refuse_if_public(handle, source, key, advice=""):
-    """A secret that every user of the machine can read is no secret: refuse it, saying how to fix it."""
-    mode = os.fstat(handle.fileno()).st_mode
-    if mode & stat.S_IROTH:
-        raise ConfigError(["%s: %s: %s is readable by every user (mode %04o); %smake it private: chmod o-rwx %s "
-                           "(the Debian packages use 0640, owner root, group _pcci)"
-                           % (source, key, handle.name, stat.S_IMODE(mode), advice + " " if advice else "",
-                              handle.name)])
+    """load(path, "worker"), for callers from before it took a kind."""
+    return load(path, "worker")
 
 
 def default_node_name():

@@ -20,7 +20,7 @@ Two kinds of failure, kept apart on purpose:
 * ``ConnectionClosed`` -- the peer went away (EOF or a socket error, possibly in the
   middle of a frame). A worker reconnects; the master marks the worker offline.
 
-``encode`` and ``FrameDecoder`` are pure; the socket side is ``pcci.connection``.
+``encode`` and ``FrameDecoder`` are pure; the socket side is ``pcci.link``.
 """
 
 import json

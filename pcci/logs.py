@@ -20,6 +20,13 @@ PRIORITIES = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4), (
 DEBUG_PRIORITY = 7
 
 
+def said(value, limit=300):
+    """Words a peer sent, cut at ``limit`` characters for one log line (a frame may carry
+    16 MiB of them); ``printable`` escapes their control characters at the formatter."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def printable(text):
     """Text as one log line: control characters shown escaped, not obeyed."""
     text = str(text)

@@ -43,6 +43,23 @@ ERROR = "error"
 FROM_WORKER = {HELLO, AUTH, SYNC, HEARTBEAT, RESULT, KILL_RESULT, OUTPUT, PING, PONG, ERROR}
 FROM_MASTER = {CHALLENGE, WELCOME, RUN, KILL, ACK, OUTPUT_FROM, COPY, PING, PONG, ERROR}
 
+# -- result frame sizing: what output_cap_bytes and max_frame_bytes must agree on ---------
+# Room in a result frame for everything but the output: job id, times, signal, keys.
+RESULT_FRAME_OVERHEAD = 64 * 1024
+# A byte of output takes at most 6 bytes in a JSON frame (a control byte is \u0001).
+JSON_BYTES_PER_OUTPUT_BYTE = 6
+
+
+def worst_case_result_bytes(output_cap):
+    """The largest result frame a job can make: both streams full of control bytes."""
+    return 2 * JSON_BYTES_PER_OUTPUT_BYTE * output_cap + RESULT_FRAME_OVERHEAD
+
+
+def largest_output_cap(max_frame_bytes):
+    """The largest output_cap_bytes whose worst-case result fits a frame of this size."""
+    return max(0, (max_frame_bytes - RESULT_FRAME_OVERHEAD) // (2 * JSON_BYTES_PER_OUTPUT_BYTE))
+
+
 # Optional abilities, named in hello and welcome; a side uses one only when both named it,
 # so a worker and a master one release apart still work together (without it).
 LIVE_OUTPUT = "live_output"     # output while a job runs: OUTPUT and OUTPUT_FROM
@@ -117,6 +134,26 @@ def error(code, message, leader=None):
 COPY_FIELDS = dict(job=str, dest=str, content=str, mode=(int, _NONE), owner=(str, _NONE))
 RUN_FIELDS = dict(job=str, cmd=str, timeout=(int, float, _NONE), env=(dict, _NONE), cwd=(str, _NONE),
                   user=(str, _NONE), stdin=(str, _NONE))
+# The fields a message must carry and their JSON types, for the messages ``checked`` checks
+# whole; the others (output, result, sync, heartbeat) have checks of their own below
+# (check_output, check_result, job_ids, worker_stats), and docs/protocol.md lists them all.
+FIELDS = {
+    HELLO: dict(node=str, nonce=str),
+    CHALLENGE: dict(nonce=str),
+    AUTH: dict(proof=str),
+    WELCOME: dict(proof=str),
+    RUN: RUN_FIELDS,
+    COPY: COPY_FIELDS,
+    KILL: dict(job=str),
+    KILL_RESULT: dict(job=str, outcome=str),
+    ACK: dict(job=str),
+    OUTPUT_FROM: dict(job=str, offsets=dict),
+}
+
+
+def checked(message, expected_type):
+    """The message, if it is of this type and carries its fields (``FIELDS``); else ProtocolError."""
+    return require(message, expected_type, **FIELDS.get(expected_type, {}))
 
 
 def result_message(job, state, exit_code, signal, start_time, end_time, stdout, stderr,

@@ -23,7 +23,7 @@ OTHER_KEY = secrets.token_hex(32)
 
 
 # The fixtures that start daemons or need root mark the tests that use them (pytest.ini).
-FIXTURE_MARKS = {"cluster": ("process",), "mariadb_server": ("process",),
+FIXTURE_MARKS = {"cluster": ("process",), "mariadb_server": ("process",), "own_mariadb_server": ("process",),
                  "powercut": ("process", "root"), "netbed": ("process", "root")}
 # In the fast tier (./scripts/test --fast) a test that starts one of these without its mark
 # fails at once, naming the mark it lacks, instead of quietly making the tier slow.
@@ -95,14 +95,15 @@ def stop_process(process, grace=15):
             process.wait(10)
 
 
-def wait_until(predicate, timeout=10.0, interval=0.05, what="condition"):
-    """Poll a predicate, bounded in time; return its first truthy value."""
+def wait_until(predicate, timeout=10.0, interval=0.05, what="condition", sleep=time.sleep):
+    """Poll a predicate, bounded in time; return its first truthy value. ``sleep`` is
+    gevent.sleep where the master runs in this process (tests/harness.py)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
-        time.sleep(interval)
+        sleep(interval)
     raise AssertionError("timed out after %ss waiting for %s" % (timeout, what))
 
 
@@ -139,14 +140,7 @@ class Service:
             self.process.send_signal(signum)
 
     def stop(self, timeout=15):
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
+        stop_process(self.process, grace=timeout)
 
     def kill(self):
         if self.process and self.process.poll() is None:
@@ -158,7 +152,32 @@ class Service:
             return handle.read()
 
 
-class Cluster:
+class MasterCalls:
+    """What a test asks a master through its API, given ``api`` and ``wait_until`` (a
+    ``Cluster`` of processes, or tests/harness.py's master in the test's process)."""
+
+    wait_until = staticmethod(wait_until)
+
+    def wait_online(self, *names, timeout=15):
+        def all_online():
+            online = {w["name"] for w in self.api("GET", "/workers")[1]["workers"] if w["online"]}
+            return set(names) <= online
+        self.wait_until(all_online, timeout=timeout, what="workers %s online" % (names,))
+
+    def run(self, cmd, workers=None, wait=30, **fields):
+        """Submit a pool and wait for it to finish; returns the finished pool."""
+        body = dict(fields, cmd=cmd)
+        if workers is not None:
+            body["workers"] = workers
+        status, submitted = self.api("POST", "/job", body)
+        assert status == 202, submitted
+        status, pool = self.api("GET", "/pool/%s?wait=%s" % (submitted["id"], wait))
+        assert status == 200, pool
+        assert pool["status"] == "done", pool
+        return pool
+
+
+class Cluster(MasterCalls):
     """A master and its workers as real processes; talk to them as a user would."""
 
     def __init__(self, base):
@@ -211,12 +230,6 @@ class Cluster:
             self.wait_online(name)
         return worker
 
-    def wait_online(self, *names, timeout=15):
-        def all_online():
-            online = {w["name"] for w in self.api("GET", "/workers")[1]["workers"] if w["online"]}
-            return set(names) <= online
-        wait_until(all_online, timeout=timeout, what="workers %s online" % (names,))
-
     def wait_running(self, pool_id, *names, timeout=15):
         """Until each named worker reports its job of the pool running: the run frame has
         arrived, so cutting a link or killing the master now cannot lose it on the way."""
@@ -246,18 +259,6 @@ class Cluster:
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read())
 
-    def run(self, cmd, workers=None, wait=30, **fields):
-        """Submit a pool and wait for it to finish; returns the finished pool."""
-        body = dict(fields, cmd=cmd)
-        if workers is not None:
-            body["workers"] = workers
-        status, submitted = self.api("POST", "/job", body)
-        assert status == 202, submitted
-        status, pool = self.api("GET", "/pool/%s?wait=%s" % (submitted["id"], wait))
-        assert status == 200, pool
-        assert pool["status"] == "done", pool
-        return pool
-
 
 @pytest.fixture
 def cluster(tmp_path):
@@ -266,6 +267,23 @@ def cluster(tmp_path):
         yield made
     finally:
         made.stop()
+
+
+@pytest.fixture
+def in_process(tmp_path):
+    """A real master in the test's own process, with fake workers (tests/harness.py): the
+    fast tier's way to test what the master decides."""
+    from harness import InProcessMaster
+    made = None
+    def start(**overrides):
+        nonlocal made
+        made = InProcessMaster(tmp_path, **overrides)
+        return made
+    try:
+        yield start
+    finally:
+        if made is not None:
+            made.stop()
 
 
 def cgroup_base():
@@ -406,15 +424,7 @@ def start_in_namespace(bed, netns, kind, directory, settings):
 @pytest.fixture(scope="session")
 def mariadb_server():
     """One real MariaDB server for the session's store tests; each test takes a fresh database."""
-    import shutil
     import mariadb
-    reason = mariadb.available()
-    if reason:
-        pytest.skip(reason)
     pytest.importorskip("pymysql")
-    server, base = mariadb.start_throwaway()
-    try:
+    with mariadb.throwaway() as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(base, ignore_errors=True)

@@ -46,7 +46,7 @@ def main():
     parser.add_argument("kind", choices=["worker"])
     parser.add_argument("--config", required=True)
     args = parser.parse_args()
-    cfg = config.load_worker(args.config)
+    cfg = config.load(args.config, "worker")
     logs.setup(cfg.log_level)
     return service.run(cfg, make_runner=functools.partial(Runner, spawn=spawn, read_output=read_output,
                                                           write_file=write_file))

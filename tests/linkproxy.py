@@ -26,6 +26,21 @@ def shut_down(*sockets):
         except OSError:
             pass
 
+
+def pump(source, sink, passing=lambda data: data):
+    """Copy bytes until either side closes; ``passing(data)`` gives what to send on for each
+    read (it may hold the bytes back a while, record them, add some)."""
+    try:
+        while True:
+            data = source.recv(65536)
+            if not data:
+                break
+            sink.sendall(passing(data))
+    except OSError:
+        pass
+    finally:
+        shut_down(source, sink)
+
 class LinkProxy:
     def __init__(self, target_port, listen=("127.0.0.1", 0), target_host="127.0.0.1"):
         self.target_port, self.target_host = target_port, target_host
@@ -62,7 +77,7 @@ class LinkProxy:
             with self.lock:
                 self.sockets += [client, upstream]
             for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+                threading.Thread(target=pump, args=(source, sink, self._passing), daemon=True).start()
 
     def _hold(self):
         while self.holding.is_set():
@@ -73,18 +88,9 @@ class LinkProxy:
         if pause:
             time.sleep(pause)
 
-    def _pump(self, source, sink):
-        try:
-            while True:
-                data = source.recv(65536)
-                if not data:
-                    break
-                self._hold()
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            shut_down(source, sink)
+    def _passing(self, data):
+        self._hold()
+        return data
 
     def cut(self):
         self.up.clear()

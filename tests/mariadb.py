@@ -1,5 +1,6 @@
 """A throwaway MariaDB server for tests: own datadir, own port on 127.0.0.1, stopped afterwards."""
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -70,6 +71,22 @@ def start_throwaway():
     base = tempfile.mkdtemp(prefix="pcci-mariadb-")
     os.chmod(base, 0o755)
     return MariaDB(os.path.join(base, "server")).start(), base
+
+
+@contextlib.contextmanager
+def throwaway():
+    """A started MariaDB (``start_throwaway``), stopped and removed after the block; the
+    test is skipped where none can start."""
+    import pytest
+    reason = available()
+    if reason:
+        pytest.skip(reason)
+    server, base = start_throwaway()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def fresh_database(server, name, password="secret"):

@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 
-from linkproxy import shut_down
+from linkproxy import pump
 
 INJECT_AFTER_SECONDS = 2.0
 
@@ -44,22 +44,15 @@ class Recorder:
             self.handle.write(data)
 
 
-def pump(source, sink, recorder, forged=None, started=None):
-    """Copy bytes until either side closes; ``forged`` is written into this direction once."""
-    try:
-        while True:
-            data = source.recv(65536)
-            if not data:
-                break
-            recorder.write(data)
-            sink.sendall(data)
-            if forged is not None and time.monotonic() - started > INJECT_AFTER_SECONDS:
-                sink.sendall(forged)
-                forged = None
-    except OSError:
-        pass
-    finally:
-        shut_down(source, sink)
+def recording(recorder, forged=None, started=None):
+    """What a pump sends on: every byte, recorded; ``forged`` added once, after INJECT_AFTER_SECONDS."""
+    def passing(data):
+        nonlocal forged
+        recorder.write(data)
+        if forged is not None and time.monotonic() - started > INJECT_AFTER_SECONDS:
+            data, forged = data + forged, None
+        return data
+    return passing
 
 
 def read_frame(sock, recorder):
@@ -113,11 +106,10 @@ def relay(mode, worker_sock, master_address, recorder, forged_run, tls_args, fir
             master_sock.close()
         return
     started = time.monotonic()
-    towards_worker = threading.Thread(target=pump, args=(master_sock, worker_sock, recorder,
-                                                         forged_run if mode == "inject" and first else None,
-                                                         started))
+    towards_worker = threading.Thread(target=pump, args=(master_sock, worker_sock, recording(
+        recorder, forged_run if mode == "inject" and first else None, started)))
     towards_worker.start()
-    pump(worker_sock, master_sock, recorder)
+    pump(worker_sock, master_sock, recording(recorder))
     towards_worker.join()
 
 

@@ -16,6 +16,15 @@ def two_workers(cluster):
     return cluster
 
 
+@pytest.fixture
+def two_fake_workers(in_process):
+    """The master in this process (tests/harness.py), for what only the master decides."""
+    master = in_process()
+    master.start_worker("node1")
+    master.start_worker("node2")
+    return master
+
+
 def test_original_readme_post_job_returns_a_pool_id_at_once(two_workers):
     status, body = two_workers.api("POST", "/job", {"cmd": "sleep 0.5; echo $((6*7))", "workers": ["node1", "node2"]})
     assert status == 202
@@ -39,12 +48,14 @@ def test_wait_returns_as_soon_as_the_pool_is_done(two_workers):
     assert status == 200 and pool["status"] == "done" and pool["jobs"]["node1"]["state"] == "succeeded"
 
 
-def test_workers_omitted_means_every_online_worker(two_workers):
+def test_workers_omitted_means_every_online_worker(two_fake_workers):
+    two_workers = two_fake_workers
     pool = two_workers.run("true")
     assert sorted(pool["jobs"]) == ["node1", "node2"]
 
 
-def test_original_readme_get_pools_lists_newest_first_with_paging_and_filter(two_workers):
+def test_original_readme_get_pools_lists_newest_first_with_paging_and_filter(two_fake_workers):
+    two_workers = two_fake_workers
     ids = [two_workers.run("echo %d" % n, ["node1"])["id"] for n in range(3)]
     status, page = two_workers.api("GET", "/pools?limit=2")
     assert status == 200 and [p["id"] for p in page["pools"]] == ids[::-1][:2]
@@ -85,10 +96,11 @@ def test_original_readme_kill_stops_the_listed_workers_jobs(two_workers):
     assert again["workers"] == {"node1": "already_ended", "node2": "already_ended"}
 
 
-def test_unknown_and_offline_workers_get_an_explicit_state(two_workers):
+def test_unknown_and_offline_workers_get_an_explicit_state(two_fake_workers):
+    two_workers = two_fake_workers
     two_workers.workers["node2"].stop()
-    wait_until(lambda: not [w for w in two_workers.api("GET", "/workers")[1]["workers"]
-                            if w["name"] == "node2" and w["online"]], what="node2 offline")
+    two_workers.wait_until(lambda: not [w for w in two_workers.api("GET", "/workers")[1]["workers"]
+                                        if w["name"] == "node2" and w["online"]], what="node2 offline")
     pool = two_workers.run("true", ["node1", "node2", "ghost"])
     states = {name: job["state"] for name, job in pool["jobs"].items()}
     assert states == {"node1": "succeeded", "node2": "offline", "ghost": "unknown_worker"}
@@ -114,7 +126,8 @@ def test_health_answers_for_monitoring(two_workers):
     ("GET", "/no/such/thing", None, 404, "not_found"),
     ("POST", "/job", "OVERSIZED", 413, "payload_too_large"),
 ], ids=lambda value: value if isinstance(value, str) and len(value) < 40 else None)
-def test_bad_requests_get_a_json_error_and_the_service_keeps_serving(two_workers, method, path, raw, status, code):
+def test_bad_requests_get_a_json_error_and_the_service_keeps_serving(two_fake_workers, method, path, raw, status, code):
+    two_workers = two_fake_workers
     if raw == "OVERSIZED":
         raw = b'{"cmd": "' + b"x" * (2 * 1024 * 1024) + b'"}'
     got_status, body = two_workers.api(method, path, raw=raw)
@@ -134,9 +147,9 @@ def test_chunked_oversized_body_is_refused(two_workers):
     assert caught.value.code == 413
 
 
-def test_tokens_are_required_when_configured(cluster):
+def test_tokens_are_required_when_configured(in_process):
     token = "t0ken-" + "x" * 20
-    cluster.start_master(api_tokens=[token], api_host="127.0.0.1")
+    cluster = in_process(api_tokens=[token], api_host="127.0.0.1")
     status, body = cluster.api("GET", "/pools", token=None)
     assert status == 401 and body["error"]["code"] == "missing_token"
     status, body = cluster.api("GET", "/pools", token="wrong-" + "y" * 20)

@@ -21,9 +21,9 @@ from pcci.master.api_edge import ApiEdge
 from pcci.master.persister import Persister
 from pcci.master.pool_core import PoolCore
 from pcci.master.pool_ids import PoolIdMaker
-from pcci.master.pools import PoolService
+from pcci.master.pool_service import PoolService
 from pcci.master.cluster_events import ClusterEvents
-from pcci.master.live_output import PoolFeeds
+from pcci.master.pool_feeds import PoolFeeds
 from pcci.master.registry import Registry
 from pcci.master.store import Store
 

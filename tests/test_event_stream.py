@@ -8,7 +8,7 @@ import pytest
 from pcci.cli.follow import LinePrinter
 from pcci.client.events import parse_events
 from pcci.master.event_log import BadCursor, EventLog, parse_cursor
-from pcci.master.live_output import StreamText
+from pcci.master.pool_feeds import StreamText
 from pcci.master.sse import frame
 from pcci.output_text import whole_characters
 
@@ -122,7 +122,7 @@ def test_lines_are_printed_whole_with_their_node_and_never_twice():
 
 
 def test_ended_pools_logs_are_kept_within_a_count_and_a_size():
-    from pcci.master import live_output
+    from pcci.master import pool_feeds
     from pcci.model import Job, Pool
     from pcci.states import JobState
 
@@ -130,11 +130,11 @@ def test_ended_pools_logs_are_kept_within_a_count_and_a_size():
         job = Job("p%d" % number, "pi1", state=JobState.SUCCEEDED, exit_code=0, stdout=output)
         return Pool("p%d" % number, "true", 0, {"pi1": job}, end_time=1)
 
-    feeds = live_output.PoolFeeds(1 << 30)
-    for number in range(live_output.ENDED_FEEDS + 10):
+    feeds = pool_feeds.PoolFeeds(1 << 30)
+    for number in range(pool_feeds.ENDED_FEEDS + 10):
         feeds.follow(ended_pool(number, "x"))
-    assert len(feeds.ended) == live_output.ENDED_FEEDS and "p0" not in feeds.ended
-    big = "y" * (live_output.ENDED_BYTES // 3)
+    assert len(feeds.ended) == pool_feeds.ENDED_FEEDS and "p0" not in feeds.ended
+    big = "y" * (pool_feeds.ENDED_BYTES // 3)
     for number in range(1000, 1004):
         feeds.follow(ended_pool(number, big))
     assert list(feeds.ended)[-2:] == ["p1002", "p1003"] and "p1000" not in feeds.ended

@@ -45,22 +45,16 @@ def test_healthcheck_writes_one_row_per_node_per_tick_into_sqlite(pis, tmp_path)
 
 
 @pytest.fixture
-def mariadb_server():
-    reason = mariadb.available()
-    if reason:
-        pytest.skip(reason)
-    # Its own server, not the session's: this test stops and starts it.
-    server, base = mariadb.start_throwaway()
-    server.sql("CREATE DATABASE pcci; CREATE USER 'pcci'@'127.0.0.1' IDENTIFIED BY 'secret'; "
-               "GRANT ALL ON pcci.* TO 'pcci'@'127.0.0.1';")
-    try:
+def own_mariadb_server():
+    """A MariaDB of this test's own, not the session's: the test stops and starts it."""
+    with mariadb.throwaway() as server:
+        server.sql("CREATE DATABASE pcci; CREATE USER 'pcci'@'127.0.0.1' IDENTIFIED BY 'secret'; "
+                   "GRANT ALL ON pcci.* TO 'pcci'@'127.0.0.1';")
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(base, ignore_errors=True)
 
 
-def test_healthcheck_stores_into_innodb_and_keeps_rows_while_mariadb_is_down(pis, mariadb_server):
+def test_healthcheck_stores_into_innodb_and_keeps_rows_while_mariadb_is_down(pis, own_mariadb_server):
+    mariadb_server = own_mariadb_server
     pytest.importorskip("pymysql")
     url = "mysql://pcci:secret@127.0.0.1:%d/pcci" % mariadb_server.port
     process = subprocess.Popen([sys.executable, os.path.join(EXAMPLES, "healthcheck.py"), "--db", url,

@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from pcci.cli.follow import LinePrinter
 from pcci.client.events import parse_events
-from pcci.master.live_output import EVENT_CHARS, PoolFeed, render_event
+from pcci.master.pool_feeds import EVENT_CHARS, PoolFeed, render_event
 from pcci.master.sse import stream
 from pcci.model import Job, Pool
 from pcci.output_text import decode, whole_characters

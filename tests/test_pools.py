@@ -171,6 +171,28 @@ def test_a_new_worker_process_syncing_loses_what_the_old_one_was_sent_and_is_sen
     assert pool.jobs["n1"].state is JobState.LOST and not effects.send
 
 
+def test_a_worker_sending_live_output_is_asked_for_the_rest_of_each_running_job_it_names():
+    core, _ = make_core()
+    running, _ = core.submit(request(workers=["n1"]), now=1)
+    ended, _ = core.submit(request(workers=["n1", "n2"]), now=2)
+    core.on_result("n1", result(ended.pool_id + "/n1"), now=3)
+    names = [running.pool_id + "/n1", ended.pool_id + "/n1", "unknown-pool/n1"]
+    effects = core.on_sync("n1", names, now=4, live_output=True)
+    assert effects.output_from == [("n1", running.pool_id, running.pool_id + "/n1")]
+    assert core.on_sync("n1", names, now=5).output_from == []          # a worker without live output
+
+
+def test_live_output_is_taken_only_for_the_senders_own_running_job():
+    core, _ = make_core()
+    pool, _ = core.submit(request(workers=["n1", "n2"]), now=1)
+    assert core.output_for("n1", pool.pool_id + "/n1") is pool
+    assert core.output_for("n1", pool.pool_id + "/n2") is None          # another worker's job
+    assert core.output_for("n1", "no-such-pool/n1") is None
+    core.on_result("n1", result(pool.pool_id + "/n1"), now=2)
+    assert core.output_for("n1", pool.pool_id + "/n1") is None          # its job has ended
+    assert core.active_count() == 1
+
+
 def test_a_restored_job_is_sent_again_to_the_same_process_after_a_master_restart():
     core, _ = make_core(online=(), started_ms=5000)
     restored = Pool("p", "true", 1, {"n1": Job("p", "n1", state=JobState.RUNNING, start_time=1)})

@@ -15,7 +15,7 @@ import pytest
 from conftest import KEY, REPO, wait_until
 from pcci import framing, protocol, tls
 from pcci.link import Link
-from pcci.worker.master_link import handshake
+from pcci.handshake import worker_side as handshake
 
 
 def spooled(cluster, name):
@@ -30,13 +30,22 @@ def served(cluster):
     return cluster
 
 
+@pytest.fixture
+def served_here(in_process):
+    """The master in this process (tests/harness.py), for what only the master decides."""
+    master = in_process()
+    master.start_worker("pi1")
+    return master
+
+
 @pytest.mark.parametrize("raw", [
     b'{"cmd": "true", "workers": ["x\\ud800"]}',
     b'{"cmd": "echo \\ud800"}',
     b'{"cmd": "true", "env": {"A": "\\udc00"}}',
     b'{"cmd": "true", "cwd": "/tmp/\\ud800"}',
 ])
-def test_text_that_cannot_be_stored_is_a_400_and_saving_goes_on(served, raw):
+def test_text_that_cannot_be_stored_is_a_400_and_saving_goes_on(served_here, raw):
+    served = served_here
     status, body = served.api("POST", "/job", raw=raw)
     assert status == 400 and body["error"]["code"] == "unencodable_text"
     # Before the fix this wedged the persister: no later pool was saved or answered.
@@ -48,7 +57,8 @@ def test_text_that_cannot_be_stored_is_a_400_and_saving_goes_on(served, raw):
 
 @pytest.mark.parametrize("raw", [b'{"cmd": "true", "timeout": 1e400}', b'{"cmd": "true", "timeout": NaN}',
                                  b'{"cmd": "true", "timeout": Infinity}'])
-def test_numbers_that_are_not_numbers_are_refused(served, raw):
+def test_numbers_that_are_not_numbers_are_refused(served_here, raw):
+    served = served_here
     status, body = served.api("POST", "/job", raw=raw)
     assert status == 400 and body["error"]["code"] == "malformed_json"
     status, page = served.api("GET", "/pools")
@@ -56,7 +66,8 @@ def test_numbers_that_are_not_numbers_are_refused(served, raw):
 
 
 class FakeWorker:
-    """A peer that holds the cluster key and speaks the protocol, but lies in its results."""
+    """A peer that holds the cluster key and speaks the protocol, but lies in its results
+    (on gevent's sockets: it works with the master in this process too)."""
 
     def __init__(self, cluster, name):
         sock = gevent.socket.create_connection(("127.0.0.1", cluster.worker_port), timeout=10)
@@ -82,7 +93,8 @@ class FakeWorker:
 
 @pytest.mark.parametrize("lie,named", [({"exitCode": 2 ** 64}, "exitCode"), ({"startTime": 10 ** 15}, "startTime"),
                                        ({"stdout": "x\ud800"}, "stdout"), ({"state": "running"}, "state")])
-def test_a_workers_impossible_numbers_fail_its_job_never_the_store(served, lie, named):
+def test_a_workers_impossible_numbers_fail_its_job_never_the_store(served_here, lie, named):
+    served = served_here
     liar = FakeWorker(served, "liar")
     try:
         served.wait_online("liar")

@@ -3,6 +3,7 @@ mariadbd that the session starts (tests/mariadb.py). Every test of the store's c
 runs on both; what only one backend has (WAL, fencing) is tested apart."""
 
 import itertools
+import os
 import sqlite3
 
 import pytest
@@ -13,7 +14,8 @@ from pcci.errors import CannotStart, StoreUnavailable
 from pcci.master import store_schema
 from pcci.master.lease_board import LeaseBoard
 from pcci.master.mariadb_link import Connector
-from pcci.master.store import Store
+from pcci.master.pool_store import PoolStore
+from pcci.master.store import Store, ThreadedStore
 from pcci.master.store_mariadb import Fenced, MariaDbStore
 from pcci.master.views import pool_json
 from pcci.model import Job, Pool, WorkerRecord
@@ -28,7 +30,7 @@ def open_mariadb(url):
     made = MariaDbStore(target, "secret")
     made.open()
     epoch = LeaseBoard(Connector(target, "secret")).claim("test-master", 30, "http://x", "x:1")
-    made.fence = ("test-master", epoch)
+    made.fence_writes("test-master", epoch)
     return made
 
 
@@ -140,6 +142,31 @@ def test_the_schema_has_a_version_and_a_newer_one_is_refused(store, backend):
     store.close()
     with pytest.raises(CannotStart, match="schema version %d; this release of pcci-master knows up to" % future):
         backend[0]()
+
+
+def test_the_store_reports_the_space_its_data_takes(store, backend):
+    """pcci_store_bytes: the SQLite file and its log; MariaDB's tables, data and indexes
+    (it reported 0 before: the metric stat'ed the URL as if it were a file)."""
+    for number in range(20):
+        pool = make_pool("p%02d" % number, 1000 + number)
+        store.save([pool], list(pool.jobs.values()))
+    used = store.disk_bytes()
+    assert used > 0
+    if backend[1] == "sqlite":
+        assert used >= os.path.getsize(store.path)
+
+
+def test_every_call_of_the_contract_runs_on_the_store_thread_and_nothing_else_does(tmp_path):
+    threaded = ThreadedStore(Store(str(tmp_path / "pcci.sqlite3")))
+    threaded.open()
+    try:
+        for name in PoolStore.__abstractmethods__ - {"open", "close"}:
+            assert callable(getattr(threaded, name)), name
+        assert threaded.count_pools() == 0 and threaded.workers() == [] and threaded.disk_bytes() > 0
+        with pytest.raises(AttributeError):
+            threaded.db         # the backend's own attributes are not reachable through it
+    finally:
+        threaded.shutdown()
 
 
 def test_sqlite_database_is_in_wal_mode(tmp_path):

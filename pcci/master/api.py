@@ -17,7 +17,7 @@ from .api_edge import Document, EventStream, JsonErrorsApp, bottle, caller, from
     read_body, to_json_bytes
 from .dashboard import DashboardFiles
 from .event_log import BadCursor
-from .live_output import render_event
+from .pool_feeds import render_event
 from .metrics import TEXT_FORMAT
 from .openapi import SPEC
 from .pool_renders import PoolRenders
@@ -152,7 +152,7 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events, me
             return 200, {"workers": [views.worker_json(info) for info in registry.all()]}
         terms, _ = validation.target(query.get("target") or "*", query.get("exclude") or None,
                                      settings.max_pool_jobs)
-        names = pools.core.select(terms)
+        names = pools.select(terms)
         return 200, {"workers": [views.worker_json(registry.get(name)) for name in names
                                  if registry.get(name) is not None]}
 
@@ -185,7 +185,7 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events, me
     def get_health():
         store_problem = persister.health()
         data = {"status": "ok" if store_problem is None else "store_failing", "version": __version__,
-                "workersOnline": len(registry.online_names()), "activePools": len(pools.core.active),
+                "workersOnline": len(registry.online_names()), "activePools": pools.active_count(),
                 "startTime": iso_time(started_ms),
                 "store": {"saving": store_problem is None, "full": bool(store_problem and store_problem["full"]),
                           "backlog": persister.backlog,

@@ -11,7 +11,6 @@ between scrapes, and a worker that leaves the registry leaves the metrics with i
 """
 
 import logging
-import os
 
 import gevent
 from gevent.event import AsyncResult
@@ -46,12 +45,12 @@ def load_client():
 
 
 class Metrics:
-    def __init__(self, client, registry, core, persister, store_path, clock):
+    def __init__(self, client, registry, active_pools, persister, store_bytes, clock):
         self.client = client
         self.workers = registry
-        self.core = core
+        self.active_pools = active_pools    # () -> how many pools are running (PoolCore.active_count)
         self.persister = persister
-        self.store_path = store_path
+        self.store_bytes = store_bytes      # () -> the space the pool store takes (PoolStore.disk_bytes)
         self.clock = clock
         # Counted as plain numbers where they happen (the result path among them) and
         # written out by the library at each scrape.
@@ -120,8 +119,9 @@ class Metrics:
                 ("pcci_workers_connected", "Workers connected and ready for jobs",
                  sum(1 for info in workers if info.online)),
                 ("pcci_workers_known", "Workers the master knows, online or not", len(workers)),
-                ("pcci_pools_active", "Pools with jobs still running or queued", len(self.core.active)),
-                ("pcci_store_bytes", "Size of the pool store on disk (SQLite file and write-ahead log)",
+                ("pcci_pools_active", "Pools with jobs still running or queued", self.active_pools()),
+                ("pcci_store_bytes", "Size of the pool store on disk (SQLite file and write-ahead log; MariaDB "
+                 "tables' data and indexes)",
                  self.store_bytes()),
                 ("pcci_store_backlog", "Changes waiting to be saved", self.persister.backlog),
                 ("pcci_store_saving", "1 while the store saves, 0 while it fails (disk full, I/O error)",
@@ -148,17 +148,6 @@ class Metrics:
         if tally is None:
             tally = self.api_duration[key] = Tally(API_BUCKETS)
         tally.observe(seconds)
-
-    # -- at each scrape --------------------------------------------------------------
-    def store_bytes(self):
-        """The SQLite file and its write-ahead log, as they take disk space."""
-        total = 0
-        for suffix in ("", "-wal"):
-            try:
-                total += os.stat(self.store_path + suffix).st_size
-            except OSError:
-                pass
-        return total
 
 
 class _Family:

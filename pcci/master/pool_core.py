@@ -4,7 +4,7 @@ Each call takes the time (``now``, in wall-clock ms) and one input -- a submissi
 worker's result, its sync, a sweep tick, a kill request, a commit -- and returns an
 ``Effects`` saying what must happen: run frames to dispatch, messages to send now,
 pools and jobs to save, messages to send once that save has committed. It never
-sends, saves, sleeps or reads a clock; ``pcci.master.pools`` does that.
+sends, saves, sleeps or reads a clock; ``pcci.master.pool_service`` does that.
 
 Running pools live in ``active``. A pool that has ended moves to ``recent`` once its
 final state is saved, so the "wait, then read" that follows most submissions needs no
@@ -21,6 +21,7 @@ from ..model import (IllegalTransition, Job, Pool, Rollout, accepts_result, appl
 from ..states import FAILURES, JobState, KillOutcome
 from ..target_size import TargetError, TargetTooLarge
 from ..targets import fold, resolve
+from .bounded_recent import BoundedRecent
 
 log = logging.getLogger(__name__)
 
@@ -33,14 +34,17 @@ JOB_OVERHEAD_BYTES = 400
 
 
 class Effects:
-    """What one core call wants done: send now; save; after the save, send after_save and
-    (for a submit) dispatch the run frames."""
+    """What one core call wants done: send now; ask for the rest of running jobs' output;
+    save; after the save, send after_save and (for a submit) dispatch the run frames."""
 
-    __slots__ = ("dispatch", "send", "save_pools", "save_jobs", "after_save")
+    __slots__ = ("dispatch", "send", "output_from", "save_pools", "save_jobs", "after_save")
 
     def __init__(self):
         self.dispatch = []      # (worker, job id): send the pool's run frame once the pool is saved
         self.send = []          # (worker, message): send now
+        # (worker, pool id, job id): ask the worker for this running job's output from where
+        # the master's copy ends (an ``output_from`` frame; the shell knows those offsets)
+        self.output_from = []
         self.save_pools = {}    # pool id -> Pool: save (with save_jobs) in one transaction
         self.save_jobs = []
         self.after_save = []    # (worker, message): send once that transaction committed
@@ -50,7 +54,7 @@ class Effects:
         self.save_jobs.extend(jobs)
 
     def __bool__(self):
-        return bool(self.dispatch or self.send or self.save_pools or self.after_save)
+        return bool(self.dispatch or self.send or self.output_from or self.save_pools or self.after_save)
 
 
 NO_ROLLOUT = Rollout()
@@ -124,9 +128,8 @@ class PoolCore:
         self.max_worker_backlog = max_worker_backlog
         self.unfinished = collections.Counter()     # worker -> jobs sent to it and not yet ended
         self.active = {}
-        self.recent = collections.OrderedDict()
-        self.recent_limits = (recent_pools, recent_bytes)
-        self._recent_bytes = 0
+        # Ended pools, once saved: the "wait, then read" after a submit needs no store read.
+        self.recent = BoundedRecent(recent_pools, recent_bytes, approximate_bytes)
 
     def restore(self, pools):
         """Pools that were running when the master stopped."""
@@ -233,6 +236,10 @@ class PoolCore:
         if changed and not at_submit:
             effects.save(pool, changed)
 
+    def active_count(self):
+        """Pools with jobs still running or queued."""
+        return len(self.active)
+
     def select(self, terms):
         """The names checked target terms (``validation.target``) stand for, in order."""
         try:
@@ -285,13 +292,15 @@ class PoolCore:
         effects.after_save.append((worker, ack))
         return effects
 
-    def on_sync(self, worker, running, now, resumed=False):
+    def on_sync(self, worker, running, now, resumed=False, live_output=False):
         """The worker names every job it holds: running, queued, or being copied (the results
         of those that ended came just before the sync, and are recorded). A job it was sent
         and does not name either never arrived or arrived at a worker process that is gone.
         ``resumed`` says the process that syncs is the one that synced last, so every job
         sent to it since is named if it arrived: the others are sent again (the worker skips
-        a job it holds, by id). Otherwise they may have run, and are lost."""
+        a job it holds, by id). Otherwise they may have run, and are lost. A worker that
+        sends ``live_output`` is asked for the rest of each running job's output (all of it,
+        after a master restart), healing pieces lost with the old link."""
         running = set(running)
         effects = Effects()
         resent = []
@@ -309,7 +318,23 @@ class PoolCore:
         if resent:
             log.warning("worker %s synced without %d job(s) it was sent (they never arrived): sent again: %s",
                         worker, len(resent), ", ".join(resent[:20]) + (" and more" if len(resent) > 20 else ""))
+        if live_output:
+            for job_id in running:
+                pool = self.active.get(job_id.partition("/")[0])
+                job = pool.jobs.get(worker) if pool is not None else None
+                if job is not None and job.state is JobState.RUNNING:
+                    effects.output_from.append((worker, pool.pool_id, job_id))
         return effects
+
+    def output_for(self, worker, job_id):
+        """The pool a piece of live output from ``worker`` belongs to, or None: only a job of
+        the worker's own that is running takes output (best effort: the result is the truth)."""
+        pool_id, _, owner = job_id.partition("/")
+        pool = self.active.get(pool_id)
+        if pool is None or owner != worker:
+            return None
+        job = pool.jobs.get(worker)
+        return pool if job is not None and job.state is JobState.RUNNING else None
 
     def expire_queues(self, now):
         """End the jobs that waited for an offline worker past their pool's queueTimeout, and,
@@ -415,23 +440,15 @@ class PoolCore:
         self._forget_recent(pool_id)
 
     def _remember(self, pool):
-        self.recent[pool.pool_id] = pool
-        self._recent_bytes += approximate_bytes(pool)
-        max_count, max_bytes = self.recent_limits
-        while self.recent and (len(self.recent) > max_count or self._recent_bytes > max_bytes):
-            _, oldest = self.recent.popitem(last=False)
-            self._recent_bytes -= approximate_bytes(oldest)
+        self.recent.add(pool.pool_id, pool)
 
     def _forget_recent(self, pool_id):
-        pool = self.recent.pop(pool_id, None)
-        if pool is not None:
-            self._recent_bytes -= approximate_bytes(pool)
+        self.recent.pop(pool_id)
 
     def forget_recent(self):
         """After a purge the store is the truth again."""
         self.recent.clear()
-        self._recent_bytes = 0
 
     @property
     def recent_bytes(self):
-        return self._recent_bytes
+        return self.recent.bytes

@@ -3,7 +3,6 @@
 import gc
 import logging
 import os
-import resource
 import signal
 import socket
 import ssl
@@ -13,28 +12,19 @@ import gevent
 from gevent.event import Event
 
 from .. import config as config_module
-from .. import service_manager, store_url, tls
+from .. import secret_files, service_manager, store_url, tls
 from ..clock import wall_ms
 from ..durable_files import make_directories
+from ..open_files import raise_open_file_limit
 from ..errors import CannotStart, ConfigError
-from .api import build_app
-from .api_edge import ApiEdge
 from .api_server import ApiServer, api_host, api_tls
-from .cluster_events import ClusterEvents
+from .assembly import build_active, build_standby, start_loops
 from .group_file import read_groups
 from .lease import LeaseTerm
 from .leadership import Leadership
-from .live_output import PoolFeeds
-from .metrics import Metrics, load_client
-from .persister import Persister
-from .pool_core import PoolCore
-from .pool_ids import PoolIdMaker
-from .pools import PoolService
-from .registry import Registry
-from .retention import purge_loop
-from .standby import build_standby_app
+from .metrics import load_client
 from .store import Store, ThreadedStore
-from .worker_port import WorkerPort, WorkerServer
+from .worker_port import WorkerServer
 
 log = logging.getLogger(__name__)
 
@@ -72,14 +62,6 @@ def tune_garbage_collector():
     the result rate (bench/scale.py, docs/performance.md). Nearly all garbage here is
     freed by reference counting; collect cycles far less often."""
     gc.set_threshold(*GC_THRESHOLDS)
-
-
-def raise_open_file_limit():
-    """One socket per worker: take the hard limit on open files, not the soft 1024."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard
 
 
 def open_store(cfg):
@@ -124,18 +106,22 @@ def advertised(cfg, api_scheme, api_port, worker_port):
 
 class AppSwitch:
     """The API server's WSGI app, swapped from the standby's to the active one's in place
-    (a keep-alive connection opened while standby gets the active answers afterwards)."""
+    (a keep-alive connection opened while standby gets the active answers afterwards);
+    ``edge`` is the app's ApiEdge, whose tokens a reload replaces."""
 
-    def __init__(self, app):
-        self.app = app
+    def __init__(self):
+        self.app = self.edge = None
+
+    def switch(self, app, edge):
+        self.app, self.edge = app, edge
 
     def __call__(self, environ, start_response):
         return self.app(environ, start_response)
 
 
 def run(cfg):
-    key = config_module.read_cluster_key(cfg)
-    tokens = config_module.read_api_tokens(cfg)
+    key = secret_files.read_cluster_key(cfg)
+    tokens = secret_files.read_api_tokens(cfg)
     groups = read_groups(cfg)
     raise_open_file_limit()
     tune_garbage_collector()
@@ -147,16 +133,15 @@ def run(cfg):
     if not tokens:
         log.warning("no api_tokens configured: anyone on this machine can use the API")
     client = load_client()
-    edge = ApiEdge(tokens)
     api_context = api_tls(cfg, host)
-    front = AppSwitch(None)
+    front = AppSwitch()
     api_server = ApiServer((host, cfg.api_port), front, cfg, **({"ssl_context": api_context} if api_context else {}))
     stopping = Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, stopping.set)
     # SIGHUP reads the config again: tokens at once; groups once this master is active (a
     # standby resolves no targets).
-    reloads = [lambda new: reload_tokens(new, edge)]
+    reloads = [lambda new: reload_tokens(new, front.edge)]
     gevent.signal_handler(signal.SIGHUP, lambda: gevent.spawn(reload_config, cfg.source, reloads))
 
     leadership = None
@@ -167,10 +152,9 @@ def run(cfg):
         api_url, worker_address = advertised(cfg, "https" if api_context else "http", api_server.server_port,
                                              worker_listener.getsockname()[1])
         leadership = Leadership(board, holder_name(cfg), cfg.lease_time, api_url, worker_address)
-        front.app = build_standby_app(edge, store, leadership, started_ms)
-        standby_port = WorkerPort(cfg, key, None, None, None, wall_ms, link_tls, link_fingerprint,
-                                  standby=lambda: (leadership.active_master() or (None, None))[1])
-        worker_server = WorkerServer(worker_listener, standby_port)
+        standby = build_standby(cfg, key, tokens, store, leadership, started_ms, link_tls, link_fingerprint)
+        front.switch(standby.app, standby.edge)
+        worker_server = WorkerServer(worker_listener, standby.port)
         worker_server.start()
         api_server.start()
         log.info("master %s is a standby: API on %s, workers on %s:%d; waiting for the lease (%gs)",
@@ -179,34 +163,20 @@ def run(cfg):
         epoch = leadership.campaign(stopping)
         if epoch is None:
             return _stop(api_server, worker_server, store, None, [], watchdog, leadership)
-        store.backend.fence = (leadership.holder, epoch)
+        store.fence_writes(leadership.holder, epoch)
     else:
         worker_server = watchdog = None
 
-    # From here on this master is active: workers count as offline, and lost_after runs, from now
-    # (a standby's waiting time is not the workers' absence).
-    active_since = wall_ms()
-    registry = Registry()
-    registry.load(store.workers(), active_since)
-    core = PoolCore(registry, int(cfg.lost_after * 1000), active_since, PoolIdMaker().make, cfg.max_pool_jobs,
-                    cfg.max_worker_backlog, groups=groups, reconnect_grace_ms=int(cfg.heartbeat_timeout * 1000))
-    persister = Persister(store, clock=wall_ms, data_errors=store.backend.data_errors)
-    events = ClusterEvents(registry)
-    # No worker can send more of a stream than one result frame could carry.
-    feeds = PoolFeeds(config_module.largest_output_cap(cfg.max_frame_bytes))
-    metrics = client and Metrics(client, registry, core, persister, store.backend.path, wall_ms)
-    edge.on_answer = metrics and metrics.api_answered
-    pools = PoolService(core, store, registry, persister, wall_ms, feeds, events, metrics)
-    reloads.append(lambda new: reload_groups(new, core))
-    pools.restore()
-
-    port = WorkerPort(cfg, key, registry, pools, persister, wall_ms, link_tls, link_fingerprint, events)
-    front.app = build_app(cfg, pools, registry, persister, edge, started_ms, events, metrics)
+    # From here on this master is active (the tokens are those in use: a standby may have reloaded them).
+    active = build_active(cfg, key, front.edge.tokens if front.edge else tokens, store, wall_ms, started_ms,
+                          link_tls, link_fingerprint, client, groups)
+    reloads.append(lambda new: reload_groups(new, active.core))
+    front.switch(active.app, active.edge)
     if leadership is not None:
-        worker_server.serve(port)
+        worker_server.serve(active.port)
     else:
         # A deep accept queue: after a master restart every worker dials in within seconds.
-        worker_server = WorkerServer((cfg.worker_host, cfg.worker_port), port, backlog=WORKER_BACKLOG)
+        worker_server = WorkerServer((cfg.worker_host, cfg.worker_port), active.port, backlog=WORKER_BACKLOG)
         worker_server.start()
         api_server.start()
     log.info("master listening: API on %s://%s:%d, workers on %s:%d, state in %s",
@@ -216,12 +186,11 @@ def run(cfg):
         watchdog = service_manager.ready("API on %s:%d, workers on %s:%d" % (
             host, api_server.server_port, cfg.worker_host, worker_server.server_port))
 
-    background = [gevent.spawn(purge_loop, store, cfg.pool_retention, cfg.max_pools, wall_ms, pools.forget_recent),
-                  gevent.spawn(_sweep_loop, pools, cfg.lost_after)]
+    background = start_loops(cfg, store, active, wall_ms)
     if leadership is not None:
         background.append(gevent.spawn(leadership.keep, step_down))
     stopping.wait()
-    return _stop(api_server, worker_server, store, persister, background, watchdog, leadership)
+    return _stop(api_server, worker_server, store, active.persister, background, watchdog, leadership)
 
 
 def _stop(api_server, worker_server, store, persister, background, watchdog, leadership):
@@ -264,7 +233,7 @@ def reload_config(config_path, reloads):
     """SIGHUP: read the config file again and hand it to each of ``reloads``; a file that
     does not validate changes nothing (the settings in use stay)."""
     try:
-        new = config_module.load_master(config_path)
+        new = config_module.load(config_path, "master")
     except ConfigError as exc:
         log.error("reload: kept the settings in use; %s", "; ".join(exc.problems))
         return
@@ -277,7 +246,7 @@ def reload_tokens(new, edge):
     restart. Tokens that would leave a master with tokens tokenless (it may be listening off
     loopback) are refused: the tokens in use stay."""
     try:
-        tokens = config_module.read_api_tokens(new)
+        tokens = secret_files.read_api_tokens(new)
     except ConfigError as exc:
         log.error("reload: kept the API tokens in use; %s", "; ".join(exc.problems))
         return
@@ -300,16 +269,3 @@ def reload_groups(new, core):
     log.info("reload: %d group(s): %s (settings other than tokens and groups take a restart)", len(groups),
              ", ".join(sorted(groups)) or "none")
 
-
-def _sweep_loop(pools, lost_after):
-    # Lost jobs: a scan of every running job, a quarter of lost_after apart (at most 30 s).
-    # Queue timeouts: every second, as exact as that, and cheap (no job is scanned).
-    interval = min(30.0, max(0.2, lost_after / 4))
-    since_sweep = 0.0
-    while True:
-        gevent.sleep(1.0 if interval > 1.0 else interval)
-        pools.expire_queues()
-        since_sweep += 1.0 if interval > 1.0 else interval
-        if since_sweep >= interval:
-            since_sweep = 0.0
-            pools.sweep_lost()

@@ -8,50 +8,14 @@ is not forwarded: the client repeats it, with its own token, to the master that 
 on it), or 503 ``no_leader`` while no master holds the lease.
 """
 
-import gevent
-
 from .. import __version__
-from ..clock import iso_time, monotonic
-from ..errors import NoLeader, NotLeader, UnknownPool
+from ..clock import iso_time
+from ..errors import NoLeader, NotLeader
 from .api import add_dashboard_routes, add_history_routes, health_role
 from .api_edge import JsonErrorsApp, bottle
-from .pool_ids import is_pool_id
+from .pool_history import StoreHistory
 
-# How often GET /pool/ID?wait=N on a standby looks at the database again.
-WAIT_POLL_SECONDS = 0.5
 ANY_METHOD = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
-
-
-class StoreHistory:
-    """The pool reads a standby answers, straight from the database."""
-
-    def __init__(self, store):
-        self.store = store
-
-    def get(self, pool_id):
-        pool = self.store.get_pool(pool_id) if is_pool_id(pool_id) else None
-        if pool is None:
-            raise UnknownPool("no pool with id %r (it may have been purged)" % pool_id)
-        return pool
-
-    def wait(self, pool_id, seconds):
-        pool = self.get(pool_id)
-        deadline = monotonic() + seconds
-        while not pool.done and monotonic() < deadline:
-            gevent.sleep(min(WAIT_POLL_SECONDS, max(0.0, deadline - monotonic())))
-            pool = self.get(pool_id)
-        return pool
-
-    @staticmethod
-    def live_output(pool):
-        return {}           # output in flight is only on the active master
-
-    @staticmethod
-    def live_version(pool):
-        return None
-
-    def list(self, status, before, limit):
-        return self.store.pool_page(status, before, limit)
 
 
 def redirect_target(api_url, path, query_string):

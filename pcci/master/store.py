@@ -23,6 +23,7 @@ until the file is replaced and the master restarted.
 import collections
 import functools
 import logging
+import os
 import sqlite3
 
 from gevent.threadpool import ThreadPool
@@ -31,6 +32,7 @@ from ..clock import wall_ms
 from ..durable_files import private_file
 from ..errors import CannotStart, StoreUnavailable
 from . import pool_pages, store_schema
+from .pool_store import PoolStore
 from .thread_calls import call_on
 from .store_rows import (JOB_COLUMNS, POOL_CHANGING_COLUMNS, POOL_COLUMNS, POOL_WRITE_COLUMNS,
                          WORKER_CHANGING_COLUMNS, WORKER_COLUMNS, job_row, pool_from_rows, pool_row, worker_from_row,
@@ -86,10 +88,7 @@ def _watching_for_damage(write):
     return wrap
 
 
-class Store:
-    # Errors no retry cures, besides those the persister knows (SQLite's are among them).
-    data_errors = ()
-
+class Store(PoolStore):
     def __init__(self, path):
         self.path = path
         self.db = None
@@ -127,18 +126,15 @@ class Store:
         """Bring the file to this release's schema version (store_schema), one transaction each."""
         self.db.execute(store_schema.VERSION_TABLE["sqlite"])
         row = self.db.execute("SELECT version FROM pcci_schema WHERE id = 1").fetchone()
-        try:
-            steps = store_schema.pending(store_schema.SQLITE, row[0] if row else 0, self.path)
-        except store_schema.SchemaTooNew as exc:
-            raise CannotStart(str(exc))
-        for step in steps:
-            with _transaction(self.db):
-                for statement in step.statements:
-                    self.db.execute(statement)
-                if step.version == 1:
-                    self._add_unversioned_columns()
-                self.db.execute("INSERT OR REPLACE INTO pcci_schema (id, version) VALUES (1, ?)", (step.version,))
-            log.info("pool store %s: schema version %d (%s)", self.path, step.version, step.what)
+        store_schema.migrate(store_schema.SQLITE, row[0] if row else 0, self.path, self._apply)
+
+    def _apply(self, step):
+        with _transaction(self.db):
+            for statement in step.statements:
+                self.db.execute(statement)
+            if step.version == 1:
+                self._add_unversioned_columns()
+            self.db.execute("INSERT OR REPLACE INTO pcci_schema (id, version) VALUES (1, ?)", (step.version,))
 
     def _add_unversioned_columns(self):
         """A file written before schemas had versions may lack columns added since: they start out NULL."""
@@ -154,6 +150,9 @@ class Store:
         if self.db is not None:
             self.db.close()
             self.db = None
+
+    def fence_writes(self, holder, epoch):
+        """Nothing to fence: a SQLite file has one master (it holds the file's lock)."""
 
     # -- writes ------------------------------------------------------------------------
     @_watching_for_damage(write=True)
@@ -227,6 +226,16 @@ class Store:
     def count_pools(self):
         return self.db.execute("SELECT COUNT(*) FROM pools").fetchone()[0]
 
+    def disk_bytes(self):
+        """The file and its write-ahead log, as they take disk space."""
+        total = 0
+        for suffix in ("", "-wal"):
+            try:
+                total += os.stat(self.path + suffix).st_size
+            except OSError:
+                pass
+        return total
+
 
 class _transaction:
     def __init__(self, db):
@@ -244,27 +253,26 @@ def _excluded(columns):
 
 
 class ThreadedStore:
-    """The same calls as Store, each run on the store's own thread while the caller's greenlet waits."""
+    """A PoolStore's calls, each run on the store's own thread while the caller's greenlet waits."""
 
-    def __init__(self, store):
+    def __init__(self, store: PoolStore):
         self._store = store
         self._thread = ThreadPool(1)
 
+    def _call(self, method, *args, **kwargs):
+        return call_on(self._thread, None, method, *args, **kwargs)
+
     @property
-    def backend(self):
-        """The store itself (Store or MariaDbStore), for its attributes."""
-        return self._store
+    def path(self):
+        return self._store.path
+
+    @property
+    def data_errors(self):
+        return self._store.data_errors
 
     @property
     def damage(self):
         return self._store.damage
-
-    def __getattr__(self, name):
-        method = getattr(self._store, name)
-
-        def call(*args, **kwargs):
-            return call_on(self._thread, None, method, *args, **kwargs)
-        return call
 
     def open(self):
         # At start, before anything is served: in the caller's thread, so a damaged file
@@ -274,3 +282,36 @@ class ThreadedStore:
     def shutdown(self):
         self._thread.apply(self._store.close)
         self._thread.kill()
+
+    def schema_version(self):
+        return self._call(self._store.schema_version)
+
+    def fence_writes(self, holder, epoch):
+        return self._call(self._store.fence_writes, holder, epoch)
+
+    def save(self, pools, jobs, workers=(), forget_workers=()):
+        return self._call(self._store.save, pools, jobs, workers, forget_workers)
+
+    def purge(self, ended_before_ms, max_pools, batch=500):
+        return self._call(self._store.purge, ended_before_ms, max_pools, batch)
+
+    def get_pool(self, pool_id):
+        return self._call(self._store.get_pool, pool_id)
+
+    def unfinished_pools(self):
+        return self._call(self._store.unfinished_pools)
+
+    def list_pools(self, status=None, before=None, limit=50):
+        return self._call(self._store.list_pools, status, before, limit)
+
+    def pool_page(self, status=None, before=None, limit=50, max_bytes=pool_pages.LIST_BYTES):
+        return self._call(self._store.pool_page, status, before, limit, max_bytes)
+
+    def workers(self):
+        return self._call(self._store.workers)
+
+    def count_pools(self):
+        return self._call(self._store.count_pools)
+
+    def disk_bytes(self):
+        return self._call(self._store.disk_bytes)

@@ -18,12 +18,15 @@ import re
 from ..errors import CannotStart, StoreUnavailable
 from . import pool_pages, store_schema
 from .mariadb_link import Connector, Session, Unreachable
+from .pool_store import PoolStore
 from .store_rows import (JOB_CHANGING_COLUMNS, JOB_COLUMNS, POOL_CHANGING_COLUMNS, POOL_COLUMNS, POOL_WRITE_COLUMNS,
                          WORKER_CHANGING_COLUMNS, WORKER_COLUMNS, job_row, pool_from_rows, pool_row, worker_from_row,
                          worker_row)
 
 log = logging.getLogger(__name__)
 
+DISK_BYTES = ("SELECT COALESCE(SUM(data_length + index_length), 0) FROM information_schema.tables "
+              "WHERE table_schema = DATABASE()")
 FENCE = "UPDATE pcci_lease SET writes = writes + 1 WHERE id = 1 AND holder = %s AND epoch = %s"
 
 
@@ -47,9 +50,8 @@ SAVE_WORKERS = "INSERT INTO workers (%s) VALUES (%s) ON DUPLICATE KEY UPDATE %s"
     WORKER_COLUMNS, _marks(7), _updates(WORKER_CHANGING_COLUMNS))
 
 
-class MariaDbStore:
-    # The server finds and reports damage itself (its own log, its own recovery).
-    damage = None
+class MariaDbStore(PoolStore):
+    # The server finds and reports damage itself (its own log, its own recovery): ``damage`` stays None.
 
     def __init__(self, target, password, tls_ca=None, connector=None):
         self.connector = connector or Connector(target, password, tls_ca)
@@ -91,18 +93,15 @@ class MariaDbStore:
         cursor.execute(store_schema.VERSION_TABLE["mariadb"])
         cursor.execute("SELECT version FROM pcci_schema WHERE id = 1")
         row = cursor.fetchone()
-        try:
-            steps = store_schema.pending(store_schema.MARIADB, row[0] if row else 0, self.path)
-        except store_schema.SchemaTooNew as exc:
-            raise CannotStart(str(exc))
-        for step in steps:
+
+        def apply(step):
             # DDL commits by itself in MariaDB; every statement is idempotent (IF NOT EXISTS,
             # INSERT IGNORE), so two masters starting at once both end at this version.
             for statement in step.statements:
                 cursor.execute(statement)
             cursor.execute("INSERT INTO pcci_schema (id, version) VALUES (1, %s) "
                            "ON DUPLICATE KEY UPDATE version = GREATEST(version, VALUES(version))", (step.version,))
-            log.info("pool store %s: schema version %d (%s)", self.path, step.version, step.what)
+        store_schema.migrate(store_schema.MARIADB, row[0] if row else 0, self.path, apply)
 
     def _read_server_settings(self, cursor):
         """What the master checks its own settings against at start (service.open_store)."""
@@ -128,6 +127,10 @@ class MariaDbStore:
             if forget_workers:
                 cursor.executemany("DELETE FROM workers WHERE name = %s", [(name,) for name in forget_workers])
         self._run(work)
+
+    def fence_writes(self, holder, epoch):
+        """From now on every write needs this lease (``holder``, ``epoch``) to be the current one."""
+        self.fence = (holder, epoch)
 
     def _check_fence(self, cursor):
         if self.fence is None:
@@ -186,6 +189,11 @@ class MariaDbStore:
 
     def count_pools(self):
         return self._run(lambda cursor: _one(cursor, "SELECT COUNT(*) FROM pools"))
+
+    def disk_bytes(self):
+        """The data and indexes of this database's tables, as the server reports them
+        (InnoDB's figures are estimates, refreshed as its statistics are)."""
+        return int(self._run(lambda cursor: _one(cursor, DISK_BYTES)))
 
 
 def suspect_timeout(provider_options):

@@ -8,6 +8,11 @@ A new release that changes the tables appends a migration to both lists.
 """
 
 import collections
+import logging
+
+from ..errors import CannotStart
+
+log = logging.getLogger(__name__)
 
 Migration = collections.namedtuple("Migration", "version what statements")
 
@@ -98,6 +103,18 @@ def pending(migrations, version, where):
         raise SchemaTooNew("%s has schema version %d; this release of pcci-master knows up to %d: upgrade "
                            "pcci-master (a newer master wrote it)" % (where, version, newest))
     return [migration for migration in migrations if migration.version > version]
+
+
+def migrate(migrations, version, where, apply):
+    """Bring a store at ``version`` up to date: ``apply(migration)`` for each one pending, in
+    order, each logged; CannotStart for a store newer than this release."""
+    try:
+        steps = pending(migrations, version, where)
+    except SchemaTooNew as exc:
+        raise CannotStart(str(exc))
+    for step in steps:
+        apply(step)
+        log.info("pool store %s: schema version %d (%s)", where, step.version, step.what)
 
 
 def newest(migrations):

@@ -16,7 +16,7 @@ import ssl
 import gevent
 import gevent.socket
 
-from .. import auth, protocol, tls
+from .. import handshake, protocol, tls
 from ..clock import monotonic
 from ..framing import ConnectionClosed, FrameError
 from ..link import Link, TlsFailure, tune_socket
@@ -155,8 +155,8 @@ class MasterLink:
                     on_drained=self.live_channel.drained if self.live_channel is not None else None)
         try:
             try:
-                welcome = handshake(link, self.key, self.node, self.config.link_timeout, cert_fingerprint,
-                                    self.labels, self.runner.users.offered(), self.instance)
+                welcome = handshake.worker_side(link, self.key, self.node, self.config.link_timeout,
+                                                cert_fingerprint, self.labels, self.runner.users.offered(), self.instance)
             except ConnectionClosed as exc:
                 if self.config.master_tls:
                     raise
@@ -189,74 +189,49 @@ class MasterLink:
             gevent.sleep(self.config.heartbeat_interval)
 
     def _serve(self, link):
+        handlers = {protocol.RUN: self._run, protocol.KILL: self._kill, protocol.ACK: self._acknowledged,
+                    protocol.COPY: self._copy, protocol.OUTPUT_FROM: self._output_from, protocol.PING: self._ping,
+                    protocol.ERROR: self._error}
         while True:
             message = protocol.check_known(link.receive(self.config.link_timeout), protocol.FROM_MASTER)
-            kind = message["type"]
-            if kind == protocol.RUN:
-                protocol.require(message, protocol.RUN, **protocol.RUN_FIELDS)
-                if self.outbox.holds(message["job"]):
-                    continue   # already ran; its result is on its way
-                self.runner.start(message["job"], message["cmd"], message.get("timeout"),
-                                  message.get("env"), message.get("cwd"), message.get("user"), message.get("stdin"))
-                # A backlog of run frames is handled one at a time, letting heartbeats,
-                # output readers and finished jobs in between.
-                gevent.sleep(0)
-            elif kind == protocol.KILL:
-                protocol.require(message, protocol.KILL, job=str)
-                outcome = self.runner.kill(message["job"])
-                link.send({"type": protocol.KILL_RESULT, "job": message["job"], "outcome": outcome.value})
-            elif kind == protocol.ACK:
-                protocol.require(message, protocol.ACK, job=str)
-                self.outbox.acknowledged(message["job"])
-                log.debug("result for %s acknowledged", message["job"])
-            elif kind == protocol.COPY:
-                protocol.require(message, protocol.COPY, **protocol.COPY_FIELDS)
-                if self.outbox.holds(message["job"]):
-                    continue
-                try:
-                    data = base64.b64decode(message["content"], validate=True)
-                except ValueError:
-                    raise protocol.ProtocolError("copy %s: content is not base64" % message["job"][:100])
-                self.runner.copy(message["job"], message["dest"], data, message.get("mode"), message.get("owner"))
-            elif kind == protocol.OUTPUT_FROM:
-                protocol.require(message, protocol.OUTPUT_FROM, job=str, offsets=dict)
-                self.runner.output_from(message["job"], message["offsets"])
-            elif kind == protocol.PING:
-                link.send({"type": protocol.PONG})
-            elif kind == protocol.ERROR:
-                raise _refused_by(message)
+            handler = handlers.get(message["type"])
+            if handler is not None:     # challenge, welcome, pong: nothing to do after the handshake
+                handler(link, protocol.checked(message, message["type"]))
 
+    # -- one handler for each message the master sends after the handshake ----------------
+    def _run(self, link, message):
+        if self.outbox.holds(message["job"]):
+            return     # already ran; its result is on its way
+        self.runner.start(message["job"], message["cmd"], message.get("timeout"),
+                          message.get("env"), message.get("cwd"), message.get("user"), message.get("stdin"))
+        # A backlog of run frames is handled one at a time, letting heartbeats,
+        # output readers and finished jobs in between.
+        gevent.sleep(0)
 
-def handshake(link, key, node, timeout, cert_fingerprint, labels=None, users=None, instance=None):
-    """The worker's side of the mutual key proof; the master's welcome, or HandshakeRefused.
-    ``cert_fingerprint`` is that of the certificate this link's TLS session presented ("" in
-    plaintext); ``instance`` names this worker process (protocol.instance). (bench/swarm.py uses this too, so simulated workers speak exactly this protocol.)"""
-    nonce = auth.new_nonce()
-    link.send_now({"type": protocol.HELLO, "node": node, "nonce": nonce, "version": protocol.VERSION,
-                   "features": list(protocol.FEATURES), "labels": labels or {}, "users": users or [],
-                   **({"instance": instance} if instance else {})})
-    challenge = link.receive(timeout)
-    if challenge.get("type") == protocol.ERROR:
-        raise _refused_by(challenge)
-    protocol.require(challenge, protocol.CHALLENGE, nonce=str)
-    link.send_now({"type": protocol.AUTH,
-                   "proof": auth.worker_proof(key, challenge["nonce"], nonce, node, cert_fingerprint)})
-    welcome = link.receive(timeout)
-    if welcome.get("type") == protocol.ERROR:
-        raise _refused_by(welcome)
-    protocol.require(welcome, protocol.WELCOME, proof=str)
-    expected = auth.master_proof(key, nonce, challenge["nonce"], node, cert_fingerprint)
-    if not auth.proofs_match(expected, welcome["proof"]):
+    def _kill(self, link, message):
+        outcome = self.runner.kill(message["job"])
+        link.send({"type": protocol.KILL_RESULT, "job": message["job"], "outcome": outcome.value})
+
+    def _acknowledged(self, link, message):
+        self.outbox.acknowledged(message["job"])
+        log.debug("result for %s acknowledged", message["job"])
+
+    def _copy(self, link, message):
+        if self.outbox.holds(message["job"]):
+            return
         try:
-            link.send_now(protocol.error("bad_key", "the master's key proof is wrong"), timeout=1.0)
-        except ConnectionClosed:
-            pass
-        raise HandshakeRefused("bad_key", "the master did not prove it holds the cluster key for this "
-                                          "connection's certificate; refusing to take orders from it")
-    return welcome
+            data = base64.b64decode(message["content"], validate=True)
+        except ValueError:
+            raise protocol.ProtocolError("copy %s: content is not base64" % message["job"][:100])
+        self.runner.copy(message["job"], message["dest"], data, message.get("mode"), message.get("owner"))
 
+    def _output_from(self, link, message):
+        self.runner.output_from(message["job"], message["offsets"])
 
-def _refused_by(message):
-    leader = message.get("leader")
-    return HandshakeRefused(str(message.get("code")), str(message.get("message")),
-                            leader=leader if isinstance(leader, str) else None)
+    @staticmethod
+    def _ping(link, message):
+        link.send({"type": protocol.PONG})
+
+    @staticmethod
+    def _error(link, message):
+        raise handshake.refused_by(message)

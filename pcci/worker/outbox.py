@@ -12,7 +12,7 @@ import json
 import logging
 
 from .. import framing
-from ..config import JSON_BYTES_PER_OUTPUT_BYTE, RESULT_FRAME_OVERHEAD
+from ..protocol import JSON_BYTES_PER_OUTPUT_BYTE, RESULT_FRAME_OVERHEAD
 
 log = logging.getLogger(__name__)
 

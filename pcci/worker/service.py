@@ -2,14 +2,14 @@
 
 import logging
 import os
-import resource
 import signal
 
 import gevent
 from gevent.event import Event
 
 from .. import config as config_module
-from .. import service_manager
+from .. import secret_files, service_manager
+from ..open_files import raise_open_file_limit
 from ..clock import monotonic
 from ..errors import CannotStart, ConfigError
 from . import cgroups, orphans
@@ -49,7 +49,7 @@ def run(cfg, make_runner=Runner):
         # Started, then done: systemd (Type=notify) must not take this for a failed start.
         service_manager.notify("READY=1\nSTATUS=not configured yet")
         return 0
-    key = config_module.read_cluster_key(cfg)
+    key = secret_files.read_cluster_key(cfg)
     if not cfg.master_tls:
         log.warning("master_tls is false: the link to the master is PLAINTEXT. Anyone on the network can read "
                     "every command and its output and make this worker run commands. Use this only to debug.")
@@ -97,18 +97,11 @@ def reload_labels(config_path, link):
     """SIGHUP (systemctl reload pcci-worker): the labels again; a file that does not
     validate changes nothing. Other settings take a restart."""
     try:
-        new = config_module.load_worker(config_path)
+        new = config_module.load(config_path, "worker")
     except ConfigError as exc:
         log.error("reload: kept the labels in use; %s", "; ".join(exc.problems))
         return
     link.relabel(new.labels)
-
-
-def raise_open_file_limit():
-    """Each running job holds a few descriptors: take the hard limit, not the soft 1024."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _wait_for_acks(outbox, seconds=FINAL_ACK_SECONDS):

@@ -13,12 +13,12 @@ from gevent.event import Event
 
 from .. import protocol
 from ..clock import monotonic
-from ..errors import Busy, InternalError, StorageFull, StoreUnavailable, UnknownPool
+from ..errors import Busy, InternalError, StorageFull, StoreUnavailable
 from ..framing import encoder_varying
-from ..states import JobState, KillOutcome
+from ..states import KillOutcome
 from .persister import Unsavable
 from .pool_core import dispatch_fields
-from .pool_ids import is_pool_id
+from .pool_history import StoreHistory, unknown_pool
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +35,10 @@ class PoolService:
         self.registry = registry
         self.persister = persister
         self.clock = clock
-        self.feeds = feeds          # live_output.PoolFeeds: running jobs' output, pools' event logs
+        self.feeds = feeds          # pool_feeds.PoolFeeds: running jobs' output, pools' event logs
         self.events = events        # cluster_events.ClusterEvents
         self.metrics = metrics      # metrics.Metrics, or None without prometheus_client
+        self.history = StoreHistory(store)     # pools that have left memory
         self._done_events = {}
 
     def restore(self):
@@ -89,27 +90,17 @@ class PoolService:
     # -- from the worker port ------------------------------------------------------------------
     def on_result(self, session, result):
         pool_id = result["job"].partition("/")[0]
-        stored = self._from_store(pool_id) if self.core.find(pool_id) is None else None
+        stored = self.history.find(pool_id) if self.core.find(pool_id) is None else None
         self._carry_out(self.core.on_result(session.name, result, self.clock(), stored), received=monotonic())
 
     def on_sync(self, session, running, resumed=False):
-        self._carry_out(self.core.on_sync(session.name, running, self.clock(), resumed))
-        if session.live_output:
-            # Where our copy of each running job's output ends: the worker sends the rest
-            # (all of it, after a master restart), healing pieces lost with the old link.
-            for job_id in running:
-                pool = self.core.active.get(job_id.partition("/")[0])
-                job = pool.jobs.get(session.name) if pool is not None else None
-                if job is not None and job.state is JobState.RUNNING:
-                    session.send({"type": protocol.OUTPUT_FROM, "job": job_id,
-                                  "offsets": self.feeds.offsets(pool.pool_id, session.name)})
+        self._carry_out(self.core.on_sync(session.name, running, self.clock(), resumed, session.live_output))
 
     def on_output(self, session, message):
-        """A piece of a running job's output (best effort: the result is the truth)."""
-        pool_id, _, worker = message["job"].partition("/")
-        pool = self.core.active.get(pool_id)
-        if pool is not None and worker == session.name:
-            self.feeds.output(pool, worker, message)
+        """A piece of a running job's output, where the core says it belongs."""
+        pool = self.core.output_for(session.name, message["job"])
+        if pool is not None:
+            self.feeds.output(pool, session.name, message)
 
     def sweep_lost(self):
         self._carry_out(self.core.sweep(self.clock()))
@@ -122,6 +113,9 @@ class PoolService:
         that caused these effects arrived (for the metrics)."""
         for worker, message in effects.send:
             self._send(worker, message)
+        for worker, pool_id, job_id in effects.output_from:
+            self._send(worker, {"type": protocol.OUTPUT_FROM, "job": job_id,
+                                "offsets": self.feeds.offsets(pool_id, worker)})
         if effects.save_pools:
             pools = list(effects.save_pools.values())
             if self.feeds.running:
@@ -173,18 +167,14 @@ class PoolService:
         self._wake([pool_id])
 
     # -- reads --------------------------------------------------------------------------------
-    def _from_store(self, pool_id):
-        """An ended pool that memory no longer holds; None for an id that cannot be one."""
-        return self.store.get_pool(pool_id) if is_pool_id(pool_id) else None
-
     def get(self, pool_id):
         pool = self.core.find(pool_id)
         if pool is None:
-            pool = self._from_store(pool_id)
+            pool = self.history.find(pool_id)
             # A result may have brought it back into memory while the store was read.
             pool = self.core.find(pool_id) or pool
         if pool is None:
-            raise UnknownPool("no pool with id %r (it may have been purged)" % pool_id)
+            raise unknown_pool(pool_id)
         return pool
 
     def wait(self, pool_id, seconds):
@@ -215,6 +205,14 @@ class PoolService:
 
     def forget_recent(self):
         self.core.forget_recent()
+
+    def select(self, terms):
+        """The workers checked target terms stand for now (``PoolCore.select``)."""
+        return self.core.select(terms)
+
+    def active_count(self):
+        """Pools with jobs still running or queued."""
+        return self.core.active_count()
 
     # -- kill ---------------------------------------------------------------------------------
     def kill(self, pool_id, workers, reply_timeout, killed_by=None):

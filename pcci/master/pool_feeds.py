@@ -20,11 +20,10 @@ rest again. A follower's ``output`` event carries the text offset instead (chara
 """
 
 import bisect
-import collections
 import logging
 
-from ..states import JobState
 from . import views
+from .bounded_recent import BoundedRecent
 from .event_log import EventLog
 from .sse import SharedFrames
 
@@ -109,7 +108,6 @@ class PoolFeed:
         self.limit = limit
         self.streams = {}               # (worker, stream) -> StreamText
         self.output_events = 0
-        self.size = 0                   # approximate_bytes, once it has ended
         for job in pool.jobs.values():
             if job.ended:
                 self._settle(job)
@@ -171,8 +169,8 @@ class PoolFeeds:
     def __init__(self, output_limit):
         self.output_limit = output_limit
         self.running = {}
-        self.ended = collections.OrderedDict()
-        self._ended_bytes = 0
+        # The feed that ended last is kept whatever its size: its followers may be about to resume.
+        self.ended = BoundedRecent(ENDED_FEEDS, ENDED_BYTES, PoolFeed.approximate_bytes, min_kept=1)
 
     def existing(self, pool_id):
         return self.running.get(pool_id) or self.ended.get(pool_id)
@@ -192,9 +190,7 @@ class PoolFeeds:
         return feed
 
     def output(self, pool, worker, message):
-        job = pool.jobs.get(worker)
-        if job is None or job.state is not JobState.RUNNING:
-            return
+        """A piece of the output of ``worker``'s job of ``pool``, which is running (``PoolCore.output_for``)."""
         feed = self.running.get(pool.pool_id) or self.follow(pool)
         feed.output(worker, message["stream"], message["offset"], message["length"], message["data"])
 
@@ -216,12 +212,7 @@ class PoolFeeds:
             feed.log.close()
 
     def _keep_ended(self, feed):
-        feed.size = feed.approximate_bytes()
-        self.ended[feed.pool_id] = feed
-        self._ended_bytes += feed.size
-        while len(self.ended) > 1 and (len(self.ended) > ENDED_FEEDS or self._ended_bytes > ENDED_BYTES):
-            _, oldest = self.ended.popitem(last=False)
-            self._ended_bytes -= oldest.size
+        self.ended.add(feed.pool_id, feed)
 
     def offsets(self, pool_id, worker):
         feed = self.running.get(pool_id)

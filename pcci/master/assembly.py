@@ -1,0 +1,106 @@
+"""The master's parts, wired together in one place.
+
+``build_active`` makes everything an active master is made of -- registry, pool core and
+service, persister, live feeds, cluster events, metrics, the worker port and the REST
+app -- each given its collaborators as it is built. ``build_standby`` makes what a
+standby serves while another master holds the lease. Nothing here listens, starts a
+greenlet or reads a file: ``service.run`` (the daemon) and ``tests/harness.py`` (the
+master in a test's own process) bind the sockets and run the loops.
+"""
+
+from typing import Callable, NamedTuple, Optional
+
+import gevent
+
+from .. import protocol
+from .api import build_app
+from .api_edge import ApiEdge
+from .cluster_events import ClusterEvents
+from .pool_feeds import PoolFeeds
+from .metrics import Metrics
+from .persister import Persister
+from .pool_core import PoolCore
+from .pool_ids import PoolIdMaker
+from .pool_service import PoolService
+from .registry import Registry
+from .retention import purge_loop
+from .standby import build_standby_app
+from .worker_port import WorkerPort
+from .worker_sessions import ActiveWorkers, StandbyWorkers
+
+
+class ActiveMaster(NamedTuple):
+    registry: Registry
+    core: PoolCore
+    persister: Persister
+    events: ClusterEvents
+    feeds: PoolFeeds
+    metrics: Optional[Metrics]
+    pools: PoolService
+    edge: ApiEdge
+    app: object                 # the REST API's WSGI app
+    port: WorkerPort
+
+
+class StandbyMaster(NamedTuple):
+    edge: ApiEdge
+    app: object
+    port: WorkerPort
+
+
+def build_active(cfg, key: str, tokens: list, store, clock: Callable[[], int], started_ms: int,
+                 link_tls=None, link_fingerprint: str = "", metrics_client=None,
+                 groups: Optional[dict] = None) -> ActiveMaster:
+    """An active master over ``store`` (a ``ThreadedStore``), its unfinished pools restored;
+    ``groups`` the named groups (with groups_file's; default: the config's own).
+    Workers count as offline, and lost_after runs, from now (a standby's waiting time is not
+    the workers' absence)."""
+    active_since = clock()
+    registry = Registry()
+    registry.load(store.workers(), active_since)
+    core = PoolCore(registry, int(cfg.lost_after * 1000), active_since, PoolIdMaker().make, cfg.max_pool_jobs,
+                    cfg.max_worker_backlog, groups=cfg.groups if groups is None else groups, reconnect_grace_ms=int(cfg.heartbeat_timeout * 1000))
+    persister = Persister(store, clock=clock, data_errors=store.data_errors)
+    events = ClusterEvents(registry)
+    # No worker can send more of a stream than one result frame could carry.
+    feeds = PoolFeeds(protocol.largest_output_cap(cfg.max_frame_bytes))
+    metrics = metrics_client and Metrics(metrics_client, registry, core.active_count, persister, store.disk_bytes,
+                                         clock)
+    edge = ApiEdge(tokens, on_answer=metrics and metrics.api_answered)
+    pools = PoolService(core, store, registry, persister, clock, feeds, events, metrics)
+    pools.restore()
+    port = WorkerPort(cfg, key, ActiveWorkers(cfg, registry, pools, persister, clock, events), link_tls,
+                      link_fingerprint)
+    app = build_app(cfg, pools, registry, persister, edge, started_ms, events, metrics)
+    return ActiveMaster(registry, core, persister, events, feeds, metrics, pools, edge, app, port)
+
+
+def build_standby(cfg, key: str, tokens: list, store, leadership, started_ms: int, link_tls=None,
+                  link_fingerprint: str = "") -> StandbyMaster:
+    """A standby: pool history from the shared store, every other call and every worker sent
+    to the master that holds the lease (``leadership``)."""
+    edge = ApiEdge(tokens)
+    port = WorkerPort(cfg, key, StandbyWorkers(lambda: (leadership.active_master() or (None, None))[1]),
+                      link_tls, link_fingerprint)
+    return StandbyMaster(edge, build_standby_app(edge, store, leadership, started_ms), port)
+
+
+def start_loops(cfg, store, master: ActiveMaster, clock: Callable[[], int]) -> list:
+    """The active master's background work, as greenlets: retention, and the sweeps for
+    lost jobs and queue timeouts."""
+    return [gevent.spawn(purge_loop, store, cfg.pool_retention, cfg.max_pools, clock, master.pools.forget_recent),
+            gevent.spawn(sweep_loop, master.pools, cfg.lost_after)]
+
+
+def sweep_loop(pools: PoolService, lost_after: float) -> None:
+    # Lost jobs: a scan of every running job, a quarter of lost_after apart (at most 30 s).
+    # Queue timeouts: every second, as exact as that, and cheap (no job is scanned).
+    interval = min(30.0, max(0.2, lost_after / 4))
+    since_sweep = 0.0
+    while True:
+        gevent.sleep(1.0 if interval > 1.0 else interval)
+        pools.expire_queues()
+        since_sweep += 1.0 if interval > 1.0 else interval
+        if since_sweep >= interval:
+            since_sweep = 0.0
+            pools.sweep_lost()

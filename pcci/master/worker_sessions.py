@@ -1,0 +1,235 @@
+"""What the worker port does with a link once its worker has proved the key.
+
+``ActiveWorkers`` (an active master) claims the worker's name, welcomes it and serves its
+session: each message type has one handler (``handlers``), and a type that has none
+closes the link. ``StandbyWorkers`` (a standby) tells every worker where the active
+master is and closes.
+"""
+
+import logging
+
+from gevent.event import AsyncResult, Event
+
+from .. import protocol
+from ..logs import said
+from ..protocol import HandshakeRefused
+from ..states import WORKER_KILL_OUTCOMES, KillOutcome
+from . import worker_stats
+
+log = logging.getLogger(__name__)
+
+# How long an existing session has to answer a ping before a newcomer may take its name.
+NAME_PROBE_SECONDS = 2.0
+
+
+class SessionEnded(Exception):
+    """The worker said it is going (an ``error`` frame): close its link, quietly."""
+
+
+class WorkerSession:
+    def __init__(self, link, name, address, features=frozenset(), labels=None, users=None, instance=None):
+        self.link = link
+        self.name = name
+        self.instance = instance    # the worker process (protocol.instance), None from an older worker
+        self.labels = labels or {}
+        self.users = users or []      # the users its jobs may run as (its own first)
+        self.address = address
+        self.features = frozenset(features)
+        self.live_output = protocol.LIVE_OUTPUT in features   # it sends output while jobs run
+        self.ready = False          # dispatch only after the worker's sync
+        self.complaints = worker_stats.Complaints()     # when its malformed stats are logged
+        self._kill_replies = {}
+        self._pong = Event()
+
+    def send(self, message):
+        self.link.send(message)
+
+    def request_kill(self, job_id):
+        reply = AsyncResult()
+        self._kill_replies.setdefault(job_id, []).append(reply)
+        self.send({"type": protocol.KILL, "job": job_id})
+        return reply
+
+    def kill_replied(self, message):
+        protocol.checked(message, protocol.KILL_RESULT)
+        if message["outcome"] not in {outcome.value for outcome in WORKER_KILL_OUTCOMES}:
+            raise protocol.ProtocolError("kill_result with unknown outcome %r" % message["outcome"][:40])
+        for reply in self._kill_replies.pop(message["job"], []):
+            reply.set(KillOutcome(message["outcome"]))
+
+    def answers_ping(self, timeout):
+        self._pong.clear()
+        self.send({"type": protocol.PING})
+        return self._pong.wait(timeout)
+
+    def ponged(self):
+        self._pong.set()
+
+    def close(self):
+        self.link.close()
+
+
+class ActiveWorkers:
+    """The sessions of an active master: name claims, the registry, and each message a
+    worker sends, handed to ``pools`` (the pool service) or answered here."""
+
+    def __init__(self, settings, registry, pools, persister, clock, events=None):
+        self.config = settings
+        self.registry = registry
+        self.pools = pools
+        self.persister = persister
+        self.clock = clock
+        self.events = events        # cluster_events.ClusterEvents: workers coming, going, reporting
+        self.handlers = {protocol.HEARTBEAT: self._heartbeat, protocol.OUTPUT: self._output,
+                         protocol.RESULT: self._result, protocol.SYNC: self._sync,
+                         protocol.KILL_RESULT: self._kill_result, protocol.PING: self._ping,
+                         protocol.PONG: self._pong, protocol.ERROR: self._error}
+
+    def known_addresses(self):
+        """The addresses this master's workers last came from (their reserve of handshake slots)."""
+        return {info.address for info in self.registry.workers.values() if info.address}
+
+    def serve(self, link, address, welcome, hello):
+        """The session of an authenticated worker (``hello`` is what its handshake said), until
+        its link closes; ``welcome`` is the frame that tells it it is in."""
+        session = WorkerSession(link, hello.name, address, hello.features, hello.labels, hello.users,
+                                hello.instance)
+        self._claim(session)
+        try:
+            link.send_now(welcome)
+            self._serve(session)
+        finally:
+            self._release(session)
+
+    def _claim(self, session):
+        info = self.registry.get(session.name)
+        holder = info.session if info else None
+        if holder is not None:
+            if holder.answers_ping(NAME_PROBE_SECONDS):
+                raise HandshakeRefused("node_name_in_use", "another live worker at %s is already registered as %r; "
+                               "give each node its own node_name" % (holder.address, session.name))
+            log.warning("worker %s: the old connection from %s did not answer; replacing it",
+                        session.name, holder.address)
+            holder.close()
+        self._remember(self.registry.attach(session, self.clock()))
+
+    def _release(self, session):
+        info = self.registry.detach(session, self.clock())
+        if info is not None:
+            log.info("worker %s offline", session.name)
+            self._remember(info)
+            self._changed(session.name)
+
+    def _changed(self, name):
+        if self.events is not None:
+            self.events.worker_changed(name)
+
+    def _remember(self, info):
+        """Keep the worker in the store, through the persister with its retries."""
+        self.persister.mark_worker(info.record())
+
+    @staticmethod
+    def _stats_of(session, heartbeat, now):
+        """The heartbeat's stats as ``worker_stats`` keeps them (None keeps the last ones);
+        the fields it dropped are logged, at most once per interval for each worker."""
+        stats, dropped = worker_stats.clean(heartbeat.get("stats"))
+        if dropped:
+            unlogged = session.complaints.due(now)
+            if unlogged is not None:
+                log.warning("worker %s sent malformed stats: ignored %s%s (see docs/api.md, stats)", session.name,
+                            ", ".join(dropped), "; %d more heartbeats with malformed stats since the last such line"
+                            % unlogged if unlogged else "")
+        return stats
+
+    def _serve(self, session):
+        link = session.link
+        handlers = self.handlers
+        timeout = self.config.heartbeat_timeout
+        try:
+            while True:
+                message = link.receive(timeout)
+                kind = message["type"]          # framing made sure there is one
+                handler = handlers.get(kind)
+                if handler is None:
+                    protocol.check_known(message, protocol.FROM_WORKER)
+                    raise protocol.ProtocolError("unexpected %r message after the handshake" % kind)
+                handler(session, message)
+        except SessionEnded:
+            return
+
+    # -- one handler for each message a worker sends after its handshake ------------------
+    def _heartbeat(self, session, message):
+        now = self.clock()
+        self.registry.heard_from(session.name, now, self._stats_of(session, message, now),
+                                 protocol.job_ids(message, "running"), protocol.job_ids(message, "queued"))
+        session.send({"type": protocol.PONG})
+        self._changed(session.name)
+
+    def _output(self, session, message):
+        self.pools.on_output(session, protocol.check_output(message))
+
+    def _result(self, session, message):
+        result, problem = protocol.check_result(message)
+        if result["job"].partition("/")[2] != session.name:
+            raise protocol.ProtocolError("worker %s sent a result for %s" % (session.name, result["job"]))
+        if problem:
+            log.warning("worker %s sent an invalid result for %s (%s); the job is marked failed",
+                        session.name, result["job"], problem)
+        self.registry.heard_from(session.name, self.clock())
+        ended = self.registry.job_ended(session.name, result["job"])    # runningJobs at once, not at the next beat
+        self.pools.on_result(session, result)
+        if ended:
+            self._changed(session.name)
+
+    def _sync(self, session, message):
+        running = protocol.job_ids(message, "running")
+        if running is None:
+            raise protocol.ProtocolError("sync without a list of running job ids")
+        coming_online = not session.ready
+        # Ready first: the sync may start jobs that waited for this worker (offline
+        # queueing, a rolling batch); its lost jobs are settled in the same call.
+        session.ready = True
+        self.pools.on_sync(session, running, self.registry.resumes(session))
+        changed = self.registry.synced(session)
+        if changed is not None:
+            # Saved after the sync's own changes (the jobs it gave up on), in the same
+            # transaction or a later one: a restarted master never takes a process
+            # for the one that synced last before those are on disk.
+            self._remember(changed)
+        if coming_online:
+            log.info("worker %s online from %s", session.name, session.address)
+            self._changed(session.name)
+
+    @staticmethod
+    def _kill_result(session, message):
+        session.kill_replied(message)
+
+    @staticmethod
+    def _ping(session, message):
+        session.send({"type": protocol.PONG})
+
+    @staticmethod
+    def _pong(session, message):
+        session.ponged()
+
+    @staticmethod
+    def _error(session, message):
+        log.warning("worker %s reported an error: %s", session.name, said(message.get("message")))
+        raise SessionEnded()
+
+
+class StandbyWorkers:
+    """A standby master's answer to every worker that proves the key: ``not_leader``, and
+    where the active master is (``leader()`` gives its worker address, or None)."""
+
+    def __init__(self, leader):
+        self.leader = leader
+
+    @staticmethod
+    def known_addresses():
+        return frozenset()
+
+    def serve(self, link, address, welcome, hello):
+        leader = self.leader()
+        raise HandshakeRefused("not_leader", "this master is a standby; the active master is %s"
+                               % (leader or "not known yet (an election is under way)"), leader=leader)
