@@ -2,13 +2,11 @@
 keeps serving meanwhile, and a follower after them still gets every byte (real master
 and worker processes, real sockets). The memory target itself is in bench/idle_followers.py."""
 
-import socket
-import time
-
 import psutil
 
 from conftest import wait_until
 from events import Follower
+from idle_readers import open_idle_readers, peak_rss
 from pcci.master.memory_release import Releaser
 
 FOLLOWERS = 150
@@ -24,25 +22,11 @@ def test_idle_followers_of_a_large_pool_cost_little_and_the_next_follower_gets_e
     assert status == 202
     path = "/pool/%s/events" % submitted["id"]
     wait_until(lambda: len(cluster.api("GET", path[:-7])[1]["jobs"]["pi1"]["stdout"]) >= OUTPUT, what="live output")
-    master = psutil.Process(cluster.master.process.pid)
-    before = master.memory_info().rss
-    auth = "Authorization: Bearer %s\r\n" % cluster.token if cluster.token else ""
-    request = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n" % (path, auth)).encode()
+    before = psutil.Process(cluster.master.process.pid).memory_info().rss
     idle = []
     try:
-        for _ in range(FOLLOWERS):
-            sock = socket.socket()
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            sock.connect(("127.0.0.1", cluster.api_port))
-            sock.sendall(request)
-            idle.append(sock)
-        peak, last, steady = before, 0, 0
-        for _ in range(30):                      # until the master's size holds still
-            time.sleep(0.5)
-            now = master.memory_info().rss
-            peak, steady, last = max(peak, now), steady + 1 if abs(now - last) < 1 << 20 else 0, now
-            if steady >= 4:
-                break
+        idle = open_idle_readers(cluster, path, FOLLOWERS)
+        peak = peak_rss(cluster.master.process.pid, before)
         assert cluster.api("GET", "/health")[0] == 200          # serving others meanwhile
         # One rendering each cost ~300 KB a follower here (45 MB); shared bytes and an 8 KiB
         # send budget leave about 5 MB here.

@@ -1,11 +1,9 @@
 """GET /pool/ID of a finished pool is rendered once and shared by every reader, never stale."""
 
-import socket
-import time
-
 import psutil
 
 from conftest import wait_until
+from idle_readers import open_idle_readers, peak_rss
 from pcci.master.pool_renders import PoolRenders
 from pcci.model import Job, Pool
 from pcci.states import JobState, PoolStatus
@@ -71,25 +69,11 @@ def test_idle_readers_of_a_finished_pool_share_one_rendering(cluster):
     cluster.start_worker("pi1", output_cap_bytes=OUTPUT + (1 << 20), max_frame_bytes=16 * OUTPUT)
     pool = cluster.run("head -c %d /dev/zero | tr '\\0' x | fold -w 99" % OUTPUT, workers=["pi1"])
     path = "/pool/%s" % pool["id"]
-    master = psutil.Process(cluster.master.process.pid)
-    before = master.memory_info().rss
-    auth = "Authorization: Bearer %s\r\n" % cluster.token if cluster.token else ""
-    request = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n" % (path, auth)).encode()
+    before = psutil.Process(cluster.master.process.pid).memory_info().rss
     idle = []
     try:
-        for _ in range(READERS):
-            sock = socket.socket()
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            sock.connect(("127.0.0.1", cluster.api_port))
-            sock.sendall(request)
-            idle.append(sock)
-        peak, last, steady = before, 0, 0
-        for _ in range(30):                      # until the master's size holds still
-            time.sleep(0.5)
-            now = master.memory_info().rss
-            peak, steady, last = max(peak, now), steady + 1 if abs(now - last) < 1 << 20 else 0, now
-            if steady >= 4:
-                break
+        idle = open_idle_readers(cluster, path, READERS)
+        peak = peak_rss(cluster.master.process.pid, before)
         assert cluster.api("GET", "/health")[0] == 200
         # A rendering each held ~2 MB a reader past the send buffer here (over 120 MB); one
         # shared rendering leaves the readers a few MB between them.
