@@ -15,7 +15,7 @@ deadline around the whole exchange are the callers' (``pcci.master.worker_port``
 tested over ``socket.socketpair()``.
 """
 
-from typing import NamedTuple, Optional
+import collections
 
 from . import auth, protocol
 from .framing import ConnectionClosed
@@ -26,17 +26,14 @@ from .targets import check_labels
 MAX_NODE_NAME_CHARS = 255
 
 
-class Hello(NamedTuple):
-    """Who a worker said it is, once it has proved the key."""
-    name: str
-    features: frozenset
-    labels: dict
-    users: list
-    instance: Optional[str]     # its process (protocol.instance), None from an older worker
+# Who a worker said it is, once it has proved the key: its name, features (a frozenset),
+# labels, users and instance (its process, protocol.instance; None from an older worker).
+# A namedtuple, not typing's: typing costs a worker 1 MB of memory for nothing at run time.
+Hello = collections.namedtuple("Hello", "name features labels users instance")
 
 
 def worker_side(link, key: str, node: str, timeout: float, cert_fingerprint: str, labels=None, users=None,
-                instance: Optional[str] = None) -> dict:
+                instance: "str | None" = None) -> dict:
     """The worker's half: the master's welcome, or HandshakeRefused. ``cert_fingerprint`` is
     that of the certificate this link's TLS session presented ("" in plaintext); ``instance``
     names this worker process (protocol.instance). bench/swarm.py uses it too, so simulated

@@ -19,8 +19,8 @@ right before a bracket only when its numbers share one width (ClusterShell would
 ``n1[5-12]`` as the 98 names n15..n112, and ``n9[1-20000]`` as 919,910).
 """
 
+import collections
 import re
-from typing import List, NamedTuple
 
 # A worker's name is at most 255 characters (worker_port refuses longer ones): a longer
 # name can select no worker, and its length would multiply the memory a range costs.
@@ -42,13 +42,13 @@ class TargetTooLarge(TargetError):
     """A well-formed expression that stands for more workers than a pool may have."""
 
 
-class Operand(NamedTuple):
-    operator: str       # "" for the first operand, else the NodeSet operator before it
-    size: int           # how many names it stands for
-    longest: int        # the length of its longest name
+# One operand of a term, measured: ``operator`` "" for the first, else the NodeSet operator
+# before it; ``size`` how many names it stands for; ``longest`` the length of its longest
+# name. (collections', not typing's NamedTuple: a worker loads this module and typing costs 1 MB.)
+Operand = collections.namedtuple("Operand", "operator size longest")
 
 
-def term_operands(body: str) -> List[Operand]:
+def term_operands(body: str) -> "list[Operand]":
     """The operands of one term's body (without its leading ``!``), each measured;
     TargetError for anything outside the grammar."""
     operands, start, depth, operator = [], 0, 0, ""
