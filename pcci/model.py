@@ -6,6 +6,8 @@ JSON the API shows is drawn in ``pcci.master.views``.
 """
 
 import collections
+from dataclasses import dataclass
+from typing import Optional
 
 from .states import LEGAL_MOVES, TERMINAL, JobState, PoolStatus
 
@@ -105,6 +107,30 @@ class Rollout:
         return cls(data.get("batch"), data.get("maxFailures"), data.get("queueUntil"))
 
 
+@dataclass(frozen=True)
+class CopySpec:
+    """A file a pool writes on its workers instead of running a command (POST /copy):
+    ``content`` is its bytes in base64, as the copy frame carries them; ``size`` and
+    ``sha256`` describe the decoded bytes."""
+
+    dest: str
+    content: str
+    size: int
+    sha256: str
+    mode: Optional[int] = None
+    owner: Optional[str] = None
+
+    def to_json(self) -> dict:
+        """The stored form (the pools table's copy column)."""
+        return {"dest": self.dest, "content": self.content, "mode": self.mode, "owner": self.owner,
+                "bytes": self.size, "sha256": self.sha256}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "CopySpec":
+        return cls(data["dest"], data["content"], data["bytes"], data["sha256"], data.get("mode"),
+                   data.get("owner"))
+
+
 class Pool:
     __slots__ = ("pool_id", "cmd", "created", "timeout", "env", "cwd", "jobs", "end_time", "submitted_by",
                  "submitted_from", "killed_by", "target", "rollout", "user", "copy", "stdin", "_order", "_scan")
@@ -119,7 +145,7 @@ class Pool:
         self.target = target                    # {"workers": ..., "exclude": ...} as submitted
         self.rollout = rollout                  # a Rollout: batch size, failures allowed, offline queueing
         self.user = user                        # the user its jobs run as (None: each worker's default)
-        self.copy = copy                        # a file to write instead of a command: dest, content, ...
+        self.copy = copy                        # a CopySpec: a file to write instead of a command
         self.killed_by = killed_by              # the token name of the last kill
         self.cmd = cmd
         self.created = created

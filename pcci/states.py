@@ -24,6 +24,12 @@ class PoolStatus(str, Enum):
     DONE = "done"
 
 
+class OfflinePolicy(str, Enum):
+    """What a pool does with a job whose worker is not connected at its turn."""
+    FAIL = "fail"                      # the job ends offline at once
+    QUEUE = "queue"                    # the job waits for its worker (until queueTimeout)
+
+
 class KillOutcome(str, Enum):
     """What a kill request did to one worker's job."""
     SIGNALLED = "signalled"            # the worker signalled the job's process group

@@ -27,7 +27,7 @@ def test_a_jobs_user_is_a_whole_user_name(name):
     with pytest.raises(ApiError) as caught:
         job(user=name)
     assert caught.value.code == "wrong_type"
-    assert job(user="deploy")["user"] == "deploy"
+    assert job(user="deploy").user == "deploy"
 
 
 @pytest.mark.parametrize("owner", ["root\n", "root:\n", ":adm\n", "root:adm\n"])
@@ -35,7 +35,7 @@ def test_a_copys_owner_is_a_whole_user_and_group(owner):
     with pytest.raises(ApiError) as caught:
         copy(owner=owner)
     assert caught.value.code == "wrong_type"
-    assert copy(owner="root:adm")["copy"]["owner"] == "root:adm"
+    assert copy(owner="root:adm").copy.owner == "root:adm"
 
 
 @pytest.mark.parametrize("batch", ["²%", "1²%", "٣%"])
@@ -43,7 +43,7 @@ def test_a_batch_percentage_is_ascii_digits_and_a_4xx_otherwise(batch):
     with pytest.raises(ApiError) as caught:
         job(batch=batch)
     assert caught.value.status == 400
-    assert job(batch="25%")["batch"] == "25%"
+    assert job(batch="25%").batch == "25%"
 
 
 def test_config_user_names_are_whole_names():

@@ -1,6 +1,7 @@
 """The pool core with plain objects: no processes, no sockets, no store, no sleeps."""
 
 import itertools
+from dataclasses import replace
 
 import pytest
 
@@ -8,6 +9,7 @@ from pcci.master import validation
 
 from pcci.errors import ApiError, Busy, NoWorkersOnline, PoolTooLarge
 from pcci.master.pool_core import PoolCore, approximate_bytes
+from pcci.master.pool_request import PoolRequest
 from pcci.master.registry import Registry
 from pcci.model import Job, Pool, Rollout, WorkerRecord, change_job_state
 from pcci.protocol import result_message
@@ -41,7 +43,7 @@ def make_core(online=("n1", "n2"), offline=(), started_ms=0, max_pool_jobs=100, 
 
 def request(cmd="true", workers=(), timeout=None):
     terms, listed = validation.target(list(workers) or None, None, 100)
-    return {"cmd": cmd, "terms": terms, "listed": listed, "timeout": timeout, "env": None, "cwd": None}
+    return PoolRequest(cmd=cmd, terms=terms, listed=listed, timeout=timeout)
 
 
 def result(job_id, state="succeeded", exit_code=0, stdout="out"):
@@ -260,8 +262,7 @@ def test_kill_plan_asks_online_workers_and_answers_the_rest_itself():
 
 def rollout_request(workers, **options):
     terms, listed = validation.target(list(workers), None, 100)
-    return dict(validation.rollout(options), cmd="true", terms=terms, listed=listed, timeout=None, env=None,
-                cwd=None)
+    return PoolRequest(cmd="true", terms=terms, listed=listed, **validation.rollout(options))
 
 
 def running(pool):
@@ -358,12 +359,12 @@ def test_a_job_for_a_worker_that_does_not_offer_the_user_fails_and_the_others_ru
     registry.attach(Session("n1", users=("_pcci-worker", "root")), 0)
     registry.attach(Session("n2"), 0)
     core = PoolCore(registry, LOST_AFTER_MS, 0, lambda now: "pool-%d" % now, 100)
-    req = dict(request(workers=["n1", "n2"]), user="root")
+    req = replace(request(workers=["n1", "n2"]), user="root")
     pool, effects = core.submit(req, now=1)
     assert pool.jobs["n1"].state is JobState.RUNNING and pool.user == "root"
     assert pool.jobs["n2"].state is JobState.FAILED and "does not run jobs as 'root'" in pool.jobs["n2"].stderr
     with pytest.raises(ApiError) as caught:
-        core.submit(dict(request(workers=["n2"]), user="root"), now=2)
+        core.submit(replace(request(workers=["n2"]), user="root"), now=2)
     assert caught.value.code == "user_not_allowed"
 
 
@@ -413,8 +414,7 @@ def test_restored_running_jobs_count_towards_the_backlog():
 
 def expression_request(workers, exclude=None):
     terms, listed = validation.target(workers, exclude, 100)
-    return {"cmd": "true", "terms": terms, "listed": listed, "timeout": None, "env": None, "cwd": None,
-            "target": {"workers": workers, "exclude": exclude}}
+    return PoolRequest(cmd="true", terms=terms, listed=listed, target={"workers": workers, "exclude": exclude})
 
 
 def test_a_target_expression_picks_by_range_label_and_group_and_leaves_out():

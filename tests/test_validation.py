@@ -2,27 +2,28 @@ import pytest
 
 from pcci.errors import ApiError
 from pcci.master import validation as requests
+from pcci.model import CopySpec
 
 
 def test_original_job_body_is_accepted_and_names_its_workers_as_given():
     parsed = requests.job_request(b'{"cmd": "ping google.com -n 1", "workers": ["node1", "node[2]"]}', 100)
-    assert parsed["cmd"] == "ping google.com -n 1" and parsed["listed"] is True
-    assert [(t.include, t.kind, t.value) for t in parsed["terms"]] == [(True, "names", ["node1", "node[2]"])]
-    assert parsed["target"] == {"workers": ["node1", "node[2]"], "exclude": None}
+    assert parsed.cmd == "ping google.com -n 1" and parsed.listed is True
+    assert [(t.include, t.kind, t.value) for t in parsed.terms] == [(True, "names", ["node1", "node[2]"])]
+    assert parsed.target == {"workers": ["node1", "node[2]"], "exclude": None}
 
 
 @pytest.mark.parametrize("workers", [None, "*", ["*"]])
 def test_star_or_no_workers_means_every_online_worker(workers):
     body = {"cmd": "true"} if workers is None else {"cmd": "true", "workers": workers}
     import json
-    terms = requests.job_request(json.dumps(body).encode(), 100)["terms"]
+    terms = requests.job_request(json.dumps(body).encode(), 100).terms
     assert [(t.include, t.kind) for t in terms] == [(True, "all")]
 
 
 def test_a_string_is_a_target_expression_and_exclude_leaves_out():
     parsed = requests.job_request(b'{"cmd": "x", "workers": "node[1-3],@pis model=pi4", "exclude": "node2"}', 100)
-    assert parsed["listed"] is False
-    assert [(t.include, t.kind, t.value) for t in parsed["terms"]] == [
+    assert parsed.listed is False
+    assert [(t.include, t.kind, t.value) for t in parsed.terms] == [
         (True, "range", "node[1-3]"), (True, "group", "pis"), (True, "label", ("model", "pi4")),
         (False, "names", ["node2"])]
 
@@ -147,6 +148,6 @@ def test_a_copy_body_is_checked_and_described():
     import json
     parsed = requests.copy_request(json.dumps({"dest": "/etc/motd", "content": "aGk=", "mode": "0640",
                                                "owner": "root:adm", "workers": "pi[1-2]"}).encode(), 100, 1000)
-    assert parsed["copy"] == {"dest": "/etc/motd", "content": "aGk=", "mode": 0o640, "owner": "root:adm", "bytes": 2,
-                              "sha256": "8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4"}
-    assert parsed["cmd"] == "copy to /etc/motd (2 bytes)"
+    assert parsed.copy == CopySpec(dest="/etc/motd", content="aGk=", mode=0o640, owner="root:adm", size=2,
+                                   sha256="8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4")
+    assert parsed.cmd == "copy to /etc/motd (2 bytes)"

@@ -10,7 +10,7 @@ import sys
 
 from .. import __version__
 from ..errors import CannotStart, ConfigError
-from ..states import PoolStatus, values
+from ..states import OfflinePolicy, PoolStatus, values
 
 EXIT_CONFIG = 78   # EX_CONFIG from sysexits.h; systemd units stop restarting on it
 # The client's own failures (sysexits.h), apart from argparse's usage error (2).
@@ -59,7 +59,7 @@ def cmd_run(args):
     env = dict(args.env) if args.env else None
     command = script_of(args.script, args.command) if args.script else " ".join(args.command)
     rollout = {"user": args.user, "batch": batch_size(args.batch), "maxFailures": args.max_failures,
-               "offline": "queue" if args.queue or args.queue_timeout else None, "queueTimeout": args.queue_timeout,
+               "offline": OfflinePolicy.QUEUE.value if args.queue or args.queue_timeout else None, "queueTimeout": args.queue_timeout,
                "stdin": None if args.no_stdin else stdin_of(sys.stdin)}
     submitted = client.submit(command, workers, args.timeout, env, args.cwd, exclude=exclude,
                               options={k: v for k, v in rollout.items() if v is not None})

@@ -6,7 +6,7 @@ import os
 import time
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
-from ..states import PoolStatus
+from ..states import OfflinePolicy, PoolStatus
 from .events import follow_lines
 from .transport import Client, PcciError, settings
 from .values import Job, Line, Worker
@@ -53,7 +53,7 @@ class Master:
         pool at once; ``pool.wait()`` for the results. While the master says it is busy
         (429) the submit waits as it asks, for up to a minute."""
         options = {"user": user, "batch": batch, "maxFailures": max_failures,
-                   "offline": "queue" if queue or queue_timeout else None, "queueTimeout": queue_timeout,
+                   "offline": OfflinePolicy.QUEUE.value if queue or queue_timeout else None, "queueTimeout": queue_timeout,
                    "stdin": {"base64": base64.b64encode(stdin).decode("ascii")} if isinstance(stdin, bytes) else stdin}
         submitted = self.transport.submit(cmd, _target(target), timeout, env, cwd, exclude=_target(exclude),
                                           options={k: v for k, v in options.items() if v is not None})

@@ -6,6 +6,8 @@ Routes declared ``open=True`` need no token: /health and /openapi.json. docs/api
 describes every route.
 """
 
+import dataclasses
+
 import gevent
 
 from .. import __version__
@@ -98,11 +100,14 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events, me
     def body():
         return read_body(bottle.request, settings.max_body_bytes)
 
+    def with_caller(request):
+        """The checked request, with who sent it and from where."""
+        return dataclasses.replace(request, submitted_by=caller(bottle.request).name,
+                                   submitted_from=bottle.request.environ.get("REMOTE_ADDR"))
+
     @app.post("/job", scope="operate")
     def post_job():
-        request = validation.job_request(body(), settings.max_pool_jobs)
-        request["submitted_by"] = caller(bottle.request).name
-        request["submitted_from"] = bottle.request.environ.get("REMOTE_ADDR")
+        request = with_caller(validation.job_request(body(), settings.max_pool_jobs))
         pool = pools.submit(request)
         note_for_audit(bottle.request, "pool %s on %d worker(s): %s" % (pool.pool_id, len(pool.jobs),
                                                                        pool.cmd[:200]))
@@ -117,9 +122,7 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events, me
             raise PayloadTooLarge("%s: a copy carries a file of at most %d bytes (raise max_body_bytes, and "
                                   "max_frame_bytes on the master and the workers, to send more)"
                                   % (exc.message, largest_copy(settings)))
-        request = validation.copy_request(data, settings.max_pool_jobs, largest_copy(settings))
-        request["submitted_by"] = caller(bottle.request).name
-        request["submitted_from"] = bottle.request.environ.get("REMOTE_ADDR")
+        request = with_caller(validation.copy_request(data, settings.max_pool_jobs, largest_copy(settings)))
         pool = pools.submit(request)
         note_for_audit(bottle.request, "pool %s on %d worker(s): %s" % (pool.pool_id, len(pool.jobs), pool.cmd[:200]))
         bottle.response.set_header("Location", views.pool_url(pool.pool_id))

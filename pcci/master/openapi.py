@@ -6,7 +6,7 @@ cannot drift from what the API returns.
 """
 
 from .. import __version__, errors
-from ..states import JobState, KillOutcome, PoolStatus, values
+from ..states import JobState, KillOutcome, OfflinePolicy, PoolStatus, values
 from . import worker_stats
 from .validation import MAX_PAGE, MAX_TIMEOUT_SECONDS, MAX_WAIT_SECONDS
 
@@ -79,7 +79,7 @@ _TARGETING = {
     "exclude": _NAMES_OR_EXPRESSION,
     "batch": {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": "^(100|[1-9][0-9]?)%$"}]},
     "maxFailures": {"type": "integer", "minimum": 0},
-    "offline": {"type": "string", "enum": ["fail", "queue"]},
+    "offline": {"type": "string", "enum": values(OfflinePolicy)},
     "queueTimeout": {"type": "number", "exclusiveMinimum": True, "minimum": 0, "maximum": MAX_TIMEOUT_SECONDS},
 }
 

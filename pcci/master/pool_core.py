@@ -13,15 +13,17 @@ store read; ``recent`` is bounded by count and by an estimate of its bytes.
 
 import collections
 import logging
+from typing import Optional
 
 from .. import protocol
 from ..errors import BadTarget, Busy, NoMatch, NoWorkersOnline, PoolTooLarge, UserNotAllowed
 from ..model import (IllegalTransition, Job, Pool, Rollout, accepts_result, apply_result, change_job_state,
                      split_job_id)
-from ..states import FAILURES, JobState, KillOutcome
+from ..states import FAILURES, JobState, KillOutcome, OfflinePolicy
 from ..target_size import TargetError, TargetTooLarge
 from ..targets import fold, resolve
 from .bounded_recent import BoundedRecent
+from .pool_request import PoolRequest
 
 log = logging.getLogger(__name__)
 
@@ -60,17 +62,18 @@ class Effects:
 NO_ROLLOUT = Rollout()
 
 
-def rollout_of(request, job_count, now):
+def rollout_of(request: PoolRequest, job_count: int, now: int) -> Optional[Rollout]:
     """The pool's Rollout from a checked request (``validation.rollout``), or None (all at once)."""
-    batch, max_failures = request.get("batch"), request.get("max_failures")
-    queue_timeout = request.get("queue_timeout")
-    if request.get("offline") == "queue" and queue_timeout is None:
+    batch, max_failures = request.batch, request.max_failures
+    queueing = request.offline is OfflinePolicy.QUEUE
+    queue_timeout = request.queue_timeout
+    if queueing and queue_timeout is None:
         queue_timeout = DEFAULT_QUEUE_SECONDS
-    if batch is None and max_failures is None and request.get("offline") != "queue":
+    if batch is None and max_failures is None and not queueing:
         return None
     if isinstance(batch, str):                  # "25%": of the pool's jobs, at least one
         batch = max(1, -(-job_count * int(batch[:-1]) // 100))
-    queue_until = None if request.get("offline") != "queue" else now + int(queue_timeout * 1000)
+    queue_until = None if not queueing else now + int(queue_timeout * 1000)
     return Rollout(batch, max_failures, queue_until)
 
 
@@ -84,8 +87,8 @@ def refuse_user(job, user, offered, now):
 def dispatch_fields(pool):
     """What every job of the pool is sent, but its id: a command to run, or a file to write."""
     if pool.copy is not None:
-        return {"type": protocol.COPY, "dest": pool.copy["dest"], "content": pool.copy["content"],
-                "mode": pool.copy["mode"], "owner": pool.copy["owner"]}
+        return {"type": protocol.COPY, "dest": pool.copy.dest, "content": pool.copy.content,
+                "mode": pool.copy.mode, "owner": pool.copy.owner}
     fields = {"type": protocol.RUN, "cmd": pool.cmd, "timeout": pool.timeout, "env": pool.env, "cwd": pool.cwd,
               "user": pool.user}
     if pool.stdin is not None:
@@ -105,7 +108,7 @@ def describe(terms):
 
 def approximate_bytes(pool):
     """What a pool holds in memory, roughly: enough to bound a cache by bytes."""
-    size = len(pool.cmd) + JOB_OVERHEAD_BYTES + (len(pool.copy["content"]) if pool.copy is not None else 0)
+    size = len(pool.cmd) + JOB_OVERHEAD_BYTES + (len(pool.copy.content) if pool.copy is not None else 0)
     for job in pool.jobs.values():
         size += JOB_OVERHEAD_BYTES + len(job.worker) + len(job.stdout) + len(job.stderr)
     return size
@@ -145,9 +148,9 @@ class PoolCore:
         return self.active.get(pool_id) or self.recent.get(pool_id)
 
     # -- submission -------------------------------------------------------------------
-    def submit(self, request, now):
+    def submit(self, request: PoolRequest, now: int) -> tuple:
         """A new pool for a checked request (``validation.job_request``): (pool, Effects)."""
-        names = self.resolve(request["terms"], request["listed"])
+        names = self.resolve(request.terms, request.listed)
         if len(names) > self.max_pool_jobs:
             raise PoolTooLarge("the pool would have %d jobs; the limit (max_pool_jobs) is %d"
                                % (len(names), self.max_pool_jobs))
@@ -157,11 +160,11 @@ class PoolCore:
             raise Busy("%s already %s %d unfinished job(s) (max_worker_backlog); retry later"
                        % (", ".join(busy[:5]) + (" and %d more" % (len(busy) - 5) if len(busy) > 5 else ""),
                           "has" if len(busy) == 1 else "have", self.max_worker_backlog))
-        pool = Pool(self.new_pool_id(now), request["cmd"], now, {}, timeout=request["timeout"],
-                    env=request["env"], cwd=request["cwd"], submitted_by=request.get("submitted_by"),
-                    submitted_from=request.get("submitted_from"), target=request.get("target"),
-                    rollout=rollout_of(request, len(names), now), user=request.get("user"), copy=request.get("copy"),
-                    stdin=request.get("stdin"))
+        pool = Pool(self.new_pool_id(now), request.cmd, now, {}, timeout=request.timeout,
+                    env=request.env, cwd=request.cwd, submitted_by=request.submitted_by,
+                    submitted_from=request.submitted_from, target=request.target,
+                    rollout=rollout_of(request, len(names), now), user=request.user, copy=request.copy,
+                    stdin=request.stdin)
         effects = Effects()
         queueing = pool.rollout is not None and pool.rollout.queue_until is not None
         for position, name in enumerate(names):

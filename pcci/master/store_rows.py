@@ -3,7 +3,7 @@ backends write, and the tuples they read back to pools. No database here."""
 
 import json
 
-from ..model import Job, Pool, Rollout, WorkerRecord
+from ..model import CopySpec, Job, Pool, Rollout, WorkerRecord
 
 # Backticks quote `signal`, a reserved word in MariaDB; SQLite accepts them too.
 JOB_COLUMNS = ("worker, state, exit_code, `signal`, start_time, end_time, "
@@ -43,7 +43,7 @@ def pool_row(pool):
     return (pool.pool_id, pool.cmd, pool.created, pool.end_time, pool.timeout, _json_or_none(pool.env), pool.cwd,
             pool.status.value, pool.submitted_by, pool.submitted_from, pool.killed_by, _json_or_none(pool.target),
             _json_or_none(pool.rollout.to_json() if pool.rollout is not None else None), pool.user,
-            _json_or_none(pool.copy), pool.stdin)
+            _json_or_none(pool.copy.to_json() if pool.copy is not None else None), pool.stdin)
 
 
 def job_row(job):
@@ -77,4 +77,4 @@ def pool_from_rows(row, job_rows):
                 env=json.loads(env) if env else None, cwd=cwd, end_time=end_time, submitted_by=submitted_by,
                 submitted_from=submitted_from, killed_by=killed_by, target=json.loads(target) if target else None,
                 rollout=Rollout.from_json(json.loads(rollout)) if rollout else None, user=user,
-                copy=json.loads(copy) if copy else None, stdin=stdin)
+                copy=CopySpec.from_json(json.loads(copy)) if copy else None, stdin=stdin)

@@ -14,16 +14,17 @@ from ..errors import (BadTarget, DuplicateWorker, EmptyBody, EmptyCmd, Malformed
 from ..config import USER_NAME
 from ..framing import loads
 from ..protocol import MAX_STDIN_BYTES, storable
-from ..states import PoolStatus, values
+from ..model import CopySpec
+from ..states import OfflinePolicy, PoolStatus, values
 from ..target_size import TargetError, TargetTooLarge, check_budget
 from ..targets import Term, inverted, names_term, scan
+from .pool_request import PoolRequest
 
 MAX_WAIT_SECONDS = 3600.0
 MAX_PAGE = 1000
 MAX_TIMEOUT_SECONDS = 366 * 86400.0
 JOB_FIELDS = ("cmd", "workers", "exclude", "timeout", "env", "cwd", "user", "batch", "maxFailures", "offline",
               "queueTimeout", "stdin")
-OFFLINE_POLICIES = ("fail", "queue")
 KILL_FIELDS = ("workers",)
 
 
@@ -133,7 +134,7 @@ def job_stdin(value):
     return encoded
 
 
-def job_request(body, max_pool_jobs):
+def job_request(body: bytes, max_pool_jobs: int) -> PoolRequest:
     data = parse_json_body(body)
     _reject_unknown(data, JOB_FIELDS)
     cmd = data.get("cmd")
@@ -163,8 +164,9 @@ def job_request(body, max_pool_jobs):
         raise WrongType("'user' must be a user name (the worker's allowed_users say which), got %r" % (user,))
     stdin = job_stdin(data.get("stdin"))
     terms, listed = target(data.get("workers"), data.get("exclude"), max_pool_jobs)
-    return dict(rollout(data), cmd=cmd, terms=terms, listed=listed, timeout=timeout, env=env, cwd=cwd, user=user,
-                stdin=stdin, target={"workers": data.get("workers", "*"), "exclude": data.get("exclude")})
+    return PoolRequest(cmd=cmd, terms=terms, listed=listed, timeout=timeout, env=env, cwd=cwd, user=user,
+                       stdin=stdin, target={"workers": data.get("workers", "*"), "exclude": data.get("exclude")},
+                       **rollout(data))
 
 
 COPY_FIELDS = ("workers", "exclude", "dest", "content", "mode", "owner", "batch", "maxFailures", "offline",
@@ -172,7 +174,7 @@ COPY_FIELDS = ("workers", "exclude", "dest", "content", "mode", "owner", "batch"
 OWNER = re.compile(r"[a-z_][a-z0-9_.-]{0,31}(:([a-z_][a-z0-9_.-]{0,31})?)?|:[a-z_][a-z0-9_.-]{0,31}")
 
 
-def copy_request(body, max_pool_jobs, max_file_bytes):
+def copy_request(body: bytes, max_pool_jobs: int, max_file_bytes: int) -> PoolRequest:
     """POST /copy: a file (``content``, base64) to write at ``dest`` on the targeted workers."""
     data = parse_json_body(body)
     _reject_unknown(data, COPY_FIELDS)
@@ -202,16 +204,15 @@ def copy_request(body, max_pool_jobs, max_file_bytes):
         raise WrongType("'owner' must be USER, USER:GROUP or :GROUP, got %r" % (owner,))
     terms, listed = target(data.get("workers"), data.get("exclude"), max_pool_jobs)
     digest = hashlib.sha256(base64.b64decode(content)).hexdigest()
-    return dict(rollout(data), cmd="copy to %s (%d bytes)" % (dest, size), terms=terms, listed=listed,
-                timeout=None, env=None, cwd=None, user=None,
-                target={"workers": data.get("workers", "*"), "exclude": data.get("exclude")},
-                copy={"dest": dest, "content": content, "mode": mode, "owner": owner, "bytes": size,
-                      "sha256": digest})
+    return PoolRequest(cmd="copy to %s (%d bytes)" % (dest, size), terms=terms, listed=listed,
+                       target={"workers": data.get("workers", "*"), "exclude": data.get("exclude")},
+                       copy=CopySpec(dest, content, size, digest, mode, owner), **rollout(data))
 
 
-def rollout(data):
+def rollout(data: dict) -> dict:
     """batch (a count, or "N%" of the pool's jobs), maxFailures, offline ("fail" or "queue")
-    and queueTimeout (seconds, with "queue") of a job request; absent ones are None."""
+    and queueTimeout (seconds, with "queue") of a job request, as PoolRequest's batch,
+    max_failures, offline (an OfflinePolicy) and queue_timeout; absent ones are None."""
     batch = data.get("batch")
     if batch is not None:
         if isinstance(batch, str) and re.fullmatch(r"[0-9]{1,3}%", batch):
@@ -226,19 +227,20 @@ def rollout(data):
         raise WrongType("'maxFailures' must be a whole number of failed jobs")
     if max_failures is not None and max_failures < 0:
         raise OutOfRange("'maxFailures' must be 0 or more, got %r" % max_failures)
-    offline = data.get("offline", "fail")
-    if offline not in OFFLINE_POLICIES:
+    offline = data.get("offline", OfflinePolicy.FAIL.value)
+    if offline not in values(OfflinePolicy):
         raise WrongType("'offline' must be \"fail\" (an offline worker's job ends offline at once) or \"queue\" "
                         "(it waits for the worker), got %r" % (offline,))
     queue_timeout = data.get("queueTimeout")
     if queue_timeout is not None:
-        if offline != "queue":
+        if offline != OfflinePolicy.QUEUE:
             raise WrongType("'queueTimeout' goes with \"offline\": \"queue\"")
         if isinstance(queue_timeout, bool) or not isinstance(queue_timeout, (int, float)):
             raise WrongType("'queueTimeout' must be a number of seconds")
         if not 0 < queue_timeout <= MAX_TIMEOUT_SECONDS:
             raise OutOfRange("'queueTimeout' must be more than 0 and at most %d seconds" % MAX_TIMEOUT_SECONDS)
-    return {"batch": batch, "max_failures": max_failures, "offline": offline, "queue_timeout": queue_timeout}
+    return {"batch": batch, "max_failures": max_failures, "offline": OfflinePolicy(offline),
+            "queue_timeout": queue_timeout}
 
 
 def _check_texts(field, texts):

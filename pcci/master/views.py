@@ -49,8 +49,9 @@ def pool_json(pool, with_output=True, env_values=True, live=None):
         "target": pool.target,
         "rollout": rollout_json(pool.rollout),
         "user": pool.user,
-        "copy": None if pool.copy is None else {key: pool.copy[key] for key in ("dest", "mode", "owner", "bytes",
-                                                                                  "sha256")},
+        "copy": None if pool.copy is None else {"dest": pool.copy.dest, "mode": pool.copy.mode,
+                                                "owner": pool.copy.owner, "bytes": pool.copy.size,
+                                                "sha256": pool.copy.sha256},
     }
     if with_output:
         data["env"] = pool.env if env_values or pool.env is None else dict.fromkeys(pool.env)
