@@ -23,7 +23,7 @@ OTHER_KEY = secrets.token_hex(32)
 
 
 # The fixtures that start daemons or need root mark the tests that use them (pytest.ini).
-FIXTURE_MARKS = {"cluster": ("process",), "mariadb_server": ("process",), "own_mariadb_server": ("process",),
+FIXTURE_MARKS = {"cluster": ("process",), "module_cluster": ("process",), "mariadb_server": ("process",), "own_mariadb_server": ("process",),
                  "powercut": ("process", "root"), "netbed": ("process", "root")}
 # In the fast tier (./scripts/test --fast) a test that starts one of these without its mark
 # fails at once, naming the mark it lacks, instead of quietly making the tier slow.
@@ -284,6 +284,17 @@ def in_process(tmp_path):
     finally:
         if made is not None:
             made.stop()
+
+
+@pytest.fixture(scope="module")
+def module_cluster(tmp_path_factory):
+    """One cluster for a whole test module: for tests that only read what it holds (a
+    parametrized case each would otherwise start its own master and workers)."""
+    made = Cluster(tmp_path_factory.mktemp("cluster"))
+    try:
+        yield made
+    finally:
+        made.stop()
 
 
 def cgroup_base():

@@ -16,8 +16,7 @@ LABELS = {"pi1": {"model": "pi4", "rack": "a"}, "pi2": {"model": "pi3", "rack": 
           "pi3": {"model": "pi4", "rack": "b"}, "web1": {"model": "x86", "rack": "b"}}
 
 
-@pytest.fixture
-def farm(cluster):
+def start_farm(cluster):
     cluster.start_master(api_tokens=["targets-token-" + "t" * 16, {"name": "viewer", "scope": "read",
                                                                      "token": READER}],
                          groups={"pis": "pi[1-3]", "rack-b": "rack=b", "all-but-web": "*,!web1",
@@ -26,6 +25,18 @@ def farm(cluster):
         cluster.start_worker(name, labels=labels)
     cluster.env = {"PCCI_URL": "http://127.0.0.1:%d" % cluster.api_port, "PCCI_TOKEN": cluster.token}
     return cluster
+
+
+@pytest.fixture
+def farm(cluster):
+    """A farm of this test's own: for tests that change it (reloads, memory measured)."""
+    return start_farm(cluster)
+
+
+@pytest.fixture(scope="module")
+def shared_farm(module_cluster):
+    """One farm for the tests that only read it: targets resolved, refused, listed."""
+    return start_farm(module_cluster)
 
 
 def submitted_workers(cluster, workers, exclude=None):
@@ -47,18 +58,18 @@ def submitted_workers(cluster, workers, exclude=None):
     ("pi[1-3] !model=pi3", None, ["pi1", "pi3"]),
     (["pi1", "web1"], ["web1"], ["pi1"]),                # the original list form, with exclude
 ])
-def test_an_expression_selects_workers_by_range_group_and_label(farm, workers, exclude, expected):
-    status, names = submitted_workers(farm, workers, exclude)
+def test_an_expression_selects_workers_by_range_group_and_label(shared_farm, workers, exclude, expected):
+    status, names = submitted_workers(shared_farm, workers, exclude)
     assert status == 202 and names == expected
 
 
-def test_the_pool_records_the_expression_and_the_nodes_it_resolved_to(farm):
-    pool = farm.run("hostname", "pi[1-4]", exclude="pi2")
+def test_the_pool_records_the_expression_and_the_nodes_it_resolved_to(shared_farm):
+    pool = shared_farm.run("hostname", "pi[1-4]", exclude="pi2")
     assert pool["target"] == {"workers": "pi[1-4]", "exclude": "pi2"}
     assert list(pool["jobs"]) == ["pi1", "pi3", "pi4"]
     assert pool["jobs"]["pi4"]["state"] == "unknown_worker"      # named, never registered
     assert pool["jobs"]["pi1"]["state"] == "succeeded"
-    listed = farm.api("GET", "/pools?limit=1")[1]["pools"][0]
+    listed = shared_farm.api("GET", "/pools?limit=1")[1]["pools"][0]
     assert listed["target"] == pool["target"] and listed["workers"] == ["pi1", "pi3", "pi4"]
 
 
@@ -69,32 +80,32 @@ def test_the_pool_records_the_expression_and_the_nodes_it_resolved_to(farm):
     ("ghost[1-3]", "no_match", "names no worker this master knows"),
     ("model=pi9", "no_match", "matches no worker"),
 ])
-def test_a_malformed_or_empty_target_is_a_400_saying_why(farm, workers, code, says):
-    status, error = submitted_workers(farm, workers)
+def test_a_malformed_or_empty_target_is_a_400_saying_why(shared_farm, workers, code, says):
+    status, error = submitted_workers(shared_farm, workers)
     assert status == 400 and error["code"] == code and says in error["message"], error
 
 
-def test_labels_are_shown_and_select_in_get_workers(farm):
-    workers = farm.api("GET", "/workers")[1]["workers"]
+def test_labels_are_shown_and_select_in_get_workers(shared_farm):
+    workers = shared_farm.api("GET", "/workers")[1]["workers"]
     assert {w["name"]: w["labels"] for w in workers} == LABELS
-    selected = farm.api("GET", "/workers?target=rack%3Db&exclude=web1")[1]["workers"]
+    selected = shared_farm.api("GET", "/workers?target=rack%3Db&exclude=web1")[1]["workers"]
     assert [w["name"] for w in selected] == ["pi3"]
-    assert farm.api("GET", "/workers?target=pi%5B1-")[0] == 400
+    assert shared_farm.api("GET", "/workers?target=pi%5B1-")[0] == 400
 
 
-def test_the_cli_targets_like_clush_and_refuses_to_guess(farm):
-    refused = pcci("run", "--", "reboot", env=farm.env)
+def test_the_cli_targets_like_clush_and_refuses_to_guess(shared_farm):
+    refused = pcci("run", "--", "reboot", env=shared_farm.env)
     assert refused.returncode == 2 and "-a for every online worker" in refused.stderr
-    ran = pcci("run", "-w", "pi[1-3]", "-x", "pi2", "--", "echo hi", env=farm.env)
+    ran = pcci("run", "-w", "pi[1-3]", "-x", "pi2", "--", "echo hi", env=shared_farm.env)
     assert ran.returncode == 0 and "pi[1,3] (exit 0)" in ran.stdout
-    grouped = pcci("run", "-g", "model=pi4", "-g", "rack-b", "--", "echo hi", env=farm.env)
+    grouped = pcci("run", "-g", "model=pi4", "-g", "rack-b", "--", "echo hi", env=shared_farm.env)
     assert "pi[1,3],web1 (exit 0)" in grouped.stdout
-    everyone = pcci("run", "-a", "-x", "@pis", "--", "echo hi", env=farm.env)
+    everyone = pcci("run", "-a", "-x", "@pis", "--", "echo hi", env=shared_farm.env)
     assert "web1 (exit 0)" in everyone.stdout and "pi" not in everyone.stdout.replace("echo", "")
-    listed = pcci("workers", "-g", "model=pi4", env=farm.env)
+    listed = pcci("workers", "-g", "model=pi4", env=shared_farm.env)
     assert [line.split()[0] for line in listed.stdout.splitlines()[1:]] == ["pi1", "pi3"]
     assert "model=pi4,rack=a" in listed.stdout
-    bad = pcci("run", "-w", "pi[1-", "--", "true", env=farm.env)
+    bad = pcci("run", "-w", "pi[1-", "--", "true", env=shared_farm.env)
     assert bad.returncode == 1 and "'pi[1-' at character 1" in bad.stderr
 
 
@@ -130,16 +141,16 @@ def test_a_huge_range_from_a_read_token_is_refused_before_it_is_expanded(farm):
     ("n[1-2]" * 200, "bad_target", "more than 8 ranges"),
     ("n9[1-20000]", "bad_target", "same width"),
 ], ids=["400-ranges", "nested-ranges", "group-twice", "overflow", "200-ranges", "joined-digits"])
-def test_an_oversized_or_overflowing_target_is_a_400_for_readers_and_submitters(farm, target, code, says):
-    status, answer = listed_for_reader(farm, target)
+def test_an_oversized_or_overflowing_target_is_a_400_for_readers_and_submitters(shared_farm, target, code, says):
+    status, answer = listed_for_reader(shared_farm, target)
     assert status == 400 and answer["error"]["code"] == code and says in answer["error"]["message"], answer
-    status, error = submitted_workers(farm, target)
+    status, error = submitted_workers(shared_farm, target)
     assert status == 400 and error["code"] == code and says in error["message"], error
-    assert farm.api("GET", "/health", token=None)[0] == 200
+    assert shared_farm.api("GET", "/health", token=None)[0] == 200
 
 
-def test_repeated_terms_cost_their_text_not_a_lookup_each(farm):
-    status, answer = listed_for_reader(farm, ",".join(["model=pi4", "@pis", "*"] * 200) + ",!web1")
+def test_repeated_terms_cost_their_text_not_a_lookup_each(shared_farm):
+    status, answer = listed_for_reader(shared_farm, ",".join(["model=pi4", "@pis", "*"] * 200) + ",!web1")
     assert status == 200 and [w["name"] for w in answer["workers"]] == ["pi1", "pi3", "pi2"]
 
 
