@@ -123,8 +123,38 @@ def nspawn_supported():
     return None
 
 
+def cgroup_pids(directory):
+    """Every process in a cgroup and the ones below it."""
+    pids = set()
+    for root, _dirs, files in os.walk(directory):
+        if "cgroup.procs" in files:
+            try:
+                with open(os.path.join(root, "cgroup.procs")) as handle:
+                    pids.update(int(line) for line in handle if line.strip())
+            except OSError:
+                pass
+    return pids
+
+
+def kill_cgroup(directory, attempts=50):
+    """SIGKILL what is left in a container's cgroup, by PID, until it is empty: when nspawn
+    is gone its init can outlive it (an emulated Pi's systemd halts slowly under qemu, and
+    was left running, reparented to PID 1)."""
+    for _ in range(attempts):
+        pids = cgroup_pids(directory)
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.1)
+
+
 def remove_cgroup(directory, attempts=50):
     """Remove a cgroup and the ones the container's systemd made inside it, deepest first."""
+    kill_cgroup(directory)
     for _ in range(attempts):
         for root, _dirs, _files in os.walk(directory, topdown=False):
             try:
