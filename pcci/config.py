@@ -19,6 +19,7 @@ from .errors import ConfigError
 from .protocol import largest_output_cap, worst_case_result_bytes
 from .secret_files import public_secret, read_api_tokens, read_cluster_key  # noqa: F401 (pcci.cli reads them here)
 from .targets import check_groups, check_labels
+from .master import notify_allow
 from .tls import normalize_fingerprint
 from .user_names import USER_NAME
 
@@ -235,6 +236,9 @@ MASTER_KEYS = dict(_COMMON, **{
     "lease_time": (6.0, positive_duration),
     "advertise_api_url": (None, optional_text),
     "advertise_worker_address": (None, optional_text),
+    "notify_allow": (notify_allow.AllowList(), notify_allow.allow_list),
+    "notify_retry": (2.0, positive_duration),
+    "notify_redirects": (0, lambda v: _whole_number(v, 5)),
 })
 
 WORKER_KEYS = dict(_COMMON, **{
@@ -267,6 +271,12 @@ def _one_of(value, choices):
         value = "on" if value else "off"
     if value not in choices:
         raise ValueError("expected one of %s, got %r" % (", ".join(choices), value))
+    return value
+
+
+def _whole_number(value, most):
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= most:
+        raise ValueError("expected a whole number from 0 to %d, got %r" % (most, value))
     return value
 
 

@@ -36,9 +36,10 @@ def largest_copy(settings):
     return max(0, (min(settings.max_frame_bytes, settings.max_body_bytes) - COPY_FRAME_OVERHEAD) * 3 // 4)
 
 
-def add_history_routes(app, pools):
+def add_history_routes(app, pools, notifications=None):
     """GET /pool/ID and GET /pools: what an active master and a standby both answer
-    (``pools``: the pool service, or a standby's ``StoreHistory``)."""
+    (``pools``: the pool service, or a standby's ``StoreHistory``); ``notifications(pool id,
+    full_urls)`` is a pool's notifications (``Notifier.notifications``), or None."""
     renders = PoolRenders()
 
     @app.get("/pool/<pool_id>", scope="read")
@@ -47,6 +48,10 @@ def add_history_routes(app, pools):
         env_values = caller(bottle.request).allows("operate")
         body = renders.body(pool, env_values, lambda: to_json_bytes(views.pool_json(
             pool, env_values=env_values, live=pools.live_output(pool))), pools.live_version(pool))
+        shown = notifications and notifications(pool.pool_id, env_values)
+        if shown:
+            # Added to the shared rendering, not kept in it: attempts go on after the pool ended.
+            body = body.rstrip()[:-1] + b',"notifications":' + to_json_bytes(shown).rstrip() + b"}\n"
         return 200, Document(body, "application/json")
 
     @app.get("/pools", scope="read")
@@ -107,7 +112,7 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events, me
 
     @app.post("/job", scope="operate")
     def post_job():
-        request = with_caller(validation.job_request(body(), settings.max_pool_jobs))
+        request = with_caller(validation.job_request(body(), settings.max_pool_jobs, settings.notify_allow))
         pool = pools.submit(request)
         note_for_audit(bottle.request, "pool %s on %d worker(s): %s" % (pool.pool_id, len(pool.jobs),
                                                                        pool.cmd[:200]))
@@ -122,13 +127,14 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events, me
             raise PayloadTooLarge("%s: a copy carries a file of at most %d bytes (raise max_body_bytes, and "
                                   "max_frame_bytes on the master and the workers, to send more)"
                                   % (exc.message, largest_copy(settings)))
-        request = with_caller(validation.copy_request(data, settings.max_pool_jobs, largest_copy(settings)))
+        request = with_caller(validation.copy_request(data, settings.max_pool_jobs, largest_copy(settings),
+                                                      settings.notify_allow))
         pool = pools.submit(request)
         note_for_audit(bottle.request, "pool %s on %d worker(s): %s" % (pool.pool_id, len(pool.jobs), pool.cmd[:200]))
         bottle.response.set_header("Location", views.pool_url(pool.pool_id))
         return 202, views.submitted_json(pool)
 
-    add_history_routes(app, pools)
+    add_history_routes(app, pools, pools.notifier and pools.notifier.notifications)
 
     def event_cursor():
         try:

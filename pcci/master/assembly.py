@@ -18,6 +18,7 @@ from .api_edge import ApiEdge
 from .cluster_events import ClusterEvents
 from .pool_feeds import PoolFeeds
 from .metrics import Metrics
+from .notifier import Notifier
 from .persister import Persister
 from .pool_core import PoolCore
 from .pool_ids import PoolIdMaker
@@ -67,8 +68,11 @@ def build_active(cfg, key: str, tokens: list, store, clock: Callable[[], int], s
     metrics = metrics_client and Metrics(metrics_client, registry, core.active_count, persister, store.disk_bytes,
                                          clock)
     edge = ApiEdge(tokens, on_answer=metrics and metrics.api_answered)
-    pools = PoolService(core, store, registry, persister, clock, feeds, events, metrics)
+    notifier = Notifier(store, clock, cfg.notify_allow, cfg.pool_retention, cfg.notify_retry, cfg.notify_redirects,
+                        metrics)
+    pools = PoolService(core, store, registry, persister, clock, feeds, events, metrics, notifier)
     pools.restore()
+    notifier.load()
     port = WorkerPort(cfg, key, ActiveWorkers(cfg, registry, pools, persister, clock, events), link_tls,
                       link_fingerprint)
     app = build_app(cfg, pools, registry, persister, edge, started_ms, events, metrics)
@@ -86,10 +90,10 @@ def build_standby(cfg, key: str, tokens: list, store, leadership, started_ms: in
 
 
 def start_loops(cfg, store, master: ActiveMaster, clock: Callable[[], int]) -> list:
-    """The active master's background work, as greenlets: retention, and the sweeps for
-    lost jobs and queue timeouts."""
+    """The active master's background work, as greenlets: retention, the sweeps for lost
+    jobs and queue timeouts, and sending notifications."""
     return [gevent.spawn(purge_loop, store, cfg.pool_retention, cfg.max_pools, clock, master.pools.forget_recent),
-            gevent.spawn(sweep_loop, master.pools, cfg.lost_after)]
+            gevent.spawn(sweep_loop, master.pools, cfg.lost_after), gevent.spawn(master.pools.notifier.run)]
 
 
 def sweep_loop(pools: PoolService, lost_after: float) -> None:

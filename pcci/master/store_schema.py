@@ -38,6 +38,15 @@ SQLITE = [
     Migration(2, "the worker process that synced last", ["ALTER TABLE workers ADD COLUMN instance TEXT"]),
     # A pool's jobs' standard input (base64): a job that starts later (a batch, a queue) gets it too.
     Migration(3, "the jobs' standard input", ["ALTER TABLE pools ADD COLUMN stdin TEXT"]),
+    # Pools' notifications, each attempt recorded: the outbox the master sends from (notify_outbox).
+    Migration(5, "the notification outbox", [
+        """CREATE TABLE IF NOT EXISTS notify_outbox (
+            id TEXT PRIMARY KEY, pool_id TEXT NOT NULL, position INTEGER NOT NULL, url TEXT NOT NULL,
+            notify_on TEXT NOT NULL, secret TEXT, state TEXT NOT NULL, body BLOB, attempts TEXT NOT NULL,
+            next_at INTEGER, created INTEGER NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS notify_by_pool ON notify_outbox (pool_id)",
+        "CREATE INDEX IF NOT EXISTS notify_by_state ON notify_outbox (state, next_at)",
+    ]),
 ]
 
 # Columns the releases before versioned schemas added to a file at open, with their
@@ -83,6 +92,14 @@ MARIADB = [
         "ALTER TABLE workers ADD COLUMN IF NOT EXISTS instance VARCHAR(64) CHARACTER SET ascii NULL"]),
     Migration(3, "the jobs' standard input", [
         "ALTER TABLE pools ADD COLUMN IF NOT EXISTS stdin LONGTEXT CHARACTER SET ascii NULL"]),
+    Migration(5, "the notification outbox", [
+        """CREATE TABLE IF NOT EXISTS notify_outbox (
+            id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
+            pool_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL, position INT NOT NULL,
+            url VARCHAR(2048) NOT NULL, notify_on VARCHAR(64) NOT NULL, secret VARCHAR(256) NULL,
+            state VARCHAR(16) NOT NULL, body MEDIUMBLOB NULL, attempts TEXT NOT NULL, next_at BIGINT NULL,
+            created BIGINT NOT NULL, KEY notify_by_pool (pool_id), KEY notify_by_state (state, next_at)) """ + _INNODB,
+    ]),
 ]
 
 VERSION_TABLE = {
