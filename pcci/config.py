@@ -19,7 +19,6 @@ from .errors import ConfigError
 from .protocol import largest_output_cap, worst_case_result_bytes
 from .secret_files import public_secret, read_api_tokens, read_cluster_key  # noqa: F401 (pcci.cli reads them here)
 from .targets import check_groups, check_labels
-from .master import notify_allow
 from .tls import normalize_fingerprint
 from .user_names import USER_NAME
 
@@ -236,7 +235,7 @@ MASTER_KEYS = dict(_COMMON, **{
     "lease_time": (6.0, positive_duration),
     "advertise_api_url": (None, optional_text),
     "advertise_worker_address": (None, optional_text),
-    "notify_allow": (notify_allow.AllowList(), notify_allow.allow_list),
+    "notify_allow": (None, lambda v: _notify_allow(v)),
     "notify_retry": (2.0, positive_duration),
     "notify_redirects": (0, lambda v: _whole_number(v, 5)),
 })
@@ -272,6 +271,13 @@ def _one_of(value, choices):
     if value not in choices:
         raise ValueError("expected one of %s, got %r" % (", ".join(choices), value))
     return value
+
+
+def _notify_allow(value):
+    """notify_allow: URL prefixes and networks (pcci/master/notify_allow.py, imported here
+    only when a config sets it: the worker never loads it)."""
+    from .master.notify_allow import allow_list
+    return allow_list(value)
 
 
 def _whole_number(value, most):

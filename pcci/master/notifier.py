@@ -31,7 +31,7 @@ from ..clock import iso_time
 from ..errors import StoreUnavailable
 from ..states import DeliveryState
 from . import notify_outbox, notify_rules, notify_send
-from .notify_allow import parse_url
+from .notify_allow import AllowList, parse_url
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class Notifier:
                  redirects=0, metrics=None, post=notify_send.post, jitter=lambda: random.uniform(0.5, 1.0)):
         self.store = store
         self.clock = clock                  # wall ms
-        self.allow = allow                  # notify_allow.AllowList
+        self.allow = allow or AllowList()   # the config's notify_allow (None: empty)
         self.retention_ms = int(retention_seconds * 1000)
         self.first_retry = first_retry
         self.redirects = redirects

@@ -136,7 +136,7 @@ def job_stdin(value):
     return encoded
 
 
-def job_request(body: bytes, max_pool_jobs: int, notify_allow: AllowList = AllowList()) -> PoolRequest:
+def job_request(body: bytes, max_pool_jobs: int, notify_allow: AllowList = None) -> PoolRequest:
     data = parse_json_body(body)
     _reject_unknown(data, JOB_FIELDS)
     cmd = data.get("cmd")
@@ -168,7 +168,7 @@ def job_request(body: bytes, max_pool_jobs: int, notify_allow: AllowList = Allow
     terms, listed = target(data.get("workers"), data.get("exclude"), max_pool_jobs)
     return PoolRequest(cmd=cmd, terms=terms, listed=listed, timeout=timeout, env=env, cwd=cwd, user=user,
                        stdin=stdin, target={"workers": data.get("workers", "*"), "exclude": data.get("exclude")},
-                       notify=notify_list(data.get("notify"), notify_allow), **rollout(data))
+                       notify=notify_list(data.get("notify"), notify_allow or AllowList()), **rollout(data))
 
 
 COPY_FIELDS = ("workers", "exclude", "dest", "content", "mode", "owner", "batch", "maxFailures", "offline",
@@ -177,7 +177,7 @@ OWNER = re.compile(r"[a-z_][a-z0-9_.-]{0,31}(:([a-z_][a-z0-9_.-]{0,31})?)?|:[a-z
 
 
 def copy_request(body: bytes, max_pool_jobs: int, max_file_bytes: int,
-                 notify_allow: AllowList = AllowList()) -> PoolRequest:
+                 notify_allow: AllowList = None) -> PoolRequest:
     """POST /copy: a file (``content``, base64) to write at ``dest`` on the targeted workers."""
     data = parse_json_body(body)
     _reject_unknown(data, COPY_FIELDS)
@@ -210,7 +210,7 @@ def copy_request(body: bytes, max_pool_jobs: int, max_file_bytes: int,
     return PoolRequest(cmd="copy to %s (%d bytes)" % (dest, size), terms=terms, listed=listed,
                        target={"workers": data.get("workers", "*"), "exclude": data.get("exclude")},
                        copy=CopySpec(dest, content, size, digest, mode, owner),
-                       notify=notify_list(data.get("notify"), notify_allow), **rollout(data))
+                       notify=notify_list(data.get("notify"), notify_allow or AllowList()), **rollout(data))
 
 
 def rollout(data: dict) -> dict:
