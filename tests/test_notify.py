@@ -166,3 +166,31 @@ def test_a_followed_redirect_is_checked_like_the_first_url(in_process, receiver)
     (shown,) = notifications(master, submit(master, "false", [{"url": metadata.url}]), done=lambda n: n["attempts"])
     assert "169.254.169.254" in shown["attempts"][0]["error"] and "link-local" in shown["attempts"][0]["error"]
     assert len(metadata.got) == 1
+
+
+def test_a_pool_whose_end_was_saved_before_its_notifications_were_armed_is_notified_at_start(tmp_path, receiver):
+    """A master that stopped between saving a pool's end and arming its notifications: the
+    next one finds the rows waiting for a pool that has ended, and sends them."""
+    import os
+    import sqlite3
+    from harness import InProcessMaster
+    hook = receiver()
+    first = InProcessMaster(tmp_path, **LOOPBACK_ALLOWED)
+    try:
+        first.start_worker("w1")
+        pool_id = submit(first, "false", [{"url": hook.url}])
+        notifications(first, pool_id)
+    finally:
+        first.stop()
+    database = sqlite3.connect(os.path.join(str(tmp_path), "master-state", "pcci.sqlite3"))
+    with database:
+        database.execute("UPDATE notify_outbox SET state = 'waiting', body = NULL, attempts = '[]', next_at = NULL")
+    database.close()
+    del hook.got[:]
+    second = InProcessMaster(tmp_path, **LOOPBACK_ALLOWED)
+    try:
+        (shown,) = notifications(second, pool_id)
+        assert shown["state"] == "sent" and len(shown["attempts"]) == 1
+        assert len(hook.got) == 1 and json.loads(hook.got[0][1])["pool"]["id"] == pool_id
+    finally:
+        second.stop()

@@ -72,8 +72,9 @@ class Notifier:
     def load(self):
         """At start: which pools have rows; arm those whose pool ended while no master ran,
         forget those whose pool was never stored."""
-        self.known = set(self.store.outbox(notify_outbox.pools_in, notify_outbox.UNSENT + notify_outbox.FINAL))
-        for pool_id in self.store.outbox(notify_outbox.pools_in, (DeliveryState.WAITING.value,)):
+        self.known = set(self.store.outbox(notify_outbox.pools_in, notify_outbox.UNSENT + notify_outbox.FINAL,
+                                           write=False))
+        for pool_id in self.store.outbox(notify_outbox.pools_in, (DeliveryState.WAITING.value,), write=False):
             pool = self.store.get_pool(pool_id)
             if pool is None:
                 log.warning("notifications of pool %s dropped: the pool was never stored", pool_id)
