@@ -60,7 +60,7 @@ def cmd_run(args):
     command = script_of(args.script, args.command) if args.script else " ".join(args.command)
     rollout = {"user": args.user, "batch": batch_size(args.batch), "maxFailures": args.max_failures,
                "offline": OfflinePolicy.QUEUE.value if args.queue or args.queue_timeout else None, "queueTimeout": args.queue_timeout,
-               "stdin": None if args.no_stdin else stdin_of(sys.stdin)}
+               "stdin": None if args.no_stdin else stdin_of(sys.stdin), "notify": notify_of(args)}
     submitted = client.submit(command, workers, args.timeout, env, args.cwd, exclude=exclude,
                               options={k: v for k, v in rollout.items() if v is not None})
     if args.async_:
@@ -87,6 +87,21 @@ def picked(client, workers, exclude, count):
     if not online:
         raise UsageError("--pick: the target names no online worker")
     return random.sample(online, min(count, len(online)))
+
+
+def notify_of(args):
+    """--notify URL (repeatable), --notify-on, --notify-secret-file: POST /job's notify, or None."""
+    if not args.notify:
+        return None
+    on = [word.strip() for word in args.notify_on.split(",") if word.strip()]
+    secret = None
+    if args.notify_secret_file:
+        try:
+            with open(args.notify_secret_file) as handle:
+                secret = handle.read().strip()
+        except OSError as exc:
+            raise UsageError("cannot read the notify secret %s: %s" % (args.notify_secret_file, exc.strerror))
+    return [dict({"url": url, "on": on}, **({"secret": secret} if secret else {})) for url in args.notify]
 
 
 def stdin_of(stream):
@@ -196,7 +211,8 @@ def cmd_copy(args):
     client = _client(args)
     workers, exclude = target_of(args)
     body = {"dest": args.dest, "content": content, "workers": workers}
-    for name, value in (("exclude", exclude), ("mode", args.mode), ("owner", args.owner)):
+    for name, value in (("exclude", exclude), ("mode", args.mode), ("owner", args.owner),
+                        ("notify", notify_of(args))):
         if value is not None:
             body[name] = value
     submitted = client.call("POST", "/copy", body)
@@ -330,6 +346,16 @@ def build_parser():
                        help="leave these out: names, ranges, @group or KEY=VALUE (repeatable)")
         p.add_argument("-a", "--all", action="store_true", help="%s every online worker" % verb)
 
+    def notify_options(p):
+        p.add_argument("--notify", action="append", metavar="URL",
+                       help="POST the pool's summary to URL when it ends (repeatable; the master's notify_allow "
+                            "must list it)")
+        p.add_argument("--notify-on", default="failed", metavar="WHEN",
+                       help="when to notify: failed, done (every job succeeded) or finished, comma-separated "
+                            "(default: failed)")
+        p.add_argument("--notify-secret-file", metavar="FILE",
+                       help="a file holding the secret that signs the notification (X-PCCI-Signature)")
+
     p = client_parser("run", "run a command on workers and print their output")
     target_options(p, "run on")
     # As clush and pdsh: -u the command timeout, -l the user, -t the connect timeout.
@@ -368,6 +394,7 @@ def build_parser():
     p.add_argument("--no-stdin", action="store_true",
                    help="do not forward pcci's standard input to the jobs (it is, when it is not a terminal)")
     p.add_argument("--outdir", metavar="DIR", help="also write each node's output to DIR/NODE.out and DIR/NODE.err")
+    notify_options(p)
     p.add_argument("command", nargs=argparse.REMAINDER, help="the shell command (after --)")
 
     p = client_parser("copy", "write a local file on workers (atomically), as clush -c and pdcp do")
@@ -376,6 +403,7 @@ def build_parser():
     p.add_argument("--dest", required=True, help="the absolute path to write on each worker")
     p.add_argument("--mode", help="octal mode, e.g. 0644 (default: the replaced file's, else 0644)")
     p.add_argument("--owner", help="USER, USER:GROUP or :GROUP (the worker must run as root to change it)")
+    notify_options(p)
 
     p = client_parser("pool", "show one pool")
     p.add_argument("id")

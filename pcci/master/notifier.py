@@ -115,11 +115,7 @@ class Notifier:
         """GET /pool/ID's ``notifications`` (secrets never shown), or None for a pool without."""
         if pool_id not in self.known:
             return None
-        rows = self.store.outbox(notify_outbox.for_pool, pool_id, write=False)
-        return [{"id": row.id, "url": row.url if full_urls else _origin(row.url), "on": list(row.on),
-                 "state": row.state.value, "attempts": row.attempts,
-                 "nextAttempt": iso_time(row.next_at) if row.state is DeliveryState.PENDING else None}
-                for row in rows] or None
+        return stored_notifications(self.store)(pool_id, full_urls)
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self):
@@ -216,6 +212,18 @@ class Notifier:
             remaining = set(self.store.outbox(notify_outbox.pools_in, notify_outbox.UNSENT + notify_outbox.FINAL,
                                               write=False))
             self.known &= remaining | self.waiting
+
+
+def stored_notifications(store):
+    """GET /pool/ID's ``notifications`` read from the store (a standby's, which keeps no
+    ``known``): (pool id, full_urls) -> the list, or None."""
+    def read(pool_id, full_urls=True):
+        rows = store.outbox(notify_outbox.for_pool, pool_id, write=False)
+        return [{"id": row.id, "url": row.url if full_urls else _origin(row.url), "on": list(row.on),
+                 "state": row.state.value, "attempts": row.attempts,
+                 "nextAttempt": iso_time(row.next_at) if row.state is DeliveryState.PENDING else None}
+                for row in rows] or None
+    return read
 
 
 def _event(body):

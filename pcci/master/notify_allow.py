@@ -201,7 +201,8 @@ def address_refusal(url: NotifyUrl, address, allow: AllowList) -> Optional[str]:
         return None
     kind = special_kind(address)
     if kind is not None:
-        return "%s resolves to %s, a %s address that no network in notify_allow names" % (url.host, address, kind)
+        where = url.host if url.address is not None else "%s resolves to %s, which" % (url.host, address)
+        return "%s is a %s address that no network in notify_allow names" % (where, kind)
     if any(prefix_matches(entry, url) for entry in allow.prefixes):
         return None
     return "%s (%s) is in no network of notify_allow and matches no URL prefix there" % (url.host, address)
