@@ -66,6 +66,7 @@ class Notifier:
         self.unarmed = {}                   # pool id -> ended pool whose arming failed (tried again)
         self.in_flight = set()              # delivery ids being attempted
         self.slots = gevent.pool.Pool(MAX_CONCURRENT)
+        self.tls_context = None             # made at the first https attempt, then shared
         self.wake = Event()
 
     # -- from the pool service -------------------------------------------------------------
@@ -119,6 +120,12 @@ class Notifier:
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self):
+        try:
+            self._loop()
+        finally:
+            self.slots.kill()           # a stopping master makes no more attempts (each is sent again later)
+
+    def _loop(self):
         pruned = 0.0
         while True:
             self.wake.clear()
@@ -135,10 +142,17 @@ class Notifier:
             self.wake.wait(wait)
 
     def _arm_ended(self):
-        for pool_id, pool in list(self.unarmed.items()):
-            if self.store.outbox(notify_outbox.arm, pool, self.clock()):
-                log.info("pool %s ended %s: its notifications are due", pool_id, notify_rules.outcome(pool).value)
-            del self.unarmed[pool_id]
+        """The ended pools' rows, armed in one transaction."""
+        if not self.unarmed:
+            return
+        pools = list(self.unarmed.values())
+        now = self.clock()
+        armed = self.store.outbox(lambda query: [notify_outbox.arm(query, pool, now) for pool in pools])
+        for pool, count in zip(pools, armed):
+            del self.unarmed[pool.pool_id]
+            if count:
+                log.info("pool %s ended %s: %d notification(s) due", pool.pool_id, notify_rules.outcome(pool).value,
+                         count)
 
     def _send_due(self):
         """Start the due attempts there are slots for; seconds until the next one may be due."""
@@ -152,12 +166,13 @@ class Notifier:
                 free -= 1
                 self.in_flight.add(delivery.id)
                 self.slots.spawn(self._attempt, delivery)
-        if not self.slots.free_count():
-            return IDLE_SECONDS                 # an ending attempt wakes the loop
         next_at = self.store.outbox(notify_outbox.next_due, write=False)
-        if next_at is None:
+        now = self.clock()
+        if next_at is None or next_at <= now:
+            # Nothing pending, or what is due is under way or waits for a slot: an ending
+            # attempt, like a pool's end, wakes the loop.
             return IDLE_SECONDS
-        return min(IDLE_SECONDS, max(0.05, (next_at - self.clock()) / 1000.0))
+        return min(IDLE_SECONDS, (next_at - now) / 1000.0)
 
     def _attempt(self, delivery):
         try:
@@ -171,8 +186,11 @@ class Notifier:
         status, error = None, None
         try:
             with gevent.Timeout(ATTEMPT_SECONDS, AttemptTimedOut("no answer within %gs" % ATTEMPT_SECONDS)):
-                status = self.post(parse_url(delivery.url), delivery.body, self._headers(delivery, at), self.allow,
-                                   ATTEMPT_SECONDS, self.redirects)
+                url = parse_url(delivery.url)
+                if url.scheme == "https" and self.tls_context is None:
+                    self.tls_context = notify_send.tls_context()
+                status = self.post(url, delivery.body, self._headers(delivery, at), self.allow, ATTEMPT_SECONDS,
+                                   self.redirects, context=self.tls_context)
         except (notify_send.AttemptFailed, ValueError) as exc:
             error = str(exc) or type(exc).__name__
         succeeded = status is not None and 200 <= status < 300

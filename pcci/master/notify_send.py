@@ -76,6 +76,7 @@ class _PinnedConnection(http.client.HTTPConnection):
 
 
 def tls_context():
+    """The system's CAs, the name checked (loading them takes milliseconds: made once)."""
     return gevent.ssl.create_default_context()
 
 
@@ -95,8 +96,9 @@ def post_once(url, address, body, headers, timeout, context):
 def post(url, body, headers, allow, timeout, redirects=0, resolver=resolve, context=None):
     """The receiver's status for one POST of ``body`` to ``url`` (a NotifyUrl), every hop's
     address checked against ``allow``; AttemptFailed when no answer was had."""
-    context = context or tls_context()
     for hop in range(redirects + 1):
+        if url.scheme == "https" and context is None:
+            context = tls_context()
         address = pick_address(url, allow, resolver)
         try:
             status, location = post_once(url, address, body, headers, timeout, context)
