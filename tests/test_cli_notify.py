@@ -1,7 +1,5 @@
-"""`pcci run --notify` and `pcci copy --notify` against a real master and receiver."""
-
-import hashlib
-import hmac
+"""`pcci run --notify`, `pcci copy --notify` and the Python client's ``notify`` against a real
+master and receiver."""
 
 from conftest import wait_until
 from test_cli import pcci
@@ -28,6 +26,14 @@ def test_pcci_run_and_copy_ask_for_signed_notifications(cluster, receiver, tmp_p
     assert copied.returncode == 0, copied.stderr
     wait_until(lambda: len(receiver.got) == 2, timeout=20, what="the copy's notification")
     assert receiver.got[1][1]["event"] == "done"
+
+    from pcci.client import Master
+    master = Master("http://127.0.0.1:%d" % cluster.api_port, cluster.token)
+    pool = master.run("true", "pi1", notify=[{"url": receiver.url, "on": ["done"]}]).wait(timeout=30)
+    wait_until(lambda: len(receiver.got) == 3, timeout=20, what="the Python client's notification")
+    assert receiver.got[2][1]["pool"]["id"] == pool.id
+    assert wait_until(lambda: master.pool(pool.id).data["notifications"][0]["state"] == "sent", timeout=10,
+                      what="recorded as sent")
 
 
 def test_pcci_run_says_why_a_notification_is_refused(cluster):

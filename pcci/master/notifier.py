@@ -193,6 +193,11 @@ class Notifier:
                                    self.redirects, context=self.tls_context)
         except (notify_send.AttemptFailed, ValueError) as exc:
             error = str(exc) or type(exc).__name__
+        except Exception as exc:
+            # A bug, not the receiver: recorded as a failed attempt all the same, so the
+            # backoff applies and the row cannot be retried in a tight loop.
+            log.exception("notification %s: attempt failed unexpectedly", delivery.id)
+            error = "internal error: %s" % type(exc).__name__
         succeeded = status is not None and 200 <= status < 300
         attempts = delivery.attempts + [notify_rules.attempt_record(at, status, error)]
         state = notify_rules.next_state(len(attempts), succeeded)
