@@ -9,6 +9,8 @@ import gevent
 import gevent.pywsgi
 import pytest
 
+from pcci.master.openapi import SPEC
+
 SECRET = "receiver-secret-0123456789"
 LOOPBACK_ALLOWED = {"notify_allow": ["127.0.0.0/8"], "notify_retry": "0.1s"}
 
@@ -92,8 +94,12 @@ def test_a_failing_receiver_gets_the_signed_summary_again_until_it_accepts(in_pr
         assert summary["pool"]["notSucceeded"] == ["w1"] and summary["delivery"] == shown["id"]
     tampered = hook.got[0][1].replace(b'"exitCode":3', b'"exitCode":0')
     assert not verified(hook.got[0][0], tampered)
-    pool_text = json.dumps(master.api("GET", "/pool/%s" % pool_id)[1])
-    assert SECRET not in pool_text
+    pool = master.api("GET", "/pool/%s" % pool_id)[1]
+    assert SECRET not in json.dumps(pool)
+    described = SPEC["components"]["schemas"]["Pool"]["properties"]["notifications"]["items"]
+    assert set(shown) == set(described["required"]) == set(described["properties"])
+    assert all(set(attempt) <= set(described["properties"]["attempts"]["items"]["properties"])
+               for attempt in shown["attempts"])
 
 
 def test_only_notifications_whose_on_matches_the_outcome_are_sent(in_process, receiver):
