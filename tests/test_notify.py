@@ -200,3 +200,56 @@ def test_a_pool_whose_end_was_saved_before_its_notifications_were_armed_is_notif
         assert len(hook.got) == 1 and json.loads(hook.got[0][1])["pool"]["id"] == pool_id
     finally:
         second.stop()
+
+
+def test_https_goes_to_the_checked_address_with_the_urls_name_for_sni_and_the_certificate(tmp_path):
+    """The name is resolved once (here by a stand-in resolver) and the socket pinned to the
+    address checked; the Host header, the TLS server name and the certificate check keep
+    the URL's name. The receiver is the standard library's, on a thread of its own."""
+    import http.server
+    import ipaddress
+    import ssl
+    import threading
+    from pcci import tls
+    from pcci.master import notify_send
+    from pcci.master.notify_allow import allow_list, parse_url
+    cert, key = str(tmp_path / "hooks.crt"), str(tmp_path / "hooks.key")
+    tls.ensure_certificate(cert, key, "hooks.test", extra_names=["hooks.test"])
+    server_names, hosts = [], []
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert, key)
+    server_context.sni_callback = lambda sock, name, context: server_names.append(name)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            hosts.append(self.headers["Host"])
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = server_context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_port
+        client_context = notify_send.tls_context()
+        client_context.load_verify_locations(cert)
+        allow = allow_list(["127.0.0.0/8"])
+        lookups = []
+
+        def resolver(host, port):
+            lookups.append(host)
+            return [ipaddress.ip_address("127.0.0.1")]
+        status = notify_send.post(parse_url("https://hooks.test:%d/hook" % port), b"{}", {}, allow, 5,
+                                  resolver=resolver, context=client_context)
+        assert status == 204 and lookups == ["hooks.test"]
+        assert server_names == ["hooks.test"] and hosts == ["hooks.test:%d" % port]
+        with pytest.raises(notify_send.AttemptFailed, match="certificate"):
+            notify_send.post(parse_url("https://other.test:%d/hook" % port), b"{}", {}, allow, 5,
+                             resolver=resolver, context=client_context)
+    finally:
+        server.shutdown()
+        server.server_close()
