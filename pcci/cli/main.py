@@ -61,15 +61,18 @@ def cmd_run(args):
     rollout = {"user": args.user, "batch": batch_size(args.batch), "maxFailures": args.max_failures,
                "offline": OfflinePolicy.QUEUE.value if args.queue or args.queue_timeout else None, "queueTimeout": args.queue_timeout,
                "stdin": None if args.no_stdin else stdin_of(sys.stdin)}
-    submitted = client.submit(command, workers, args.timeout, env, args.cwd, exclude=exclude,
-                              options={k: v for k, v in rollout.items() if v is not None})
+    def submit(wait=None, accepted=None):
+        return client.submit(command, workers, args.timeout, env, args.cwd, exclude=exclude,
+                             options={k: v for k, v in rollout.items() if v is not None}, wait=wait, accepted=accepted)
     if args.async_:
-        print(submitted["id"])
+        print(submit()["id"])
         return 0
-    waiter = Waiter(client, submitted["id"], sys.stderr, sys.stderr.isatty() and not args.json and not args.quiet)
+    waiter = Waiter(client, None, sys.stderr, sys.stderr.isatty() and not args.json and not args.quiet)
     if args.stream:
-        return _streamed(client, submitted["id"], waiter, display_of(args))
-    return _waited(waiter, args.json, display_of(args))
+        waiter.pool_id = submit()["id"]
+        return _streamed(client, waiter.pool_id, waiter, display_of(args))
+    # One request submits and waits: no second round trip for a pool that ends within it.
+    return _waited(waiter, args.json, display_of(args), waiter.submit_and_wait(submit))
 
 
 def display_of(args):
@@ -134,12 +137,13 @@ def _write_outdir(pool, outdir):
     return 1 if problems else 0
 
 
-def _waited(waiter, as_json, display=None):
-    """Wait for the pool (progress on a terminal, Ctrl-C kills it), print it, give its status."""
+def _waited(waiter, as_json, display=None, pool=False):
+    """Wait for the pool (progress on a terminal, Ctrl-C kills it), print it, give its status;
+    ``pool``: the finished pool (or None after Ctrl-C) when the caller waited already."""
     from . import output
     from .waiting import EXIT_INTERRUPTED
     display = display or output.Display()
-    pool = waiter.wait()
+    pool = waiter.wait() if pool is False else pool
     if pool is None:
         return EXIT_INTERRUPTED
     written = _write_outdir(pool, display.outdir)
