@@ -9,7 +9,6 @@ import json
 import sys
 
 from .. import __version__
-from ..errors import CannotStart, ConfigError
 from ..states import OfflinePolicy, PoolStatus, values
 
 EXIT_CONFIG = 78   # EX_CONFIG from sysexits.h; systemd units stop restarting on it
@@ -22,6 +21,7 @@ EXIT_NO_PERMISSION = 77     # EX_NOPERM: the token is missing or wrong
 
 def _service(kind, path):
     from .. import config, logs
+    from ..errors import CannotStart, ConfigError
     try:
         cfg = config.load_master(path) if kind == "master" else config.load_worker(path)
         logs.setup(cfg.log_level)
@@ -96,14 +96,17 @@ def stdin_of(stream):
     """What `pcci run` forwards to every job's stdin, as clush does: its own stdin when that is
     not a terminal (None then, or when there is none). At most MAX_STDIN_BYTES: one byte more
     is read to tell, never the rest."""
-    import base64
-    from ..protocol import MAX_STDIN_BYTES
     if stream is None or stream.isatty():
         return None
     try:
-        data = stream.buffer.read(MAX_STDIN_BYTES + 1)
+        data = stream.buffer.read(1)
+        if not data:
+            return None             # empty (/dev/null, a closed pipe): nothing to import for
+        from ..protocol import MAX_STDIN_BYTES
+        data += stream.buffer.read(MAX_STDIN_BYTES)
     except (OSError, ValueError):
         return None                 # closed, or not readable: nothing to forward
+    import base64
     if len(data) > MAX_STDIN_BYTES:
         raise UsageError("standard input is over %d bytes (the most a job is sent); copy the data with "
                          "pcci copy, or give --no-stdin" % MAX_STDIN_BYTES)
@@ -294,6 +297,7 @@ def cmd_keygen(args):
 
 def cmd_check_config(args):
     from .. import config
+    from ..errors import ConfigError
     try:
         cfg = config.load_master(args.file) if args.kind == "master" else config.load_worker(args.file)
         config.read_cluster_key(cfg)

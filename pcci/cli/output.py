@@ -4,7 +4,6 @@ the nodes of a group folded into ranges (node[1-3,5]) as clush prints them."""
 from typing import List, NamedTuple, Optional, Tuple
 
 from ..states import JobState
-from ..targets import fold
 
 # A job that never ran (offline, unknown, lost) has no exit code: report it as ssh and pdsh do.
 NO_EXIT_CODE = 255
@@ -66,6 +65,7 @@ def render_pool(pool, merge_stderr: bool = False) -> Tuple[str, str]:
     """(text for stdout, text for stderr), as ``clush -b`` prints: each group of nodes with
     the same output under one header on stdout; standard error stays on stderr, each line
     prefixed with its node. ``merge_stderr`` (``clush -B``): stderr is gathered with stdout."""
+    from ..targets import fold      # here: a command that prints no pool never loads it
     lines = []
     for names, job in group_jobs(pool["jobs"], with_stderr=merge_stderr):
         header = "%s (%s)" % (fold(names), describe(job))

@@ -1,7 +1,6 @@
 """HTTP to the masters: one call, failover across the listed masters, a standby's 307
 followed, pinned or CA-checked https (stdlib only, so the CLI starts fast)."""
 
-import hashlib
 import http.client
 import json
 import os
@@ -79,6 +78,7 @@ class PinnedHTTPSConnection(http.client.HTTPSConnection):
     pinned = None
 
     def connect(self):
+        import hashlib
         super().connect()
         seen = "sha256:" + hashlib.sha256(self.sock.getpeercert(binary_form=True)).hexdigest()
         if seen != self.pinned:
