@@ -74,7 +74,11 @@ class Api:
         return response.status, json.loads(response.read())
 
     def online(self):
-        return self.call("GET", "/health")[1]["workersOnline"]
+        try:
+            return self.call("GET", "/health")[1]["workersOnline"]
+        except OSError:             # not listening yet
+            self.connection.close()
+            return 0
 
     def two_requests(self, workers):
         pool_id = self.call("POST", "/job", {"cmd": "true", "workers": workers})[1]["id"]
