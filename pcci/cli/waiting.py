@@ -51,21 +51,20 @@ class Waiter:
             self._clear()
             return self.interrupted()
         self.pool_id = answer["id"]
-        if is_whole_pool(answer) and answer["status"] == "done":
-            return answer
-        return self.wait()
+        return self.wait(answer if is_whole_pool(answer) else None)
 
-    def wait(self):
-        """The finished pool, or None after a Ctrl-C (what happened is on stderr)."""
+    def wait(self, first=None):
+        """The finished pool, or None after a Ctrl-C (what happened is on stderr); ``first``
+        the pool as an answer already gave it."""
         try:
-            return self._wait()
+            return self._wait(first)
         except KeyboardInterrupt:
             self._clear()
             return self.interrupted()
 
-    def _wait(self):
+    def _wait(self, first=None):
         while True:
-            pool = self.client.pool(self.pool_id, wait=self.step)
+            pool, first = first or self.client.pool(self.pool_id, wait=self.step), None
             if self.show_progress:
                 self.err.write("\r" + progress_line(pool) + "\x1b[K")
                 self.err.flush()
