@@ -220,7 +220,7 @@ def cmd_pool(args):
     else:
         print("pool %s: %s (%s)" % (pool["id"], pool["status"], pool["cmd"]))
         print_pool(pool)
-    return 0
+    return output.shown_pool_status(pool)
 
 
 def cmd_pools(args):
