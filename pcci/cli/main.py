@@ -9,7 +9,6 @@ import json
 import sys
 
 from .. import __version__
-from ..errors import CannotStart, ConfigError
 from ..states import OfflinePolicy, PoolStatus, values
 
 EXIT_CONFIG = 78   # EX_CONFIG from sysexits.h; systemd units stop restarting on it
@@ -22,6 +21,7 @@ EXIT_NO_PERMISSION = 77     # EX_NOPERM: the token is missing or wrong
 
 def _service(kind, path):
     from .. import config, logs
+    from ..errors import CannotStart, ConfigError
     try:
         cfg = config.load_master(path) if kind == "master" else config.load_worker(path)
         logs.setup(cfg.log_level)
@@ -61,15 +61,18 @@ def cmd_run(args):
     rollout = {"user": args.user, "batch": batch_size(args.batch), "maxFailures": args.max_failures,
                "offline": OfflinePolicy.QUEUE.value if args.queue or args.queue_timeout else None, "queueTimeout": args.queue_timeout,
                "stdin": None if args.no_stdin else stdin_of(sys.stdin), "notify": notify_of(args)}
-    submitted = client.submit(command, workers, args.timeout, env, args.cwd, exclude=exclude,
-                              options={k: v for k, v in rollout.items() if v is not None})
+    def submit(wait=None, accepted=None):
+        return client.submit(command, workers, args.timeout, env, args.cwd, exclude=exclude,
+                             options={k: v for k, v in rollout.items() if v is not None}, wait=wait, accepted=accepted)
     if args.async_:
-        print(submitted["id"])
+        print(submit()["id"])
         return 0
-    waiter = Waiter(client, submitted["id"], sys.stderr, sys.stderr.isatty() and not args.json and not args.quiet)
+    waiter = Waiter(client, None, sys.stderr, sys.stderr.isatty() and not args.json and not args.quiet)
     if args.stream:
-        return _streamed(client, submitted["id"], waiter, display_of(args))
-    return _waited(waiter, args.json, display_of(args))
+        waiter.pool_id = submit()["id"]
+        return _streamed(client, waiter.pool_id, waiter, display_of(args))
+    # One request submits and waits: no second round trip for a pool that ends within it.
+    return _waited(waiter, args.json, display_of(args), waiter.submit_and_wait(submit))
 
 
 def display_of(args):
@@ -108,14 +111,17 @@ def stdin_of(stream):
     """What `pcci run` forwards to every job's stdin, as clush does: its own stdin when that is
     not a terminal (None then, or when there is none). At most MAX_STDIN_BYTES: one byte more
     is read to tell, never the rest."""
-    import base64
-    from ..protocol import MAX_STDIN_BYTES
     if stream is None or stream.isatty():
         return None
     try:
-        data = stream.buffer.read(MAX_STDIN_BYTES + 1)
+        data = stream.buffer.read(1)
+        if not data:
+            return None             # empty (/dev/null, a closed pipe): nothing to import for
+        from ..protocol import MAX_STDIN_BYTES
+        data += stream.buffer.read(MAX_STDIN_BYTES)
     except (OSError, ValueError):
         return None                 # closed, or not readable: nothing to forward
+    import base64
     if len(data) > MAX_STDIN_BYTES:
         raise UsageError("standard input is over %d bytes (the most a job is sent); copy the data with "
                          "pcci copy, or give --no-stdin" % MAX_STDIN_BYTES)
@@ -149,12 +155,13 @@ def _write_outdir(pool, outdir):
     return 1 if problems else 0
 
 
-def _waited(waiter, as_json, display=None):
-    """Wait for the pool (progress on a terminal, Ctrl-C kills it), print it, give its status."""
+def _waited(waiter, as_json, display=None, pool=False):
+    """Wait for the pool (progress on a terminal, Ctrl-C kills it), print it, give its status;
+    ``pool``: the finished pool (or None after Ctrl-C) when the caller waited already."""
     from . import output
     from .waiting import EXIT_INTERRUPTED
     display = display or output.Display()
-    pool = waiter.wait()
+    pool = waiter.wait() if pool is False else pool
     if pool is None:
         return EXIT_INTERRUPTED
     written = _write_outdir(pool, display.outdir)
@@ -229,7 +236,7 @@ def cmd_pool(args):
     else:
         print("pool %s: %s (%s)" % (pool["id"], pool["status"], pool["cmd"]))
         print_pool(pool)
-    return 0
+    return output.shown_pool_status(pool)
 
 
 def cmd_pools(args):
@@ -306,6 +313,7 @@ def cmd_keygen(args):
 
 def cmd_check_config(args):
     from .. import config
+    from ..errors import ConfigError
     try:
         cfg = config.load_master(args.file) if args.kind == "master" else config.load_worker(args.file)
         config.read_cluster_key(cfg)

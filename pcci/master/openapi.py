@@ -177,9 +177,16 @@ SPEC = {
     "security": [{"bearer": []}],
     "paths": {
         "/job": {"post": {
-            "summary": "Run a command on workers; returns at once with the pool id",
+            "summary": "Run a command on workers; returns at once with the pool id, or with ?wait= once the "
+                       "pool is done (or the wait is over)",
+            "parameters": [{"name": "wait", "in": "query", "description": "wait up to this many seconds for the "
+                            "pool to finish, then answer it as GET /pool/ID?wait= does",
+                            "schema": {"type": "number", "minimum": 0, "maximum": MAX_WAIT_SECONDS}}],
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("JobRequest")}}},
-            "responses": dict(_ok(202, "Submitted", "accepted"), **_errors(400, 401, 403, 408, 413, 429, 500, 503))}},
+            "responses": dict(_ok(202, "Submitted", "accepted (without ?wait=)"),
+                              **_ok(200, "Pool", "with ?wait=: the pool once done, or as it is when the wait "
+                                                 "is over (its status says which)"),
+                              **_errors(400, 401, 403, 408, 413, 429, 500, 503))}},
         "/copy": {"post": {
             "summary": "Write a file on workers, atomically (a pool whose jobs write it); returns at once",
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("CopyRequest")}}},

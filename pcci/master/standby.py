@@ -28,7 +28,7 @@ def build_standby_app(edge, store, leadership, started_ms):
     app = JsonErrorsApp()
     app.catchall = True
     app.install(edge)
-    add_history_routes(app, StoreHistory(store), stored_notifications(store))
+    add_history_routes(app, StoreHistory(store), notifications=stored_notifications(store))
     add_dashboard_routes(app)
 
     @app.get("/health", open=True)

@@ -282,6 +282,11 @@ def wait_seconds(query):
     return _number(query, "wait", 0.0, 0.0, MAX_WAIT_SECONDS)
 
 
+def submit_wait_seconds(query):
+    """POST /job's ``?wait=``: None without it (answer at once, as always), else as GET /pool/ID's."""
+    return None if query.get("wait") in (None, "") else wait_seconds(query)
+
+
 def pools_query(query):
     status = query.get("status") or None
     if status is not None and status not in values(PoolStatus):
