@@ -54,8 +54,9 @@ class Master:
         pool at once; ``pool.wait()`` for the results. With ``wait``, the same request waits
         up to that many seconds for the pool to finish (one round trip: ``pool.done`` says
         whether it did). While the master says it is busy (429) the submit waits as it
-        asks, for up to a minute."""
-        options = {"user": user, "batch": batch, "maxFailures": max_failures,
+        asks, for up to a minute. ``notify``: POST /job's (``[{"url": ..., "on": ["failed"],
+        "secret": ...}]``)."""
+        options = {"user": user, "batch": batch, "maxFailures": max_failures, "notify": notify,
                    "offline": OfflinePolicy.QUEUE.value if queue or queue_timeout else None, "queueTimeout": queue_timeout,
                    "stdin": {"base64": base64.b64encode(stdin).decode("ascii")} if isinstance(stdin, bytes) else stdin}
         submitted = self.transport.submit(cmd, _target(target), timeout, env, cwd, exclude=_target(exclude),
