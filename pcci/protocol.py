@@ -27,6 +27,8 @@ KILL = "kill"
 ACK = "ack"
 OUTPUT_FROM = "output_from"
 COPY = "copy"
+COPY_BEGIN = "copy_begin"       # a streamed copy (file_stream): its chunks follow copy_from
+COPY_CHUNK = "copy_chunk"
 # worker -> master
 HELLO = "hello"
 AUTH = "auth"
@@ -35,13 +37,15 @@ HEARTBEAT = "heartbeat"
 RESULT = "result"
 KILL_RESULT = "kill_result"
 OUTPUT = "output"
+COPY_FROM = "copy_from"         # a streamed copy's partial file ends here: send from this offset
+COPY_ACK = "copy_ack"           # a chunk is written: the partial file now ends at ``offset``
 # both ways
 PING = "ping"
 PONG = "pong"
 ERROR = "error"
 
-FROM_WORKER = {HELLO, AUTH, SYNC, HEARTBEAT, RESULT, KILL_RESULT, OUTPUT, PING, PONG, ERROR}
-FROM_MASTER = {CHALLENGE, WELCOME, RUN, KILL, ACK, OUTPUT_FROM, COPY, PING, PONG, ERROR}
+FROM_WORKER = {HELLO, AUTH, SYNC, HEARTBEAT, RESULT, KILL_RESULT, OUTPUT, PING, PONG, ERROR, COPY_FROM, COPY_ACK}
+FROM_MASTER = {CHALLENGE, WELCOME, RUN, KILL, ACK, OUTPUT_FROM, COPY, PING, PONG, ERROR, COPY_BEGIN, COPY_CHUNK}
 
 # -- result frame sizing: what output_cap_bytes and max_frame_bytes must agree on ---------
 # Room in a result frame for everything but the output: job id, times, signal, keys.
@@ -65,7 +69,8 @@ def largest_output_cap(max_frame_bytes):
 LIVE_OUTPUT = "live_output"     # output while a job runs: OUTPUT and OUTPUT_FROM
 FILE_COPY = "file_copy"         # COPY: write a file the master sends
 JOB_STDIN = "job_stdin"         # RUN's ``stdin``: bytes fed to the job's standard input
-FEATURES = (LIVE_OUTPUT, FILE_COPY, JOB_STDIN)
+FILE_STREAM = "file_stream"     # COPY_BEGIN, COPY_CHUNK, COPY_FROM, COPY_ACK: a file of any size, in chunks
+FEATURES = (LIVE_OUTPUT, FILE_COPY, JOB_STDIN, FILE_STREAM)
 STREAMS = ("stdout", "stderr")
 
 # A job's standard input (POST /job ``stdin``, RUN's ``stdin``), in bytes: it travels in the
@@ -132,6 +137,7 @@ def error(code, message, leader=None):
 
 
 COPY_FIELDS = dict(job=str, dest=str, content=str, mode=(int, _NONE), owner=(str, _NONE))
+COPY_BEGIN_FIELDS = dict(job=str, dest=str, bytes=int, sha256=str, mode=(int, _NONE), owner=(str, _NONE))
 RUN_FIELDS = dict(job=str, cmd=str, timeout=(int, float, _NONE), env=(dict, _NONE), cwd=(str, _NONE),
                   user=(str, _NONE), stdin=(str, _NONE))
 # The fields a message must carry and their JSON types, for the messages ``checked`` checks
@@ -144,6 +150,10 @@ FIELDS = {
     WELCOME: dict(proof=str),
     RUN: RUN_FIELDS,
     COPY: COPY_FIELDS,
+    COPY_BEGIN: COPY_BEGIN_FIELDS,
+    COPY_CHUNK: dict(job=str, offset=int, data=str),
+    COPY_FROM: dict(job=str, offset=int),
+    COPY_ACK: dict(job=str, offset=int),
     KILL: dict(job=str),
     KILL_RESULT: dict(job=str, outcome=str),
     ACK: dict(job=str),

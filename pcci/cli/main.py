@@ -186,16 +186,16 @@ def _streamed(client, pool_id, waiter=None, display=None):
 
 def cmd_copy(args):
     """Write a local file on the targeted workers, as clush -c and pdcp do; wait and report per node."""
-    import base64
+    from .copying import copy_body
     from .waiting import Waiter
-    try:
-        with open(args.source, "rb") as handle:
-            content = base64.b64encode(handle.read()).decode("ascii")
-    except OSError as exc:
-        raise UsageError("cannot read %s: %s" % (args.source, exc.strerror))
     client = _client(args)
     workers, exclude = target_of(args)
-    body = {"dest": args.dest, "content": content, "workers": workers}
+    try:
+        with open(args.source, "rb") as handle:
+            body = copy_body(client, handle, args.dest)
+    except OSError as exc:
+        raise UsageError("cannot read %s: %s" % (args.source, exc.strerror))
+    body["workers"] = workers
     for name, value in (("exclude", exclude), ("mode", args.mode), ("owner", args.owner)):
         if value is not None:
             body[name] = value

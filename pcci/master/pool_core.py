@@ -86,6 +86,9 @@ def refuse_user(job, user, offered, now):
 
 def dispatch_fields(pool):
     """What every job of the pool is sent, but its id: a command to run, or a file to write."""
+    if pool.copy is not None and pool.copy.blob is not None:
+        return {"type": protocol.COPY_BEGIN, "dest": pool.copy.dest, "bytes": pool.copy.size,
+                "sha256": pool.copy.sha256, "mode": pool.copy.mode, "owner": pool.copy.owner}
     if pool.copy is not None:
         return {"type": protocol.COPY, "dest": pool.copy.dest, "content": pool.copy.content,
                 "mode": pool.copy.mode, "owner": pool.copy.owner}
@@ -180,6 +183,10 @@ class PoolCore:
             elif pool.copy is not None and protocol.FILE_COPY not in info.features:
                 change_job_state(job, JobState.FAILED, now)
                 job.stderr = "pcci: worker %s runs a release that cannot receive files; upgrade it\n" % name
+            elif pool.copy is not None and pool.copy.blob is not None and protocol.FILE_STREAM not in info.features:
+                change_job_state(job, JobState.FAILED, now)
+                job.stderr = ("pcci: worker %s runs a release that takes a file in one frame only; upgrade it (or "
+                              "send a file small enough for one frame, POST /copy with content)\n" % name)
             elif pool.stdin is not None and protocol.JOB_STDIN not in info.features:
                 change_job_state(job, JobState.FAILED, now)
                 job.stderr = ("pcci: worker %s runs a release that cannot feed a job's stdin; upgrade it (the job "

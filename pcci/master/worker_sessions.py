@@ -73,8 +73,9 @@ class ActiveWorkers:
     """The sessions of an active master: name claims, the registry, and each message a
     worker sends, handed to ``pools`` (the pool service) or answered here."""
 
-    def __init__(self, settings, registry, pools, persister, clock, events=None):
+    def __init__(self, settings, registry, pools, persister, clock, events=None, copies=None):
         self.config = settings
+        self.copies = copies        # copy_feeder.CopyFeeder: streamed copies' chunks
         self.registry = registry
         self.pools = pools
         self.persister = persister
@@ -84,6 +85,8 @@ class ActiveWorkers:
                          protocol.RESULT: self._result, protocol.SYNC: self._sync,
                          protocol.KILL_RESULT: self._kill_result, protocol.PING: self._ping,
                          protocol.PONG: self._pong, protocol.ERROR: self._error}
+        if copies is not None:
+            self.handlers.update({protocol.COPY_FROM: copies.copy_from, protocol.COPY_ACK: copies.copy_ack})
 
     def known_addresses(self):
         """The addresses this master's workers last came from (their reserve of handshake slots)."""
@@ -114,6 +117,8 @@ class ActiveWorkers:
         self._remember(self.registry.attach(session, self.clock()))
 
     def _release(self, session):
+        if self.copies is not None:
+            self.copies.forget(session)
         info = self.registry.detach(session, self.clock())
         if info is not None:
             log.info("worker %s offline", session.name)
@@ -178,6 +183,8 @@ class ActiveWorkers:
         self.registry.heard_from(session.name, self.clock())
         ended = self.registry.job_ended(session.name, result["job"])    # runningJobs at once, not at the next beat
         self.pools.on_result(session, result)
+        if self.copies is not None:
+            self.copies.ended(session, result["job"])
         if ended:
             self._changed(session.name)
 

@@ -81,6 +81,13 @@ def copy_refused(job_id, reason, start, end):
                           False, False)
 
 
+def copy_killed(job_id, received, size, start, end):
+    """A streamed copy killed before its last byte: its partial file is gone, nothing replaced."""
+    return result_message(job_id, JobState.KILLED, None, None, start, end, "",
+                          "pcci: the copy was killed after %d of its %d bytes; the destination was not "
+                          "touched\n" % (received, size), False, False)
+
+
 def cancelled(job_id, when):
     """A job killed while it waited for a free slot: it never ran."""
     return result_message(job_id, JobState.KILLED, None, None, None, when, "",

@@ -1,0 +1,75 @@
+"""`pcci copy`'s transfer: how a local file reaches the master.
+
+A small file travels inside POST /copy (base64, one frame to each worker; every worker
+release takes it). A larger one is uploaded first, streamed from the disk, to
+PUT /files/SHA256 -- resumed from where the master's copy ends if an earlier attempt
+broke off -- and the copy names it by its sha256; the master then sends it to each
+worker in chunks. Memory stays bounded by a piece of the file, whatever its size.
+"""
+
+import hashlib
+
+from ..client.transport import PcciError
+
+# Up to this size a file goes inside POST /copy: it fits the master's default max_body_bytes
+# and max_frame_bytes with room to spare, and needs one round trip.
+INLINE_BYTES = 256 * 1024
+PIECE_BYTES = 1024 * 1024
+UPLOAD_ATTEMPTS = 5
+UPLOAD_SECONDS = 600
+
+
+def file_sha256(handle):
+    """(size, sha256) of an open file, read in pieces from its start."""
+    digest, size = hashlib.sha256(), 0
+    handle.seek(0)
+    for piece in iter(lambda: handle.read(PIECE_BYTES), b""):
+        digest.update(piece)
+        size += len(piece)
+    return size, digest.hexdigest()
+
+
+def held_by_master(client, sha256):
+    """(bytes the master holds of this file, complete)."""
+    try:
+        answer = client.call("GET", "/files/%s" % sha256)
+    except PcciError as exc:
+        if exc.status == 404:
+            return 0, False
+        raise
+    return answer["received"], answer["complete"]
+
+
+def upload(client, handle, size, sha256, attempts=UPLOAD_ATTEMPTS):
+    """Make sure the master holds the whole file: send what it lacks, going on after a
+    broken-off attempt from where its copy ends. The number of bytes sent."""
+    sent = 0
+    for attempt in range(attempts):
+        held, complete = held_by_master(client, sha256)
+        if complete:
+            return sent
+        handle.seek(held)
+        try:
+            client.put_stream("/files/%s?size=%d&offset=%d" % (sha256, size, held), handle, size - held,
+                              timeout=UPLOAD_SECONDS)
+            sent += size - held
+        except PcciError as exc:
+            # A cut-off body (no status: the connection broke; 400/408: the master saw it end
+            # early) or a race with another upload (409) is tried again from where it stopped.
+            if exc.status not in (None, 400, 408, 409) or exc.code in ("sha256_mismatch",) or attempt == attempts - 1:
+                raise
+    held, complete = held_by_master(client, sha256)
+    if not complete:
+        raise PcciError("the master holds %d of the file's %d bytes after %d attempts" % (held, size, attempts))
+    return sent
+
+
+def copy_body(client, handle, dest):
+    """The POST /copy fields that carry the file: ``content``, or ``sha256`` once uploaded."""
+    import base64
+    size, sha256 = file_sha256(handle)
+    if size <= INLINE_BYTES:
+        handle.seek(0)
+        return {"dest": dest, "content": base64.b64encode(handle.read()).decode("ascii")}
+    upload(client, handle, size, sha256)
+    return {"dest": dest, "sha256": sha256}
