@@ -21,7 +21,7 @@ def _whole_number(query, name, default=None):
     text = query.get(name)
     if text is None and default is not None:
         return default
-    if text is None or not text.isdigit() or len(text) > 19:
+    if text is None or not (text.isascii() and text.isdigit()) or len(text) > 19:
         raise OutOfRange("?%s= must be a whole number of bytes, got %r" % (name, (text or "")[:40]))
     return int(text)
 
