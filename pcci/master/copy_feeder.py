@@ -2,11 +2,15 @@
 file (``blob_store``) to each worker, with back-pressure.
 
 A worker answers ``copy_begin`` with ``copy_from`` (where its partial file ends: 0, or
-more after a dropped link or a master restart); from there the feeder sends chunks and
-keeps at most ``IN_FLIGHT`` of them unacknowledged per copy, sending the next as each
-``copy_ack`` comes. Memory stays bounded whatever the file's size and however slow the
-worker: a chunk is read from disk when it is sent, and workers that are at the same
-offset share its encoded frame (``FrameCache``).
+more after a dropped link or a master restart); from there the feeder sends the file and
+keeps at most ``IN_FLIGHT`` chunks of ``CHUNK_BYTES`` unacknowledged per copy, going on
+as ``copy_ack`` frames come. A chunk travels as ``copy_chunk`` frames of ``FRAME_BYTES``,
+each acknowledged when written, and a frame is queued only when the link has written out
+the one before into the kernel: so the master holds about one frame per worker in its
+memory whatever the file's size and however slow the worker, while the window stays wide
+enough for a link whose round trip (or the master's turn on a busy CPU) takes a while.
+A frame is read from disk when it is sent, and workers at the same offset share its
+encoding (``FrameCache``).
 """
 
 import base64
@@ -15,14 +19,19 @@ import json
 import logging
 import os
 
+import gevent
+
 from .. import protocol
 from ..framing import HEADER
 from ..states import JobState
 
 log = logging.getLogger(__name__)
 
-CHUNK_BYTES = 512 * 1024
+FRAME_BYTES = 512 * 1024
+CHUNK_BYTES = 4 * 1024 * 1024
 IN_FLIGHT = 2
+# A copy with room in its window but a busy link looks again after this long.
+RETRY_SECONDS = 0.05
 # Encoded chunks kept for workers that follow: a few per file at a time.
 CACHED_FRAMES = 8
 
@@ -82,11 +91,11 @@ def chunk_frame_head(job_id, offset, tail_length):
 
 
 class CopyFeeder:
-    def __init__(self, find_copy, path_of, chunk_bytes=CHUNK_BYTES, in_flight=IN_FLIGHT):
+    def __init__(self, find_copy, path_of, frame_bytes=FRAME_BYTES, window_bytes=IN_FLIGHT * CHUNK_BYTES):
         self.find_copy = find_copy      # (worker, job id) -> its CopySpec while it runs, else None
         self.frames = FrameCache(path_of)
-        self.chunk_bytes = chunk_bytes
-        self.in_flight = in_flight
+        self.frame_bytes = frame_bytes
+        self.window_bytes = window_bytes
         self.streams = {}               # (session, job id) -> Stream
 
     def copy_from(self, session, message):
@@ -120,6 +129,11 @@ class CopyFeeder:
             return
         self._fill(session, message["job"], stream)
 
+    def _refill(self, session, job):
+        stream = self.streams.get((session, job))
+        if stream is not None:
+            self._fill(session, job, stream)
+
     def ended(self, session, job_id):
         """The job's result came: nothing more to send."""
         self.streams.pop((session, job_id), None)
@@ -131,8 +145,12 @@ class CopyFeeder:
 
     def _fill(self, session, job, stream):
         size = stream.spec.size
-        while stream.sent < size and stream.sent - stream.acked < self.in_flight * self.chunk_bytes:
-            length = min(self.chunk_bytes, size - stream.sent)
+        while stream.sent < size and stream.sent - stream.acked < self.window_bytes:
+            if session.link.queued_bytes():
+                if stream.sent == stream.acked:     # no ack will come to go on: look again soon
+                    gevent.spawn_later(RETRY_SECONDS, self._refill, session, job)
+                return
+            length = min(self.frame_bytes, size - stream.sent)
             try:
                 tail = self.frames.tail(stream.spec.blob, stream.sent, length)
             except OSError as exc:
