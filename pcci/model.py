@@ -122,6 +122,7 @@ class CopySpec:
     # The sha256 of a file uploaded with PUT /files (then ``content`` is ""): sent in chunks
     # (protocol file_stream) from the master's copy of it, whatever its size.
     blob: Optional[str] = None
+    unpack: Optional[str] = None    # "tar": the file is a tree's tar stream, unpacked beneath dest
 
     def to_json(self) -> dict:
         """The stored form (the pools table's copy column)."""
@@ -129,12 +130,14 @@ class CopySpec:
                   "bytes": self.size, "sha256": self.sha256}
         if self.blob is not None:
             stored["blob"] = self.blob
+        if self.unpack is not None:
+            stored["unpack"] = self.unpack
         return stored
 
     @classmethod
     def from_json(cls, data: dict) -> "CopySpec":
         return cls(data["dest"], data["content"], data["bytes"], data["sha256"], data.get("mode"),
-                   data.get("owner"), data.get("blob"))
+                   data.get("owner"), data.get("blob"), data.get("unpack"))
 
 
 class Pool:

@@ -137,7 +137,9 @@ def error(code, message, leader=None):
 
 
 COPY_FIELDS = dict(job=str, dest=str, content=str, mode=(int, _NONE), owner=(str, _NONE))
-COPY_BEGIN_FIELDS = dict(job=str, dest=str, bytes=int, sha256=str, mode=(int, _NONE), owner=(str, _NONE))
+COPY_BEGIN_FIELDS = dict(job=str, dest=str, bytes=int, sha256=str, mode=(int, _NONE), owner=(str, _NONE),
+                         unpack=(str, _NONE))
+UNPACK_KINDS = ("tar",)         # copy_begin's ``unpack``: the file is a tar of a tree, unpacked beneath dest
 RUN_FIELDS = dict(job=str, cmd=str, timeout=(int, float, _NONE), env=(dict, _NONE), cwd=(str, _NONE),
                   user=(str, _NONE), stdin=(str, _NONE))
 # The fields a message must carry and their JSON types, for the messages ``checked`` checks

@@ -172,3 +172,25 @@ def test_a_copy_goes_on_after_the_master_is_sigkilled_and_restarted(cluster, tmp
         assert resumed and int(resumed[-1].split("goes on from byte ")[1].split()[0]) >= held
     finally:
         proxy.close()
+
+
+def test_pcci_copy_r_sends_a_directory_keeping_modes_and_links(cluster, tmp_path):
+    cluster.start_master()
+    cluster.start_worker("pi1")
+    tree = tmp_path / "site"
+    (tree / "bin").mkdir(parents=True)
+    (tree / "bin" / "run").write_text("#!/bin/sh\n")
+    os.chmod(tree / "bin" / "run", 0o750)
+    (tree / "big.bin").write_bytes(os.urandom(3 * MB))        # over one frame: streamed
+    (tree / "latest").symlink_to("bin/run")
+    dest = tmp_path / "deployed" / "site"
+    (tmp_path / "deployed").mkdir()
+    done = pcci("copy", "-r", str(tree), "-w", "pi1", "--dest", str(dest), env=copy_env(cluster))
+    assert done.returncode == 0 and "pi1 (exit 0)" in done.stdout, done.stderr
+    assert "unpacked 2 files, 1 directories and 1 links" in done.stdout
+    assert (dest / "big.bin").read_bytes() == (tree / "big.bin").read_bytes()
+    assert stat.S_IMODE((dest / "bin" / "run").stat().st_mode) == 0o750
+    assert os.readlink(dest / "latest") == "bin/run"
+    assert os.listdir(tmp_path / "deployed") == ["site"]          # the tar stream is gone
+    refused = pcci("copy", str(tree), "-w", "pi1", "--dest", str(dest), env=copy_env(cluster))
+    assert refused.returncode == 2 and "give -r" in refused.stderr

@@ -64,6 +64,20 @@ def upload(client, handle, size, sha256, attempts=UPLOAD_ATTEMPTS):
     return sent
 
 
+def tree_body(client, directory, dest):
+    """The POST /copy fields for a directory (`pcci copy -r`): a tar stream of it, written to
+    a temporary file (the upload needs its size and sha256 first), uploaded, named by its
+    sha256 with ``unpack: tar``. Modes are kept; links are sent as links."""
+    import tarfile
+    import tempfile
+    with tempfile.TemporaryFile(prefix="pcci-copy-") as handle:
+        with tarfile.open(fileobj=handle, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            tar.add(directory, arcname=".", recursive=True)
+        size, sha256 = file_sha256(handle)
+        upload(client, handle, size, sha256)
+    return {"dest": dest, "sha256": sha256, "unpack": "tar"}
+
+
 def copy_body(client, handle, dest):
     """The POST /copy fields that carry the file: ``content``, or ``sha256`` once uploaded."""
     import base64

@@ -186,15 +186,21 @@ def _streamed(client, pool_id, waiter=None, display=None):
 
 def cmd_copy(args):
     """Write a local file on the targeted workers, as clush -c and pdcp do; wait and report per node."""
-    from .copying import copy_body
+    from .copying import copy_body, tree_body
     from .waiting import Waiter
+    import os
     client = _client(args)
     workers, exclude = target_of(args)
+    if os.path.isdir(args.source) and not args.recursive:
+        raise UsageError("%s is a directory: give -r to copy it and what it holds" % args.source)
     try:
-        with open(args.source, "rb") as handle:
-            body = copy_body(client, handle, args.dest)
+        if args.recursive:
+            body = tree_body(client, args.source, args.dest)
+        else:
+            with open(args.source, "rb") as handle:
+                body = copy_body(client, handle, args.dest)
     except OSError as exc:
-        raise UsageError("cannot read %s: %s" % (args.source, exc.strerror))
+        raise UsageError("cannot read %s: %s" % (exc.filename or args.source, exc.strerror))
     body["workers"] = workers
     for name, value in (("exclude", exclude), ("mode", args.mode), ("owner", args.owner)):
         if value is not None:
@@ -372,8 +378,11 @@ def build_parser():
 
     p = client_parser("copy", "write a local file on workers (atomically), as clush -c and pdcp do")
     target_options(p, "copy to")
-    p.add_argument("source", help="the local file")
-    p.add_argument("--dest", required=True, help="the absolute path to write on each worker")
+    p.add_argument("source", help="the local file (a directory with -r)")
+    p.add_argument("--dest", required=True, help="the absolute path to write on each worker (with -r: the directory "
+                                                 "its contents go beneath, made if missing)")
+    p.add_argument("-r", "--recursive", action="store_true",
+                   help="copy a directory and everything in it, keeping modes (as clush --copy and pdcp -r)")
     p.add_argument("--mode", help="octal mode, e.g. 0644 (default: the replaced file's, else 0644)")
     p.add_argument("--owner", help="USER, USER:GROUP or :GROUP (the worker must run as root to change it)")
 

@@ -68,7 +68,9 @@ _POOL_COMMON = {
     "copy": {"type": "object", "nullable": True, "description": "a file written instead of a command (POST /copy)",
              "properties": {"dest": {"type": "string"}, "mode": {"type": "integer", "nullable": True},
                             "owner": {"type": "string", "nullable": True}, "bytes": {"type": "integer"},
-                            "sha256": {"type": "string"}}},
+                            "sha256": {"type": "string"},
+                            "unpack": {"type": "string", "nullable": True, "enum": ["tar", None],
+                                       "description": "tar: a directory tree unpacked beneath dest"}}},
 }
 
 _NAMES_OR_EXPRESSION = {"oneOf": [{"type": "array", "items": {"type": "string", "minLength": 1}},
@@ -104,6 +106,8 @@ SCHEMAS = {
         content={"type": "string", "format": "byte", "description": "the file's bytes, base64 (or sha256)"},
         sha256={"type": "string", "pattern": "^[0-9a-f]{64}$",
                 "description": "instead of content: a file uploaded with PUT /files/{sha256}, sent in chunks"},
+        unpack={"type": "string", "enum": ["tar"],
+                "description": "with sha256: the file is a tar stream of a directory, unpacked beneath dest"},
         mode={"oneOf": [{"type": "string", "pattern": "^0?[0-7]{3,4}$"},
                         {"type": "integer", "minimum": 0, "maximum": 4095}]},
         owner={"type": "string"})},

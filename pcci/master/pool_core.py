@@ -87,8 +87,11 @@ def refuse_user(job, user, offered, now):
 def dispatch_fields(pool):
     """What every job of the pool is sent, but its id: a command to run, or a file to write."""
     if pool.copy is not None and pool.copy.blob is not None:
-        return {"type": protocol.COPY_BEGIN, "dest": pool.copy.dest, "bytes": pool.copy.size,
-                "sha256": pool.copy.sha256, "mode": pool.copy.mode, "owner": pool.copy.owner}
+        fields = {"type": protocol.COPY_BEGIN, "dest": pool.copy.dest, "bytes": pool.copy.size,
+                  "sha256": pool.copy.sha256, "mode": pool.copy.mode, "owner": pool.copy.owner}
+        if pool.copy.unpack is not None:
+            fields["unpack"] = pool.copy.unpack
+        return fields
     if pool.copy is not None:
         return {"type": protocol.COPY, "dest": pool.copy.dest, "content": pool.copy.content,
                 "mode": pool.copy.mode, "owner": pool.copy.owner}

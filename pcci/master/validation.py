@@ -169,7 +169,7 @@ def job_request(body: bytes, max_pool_jobs: int) -> PoolRequest:
                        **rollout(data))
 
 
-COPY_FIELDS = ("workers", "exclude", "dest", "content", "sha256", "mode", "owner", "batch", "maxFailures", "offline",
+COPY_FIELDS = ("workers", "exclude", "dest", "content", "sha256", "unpack", "mode", "owner", "batch", "maxFailures", "offline",
                "queueTimeout")
 SHA256 = re.compile(r"[0-9a-f]{64}")
 OWNER = re.compile(r"[a-z_][a-z0-9_.-]{0,31}(:([a-z_][a-z0-9_.-]{0,31})?)?|:[a-z_][a-z0-9_.-]{0,31}")
@@ -191,6 +191,9 @@ def copy_request(body: bytes, max_pool_jobs: int, max_file_bytes: int) -> PoolRe
                         "without 'content'")
     if not isinstance(content, str) and blob is None:
         raise WrongType("'content' must be the file's bytes in base64 (or give 'sha256' of an uploaded file)")
+    unpack = data.get("unpack")
+    if unpack is not None and (unpack != "tar" or blob is None):
+        raise WrongType("'unpack' may only be \"tar\", with 'sha256' (a tree's tar stream uploaded with PUT /files)")
     mode, owner = _copy_mode(data.get("mode")), data.get("owner")
     if owner is not None and not (isinstance(owner, str) and OWNER.fullmatch(owner)):
         raise WrongType("'owner' must be USER, USER:GROUP or :GROUP, got %r" % (owner,))
@@ -198,7 +201,7 @@ def copy_request(body: bytes, max_pool_jobs: int, max_file_bytes: int) -> PoolRe
     if blob is not None:
         return PoolRequest(cmd="copy to %s" % dest, terms=terms, listed=listed,
                            target={"workers": data.get("workers", "*"), "exclude": data.get("exclude")},
-                           copy=CopySpec(dest, "", -1, blob, mode, owner, blob), **rollout(data))
+                           copy=CopySpec(dest, "", -1, blob, mode, owner, blob, unpack), **rollout(data))
     try:
         size = len(base64.b64decode(content, validate=True))
     except ValueError:

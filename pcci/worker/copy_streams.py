@@ -21,8 +21,8 @@ from .. import protocol
 from ..clock import wall_ms
 from ..states import KillOutcome
 from .file_copy import CopyRefused
-from .partial_file import PartialFile
-from .results import copied, copy_failed, copy_killed, copy_refused
+from .partial_file import PartialFile, Unpacked
+from .results import copied, copy_failed, copy_killed, copy_refused, unpacked
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class CopyStreams:
         self.started.setdefault(job, wall_ms())
         try:
             stream = self.open_file(job, message["dest"], message["bytes"], message["sha256"], message.get("mode"),
-                                    message.get("owner"))
+                                    message.get("owner"), unpack=message.get("unpack"))
             _, exc = gevent.get_hub().threadpool.apply(_outcome, (stream.open,))   # a resume reads it back
         except CopyRefused as exc_now:
             stream, exc = None, exc_now
@@ -119,7 +119,9 @@ class CopyStreams:
             written, exc = None, exc_now
         finally:
             self.busy.discard(job)
-        if exc is None:
+        if exc is None and isinstance(written, Unpacked):
+            self.on_done(unpacked(job, stream.dest, written, self.started.pop(job, None), wall_ms()))
+        elif exc is None:
             self.on_done(copied(job, stream.dest, written.size, written.sha256, self.started.pop(job, None),
                                 wall_ms()))
         else:

@@ -11,12 +11,17 @@ bytes are in, the sha256 is checked and the file gets its owner and mode, is fsy
 and renamed over the destination, as ``file_copy.write`` does with a whole file.
 """
 
+import collections
 import hashlib
 import os
 import stat
 
 from .file_copy import TEMPORARY_MARK, TEMPORARY_NAME_CHARS, CopyRefused, Written, check_destination, owner_ids
+from . import tree_unpack
 from .no_follow import NotReached, open_directory
+
+# What a tree's copy made beneath its destination.
+Unpacked = collections.namedtuple("Unpacked", "files directories links size sha256")
 
 READ_BYTES = 1024 * 1024
 
@@ -31,8 +36,11 @@ class PartialFile:
     """One streamed copy's file: ``open`` it (new, or resumed), ``append`` chunks in order,
     then ``finish`` or ``discard``. ``offset`` is how many bytes it holds."""
 
-    def __init__(self, job_id, dest, size, sha256, mode=None, owner=None, use_openat2=True):
+    def __init__(self, job_id, dest, size, sha256, mode=None, owner=None, use_openat2=True, unpack=None):
         self.dest, self.size, self.sha256 = dest, size, sha256
+        self.unpack = unpack        # "tar": a directory tree, unpacked beneath dest (tree_unpack)
+        if unpack not in (None, "tar"):
+            raise CopyRefused("this worker cannot unpack %r (only a tar stream)" % unpack)
         self.mode, self.owner = mode, owner
         self.directory, self.name = check_destination(dest)
         self.uid, self.gid = owner_ids(owner)
@@ -100,6 +108,10 @@ class PartialFile:
             digest = self.hash.hexdigest()
             if digest != self.sha256:
                 raise CopyRefused("the bytes received have sha256 %s, not %s as announced" % (digest, self.sha256))
+            if self.unpack is not None:
+                made = tree_unpack.unpack(self.fd, self.dest, self.uid, self.gid, self.use_openat2)
+                self.discard()
+                return Unpacked(*made, sha256=self.sha256)
             try:
                 existing = os.stat(self.name, dir_fd=self.dir_fd, follow_symlinks=False)
             except FileNotFoundError:
