@@ -123,6 +123,8 @@ class CopySpec:
     # (protocol file_stream) from the master's copy of it, whatever its size.
     blob: Optional[str] = None
     unpack: Optional[str] = None    # "tar": the file is a tree's tar stream, unpacked beneath dest
+    # A reverse copy (POST /fetch): ``dest`` is the path each worker reads and sends back.
+    fetch: bool = False
 
     def to_json(self) -> dict:
         """The stored form (the pools table's copy column)."""
@@ -132,12 +134,14 @@ class CopySpec:
             stored["blob"] = self.blob
         if self.unpack is not None:
             stored["unpack"] = self.unpack
+        if self.fetch:
+            stored["fetch"] = True
         return stored
 
     @classmethod
     def from_json(cls, data: dict) -> "CopySpec":
         return cls(data["dest"], data["content"], data["bytes"], data["sha256"], data.get("mode"),
-                   data.get("owner"), data.get("blob"), data.get("unpack"))
+                   data.get("owner"), data.get("blob"), data.get("unpack"), bool(data.get("fetch")))
 
 
 class Pool:

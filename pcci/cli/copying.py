@@ -87,3 +87,63 @@ def copy_body(client, handle, dest):
         return {"dest": dest, "content": base64.b64encode(handle.read()).decode("ascii")}
     upload(client, handle, size, sha256)
     return {"dest": dest, "sha256": sha256}
+
+
+def fetched_sha256(job):
+    """The sha256 a fetch job's worker read, from its stdout ("sent N bytes (sha256 HEX) from PATH")."""
+    text = job.get("stdout") or ""
+    marker = "(sha256 "
+    start = text.find(marker)
+    return text[start + len(marker):start + len(marker) + 64] if start >= 0 else None
+
+
+def download(client, pool_id, node, job, target):
+    """Write a node's fetched file at ``target`` (beside it first, then renamed), checking its
+    sha256 against the worker's; None, or what went wrong."""
+    import os
+    import tempfile
+    expected = fetched_sha256(job)
+    directory = os.path.dirname(target)
+    os.makedirs(directory, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(prefix=".pcci-fetch-", dir=directory)
+    digest = hashlib.sha256()
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            with client.get_stream("/pool/%s/files/%s" % (pool_id, quote(node)), timeout=UPLOAD_SECONDS) as answer:
+                for piece in iter(lambda: answer.read(PIECE_BYTES), b""):
+                    digest.update(piece)
+                    handle.write(piece)
+        if expected is not None and digest.hexdigest() != expected:
+            raise PcciError("the bytes downloaded have sha256 %s, not %s as the worker read them"
+                            % (digest.hexdigest(), expected))
+        os.rename(temporary, target)
+        temporary = None
+    except (PcciError, OSError) as exc:
+        return str(exc)
+    finally:
+        if temporary is not None:
+            os.unlink(temporary)
+    return None
+
+
+def quote(text):
+    from urllib.parse import quote as url_quote
+    return url_quote(text, safe="")
+
+
+def fetch_into(client, pool, path, dest_dir, err):
+    """Each succeeded node's file to DEST_DIR/NODE/BASENAME (rpdcp, clush --rcopy); how many failed."""
+    import os
+    failed = 0
+    for node, job in sorted(pool["jobs"].items()):
+        if job["state"] != "succeeded":
+            continue
+        if node in (".", "..") or "/" in node:
+            print("pcci: %s: a node name that is not a plain file name; not written" % node, file=err)
+            failed += 1
+            continue
+        problem = download(client, pool["id"], node, job, os.path.join(dest_dir, node, os.path.basename(path)))
+        if problem is not None:
+            print("pcci: %s: %s" % (node, problem), file=err)
+            failed += 1
+    return failed

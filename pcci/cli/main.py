@@ -209,6 +209,28 @@ def cmd_copy(args):
     return _waited(Waiter(client, submitted["id"], sys.stderr, sys.stderr.isatty() and not args.json), args.json)
 
 
+def cmd_fetch(args):
+    """Read a file on each targeted worker into DIR/NODE/ (rpdcp, clush --rcopy); wait and report per node."""
+    from .copying import fetch_into
+    from .waiting import EXIT_INTERRUPTED, Waiter
+    from . import output
+    client = _client(args)
+    workers, exclude = target_of(args)
+    body = {"path": args.path, "workers": workers}
+    if exclude is not None:
+        body["exclude"] = exclude
+    submitted = client.call("POST", "/fetch", body)
+    pool = Waiter(client, submitted["id"], sys.stderr, sys.stderr.isatty() and not args.json).wait()
+    if pool is None:
+        return EXIT_INTERRUPTED
+    failed = fetch_into(client, pool, args.path, args.dest, sys.stderr)
+    if args.json:
+        print(json.dumps(pool, indent=2))
+    else:
+        print_pool(pool)
+    return max(output.pool_exit_status(pool), 1 if failed else 0)
+
+
 def cmd_pool(args):
     from . import output
     if args.follow:
@@ -386,6 +408,11 @@ def build_parser():
     p.add_argument("--mode", help="octal mode, e.g. 0644 (default: the replaced file's, else 0644)")
     p.add_argument("--owner", help="USER, USER:GROUP or :GROUP (the worker must run as root to change it)")
 
+    p = client_parser("fetch", "read a file on workers into DIR/NODE/, as rpdcp and clush --rcopy do")
+    target_options(p, "fetch from")
+    p.add_argument("path", help="the absolute path of the file to read on each worker")
+    p.add_argument("--dest", required=True, help="the local directory: each node's file goes to DEST/NODE/NAME")
+
     p = client_parser("pool", "show one pool")
     p.add_argument("id")
     p.add_argument("--wait", type=float, default=0, help="wait up to this many seconds for it to finish")
@@ -410,7 +437,7 @@ def build_parser():
     return parser
 
 
-COMMANDS = {"copy": cmd_copy, "run": cmd_run, "pool": cmd_pool, "pools": cmd_pools, "workers": cmd_workers,
+COMMANDS = {"copy": cmd_copy, "fetch": cmd_fetch, "run": cmd_run, "pool": cmd_pool, "pools": cmd_pools, "workers": cmd_workers,
             "kill": cmd_kill, "keygen": cmd_keygen, "check-config": cmd_check_config}
 
 

@@ -19,7 +19,7 @@ from .api_edge import Document, EventStream, JsonErrorsApp, bottle, caller, from
     read_body, to_json_bytes
 from .dashboard import DashboardFiles
 from .event_log import BadCursor
-from .file_routes import add_file_routes
+from .file_routes import add_fetch_routes, add_file_routes
 from .pool_feeds import render_event
 from .metrics import TEXT_FORMAT
 from .openapi import SPEC
@@ -90,10 +90,12 @@ def health_role(data, role, query):
     return 503 if wanted and wanted != role else None
 
 
-def build_app(settings, pools, registry, persister, edge, started_ms, events, metrics=None, blobs=None):
+def build_app(settings, pools, registry, persister, edge, started_ms, events, metrics=None, blobs=None,
+              fetched=None):
     """The bottle app. `settings` is the master's validated config; `edge` its ApiEdge;
     `events` the cluster's (cluster_events.ClusterEvents); `metrics` a metrics.Metrics,
-    or None when prometheus_client is missing; `blobs` the uploaded files (blob_store.BlobStore)."""
+    or None when prometheus_client is missing; `blobs` the uploaded files (blob_store.BlobStore); `fetched` the files workers sent back
+    (fetch_sink.FetchSink)."""
     app = JsonErrorsApp()
     app.catchall = True
     app.install(edge)
@@ -138,6 +140,17 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events, me
     add_history_routes(app, pools)
     if blobs is not None:
         add_file_routes(app, blobs)
+    if fetched is not None:
+        add_fetch_routes(app, pools, fetched)
+
+        @app.post("/fetch", scope="operate")
+        def post_fetch():
+            request = with_caller(validation.fetch_request(body(), settings.max_pool_jobs))
+            pool = pools.submit(request)
+            note_for_audit(bottle.request, "pool %s on %d worker(s): %s" % (pool.pool_id, len(pool.jobs),
+                                                                           pool.cmd[:200]))
+            bottle.response.set_header("Location", views.pool_url(pool.pool_id))
+            return 202, views.submitted_json(pool)
 
     def event_cursor():
         try:

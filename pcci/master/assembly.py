@@ -17,6 +17,7 @@ from .. import protocol
 from .api import build_app
 from .blob_store import BlobStore, blob_purge_loop
 from .copy_feeder import CopyFeeder, running_copy
+from .fetch_sink import FetchSink, running_fetch, running_fetches
 from .api_edge import ApiEdge
 from .cluster_events import ClusterEvents
 from .pool_feeds import PoolFeeds
@@ -49,6 +50,7 @@ class ActiveMaster(NamedTuple):
     app: object                 # the REST API's WSGI app
     port: WorkerPort
     blobs: Optional[BlobStore] = None   # files uploaded for copies
+    fetched: Optional[FetchSink] = None     # files workers sent back (POST /fetch)
 
 
 class StandbyMaster(NamedTuple):
@@ -80,10 +82,12 @@ def build_active(cfg, key: str, tokens: list, store, clock: Callable[[], int], s
     pools.restore()
     blobs = BlobStore(os.path.join(cfg.state_dir, "files"), cfg.max_copy_bytes, thread_call)
     copies = CopyFeeder(lambda worker, job_id: running_copy(core, worker, job_id), blobs.path)
-    port = WorkerPort(cfg, key, ActiveWorkers(cfg, registry, pools, persister, clock, events, copies), link_tls,
-                      link_fingerprint)
-    app = build_app(cfg, pools, registry, persister, edge, started_ms, events, metrics, blobs)
-    return ActiveMaster(registry, core, persister, events, feeds, metrics, pools, edge, app, port, blobs)
+    fetched = FetchSink(os.path.join(cfg.state_dir, "fetched"), lambda worker, job_id: running_fetch(core, worker, job_id),
+                        lambda worker: running_fetches(core, worker), cfg.max_copy_bytes, thread_call)
+    port = WorkerPort(cfg, key, ActiveWorkers(cfg, registry, pools, persister, clock, events, copies, fetched),
+                      link_tls, link_fingerprint)
+    app = build_app(cfg, pools, registry, persister, edge, started_ms, events, metrics, blobs, fetched)
+    return ActiveMaster(registry, core, persister, events, feeds, metrics, pools, edge, app, port, blobs, fetched)
 
 
 def build_standby(cfg, key: str, tokens: list, store, leadership, started_ms: int, link_tls=None,
@@ -101,7 +105,7 @@ def start_loops(cfg, store, master: ActiveMaster, clock: Callable[[], int]) -> l
     lost jobs and queue timeouts."""
     return [gevent.spawn(purge_loop, store, cfg.pool_retention, cfg.max_pools, clock, master.pools.forget_recent),
             gevent.spawn(sweep_loop, master.pools, cfg.lost_after),
-            gevent.spawn(blob_purge_loop, master.blobs, master.core, cfg.pool_retention)]
+            gevent.spawn(blob_purge_loop, master.blobs, master.core, cfg.pool_retention, master.fetched)]
 
 
 def sweep_loop(pools: PoolService, lost_after: float) -> None:

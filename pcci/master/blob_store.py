@@ -153,14 +153,17 @@ def _file_sha256(path):
     return digest.hexdigest()
 
 
-def blob_purge_loop(blobs, core, retention_seconds):
-    """Now and then, files no running copy reads and none used for pool_retention."""
+def blob_purge_loop(blobs, core, retention_seconds, fetched=None):
+    """Now and then, files no running copy reads and none used for pool_retention; and
+    fetched files (fetch_sink) of pools that ended longer ago than that."""
     from .retention import purge_interval
     while True:
         gevent.sleep(purge_interval(retention_seconds))
         in_use = {pool.copy.blob for pool in list(core.active.values()) if pool.copy is not None and pool.copy.blob}
         try:
             removed = blobs.purge(time.time() - retention_seconds, in_use)
+            if fetched is not None:
+                removed += fetched.purge(time.time() - retention_seconds, set(core.active))
         except OSError as exc:
             log.warning("purging uploaded files failed: %s; will try again", exc)
             continue

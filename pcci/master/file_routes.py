@@ -9,7 +9,8 @@ PUT sends the rest from that ``offset``. docs/api.md describes both.
 import socket
 
 from ..errors import ApiError, MalformedRequest, OutOfRange, RequestTimeout, UnknownFile, WrongType
-from .api_edge import bottle
+from ..states import JobState
+from .api_edge import Document, bottle
 from .blob_store import SHA256
 
 
@@ -30,6 +31,36 @@ def _checked_sha256(sha256):
     if not SHA256.fullmatch(sha256):
         raise WrongType("the path names a file by its sha256: 64 lowercase hex digits, got %r" % sha256[:80])
     return sha256
+
+
+def _streamed(handle, size):
+    """A fetched file's bytes, in pieces, for the WSGI server; closed at the end."""
+    try:
+        left = size
+        while left:
+            piece = handle.read(min(left, 256 * 1024))
+            if not piece:
+                break
+            left -= len(piece)
+            yield piece
+    finally:
+        handle.close()
+
+
+def add_fetch_routes(app, pools, fetched):
+    """GET /pool/ID/files/NODE: the file a node sent back for a POST /fetch pool."""
+    @app.get("/pool/<pool_id>/files/<node>", scope="operate")
+    def get_fetched(pool_id, node):
+        pool = pools.get(pool_id)
+        job = pool.jobs.get(node)
+        if pool.copy is None or not pool.copy.fetch or job is None:
+            raise UnknownFile("pool %s has no file fetched from %r (only a POST /fetch pool has)" % (pool_id, node[:100]))
+        found = fetched.open(pool_id, node) if job.state is JobState.SUCCEEDED else None
+        if found is None:
+            raise UnknownFile("the master holds no file fetched from %s in pool %s (its job is %s; files are purged "
+                              "after pool_retention)" % (node, pool_id, job.state.value))
+        size, handle = found
+        return 200, Document(_streamed(handle, size), "application/octet-stream", {"Content-Length": str(size)})
 
 
 def add_file_routes(app, blobs):

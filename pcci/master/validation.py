@@ -216,6 +216,23 @@ def copy_request(body: bytes, max_pool_jobs: int, max_file_bytes: int) -> PoolRe
                        copy=CopySpec(dest, content, size, digest, mode, owner), **rollout(data))
 
 
+FETCH_FIELDS = ("workers", "exclude", "path", "batch", "maxFailures", "offline", "queueTimeout")
+
+
+def fetch_request(body: bytes, max_pool_jobs: int) -> PoolRequest:
+    """POST /fetch: a file (``path``) each targeted worker reads and sends to the master."""
+    data = parse_json_body(body)
+    _reject_unknown(data, FETCH_FIELDS)
+    path = data.get("path")
+    if not isinstance(path, str) or not path.startswith("/") or "\x00" in path:
+        raise WrongType("'path' must be the absolute path of the file to read on each worker")
+    _check_texts("path", [path])
+    terms, listed = target(data.get("workers"), data.get("exclude"), max_pool_jobs)
+    return PoolRequest(cmd="fetch %s" % path, terms=terms, listed=listed,
+                       target={"workers": data.get("workers", "*"), "exclude": data.get("exclude")},
+                       copy=CopySpec(path, "", -1, "", fetch=True), **rollout(data))
+
+
 def _copy_mode(mode):
     """A copy's mode as a number, from "0644" or 420; None if not given."""
     if mode is None:

@@ -51,9 +51,10 @@ def open_tcp(host, port, timeout):
 
 
 class MasterLink:
-    def __init__(self, settings, key, node, runner, outbox, live_channel=None, copies=None):
+    def __init__(self, settings, key, node, runner, outbox, live_channel=None, copies=None, fetches=None):
         self.config = settings
         self.copies = copies            # copy_streams.CopyStreams: files sent in chunks
+        self.fetches = fetches          # fetch_streams.FetchStreams: files read here for the master
         self.key = key
         self.node = node
         self.runner = runner
@@ -197,6 +198,8 @@ class MasterLink:
                     protocol.ERROR: self._error}
         if self.copies is not None:
             handlers.update({protocol.COPY_BEGIN: self._copy_begin, protocol.COPY_CHUNK: self.copies.chunk})
+        if self.fetches is not None:
+            handlers.update({protocol.FETCH_BEGIN: self._fetch_begin, protocol.FETCH_ACK: self.fetches.ack})
         while True:
             message = protocol.check_known(link.receive(self.config.link_timeout), protocol.FROM_MASTER)
             handler = handlers.get(message["type"])
@@ -214,10 +217,14 @@ class MasterLink:
         gevent.sleep(0)
 
     def _copy_ids(self):
-        return self.copies.job_ids() if self.copies is not None else []
+        """Copies and fetches under way: running jobs, to the master."""
+        return ((self.copies.job_ids() if self.copies is not None else []) +
+                (self.fetches.job_ids() if self.fetches is not None else []))
 
     def _kill(self, link, message):
         outcome = self.copies.kill(message["job"]) if self.copies is not None else None
+        if outcome is None and self.fetches is not None:
+            outcome = self.fetches.kill(message["job"])
         if outcome is None:
             outcome = self.runner.kill(message["job"])
         link.send({"type": protocol.KILL_RESULT, "job": message["job"], "outcome": outcome.value})
@@ -238,6 +245,10 @@ class MasterLink:
     def _copy_begin(self, link, message):
         if not self.outbox.holds(message["job"]):       # else done already: its result is on its way
             self.copies.begin(link, message)
+
+    def _fetch_begin(self, link, message):
+        if not self.outbox.holds(message["job"]):
+            self.fetches.begin(link, message)
 
     def _output_from(self, link, message):
         self.runner.output_from(message["job"], message["offsets"])
