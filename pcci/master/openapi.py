@@ -67,10 +67,13 @@ _POOL_COMMON = {
     "user": {"type": "string", "nullable": True, "description": "the user the jobs run as (null: each worker's default)"},
     "copy": {"type": "object", "nullable": True, "description": "a file written instead of a command (POST /copy)",
              "properties": {"dest": {"type": "string"}, "mode": {"type": "integer", "nullable": True},
-                            "owner": {"type": "string", "nullable": True}, "bytes": {"type": "integer"},
-                            "sha256": {"type": "string"},
+                            "owner": {"type": "string", "nullable": True},
+                            "bytes": {"type": "integer", "nullable": True},
+                            "sha256": {"type": "string", "nullable": True},
                             "unpack": {"type": "string", "nullable": True, "enum": ["tar", None],
-                                       "description": "tar: a directory tree unpacked beneath dest"}}},
+                                       "description": "tar: a directory tree unpacked beneath dest"},
+                            "fetch": {"type": "boolean", "description": "a reverse copy (POST /fetch): dest is "
+                                                                        "the path read on each worker"}}},
 }
 
 _NAMES_OR_EXPRESSION = {"oneOf": [{"type": "array", "items": {"type": "string", "minLength": 1}},
@@ -111,6 +114,8 @@ SCHEMAS = {
         mode={"oneOf": [{"type": "string", "pattern": "^0?[0-7]{3,4}$"},
                         {"type": "integer", "minimum": 0, "maximum": 4095}]},
         owner={"type": "string"})},
+    "FetchRequest": {"type": "object", "required": ["path"], "additionalProperties": False,
+                     "properties": dict(_TARGETING, path={"type": "string", "pattern": "^/"})},
     "UploadedFile": _object({"sha256": {"type": "string"}, "bytes": {"type": "integer", "nullable": True},
                              "received": {"type": "integer"}, "complete": {"type": "boolean"}}),
     "Submitted": _object({"id": {"type": "string"}, "url": {"type": "string"},
@@ -176,6 +181,16 @@ SPEC = {
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("CopyRequest")}}},
             "responses": dict(_ok(202, "Submitted", "accepted"), **_errors(400, 401, 403, 404, 408, 413, 429, 500,
                                                                            503))}},
+        "/fetch": {"post": {
+            "summary": "Read a file on workers and bring it to the master (a pool whose jobs send it); returns at once",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("FetchRequest")}}},
+            "responses": dict(_ok(202, "Submitted", "accepted"), **_errors(400, 401, 403, 408, 413, 429, 500, 503))}},
+        "/pool/{pool_id}/files/{node}": {"get": {
+            "summary": "The file a node sent back for a POST /fetch pool",
+            "parameters": [_POOL_ID, {"name": "node", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": dict({"200": {"description": "the file's bytes", "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+                **_errors(401, 403, 404))}},
         "/files/{sha256}": {
             "put": {
                 "summary": "Upload a file for POST /copy (sha256), streamed to the master's disk; a cut-off upload "
