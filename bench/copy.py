@@ -135,6 +135,10 @@ def measure(args):
     names = ["n%d" % n for n in range(1, args.hosts + 1)]
     landed = [os.path.join("/etc/netns", namespace, args.dest_name, "file") for namespace in args.namespaces.split(",")]
     wait_online(args.api_port, names)
+    if args.controller_nice:
+        # The controller's side gets its own share of the CPU, as it would on its own machine:
+        # the master (for pcci) and each tool's client process tree alike.
+        os.setpriority(os.PRIO_PROCESS, args.master_pid, args.controller_nice)
     digest = file_sha256(args.source)
     size = os.path.getsize(args.source)
     tools = [tool for tool in TOOLS if tool.split()[0] in args.tools.split(",")]
@@ -153,8 +157,9 @@ def measure(args):
             peak = PeakRss(args.master_pid) if tool == "pcci" else None
             cpu_before = (cpu_seconds([args.master_pid]), cpu_seconds(worker_pids))
             started, started_wall = time.perf_counter(), time.time()
-            result = subprocess.run(tool_command(tool, args.source, "/etc/" + args.dest_name, hosts, names), env=env,
-                                    capture_output=True, text=True, timeout=1800)
+            nice = ["nice", "-n", str(args.controller_nice)] if args.controller_nice else []
+            result = subprocess.run(nice + tool_command(tool, args.source, "/etc/" + args.dest_name, hosts, names),
+                                    env=env, capture_output=True, text=True, timeout=1800)
             elapsed = time.perf_counter() - started
             if peak is not None:
                 growths.append(peak.growth())
@@ -185,6 +190,10 @@ def main():
         parser.add_argument(hidden, action="store_true", help=argparse.SUPPRESS)
     for hidden in ("--home", "--source", "--dest-name", "--namespaces", "--master-state", "--worker-pids"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
+    parser.add_argument("--controller-nice", type=int, default=0,
+                        help="run the controller's side (the master; pdcp's and clush's clients) at this nice "
+                             "value, e.g. -10: on a loaded machine the one master process otherwise gets a "
+                             "thirtieth of the CPU next to the hosts' processes")
     for hidden in ("--api-port", "--master-pid"):
         parser.add_argument(hidden, type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -223,6 +232,7 @@ def main():
                      "--api-port", str(lab.api_port), "--source", source, "--dest-name", dest_name,
                      "--namespaces", ",".join(lab.hosts), "--master-state", os.path.join(directory, "master"),
                      "--master-pid", str(master_pid), "--tools", args.tools,
+                     "--controller-nice", str(args.controller_nice),
                      "--worker-pids", ",".join(str(p.pid) for p in lab.processes[-args.hosts:])],
                     capture_output=True, text=True, timeout=7200, env=lab.env)
                 if output.returncode != 0:

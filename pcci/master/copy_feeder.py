@@ -129,6 +129,12 @@ class CopyFeeder:
             return
         self._fill(session, message["job"], stream)
 
+    def drained(self, session):
+        """The session's link has written out its queue (Link.on_drained): its copies go on."""
+        for (holder, job), stream in list(self.streams.items()):
+            if holder is session:
+                self._fill(session, job, stream)
+
     def _refill(self, session, job):
         stream = self.streams.get((session, job))
         if stream is not None:

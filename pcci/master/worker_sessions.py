@@ -100,6 +100,9 @@ class ActiveWorkers:
         its link closes; ``welcome`` is the frame that tells it it is in."""
         session = WorkerSession(link, hello.name, address, hello.features, hello.labels, hello.users,
                                 hello.instance)
+        if self.copies is not None:
+            # A copy holds back while the link has a frame queued: it goes on as the link drains.
+            link.on_drained = lambda: self.copies.drained(session)
         self._claim(session)
         try:
             link.send_now(welcome)
