@@ -215,3 +215,37 @@ def test_pcci_fetch_brings_each_nodes_file_into_dest_node(cluster, tmp_path):
     assert refused.returncode != 0 and "pcci: fetch refused: cannot read %s: it is a symbolic link" % (
         tmp_path / "link.log") in refused.stderr
     assert not (tmp_path / "none" / "pi1" / "link.log").exists()
+
+
+@pytest.mark.slow
+def test_a_fetch_cut_off_by_a_dropped_link_goes_on_from_the_masters_offset(cluster, tmp_path):
+    cluster.start_master()
+    proxy = CountingProxy(cluster.worker_port)
+    try:
+        cluster.start_worker("pi1", master_port=proxy.port)
+        source = tmp_path / "big.log"
+        size = 24 * MB
+        digest = make_file(source, size)
+        spool = os.path.join(cluster.master.settings["state_dir"], "fetched")
+        proxy.shape(delay=0.004)
+
+        def spooled():
+            return sum(os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(spool) for name in names)
+        results = []
+        fetching = threading.Thread(target=lambda: results.append(pcci(
+            "fetch", str(source), "-w", "pi1", "--dest", str(tmp_path / "got"), env=copy_env(cluster), timeout=180)))
+        fetching.start()
+        wait_until(lambda: os.path.isdir(spool) and spooled() >= size // 2, timeout=90, interval=0.02,
+                   what="half the file on the master")
+        proxy.cut()
+        held, relayed_at_cut = spooled(), proxy.relayed
+        time.sleep(0.5)
+        proxy.restore()
+        proxy.shape()
+        fetching.join(180)
+        assert results and results[0].returncode == 0, results and results[0].stderr
+        assert file_sha256(tmp_path / "got" / "pi1" / "big.log") == digest
+        assert proxy.relayed - relayed_at_cut < (size - held) * 1.4 + MB
+        assert "goes on from byte" in cluster.master.log()
+    finally:
+        proxy.close()

@@ -94,6 +94,8 @@ class FetchSink:
                 offset = os.stat(part).st_size
             except FileNotFoundError:
                 offset = 0
+            if offset:
+                log.info("fetch %s from %s goes on from byte %d", job_id, session.name, offset)
             session.send({"type": protocol.FETCH_BEGIN, "job": job_id, "path": path, "offset": offset})
 
     def chunk(self, session, message):
