@@ -36,8 +36,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-import ssh_peers  # noqa: E402 (the lab lives there)
-from ssh_peers import REPO, TOKEN, Lab, host_address  # noqa: E402
+from ssh_peers import REPO, TOKEN, Lab, host_address  # noqa: E402 (the lab lives there)
 
 MB = 1024 * 1024
 TOOLS = ("pcci", "pdcp", "clush --copy")

@@ -132,6 +132,10 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events, me
             size = blobs.size(request.copy.blob)
             request = dataclasses.replace(request, cmd="copy to %s (%d bytes)" % (request.copy.dest, size),
                                           copy=dataclasses.replace(request.copy, size=size))
+        return accepted(request)
+
+    def accepted(request):
+        """Submit a checked request: its pool, audited, answered 202 with its Location."""
         pool = pools.submit(request)
         note_for_audit(bottle.request, "pool %s on %d worker(s): %s" % (pool.pool_id, len(pool.jobs), pool.cmd[:200]))
         bottle.response.set_header("Location", views.pool_url(pool.pool_id))
@@ -145,12 +149,7 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events, me
 
         @app.post("/fetch", scope="operate")
         def post_fetch():
-            request = with_caller(validation.fetch_request(body(), settings.max_pool_jobs))
-            pool = pools.submit(request)
-            note_for_audit(bottle.request, "pool %s on %d worker(s): %s" % (pool.pool_id, len(pool.jobs),
-                                                                           pool.cmd[:200]))
-            bottle.response.set_header("Location", views.pool_url(pool.pool_id))
-            return 202, views.submitted_json(pool)
+            return accepted(with_caller(validation.fetch_request(body(), settings.max_pool_jobs)))
 
     def event_cursor():
         try:

@@ -23,8 +23,7 @@ from gevent.event import Event
 from .. import protocol
 from ..clock import wall_ms
 from ..states import JobState, KillOutcome
-from .file_copy import CopyRefused, check_destination
-from .no_follow import NotReached, open_directory
+from .file_copy import CopyRefused, check_destination, open_parent
 from .results import copy_failed, result_message
 
 log = logging.getLogger(__name__)
@@ -37,12 +36,7 @@ def open_regular(path, use_openat2=True):
     """A read-only descriptor of the regular file at ``path``, reached without following a
     link; CopyRefused with the reason."""
     directory, name = check_destination(path)
-    try:
-        dir_fd = open_directory(directory.split("/")[1:] if directory != "/" else [], use_openat2)
-    except NotReached as exc:
-        raise CopyRefused(str(exc))
-    except OSError as exc:
-        raise CopyRefused("cannot open the directory %s: %s" % (directory, exc.strerror or exc))
+    dir_fd = open_parent(directory, use_openat2)
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
     except OSError as exc:

@@ -16,9 +16,9 @@ import hashlib
 import os
 import stat
 
-from .file_copy import TEMPORARY_MARK, TEMPORARY_NAME_CHARS, CopyRefused, Written, check_destination, owner_ids
+from .file_copy import (TEMPORARY_MARK, TEMPORARY_NAME_CHARS, CopyRefused, Written, check_destination, open_parent,
+                        owner_ids)
 from . import tree_unpack
-from .no_follow import NotReached, open_directory
 
 # What a tree's copy made beneath its destination.
 Unpacked = collections.namedtuple("Unpacked", "files directories links size sha256")
@@ -52,13 +52,7 @@ class PartialFile:
 
     def open(self):
         """Open the directory and this copy's file (made, or taken up where it ends); CopyRefused."""
-        try:
-            self.dir_fd = open_directory(self.directory.split("/")[1:] if self.directory != "/" else [],
-                                         self.use_openat2)
-        except NotReached as exc:
-            raise CopyRefused(str(exc))
-        except OSError as exc:
-            raise CopyRefused("cannot open the directory %s: %s" % (self.directory, exc.strerror or exc))
+        self.dir_fd = open_parent(self.directory, self.use_openat2)
         try:
             self.fd = os.open(self.partial, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
                               dir_fd=self.dir_fd)

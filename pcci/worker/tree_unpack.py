@@ -24,8 +24,7 @@ import posixpath
 import stat
 import tarfile
 
-from .file_copy import CopyRefused, temporary_name
-from .no_follow import NotReached, open_directory
+from .file_copy import CopyRefused, open_parent, temporary_name
 
 DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 READ_BYTES = 1024 * 1024
@@ -92,10 +91,7 @@ def unpack(tar_path_fd, dest, uid=-1, gid=-1, use_openat2=True):
     """Unpack the tar read from the open descriptor beneath ``dest`` (made if missing);
     (files, directories, links, bytes) made, or CopyRefused."""
     parent, name = posixpath.split(dest)
-    try:
-        parent_fd = open_directory(parent.split("/")[1:] if parent != "/" else [], use_openat2)
-    except NotReached as exc:
-        raise CopyRefused(str(exc))
+    parent_fd = open_parent(parent, use_openat2)
     try:
         root_fd = _directory_at(parent_fd, name, 0o755, dest)
     finally:
