@@ -1,4 +1,6 @@
-"""PUT /files/SHA256 and GET /files/SHA256: files uploaded for copies (``blob_store``).
+"""PUT /files/SHA256 and GET /files/SHA256: files uploaded for copies (``blob_store``); and
+GET /pool/ID/files/NODE: a file a worker sent back for POST /fetch (``fetch_sink``),
+streamed from the master's disk.
 
 An upload streams its body to disk in pieces, so its size is bounded by
 ``max_copy_bytes`` and the free disk, never by memory or ``max_body_bytes``. A cut-off
