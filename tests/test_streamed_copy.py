@@ -185,7 +185,7 @@ def test_pcci_copy_r_sends_a_directory_keeping_modes_and_links(cluster, tmp_path
     (tree / "latest").symlink_to("bin/run")
     dest = tmp_path / "deployed" / "site"
     (tmp_path / "deployed").mkdir()
-    done = pcci("copy", "-r", str(tree), "-w", "pi1", "--dest", str(dest), env=copy_env(cluster))
+    done = pcci("copy", "-r", str(tree), "-w", "pi1", "--dest", str(dest), env=copy_env(cluster), timeout=180)
     assert done.returncode == 0 and "pi1 (exit 0)" in done.stdout, done.stderr
     assert "unpacked 2 files, 1 directories and 1 links" in done.stdout
     assert (dest / "big.bin").read_bytes() == (tree / "big.bin").read_bytes()
@@ -204,14 +204,14 @@ def test_pcci_fetch_brings_each_nodes_file_into_dest_node(cluster, tmp_path):
     digest = make_file(source, 5 * MB)          # both workers run here: they read the same file
     (tmp_path / "link.log").symlink_to(source)
     into = tmp_path / "collected"
-    done = pcci("fetch", str(source), "-w", "pi[1-2]", "--dest", str(into), env=copy_env(cluster))
+    done = pcci("fetch", str(source), "-w", "pi[1-2]", "--dest", str(into), env=copy_env(cluster), timeout=180)
     assert done.returncode == 0 and "pi[1-2] (exit 0)" in done.stdout, done.stderr
     for name in ("pi1", "pi2"):
         assert file_sha256(into / name / "remote.log") == digest
         assert os.listdir(into / name) == ["remote.log"]
     # A path through a link is refused on the worker, with the reason, and nothing is written.
     refused = pcci("fetch", str(tmp_path / "link.log"), "-w", "pi1", "--dest", str(tmp_path / "none"),
-                   env=copy_env(cluster))
+                   env=copy_env(cluster), timeout=180)
     assert refused.returncode != 0 and "pcci: fetch refused: cannot read %s: it is a symbolic link" % (
         tmp_path / "link.log") in refused.stderr
     assert not (tmp_path / "none" / "pi1" / "link.log").exists()
