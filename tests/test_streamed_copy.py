@@ -249,3 +249,30 @@ def test_a_fetch_cut_off_by_a_dropped_link_goes_on_from_the_masters_offset(clust
         assert "goes on from byte" in cluster.master.log()
     finally:
         proxy.close()
+
+
+def test_killing_a_streamed_copy_removes_its_partial_file_and_leaves_the_destination(cluster, tmp_path):
+    cluster.start_master()
+    proxy = LinkProxy(cluster.worker_port)
+    try:
+        cluster.start_worker("pi1", master_port=proxy.port)
+        source = tmp_path / "big.bin"
+        size = 16 * MB
+        digest = make_file(source, size)
+        (tmp_path / "dest").mkdir()
+        (tmp_path / "dest" / "big.bin").write_text("the old one\n")
+        proxy.shape(delay=0.004)
+        status, _ = cluster.api("PUT", "/files/%s?size=%d" % (digest, size), raw=source.read_bytes())
+        assert status == 201
+        status, submitted = cluster.api("POST", "/copy", {"workers": ["pi1"], "sha256": digest,
+                                                          "dest": str(tmp_path / "dest" / "big.bin")})
+        assert status == 202, submitted
+        wait_until(lambda: partial_bytes(tmp_path / "dest") > 0, timeout=60, interval=0.02, what="the copy under way")
+        status, killed = cluster.api("PUT", "/kill/%s" % submitted["id"], {})
+        assert status == 200 and killed["workers"]["pi1"] == "signalled", killed
+        job = cluster.api("GET", "/pool/%s?wait=30" % submitted["id"])[1]["jobs"]["pi1"]
+        assert job["state"] == "killed" and "the destination was not touched" in job["stderr"]
+        assert os.listdir(tmp_path / "dest") == ["big.bin"]
+        assert (tmp_path / "dest" / "big.bin").read_text() == "the old one\n"
+    finally:
+        proxy.close()
