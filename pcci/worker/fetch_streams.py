@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1024 * 1024
 IN_FLIGHT = 2
+# No acknowledgement for this long (a master away, that has not asked again): the fetch fails.
+STALL_SECONDS = 3600.0
 
 
 def open_regular(path, use_openat2=True):
@@ -133,7 +135,8 @@ class FetchStreams:
                     sent += len(piece)
                     continue
                 sending.moved.clear()
-                sending.moved.wait()
+                if not sending.moved.wait(STALL_SECONDS):
+                    raise CopyRefused("the master took nothing of %s for %ds" % (sending.path, STALL_SECONDS))
             if size == 0:
                 link.send({"type": protocol.FETCH_CHUNK, "job": job, "offset": 0, "bytes": 0, "data": "",
                            "sha256": digest.hexdigest()})
