@@ -201,6 +201,7 @@ MASTER_KEYS = dict(_COMMON, **{
     "api_tls_cert": (None, optional_text),
     "api_tls_key": (None, optional_text),
     "max_body_bytes": (1024 * 1024, positive_int),
+    "max_copy_bytes": (8 * 1024 * 1024 * 1024, positive_int),
     "api_idle_timeout": (60.0, positive_duration),
     "api_head_timeout": (10.0, positive_duration),
     "api_plain_http": (False, lambda v: _boolean(v)),

@@ -63,7 +63,12 @@ UnknownPool = _error("UnknownPool", 404, "unknown_pool", "no pool has that id (i
 UnknownWorker = _error("UnknownWorker", 404, "unknown_worker", "no worker of that name is known to the master")
 NoSuchEndpoint = _error("NoSuchEndpoint", 404, "not_found", "no endpoint has that path")
 MethodNotAllowed = _error("MethodNotAllowed", 405, "method_not_allowed", "the endpoint does not take that method")
+UnknownFile = _error("UnknownFile", 404, "unknown_file",
+                     "no uploaded file has that sha256 (upload it with PUT /files/SHA256 first; it may have been purged)")
 # 409: the request conflicts with the present state.
+UploadConflict = _error("UploadConflict", 409, "upload_conflict",
+                        "an upload does not start where the master's copy of the file ends (GET /files/SHA256 says "
+                        "where), or another upload of that file is under way")
 WorkerOnline = _error("WorkerOnline", 409, "worker_online",
                       "a worker that is connected cannot be forgotten: stop it (or its link) first")
 # 307: another master is the active one.
@@ -82,7 +87,11 @@ class NotLeader(ApiError):
         return {"error": {"code": self.code, "message": self.message, "location": self.location}}
 
 
-# 408, 413: the request's transfer.
+DigestMismatch = _error("DigestMismatch", 400, "sha256_mismatch",
+                        "the uploaded bytes do not have the sha256 the path names; they were dropped")
+# 408, 411, 413: the request's transfer.
+LengthRequired = _error("LengthRequired", 411, "length_required",
+                        "an upload needs a Content-Length (the size is checked before any byte is stored)")
 RequestTimeout = _error("RequestTimeout", 408, "request_timeout", "the body stopped arriving before its end")
 PayloadTooLarge = _error("PayloadTooLarge", 413, "payload_too_large", "the body is over max_body_bytes")
 UriTooLong = _error("UriTooLong", 414, "uri_too_long", "the request line is over 8 KiB (the server's limit)")
@@ -108,7 +117,7 @@ MetricsUnavailable = _error("MetricsUnavailable", 503, "metrics_unavailable",
 ALL = [EmptyBody, MalformedJson, MalformedRequest, WrongType, UnknownField, EmptyCmd, DuplicateWorker, NulByte,
        UnencodableText, OutOfRange, BadEventId, BadTarget, NoMatch, UserNotAllowed, PoolTooLarge, MissingToken, BadToken, ForbiddenHost, ForbiddenOrigin,
        InsufficientScope, NotLeader, UnknownPool, UnknownWorker, WorkerOnline,
-       NoSuchEndpoint,
+       NoSuchEndpoint, UnknownFile, UploadConflict, DigestMismatch, LengthRequired,
        MethodNotAllowed, RequestTimeout, PayloadTooLarge, UriTooLong, Busy, InternalError, NoWorkersOnline, StorageFull,
        StoreUnavailable, NoLeader, MetricsUnavailable]
 ALL += [NotifyNotAllowed, OutboxFull]

@@ -119,16 +119,29 @@ class CopySpec:
     sha256: str
     mode: Optional[int] = None
     owner: Optional[str] = None
+    # The sha256 of a file uploaded with PUT /files (then ``content`` is ""): sent in chunks
+    # (protocol file_stream) from the master's copy of it, whatever its size.
+    blob: Optional[str] = None
+    unpack: Optional[str] = None    # "tar": the file is a tree's tar stream, unpacked beneath dest
+    # A reverse copy (POST /fetch): ``dest`` is the path each worker reads and sends back.
+    fetch: bool = False
 
     def to_json(self) -> dict:
         """The stored form (the pools table's copy column)."""
-        return {"dest": self.dest, "content": self.content, "mode": self.mode, "owner": self.owner,
-                "bytes": self.size, "sha256": self.sha256}
+        stored = {"dest": self.dest, "content": self.content, "mode": self.mode, "owner": self.owner,
+                  "bytes": self.size, "sha256": self.sha256}
+        if self.blob is not None:
+            stored["blob"] = self.blob
+        if self.unpack is not None:
+            stored["unpack"] = self.unpack
+        if self.fetch:
+            stored["fetch"] = True
+        return stored
 
     @classmethod
     def from_json(cls, data: dict) -> "CopySpec":
         return cls(data["dest"], data["content"], data["bytes"], data["sha256"], data.get("mode"),
-                   data.get("owner"))
+                   data.get("owner"), data.get("blob"), data.get("unpack"), bool(data.get("fetch")))
 
 
 class Pool:

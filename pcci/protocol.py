@@ -27,6 +27,10 @@ KILL = "kill"
 ACK = "ack"
 OUTPUT_FROM = "output_from"
 COPY = "copy"
+COPY_BEGIN = "copy_begin"       # a streamed copy (file_stream): its chunks follow copy_from
+COPY_CHUNK = "copy_chunk"
+FETCH_BEGIN = "fetch_begin"     # a reverse copy (file_fetch): send this file from ``offset``
+FETCH_ACK = "fetch_ack"         # a fetched chunk is stored: the master's copy ends at ``offset``
 # worker -> master
 HELLO = "hello"
 AUTH = "auth"
@@ -35,13 +39,18 @@ HEARTBEAT = "heartbeat"
 RESULT = "result"
 KILL_RESULT = "kill_result"
 OUTPUT = "output"
+COPY_FROM = "copy_from"         # a streamed copy's partial file ends here: send from this offset
+COPY_ACK = "copy_ack"           # a chunk is written: the partial file now ends at ``offset``
+FETCH_CHUNK = "fetch_chunk"     # bytes of a fetched file from ``offset`` (the last one has its sha256)
 # both ways
 PING = "ping"
 PONG = "pong"
 ERROR = "error"
 
-FROM_WORKER = {HELLO, AUTH, SYNC, HEARTBEAT, RESULT, KILL_RESULT, OUTPUT, PING, PONG, ERROR}
-FROM_MASTER = {CHALLENGE, WELCOME, RUN, KILL, ACK, OUTPUT_FROM, COPY, PING, PONG, ERROR}
+FROM_WORKER = {HELLO, AUTH, SYNC, HEARTBEAT, RESULT, KILL_RESULT, OUTPUT, PING, PONG, ERROR, COPY_FROM, COPY_ACK,
+               FETCH_CHUNK}
+FROM_MASTER = {CHALLENGE, WELCOME, RUN, KILL, ACK, OUTPUT_FROM, COPY, PING, PONG, ERROR, COPY_BEGIN, COPY_CHUNK,
+               FETCH_BEGIN, FETCH_ACK}
 
 # -- result frame sizing: what output_cap_bytes and max_frame_bytes must agree on ---------
 # Room in a result frame for everything but the output: job id, times, signal, keys.
@@ -65,7 +74,9 @@ def largest_output_cap(max_frame_bytes):
 LIVE_OUTPUT = "live_output"     # output while a job runs: OUTPUT and OUTPUT_FROM
 FILE_COPY = "file_copy"         # COPY: write a file the master sends
 JOB_STDIN = "job_stdin"         # RUN's ``stdin``: bytes fed to the job's standard input
-FEATURES = (LIVE_OUTPUT, FILE_COPY, JOB_STDIN)
+FILE_STREAM = "file_stream"     # COPY_BEGIN, COPY_CHUNK, COPY_FROM, COPY_ACK: a file of any size, in chunks
+FILE_FETCH = "file_fetch"       # FETCH_BEGIN, FETCH_CHUNK, FETCH_ACK: a file read on the worker, to the master
+FEATURES = (LIVE_OUTPUT, FILE_COPY, JOB_STDIN, FILE_STREAM, FILE_FETCH)
 STREAMS = ("stdout", "stderr")
 
 # A job's standard input (POST /job ``stdin``, RUN's ``stdin``), in bytes: it travels in the
@@ -132,6 +143,9 @@ def error(code, message, leader=None):
 
 
 COPY_FIELDS = dict(job=str, dest=str, content=str, mode=(int, _NONE), owner=(str, _NONE))
+COPY_BEGIN_FIELDS = dict(job=str, dest=str, bytes=int, sha256=str, mode=(int, _NONE), owner=(str, _NONE),
+                         unpack=(str, _NONE))
+UNPACK_KINDS = ("tar",)         # copy_begin's ``unpack``: the file is a tar of a tree, unpacked beneath dest
 RUN_FIELDS = dict(job=str, cmd=str, timeout=(int, float, _NONE), env=(dict, _NONE), cwd=(str, _NONE),
                   user=(str, _NONE), stdin=(str, _NONE))
 # The fields a message must carry and their JSON types, for the messages ``checked`` checks
@@ -144,6 +158,13 @@ FIELDS = {
     WELCOME: dict(proof=str),
     RUN: RUN_FIELDS,
     COPY: COPY_FIELDS,
+    COPY_BEGIN: COPY_BEGIN_FIELDS,
+    COPY_CHUNK: dict(job=str, offset=int, data=str),
+    COPY_FROM: dict(job=str, offset=int),
+    COPY_ACK: dict(job=str, offset=int),
+    FETCH_BEGIN: dict(job=str, path=str, offset=int),
+    FETCH_ACK: dict(job=str, offset=int),
+    FETCH_CHUNK: dict(job=str, offset=int, bytes=int, data=str, sha256=(str, _NONE)),
     KILL: dict(job=str),
     KILL_RESULT: dict(job=str, outcome=str),
     ACK: dict(job=str),

@@ -18,6 +18,8 @@ from conftest import REPO
 from pcci import config
 from pcci.master.api import OPEN_PATHS, build_app
 from pcci.master.api_edge import ApiEdge
+from pcci.master.blob_store import BlobStore
+from pcci.master.fetch_sink import FetchSink
 from pcci.master.persister import Persister
 from pcci.master.pool_core import PoolCore
 from pcci.master.pool_ids import PoolIdMaker
@@ -41,7 +43,10 @@ def app(tmp_path):
     events = ClusterEvents(registry)
     pools = PoolService(core, store, registry, persister, lambda: 0, PoolFeeds(1 << 20), events)
     settings = config.validate({"api_tokens": [TOKEN]}, config.MASTER_KEYS, "test")
-    yield build_app(settings, pools, registry, persister, ApiEdge(settings.api_tokens), 0, events)
+    blobs = BlobStore(str(tmp_path / "files"), 1 << 20)
+    fetched = FetchSink(str(tmp_path / "fetched"), lambda worker, job: None, lambda worker: [], 1 << 20)
+    yield build_app(settings, pools, registry, persister, ApiEdge(settings.api_tokens), 0, events, blobs=blobs,
+                    fetched=fetched)
     persister.stop()
     store.close()
 

@@ -208,22 +208,50 @@ def _streamed(client, pool_id, waiter=None, display=None):
 
 def cmd_copy(args):
     """Write a local file on the targeted workers, as clush -c and pdcp do; wait and report per node."""
-    import base64
+    from .copying import copy_body, tree_body
     from .waiting import Waiter
-    try:
-        with open(args.source, "rb") as handle:
-            content = base64.b64encode(handle.read()).decode("ascii")
-    except OSError as exc:
-        raise UsageError("cannot read %s: %s" % (args.source, exc.strerror))
+    import os
     client = _client(args)
     workers, exclude = target_of(args)
-    body = {"dest": args.dest, "content": content, "workers": workers}
+    if os.path.isdir(args.source) and not args.recursive:
+        raise UsageError("%s is a directory: give -r to copy it and what it holds" % args.source)
+    try:
+        if args.recursive:
+            body = tree_body(client, args.source, args.dest)
+        else:
+            with open(args.source, "rb") as handle:
+                body = copy_body(client, handle, args.dest)
+    except OSError as exc:
+        raise UsageError("cannot read %s: %s" % (exc.filename or args.source, exc.strerror))
+    body["workers"] = workers
     for name, value in (("exclude", exclude), ("mode", args.mode), ("owner", args.owner),
                         ("notify", notify_of(args))):
         if value is not None:
             body[name] = value
     submitted = client.call("POST", "/copy", body)
     return _waited(Waiter(client, submitted["id"], sys.stderr, sys.stderr.isatty() and not args.json), args.json)
+
+
+def cmd_fetch(args):
+    """Read a file on each targeted worker into DIR/NODE/ (rpdcp, clush --rcopy); wait and report per node."""
+    from .copying import fetch_into
+    from .waiting import EXIT_INTERRUPTED, Waiter
+    from . import output
+    client = _client(args)
+    workers, exclude = target_of(args)
+    body = {"path": args.path, "workers": workers}
+    if exclude is not None:
+        body["exclude"] = exclude
+    submitted = client.call("POST", "/fetch", body)
+    pool = Waiter(client, submitted["id"], sys.stderr, sys.stderr.isatty() and not args.json).wait()
+    if pool is None:
+        return EXIT_INTERRUPTED
+    failed = fetch_into(client, pool, args.path, args.dest, sys.stderr)
+    if args.json:
+        print(json.dumps(pool, indent=2))
+    else:
+        print_pool(pool)
+    return max(output.pool_exit_status(pool), 1 if failed else 0)
 
 
 def cmd_pool(args):
@@ -407,11 +435,19 @@ def build_parser():
 
     p = client_parser("copy", "write a local file on workers (atomically), as clush -c and pdcp do")
     target_options(p, "copy to")
-    p.add_argument("source", help="the local file")
-    p.add_argument("--dest", required=True, help="the absolute path to write on each worker")
+    p.add_argument("source", help="the local file (a directory with -r)")
+    p.add_argument("--dest", required=True, help="the absolute path to write on each worker (with -r: the directory "
+                                                 "its contents go beneath, made if missing)")
+    p.add_argument("-r", "--recursive", action="store_true",
+                   help="copy a directory and everything in it, keeping modes (as clush --copy and pdcp -r)")
     p.add_argument("--mode", help="octal mode, e.g. 0644 (default: the replaced file's, else 0644)")
     p.add_argument("--owner", help="USER, USER:GROUP or :GROUP (the worker must run as root to change it)")
     notify_options(p)
+
+    p = client_parser("fetch", "read a file on workers into DIR/NODE/, as rpdcp and clush --rcopy do")
+    target_options(p, "fetch from")
+    p.add_argument("path", help="the absolute path of the file to read on each worker")
+    p.add_argument("--dest", required=True, help="the local directory: each node's file goes to DEST/NODE/NAME")
 
     p = client_parser("pool", "show one pool")
     p.add_argument("id")
@@ -437,7 +473,7 @@ def build_parser():
     return parser
 
 
-COMMANDS = {"copy": cmd_copy, "run": cmd_run, "pool": cmd_pool, "pools": cmd_pools, "workers": cmd_workers,
+COMMANDS = {"copy": cmd_copy, "fetch": cmd_fetch, "run": cmd_run, "pool": cmd_pool, "pools": cmd_pools, "workers": cmd_workers,
             "kill": cmd_kill, "keygen": cmd_keygen, "check-config": cmd_check_config}
 
 

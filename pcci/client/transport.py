@@ -152,6 +152,16 @@ class Client:
             except OSError as exc:
                 raise PcciError("the answer from %s broke off: %s" % (self.url, exc))
 
+    def put_stream(self, path, stream, length, timeout=60):
+        """PUT ``length`` bytes read from ``stream`` (a file), sent as they are read; the JSON answer."""
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(length)}
+        with self._open("PUT", path, stream, headers, timeout) as response:
+            return json.loads(response.read().decode("utf-8"))
+
+    def get_stream(self, path, timeout=60):
+        """The open response of a GET whose body is bytes (read it in pieces)."""
+        return self._open("GET", path, None, {"Accept": "application/octet-stream"}, timeout)
+
     def events(self, pool_id, last_event_id=None, timeout=60):
         """The open text/event-stream response of a pool's events (read it line by line)."""
         headers = {"Accept": "text/event-stream"}

@@ -19,6 +19,7 @@ from .api_edge import Document, EventStream, JsonErrorsApp, bottle, caller, from
     read_body, to_json_bytes
 from .dashboard import DashboardFiles
 from .event_log import BadCursor
+from .file_routes import add_fetch_routes, add_file_routes
 from .pool_feeds import render_event
 from .metrics import TEXT_FORMAT
 from .openapi import SPEC
@@ -112,10 +113,12 @@ def health_role(data, role, query):
     return 503 if wanted and wanted != role else None
 
 
-def build_app(settings, pools, registry, persister, edge, started_ms, events, metrics=None):
+def build_app(settings, pools, registry, persister, edge, started_ms, events, metrics=None, blobs=None,
+              fetched=None):
     """The bottle app. `settings` is the master's validated config; `edge` its ApiEdge;
     `events` the cluster's (cluster_events.ClusterEvents); `metrics` a metrics.Metrics,
-    or None when prometheus_client is missing."""
+    or None when prometheus_client is missing; `blobs` the uploaded files (blob_store.BlobStore); `fetched` the files workers sent back
+    (fetch_sink.FetchSink)."""
     app = JsonErrorsApp()
     app.catchall = True
     app.install(edge)
@@ -153,12 +156,31 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events, me
                                   % (exc.message, largest_copy(settings)))
         request = with_caller(validation.copy_request(data, settings.max_pool_jobs, largest_copy(settings),
                                                       settings.notify_allow))
+        if request.copy.blob is not None:
+            if blobs is None:
+                raise NoSuchEndpoint("this master takes no uploaded files; send 'content'")
+            size = blobs.size(request.copy.blob)
+            request = dataclasses.replace(request, cmd="copy to %s (%d bytes)" % (request.copy.dest, size),
+                                          copy=dataclasses.replace(request.copy, size=size))
+        return accepted(request)
+
+    def accepted(request):
+        """Submit a checked request: its pool, audited, answered 202 with its Location."""
         pool = pools.submit(request)
         note_for_audit(bottle.request, "pool %s on %d worker(s): %s" % (pool.pool_id, len(pool.jobs), pool.cmd[:200]))
         bottle.response.set_header("Location", views.pool_url(pool.pool_id))
         return 202, views.submitted_json(pool)
 
     add_history_routes(app, pools, renders, pools.notifier and pools.notifier.notifications)
+    if blobs is not None:
+        add_file_routes(app, blobs)
+    if fetched is not None:
+        add_fetch_routes(app, pools, fetched)
+
+        @app.post("/fetch", scope="operate")
+        def post_fetch():
+            return accepted(with_caller(validation.fetch_request(body(), settings.max_pool_jobs,
+                                                                   settings.notify_allow)))
 
     def event_cursor():
         try:

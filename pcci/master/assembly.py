@@ -8,12 +8,16 @@ greenlet or reads a file: ``service.run`` (the daemon) and ``tests/harness.py`` 
 master in a test's own process) bind the sockets and run the loops.
 """
 
+import os
 from typing import Callable, NamedTuple, Optional
 
 import gevent
 
 from .. import protocol
 from .api import build_app
+from .blob_store import BlobStore, blob_purge_loop
+from .copy_feeder import CopyFeeder, running_copy
+from .fetch_sink import FetchSink, running_fetch, running_fetches
 from .api_edge import ApiEdge
 from .cluster_events import ClusterEvents
 from .pool_feeds import PoolFeeds
@@ -30,6 +34,11 @@ from .worker_port import WorkerPort
 from .worker_sessions import ActiveWorkers, StandbyWorkers
 
 
+def thread_call(function, *args):
+    """function(*args) in gevent's thread pool: a long hash does not stall the event loop."""
+    return gevent.get_hub().threadpool.apply(function, args)
+
+
 class ActiveMaster(NamedTuple):
     registry: Registry
     core: PoolCore
@@ -41,6 +50,8 @@ class ActiveMaster(NamedTuple):
     edge: ApiEdge
     app: object                 # the REST API's WSGI app
     port: WorkerPort
+    blobs: Optional[BlobStore] = None   # files uploaded for copies
+    fetched: Optional[FetchSink] = None     # files workers sent back (POST /fetch)
 
 
 class StandbyMaster(NamedTuple):
@@ -73,10 +84,14 @@ def build_active(cfg, key: str, tokens: list, store, clock: Callable[[], int], s
     pools = PoolService(core, store, registry, persister, clock, feeds, events, metrics, notifier)
     pools.restore()
     notifier.load()
-    port = WorkerPort(cfg, key, ActiveWorkers(cfg, registry, pools, persister, clock, events), link_tls,
-                      link_fingerprint)
-    app = build_app(cfg, pools, registry, persister, edge, started_ms, events, metrics)
-    return ActiveMaster(registry, core, persister, events, feeds, metrics, pools, edge, app, port)
+    blobs = BlobStore(os.path.join(cfg.state_dir, "files"), cfg.max_copy_bytes, thread_call)
+    copies = CopyFeeder(lambda worker, job_id: running_copy(core, worker, job_id), blobs.path)
+    fetched = FetchSink(os.path.join(cfg.state_dir, "fetched"), lambda worker, job_id: running_fetch(core, worker, job_id),
+                        lambda worker: running_fetches(core, worker), cfg.max_copy_bytes, thread_call)
+    port = WorkerPort(cfg, key, ActiveWorkers(cfg, registry, pools, persister, clock, events, copies, fetched),
+                      link_tls, link_fingerprint)
+    app = build_app(cfg, pools, registry, persister, edge, started_ms, events, metrics, blobs, fetched)
+    return ActiveMaster(registry, core, persister, events, feeds, metrics, pools, edge, app, port, blobs, fetched)
 
 
 def build_standby(cfg, key: str, tokens: list, store, leadership, started_ms: int, link_tls=None,
@@ -93,7 +108,8 @@ def start_loops(cfg, store, master: ActiveMaster, clock: Callable[[], int]) -> l
     """The active master's background work, as greenlets: retention, the sweeps for lost
     jobs and queue timeouts, and sending notifications."""
     return [gevent.spawn(purge_loop, store, cfg.pool_retention, cfg.max_pools, clock, master.pools.forget_recent),
-            gevent.spawn(sweep_loop, master.pools, cfg.lost_after), gevent.spawn(master.pools.notifier.run)]
+            gevent.spawn(sweep_loop, master.pools, cfg.lost_after), gevent.spawn(master.pools.notifier.run),
+            gevent.spawn(blob_purge_loop, master.blobs, master.core, cfg.pool_retention, master.fetched)]
 
 
 def sweep_loop(pools: PoolService, lost_after: float) -> None:

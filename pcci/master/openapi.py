@@ -35,6 +35,7 @@ def _ok(status, schema, description="ok"):
     return {str(status): {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}}
 
 
+_SHA256 = {"name": "sha256", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}
 _POOL_ID = {"name": "pool_id", "in": "path", "required": True, "schema": {"type": "string"}}
 # Where a follower resumes: the id of the last event it had (docs/api.md, "Events").
 _RESUME = [{"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}},
@@ -67,8 +68,13 @@ _POOL_COMMON = {
     "user": {"type": "string", "nullable": True, "description": "the user the jobs run as (null: each worker's default)"},
     "copy": {"type": "object", "nullable": True, "description": "a file written instead of a command (POST /copy)",
              "properties": {"dest": {"type": "string"}, "mode": {"type": "integer", "nullable": True},
-                            "owner": {"type": "string", "nullable": True}, "bytes": {"type": "integer"},
-                            "sha256": {"type": "string"}}},
+                            "owner": {"type": "string", "nullable": True},
+                            "bytes": {"type": "integer", "nullable": True},
+                            "sha256": {"type": "string", "nullable": True},
+                            "unpack": {"type": "string", "nullable": True, "enum": ["tar", None],
+                                       "description": "tar: a directory tree unpacked beneath dest"},
+                            "fetch": {"type": "boolean", "description": "a reverse copy (POST /fetch): dest is "
+                                                                        "the path read on each worker"}}},
 }
 
 _NAMES_OR_EXPRESSION = {"oneOf": [{"type": "array", "items": {"type": "string", "minLength": 1}},
@@ -97,14 +103,22 @@ SCHEMAS = {
         cwd={"type": "string", "minLength": 1},
         stdin={"oneOf": [{"type": "string"}, _object({"base64": {"type": "string"}})],
                "description": "fed to each job's standard input: text, or any bytes in base64 (at most 512 KiB)"})},
-    "CopyRequest": {"type": "object", "required": ["dest", "content"], "additionalProperties": False,
+    "CopyRequest": {"type": "object", "required": ["dest"], "additionalProperties": False,
                     "properties": dict(
         _TARGETING,
         dest={"type": "string", "pattern": "^/"},
-        content={"type": "string", "format": "byte", "description": "the file's bytes, base64"},
+        content={"type": "string", "format": "byte", "description": "the file's bytes, base64 (or sha256)"},
+        sha256={"type": "string", "pattern": "^[0-9a-f]{64}$",
+                "description": "instead of content: a file uploaded with PUT /files/{sha256}, sent in chunks"},
+        unpack={"type": "string", "enum": ["tar"],
+                "description": "with sha256: the file is a tar stream of a directory, unpacked beneath dest"},
         mode={"oneOf": [{"type": "string", "pattern": "^0?[0-7]{3,4}$"},
                         {"type": "integer", "minimum": 0, "maximum": 4095}]},
         owner={"type": "string"})},
+    "FetchRequest": {"type": "object", "required": ["path"], "additionalProperties": False,
+                     "properties": dict(_TARGETING, path={"type": "string", "pattern": "^/"})},
+    "UploadedFile": _object({"sha256": {"type": "string"}, "bytes": {"type": "integer", "nullable": True},
+                             "received": {"type": "integer"}, "complete": {"type": "boolean"}}),
     "Submitted": _object({"id": {"type": "string"}, "url": {"type": "string"},
                           "status": {"type": "string", "enum": values(PoolStatus)},
                           "jobs": {"type": "object", "additionalProperties": {"type": "string", "enum": _STATES}}}),
@@ -190,7 +204,35 @@ SPEC = {
         "/copy": {"post": {
             "summary": "Write a file on workers, atomically (a pool whose jobs write it); returns at once",
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("CopyRequest")}}},
+            "responses": dict(_ok(202, "Submitted", "accepted"), **_errors(400, 401, 403, 404, 408, 413, 429, 500,
+                                                                           503))}},
+        "/fetch": {"post": {
+            "summary": "Read a file on workers and bring it to the master (a pool whose jobs send it); returns at once",
+            "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("FetchRequest")}}},
             "responses": dict(_ok(202, "Submitted", "accepted"), **_errors(400, 401, 403, 408, 413, 429, 500, 503))}},
+        "/pool/{pool_id}/files/{node}": {"get": {
+            "summary": "The file a node sent back for a POST /fetch pool",
+            "parameters": [_POOL_ID, {"name": "node", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": dict({"200": {"description": "the file's bytes", "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+                **_errors(401, 403, 404))}},
+        "/files/{sha256}": {
+            "put": {
+                "summary": "Upload a file for POST /copy (sha256), streamed to the master's disk; a cut-off upload "
+                           "goes on from ?offset= (GET says where)",
+                "parameters": [_SHA256,
+                               {"name": "size", "in": "query", "required": True,
+                                "schema": {"type": "integer", "minimum": 0}},
+                               {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}}],
+                "requestBody": {"required": True, "content": {"application/octet-stream": {
+                    "schema": {"type": "string", "format": "binary"}}}},
+                "responses": dict(_ok(200, "UploadedFile", "a part is held"),
+                                  **_ok(201, "UploadedFile", "the file is held whole, its sha256 checked"),
+                                  **_errors(400, 401, 403, 408, 409, 411, 413, 503))},
+            "get": {
+                "summary": "How many bytes of an uploaded file the master holds",
+                "parameters": [_SHA256],
+                "responses": dict(_ok(200, "UploadedFile"), **_errors(400, 401, 403, 404))}},
         "/pool/{pool_id}": {"get": {
             "summary": "One pool with every job",
             "parameters": [_POOL_ID, {"name": "wait", "in": "query", "schema": {

@@ -86,6 +86,14 @@ def refuse_user(job, user, offered, now):
 
 def dispatch_fields(pool):
     """What every job of the pool is sent, but its id: a command to run, or a file to write."""
+    if pool.copy is not None and pool.copy.fetch:
+        return {"type": protocol.FETCH_BEGIN, "path": pool.copy.dest, "offset": 0}
+    if pool.copy is not None and pool.copy.blob is not None:
+        fields = {"type": protocol.COPY_BEGIN, "dest": pool.copy.dest, "bytes": pool.copy.size,
+                  "sha256": pool.copy.sha256, "mode": pool.copy.mode, "owner": pool.copy.owner}
+        if pool.copy.unpack is not None:
+            fields["unpack"] = pool.copy.unpack
+        return fields
     if pool.copy is not None:
         return {"type": protocol.COPY, "dest": pool.copy.dest, "content": pool.copy.content,
                 "mode": pool.copy.mode, "owner": pool.copy.owner}
@@ -177,9 +185,16 @@ class PoolCore:
                     change_job_state(job, JobState.OFFLINE, now)
             elif pool.user is not None and pool.user not in info.users:
                 refuse_user(job, pool.user, info.users, now)
+            elif pool.copy is not None and pool.copy.fetch and protocol.FILE_FETCH not in info.features:
+                change_job_state(job, JobState.FAILED, now)
+                job.stderr = "pcci: worker %s runs a release that cannot send files back; upgrade it\n" % name
             elif pool.copy is not None and protocol.FILE_COPY not in info.features:
                 change_job_state(job, JobState.FAILED, now)
                 job.stderr = "pcci: worker %s runs a release that cannot receive files; upgrade it\n" % name
+            elif pool.copy is not None and pool.copy.blob is not None and protocol.FILE_STREAM not in info.features:
+                change_job_state(job, JobState.FAILED, now)
+                job.stderr = ("pcci: worker %s runs a release that takes a file in one frame only; upgrade it (or "
+                              "send a file small enough for one frame, POST /copy with content)\n" % name)
             elif pool.stdin is not None and protocol.JOB_STDIN not in info.features:
                 change_job_state(job, JobState.FAILED, now)
                 job.stderr = ("pcci: worker %s runs a release that cannot feed a job's stdin; upgrade it (the job "

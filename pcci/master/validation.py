@@ -171,23 +171,42 @@ def job_request(body: bytes, max_pool_jobs: int, notify_allow: AllowList = None)
                        notify=notify_list(data.get("notify"), notify_allow or AllowList()), **rollout(data))
 
 
-COPY_FIELDS = ("workers", "exclude", "dest", "content", "mode", "owner", "batch", "maxFailures", "offline",
+COPY_FIELDS = ("workers", "exclude", "dest", "content", "sha256", "unpack", "mode", "owner", "batch", "maxFailures", "offline",
                "queueTimeout", "notify")
+SHA256 = re.compile(r"[0-9a-f]{64}")
 OWNER = re.compile(r"[a-z_][a-z0-9_.-]{0,31}(:([a-z_][a-z0-9_.-]{0,31})?)?|:[a-z_][a-z0-9_.-]{0,31}")
 
 
 def copy_request(body: bytes, max_pool_jobs: int, max_file_bytes: int,
                  notify_allow: AllowList = None) -> PoolRequest:
-    """POST /copy: a file (``content``, base64) to write at ``dest`` on the targeted workers."""
+    """POST /copy: a file (``content``, base64; or ``sha256``, of one uploaded with PUT /files)
+    to write at ``dest`` on the targeted workers. An uploaded file's size is not known here:
+    the CopySpec has ``blob`` set and ``size`` -1 until the caller fills it in."""
     data = parse_json_body(body)
     _reject_unknown(data, COPY_FIELDS)
     dest = data.get("dest")
     if not isinstance(dest, str) or not dest.startswith("/") or "\x00" in dest:
         raise WrongType("'dest' must be the absolute path of the file to write on each worker")
     _check_texts("dest", [dest])
-    content = data.get("content")
-    if not isinstance(content, str):
-        raise WrongType("'content' must be the file's bytes in base64")
+    content, blob = data.get("content"), data.get("sha256")
+    if blob is not None and (content is not None or not isinstance(blob, str) or not SHA256.fullmatch(blob)):
+        raise WrongType("'sha256' must be the sha256 (64 lowercase hex digits) of a file uploaded with PUT /files, "
+                        "without 'content'")
+    if not isinstance(content, str) and blob is None:
+        raise WrongType("'content' must be the file's bytes in base64 (or give 'sha256' of an uploaded file)")
+    unpack = data.get("unpack")
+    if unpack is not None and (unpack != "tar" or blob is None):
+        raise WrongType("'unpack' may only be \"tar\", with 'sha256' (a tree's tar stream uploaded with PUT /files)")
+    mode, owner = _copy_mode(data.get("mode")), data.get("owner")
+    if owner is not None and not (isinstance(owner, str) and OWNER.fullmatch(owner)):
+        raise WrongType("'owner' must be USER, USER:GROUP or :GROUP, got %r" % (owner,))
+    terms, listed = target(data.get("workers"), data.get("exclude"), max_pool_jobs)
+    notify = notify_list(data.get("notify"), notify_allow or AllowList())
+    if blob is not None:
+        return PoolRequest(cmd="copy to %s" % dest, terms=terms, listed=listed,
+                           target={"workers": data.get("workers", "*"), "exclude": data.get("exclude")},
+                           copy=CopySpec(dest, "", -1, blob, mode, owner, blob, unpack), notify=notify,
+                           **rollout(data))
     try:
         size = len(base64.b64decode(content, validate=True))
     except ValueError:
@@ -196,21 +215,39 @@ def copy_request(body: bytes, max_pool_jobs: int, max_file_bytes: int,
         raise PayloadTooLarge("the file is %d bytes; a copy carries at most %d (it travels in one frame: raise "
                               "max_frame_bytes on the master and the workers, and max_body_bytes, to send more)"
                               % (size, max_file_bytes))
-    mode = data.get("mode")
-    if mode is not None:
-        if isinstance(mode, str) and re.fullmatch(r"0?[0-7]{3,4}", mode):
-            mode = int(mode, 8)
-        elif isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= 0o7777:
-            raise WrongType("'mode' must be an octal mode such as \"0644\", got %r" % (mode,))
-    owner = data.get("owner")
-    if owner is not None and not (isinstance(owner, str) and OWNER.fullmatch(owner)):
-        raise WrongType("'owner' must be USER, USER:GROUP or :GROUP, got %r" % (owner,))
-    terms, listed = target(data.get("workers"), data.get("exclude"), max_pool_jobs)
     digest = hashlib.sha256(base64.b64decode(content)).hexdigest()
     return PoolRequest(cmd="copy to %s (%d bytes)" % (dest, size), terms=terms, listed=listed,
                        target={"workers": data.get("workers", "*"), "exclude": data.get("exclude")},
-                       copy=CopySpec(dest, content, size, digest, mode, owner),
+                       copy=CopySpec(dest, content, size, digest, mode, owner), notify=notify, **rollout(data))
+
+
+FETCH_FIELDS = ("workers", "exclude", "path", "batch", "maxFailures", "offline", "queueTimeout", "notify")
+
+
+def fetch_request(body: bytes, max_pool_jobs: int, notify_allow: AllowList = None) -> PoolRequest:
+    """POST /fetch: a file (``path``) each targeted worker reads and sends to the master."""
+    data = parse_json_body(body)
+    _reject_unknown(data, FETCH_FIELDS)
+    path = data.get("path")
+    if not isinstance(path, str) or not path.startswith("/") or "\x00" in path:
+        raise WrongType("'path' must be the absolute path of the file to read on each worker")
+    _check_texts("path", [path])
+    terms, listed = target(data.get("workers"), data.get("exclude"), max_pool_jobs)
+    return PoolRequest(cmd="fetch %s" % path, terms=terms, listed=listed,
+                       target={"workers": data.get("workers", "*"), "exclude": data.get("exclude")},
+                       copy=CopySpec(path, "", -1, "", fetch=True),
                        notify=notify_list(data.get("notify"), notify_allow or AllowList()), **rollout(data))
+
+
+def _copy_mode(mode):
+    """A copy's mode as a number, from "0644" or 420; None if not given."""
+    if mode is None:
+        return None
+    if isinstance(mode, str) and re.fullmatch(r"0?[0-7]{3,4}", mode):
+        return int(mode, 8)
+    if isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= 0o7777:
+        raise WrongType("'mode' must be an octal mode such as \"0644\", got %r" % (mode,))
+    return mode
 
 
 def rollout(data: dict) -> dict:

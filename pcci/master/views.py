@@ -50,8 +50,10 @@ def pool_json(pool, with_output=True, env_values=True, live=None):
         "rollout": rollout_json(pool.rollout),
         "user": pool.user,
         "copy": None if pool.copy is None else {"dest": pool.copy.dest, "mode": pool.copy.mode,
-                                                "owner": pool.copy.owner, "bytes": pool.copy.size,
-                                                "sha256": pool.copy.sha256},
+                                                "owner": pool.copy.owner,
+                                                "bytes": pool.copy.size if pool.copy.size >= 0 else None,
+                                                "sha256": pool.copy.sha256 or None, "unpack": pool.copy.unpack,
+                                                "fetch": pool.copy.fetch},
     }
     if with_output:
         data["env"] = pool.env if env_values or pool.env is None else dict.fromkeys(pool.env)

@@ -73,8 +73,10 @@ class ActiveWorkers:
     """The sessions of an active master: name claims, the registry, and each message a
     worker sends, handed to ``pools`` (the pool service) or answered here."""
 
-    def __init__(self, settings, registry, pools, persister, clock, events=None):
+    def __init__(self, settings, registry, pools, persister, clock, events=None, copies=None, fetches=None):
         self.config = settings
+        self.copies = copies        # copy_feeder.CopyFeeder: streamed copies' chunks
+        self.fetches = fetches      # fetch_sink.FetchSink: files workers send back
         self.registry = registry
         self.pools = pools
         self.persister = persister
@@ -84,6 +86,10 @@ class ActiveWorkers:
                          protocol.RESULT: self._result, protocol.SYNC: self._sync,
                          protocol.KILL_RESULT: self._kill_result, protocol.PING: self._ping,
                          protocol.PONG: self._pong, protocol.ERROR: self._error}
+        if copies is not None:
+            self.handlers.update({protocol.COPY_FROM: copies.copy_from, protocol.COPY_ACK: copies.copy_ack})
+        if fetches is not None:
+            self.handlers[protocol.FETCH_CHUNK] = fetches.chunk
 
     def known_addresses(self):
         """The addresses this master's workers last came from (their reserve of handshake slots)."""
@@ -94,6 +100,9 @@ class ActiveWorkers:
         its link closes; ``welcome`` is the frame that tells it it is in."""
         session = WorkerSession(link, hello.name, address, hello.features, hello.labels, hello.users,
                                 hello.instance)
+        if self.copies is not None:
+            # A copy holds back while the link has a frame queued: it goes on as the link drains.
+            link.on_drained = lambda: self.copies.drained(session)
         self._claim(session)
         try:
             link.send_now(welcome)
@@ -114,6 +123,10 @@ class ActiveWorkers:
         self._remember(self.registry.attach(session, self.clock()))
 
     def _release(self, session):
+        if self.copies is not None:
+            self.copies.forget(session)
+        if self.fetches is not None:
+            self.fetches.forget(session)
         info = self.registry.detach(session, self.clock())
         if info is not None:
             log.info("worker %s offline", session.name)
@@ -178,6 +191,10 @@ class ActiveWorkers:
         self.registry.heard_from(session.name, self.clock())
         ended = self.registry.job_ended(session.name, result["job"])    # runningJobs at once, not at the next beat
         self.pools.on_result(session, result)
+        if self.copies is not None:
+            self.copies.ended(session, result["job"])
+        if self.fetches is not None:
+            self.fetches.ended(session, result["job"])
         if ended:
             self._changed(session.name)
 
@@ -190,6 +207,8 @@ class ActiveWorkers:
         # queueing, a rolling batch); its lost jobs are settled in the same call.
         session.ready = True
         self.pools.on_sync(session, running, self.registry.resumes(session))
+        if self.fetches is not None:
+            self.fetches.resume(session)        # fetches under way go on from where the master's copy ends
         changed = self.registry.synced(session)
         if changed is not None:
             # Saved after the sync's own changes (the jobs it gave up on), in the same

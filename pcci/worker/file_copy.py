@@ -73,6 +73,16 @@ def owner_ids(owner):
     return uid, gid
 
 
+def open_parent(directory, use_openat2=True):
+    """A descriptor of ``directory`` (absolute), reached without following a link; CopyRefused."""
+    try:
+        return open_directory(directory.split("/")[1:] if directory != "/" else [], use_openat2)
+    except NotReached as exc:
+        raise CopyRefused(str(exc))
+    except OSError as exc:
+        raise CopyRefused("cannot open the directory %s: %s" % (directory, exc.strerror or exc))
+
+
 def temporary_name(name):
     """A fresh name for this copy's file beside ``name``: hidden, marked, random (pure but for the random)."""
     return ".%s%s%s" % (name[:TEMPORARY_NAME_CHARS], TEMPORARY_MARK, secrets.token_hex(8))
@@ -84,12 +94,7 @@ def write(dest, data, mode=None, owner=None, use_openat2=True, use_tmpfile=True)
     take the fallbacks a kernel or filesystem without them takes."""
     directory, name = check_destination(dest)
     uid, gid = owner_ids(owner)
-    try:
-        dir_fd = open_directory(directory.split("/")[1:] if directory != "/" else [], use_openat2)
-    except NotReached as exc:
-        raise CopyRefused(str(exc))
-    except OSError as exc:
-        raise CopyRefused("cannot open the directory %s: %s" % (directory, exc.strerror or exc))
+    dir_fd = open_parent(directory, use_openat2)
     temporary = None
     try:
         try:

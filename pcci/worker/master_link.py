@@ -51,8 +51,10 @@ def open_tcp(host, port, timeout):
 
 
 class MasterLink:
-    def __init__(self, settings, key, node, runner, outbox, live_channel=None):
+    def __init__(self, settings, key, node, runner, outbox, live_channel=None, copies=None, fetches=None):
         self.config = settings
+        self.copies = copies            # copy_streams.CopyStreams: files sent in chunks
+        self.fetches = fetches          # fetch_streams.FetchStreams: files read here for the master
         self.key = key
         self.node = node
         self.runner = runner
@@ -170,7 +172,9 @@ class MasterLink:
             self.outbox.attach(link)
             if self.live_channel is not None:
                 self.live_channel.attach(link, protocol.LIVE_OUTPUT in protocol.features(welcome))
-            link.send({"type": protocol.SYNC, "running": self.runner.outstanding_ids()})
+            link.send({"type": protocol.SYNC, "running": self.runner.outstanding_ids() + self._copy_ids()})
+            if self.copies is not None:
+                self.copies.resume(link)
             beat = gevent.spawn(self._heartbeats, link)
             self._link = link
             try:
@@ -184,7 +188,7 @@ class MasterLink:
     def _heartbeats(self, link):
         while not link.closed:
             message = {"type": protocol.HEARTBEAT, "stats": stats.collect(),
-                       "running": self.runner.running_ids(), "queued": self.runner.queued_ids()}
+                       "running": self.runner.running_ids() + self._copy_ids(), "queued": self.runner.queued_ids()}
             link.send(message)
             gevent.sleep(self.config.heartbeat_interval)
 
@@ -192,6 +196,10 @@ class MasterLink:
         handlers = {protocol.RUN: self._run, protocol.KILL: self._kill, protocol.ACK: self._acknowledged,
                     protocol.COPY: self._copy, protocol.OUTPUT_FROM: self._output_from, protocol.PING: self._ping,
                     protocol.ERROR: self._error}
+        if self.copies is not None:
+            handlers.update({protocol.COPY_BEGIN: self._copy_begin, protocol.COPY_CHUNK: self.copies.chunk})
+        if self.fetches is not None:
+            handlers.update({protocol.FETCH_BEGIN: self._fetch_begin, protocol.FETCH_ACK: self.fetches.ack})
         while True:
             message = protocol.check_known(link.receive(self.config.link_timeout), protocol.FROM_MASTER)
             handler = handlers.get(message["type"])
@@ -208,8 +216,17 @@ class MasterLink:
         # output readers and finished jobs in between.
         gevent.sleep(0)
 
+    def _copy_ids(self):
+        """Copies and fetches under way: running jobs, to the master."""
+        return ((self.copies.job_ids() if self.copies is not None else []) +
+                (self.fetches.job_ids() if self.fetches is not None else []))
+
     def _kill(self, link, message):
-        outcome = self.runner.kill(message["job"])
+        outcome = self.copies.kill(message["job"]) if self.copies is not None else None
+        if outcome is None and self.fetches is not None:
+            outcome = self.fetches.kill(message["job"])
+        if outcome is None:
+            outcome = self.runner.kill(message["job"])
         link.send({"type": protocol.KILL_RESULT, "job": message["job"], "outcome": outcome.value})
 
     def _acknowledged(self, link, message):
@@ -224,6 +241,14 @@ class MasterLink:
         except ValueError:
             raise protocol.ProtocolError("copy %s: content is not base64" % message["job"][:100])
         self.runner.copy(message["job"], message["dest"], data, message.get("mode"), message.get("owner"))
+
+    def _copy_begin(self, link, message):
+        if not self.outbox.holds(message["job"]):       # else done already: its result is on its way
+            self.copies.begin(link, message)
+
+    def _fetch_begin(self, link, message):
+        if not self.outbox.holds(message["job"]):
+            self.fetches.begin(link, message)
 
     def _output_from(self, link, message):
         self.runner.output_from(message["job"], message["offsets"])

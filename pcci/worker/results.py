@@ -69,6 +69,13 @@ def copied(job_id, dest, size, sha256, start, end):
                           "wrote %d bytes (sha256 %s) to %s\n" % (size, sha256, dest), "", False, False)
 
 
+def unpacked(job_id, dest, made, start, end):
+    """A directory tree (`pcci copy -r`) unpacked beneath dest; ``made`` is partial_file.Unpacked."""
+    return result_message(job_id, JobState.SUCCEEDED, 0, None, start, end,
+                          "unpacked %d files, %d directories and %d links (%d bytes; tar sha256 %s) beneath %s\n"
+                          % (made.files, made.directories, made.links, made.size, made.sha256, dest), "", False, False)
+
+
 def copy_failed(job_id, exc, start, end):
     """A copy the worker failed to make for a reason nobody foresaw (a bug)."""
     return result_message(job_id, JobState.FAILED, None, None, start, end, "",
@@ -79,6 +86,13 @@ def copy_failed(job_id, exc, start, end):
 def copy_refused(job_id, reason, start, end):
     return result_message(job_id, JobState.FAILED, None, None, start, end, "", "pcci: copy refused: %s\n" % reason,
                           False, False)
+
+
+def copy_killed(job_id, received, size, start, end):
+    """A streamed copy killed before its last byte: its partial file is gone, nothing replaced."""
+    return result_message(job_id, JobState.KILLED, None, None, start, end, "",
+                          "pcci: the copy was killed after %d of its %d bytes; the destination was not "
+                          "touched\n" % (received, size), False, False)
 
 
 def cancelled(job_id, when):

@@ -13,6 +13,8 @@ from ..open_files import raise_open_file_limit
 from ..clock import monotonic
 from ..errors import CannotStart, ConfigError
 from . import cgroups, orphans
+from .copy_streams import CopyStreams
+from .fetch_streams import FetchStreams
 from .job_user import JobUsers
 from .live_output import LiveChannel
 from .master_link import MasterLink
@@ -70,7 +72,8 @@ def run(cfg, make_runner=Runner):
                     "another user will fail (enable the root-jobs drop-in, docs/security.md)", users.running_as)
     runner = make_runner(cfg.shell, cfg.output_cap_bytes, cfg.kill_grace, outbox.deliver, worker_id,
                     cfg.max_jobs, job_cgroups, live_channel, users)
-    link = MasterLink(cfg, key, node, runner, outbox, live_channel)
+    link = MasterLink(cfg, key, node, runner, outbox, live_channel, CopyStreams(outbox.deliver),
+                      FetchStreams(outbox.deliver))
 
     stopping = Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

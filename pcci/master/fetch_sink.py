@@ -1,0 +1,187 @@
+"""The master's side of reverse copies (protocol ``file_fetch``, POST /fetch, `pcci fetch`):
+each worker's file arrives in chunks and is spooled to ``<state_dir>/fetched/POOL/NODE``,
+never held in memory, until the client downloads it (GET /pool/ID/files/NODE) and
+``pool_retention`` has passed.
+
+A chunk is stored, then acknowledged (``fetch_ack``): the worker keeps at most a couple
+unacknowledged, so a slow disk slows the worker, not the master's memory. A file over
+``max_copy_bytes`` is refused (the job is killed). After a dropped link or a restart the
+master tells the worker where its copy ends (``fetch_begin`` with that offset, after the
+worker's sync) and the worker goes on from there. When the last chunk is in, the sha256
+of the stored bytes must be the one the worker computed; the file is then complete.
+"""
+
+import base64
+import hashlib
+import logging
+import os
+import shutil
+
+from .. import protocol
+from ..states import JobState
+
+log = logging.getLogger(__name__)
+
+READ_BYTES = 1024 * 1024
+
+
+def node_file(node):
+    """A node's name as a file name (pure): node names may hold any printable character but '/'."""
+    return node.encode("utf-8").hex()
+
+
+def running_fetch(core, worker, job_id):
+    """The path a fetch running on ``worker`` as ``job_id`` reads, else None."""
+    pool = core.find(job_id.partition("/")[0])
+    if pool is None or pool.copy is None or not pool.copy.fetch:
+        return None
+    job = pool.jobs.get(worker)
+    if job is None or job.job_id != job_id or job.state is not JobState.RUNNING:
+        return None
+    return pool.copy.dest
+
+
+def running_fetches(core, worker):
+    """(job id, path) of every fetch running on ``worker``."""
+    found = []
+    for pool in list(core.active.values()):
+        if pool.copy is not None and pool.copy.fetch:
+            job = pool.jobs.get(worker)
+            if job is not None and job.state is JobState.RUNNING:
+                found.append((job.job_id, pool.copy.dest))
+    return found
+
+
+def _prefix_hash(path, size):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        left = size
+        while left:
+            piece = handle.read(min(READ_BYTES, left))
+            if not piece:
+                break
+            digest.update(piece)
+            left -= len(piece)
+    return digest
+
+
+class Receiving:
+    __slots__ = ("fd", "offset", "hash", "part")
+
+    def __init__(self, fd, offset, digest, part):
+        self.fd, self.offset, self.hash, self.part = fd, offset, digest, part
+
+
+class FetchSink:
+    def __init__(self, directory, find_fetch, find_fetches, max_bytes, hash_in_thread=None):
+        self.directory = directory
+        self.find_fetch = find_fetch        # (worker, job id) -> the path it reads, while it runs
+        self.find_fetches = find_fetches    # worker -> [(job id, path)] running there
+        self.max_bytes = max_bytes
+        self.hash_in_thread = hash_in_thread or (lambda function, *args: function(*args))
+        self.streams = {}                   # (session, job id) -> Receiving
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+
+    def path(self, pool_id, node):
+        return os.path.join(self.directory, pool_id, node_file(node))
+
+    def resume(self, session):
+        """After the worker's sync: each fetch running there goes on from where its file ends."""
+        for job_id, path in self.find_fetches(session.name):
+            pool_id = job_id.partition("/")[0]
+            part = self.path(pool_id, session.name) + ".part"
+            try:
+                offset = os.stat(part).st_size
+            except FileNotFoundError:
+                offset = 0
+            if offset:
+                log.info("fetch %s from %s goes on from byte %d", job_id, session.name, offset)
+            session.send({"type": protocol.FETCH_BEGIN, "job": job_id, "path": path, "offset": offset})
+
+    def chunk(self, session, message):
+        protocol.checked(message, protocol.FETCH_CHUNK)
+        job, size = message["job"], message["bytes"]
+        if self.find_fetch(session.name, job) is None:
+            session.send({"type": protocol.KILL, "job": job})
+            return
+        key = (session, job)
+        receiving = self.streams.get(key) or self._open(key, job, session.name)
+        if message["offset"] != receiving.offset:
+            return          # sent before our last fetch_begin: the worker goes on from there
+        if size > self.max_bytes or size < receiving.offset:
+            log.warning("fetch %s: the file is %d bytes, over max_copy_bytes %d (or shorter than what "
+                        "came already); killing it", job, size, self.max_bytes)
+            self._drop(key, remove=True)
+            session.send({"type": protocol.KILL, "job": job})
+            return
+        try:
+            data = base64.b64decode(message["data"], validate=True)
+        except ValueError:
+            raise protocol.ProtocolError("fetch_chunk %s: data is not base64" % job[:100])
+        if receiving.offset + len(data) > size:
+            raise protocol.ProtocolError("fetch_chunk %s goes past the %d bytes it announced" % (job[:100], size))
+        view = memoryview(data)
+        while view:
+            view = view[os.write(receiving.fd, view):]
+        receiving.hash.update(data)
+        receiving.offset += len(data)
+        session.send({"type": protocol.FETCH_ACK, "job": job, "offset": receiving.offset})
+        if receiving.offset == size and message.get("sha256") is not None:
+            self._complete(key, receiving, message["sha256"])
+
+    def _open(self, key, job, node):
+        pool_id = job.partition("/")[0]
+        os.makedirs(os.path.join(self.directory, pool_id), mode=0o700, exist_ok=True)
+        part = self.path(pool_id, node) + ".part"
+        fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        offset = os.fstat(fd).st_size
+        digest = self.hash_in_thread(_prefix_hash, part, offset) if offset else hashlib.sha256()
+        receiving = self.streams[key] = Receiving(fd, offset, digest, part)
+        return receiving
+
+    def _complete(self, key, receiving, sha256):
+        self._drop(key)
+        if receiving.hash.hexdigest() != sha256:
+            log.warning("fetch %s: the stored bytes have sha256 %s, not %s as the worker read them (the file "
+                        "changed between two attempts?); dropped", key[1], receiving.hash.hexdigest(), sha256)
+            os.unlink(receiving.part)
+            return
+        os.rename(receiving.part, receiving.part[:-len(".part")])
+
+    def _drop(self, key, remove=False):
+        receiving = self.streams.pop(key, None)
+        if receiving is not None:
+            os.close(receiving.fd)
+            if remove:
+                os.unlink(receiving.part)
+
+    def forget(self, session):
+        for key in [key for key in self.streams if key[0] is session]:
+            self._drop(key)
+
+    def ended(self, session, job_id):
+        self._drop((session, job_id))
+
+    def open(self, pool_id, node):
+        """(size, open file) of a node's complete fetched file, or None."""
+        try:
+            handle = open(self.path(pool_id, node), "rb")
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return os.fstat(handle.fileno()).st_size, handle
+
+    def purge(self, older_than, running):
+        """Remove the fetched files of pools not running whose directory was last changed
+        before ``older_than`` (seconds since 1970); how many pools."""
+        removed = 0
+        for pool_id in os.listdir(self.directory):
+            path = os.path.join(self.directory, pool_id)
+            if pool_id in running:
+                continue
+            try:
+                if os.stat(path).st_mtime < older_than:
+                    shutil.rmtree(path)
+                    removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
