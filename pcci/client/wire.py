@@ -87,14 +87,13 @@ def request_bytes(method, target, authority, headers=(), body=None, close=True):
     as http.client does."""
     lines = ["%s %s HTTP/1.1" % (method, target), "Host: " + authority, "Accept-Encoding: identity"]
     lines += ["Connection: close"] if close else []
-    lines += ["%s: %s" % (name, value) for name, value in headers]
+    for name, value in headers:
+        if any(character < " " or character == "\x7f" for character in name + value):
+            raise ValueError("the request header %s holds a control character (a line break?)" % name[:100])
+        lines.append("%s: %s" % (name, value))
     if body is not None or method in ("POST", "PUT", "PATCH"):
         lines.append("Content-Length: %d" % len(body or b""))
-    head = "\r\n".join(lines) + "\r\n\r\n"
-    for character in head:
-        if character < " " and character not in "\r\n":
-            raise ValueError("a request header holds a control character")
-    return head.encode("latin-1") + (body or b"")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
 
 
 def parse_status_line(line):
@@ -116,7 +115,7 @@ def parse_header_line(line):
     return name, value.strip(" \t")
 
 
-def body_framing(method, status, headers):
+def body_framing(method, status, headers, max_body=MAX_BODY_BYTES):
     """How the answer's body ends: ('none', 0), ('length', N), ('chunked', None) or
     ('close', None), as RFC 9112 section 6.3 orders them."""
     if method == "HEAD" or status < 200 or status in NO_BODY_STATUSES:
@@ -132,8 +131,8 @@ def body_framing(method, status, headers):
     if len(values) != 1 or not all(value.isdigit() for value in values):
         raise BadAnswer("Content-Length %r is not one number of bytes" % length[:100])
     size = int(values.pop())
-    if size > MAX_BODY_BYTES:
-        raise BadAnswer("an answer of %d bytes is over the client's %d" % (size, MAX_BODY_BYTES))
+    if size > max_body:
+        raise BadAnswer("an answer of %d bytes is over the client's %d" % (size, max_body))
     return "length", size
 
 
@@ -202,15 +201,15 @@ class Answer:
     """An answer whose head has been read: ``status``, ``reason``, ``headers``; its body by
     ``read()`` whole or by iterating over its lines as they come (an event stream)."""
 
-    def __init__(self, sock, reader, status, reason, headers, framing):
-        self.sock, self._reader = sock, reader
+    def __init__(self, sock, reader, status, reason, headers, framing, max_body=MAX_BODY_BYTES):
+        self.sock, self._reader, self._max_body = sock, reader, max_body
         self.status, self.reason, self.headers = status, reason, headers
         self._framing, self._left = framing
         self._pieces = self._body()
 
     def _body(self):
-        """The body's bytes, piece by piece as they arrive, never more than MAX_BODY_BYTES."""
-        kind, reader, total = self._framing, self._reader, 0
+        """The body's bytes, piece by piece as they arrive, never more than ``max_body``."""
+        kind, reader, total, most = self._framing, self._reader, 0, self._max_body
         if kind == "none":
             return
         if kind == "length":
@@ -228,18 +227,21 @@ class Answer:
                 if not piece:
                     return
                 total += len(piece)
-                if total > MAX_BODY_BYTES:
-                    raise BadAnswer("an answer over the client's %d bytes" % MAX_BODY_BYTES)
+                if total > most:
+                    raise BadAnswer("an answer over the client's %d bytes" % most)
                 yield piece
         while True:         # chunked
-            size = parse_chunk_size(reader.line(MAX_LINE_BYTES, "a chunk-size line"))
+            line = reader.line(MAX_LINE_BYTES, "a chunk-size line")
+            if not line:
+                raise BadAnswer("the chunked body ended before its last chunk")
+            size = parse_chunk_size(line)
             if size == 0:
                 while reader.line(MAX_LINE_BYTES, "a trailer line") not in (b"\r\n", b"\n", b""):
                     pass
                 return
             total += size
-            if total > MAX_BODY_BYTES:
-                raise BadAnswer("an answer over the client's %d bytes" % MAX_BODY_BYTES)
+            if total > most:
+                raise BadAnswer("an answer over the client's %d bytes" % most)
             while size:
                 piece = reader.some(min(size, RECV_BYTES))
                 if not piece:
@@ -259,8 +261,8 @@ class Answer:
         for piece in self._pieces:
             pending += piece
             *lines, pending = pending.split(b"\n")
-            if len(pending) > MAX_BODY_BYTES:
-                raise BadAnswer("a line over the client's %d bytes" % MAX_BODY_BYTES)
+            if len(pending) > self._max_body:
+                raise BadAnswer("a line over the client's %d bytes" % self._max_body)
             for line in lines:
                 yield line + b"\n"
         if pending:
@@ -276,8 +278,9 @@ class Answer:
         self.close()
 
 
-def read_answer(sock, method):
-    """The answer's head from ``sock``, 1xx interim answers skipped."""
+def read_answer(sock, method, max_body=MAX_BODY_BYTES):
+    """The answer's head from ``sock``, 1xx interim answers skipped; its body is read
+    later, from the Answer, up to ``max_body`` bytes."""
     reader = _Reader(sock)
     while True:
         line = reader.line(MAX_LINE_BYTES, "the status line")
@@ -289,14 +292,15 @@ def read_answer(sock, method):
             line = reader.line(MAX_LINE_BYTES, "a header line")
             if line in (b"\r\n", b"\n"):
                 break
-            if not line:
+            if not line.endswith(b"\n"):
                 raise BadAnswer("the answer's head broke off")
             if len(fields) == MAX_HEADERS:
                 raise BadAnswer("more than %d header lines" % MAX_HEADERS)
             fields.append(parse_header_line(line))
         if status >= 200 or status == 101:
             headers = Headers(fields)
-            return Answer(sock, reader, status, reason, headers, body_framing(method, status, headers))
+            return Answer(sock, reader, status, reason, headers, body_framing(method, status, headers, max_body),
+                          max_body)
 
 
 def open_url(method, url, body=None, headers=(), timeout=60.0, tls=None, environ=os.environ):
@@ -306,7 +310,7 @@ def open_url(method, url, body=None, headers=(), timeout=60.0, tls=None, environ
     scheme, host, port, authority, path = split_url(url)
     target, address = path or "/", (host, port)
     extra = list(headers)
-    proxy = _proxy_for(scheme, host, environ)
+    proxy = _proxy_for(scheme, authority, environ)
     if proxy is not None:
         address, proxy_authorization = proxy
         if proxy_authorization:
@@ -350,17 +354,16 @@ def connect(address, timeout):
     raise failure or OSError("no address for %r" % address[0])
 
 
-def _proxy_for(scheme, host, environ):
+def _proxy_for(scheme, authority, environ):
     """((host, port), Proxy-Authorization or None) when a *_proxy variable sends this URL
-    through a proxy, as urllib would (its own rules, imported only then); else None."""
-    if not any(name.lower().endswith("_proxy") and name.lower() != "no_proxy" for name in environ):
+    through a proxy, as urllib would (its no_proxy rules, imported only then); else None."""
+    proxies = proxies_from(environ)
+    if scheme not in proxies:
         return None
     import urllib.request
-    proxies = urllib.request.getproxies_environment()
-    proxy = proxies.get(scheme)
-    if not proxy or urllib.request.proxy_bypass_environment(host, proxies):
+    if urllib.request.proxy_bypass_environment(authority, proxies):
         return None
-    _, user, password, hostport = urllib.request._parse_proxy(proxy)
+    _, user, password, hostport = urllib.request._parse_proxy(proxies[scheme])
     _, proxy_host, proxy_port, _, _ = split_url("http://" + hostport)
     authorization = None
     if user is not None:
@@ -369,6 +372,25 @@ def _proxy_for(scheme, host, environ):
         credentials = "%s:%s" % (urllib.parse.unquote(user), urllib.parse.unquote(password or ""))
         authorization = "Basic " + base64.b64encode(credentials.encode()).decode("ascii")
     return (proxy_host, proxy_port), authorization
+
+
+def proxies_from(environ):
+    """scheme -> proxy URL from *_proxy variables, as urllib.request.getproxies_environment
+    reads them (lowercase wins; a CGI script ignores HTTP_PROXY), but from ``environ``."""
+    proxies = {}
+    for name, value in environ.items():
+        name = name.lower()
+        if value and name.endswith("_proxy"):
+            proxies[name[:-6]] = value
+    if "REQUEST_METHOD" in environ:
+        proxies.pop("http", None)
+    for name, value in environ.items():
+        if name.endswith("_proxy"):
+            if value:
+                proxies[name[:-6]] = value
+            else:
+                proxies.pop(name[:-6], None)
+    return proxies
 
 
 def _tunnel(sock, authority, headers):
