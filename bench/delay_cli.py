@@ -175,6 +175,13 @@ def measure(args):
     print(json.dumps(results))
 
 
+def compile_tree(tree):
+    """Bytecode for the tree, as a .deb's install writes it (py3compile): with
+    PYTHONDONTWRITEBYTECODE set, each command would otherwise compile every module it imports."""
+    subprocess.run([PYTHON, "-m", "compileall", "-q", os.path.join(tree, "pcci")], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--before", required=True, help="the other tree (e.g. a git worktree of main)")
@@ -190,6 +197,8 @@ def main():
     if args.measure:
         return measure(args)
     before = os.path.abspath(args.before)
+    for tree in (before, REPO):
+        compile_tree(tree)
     with tempfile.TemporaryDirectory(prefix="pcci-delay-cli-") as directory:
         lab = Lab(directory, args.hosts)
         table = []
