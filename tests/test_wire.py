@@ -259,3 +259,59 @@ def test_http_proxy_variables_are_honoured_as_urllib_honours_them(server):
     environ = dict(environ, no_proxy="127.0.0.1")
     with wire.open_url("GET", "http://127.0.0.1:%d/x" % server.server_port, timeout=5, environ=environ) as answer:
         assert answer.status == 404         # straight to the server: no proxy listens any more
+
+
+def test_https_goes_through_a_connect_tunnel_and_the_pin_is_checked_end_to_end(tmp_path):
+    """$https_proxy: CONNECT to the master, TLS inside the tunnel, the certificate pinned
+    (the proxy's credentials never reach the master)."""
+    from pcci import tls
+    from pcci.client.transport import tls_wrapper
+    cert, key = str(tmp_path / "api.crt"), str(tmp_path / "api.key")
+    tls.ensure_certificate(cert, key, "wire-test", extra_names=["127.0.0.1"])
+    context = tls.server_context(cert, key)
+    heads = {}
+
+    def master(listener):
+        connection, _ = listener.accept()
+        with context.wrap_socket(connection, server_side=True) as secure:
+            heads["master"] = secure.recv(65536)
+            secure.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+
+    def proxy(listener, master_port):
+        connection, _ = listener.accept()
+        with connection, socket.create_connection(("127.0.0.1", master_port)) as upstream:
+            heads["proxy"] = connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            for source, sink in ((connection, upstream), (upstream, connection)):
+                threading.Thread(target=pipe, args=(source, sink), daemon=True).start()
+            done.wait(10)
+
+    def pipe(source, sink):
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    return
+                sink.sendall(data)
+        except OSError:
+            return
+
+    done = threading.Event()
+    with socket.create_server(("127.0.0.1", 0)) as master_listener, \
+            socket.create_server(("127.0.0.1", 0)) as proxy_listener:
+        master_port = master_listener.getsockname()[1]
+        threads = [threading.Thread(target=master, args=(master_listener,), daemon=True),
+                   threading.Thread(target=proxy, args=(proxy_listener, master_port), daemon=True)]
+        for thread in threads:
+            thread.start()
+        environ = {"https_proxy": "http://u:p@127.0.0.1:%d" % proxy_listener.getsockname()[1]}
+        url = "https://127.0.0.1:%d/health" % master_port
+        pin = tls.normalize_fingerprint(tls.file_fingerprint(cert))
+        with wire.open_url("GET", url, timeout=10, tls=tls_wrapper(fingerprint=pin), environ=environ) as answer:
+            assert (answer.status, answer.read()) == (200, b"{}")
+        done.set()
+        for thread in threads:
+            thread.join(10)
+    assert heads["proxy"].startswith(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\n" % master_port)
+    assert b"Proxy-Authorization: Basic dTpw\r\n" in heads["proxy"]
+    assert heads["master"].startswith(b"GET /health HTTP/1.1\r\n") and b"Proxy-Authorization" not in heads["master"]
