@@ -308,26 +308,24 @@ def open_url(method, url, body=None, headers=(), timeout=60.0, tls=None, environ
     of an https URL (pcci.client.transport checks the certificate there). ``timeout``
     bounds the connect and each read, as urllib's does. The caller closes the Answer."""
     scheme, host, port, authority, path = split_url(url)
-    target, address = path or "/", (host, port)
-    extra = list(headers)
+    target, address, headers = path or "/", (host, port), list(headers)
     proxy = _proxy_for(scheme, authority, environ)
     if proxy is not None:
-        address, proxy_authorization = proxy
-        if proxy_authorization:
-            extra.append(("Proxy-Authorization", proxy_authorization))
+        address, authorization = proxy
+        proxy_headers = [("Proxy-Authorization", authorization)] if authorization else []
         if scheme == "http":
             target = "http://%s%s" % (authority, target)     # the absolute form a proxy takes
+            headers += proxy_headers
     sock = connect(address, timeout)
     try:
         if scheme == "https":
             if proxy is not None:
-                _tunnel(sock, authority, extra[len(headers):])
-                extra = extra[:len(headers)]
+                _tunnel(sock, authority, proxy_headers)     # the master never sees them
             import socket
             sock = socket.socket(fileno=sock.detach())
             sock.settimeout(timeout)
             sock = tls(sock, host)
-        sock.sendall(request_bytes(method, target, authority, extra, body))
+        sock.sendall(request_bytes(method, target, authority, headers, body))
         return read_answer(sock, method)
     except BaseException:
         sock.close()
