@@ -213,13 +213,7 @@ class Answer:
         if kind == "none":
             return
         if kind == "length":
-            left = self._left
-            while left:
-                piece = reader.some(min(left, RECV_BYTES))
-                if not piece:
-                    raise BadAnswer("the body ended %d bytes early" % left)
-                left -= len(piece)
-                yield piece
+            yield from _counted(reader, self._left, "body")
             return
         if kind == "close":
             while True:
@@ -236,18 +230,14 @@ class Answer:
                 raise BadAnswer("the chunked body ended before its last chunk")
             size = parse_chunk_size(line)
             if size == 0:
-                while reader.line(MAX_LINE_BYTES, "a trailer line") not in (b"\r\n", b"\n", b""):
-                    pass
-                return
+                for _ in range(MAX_HEADERS + 1):
+                    if reader.line(MAX_LINE_BYTES, "a trailer line") in (b"\r\n", b"\n", b""):
+                        return
+                raise BadAnswer("more than %d trailer lines" % MAX_HEADERS)
             total += size
             if total > most:
                 raise BadAnswer("an answer over the client's %d bytes" % most)
-            while size:
-                piece = reader.some(min(size, RECV_BYTES))
-                if not piece:
-                    raise BadAnswer("a chunk ended %d bytes early" % size)
-                size -= len(piece)
-                yield piece
+            yield from _counted(reader, size, "chunk")
             if reader.exactly(2, "chunk") != b"\r\n":
                 raise BadAnswer("a chunk is not followed by CRLF")
 
@@ -276,6 +266,16 @@ class Answer:
 
     def __exit__(self, *exc_info):
         self.close()
+
+
+def _counted(reader, count, what):
+    """``count`` bytes from ``reader``, piece by piece as they arrive."""
+    while count:
+        piece = reader.some(min(count, RECV_BYTES))
+        if not piece:
+            raise BadAnswer("the %s ended %d bytes early" % (what, count))
+        count -= len(piece)
+        yield piece
 
 
 def read_answer(sock, method, max_body=MAX_BODY_BYTES):
