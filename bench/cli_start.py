@@ -11,7 +11,9 @@ of SAMPLES (trees alternated sample by sample, RUNS rounds):
 * ``python3 -c pass``: the interpreter's floor (the same for both trees);
 * first byte: process start to the request's first byte (interpreter, imports, parsing);
 * whole command: process start to exit, the pool printed (the CLI's own cost of a run);
-* a closed port: to its exit 69 (what bench/delay_cli.py's row of that name times).
+* a closed port: to its exit 69 (what bench/delay_cli.py's row of that name times);
+* CPU: the user + system time of ``-c pass`` and of the whole command (on a loaded
+  machine less noisy than wall time, which waits for a core).
 
 No master, no worker, no network but loopback: what is left is the CLI alone.
 """
@@ -19,6 +21,7 @@ No master, no worker, no network but loopback: what is left is the CLI alone.
 import argparse
 import json
 import os
+import resource
 import socket
 import statistics
 import subprocess
@@ -72,13 +75,20 @@ class StandIn:
         self.listener.close()
 
 
+def cpu_of_children():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run(argv, env, expect):
+    """(start, end, CPU seconds) of one command, which must exit with ``expect``."""
+    cpu = cpu_of_children()
     started = time.perf_counter()
     result = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=60, cwd="/")
     ended = time.perf_counter()
     if result.returncode != expect:
         raise RuntimeError("%s: status %d: %s" % (argv, result.returncode, result.stderr[-500:]))
-    return started, ended
+    return started, ended, cpu_of_children() - cpu
 
 
 def main():
@@ -97,21 +107,24 @@ def main():
     try:
         for round_number in range(1, args.runs + 1):
             rows = {row: {variant: [] for variant in trees} for row in
-                    ("python3 -c pass", "first byte", "whole command", "a closed port")}
+                    ("python3 -c pass", "first byte", "whole command", "a closed port", "python3 -c pass, CPU",
+                     "whole command, CPU")}
             for index in range(args.samples * 2):
                 variant = ("before", "after")[index % 2]
                 env = dict(os.environ, PYTHONPATH=trees[variant], PCCI_TOKEN="t" * 20,
                            PCCI_URL="http://127.0.0.1:%d" % stand_in.port)
-                started, ended = run([args.python, "-c", "pass"], env, 0)
+                started, ended, cpu = run([args.python, "-c", "pass"], env, 0)
                 rows["python3 -c pass"][variant].append(ended - started)
+                rows["python3 -c pass, CPU"][variant].append(cpu)
                 before_count = len(stand_in.first_bytes)
-                started, ended = run(command, env, 0)
+                started, ended, cpu = run(command, env, 0)
+                rows["whole command, CPU"][variant].append(cpu)
                 if len(stand_in.first_bytes) != before_count + 1:
                     raise RuntimeError("the stand-in saw %d requests, not one" % (len(stand_in.first_bytes)
                                                                                  - before_count))
                 rows["first byte"][variant].append(stand_in.first_bytes[-1] - started)
                 rows["whole command"][variant].append(ended - started)
-                started, ended = run(command, dict(env, PCCI_URL="http://127.0.0.1:1"), 69)
+                started, ended, _ = run(command, dict(env, PCCI_URL="http://127.0.0.1:1"), 69)
                 rows["a closed port"][variant].append(ended - started)
             print("\nround %d: ms, median of %d; before and after alternated sample by sample" % (round_number,
                                                                                               args.samples))
