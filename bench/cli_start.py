@@ -4,13 +4,15 @@ and to its end against a master that answers at once. Two code trees, alternated
     python3 bench/cli_start.py --before /path/to/other/tree [--samples 31] [--runs 2]
 
 A stand-in master on loopback (a thread here) takes each connection, notes when the
-request's first byte came, and answers POST /job?wait= with a finished one-job pool the
+request's first byte came, and answers POST /job?wait= with a finished pool (one job, or
+20 for a target of every worker) the
 moment the request is whole, chunked as the master answers it. Rows, per tree, median
 of SAMPLES (trees alternated sample by sample, RUNS rounds):
 
 * ``python3 -c pass``: the interpreter's floor (the same for both trees);
 * first byte: process start to the request's first byte (interpreter, imports, parsing);
 * whole command: process start to exit, the pool printed (the CLI's own cost of a run);
+* -a: ``pcci run -a -- true``, answered with a pool of 20 jobs (their names folded);
 * a closed port: to its exit 69 (what bench/delay_cli.py's row of that name times);
 * CPU: the user + system time of ``-c pass`` and of the whole command (on a loaded
   machine less noisy than wall time, which waits for a core).
@@ -30,10 +32,14 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON = "/usr/bin/python3"         # Debian's, as a Pi runs it
-POOL = {"id": "0190aaaa-0000-7000-8000-000000000001", "cmd": "true", "status": "done", "exitCode": 0,
-        "states": {"succeeded": 1},
-        "jobs": {"n1": {"state": "succeeded", "exitCode": 0, "stdout": "", "stderr": "", "signal": None,
-                        "stdoutTruncated": False, "stderrTruncated": False}}}
+HOSTS = 20                          # in the pool `pcci run -a` gets, as over bench/delay_cli.py's lab
+JOB = {"state": "succeeded", "exitCode": 0, "stdout": "", "stderr": "", "signal": None, "stdoutTruncated": False,
+       "stderrTruncated": False}
+
+
+def pool(count):
+    return {"id": "0190aaaa-0000-7000-8000-000000000001", "cmd": "true", "status": "done", "exitCode": 0,
+            "states": {"succeeded": count}, "jobs": {"n%d" % n: JOB for n in range(1, count + 1)}}
 
 
 class StandIn:
@@ -47,11 +53,15 @@ class StandIn:
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
+    @staticmethod
+    def answer(count):
+        body = json.dumps(pool(count)).encode()
+        return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLocation: /pool/%s\r\n"
+                b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n1\r\n \r\n%x\r\n%s\r\n0\r\n\r\n"
+                % (pool(count)["id"].encode(), len(body), body))
+
     def _serve(self):
-        body = json.dumps(POOL).encode()
-        answer = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLocation: /pool/%s\r\n"
-                  b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n1\r\n \r\n%x\r\n%s\r\n0\r\n\r\n"
-                  % (POOL["id"].encode(), len(body), body))
+        answers = {1: self.answer(1), HOSTS: self.answer(HOSTS)}
         while not self.closing:
             try:
                 connection, _ = self.listener.accept()
@@ -68,7 +78,8 @@ class StandIn:
                                if line.lower().startswith(b"content-length:")), 0)
                 while len(body_part) < length:
                     body_part += connection.recv(65536)
-                connection.sendall(answer)
+                every = json.loads(body_part).get("workers") == "*"
+                connection.sendall(answers[HOSTS if every else 1])
 
     def close(self):
         self.closing = True
@@ -107,8 +118,8 @@ def main():
     try:
         for round_number in range(1, args.runs + 1):
             rows = {row: {variant: [] for variant in trees} for row in
-                    ("python3 -c pass", "first byte", "whole command", "a closed port", "python3 -c pass, CPU",
-                     "whole command, CPU")}
+                    ("python3 -c pass", "first byte", "whole command", "-a, 20 jobs printed", "a closed port",
+                     "python3 -c pass, CPU", "whole command, CPU", "-a, 20 jobs, CPU")}
             for index in range(args.samples * 2):
                 variant = ("before", "after")[index % 2]
                 env = dict(os.environ, PYTHONPATH=trees[variant], PCCI_TOKEN="t" * 20,
@@ -124,6 +135,9 @@ def main():
                                                                                  - before_count))
                 rows["first byte"][variant].append(stand_in.first_bytes[-1] - started)
                 rows["whole command"][variant].append(ended - started)
+                started, ended, cpu = run(command[:4] + ["-a"] + command[6:], env, 0)
+                rows["-a, 20 jobs printed"][variant].append(ended - started)
+                rows["-a, 20 jobs, CPU"][variant].append(cpu)
                 started, ended, _ = run(command, dict(env, PCCI_URL="http://127.0.0.1:1"), 69)
                 rows["a closed port"][variant].append(ended - started)
             print("\nround %d: ms, median of %d; before and after alternated sample by sample" % (round_number,
