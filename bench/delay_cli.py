@@ -142,6 +142,8 @@ def measure(args):
     }
     results = {}
     for row, make in rows.items():
+        if args.rows and not any(word in row for word in args.rows.split(",")):
+            continue
         samples = {variant: [] for variant in trees}
         supported = {variant: True for variant in trees}
         for variant in trees:               # one untimed call each: connections and caches warm
@@ -156,6 +158,8 @@ def measure(args):
                 action, check = make(variant)
                 samples[variant].append(timed(action, check))
         results[row] = {variant: statistics.median(s) if s else None for variant, s in samples.items()}
+    if args.rows and "clush" not in args.rows:
+        return print(json.dumps(results))
     clush_options = "-o ControlMaster=auto -o ControlPath=%s/%%C -o ControlPersist=300" % args.control_dir
     env = dict(os.environ, HOME=args.home)
     for label, targets in (("1 host", [host_address(1)]),
@@ -171,6 +175,13 @@ def measure(args):
     print(json.dumps(results))
 
 
+def compile_tree(tree):
+    """Bytecode for the tree, as a .deb's install writes it (py3compile): with
+    PYTHONDONTWRITEBYTECODE set, each command would otherwise compile every module it imports."""
+    subprocess.run([PYTHON, "-m", "compileall", "-q", os.path.join(tree, "pcci")], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--before", required=True, help="the other tree (e.g. a git worktree of main)")
@@ -178,6 +189,7 @@ def main():
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--samples", type=int, default=9)
     parser.add_argument("--rtts", default="2.3,50.5", help="round-trip times in ms, comma-separated")
+    parser.add_argument("--rows", help="only the rows whose name holds one of these words (comma-separated)")
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     parser.add_argument("--control-dir", help=argparse.SUPPRESS)
@@ -185,6 +197,8 @@ def main():
     if args.measure:
         return measure(args)
     before = os.path.abspath(args.before)
+    for tree in (before, REPO):
+        compile_tree(tree)
     with tempfile.TemporaryDirectory(prefix="pcci-delay-cli-") as directory:
         lab = Lab(directory, args.hosts)
         table = []
@@ -200,7 +214,8 @@ def main():
                     output = subprocess.run(
                         ["ip", "netns", "exec", lab.controller, PYTHON, os.path.abspath(__file__), "--measure",
                          "--before", before, "--hosts", str(args.hosts), "--samples", str(args.samples),
-                         "--home", lab.env["HOME"], "--control-dir", lab.control_dir],
+                         "--home", lab.env["HOME"], "--control-dir", lab.control_dir]
+                        + (["--rows", args.rows] if args.rows else []),
                         capture_output=True, text=True, timeout=1800, env=lab.env)
                     if output.returncode != 0:
                         sys.exit("measuring failed: %s" % output.stderr[-3000:])

@@ -139,6 +139,10 @@ def fold(names):
     commas where ClusterShell is not installed (the CLI may run without it)."""
     if len(names) < 2:
         return ",".join(names)      # nothing to fold: ClusterShell not even imported
+    from .node_ranges import fold_numbered
+    folded = fold_numbered(names)   # pi1..pi20: ClusterShell not imported either
+    if folded is not None:
+        return folded
     try:
         from ClusterShell.NodeSet import NodeSet
     except ImportError:

@@ -10,6 +10,7 @@ import sys
 
 from .. import __version__
 from ..states import OfflinePolicy, PoolStatus, values
+from .parser import ArgumentParser
 
 EXIT_CONFIG = 78   # EX_CONFIG from sysexits.h; systemd units stop restarting on it
 # The client's own failures (sysexits.h), apart from argparse's usage error (2).
@@ -358,7 +359,7 @@ def cmd_check_config(args):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="pcci", description="Run commands across a cluster of PCCI workers.")
+    parser = ArgumentParser(prog="pcci", description="Run commands across a cluster of PCCI workers.")
     parser.add_argument("--version", action="version", version="pcci " + __version__)
     connection_options(parser, None)
     sub = parser.add_subparsers(dest="command_name", required=True)

@@ -1,14 +1,12 @@
 """HTTP to the masters: one call, failover across the listed masters, a standby's 307
-followed, pinned or CA-checked https (stdlib only, so the CLI starts fast)."""
+followed, pinned or CA-checked https (on pcci.client.wire's plain socket, so the CLI
+starts fast)."""
 
-import http.client
 import json
 import os
-import ssl
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
+
+from . import wire
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 CLIENT_CONFIG = os.path.join(os.path.expanduser("~"), ".config", "pcci", "client.yaml")
@@ -71,38 +69,29 @@ def read_token_file(path):
     raise PcciError("the token file %s holds no token" % path, code=LOCAL_SETUP)
 
 
-class PinnedHTTPSConnection(http.client.HTTPSConnection):
-    """https to a master whose certificate must have one SHA-256 fingerprint (the master logs
-    it at start): no CA needed, and any other certificate is refused before a byte is sent."""
-
-    pinned = None
-
-    def connect(self):
-        import hashlib
-        super().connect()
-        seen = "sha256:" + hashlib.sha256(self.sock.getpeercert(binary_form=True)).hexdigest()
-        if seen != self.pinned:
-            self.sock.close()
-            raise ssl.SSLError("the master's certificate is %s, not the pinned %s" % (seen, self.pinned))
-
-
-class PinnedHTTPSHandler(urllib.request.HTTPSHandler):
-    def __init__(self, fingerprint):
+def tls_wrapper(cafile=None, fingerprint=None):
+    """``wrap(sock, host)`` for wire.open_url: the master's certificate checked against the
+    pinned SHA-256 fingerprint (the master logs it at start: no CA needed, and any other
+    certificate is refused before a byte is sent), else against ``cafile`` or the system's
+    CAs with the host name, as urllib checks it. ssl is imported only here."""
+    import ssl
+    if fingerprint:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE     # the pin checks the certificate instead
-        super().__init__(context=context)
-        self.connection = type("Pinned", (PinnedHTTPSConnection,), {"pinned": fingerprint})
+    else:
+        context = ssl.create_default_context(cafile=cafile)
 
-    def https_open(self, req):
-        return self.do_open(self.connection, req, context=self._context)
-
-
-class NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect comes back as the 307 it is: the client decides whether to follow it."""
-
-    def redirect_request(self, *args, **kwargs):
-        return None
+    def wrap(sock, host):
+        wrapped = context.wrap_socket(sock, server_hostname=host)
+        if fingerprint:
+            import hashlib
+            seen = "sha256:" + hashlib.sha256(wrapped.getpeercert(binary_form=True)).hexdigest()
+            if seen != fingerprint:
+                wrapped.close()
+                raise ssl.SSLError("the master's certificate is %s, not the pinned %s" % (seen, fingerprint))
+        return wrapped
+    return wrap
 
 
 def master_urls(text):
@@ -115,8 +104,8 @@ def master_urls(text):
 
 
 def origin(url):
-    parts = urllib.parse.urlsplit(url)
-    return "%s://%s" % (parts.scheme, parts.netloc)
+    scheme, _, _, authority, _ = wire.split_url(url)
+    return "%s://%s" % (scheme, authority)
 
 
 class Client:
@@ -134,11 +123,13 @@ class Client:
                 fingerprint = normalize_fingerprint(fingerprint)
             except ValueError as exc:
                 raise PcciError(str(exc), code=LOCAL_SETUP)
-            handler = PinnedHTTPSHandler(fingerprint)
-        else:
-            context = ssl.create_default_context(cafile=cafile) if cafile else None
-            handler = urllib.request.HTTPSHandler(context=context)
-        self.opener = urllib.request.build_opener(handler, NoRedirects)
+        self.cafile, self.fingerprint = cafile, fingerprint
+        self._tls = None            # made at the first https call: ssl is not imported for http
+
+    def _wrap_tls(self, sock, host):
+        if self._tls is None:
+            self._tls = tls_wrapper(self.cafile, self.fingerprint)
+        return self._tls(sock, host)
 
     def call(self, method, path, body=None, timeout=60, opened=None):
         """The JSON answer; ``opened(headers)`` is called with the answer's headers as soon
@@ -186,29 +177,34 @@ class Client:
                     raise PcciError("the master at %s is a standby, and so is the one it named (%s); an "
                                       "election may be under way: retry" % (base, exc.location), 307, "not_leader")
                 followed = True
-                candidates.insert(0, origin(exc.location))
+                try:
+                    candidates.insert(0, origin(exc.location))
+                except ValueError:
+                    raise PcciError("the master at %s is a standby and names no usable active master (%r)"
+                                    % (base, exc.location[:200]), 307, "not_leader")
             except _Unreachable as exc:
                 unreachable.append("%s: %s" % (base, exc.reason))
         raise PcciError("cannot reach the master at %s" % "; nor at ".join(unreachable))
 
     def _open_one(self, method, url, data, headers, timeout):
-        request = urllib.request.Request(url, data=data, method=method)
-        for name, value in headers.items():
-            request.add_header(name, value)
-        if self.token:
-            request.add_header("Authorization", "Bearer " + self.token)
+        headers = list(headers.items()) + ([("Authorization", "Bearer " + self.token)] if self.token else [])
         try:
-            return self.opener.open(request, timeout=timeout)
-        except urllib.error.HTTPError as exc:
+            answer = wire.open_url(method, url, data, headers, timeout, self._wrap_tls)
+        except OSError as exc:      # first: a certificate refused is an OSError and a ValueError
+            raise _Unreachable(exc)
+        except ValueError as exc:   # a URL that is not http(s)://host[:port], a header with a line break
+            raise PcciError(str(exc), code=LOCAL_SETUP)
+        if 200 <= answer.status < 300:
+            return answer
+        # A redirect comes back as the 307 it is: _open decides whether to follow it.
+        with answer:
             try:
-                error = json.loads(exc.read().decode("utf-8"))["error"]
-            except (ValueError, KeyError, TypeError):
-                raise PcciError("HTTP %d from %s" % (exc.code, origin(url)), exc.code)
-            if exc.code == 307 and error.get("code") == "not_leader" and exc.headers.get("Location"):
-                raise _NotLeader(exc.headers["Location"])
-            raise PcciError(error["message"], exc.code, error["code"], _seconds(exc.headers.get("Retry-After")))
-        except (urllib.error.URLError, OSError) as exc:
-            raise _Unreachable(getattr(exc, "reason", exc))
+                error = json.loads(answer.read().decode("utf-8"))["error"]
+            except (OSError, ValueError, KeyError, TypeError):
+                raise PcciError("HTTP %d from %s" % (answer.status, origin(url)), answer.status)
+        if answer.status == 307 and error.get("code") == "not_leader" and answer.headers.get("Location"):
+            raise _NotLeader(answer.headers["Location"])
+        raise PcciError(error["message"], answer.status, error["code"], _seconds(answer.headers.get("Retry-After")))
 
     def submit(self, cmd, workers=None, timeout=None, env=None, cwd=None, busy_retry=BUSY_RETRY_SECONDS,
                exclude=None, options=None, wait=None, accepted=None):
@@ -253,11 +249,13 @@ class Client:
         return self.call("GET", "/pools?" + query)
 
     def workers(self, target=None, exclude=None):
+        import urllib.parse
         query = urllib.parse.urlencode([(name, value) for name, value in (("target", target), ("exclude", exclude))
                                         if value])
         return self.call("GET", "/workers" + ("?" + query if query else ""))["workers"]
 
     def forget_worker(self, name):
+        import urllib.parse
         return self.call("DELETE", "/workers/%s" % urllib.parse.quote(name, safe=""))
 
     def kill(self, pool_id, workers=None):
