@@ -315,3 +315,13 @@ def test_https_goes_through_a_connect_tunnel_and_the_pin_is_checked_end_to_end(t
     assert heads["proxy"].startswith(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\n" % master_port)
     assert b"Proxy-Authorization: Basic dTpw\r\n" in heads["proxy"]
     assert heads["master"].startswith(b"GET /health HTTP/1.1\r\n") and b"Proxy-Authorization" not in heads["master"]
+
+
+def test_a_body_read_in_sizes_gives_every_byte_once_in_order():
+    # pcci fetch downloads a file this way: pieces of a size, never the whole body at once.
+    body = bytes(range(256)) * 41
+    answer = answer_from(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         + chunked([body[i:i + 1000] for i in range(0, len(body), 1000)]))
+    pieces = list(iter(lambda: answer.read(777), b""))
+    assert b"".join(pieces) == body and max(map(len, pieces)) == 777
+    assert answer.read(10) == b"" and answer.read() == b""

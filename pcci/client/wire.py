@@ -84,16 +84,43 @@ def split_url(url):
 
 def request_bytes(method, target, authority, headers=(), body=None, close=True):
     """The request's bytes: one send. Without a body, POST and PUT say Content-Length: 0,
-    as http.client does."""
+    as http.client does. A streamed body (a file: it has ``read``) is not among them: the
+    caller's headers give its Content-Length and ``send_stream`` sends it after."""
+    streamed = hasattr(body, "read")
     lines = ["%s %s HTTP/1.1" % (method, target), "Host: " + authority, "Accept-Encoding: identity"]
     lines += ["Connection: close"] if close else []
     for name, value in headers:
         if any(character < " " or character == "\x7f" for character in name + value):
             raise ValueError("the request header %s holds a control character (a line break?)" % name[:100])
         lines.append("%s: %s" % (name, value))
-    if body is not None or method in ("POST", "PUT", "PATCH"):
+    if streamed:
+        declared_length(headers)        # checked before anything is sent
+    elif body is not None or method in ("POST", "PUT", "PATCH"):
         lines.append("Content-Length: %d" % len(body or b""))
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return head if streamed else head + (body or b"")
+
+
+STREAM_PIECE_BYTES = 256 * 1024
+
+
+def declared_length(headers):
+    """The Content-Length a streamed body's caller gave, as a number."""
+    for name, value in headers:
+        if name.lower() == "content-length" and value.isascii() and value.isdigit():
+            return int(value)
+    raise ValueError("a streamed request body needs its Content-Length among the headers")
+
+
+def send_stream(sock, stream, length):
+    """Send ``length`` bytes read from ``stream``, a piece at a time (memory stays one piece)."""
+    left = length
+    while left > 0:
+        piece = stream.read(min(left, STREAM_PIECE_BYTES))
+        if not piece:
+            raise OSError("the file ended %d bytes short of the %d announced (did it shrink?)" % (left, length))
+        sock.sendall(piece)
+        left -= len(piece)
 
 
 def parse_status_line(line):
@@ -206,6 +233,7 @@ class Answer:
         self.status, self.reason, self.headers = status, reason, headers
         self._framing, self._left = framing
         self._pieces = self._body()
+        self._held = b""        # what read(size) took from a piece beyond size
 
     def _body(self):
         """The body's bytes, piece by piece as they arrive, never more than ``max_body``."""
@@ -241,9 +269,19 @@ class Answer:
             if reader.exactly(2, "chunk") != b"\r\n":
                 raise BadAnswer("a chunk is not followed by CRLF")
 
-    def read(self):
-        """The whole body (bytes)."""
-        return b"".join(self._pieces)
+    def read(self, size=None):
+        """The whole body (bytes); with ``size``, at most that many of its next bytes (b""
+        at its end), so a large download is held a piece at a time."""
+        if size is None:
+            held, self._held = self._held, b""
+            return held + b"".join(self._pieces)
+        while not self._held:
+            piece = next(self._pieces, None)
+            if piece is None:
+                return b""
+            self._held = piece
+        taken, self._held = self._held[:size], self._held[size:]
+        return taken
 
     def __iter__(self):
         """The body's lines, each with its b'\\n' (the last one may lack it), as they come."""
@@ -326,6 +364,8 @@ def open_url(method, url, body=None, headers=(), timeout=60.0, tls=None, environ
             sock.settimeout(timeout)
             sock = tls(sock, host)
         sock.sendall(request_bytes(method, target, authority, headers, body))
+        if hasattr(body, "read"):
+            send_stream(sock, body, declared_length(headers))
         return read_answer(sock, method)
     except BaseException:
         sock.close()
