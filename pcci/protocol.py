@@ -65,7 +65,10 @@ def largest_output_cap(max_frame_bytes):
 LIVE_OUTPUT = "live_output"     # output while a job runs: OUTPUT and OUTPUT_FROM
 FILE_COPY = "file_copy"         # COPY: write a file the master sends
 JOB_STDIN = "job_stdin"         # RUN's ``stdin``: bytes fed to the job's standard input
-FEATURES = (LIVE_OUTPUT, FILE_COPY, JOB_STDIN)
+# A result's output as raw bytes beside a small JSON header (framing's blob payload), so
+# a large output is held once on each side; a master that names it takes either kind.
+BLOB_FRAMES = "blobs"
+FEATURES = (LIVE_OUTPUT, FILE_COPY, JOB_STDIN, BLOB_FRAMES)
 STREAMS = ("stdout", "stderr")
 
 # A job's standard input (POST /job ``stdin``, RUN's ``stdin``), in bytes: it travels in the
