@@ -67,7 +67,7 @@ class Outbox:
         acknowledged goes out first, oldest first."""
         self.link, self.blobs = link, blobs
         for result in self.spool.pending() + list(self.in_memory.values()):
-            link.send(as_text(result))
+            link.send_payload(result_payload(result, blobs))
 
     def detach(self):
         self.link, self.blobs = None, True
