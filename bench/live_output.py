@@ -10,7 +10,7 @@ throughput of one job's output to a follower, with the processes' memory.
   output_cap_bytes large enough to keep it all (and max_frame_bytes to carry that as
   one result); the follower reads it all. MB/s from the first byte read to the last,
   how much of it came live (before the job's result), and the peak RSS of the worker
-  and the master, against the 2 x output_cap_bytes + 20 MB target.
+  and the master, against the 1.2 x output_cap_bytes + 30 MB target (issue 26).
 Real master and worker processes on loopback (the test suite's Cluster helper).
 """
 
@@ -144,10 +144,10 @@ def main():
                                        percentile(samples, 0.99) * 1000, max(samples) * 1000))
     sys.stdout.flush()
     result = throughput(args.megabytes)
-    target = 2 * result["cap_mb"] + 20
+    target = 1.2 * result["cap_mb"] + 30
     print("throughput, %d MB from one job: %.1f MB/s to the follower, %.0f%% of it live\n"
           "RSS MB (start / peak while streaming / peak with the result): worker %.0f / %.0f / %.0f, "
-          "master %.0f / %.0f / %.0f (target: each under 2 x cap + 20 = %.0f)"
+          "master %.0f / %.0f / %.0f (target: each under 1.2 x cap + 30 = %.0f)"
           % (args.megabytes, result["mb_s"], result["live"] * 100, *result["rss"]["worker"],
              *result["rss"]["master"], target))
 

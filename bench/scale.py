@@ -4,7 +4,14 @@ Measures: time for all to connect, fan-out (POST /job on every worker -> all res
 sustained results per second, master RSS with all connected, and the time for all to
 reconnect after the master is restarted.
 
-    python3 bench/scale.py [--store sqlite|mariadb|both] [COUNT ...]      (default: sqlite; 1000 10000)
+    python3 bench/scale.py [--pin] [--store sqlite|mariadb|both] [COUNT ...]      (default: sqlite; 1000 10000)
+
+With --pin the master (every thread of it) runs on CPU 0 and the swarm and this bench on
+CPU 1, so the master is measured alone: on a 2-core machine the swarm, which does ten
+thousand workers' side of each TLS handshake, otherwise takes the master's core too. The
+master's CPU seconds are printed either way (a fan-out's, the mean of three, and from
+the restart until all are back, its start included): on a shared machine they vary less
+than the wall times.
 
 With --store mariadb the master keeps its pools in a real MariaDB (InnoDB, default
 settings: a commit is flushed to disk) that the bench starts on loopback; ``both``
@@ -29,7 +36,20 @@ def online_count(cluster):
     return cluster.api("GET", "/health", timeout=120)[1].get("workersOnline", 0)   # 0 while standby
 
 
-def measure(count, plaintext=False, store=None):
+def pin_all_threads(pid, cpus):
+    """sched_setaffinity for every thread of ``pid`` (threads started later inherit it)."""
+    for tid in os.listdir("/proc/%d/task" % pid):
+        os.sched_setaffinity(int(tid), cpus)
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds ``pid`` has used so far."""
+    with open("/proc/%d/stat" % pid) as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(count, plaintext=False, store=None, pin=False):
     """One run against ``count`` simulated workers; ``plaintext`` turns the link's TLS off
     (worker_tls: false), to show what TLS costs; ``store`` is extra master settings (a
     store_url and its password file)."""
@@ -40,19 +60,25 @@ def measure(count, plaintext=False, store=None):
         swarm = None
         try:
             cluster.start_master(**settings)
+            if pin:
+                pin_all_threads(cluster.master.process.pid, {0})
             started = time.perf_counter()
-            swarm = subprocess.Popen([sys.executable, os.path.join(HERE, "swarm.py"), "--port",
+            swarm = subprocess.Popen((["taskset", "-c", "1"] if pin else []) + [sys.executable, os.path.join(HERE, "swarm.py"), "--port",
                                       str(cluster.worker_port), "--key", KEY, "--count", str(count)]
                                      + (["--plaintext"] if plaintext else []))
             wait_until(lambda: online_count(cluster) == count, timeout=600, interval=0.5, what="swarm online")
             connect_s = time.perf_counter() - started
             rss_mb = rss_kb(cluster.master.process.pid) / 1024
+            time.sleep(3)       # idle: the connection storm's garbage may be given back meanwhile
+            rss_settled_mb = rss_kb(cluster.master.process.pid) / 1024
             fanouts = []
+            cpu_before = cpu_seconds(cluster.master.process.pid)
             for _ in range(3):
                 t0 = time.perf_counter()
                 pool = cluster.run("true", None, wait=300)
                 fanouts.append(time.perf_counter() - t0)
                 assert len(pool["jobs"]) == count and pool["exitCode"] == 0
+            fanout_cpu_s = (cpu_seconds(cluster.master.process.pid) - cpu_before) / 3
             # Sustained: several pools back to back, results counted over the whole span.
             t0 = time.perf_counter()
             rounds = max(3, 20000 // count)
@@ -64,10 +90,14 @@ def measure(count, plaintext=False, store=None):
             cluster.master.stop()
             t0 = time.perf_counter()
             cluster.start_master(**settings)
+            if pin:
+                pin_all_threads(cluster.master.process.pid, {0})
             wait_until(lambda: online_count(cluster) == count, timeout=600, interval=0.5, what="reconnected")
             reconnect_s = time.perf_counter() - t0
+            reconnect_cpu_s = cpu_seconds(cluster.master.process.pid)
             return dict(count=count, connect_s=connect_s, fanout_s=min(fanouts), rate=rate, rss_mb=rss_mb,
-                        rss_after_mb=rss_after_mb, reconnect_s=reconnect_s)
+                        rss_settled_mb=rss_settled_mb,
+                        rss_after_mb=rss_after_mb, reconnect_s=reconnect_s, reconnect_cpu_s=reconnect_cpu_s, fanout_cpu_s=fanout_cpu_s)
         finally:
             if swarm is not None:
                 swarm.kill()
@@ -100,20 +130,23 @@ class MariaDbStore:
 
 
 def main(arguments):
-    store = "sqlite"
+    store, pin = "sqlite", False
+    if arguments[:1] == ["--pin"]:
+        pin, arguments = True, arguments[1:]
+        os.sched_setaffinity(0, {1})
     if arguments[:1] == ["--store"]:
         store, arguments = arguments[1], arguments[2:]
     counts = [int(a) for a in arguments] or [1000, 10000]
     kinds = ["sqlite", "mariadb"] if store == "both" else [store]
     database = MariaDbStore() if "mariadb" in kinds else None
-    print("store    workers  connect_s  fanout_s  results/s  master_RSS_MB(idle/after)  reconnect_s")
+    print("store    workers  connect_s  fanout_s (master CPU s)  results/s  master_RSS_MB(all in/3 s later/after)  reconnect_s  (master CPU s)")
     try:
         for count in counts:
             for kind in kinds:
-                r = measure(count, store=database.settings() if kind == "mariadb" else None)
-                print("%-7s  %7d  %9.2f  %8.3f  %9.0f  %10.1f / %-10.1f  %11.2f" % (
-                    kind, r["count"], r["connect_s"], r["fanout_s"], r["rate"], r["rss_mb"], r["rss_after_mb"],
-                    r["reconnect_s"]))
+                r = measure(count, store=database.settings() if kind == "mariadb" else None, pin=pin)
+                print("%-7s  %7d  %9.2f  %8.3f (%.2f)  %9.0f  %10.1f / %.1f / %-10.1f  %11.2f  (%.2f)" % (
+                    kind, r["count"], r["connect_s"], r["fanout_s"], r["fanout_cpu_s"], r["rate"], r["rss_mb"], r["rss_settled_mb"], r["rss_after_mb"],
+                    r["reconnect_s"], r["reconnect_cpu_s"]))
     finally:
         if database is not None:
             database.close()

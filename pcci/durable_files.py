@@ -45,13 +45,15 @@ def make_directories(path, mode=PRIVATE_DIRECTORY):
 
 
 def replace_durably(path, data):
-    """Write `data` to `path` so that after a power cut it holds either the old file or all of `data`."""
+    """Write `data` (bytes, or a tuple of parts written one after the other) to `path` so
+    that after a power cut it holds either the old file or all of `data`."""
     temporary = path + ".tmp"
     try:
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE_FILE)
         with os.fdopen(descriptor, "wb") as handle:
             os.fchmod(descriptor, PRIVATE_FILE)
-            handle.write(data)
+            for part in data if isinstance(data, tuple) else (data,):
+                handle.write(part)
             handle.flush()
             os.fsync(handle.fileno())
     except OSError:

@@ -12,6 +12,21 @@ needs no escaping and lets the reader refuse an oversized frame before buffering
 
 Limit: a frame's payload may not exceed ``max_frame_bytes`` (16 MiB by default).
 
+A payload may instead carry byte strings beside a small JSON object (a result's output,
+sent as the job wrote it, so a large one is held once on each side, not as bytes, text
+and JSON)::
+
+    +------+--------------------+-----------------+---------+---------+-----
+    | 0x00 | n: 4 bytes, big-   | n bytes: JSON,   | blob 1  | blob 2  | ...
+    |      | endian             | with "blobs":    |         |         |
+    |      |                    | [[name, size]..] |         |         |
+    +------+--------------------+-----------------+---------+---------+-----
+
+A JSON payload starts with ``{``, so the first byte tells them apart. Each blob is the
+UTF-8 of the field it names (bytes that are not UTF-8 become U+FFFD, as the worker
+decoded them before), and its sizes must add up to the payload exactly. Only a peer that
+named ``blobs`` among its features is sent one (pcci.protocol.BLOB_FRAMES).
+
 Two kinds of failure, kept apart on purpose:
 
 * ``FrameError`` -- the peer sent garbage: a length over the limit, bytes that are not
@@ -49,6 +64,63 @@ def encode_payload(message):
     return json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+BLOB_MARK = 0
+MAX_BLOBS = 8
+MAX_BLOB_NAME_CHARS = 64
+
+
+def encode_blob_payload(message, blobs):
+    """A payload of ``message`` and the byte strings ``blobs`` ((name, bytes-like) pairs)
+    beside it, as a tuple of parts to be written one after the other: the blobs are not
+    copied (a job's output of many megabytes)."""
+    head = encode_payload(dict(message, blobs=[[name, len(data)] for name, data in blobs]))
+    return (bytes([BLOB_MARK]) + HEADER.pack(len(head)) + head,) + tuple(data for _, data in blobs)
+
+
+def payload_size(payload):
+    """The length of a payload given as bytes or as a tuple of parts."""
+    return sum(len(part) for part in payload) if isinstance(payload, tuple) else len(payload)
+
+
+def decode_payload(view):
+    """The message in one payload (bytes-like), JSON or JSON and blobs; FrameError if neither."""
+    if len(view) and view[0] == BLOB_MARK:
+        return decode_blobs(view)
+    try:
+        text = str(view, "utf-8")
+    except UnicodeDecodeError as exc:
+        raise FrameError("payload is not UTF-8 JSON: %s" % exc)
+    return decode_text(text)
+
+
+def decode_blobs(view):
+    """A payload of JSON and blobs: the message, each blob decoded as text into its field."""
+    view = memoryview(view)
+    start = 1 + HEADER.size
+    if len(view) < start:
+        raise FrameError("blob payload shorter than its header")
+    (head_size,) = HEADER.unpack_from(view, 1)
+    if start + head_size > len(view):
+        raise FrameError("blob payload's JSON runs past its end")
+    try:
+        message = decode_text(str(view[start:start + head_size], "utf-8"))
+    except UnicodeDecodeError as exc:
+        raise FrameError("blob payload's JSON is not UTF-8: %s" % exc)
+    blobs = message.pop("blobs", None)
+    if (not isinstance(blobs, list) or len(blobs) > MAX_BLOBS
+            or not all(isinstance(b, list) and len(b) == 2 and isinstance(b[0], str) and 0 < len(b[0]) <=
+                       MAX_BLOB_NAME_CHARS and b[0] not in message and type(b[1]) is int and b[1] >= 0 for b in blobs)
+            or len({b[0] for b in blobs}) != len(blobs)):
+        raise FrameError("blob payload without a usable 'blobs' list of [name, size]")
+    at = start + head_size
+    if at + sum(size for _, size in blobs) != len(view):
+        raise FrameError("blob payload's sizes do not add up to its length")
+    for name, size in blobs:
+        message[name] = str(view[at:at + size], "utf-8", "replace")
+        at += size
+    return message
+
+
 def encoder_varying(common, key):
     """encode(dict(common, key=value)) for many values, serialising `common` only once:
     a fan-out sends one command to thousands of workers, differing only in the job id."""
@@ -82,13 +154,19 @@ class FrameDecoder:
                 break
             # Decoded from the buffer in place, and the buffer let go before the JSON is
             # parsed: a large frame is held twice at most, not four times.
-            try:
-                with memoryview(self._buffer) as view:
-                    text = str(view[HEADER.size:end], "utf-8")
-            except UnicodeDecodeError as exc:
-                raise FrameError("payload is not UTF-8 JSON: %s" % exc)
+            with memoryview(self._buffer) as view:
+                if length and view[HEADER.size] == BLOB_MARK:
+                    # Blobs become text straight from the buffer: the frame and its text, once each.
+                    with view[HEADER.size:end] as payload:
+                        message = decode_blobs(payload)
+                    text = None
+                else:
+                    try:
+                        text = str(view[HEADER.size:end], "utf-8")
+                    except UnicodeDecodeError as exc:
+                        raise FrameError("payload is not UTF-8 JSON: %s" % exc)
             del self._buffer[:end]
-            messages.append(decode_text(text))
+            messages.append(decode_text(text) if text is not None else message)
         return messages
 
 

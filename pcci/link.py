@@ -70,11 +70,13 @@ class Link:
 
     def send_payload(self, payload):
         """Queue a frame given as its encoded payload (a large result, also written to the
-        spool from the same bytes): header and payload leave without being joined."""
+        spool from the same bytes), bytes or a tuple of parts (framing.encode_blob_payload):
+        header and parts leave without being joined."""
         if self.closed:
             return
-        self._queue(framing.HEADER.pack(len(payload)))
-        self._queue(payload)
+        self._queue(framing.HEADER.pack(framing.payload_size(payload)))
+        for part in payload if isinstance(payload, tuple) else (payload,):
+            self._queue(part)
 
     def _queue(self, data):
         if self.closed:         # closed meanwhile: by a failed write of the frame's header, say

@@ -76,7 +76,10 @@ FILE_COPY = "file_copy"         # COPY: write a file the master sends
 JOB_STDIN = "job_stdin"         # RUN's ``stdin``: bytes fed to the job's standard input
 FILE_STREAM = "file_stream"     # COPY_BEGIN, COPY_CHUNK, COPY_FROM, COPY_ACK: a file of any size, in chunks
 FILE_FETCH = "file_fetch"       # FETCH_BEGIN, FETCH_CHUNK, FETCH_ACK: a file read on the worker, to the master
-FEATURES = (LIVE_OUTPUT, FILE_COPY, JOB_STDIN, FILE_STREAM, FILE_FETCH)
+# A result's output as raw bytes beside a small JSON header (framing's blob payload), so
+# a large output is held once on each side; a master that names it takes either kind.
+BLOB_FRAMES = "blobs"
+FEATURES = (LIVE_OUTPUT, FILE_COPY, JOB_STDIN, FILE_STREAM, FILE_FETCH, BLOB_FRAMES)
 STREAMS = ("stdout", "stderr")
 
 # A job's standard input (POST /job ``stdin``, RUN's ``stdin``), in bytes: it travels in the

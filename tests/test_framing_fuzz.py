@@ -43,3 +43,23 @@ def test_a_truncated_frame_yields_nothing_and_waits(message, cut):
     frame = encode(message)
     decoder = FrameDecoder(LIMIT)
     assert decoder.feed(frame[:max(0, len(frame) - 1 - cut % len(frame))]) == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300), st.lists(st.tuples(st.text(min_size=1, max_size=8), st.binary(max_size=40)),
+                                        max_size=4))
+def test_blob_payloads_decode_or_are_a_frame_error(garbage, blobs):
+    from pcci.framing import decode_payload, encode_blob_payload
+    # Random bytes behind the blob mark: a message or FrameError, nothing else.
+    try:
+        decode_payload(b"\x00" + garbage)
+    except FrameError:
+        pass
+    # A well-made one comes back with each blob as its text (names that repeat are refused).
+    payload = b"".join(encode_blob_payload({"type": "t"}, blobs))
+    try:
+        message = decode_payload(payload)
+    except FrameError:
+        assert len({name for name, _ in blobs}) < len(blobs) or "type" in {name for name, _ in blobs}
+    else:
+        assert message == dict({name: data.decode("utf-8", "replace") for name, data in blobs}, type="t")

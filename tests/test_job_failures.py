@@ -13,6 +13,7 @@ import pytest
 
 from pcci.worker import cgroups
 from pcci.worker.job_user import JobUsers
+from pcci.worker.results import as_text
 from pcci.worker.runner import Runner
 from conftest import cgroup_base, remove_cgroup_tree
 from faulty_worker import read_output as faulty_read_output
@@ -32,7 +33,7 @@ class BrokenCgroups(cgroups.JobCgroups):
 
 def make_runner(**seams):
     results = {}
-    runner = Runner("/bin/sh", output_cap=4096, kill_grace=0.5, on_done=lambda r: results.__setitem__(r["job"], r),
+    runner = Runner("/bin/sh", output_cap=4096, kill_grace=0.5, on_done=lambda r: results.__setitem__(r["job"], as_text(r)),
                     worker_id="/test/%d" % os.getpid(), **seams)
     runner.results = results
     return runner

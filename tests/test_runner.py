@@ -10,6 +10,7 @@ import gevent
 import pytest
 
 from pcci.worker import cgroups
+from pcci.worker.results import as_text
 from pcci.worker.runner import Runner
 from conftest import cgroup_base, kill_pids, pids_alive, remove_cgroup_tree, wait_until
 
@@ -22,7 +23,7 @@ def runner(request):
         if base is None:
             pytest.skip("no cgroup v2 hierarchy this test may write to")
     results = {}
-    made = Runner("/bin/sh", output_cap=1024, kill_grace=0.5, on_done=lambda r: results.__setitem__(r["job"], r),
+    made = Runner("/bin/sh", output_cap=1024, kill_grace=0.5, on_done=lambda r: results.__setitem__(r["job"], as_text(r)),
                   worker_id="/test/%d" % os.getpid(), cgroups=cgroups.JobCgroups(base) if base else None)
     made.results = results
     yield made
@@ -295,9 +296,10 @@ _ZOMBIE_PROBE = r"""
 import ctypes, json, os, sys
 ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)     # PR_SET_CHILD_SUBREAPER: orphans stay zombies here
 import gevent
+from pcci.worker.results import as_text
 from pcci.worker.runner import Runner
 results = {}
-runner = Runner("/bin/sh", output_cap=1024, kill_grace=0.5, on_done=lambda r: results.__setitem__(r["job"], r),
+runner = Runner("/bin/sh", output_cap=1024, kill_grace=0.5, on_done=lambda r: results.__setitem__(r["job"], as_text(r)),
                 worker_id="/zombie-test/%d" % os.getpid())
 runner.start("p/a", sys.argv[1], timeout=0.5)
 with gevent.Timeout(20):

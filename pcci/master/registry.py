@@ -10,6 +10,10 @@ from . import worker_stats
 
 
 class WorkerInfo:
+    # One for each worker the master knows, ten thousand in a large cluster: no __dict__.
+    __slots__ = ("name", "labels", "users", "features", "address", "first_seen", "last_seen", "stats", "session",
+                 "connected_since", "last_heartbeat", "running", "queued", "offline_since", "instance")
+
     def __init__(self, name, address=None, first_seen=None, last_seen=None, stats=None, labels=None):
         self.name = name
         self.labels = labels or {}      # as its config says, sent at each handshake

@@ -50,6 +50,10 @@ def worker_link_tls(cfg):
         key = os.path.join(cfg.state_dir, "tls", "worker-link.key")
         tls.ensure_certificate(cert, key, "pcci-master worker link")
     context = tls.server_context(cert, key, minimum=ssl.TLSVersion.TLSv1_3)
+    # No session tickets: a worker never resumes (each connection's proofs are bound to a
+    # full handshake's certificate), so the two tickets TLS 1.3 sends by default were made,
+    # encrypted and sent for nothing at every (re)connect (docs/performance.md, scale).
+    context.num_tickets = 0
     fingerprint = tls.file_fingerprint(cert)
     log.info("worker link: TLS with certificate %s (%s)", cert, fingerprint)
     return context, fingerprint

@@ -20,6 +20,7 @@ from ..clock import monotonic
 from ..log_budget import BudgetedLog
 from .connection_limits import ConnectionLimits
 from .displacing import close_slot
+from .memory_release import HANDSHAKES
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ class WorkerPort:
             if slot is not None:
                 self.limits.release(slot)
                 slot = None
+                HANDSHAKES.reader_left()
         # One deadline for all that comes before the key proof -- TLS, hello, proof, and the
         # refusal and close if it fails -- not one per step.
         deadline = gevent.Timeout(self.config.handshake_timeout)
@@ -101,7 +103,7 @@ class WorkerPort:
             self.notes.info("timeout", "worker connection from %s:%d closed: no handshake within %gs",
                             address[0], address[1], self.config.handshake_timeout)
         finally:
-            deadline.cancel()
+            deadline.close()
             authenticated()
 
     def _handle(self, sock, address, authenticated, deadline):
@@ -116,7 +118,7 @@ class WorkerPort:
             proof, hello = handshake.master_side(link, self.key, self.config.handshake_timeout,
                                                  self.cert_fingerprint)
             authenticated()
-            deadline.cancel()
+            deadline.close()        # its timer would be held for as long as the session lasts
             link.decoder.max_frame_bytes = self.config.max_frame_bytes
             self.workers.serve(link, address[0], handshake.welcome(proof, self.config.heartbeat_timeout), hello)
         except HandshakeRefused as exc:

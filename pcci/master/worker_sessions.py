@@ -27,6 +27,10 @@ class SessionEnded(Exception):
 
 
 class WorkerSession:
+    # One for each connected worker: no __dict__.
+    __slots__ = ("link", "name", "instance", "labels", "users", "address", "features", "live_output", "ready",
+                 "complaints", "_kill_replies", "_pong")
+
     def __init__(self, link, name, address, features=frozenset(), labels=None, users=None, instance=None):
         self.link = link
         self.name = name

@@ -169,7 +169,7 @@ class MasterLink:
                                        "master_tls: true here" % exc)
             link.decoder.max_frame_bytes = self.config.max_frame_bytes
             log.info("registered with master %s as %s", self._address(), self.node)
-            self.outbox.attach(link)
+            self.outbox.attach(link, protocol.BLOB_FRAMES in protocol.features(welcome))
             if self.live_channel is not None:
                 self.live_channel.attach(link, protocol.LIVE_OUTPUT in protocol.features(welcome))
             link.send({"type": protocol.SYNC, "running": self.runner.outstanding_ids() + self._copy_ids()})

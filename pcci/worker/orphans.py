@@ -15,8 +15,6 @@ import os
 import signal
 import time
 
-import psutil
-
 log = logging.getLogger(__name__)
 
 WORKER_VARIABLE = "PCCI_WORKER"
@@ -27,16 +25,29 @@ def job_environment(job_id, worker_id):
     return {JOB_VARIABLE: job_id, WORKER_VARIABLE: worker_id}
 
 
+def process_ids():
+    """Every process's id, from /proc (a worker does without psutil: stats.py)."""
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def process_environment(pid):
+    """A process's environment at its start, from /proc/PID/environ; OSError if it is gone
+    or not ours to read."""
+    with open("/proc/%d/environ" % pid, "rb") as handle:
+        entries = handle.read().split(b"\0")
+    return dict(entry.decode("utf-8", "replace").split("=", 1) for entry in entries if b"=" in entry)
+
+
 def find_left_over(worker_id, candidates=None):
     """{pid: job id} of every process carrying this worker's marker -- session leaders,
     their children, and daemons that left the job's session alike."""
     found = {}
-    for pid in candidates if candidates is not None else psutil.pids():
+    for pid in candidates if candidates is not None else process_ids():
         if pid == os.getpid():
             continue
         try:
-            environment = psutil.Process(pid).environ()
-        except (OSError, psutil.Error):
+            environment = process_environment(pid)
+        except (OSError, ValueError):
             continue
         if environment.get(WORKER_VARIABLE) == worker_id and JOB_VARIABLE in environment:
             found[pid] = environment[JOB_VARIABLE]

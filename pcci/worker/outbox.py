@@ -13,8 +13,17 @@ import logging
 
 from .. import framing
 from ..protocol import JSON_BYTES_PER_OUTPUT_BYTE, RESULT_FRAME_OVERHEAD
+from .results import as_text, output_blobs
 
 log = logging.getLogger(__name__)
+
+
+def result_payload(result, blobs):
+    """A result's payload: its output as blobs beside its JSON (``blobs``: the master takes
+    them, protocol.BLOB_FRAMES) -- the job's bytes, not copied -- or all of it as JSON."""
+    if blobs:
+        return framing.encode_blob_payload(*output_blobs(result))
+    return framing.encode_payload(as_text(result))
 
 
 def fit_to_frame(result, max_frame_bytes):
@@ -22,7 +31,7 @@ def fit_to_frame(result, max_frame_bytes):
     worst_case = JSON_BYTES_PER_OUTPUT_BYTE * (len(result["stdout"]) + len(result["stderr"])) + RESULT_FRAME_OVERHEAD
     if worst_case <= max_frame_bytes:
         return result       # the common case: no need to encode it to know
-    result = dict(result)
+    result = dict(as_text(result))
     while len(json.dumps(result, ensure_ascii=False).encode("utf-8")) > max_frame_bytes - 1024:
         longer = "stdout" if len(result["stdout"]) >= len(result["stderr"]) else "stderr"
         result[longer] = result[longer][:len(result[longer]) // 2]
@@ -35,12 +44,13 @@ class Outbox:
         self.spool = spool
         self.max_frame_bytes = max_frame_bytes
         self.link = None        # the live link to the master, while there is one
+        self.blobs = True       # whether it takes blob frames (without a link: the spool does)
         self.in_memory = {}     # job id -> result that could not be spooled (a full disk)
 
     def deliver(self, result):
         result = fit_to_frame(result, self.max_frame_bytes)
-        # Encoded once, for the spool and the frame: a large output is not copied twice more.
-        payload = framing.encode_payload(result)
+        # Encoded once, for the spool and the frame: a large output is not copied again.
+        payload = result_payload(result, self.blobs)
         try:
             self.spool.save(result["job"], payload)
         except OSError as exc:
@@ -52,14 +62,15 @@ class Outbox:
         if self.link is not None:
             self.link.send_payload(payload)
 
-    def attach(self, link):
-        """A new link: everything not yet acknowledged goes out first, oldest first."""
-        self.link = link
+    def attach(self, link, blobs=False):
+        """A new link (``blobs``: its master takes blob frames): everything not yet
+        acknowledged goes out first, oldest first."""
+        self.link, self.blobs = link, blobs
         for result in self.spool.pending() + list(self.in_memory.values()):
-            link.send(result)
+            link.send_payload(result_payload(result, blobs))
 
     def detach(self):
-        self.link = None
+        self.link, self.blobs = None, True
 
     def acknowledged(self, job_id):
         self.in_memory.pop(job_id, None)

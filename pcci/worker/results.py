@@ -3,7 +3,7 @@
 import signal
 
 from ..output_text import decode
-from ..protocol import result_message
+from ..protocol import STREAMS, result_message
 from ..states import JobState
 
 
@@ -16,7 +16,9 @@ def signal_name(number):
 
 def build_result(job_id, returncode, end_reason, start_time, end_time,
                  stdout, stderr, stdout_truncated, stderr_truncated):
-    """The result message for an ended process."""
+    """The result message for an ended process. Its ``stdout`` and ``stderr`` stay the bytes
+    the job wrote, not decoded: the outbox sends them as they are (``output_blobs``), so a
+    large output is held once; ``as_text`` makes them text where text is needed."""
     if returncode < 0:
         exit_code, signal_text = 128 - returncode, signal_name(-returncode)
     else:
@@ -26,8 +28,23 @@ def build_result(job_id, returncode, end_reason, start_time, end_time,
     else:
         state = JobState.SUCCEEDED if returncode == 0 else JobState.FAILED
     return result_message(job_id, state, exit_code, signal_text, start_time, end_time,
-                          decode(stdout), decode(stderr),
-                          stdout_truncated, stderr_truncated)
+                          stdout, stderr, stdout_truncated, stderr_truncated)
+
+
+def as_text(result):
+    """The result with its output as text (decoded as the master decodes it: output_text),
+    for a JSON frame or a test; a result whose output is text already comes back as it is."""
+    if all(isinstance(result[name], str) for name in STREAMS):
+        return result
+    return dict(result, **{name: result[name] if isinstance(result[name], str) else decode(result[name])
+                           for name in STREAMS})
+
+
+def output_blobs(result):
+    """(the result without its output, [(stream, bytes), ...]): for framing.encode_blob_payload."""
+    header = {name: value for name, value in result.items() if name not in STREAMS}
+    return header, [(name, result[name].encode("utf-8") if isinstance(result[name], str) else result[name])
+                    for name in STREAMS]
 
 
 def failed_to_start(job_id, exc, shell, cwd, when):

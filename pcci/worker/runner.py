@@ -301,7 +301,7 @@ class Runner:
             self.jobs.pop(job.job_id, None)
         result = build_result(job.job_id, returncode, job.end_reason, job.start_time, wall_ms(),
                               out.kept, err.kept + note, out.truncated, err.truncated)
-        out.kept = err.kept = None      # a large output is held once, as the result's text
+        out.kept = err.kept = None      # a large output is held once, in the result
         log.debug("job %s ended: %s", job.job_id, result["state"])
         job.reported = True
         self.on_done(result)

@@ -9,12 +9,11 @@ a power cut brings it back, it is sent again and the master acknowledges it agai
 without storing it twice.
 """
 
-import json
 import logging
 import os
 from urllib.parse import quote, unquote
 
-from .. import protocol
+from .. import framing, protocol
 from ..durable_files import make_directories, replace_durably
 
 log = logging.getLogger(__name__)
@@ -29,7 +28,8 @@ class Spool:
         return os.path.join(self.directory, quote(job_id, safe="") + ".json")
 
     def save(self, job_id, payload):
-        """Keep a result, given as its UTF-8 JSON (framing.encode_payload)."""
+        """Keep a result, given as its payload: UTF-8 JSON (framing.encode_payload) or its
+        parts, JSON and output bytes (framing.encode_blob_payload)."""
         replace_durably(self._path(job_id), payload)
 
     def remove(self, job_id):
@@ -54,9 +54,9 @@ class Spool:
                 continue
             path = os.path.join(self.directory, name)
             try:
-                with open(path, encoding="utf-8") as handle:
-                    results.append(_checked(json.load(handle)))
-            except (OSError, ValueError) as exc:
+                with open(path, "rb") as handle:
+                    results.append(_checked(framing.decode_payload(handle.read())))
+            except (OSError, ValueError, framing.FrameError) as exc:
                 log.error("spooled result %s is not a usable result (%s); moved aside to %s.bad",
                           unquote(name), exc, name)
                 os.replace(path, path + ".bad")
