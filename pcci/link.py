@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 
 # Queued frames up to this many bytes leave in one sendall; larger bursts one by one.
 JOIN_BYTES = 1024 * 1024
+# A frame given as its payload up to this size is joined to its header: one TLS record
+# and one write instead of two; a larger one is not copied for that.
+JOIN_PAYLOAD_BYTES = 64 * 1024
 
 
 class TlsFailure(framing.ConnectionClosed):
@@ -72,6 +75,9 @@ class Link:
         """Queue a frame given as its encoded payload (a large result, also written to the
         spool from the same bytes): header and payload leave without being joined."""
         if self.closed:
+            return
+        if len(payload) <= JOIN_PAYLOAD_BYTES:
+            self._queue(framing.HEADER.pack(len(payload)) + payload)
             return
         self._queue(framing.HEADER.pack(len(payload)))
         self._queue(payload)
