@@ -10,6 +10,8 @@ cluster, then one of the other, in the order ABBA ABBA ..., so a burst of load f
 other processes falls on both alike. A round is bench/latency.py's (POST /job, GET
 ?wait, `true` on one worker), bench/fanout.py's (`true` on N workers) or a pool on N
 workers simulated by each side's bench/swarm.py, as bench/scale.py measures results/s.
+In fanout, each round of the pair is followed by clush and pdsh on N targets (bench/peers.py),
+so their ratio to PCCI comes from the same moments.
 """
 
 import http.client
@@ -23,6 +25,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 from conftest import KEY, Cluster, wait_until  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import peers  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -99,7 +103,7 @@ def main(arguments):
                     os.path.join(directory, side), code, count)
             connections = {side: http.client.HTTPConnection("127.0.0.1", cluster.api_port, timeout=300)
                            for side, (cluster, _) in clusters.items()}
-            samples = {"before": [], "after": []}
+            samples = {"before": [], "after": [], "clush": [], "pdsh": []}
             warm_up = {"latency": 20, "fanout": 2, "scale": 1}[kind]
             for n in range(rounds + warm_up):
                 order = ("before", "after") if n % 4 in (0, 3) else ("after", "before")
@@ -108,16 +112,25 @@ def main(arguments):
                     elapsed = one_round(cluster, connections[side], names)
                     if n >= warm_up:
                         samples[side].append(elapsed)
+                if kind == "fanout" and n >= warm_up:
+                    for name in ("clush", "pdsh"):
+                        seconds = getattr(peers, name)(count)
+                        if seconds is not None:
+                            samples[name].append(seconds)
         finally:
             for cluster, _ in clusters.values():
                 stop(cluster)
     print("%s, %d worker(s), %d rounds each, interleaved ABBA; before = %s" % (kind, count, rounds, base_code))
-    for side in ("before", "after"):
+    for side in [side for side in samples if samples[side]]:
         values = samples[side]
         print("  %-6s  median %8.2f ms  p90 %8.2f ms  p99 %8.2f ms  min %8.2f ms" % (
             side, statistics.median(values) * 1000, percentile(values, 0.9) * 1000,
             percentile(values, 0.99) * 1000, min(values) * 1000))
     print("  after / before, median: %.3f" % (statistics.median(samples["after"]) / statistics.median(samples["before"])))
+    for peer in [name for name in ("clush", "pdsh") if samples[name]]:
+        print("  %s / PCCI, medians: before %.2fx, after %.2fx" % (
+            peer, statistics.median(samples[peer]) / statistics.median(samples["before"]),
+            statistics.median(samples[peer]) / statistics.median(samples["after"])))
     if kind == "scale":
         for side in ("before", "after"):
             print("  %-6s  results/s over all rounds: %.0f" % (side, count * rounds / sum(samples[side])))
