@@ -30,8 +30,11 @@ SUBMIT_SAVE_SECONDS = 10
 # A submit's run frames are encoded while its pool commits if they take no more than this
 # in all (a large stdin to thousands of workers is encoded one frame at a time, after).
 EARLY_FRAME_BYTES = 16 * 1024 * 1024
-# Acknowledgements leave this many at a time, the waiters of ended pools served between.
+# Acknowledgements leave this many at a time; between two turns the event loop polls
+# its sockets and threads (a timer, not sleep(0), which may not get that far), so a
+# backlog of acks does not hold up the next commit or a woken waiter.
 ACKS_PER_TURN = 256
+ACK_PAUSE_SECONDS = 0.0002
 
 
 class PoolService:
@@ -167,14 +170,15 @@ class PoolService:
         of results wakes its pools' waiters first, not after thousands of TLS writes."""
         self._acks.append((worker, ack))
         if self._ack_sender is None:
-            self._ack_sender = gevent.spawn(self._send_acks)
+            # Started by a timer: after this commit's callbacks and the waiters they woke.
+            self._ack_sender = gevent.spawn_later(0, self._send_acks)
 
     def _send_acks(self):
         try:
             while self._acks:
                 for _ in range(min(ACKS_PER_TURN, len(self._acks))):
                     self._send(*self._acks.popleft())
-                gevent.sleep(0)
+                gevent.sleep(ACK_PAUSE_SECONDS)
         finally:
             self._ack_sender = None
 
