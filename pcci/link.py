@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 
 # Queued frames up to this many bytes leave in one sendall; larger bursts one by one.
 JOIN_BYTES = 1024 * 1024
+# A frame given as its payload up to this size is joined to its header: one TLS record
+# and one write instead of two; a larger one is not copied for that.
+JOIN_PAYLOAD_BYTES = 64 * 1024
 
 
 class TlsFailure(framing.ConnectionClosed):
@@ -74,8 +77,13 @@ class Link:
         header and parts leave without being joined."""
         if self.closed:
             return
-        self._queue(framing.HEADER.pack(framing.payload_size(payload)))
-        for part in payload if isinstance(payload, tuple) else (payload,):
+        parts = payload if isinstance(payload, tuple) else (payload,)
+        size = framing.payload_size(payload)
+        if size <= JOIN_PAYLOAD_BYTES:         # a small frame: one write, one TLS record
+            self._queue(b"".join((framing.HEADER.pack(size),) + parts))
+            return
+        self._queue(framing.HEADER.pack(size))
+        for part in parts:
             self._queue(part)
 
     def _queue(self, data):

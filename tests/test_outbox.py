@@ -22,3 +22,35 @@ def test_control_bytes_that_would_overflow_the_frame_are_cut_and_flagged():
     assert fitted["stdoutTruncated"] is True and fitted["stderrTruncated"] is False
     assert fitted["stderr"] == "err\n" and fitted["stdout"] == "\x01" * len(fitted["stdout"])
     assert len(fitted["stdout"]) >= 1024 * 1024
+
+
+def linked_outbox(spool_directory):
+    """An outbox on a real spool and a real link over a socketpair; the master's end."""
+    import gevent.socket
+
+    from pcci.link import Link
+    from pcci.worker.outbox import Outbox
+    from pcci.worker.spool import Spool
+    worker_end, master_end = gevent.socket.socketpair()
+    outbox = Outbox(Spool(str(spool_directory)), 16 * 1024 * 1024)
+    outbox.attach(Link(worker_end, 16 * 1024 * 1024))
+    return outbox, Link(master_end, 16 * 1024 * 1024)
+
+
+def test_a_result_is_sent_and_stays_spooled_until_acknowledged(tmp_path):
+    outbox, master = linked_outbox(tmp_path / "results")
+    finished = result("hello\n")
+    outbox.deliver(finished)
+    assert master.receive(5) == finished
+    assert outbox.holds("p/n") and outbox.spool.pending() == [finished]
+    outbox.acknowledged("p/n")
+    assert not outbox.holds("p/n") and outbox.spool.pending() == []
+
+
+def test_a_result_the_disk_refuses_is_still_sent_and_kept_in_memory(tmp_path):
+    outbox, master = linked_outbox(tmp_path / "results")
+    (tmp_path / "results").rmdir()          # the spool's directory is gone: its save fails
+    finished = result("hello\n")
+    outbox.deliver(finished)
+    assert master.receive(5) == finished
+    assert outbox.holds("p/n") and outbox.in_memory == {"p/n": finished}

@@ -6,6 +6,7 @@ persister, acknowledgements leave once their transaction has committed, and wait
 on a pool wake when its end is on disk.
 """
 
+import collections
 import logging
 
 import gevent
@@ -26,6 +27,14 @@ log = logging.getLogger(__name__)
 MAX_STORE_BACKLOG = 200000
 # How long a submit waits for its pool to be on disk before it answers 503.
 SUBMIT_SAVE_SECONDS = 10
+# A submit's run frames are encoded while its pool commits if they take no more than this
+# in all (a large stdin to thousands of workers is encoded one frame at a time, after).
+EARLY_FRAME_BYTES = 16 * 1024 * 1024
+# Acknowledgements leave this many at a time; between two turns the event loop polls
+# its sockets and threads (a timer, not sleep(0), which may not get that far), so a
+# backlog of acks does not hold up the next commit or a woken waiter.
+ACKS_PER_TURN = 256
+ACK_PAUSE_SECONDS = 0.0002
 
 
 class PoolService:
@@ -41,6 +50,8 @@ class PoolService:
         self.notifier = notifier    # notifier.Notifier: pools' notifications, from submit to their end
         self.history = StoreHistory(store)     # pools that have left memory
         self._done_events = {}
+        self._acks = collections.deque()        # (worker, ack) whose results have committed
+        self._ack_sender = None
 
     def restore(self):
         count = self.core.restore(self.store.unfinished_pools())
@@ -58,8 +69,11 @@ class PoolService:
         if request.notify:
             self._register_notifications(pool, request.notify)
         self.persister.mark_many([pool], effects.save_jobs, on_unsavable=self._unsavable)
+        committed = self.persister.committed(pool.pool_id)
+        gevent.sleep(0)         # the persister hands the pool to the store's thread ...
+        frames = run_frames(pool, effects.dispatch)     # ... and the frames are encoded meanwhile
         try:
-            self.persister.committed(pool.pool_id).get(timeout=SUBMIT_SAVE_SECONDS)
+            committed.get(timeout=SUBMIT_SAVE_SECONDS)
         except Unsavable as exc:
             self._forget_notifications(pool)
             raise InternalError("the pool could not be stored (%s); it was not run" % exc)
@@ -70,9 +84,8 @@ class PoolService:
             self._refuse_if_store_failing()
             raise StoreUnavailable("the pool store did not save the pool within %ds; it was not run"
                                    % SUBMIT_SAVE_SECONDS)
-        run_frame = encoder_varying(dispatch_fields(pool), "job")
-        for worker, job_id in effects.dispatch:
-            self._send(worker, run_frame(job_id))
+        for worker, frame in frames:
+            self._send(worker, frame)
         self.events.pool_changed(pool)
         if self.metrics is not None:
             self.metrics.pool_submitted()
@@ -146,14 +159,17 @@ class PoolService:
             metrics = self.metrics
 
             def saved():
+                if ended:
+                    self._ended(ended)
                 for worker, message in after_save:
-                    self._send(worker, message)
+                    if message["type"] == protocol.ACK:
+                        self._acknowledge(worker, message)
+                    else:
+                        self._send(worker, message)
                 if metrics is not None:
                     metrics.jobs_have_ended([job for job in jobs if job.ended])
                     if received is not None:
                         metrics.result_committed(monotonic() - received)
-                if ended:
-                    self._ended(ended)
             self.persister.mark_many(pools, effects.save_jobs, after_commit=saved, on_unsavable=self._unsavable)
 
     def _ended(self, pools):
@@ -167,6 +183,23 @@ class PoolService:
                 self.feeds.pool_ended(pool)
                 self.events.pool_changed(pool)
         self._wake(ended)
+
+    def _acknowledge(self, worker, ack):
+        """Send an ack (its result has committed) from the ack sender: a commit of thousands
+        of results wakes its pools' waiters first, not after thousands of TLS writes."""
+        self._acks.append((worker, ack))
+        if self._ack_sender is None:
+            # Started by a timer: after this commit's callbacks and the waiters they woke.
+            self._ack_sender = gevent.spawn_later(0, self._send_acks)
+
+    def _send_acks(self):
+        try:
+            while self._acks:
+                for _ in range(min(ACKS_PER_TURN, len(self._acks))):
+                    self._send(*self._acks.popleft())
+                gevent.sleep(ACK_PAUSE_SECONDS)
+        finally:
+            self._ack_sender = None
 
     def _send(self, worker, message):
         session = self.registry.connected_session(worker)
@@ -244,3 +277,12 @@ class PoolService:
             answered = reply.wait(max(0.0, deadline - monotonic())) is not None
             outcomes[name] = reply.value if answered else KillOutcome.NO_REPLY
         return {name: KillOutcome(outcome).value for name, outcome in outcomes.items()}
+
+
+def run_frames(pool, dispatch):
+    """(worker, encoded run frame) for each (worker, job id) to dispatch: a list, encoded
+    now, if they fit in EARLY_FRAME_BYTES; else made one at a time as they are sent."""
+    encode = encoder_varying(dispatch_fields(pool), "job")
+    if dispatch and len(encode(dispatch[0][1])) * len(dispatch) > EARLY_FRAME_BYTES:
+        return ((worker, encode(job_id)) for worker, job_id in dispatch)
+    return [(worker, encode(job_id)) for worker, job_id in dispatch]

@@ -1,7 +1,8 @@
-"""Finished jobs' results on their way to the master: spooled first, then sent.
+"""Finished jobs' results on their way to the master: sent, and spooled until acknowledged.
 
 The runner hands every result here; the master link attaches its live link while it
-has one. A result is on disk before it is sent, and stays there until the master's
+has one. A result is sent, then spooled (written and fsync'd) while the master stores
+it -- the spool's docstring says what that keeps -- and stays there until the master's
 ack, so it survives a dropped link and a restart of either side. A result that would
 not fit in one frame is cut here, at the source, and flagged truncated: sent whole,
 the master would refuse it on every reconnect. A result the disk cannot take (it is
@@ -49,8 +50,17 @@ class Outbox:
 
     def deliver(self, result):
         result = fit_to_frame(result, self.max_frame_bytes)
-        # Encoded once, for the spool and the frame: a large output is not copied again.
+        # Encoded once, for the spool and the frame: a large output is not copied twice more.
         payload = result_payload(result, self.blobs)
+        # Sent first: the worker's fsync then runs while the master stores the result. Its
+        # ack is read by this same hub, so it is handled only once the save has returned.
+        try:
+            if self.link is not None:
+                self.link.send_payload(payload)
+        finally:
+            self._spool(result, payload)
+
+    def _spool(self, result, payload):
         try:
             self.spool.save(result["job"], payload)
         except OSError as exc:
@@ -59,8 +69,6 @@ class Outbox:
             log.error("result for %s could not be spooled (%s); delivering it from memory, not durable: "
                       "it is lost if the worker stops before the master acknowledges it", result["job"], exc)
             self.in_memory[result["job"]] = result
-        if self.link is not None:
-            self.link.send_payload(payload)
 
     def attach(self, link, blobs=False):
         """A new link (``blobs``: its master takes blob frames): everything not yet

@@ -1,12 +1,17 @@
 """Results kept on the worker's disk until the master acknowledges them.
 
-A result is written here before it is sent, so a result survives a dropped link, a
-master restart, a worker restart and a power cut; the master's ack deletes it. Each
-file is written to a temporary name, fsync'd, renamed, and its directory fsync'd
-before the result is sent, so a crash never leaves half a result and a result the
-master may have seen is on the disk. Deleting an acknowledged one is not fsync'd: if
-a power cut brings it back, it is sent again and the master acknowledges it again
-without storing it twice.
+A result is spooled here as it is sent, so a result survives a dropped link, a master
+restart, a worker restart and a power cut; the master's ack deletes it. Each file is
+written to a temporary name, fsync'd, renamed, and its directory fsync'd, so a crash
+never leaves half a result. The outbox sends a result first and spools it right after,
+so the worker's fsync runs while the master stores the result. The master acknowledges
+a result only after its own commit, and the ack is read by the same hub only once the
+save has returned, so no result leaves the spool before it is on the master's disk. A
+worker that loses power after the send and before its fsync, with a master that never
+received the result (or lost it too), has the result nowhere: that job ends ``lost``,
+as one whose worker lost power while it ran, never with a wrong result. Deleting an
+acknowledged one is not fsync'd: if a power cut brings it back, it is sent again and
+the master acknowledges it again without storing it twice.
 """
 
 import logging
