@@ -118,7 +118,7 @@ class Lab:
         os.chmod(self.directory, 0o755)
         for number, name in enumerate([self.controller] + self.hosts):
             etc = os.path.join("/etc/netns", name)
-            os.makedirs(etc, exist_ok=True)     # bench/copy.py puts its per-host directories there first
+            os.makedirs(etc, exist_ok=True)     # bench/copies.py puts its per-host directories there first
             self.etc_dirs.append(etc)
             with open(os.path.join(etc, "passwd"), "w") as handle:
                 handle.write(passwd)

@@ -1,6 +1,6 @@
 """`pcci copy` against `pdcp` and `clush --copy` over real SSH, across a real delay line.
 
-    python3 bench/copy.py [--hosts 20] [--size-mb 100] [--runs 2] [--rtts 2,50] [--quick]
+    python3 bench/copies.py [--hosts 20] [--size-mb 100] [--runs 2] [--rtts 2,50] [--quick]
 
 As root. Builds bench/ssh_peers.py's lab (a controller namespace, HOSTS host namespaces
 behind a router whose forwarded packets wait in a delay line, an sshd and a PCCI worker
