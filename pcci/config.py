@@ -235,6 +235,8 @@ MASTER_KEYS = dict(_COMMON, **{
     "lease_time": (6.0, positive_duration),
     "advertise_api_url": (None, optional_text),
     "advertise_worker_address": (None, optional_text),
+    "max_schedules": (1000, positive_int),
+    "schedule_grace": (60.0, positive_duration),
 })
 
 WORKER_KEYS = dict(_COMMON, **{

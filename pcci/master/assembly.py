@@ -13,8 +13,8 @@ from typing import Callable, NamedTuple, Optional
 import gevent
 
 from .. import protocol
-from .api import build_app
-from .api_edge import ApiEdge
+from .api import build_app, largest_copy
+from .api_edge import ApiEdge, bottle, read_body
 from .cluster_events import ClusterEvents
 from .pool_feeds import PoolFeeds
 from .metrics import Metrics
@@ -24,6 +24,9 @@ from .pool_ids import PoolIdMaker
 from .pool_service import PoolService
 from .registry import Registry
 from .retention import purge_loop
+from .schedule_api import add_schedule_routes
+from .schedule_runs import ScheduleRuns
+from .scheduler import Scheduler
 from .standby import build_standby_app
 from .worker_port import WorkerPort
 from .worker_sessions import ActiveWorkers, StandbyWorkers
@@ -40,6 +43,7 @@ class ActiveMaster(NamedTuple):
     edge: ApiEdge
     app: object                 # the REST API's WSGI app
     port: WorkerPort
+    scheduler: Optional[Scheduler] = None
 
 
 class StandbyMaster(NamedTuple):
@@ -64,15 +68,19 @@ def build_active(cfg, key: str, tokens: list, store, clock: Callable[[], int], s
     events = ClusterEvents(registry)
     # No worker can send more of a stream than one result frame could carry.
     feeds = PoolFeeds(protocol.largest_output_cap(cfg.max_frame_bytes))
+    runs = ScheduleRuns()
     metrics = metrics_client and Metrics(metrics_client, registry, core.active_count, persister, store.disk_bytes,
-                                         clock)
+                                         clock, runs)
     edge = ApiEdge(tokens, on_answer=metrics and metrics.api_answered)
-    pools = PoolService(core, store, registry, persister, clock, feeds, events, metrics)
+    pools = PoolService(core, store, registry, persister, clock, feeds, events, metrics, on_ended=runs.pools_ended)
     pools.restore()
+    scheduler = Scheduler(store, pools, runs, clock, cfg, largest_copy(cfg))
+    scheduler.load()
     port = WorkerPort(cfg, key, ActiveWorkers(cfg, registry, pools, persister, clock, events), link_tls,
                       link_fingerprint)
     app = build_app(cfg, pools, registry, persister, edge, started_ms, events, metrics)
-    return ActiveMaster(registry, core, persister, events, feeds, metrics, pools, edge, app, port)
+    add_schedule_routes(app, scheduler, runs, lambda: read_body(bottle.request, cfg.max_body_bytes))
+    return ActiveMaster(registry, core, persister, events, feeds, metrics, pools, edge, app, port, scheduler)
 
 
 def build_standby(cfg, key: str, tokens: list, store, leadership, started_ms: int, link_tls=None,
@@ -89,7 +97,8 @@ def start_loops(cfg, store, master: ActiveMaster, clock: Callable[[], int]) -> l
     """The active master's background work, as greenlets: retention, and the sweeps for
     lost jobs and queue timeouts."""
     return [gevent.spawn(purge_loop, store, cfg.pool_retention, cfg.max_pools, clock, master.pools.forget_recent),
-            gevent.spawn(sweep_loop, master.pools, cfg.lost_after)]
+            gevent.spawn(sweep_loop, master.pools, cfg.lost_after)] + \
+        ([gevent.spawn(master.scheduler.run), gevent.spawn(master.scheduler.seed_runs)] if master.scheduler else [])
 
 
 def sweep_loop(pools: PoolService, lost_after: float) -> None:

@@ -29,3 +29,5 @@ class PoolRequest:
     copy: Optional[CopySpec] = None         # a file to write instead of running cmd
     submitted_by: Optional[str] = None      # the API token's name
     submitted_from: Optional[str] = None    # the client's address
+    scheduled_by: Optional[str] = None      # the schedule firing it (schedules.py), or None
+    scheduled_due: Optional[int] = None     # the due time it fires for, wall ms

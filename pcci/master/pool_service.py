@@ -29,7 +29,7 @@ SUBMIT_SAVE_SECONDS = 10
 
 
 class PoolService:
-    def __init__(self, core, store, registry, persister, clock, feeds, events, metrics=None):
+    def __init__(self, core, store, registry, persister, clock, feeds, events, metrics=None, on_ended=None):
         self.core = core
         self.store = store
         self.registry = registry
@@ -39,6 +39,7 @@ class PoolService:
         self.events = events        # cluster_events.ClusterEvents
         self.metrics = metrics      # metrics.Metrics, or None without prometheus_client
         self.history = StoreHistory(store)     # pools that have left memory
+        self.on_ended = on_ended    # (pools) -> None: ended pools, once saved (schedule_runs.ScheduleRuns)
         self._done_events = {}
 
     def restore(self):
@@ -143,6 +144,8 @@ class PoolService:
         """These pools' ends are saved: they leave the core's active pools, their followers
         get ``done``, their waiters wake."""
         ended = set(self.core.saved(pools))
+        if self.on_ended is not None:
+            self.on_ended([pool for pool in pools if pool.pool_id in ended])
         for pool in pools:
             if pool.pool_id in ended:
                 self.feeds.pool_ended(pool)

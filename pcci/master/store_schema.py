@@ -38,6 +38,15 @@ SQLITE = [
     Migration(2, "the worker process that synced last", ["ALTER TABLE workers ADD COLUMN instance TEXT"]),
     # A pool's jobs' standard input (base64): a job that starts later (a batch, a queue) gets it too.
     Migration(3, "the jobs' standard input", ["ALTER TABLE pools ADD COLUMN stdin TEXT"]),
+    # Schedules, and the due time a pool was made for: unique, so a due time makes one pool.
+    Migration(4, "schedules", [
+        "ALTER TABLE pools ADD COLUMN scheduled_by TEXT",
+        "ALTER TABLE pools ADD COLUMN scheduled_due INTEGER",
+        "CREATE UNIQUE INDEX IF NOT EXISTS pools_by_schedule ON pools (scheduled_by, scheduled_due)",
+        """CREATE TABLE IF NOT EXISTS schedules (
+            name TEXT PRIMARY KEY, body TEXT NOT NULL, since INTEGER NOT NULL, settled INTEGER NOT NULL,
+            changed INTEGER NOT NULL, changed_by TEXT)""",
+    ]),
 ]
 
 # Columns the releases before versioned schemas added to a file at open, with their
@@ -83,6 +92,15 @@ MARIADB = [
         "ALTER TABLE workers ADD COLUMN IF NOT EXISTS instance VARCHAR(64) CHARACTER SET ascii NULL"]),
     Migration(3, "the jobs' standard input", [
         "ALTER TABLE pools ADD COLUMN IF NOT EXISTS stdin LONGTEXT CHARACTER SET ascii NULL"]),
+    Migration(4, "schedules", [
+        "ALTER TABLE pools ADD COLUMN IF NOT EXISTS scheduled_by VARCHAR(64) CHARACTER SET ascii NULL",
+        "ALTER TABLE pools ADD COLUMN IF NOT EXISTS scheduled_due BIGINT NULL",
+        "CREATE UNIQUE INDEX IF NOT EXISTS pools_by_schedule ON pools (scheduled_by, scheduled_due)",
+        """CREATE TABLE IF NOT EXISTS schedules (
+            name VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY, body LONGTEXT NOT NULL,
+            since BIGINT NOT NULL, settled BIGINT NOT NULL, changed BIGINT NOT NULL,
+            changed_by VARCHAR(255) NULL) """ + _INNODB,
+    ]),
 ]
 
 VERSION_TABLE = {

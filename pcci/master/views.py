@@ -52,6 +52,8 @@ def pool_json(pool, with_output=True, env_values=True, live=None):
         "copy": None if pool.copy is None else {"dest": pool.copy.dest, "mode": pool.copy.mode,
                                                 "owner": pool.copy.owner, "bytes": pool.copy.size,
                                                 "sha256": pool.copy.sha256},
+        "scheduledBy": pool.scheduled_by,
+        "scheduledFor": iso_time(pool.scheduled_due),
     }
     if with_output:
         data["env"] = pool.env if env_values or pool.env is None else dict.fromkeys(pool.env)
