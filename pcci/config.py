@@ -237,6 +237,7 @@ MASTER_KEYS = dict(_COMMON, **{
     "advertise_worker_address": (None, optional_text),
     "max_schedules": (1000, positive_int),
     "schedule_grace": (60.0, positive_duration),
+    "schedule_min_interval": (10.0, positive_duration),
 })
 
 WORKER_KEYS = dict(_COMMON, **{
@@ -328,6 +329,8 @@ def _cross_checks(values, table):
         yield "master_host, master_hosts: give one, not both (master_hosts lists every master)"
     if "store_url" in table and not values["store_url"] and (values["store_password_file"] or values["store_tls_ca"]):
         yield "store_password_file, store_tls_ca: they only apply with store_url (MariaDB)"
+    if "schedule_min_interval" in table and not 1 <= values["schedule_min_interval"] <= 60:
+        yield "schedule_min_interval: must be 1s to 60s (a cron expression's step is a minute)"
     if "lease_time" in table and values["lease_time"] < 2:
         yield "lease_time: must be at least 2s (renewals are a quarter of it apart)"
     if values.get("cluster_key") and values.get("cluster_key_file"):

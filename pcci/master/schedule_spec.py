@@ -80,7 +80,8 @@ def pool_request(body: dict, max_pool_jobs: int, max_copy_bytes: int) -> PoolReq
     return validation.job_request(raw, max_pool_jobs)
 
 
-def parse(body, max_pool_jobs: int, max_copy_bytes: int) -> Schedule:
+def parse(body, max_pool_jobs: int, max_copy_bytes: int,
+          min_seconds: float = schedule_times.MIN_INTERVAL_SECONDS) -> Schedule:
     """A checked schedule from its whole body; the API's error (400, 413) says what is wrong."""
     if not isinstance(body, dict):
         raise WrongType("a schedule is a JSON object")
@@ -88,7 +89,7 @@ def parse(body, max_pool_jobs: int, max_copy_bytes: int) -> Schedule:
         raise PayloadTooLarge("a schedule (its template included) takes at most %d bytes" % MAX_SCHEDULE_BYTES)
     name(body.get("name"))
     try:
-        when = schedule_times.parse(body.get("when"), body.get("timezone", "UTC"))
+        when = schedule_times.parse(body.get("when"), body.get("timezone", "UTC"), min_seconds)
     except schedule_times.BadWhen as exc:
         raise WrongType(str(exc))
     missed = body.get("missed", Missed.SKIP.value)

@@ -4,8 +4,10 @@ A due time is wall-clock milliseconds since the epoch (UTC). "every N<unit>" is 
 the multiples of its interval since the epoch, so every master computes the same due
 times without sharing any state but the last one fired. A cron expression (five
 fields, Debian's python3-croniter, imported only when one is parsed) is read in the
-schedule's timezone (zoneinfo). Both are at least ``MIN_INTERVAL_SECONDS`` apart: a
-schedule is for periodic work, not a loop.
+schedule's timezone (zoneinfo). An interval is at least the master's
+schedule_min_interval (10 s by default, 1 s to 60 s; a cron step is a minute): a
+schedule is for periodic work, not a loop, and max_schedules / that interval bounds the
+pools per second schedules can make.
 """
 
 import datetime
@@ -31,16 +33,16 @@ class When(NamedTuple):
     timezone: str                   # the cron expression's timezone (IANA name)
 
 
-def every_seconds(text: str) -> Optional[int]:
+def every_seconds(text: str, min_seconds: float = MIN_INTERVAL_SECONDS) -> Optional[int]:
     """Seconds of an "every N<unit>" (s, m, h, d), or None when ``text`` is not one;
     BadWhen when it is one out of bounds."""
     match = EVERY.fullmatch(text.strip())
     if match is None:
         return None
     seconds = int(match.group(1)) * UNITS[match.group(2)]
-    if not MIN_INTERVAL_SECONDS <= seconds <= MAX_INTERVAL_SECONDS:
-        raise BadWhen("'when' %r: an interval must be %ds to %dd" % (text, MIN_INTERVAL_SECONDS,
-                                                                   MAX_INTERVAL_SECONDS // 86400))
+    if not min_seconds <= seconds <= MAX_INTERVAL_SECONDS:
+        raise BadWhen("'when' %r: an interval must be %gs to %dd (the master's schedule_min_interval)"
+                      % (text, min_seconds, MAX_INTERVAL_SECONDS // 86400))
     return seconds
 
 
@@ -54,13 +56,13 @@ def timezone(name: str) -> zoneinfo.ZoneInfo:
         raise BadWhen("'timezone' %r is not a timezone this master knows (the tzdata package lists them)" % name)
 
 
-def parse(text, tz_name: str = "UTC") -> When:
+def parse(text, tz_name: str = "UTC", min_seconds: float = MIN_INTERVAL_SECONDS) -> When:
     """A checked "when"; BadWhen says what is wrong with it."""
     if not isinstance(text, str) or not text.strip() or len(text) > MAX_WHEN_CHARS:
         raise BadWhen("'when' must be \"every 30s\" (s, m, h or d) or a five-field cron expression such as "
                       "\"*/5 * * * *\"")
     timezone(tz_name)
-    seconds = every_seconds(text)
+    seconds = every_seconds(text, min_seconds)
     if seconds is not None:
         return When(text, seconds * 1000, tz_name)
     if text.strip().startswith("every"):

@@ -61,6 +61,7 @@ class Scheduler:
         self.max_schedules = settings.max_schedules
         self.max_pool_jobs = settings.max_pool_jobs
         self.max_copy_bytes = max_copy_bytes
+        self.min_interval = settings.schedule_min_interval
         self.entries = {}
         self.wakeups = 0                # how often the loop woke (the benchmark's cost)
         self._heap = []
@@ -87,7 +88,8 @@ class Scheduler:
 
     def _put(self, row):
         try:
-            schedule, problem = schedule_spec.parse(row.body, self.max_pool_jobs, self.max_copy_bytes), None
+            schedule, problem = schedule_spec.parse(row.body, self.max_pool_jobs, self.max_copy_bytes,
+                                                         self.min_interval), None
         except ApiError as exc:
             schedule, problem = None, exc.message
             log.error("schedule %s does not check out any more, it stays off until it is changed: %s",
@@ -186,7 +188,7 @@ class Scheduler:
         return entry
 
     def create(self, body, by):
-        schedule = schedule_spec.parse(body, self.max_pool_jobs, self.max_copy_bytes)
+        schedule = schedule_spec.parse(body, self.max_pool_jobs, self.max_copy_bytes, self.min_interval)
         if schedule.name in self.entries:
             raise ScheduleExists("a schedule named %s exists; change it with PUT /schedules/%s"
                                  % (schedule.name, schedule.name))
@@ -199,7 +201,7 @@ class Scheduler:
     def change(self, name, change, by):
         old = self.get(name)
         body = schedule_spec.merged(old.row.body, change)
-        schedule = schedule_spec.parse(body, self.max_pool_jobs, self.max_copy_bytes)
+        schedule = schedule_spec.parse(body, self.max_pool_jobs, self.max_copy_bytes, self.min_interval)
         now = self.clock()
         since = now if schedule_spec.timing_changed(old.schedule, schedule) else old.row.since
         row = ScheduleRow(name, body, since, max(old.row.settled, old.base), now, by, old.row.latest_pool_due)
