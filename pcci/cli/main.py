@@ -395,7 +395,7 @@ def build_parser():
     p.add_argument("id")
     p.add_argument("-w", "--workers", help="comma-separated worker names (default: all of the pool's)")
 
-    schedules.add_parser(client_parser, target_options, env_pair)
+    schedules.add_parser(client_parser, target_options, env_pair, connection_options)
 
     sub.add_parser("keygen", help="print a fresh cluster key or API token")
     p = sub.add_parser("check-config", help="validate a master or worker YAML file")
@@ -405,7 +405,7 @@ def build_parser():
 
 
 def cmd_schedule(args):
-    return schedules.run(args, _client(args), target_of, batch_size, UsageError)
+    return schedules.run(args, lambda: _client(args), target_of, batch_size, UsageError)
 
 
 COMMANDS = {"copy": cmd_copy, "run": cmd_run, "pool": cmd_pool, "pools": cmd_pools, "workers": cmd_workers,

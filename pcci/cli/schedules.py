@@ -9,13 +9,34 @@ import urllib.parse
 ACTIONS = ("add", "list", "show", "rm", "enable", "disable")
 
 
-def add_parser(client_parser, target_options, env_pair):
+def add_parser(client_parser, target_options, env_pair, connection_options):
+    """`pcci schedule ACTION ...`: the words after the action are read by ``action_parser``
+    (the name first, then options, then the command after --, as `pcci run` takes it;
+    argparse alone cannot read a command after a name). The options are declared here too,
+    for -h, bash completion and the man page's check."""
     p = client_parser("schedule", "add, list, show, remove, enable or disable schedules (pools run on a timetable)")
     p.add_argument("action", choices=ACTIONS)
-    p.add_argument("name", nargs="?", help="the schedule's name (all but list)")
+    p.add_argument("rest", nargs=argparse.REMAINDER, help="NAME, add's options, and -- COMMAND")
+    add_options(p, target_options, env_pair, required=False)
+    p.set_defaults(action_parser=lambda action: action_parser(action, target_options, env_pair, connection_options))
+    return p
+
+
+def action_parser(action, target_options, env_pair, connection_options):
+    p = argparse.ArgumentParser(prog="pcci schedule " + action)
+    connection_options(p, argparse.SUPPRESS)
+    if action == "list":
+        return p
+    p.add_argument("name", help="the schedule's name")
+    if action == "add":
+        add_options(p, target_options, env_pair, required=True)
+    return p
+
+
+def add_options(p, target_options, env_pair, required):
     target_options(p, "run on")
-    p.add_argument("--when", metavar="WHEN", help="\"every 30s\" (s, m, h, d) or a cron expression, "
-                                                  "\"*/5 * * * *\" (add)")
+    p.add_argument("--when", required=required, metavar="WHEN",
+                   help="\"every 30s\" (s, m, h, d) or a cron expression, \"*/5 * * * *\" (add)")
     p.add_argument("--timezone", metavar="TZ", help="the cron expression's timezone (default UTC)")
     p.add_argument("--missed", choices=("skip", "run_once"),
                    help="a due time the master was away for: skip it (default) or run one pool, late")
@@ -28,15 +49,27 @@ def add_parser(client_parser, target_options, env_pair):
     p.add_argument("--batch", metavar="N|N%", help="a rolling batch: at most N jobs (or N%%) at once")
     p.add_argument("--max-failures", type=int, metavar="K", help="once more than K jobs failed, start no more")
     p.add_argument("--queue", action="store_true", help="jobs for offline workers wait for them")
-    p.add_argument("command", nargs=argparse.REMAINDER, help="the shell command (after --; add)")
-    return p
+
+
+def read_action(args):
+    """The action's words parsed into ``args`` (the command: the words after --)."""
+    words = list(args.rest)
+    command = []
+    if "--" in words:
+        cut = words.index("--")
+        words, command = words[:cut], words[cut + 1:]
+    parsed = args.action_parser(args.action).parse_args(words)
+    for key, value in vars(parsed).items():
+        setattr(args, key, value)
+    args.command = command
+    args.name = getattr(args, "name", None)
+    return args
 
 
 def body_of(args, target_of, batch_size):
     """POST /schedules' body from `pcci schedule add`'s arguments."""
-    command = args.command[1:] if args.command and args.command[0] == "--" else args.command
     workers, exclude = target_of(args)
-    body = {"name": args.name, "when": args.when, "cmd": " ".join(command), "workers": workers,
+    body = {"name": args.name, "when": args.when, "cmd": " ".join(args.command), "workers": workers,
             "exclude": exclude, "timezone": args.timezone, "missed": args.missed, "timeout": args.timeout,
             "env": dict(args.env) if args.env else None, "cwd": args.cwd, "user": args.user,
             "batch": batch_size(args.batch), "maxFailures": args.max_failures,
@@ -45,12 +78,13 @@ def body_of(args, target_of, batch_size):
 
 
 def run(args, client, target_of, batch_size, usage_error):
-    if args.action != "list" and not args.name:
-        raise usage_error("pcci schedule %s NAME: name the schedule" % args.action)
+    """``client``: () -> the API client, made once the arguments are known to be good."""
+    read_action(args)
     path = "/schedules/" + urllib.parse.quote(args.name or "", safe="")
+    if args.action == "add" and not args.command:
+        raise usage_error("give the command after --: pcci schedule add NAME --when WHEN -w NODES -- COMMAND")
+    client = client()
     if args.action == "add":
-        if not args.when or not args.command or args.command == ["--"]:
-            raise usage_error("pcci schedule add NAME --when WHEN -w NODES -- COMMAND")
         shown = client.call("POST", "/schedules", body_of(args, target_of, batch_size))
     elif args.action == "list":
         listed = client.call("GET", "/schedules")

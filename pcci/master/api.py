@@ -23,6 +23,9 @@ from .pool_feeds import render_event
 from .metrics import TEXT_FORMAT
 from .openapi import SPEC
 from .pool_renders import PoolRenders
+from .schedule_api import add_schedule_routes
+from .schedule_runs import ScheduleRuns
+from .scheduler import Scheduler
 
 OPEN_PATHS = ("/health", "/openapi.json", "/", "/ui/<name>")
 # How long DELETE /workers/NAME waits for the store to delete the record.
@@ -89,10 +92,11 @@ def health_role(data, role, query):
     return 503 if wanted and wanted != role else None
 
 
-def build_app(settings, pools, registry, persister, edge, started_ms, events, metrics=None):
+def build_app(settings, pools, registry, persister, edge, started_ms, events, metrics=None, scheduler=None):
     """The bottle app. `settings` is the master's validated config; `edge` its ApiEdge;
     `events` the cluster's (cluster_events.ClusterEvents); `metrics` a metrics.Metrics,
-    or None when prometheus_client is missing."""
+    or None when prometheus_client is missing; `scheduler` the schedules' (scheduler.Scheduler;
+    default: one that holds none and fires nothing)."""
     app = JsonErrorsApp()
     app.catchall = True
     app.install(edge)
@@ -205,6 +209,10 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events, me
             raise MetricsUnavailable("the master started without the Python library prometheus_client; "
                                      "install python3-prometheus-client and restart it")
         return 200, Document(metrics.exposition(), TEXT_FORMAT)
+
+    if scheduler is None:
+        scheduler = Scheduler(pools.store, pools, ScheduleRuns(), pools.clock, settings, largest_copy(settings))
+    add_schedule_routes(app, scheduler, body)
 
     add_dashboard_routes(app)
     return app

@@ -14,7 +14,7 @@ import gevent
 
 from .. import protocol
 from .api import build_app, largest_copy
-from .api_edge import ApiEdge, bottle, read_body
+from .api_edge import ApiEdge
 from .cluster_events import ClusterEvents
 from .pool_feeds import PoolFeeds
 from .metrics import Metrics
@@ -24,7 +24,6 @@ from .pool_ids import PoolIdMaker
 from .pool_service import PoolService
 from .registry import Registry
 from .retention import purge_loop
-from .schedule_api import add_schedule_routes
 from .schedule_runs import ScheduleRuns
 from .scheduler import Scheduler
 from .standby import build_standby_app
@@ -78,8 +77,7 @@ def build_active(cfg, key: str, tokens: list, store, clock: Callable[[], int], s
     scheduler.load()
     port = WorkerPort(cfg, key, ActiveWorkers(cfg, registry, pools, persister, clock, events), link_tls,
                       link_fingerprint)
-    app = build_app(cfg, pools, registry, persister, edge, started_ms, events, metrics)
-    add_schedule_routes(app, scheduler, runs, lambda: read_body(bottle.request, cfg.max_body_bytes))
+    app = build_app(cfg, pools, registry, persister, edge, started_ms, events, metrics, scheduler)
     return ActiveMaster(registry, core, persister, events, feeds, metrics, pools, edge, app, port, scheduler)
 
 

@@ -48,8 +48,9 @@ def _check_root(request, body):
         raise InsufficientScope("a schedule that runs as root needs an admin token (it runs unattended)")
 
 
-def add_schedule_routes(app, scheduler, runs, read_body):
+def add_schedule_routes(app, scheduler, read_body):
     """GET, POST /schedules; GET, PUT, DELETE /schedules/NAME."""
+    runs = scheduler.runs
 
     def env_values():
         return caller(bottle.request).allows("operate")

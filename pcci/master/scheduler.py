@@ -20,8 +20,8 @@ import gevent
 import gevent.pool
 from gevent.event import Event
 
-from ..errors import ApiError, Busy, InternalError, ScheduleExists, StorageFull, StoreUnavailable, UnknownSchedule
-from ..errors import UnknownPool
+from ..errors import (ApiError, Busy, InternalError, ScheduleExists, StorageFull, StoreUnavailable, UnknownPool,
+                      UnknownSchedule)
 from . import schedule_spec, schedule_times
 from .schedule_rows import ScheduleRow
 from .schedule_spec import Missed, Outcome
@@ -53,6 +53,7 @@ class Entry:
 
 class Scheduler:
     def __init__(self, store, pools, runs, clock, settings, max_copy_bytes):
+        """``max_copy_bytes``: the largest file a copy may carry (api.largest_copy)."""
         self.store = store
         self.pools = pools              # pool_service.PoolService
         self.runs = runs                # schedule_runs.ScheduleRuns
