@@ -99,3 +99,15 @@ def test_cron_without_croniter_says_what_to_install(monkeypatch):
 def test_intervals_have_the_documented_floor():
     assert schedule_times.MIN_INTERVAL_SECONDS == 10
     assert parse("every 10s").every_ms == 10000
+
+
+def test_a_cron_expression_that_never_comes_due_is_refused():
+    with pytest.raises(BadWhen, match="never comes due"):
+        parse("0 0 30 2 *")
+
+
+def test_a_leap_day_schedule_missed_for_years_fires_its_latest_due_time():
+    when = parse("0 0 29 2 *")
+    base, now = ms("1990-01-01T00:00:00"), ms("2001-09-09T00:00:00")
+    step = plan(when, True, base, now, 5000)
+    assert step.action == "fire" and step.due == ms("2000-02-29T00:00:00") and step.missed == 2

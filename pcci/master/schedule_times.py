@@ -73,17 +73,16 @@ def parse(text, tz_name: str = "UTC", min_seconds: float = MIN_INTERVAL_SECONDS)
     croniter = _croniter()
     if not croniter.croniter.is_valid(" ".join(fields)):
         raise BadWhen("'when' %r is not a cron expression croniter can read" % text)
-    return When(" ".join(fields), None, tz_name)
+    when = When(" ".join(fields), None, tz_name)
+    next_due(when, 0)           # one that never comes due ("0 0 30 2 *") is refused now
+    return when
 
 
 def next_due(when: When, after_ms: int) -> int:
     """The first due time strictly after ``after_ms``."""
     if when.every_ms is not None:
         return (after_ms // when.every_ms + 1) * when.every_ms
-    zone = zoneinfo.ZoneInfo(when.timezone)
-    start = datetime.datetime.fromtimestamp(after_ms / 1000, zone)
-    due = _croniter().croniter(when.text, start).get_next(datetime.datetime)
-    due_ms = int(due.timestamp() * 1000)
+    due_ms = _cron_step(when, after_ms, forward=True)
     # croniter starts from the whole second; a start within the due second gives it back.
     return due_ms if due_ms > after_ms else next_due(when, after_ms + 1000 - after_ms % 1000)
 
@@ -94,10 +93,28 @@ def last_due_at_or_before(when: When, now_ms: int, since_ms: int) -> Optional[in
     if when.every_ms is not None:
         due = now_ms // when.every_ms * when.every_ms
     else:
-        zone = zoneinfo.ZoneInfo(when.timezone)
-        start = datetime.datetime.fromtimestamp((now_ms + 1) / 1000, zone)
-        due = int(_croniter().croniter(when.text, start).get_prev(datetime.datetime).timestamp() * 1000)
+        try:
+            due = _cron_step(when, now_ms + 1, forward=False)
+        except BadWhen:
+            # Some croniter releases give up walking back far (a 29 February); forward, bounded.
+            due, step = None, next_due(when, since_ms)
+            for _ in range(1000):
+                if step > now_ms:
+                    break
+                due, step = step, next_due(when, step)
+            return due
     return due if since_ms < due <= now_ms else None
+
+
+def _cron_step(when: When, start_ms: int, forward: bool) -> int:
+    """croniter's next (or previous) time from ``start_ms``, in ms; BadWhen when it finds none."""
+    start = datetime.datetime.fromtimestamp(start_ms / 1000, zoneinfo.ZoneInfo(when.timezone))
+    walk = _croniter().croniter(when.text, start)
+    try:
+        found = walk.get_next(datetime.datetime) if forward else walk.get_prev(datetime.datetime)
+    except Exception as exc:        # croniter's own errors (CroniterBadDateError ...), by release
+        raise BadWhen("'when' %r never comes due (%s)" % (when.text, exc))
+    return int(found.timestamp() * 1000)
 
 
 def _croniter():

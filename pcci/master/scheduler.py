@@ -117,7 +117,11 @@ class Scheduler:
         entry.next_due = None
         if entry.schedule is None or not entry.schedule.enabled:
             return
-        entry.next_due = schedule_times.next_due(entry.schedule.when, entry.base)
+        try:
+            entry.next_due = schedule_times.next_due(entry.schedule.when, entry.base)
+        except schedule_times.BadWhen as exc:
+            self._stop(entry, str(exc))
+            return
         heapq.heappush(self._heap, (entry.next_due, next(self._order), entry))
         self._wake.set()
 
@@ -128,12 +132,22 @@ class Scheduler:
 
     def _step(self, entry, now):
         schedule = entry.schedule
-        step = schedule_times.plan(schedule.when, schedule.missed is Missed.RUN_ONCE, entry.base, now, self.grace_ms)
+        try:
+            step = schedule_times.plan(schedule.when, schedule.missed is Missed.RUN_ONCE, entry.base, now,
+                                       self.grace_ms)
+        except schedule_times.BadWhen as exc:
+            self._stop(entry, str(exc))
+            return
         if step.action == "wait":
             self._retry(entry, step.due)
             return
         entry.firing = True
         self._firing.spawn(self._fire if step.action == "fire" else self._skip, entry, step)
+
+    def _stop(self, entry, problem):
+        """A schedule croniter can take no further: it stays off, saying why, until it is changed."""
+        log.error("schedule %s stops: %s", entry.name, problem)
+        entry.problem, entry.next_due = problem, None
 
     def _fire(self, entry, step):
         name, due = entry.name, step.due
