@@ -12,7 +12,8 @@ phases of the same run):
 
 For each phase: the master's CPU seconds per second and its context switches per
 second (psutil) over the window. For ``firing``: drift = a pool's createdTime minus its
-scheduledFor, over every pool made, as p50 / p99 / max.
+scheduledFor, and its jobs' start (startTime, after the pool's commit and the run frame's
+trip) minus scheduledFor, over every pool made, as p50 / p99 / max.
 
     python3 bench/schedules.py [--workers 1000] [--schedules 1000] [--window 30]
 """
@@ -59,17 +60,18 @@ def set_when(cluster, count, when):
 
 
 def scheduled_since(cluster, since):
-    """Every scheduled pool created after ``since`` (epoch seconds): (created, due) pairs."""
+    """Every scheduled pool created after ``since`` (epoch seconds): (created, due, started)."""
     found, before = [], None
     while True:
         _, page = cluster.api("GET", "/pools?limit=500" + ("&before=" + before if before else ""), timeout=120)
         for pool in page["pools"]:
             if pool["scheduledBy"]:
-                found.append((stamp(pool["createdTime"]), stamp(pool["scheduledFor"])))
+                found.append((stamp(pool["createdTime"]), stamp(pool["scheduledFor"]),
+                              stamp(pool["startTime"]) if pool["startTime"] else None))
         if not page["pools"] or stamp(page["pools"][-1]["createdTime"]) < since or not page.get("next"):
             break
         before = page["next"]
-    return [(created, due) for created, due in found if created >= since]
+    return [found_one for found_one in found if found_one[0] >= since]
 
 
 def main():
@@ -91,7 +93,7 @@ def main():
                        timeout=600, interval=0.5, what="swarm online")
             master = psutil.Process(cluster.master.process.pid)
             results = {"none": [], "idle": [], "firing": []}
-            drifts = []
+            drifts, starts = [], []
             for round_number in range(args.rounds):
                 if round_number == 0:
                     results["none"].append(window(master, args.window))
@@ -110,14 +112,18 @@ def main():
                 since = time.time()
                 results["firing"].append(window(master, args.window))
                 time.sleep(3)       # the last burst's pools listed
-                drifts += [created - due for created, due in scheduled_since(cluster, since)]
+                made = scheduled_since(cluster, since)
+                drifts += [created - due for created, due, _ in made]
+                starts += [started - due for _, due, started in made if started is not None]
             print("master: %d simulated workers, %d schedules, windows of %gs, %d rounds"
                   % (args.workers, args.schedules, args.window, args.rounds))
             for phase, samples in results.items():
                 print("%-7s CPU %s s/s, context switches %s /s" % (
                     phase, " ".join("%.3f" % cpu for cpu, _ in samples), " ".join("%.0f" % sw for _, sw in samples)))
-            print("drift over %d pools: p50 %.3f s, p99 %.3f s, max %.3f s" % (
-                len(drifts), percentile(drifts, 0.5), percentile(drifts, 0.99), max(drifts) if drifts else 0))
+            for what, values in (("drift (createdTime - due)", drifts), ("jobs started (startTime - due)", starts)):
+                print("%s over %d pools: p50 %.3f s, p99 %.3f s, max %.3f s" % (
+                    what, len(values), percentile(values, 0.5), percentile(values, 0.99),
+                    max(values) if values else 0))
         finally:
             if swarm is not None:
                 swarm.kill()

@@ -17,7 +17,6 @@ import itertools
 import logging
 
 import gevent
-import gevent.pool
 from gevent.event import Event
 
 from ..errors import (ApiError, Busy, InternalError, ScheduleExists, StorageFull, StoreUnavailable, UnknownPool,
@@ -28,8 +27,6 @@ from .schedule_spec import Missed, Outcome
 
 log = logging.getLogger(__name__)
 
-# Due times fired at once (each waits for its pool's commit; the persister batches them).
-FIRING_AT_ONCE = 200
 # A due time the store could not take now (busy, failing, fenced) is tried again this much later.
 RETRY_MS = 1000
 # Pools per schedule read at start for the last outcome and the last success's time.
@@ -68,7 +65,6 @@ class Scheduler:
         self._heap = []
         self._order = itertools.count()
         self._wake = Event()
-        self._firing = gevent.pool.Pool(FIRING_AT_ONCE)
 
     # -- start --------------------------------------------------------------------------
     def load(self):
@@ -141,8 +137,11 @@ class Scheduler:
         if step.action == "wait":
             self._retry(entry, step.due)
             return
+        # Each due time on a greenlet of its own, all at once: the pool is made now (its
+        # createdTime), then waits for its commit, which the persister batches with the
+        # others'. At most one per schedule is under way (``firing``): max_schedules bounds them.
         entry.firing = True
-        self._firing.spawn(self._fire if step.action == "fire" else self._skip, entry, step)
+        gevent.spawn(self._fire if step.action == "fire" else self._skip, entry, step)
 
     def _stop(self, entry, problem):
         """A schedule croniter can take no further: it stays off, saying why, until it is changed."""
