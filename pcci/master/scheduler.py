@@ -61,7 +61,6 @@ class Scheduler:
         self.max_copy_bytes = max_copy_bytes
         self.min_interval = settings.schedule_min_interval
         self.entries = {}
-        self.wakeups = 0                # how often the loop woke (the benchmark's cost)
         self._heap = []
         self._order = itertools.count()
         self._wake = Event()
@@ -93,7 +92,7 @@ class Scheduler:
                       row.name, problem)
         entry = Entry(row, schedule, problem, base=row.base)
         self.entries[row.name] = entry
-        self._plan_next(entry, self.clock())
+        self._plan_next(entry)
         return entry
 
     # -- the loop -----------------------------------------------------------------------
@@ -107,9 +106,8 @@ class Scheduler:
                     self._step(entry, now)
             wait = None if not self._heap else max(0.0, (self._heap[0][0] - self.clock()) / 1000.0)
             self._wake.wait(wait)
-            self.wakeups += 1
 
-    def _plan_next(self, entry, now):
+    def _plan_next(self, entry):
         entry.next_due = None
         if entry.schedule is None or not entry.schedule.enabled:
             return
@@ -166,6 +164,10 @@ class Scheduler:
         except ApiError as exc:
             self.runs.without_pool(name, due, Outcome.REFUSED, exc.message)
             log.warning("schedule %s: due time %d refused: %s", name, due, exc.message)
+        except Exception:
+            # A bug: logged with its traceback, and the due time tried again (the store keeps it once).
+            settled = False
+            log.exception("schedule %s: due time %d failed", name, due)
         else:
             self.runs.started(name, due, pool.pool_id)
             log.info("schedule %s: pool %s for due time %d (%d ms late%s)", name, pool.pool_id, due,
@@ -174,7 +176,7 @@ class Scheduler:
             self._settle(entry, due)
         entry.firing = False
         if settled:
-            self._plan_next(entry, self.clock())
+            self._plan_next(entry)
         elif self.entries.get(name) is entry:
             self._retry(entry, self.clock() + RETRY_MS)
 
@@ -184,7 +186,7 @@ class Scheduler:
         self.runs.without_pool(entry.name, step.due, Outcome.SKIPPED)
         self._settle(entry, step.due)
         entry.firing = False
-        self._plan_next(entry, self.clock())
+        self._plan_next(entry)
 
     def _settle(self, entry, due):
         entry.base = max(entry.base, due)
