@@ -5,6 +5,7 @@ import logging
 import time
 
 import gevent
+import pytest
 
 from pcci.master import schedule_spec
 
@@ -14,9 +15,10 @@ TOKENS = [{"name": "viewer", "scope": "read", "token": "r" * 24},
 READ, OPERATE, ADMIN = "r" * 24, "o" * 24, "a" * 24
 
 
-def start(in_process, **overrides):
+def start(in_process, worker=True, **overrides):
     master = in_process(schedule_min_interval="1s", **overrides)
-    master.start_worker("w1")
+    if worker:
+        master.start_worker("w1")
     return master
 
 
@@ -43,6 +45,7 @@ def test_a_schedule_fires_ordinary_pools_once_per_due_time(in_process):
     master.wait_until(lambda: master.api("GET", "/schedules/tick")[1]["lastSuccess"] is not None)
 
 
+@pytest.mark.slow      # seconds of watching that nothing fires: not for the fast tier
 def test_disabling_stops_the_pools_and_enabling_does_not_run_what_was_missed(in_process):
     master = start(in_process)
     master.api("POST", "/schedules", {"name": "tick", "when": "every 1s", "cmd": "true", "workers": "w1",
@@ -73,7 +76,7 @@ def test_a_due_time_whose_target_matches_nothing_is_refused_and_said_so(in_proce
 
 
 def test_the_template_is_checked_as_post_job_checks_it(in_process):
-    master = start(in_process)
+    master = start(in_process, worker=False)
     base = {"name": "x", "when": "every 1m", "cmd": "true"}
     cases = [(dict(base, name="a/b"), "wrong_type"), (dict(base, name="a\n"), "wrong_type"),
              (dict(base, name="-a"), "wrong_type"), (dict(base, when="every 0s"), "wrong_type"),
@@ -99,7 +102,7 @@ def test_the_template_is_checked_as_post_job_checks_it(in_process):
 
 
 def test_max_schedules_is_checked_before_the_insert(in_process):
-    master = start(in_process, max_schedules=2)
+    master = start(in_process, max_schedules=2, worker=False)
     for name in ("a", "b"):
         assert master.api("POST", "/schedules", {"name": name, "when": "every 1h", "cmd": "true"})[0] == 201
     status, answer = master.api("POST", "/schedules", {"name": "c", "when": "every 1h", "cmd": "true"})
@@ -110,7 +113,7 @@ def test_max_schedules_is_checked_before_the_insert(in_process):
 
 
 def test_scopes_root_needs_admin_and_every_change_is_audited(in_process, caplog):
-    master = start(in_process, api_tokens=TOKENS)
+    master = start(in_process, api_tokens=TOKENS, worker=False)
     body = {"name": "job", "when": "every 1h", "cmd": "true", "env": {"SECRET": "s3"}}
     with caplog.at_level(logging.INFO, logger="pcci.audit"):
         assert master.api("POST", "/schedules", body, token=READ)[1]["error"]["code"] == "insufficient_scope"
@@ -135,6 +138,7 @@ def test_scopes_root_needs_admin_and_every_change_is_audited(in_process, caplog)
     assert master.api("GET", "/schedules/job", token=OPERATE)[1]["env"] == {"SECRET": "s3"}
 
 
+@pytest.mark.slow      # two masters' starts and several due times
 def test_a_restarted_master_resumes_without_a_second_pool_for_a_due_time(in_process, tmp_path):
     from harness import InProcessMaster
     first = start(in_process)
