@@ -4,7 +4,8 @@ A real master (SQLite) with simulated workers (bench/swarm.py) and 1,000 schedul
 on one worker. Phases, alternated twice in one run (the machine is shared: compare
 phases of the same run):
 
-* ``none``   -- no schedule: the master with its workers, heartbeats and all;
+* ``none``   -- no schedule: the master with its workers, heartbeats and all (before,
+  and after each round's schedules are deleted);
 * ``idle``   -- 1,000 schedules due every hour (none due in the window): what holding
   them costs while the scheduler sleeps (it sleeps until the next due time, no tick);
 * ``firing`` -- the same 1,000 schedules every 10 s, all due at the same instants (the
@@ -87,39 +88,42 @@ def main():
         try:
             cluster.start_master(log_level="warning", heartbeat_timeout="60s", handshake_timeout="60s",
                                  max_schedules=args.schedules)
+            results = {"none": [], "idle": [], "firing": []}
+            drifts, starts = [], []
             swarm = subprocess.Popen([sys.executable, os.path.join(HERE, "swarm.py"), "--port",
                                       str(cluster.worker_port), "--key", KEY, "--count", str(args.workers)])
             wait_until(lambda: cluster.api("GET", "/health", timeout=120)[1]["workersOnline"] == args.workers,
                        timeout=600, interval=0.5, what="swarm online")
             master = psutil.Process(cluster.master.process.pid)
-            results = {"none": [], "idle": [], "firing": []}
-            drifts, starts = [], []
-            for round_number in range(args.rounds):
-                if round_number == 0:
-                    results["none"].append(window(master, args.window))
-                    for n in range(args.schedules):
-                        status, answer = cluster.api("POST", "/schedules", {
-                            "name": "s%04d" % n, "when": "every 1h", "cmd": "true",
-                            "workers": "sim%05d" % (n % args.workers)}, timeout=60)
-                        assert status == 201, answer
-                else:
-                    set_when(cluster, args.schedules, "every 1h")
-                    time.sleep(2)
+            results["none"].append(window(master, args.window))
+            for _ in range(args.rounds):
+                for n in range(args.schedules):
+                    status, answer = cluster.api("POST", "/schedules", {
+                        "name": "s%04d" % n, "when": "every 1h", "cmd": "true",
+                        "workers": "sim%05d" % (n % args.workers)}, timeout=60)
+                    assert status == 201, answer
                 results["idle"].append(window(master, args.window))
                 set_when(cluster, args.schedules, "every 10s")
-                # Due times are multiples of 10 s: start the window at one, so each window holds whole bursts.
+                # Due times are multiples of 10 s: start the window at one, so it holds whole bursts.
                 time.sleep(10 - time.time() % 10 + 0.5)
                 since = time.time()
                 results["firing"].append(window(master, args.window))
-                time.sleep(3)       # the last burst's pools listed
-                made = scheduled_since(cluster, since)
+                until = time.time()
+                set_when(cluster, args.schedules, "every 1h")       # quiet again before the pools are read
+                made = [one for one in scheduled_since(cluster, since - 10) if since <= one[1] <= until]
                 drifts += [created - due for created, due, _ in made]
                 starts += [started - due for _, due, started in made if started is not None]
+                for n in range(args.schedules):
+                    assert cluster.api("DELETE", "/schedules/s%04d" % n, timeout=60)[0] == 200
+                results["none"].append(window(master, args.window))
             print("master: %d simulated workers, %d schedules, windows of %gs, %d rounds"
                   % (args.workers, args.schedules, args.window, args.rounds))
             for phase, samples in results.items():
                 print("%-7s CPU %s s/s, context switches %s /s" % (
                     phase, " ".join("%.3f" % cpu for cpu, _ in samples), " ".join("%.0f" % sw for _, sw in samples)))
+            warnings = [line for line in cluster.master.log().splitlines() if "schedule " in line]
+            print("master log: %d line(s) about schedules%s" % (len(warnings), "".join(
+                "\n  " + line[:300] for line in warnings[:5])))
             for what, values in (("drift (createdTime - due)", drifts), ("jobs started (startTime - due)", starts)):
                 print("%s over %d pools: p50 %.3f s, p99 %.3f s, max %.3f s" % (
                     what, len(values), percentile(values, 0.5), percentile(values, 0.99),
