@@ -52,7 +52,7 @@ def timezone(name: str) -> zoneinfo.ZoneInfo:
         raise BadWhen("'timezone' must be an IANA name such as \"UTC\" or \"Europe/Berlin\", got %r" % (name,))
     try:
         return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):    # OSError: a directory of zones
         raise BadWhen("'timezone' %r is not a timezone this master knows (the tzdata package lists them)" % name)
 
 
