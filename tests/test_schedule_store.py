@@ -37,8 +37,8 @@ def test_schedule_rows_read_back_with_their_latest_pool(store):
     store.put_schedule(ScheduleRow("idle", {"name": "idle", "when": "every 1h", "cmd": "true"}, 2000, 0, 2000, None))
     pool = scheduled("p1", "tick", 60000)
     store.save([pool], list(pool.jobs.values()))
-    store.settle_schedule("idle", 3600000)
-    store.settle_schedule("idle", 1)        # never backwards
+    store.settle_schedules({"idle": 3600000, "gone": 5})
+    store.settle_schedules({"idle": 1})        # never backwards
     rows = {row.name: row for row in store.schedules()}
     assert rows["tick"].latest_pool_due == 60000 and rows["tick"].base == 60000
     assert rows["tick"].body["cmd"] == "true" and rows["tick"].changed_by == "ops"

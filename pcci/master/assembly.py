@@ -42,7 +42,7 @@ class ActiveMaster(NamedTuple):
     edge: ApiEdge
     app: object                 # the REST API's WSGI app
     port: WorkerPort
-    scheduler: Optional[Scheduler] = None
+    scheduler: Scheduler
 
 
 class StandbyMaster(NamedTuple):
@@ -92,11 +92,12 @@ def build_standby(cfg, key: str, tokens: list, store, leadership, started_ms: in
 
 
 def start_loops(cfg, store, master: ActiveMaster, clock: Callable[[], int]) -> list:
-    """The active master's background work, as greenlets: retention, and the sweeps for
-    lost jobs and queue timeouts."""
+    """The active master's background work, as greenlets: retention, the sweeps for lost
+    jobs and queue timeouts, and the scheduler (only an active master fires schedules)."""
+    scheduler = master.scheduler
     return [gevent.spawn(purge_loop, store, cfg.pool_retention, cfg.max_pools, clock, master.pools.forget_recent),
-            gevent.spawn(sweep_loop, master.pools, cfg.lost_after)] + \
-        ([gevent.spawn(master.scheduler.run), gevent.spawn(master.scheduler.seed_runs)] if master.scheduler else [])
+            gevent.spawn(sweep_loop, master.pools, cfg.lost_after), gevent.spawn(scheduler.run),
+            gevent.spawn(scheduler.settle_loop), gevent.spawn(scheduler.seed_runs)]
 
 
 def sweep_loop(pools: PoolService, lost_after: float) -> None:

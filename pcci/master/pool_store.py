@@ -89,8 +89,8 @@ class PoolStore(abc.ABC):
         """Delete a schedule (its pools stay, as history)."""
 
     @abc.abstractmethod
-    def settle_schedule(self, name: str, due: int) -> None:
-        """Record that the schedule's due times up to ``due`` are dealt with."""
+    def settle_schedules(self, settled: dict) -> None:
+        """Record, for each schedule name, that its due times up to ``settled[name]`` are dealt with."""
 
     @abc.abstractmethod
     def scheduled_pools(self, name: str, limit: int) -> list:

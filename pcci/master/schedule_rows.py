@@ -61,9 +61,11 @@ def delete(execute, mark, name):
     execute("DELETE FROM schedules WHERE name = %s" % mark, [name])
 
 
-def settle(execute, mark, name, due):
-    execute("UPDATE schedules SET settled = %s WHERE name = %s AND settled < %s" % (mark, mark, mark),
-            [due, name, due])
+def settle(execute, mark, settled):
+    """``settled``: {name: due}; each schedule's settled due time moved up to it, never back."""
+    for name, due in sorted(settled.items()):
+        execute("UPDATE schedules SET settled = %s WHERE name = %s AND settled < %s" % (mark, mark, mark),
+                [due, name, due])
 
 
 def pool_ids(execute, mark, name, limit):

@@ -64,6 +64,8 @@ class Scheduler:
         self._heap = []
         self._order = itertools.count()
         self._wake = Event()
+        self._unsettled = {}            # name -> the latest due time settled, not yet written
+        self._settling = Event()
 
     # -- start --------------------------------------------------------------------------
     def load(self):
@@ -190,11 +192,27 @@ class Scheduler:
 
     def _settle(self, entry, due):
         entry.base = max(entry.base, due)
-        try:
-            self.store.settle_schedule(entry.name, due)
-        except StoreUnavailable as exc:
-            # A pool's own row says its due time is settled; a skip is decided the same way again.
-            log.warning("schedule %s: could not record due time %d as settled: %s", entry.name, due, exc.message)
+        self._unsettled[entry.name] = max(due, self._unsettled.get(entry.name, 0))
+        self._settling.set()
+
+    def settle_loop(self):
+        """Record settled due times, many in one transaction: a burst of 1,000 pools is one
+        write here, not 1,000 (each an fsync on the store's one thread, ahead of the pools'
+        own commits). Until it is written, a fired due time's pool row says it is settled;
+        a skip or a refusal is decided the same way again by a master that starts meanwhile."""
+        while True:
+            self._settling.wait()
+            self._settling.clear()
+            batch, self._unsettled = self._unsettled, {}
+            try:
+                self.store.settle_schedules(batch)
+            except StoreUnavailable as exc:
+                log.warning("could not record %d schedule(s)' settled due times: %s; trying again",
+                            len(batch), exc.message)
+                for name, due in batch.items():
+                    self._unsettled[name] = max(due, self._unsettled.get(name, 0))
+                gevent.sleep(RETRY_MS / 1000.0)
+                self._settling.set()
 
     # -- the API's calls ----------------------------------------------------------------
     def get(self, name):

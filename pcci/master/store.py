@@ -248,9 +248,9 @@ class Store(PoolStore):
             schedule_rows.delete(self._rows, "?", name)
 
     @_watching_for_damage(write=True)
-    def settle_schedule(self, name, due):
+    def settle_schedules(self, settled):
         with _transaction(self.db):
-            schedule_rows.settle(self._rows, "?", name, due)
+            schedule_rows.settle(self._rows, "?", settled)
 
     @_watching_for_damage(write=False)
     def scheduled_pools(self, name, limit):
@@ -355,8 +355,8 @@ class ThreadedStore:
     def delete_schedule(self, name):
         return self._call(self._store.delete_schedule, name)
 
-    def settle_schedule(self, name, due):
-        return self._call(self._store.settle_schedule, name, due)
+    def settle_schedules(self, settled):
+        return self._call(self._store.settle_schedules, settled)
 
     def scheduled_pools(self, name, limit):
         return self._call(self._store.scheduled_pools, name, limit)

@@ -159,10 +159,10 @@ class MariaDbStore(PoolStore):
             schedule_rows.delete(_executor(cursor), "%s", name)
         self._run(work)
 
-    def settle_schedule(self, name, due):
+    def settle_schedules(self, settled):
         def work(cursor):
             self._check_fence(cursor)
-            schedule_rows.settle(_executor(cursor), "%s", name, due)
+            schedule_rows.settle(_executor(cursor), "%s", settled)
         self._run(work)
 
     def scheduled_pools(self, name, limit):
