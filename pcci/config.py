@@ -235,6 +235,9 @@ MASTER_KEYS = dict(_COMMON, **{
     "lease_time": (6.0, positive_duration),
     "advertise_api_url": (None, optional_text),
     "advertise_worker_address": (None, optional_text),
+    "notify_allow": (None, lambda v: _notify_allow(v)),
+    "notify_retry": (2.0, positive_duration),
+    "notify_redirects": (0, lambda v: _whole_number(v, 5)),
     "max_schedules": (1000, positive_int),
     "schedule_grace": (60.0, positive_duration),
     "schedule_min_interval": (10.0, positive_duration),
@@ -270,6 +273,19 @@ def _one_of(value, choices):
         value = "on" if value else "off"
     if value not in choices:
         raise ValueError("expected one of %s, got %r" % (", ".join(choices), value))
+    return value
+
+
+def _notify_allow(value):
+    """notify_allow: URL prefixes and networks (pcci/master/notify_allow.py, imported here
+    only when a config sets it: the worker never loads it)."""
+    from .master.notify_allow import allow_list
+    return allow_list(value)
+
+
+def _whole_number(value, most):
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= most:
+        raise ValueError("expected a whole number from 0 to %d, got %r" % (most, value))
     return value
 
 

@@ -46,6 +46,8 @@ NoMatch = _error("NoMatch", 400, "no_match", "a target expression matches no kno
 UserNotAllowed = _error("UserNotAllowed", 400, "user_not_allowed",
                         "no targeted worker may run jobs as the user asked for (its allowed_users)")
 PoolTooLarge = _error("PoolTooLarge", 400, "pool_too_large", "the pool would have more jobs than max_pool_jobs")
+NotifyNotAllowed = _error("NotifyNotAllowed", 400, "notify_not_allowed",
+                          "a notify URL is malformed or not in the master's notify_allow")
 # 401: who is asking is not established.
 MissingToken = _error("MissingToken", 401, "missing_token", "no 'Authorization: Bearer' header")
 BadToken = _error("BadToken", 401, "bad_token", "the token is not one the master accepts")
@@ -97,6 +99,8 @@ StoreUnavailable = _error("StoreUnavailable", 503, "store_unavailable",
 NoLeader = _error("NoLeader", 503, "no_leader",
                   "this master is a standby and no master holds the lease right now (an election is under way, "
                   "or the database is unreachable); retry in a few seconds")
+OutboxFull = _error("OutboxFull", 503, "outbox_full",
+                    "too many notifications are waiting to be sent; pools with notify are refused until they are")
 MetricsUnavailable = _error("MetricsUnavailable", 503, "metrics_unavailable",
                             "GET /metrics needs the Python library prometheus_client (python3-prometheus-client), "
                             "which the master did not find at start")
@@ -107,6 +111,7 @@ ALL = [EmptyBody, MalformedJson, MalformedRequest, WrongType, UnknownField, Empt
        NoSuchEndpoint,
        MethodNotAllowed, RequestTimeout, PayloadTooLarge, UriTooLong, Busy, InternalError, NoWorkersOnline, StorageFull,
        StoreUnavailable, NoLeader, MetricsUnavailable]
+ALL += [NotifyNotAllowed, OutboxFull]
 # Schedules (POST /schedules and friends).
 UnknownSchedule = _error("UnknownSchedule", 404, "unknown_schedule", "no schedule has that name")
 ScheduleExists = _error("ScheduleExists", 409, "schedule_exists",

@@ -60,3 +60,19 @@ LEGAL_MOVES = {
 def values(enum):
     """The JSON words of an enum, in declaration order."""
     return [member.value for member in enum]
+
+
+class NotifyOn(str, Enum):
+    """When a pool's notification is sent (``notify[].on``), by how the ended pool came out."""
+    DONE = "done"                      # every job succeeded
+    FAILED = "failed"                  # some job did not succeed (failed, killed, timed out, lost, offline, ...)
+    FINISHED = "finished"              # the pool ended, either way
+
+
+class DeliveryState(str, Enum):
+    """Where one notification of a pool stands (GET /pool/ID's ``notifications[].state``)."""
+    WAITING = "waiting"                # the pool has not ended yet
+    PENDING = "pending"                # to be sent: its next attempt is due at ``nextAttempt``
+    SENT = "sent"                      # the receiver answered 2xx
+    FAILED = "failed"                  # every attempt failed; no more are made
+    SKIPPED = "skipped"                # the pool's outcome is not one of its ``on``: nothing is sent

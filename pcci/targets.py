@@ -137,6 +137,8 @@ def expand(text, where):
 def fold(names):
     """``node[1-3,5],web`` for a list of names, as clush prints them; the list joined with
     commas where ClusterShell is not installed (the CLI may run without it)."""
+    if len(names) < 2:
+        return ",".join(names)      # nothing to fold: ClusterShell not even imported
     try:
         from ClusterShell.NodeSet import NodeSet
     except ImportError:

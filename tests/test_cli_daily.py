@@ -68,6 +68,39 @@ def test_every_state_short_of_success_gives_its_status(cluster, tmp_path):
             lost.wait()
 
 
+def test_pool_gives_an_ended_pools_status_as_run_does_and_75_while_it_runs(cluster):
+    """`pcci pool ID` (plain, --json, --follow) exits as `pcci run` would have, one pool per
+    class of pcci(1)'s EXIT STATUS table."""
+    cluster.start_master(api_tokens=["cli-token-" + "s" * 16], heartbeat_timeout="1s")
+    for name in ("pi1", "pi2", "pi3"):
+        cluster.start_worker(name)
+    env = {"PCCI_URL": "http://127.0.0.1:%d" % cluster.api_port, "PCCI_TOKEN": cluster.token}
+    cluster.workers["pi3"].stop()
+    wait_until(lambda: not cluster.api("GET", "/workers")[1]["workers"][2]["online"], what="pi3 offline")
+    ended = {
+        0: cluster.run("true", ["pi1", "pi2"]),
+        3: cluster.run('[ "${PCCI_JOB_ID##*/}" = pi1 ] && exit 3; exit 1', ["pi1", "pi2"]),
+        124: cluster.run("sleep 32 & echo started", ["pi1"], timeout=1),
+        255: cluster.run("true", ["pi1", "pi3"]),                                     # offline
+    }
+    unknown = cluster.run("true", ["pi1", "nosuch"])
+    skipped = cluster.run("exit 1", ["pi1", "pi2"], batch=1, maxFailures=0)
+    assert {job["state"] for job in skipped["jobs"].values()} == {"failed", "skipped"}
+
+    status, submitted = cluster.api("POST", "/job", {"cmd": "sleep 60", "workers": ["pi2"]})
+    cluster.wait_running(submitted["id"], "pi2")
+    running = pcci("pool", submitted["id"], env=env)
+    assert "running" in running.stdout and running.returncode == 75, running
+    assert pcci("kill", submitted["id"], env=env).returncode == 0
+    ended[137] = cluster.api("GET", "/pool/%s?wait=30" % submitted["id"])[1]
+    assert ended[137]["jobs"]["pi2"]["state"] == "killed"
+
+    for expected, pool in list(ended.items()) + [(255, unknown), (255, skipped)]:
+        for options in ((), ("--json",), ("--follow",)):
+            shown = pcci("pool", pool["id"], *options, env=env)
+            assert shown.returncode == expected, (options, pool["states"], shown)
+
+
 def test_grouped_output_keeps_stderr_on_stderr(cluster):
     cluster.start_master(api_tokens=["cli-token-" + "s" * 16])
     cluster.start_worker("pi1")

@@ -37,6 +37,13 @@ def test_run_returns_at_once_and_wait_gives_every_nodes_typed_result(pis):
     assert again.jobs == pool.jobs
 
 
+def test_run_with_wait_answers_the_finished_pool_in_the_same_request(pis):
+    pool = master_of(pis).run("echo hi", "pi1", wait=30)
+    assert pool.done and pool.ok and pool.jobs["pi1"].stdout == "hi\n"
+    short = master_of(pis).run("sleep 0.5", "pi1", wait=0.01)
+    assert not short.done and short.wait(timeout=30).ok
+
+
 def test_options_reach_the_jobs(pis):
     pool = master_of(pis).run("echo $GREETING; pwd", ["pi2"], env={"GREETING": "hello"}, cwd="/tmp",
                               timeout=20).wait(timeout=30)

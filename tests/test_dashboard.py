@@ -295,14 +295,14 @@ def test_the_page_fits_a_phone_in_the_dark_theme_and_works_from_the_keyboard(clu
         for _ in range(6):
             body.send_keys(Keys.TAB) if not reached else desktop.switch_to.active_element.send_keys(Keys.TAB)
             reached.append(js(desktop, "const e = document.activeElement; return e.id || e.textContent.trim()"))
-        assert reached == ["Skip to content", "Workers", "Pools", "Run", "worker-filter", "worker-which"], reached
+        assert reached == ["Skip to content", "Workers", "Pools", "Run", "Copy", "worker-filter"], reached
         for _ in range(2):
             desktop.switch_to.active_element.send_keys(Keys.SHIFT + Keys.TAB)     # back to Run
         desktop.switch_to.active_element.send_keys(Keys.ENTER)
         wait_view(desktop, "run")
         assert js(desktop, "return document.activeElement.id") == "cmd"
         desktop.switch_to.active_element.send_keys("hostname")
-        for expected in ("target", "exclude", "timeout", "check"):
+        for expected in ("target", "exclude", "batch", "max-failures", "timeout", "user", "env", "check"):
             desktop.switch_to.active_element.send_keys(Keys.TAB)
             assert js(desktop, "return document.activeElement.id") == expected
         desktop.switch_to.active_element.send_keys(Keys.ENTER)

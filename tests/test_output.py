@@ -31,6 +31,14 @@ def test_every_state_short_of_success_gives_a_non_zero_status_even_with_exit_cod
     assert output.pool_exit_status({"jobs": {"a": job("", "timed_out", 143, "SIGTERM"), "b": job("", "failed", 2)}}) == 124
 
 
+
+def test_a_shown_pool_has_runs_status_once_ended_and_75_while_it_runs():
+    ended = {"status": "done", "jobs": {"a": job("", "timed_out", 0), "b": job("", "failed", 2)}}
+    assert output.shown_pool_status(ended) == output.pool_exit_status(ended) == 124
+    assert output.shown_pool_status({"status": "done", "jobs": {"a": job("")}}) == 0
+    running = {"status": "running", "jobs": {"a": job(""), "b": job("", "running", None)}}
+    assert output.shown_pool_status(running) == 75
+
 def test_grouped_output_keeps_stderr_on_stderr_prefixed_by_node_as_clush_b():
     pool = {"jobs": {"n1": dict(job("same\n"), stderr="warn 1\n"), "n2": dict(job("same\n"), stderr="warn 2\n"),
                      "n3": job("same\n")}}

@@ -9,7 +9,6 @@ import json
 import sys
 
 from .. import __version__
-from ..errors import CannotStart, ConfigError
 from ..states import OfflinePolicy, PoolStatus, values
 from . import schedules
 
@@ -23,6 +22,7 @@ EXIT_NO_PERMISSION = 77     # EX_NOPERM: the token is missing or wrong
 
 def _service(kind, path):
     from .. import config, logs
+    from ..errors import CannotStart, ConfigError
     try:
         cfg = config.load_master(path) if kind == "master" else config.load_worker(path)
         logs.setup(cfg.log_level)
@@ -61,16 +61,19 @@ def cmd_run(args):
     command = script_of(args.script, args.command) if args.script else " ".join(args.command)
     rollout = {"user": args.user, "batch": batch_size(args.batch), "maxFailures": args.max_failures,
                "offline": OfflinePolicy.QUEUE.value if args.queue or args.queue_timeout else None, "queueTimeout": args.queue_timeout,
-               "stdin": None if args.no_stdin else stdin_of(sys.stdin)}
-    submitted = client.submit(command, workers, args.timeout, env, args.cwd, exclude=exclude,
-                              options={k: v for k, v in rollout.items() if v is not None})
+               "stdin": None if args.no_stdin else stdin_of(sys.stdin), "notify": notify_of(args)}
+    def submit(wait=None, accepted=None):
+        return client.submit(command, workers, args.timeout, env, args.cwd, exclude=exclude,
+                             options={k: v for k, v in rollout.items() if v is not None}, wait=wait, accepted=accepted)
     if args.async_:
-        print(submitted["id"])
+        print(submit()["id"])
         return 0
-    waiter = Waiter(client, submitted["id"], sys.stderr, sys.stderr.isatty() and not args.json and not args.quiet)
+    waiter = Waiter(client, None, sys.stderr, sys.stderr.isatty() and not args.json and not args.quiet)
     if args.stream:
-        return _streamed(client, submitted["id"], waiter, display_of(args))
-    return _waited(waiter, args.json, display_of(args))
+        waiter.pool_id = submit()["id"]
+        return _streamed(client, waiter.pool_id, waiter, display_of(args))
+    # One request submits and waits: no second round trip for a pool that ends within it.
+    return _waited(waiter, args.json, display_of(args), waiter.submit_and_wait(submit))
 
 
 def display_of(args):
@@ -90,18 +93,36 @@ def picked(client, workers, exclude, count):
     return random.sample(online, min(count, len(online)))
 
 
+def notify_of(args):
+    """--notify URL (repeatable), --notify-on, --notify-secret-file: POST /job's notify, or None."""
+    if not args.notify:
+        return None
+    on = [word.strip() for word in args.notify_on.split(",") if word.strip()]
+    secret = None
+    if args.notify_secret_file:
+        try:
+            with open(args.notify_secret_file) as handle:
+                secret = handle.read().strip()
+        except OSError as exc:
+            raise UsageError("cannot read the notify secret %s: %s" % (args.notify_secret_file, exc.strerror))
+    return [dict({"url": url, "on": on}, **({"secret": secret} if secret else {})) for url in args.notify]
+
+
 def stdin_of(stream):
     """What `pcci run` forwards to every job's stdin, as clush does: its own stdin when that is
     not a terminal (None then, or when there is none). At most MAX_STDIN_BYTES: one byte more
     is read to tell, never the rest."""
-    import base64
-    from ..protocol import MAX_STDIN_BYTES
     if stream is None or stream.isatty():
         return None
     try:
-        data = stream.buffer.read(MAX_STDIN_BYTES + 1)
+        data = stream.buffer.read(1)
+        if not data:
+            return None             # empty (/dev/null, a closed pipe): nothing to import for
+        from ..protocol import MAX_STDIN_BYTES
+        data += stream.buffer.read(MAX_STDIN_BYTES)
     except (OSError, ValueError):
         return None                 # closed, or not readable: nothing to forward
+    import base64
     if len(data) > MAX_STDIN_BYTES:
         raise UsageError("standard input is over %d bytes (the most a job is sent); copy the data with "
                          "pcci copy, or give --no-stdin" % MAX_STDIN_BYTES)
@@ -135,12 +156,13 @@ def _write_outdir(pool, outdir):
     return 1 if problems else 0
 
 
-def _waited(waiter, as_json, display=None):
-    """Wait for the pool (progress on a terminal, Ctrl-C kills it), print it, give its status."""
+def _waited(waiter, as_json, display=None, pool=False):
+    """Wait for the pool (progress on a terminal, Ctrl-C kills it), print it, give its status;
+    ``pool``: the finished pool (or None after Ctrl-C) when the caller waited already."""
     from . import output
     from .waiting import EXIT_INTERRUPTED
     display = display or output.Display()
-    pool = waiter.wait()
+    pool = waiter.wait() if pool is False else pool
     if pool is None:
         return EXIT_INTERRUPTED
     written = _write_outdir(pool, display.outdir)
@@ -197,7 +219,8 @@ def cmd_copy(args):
     client = _client(args)
     workers, exclude = target_of(args)
     body = {"dest": args.dest, "content": content, "workers": workers}
-    for name, value in (("exclude", exclude), ("mode", args.mode), ("owner", args.owner)):
+    for name, value in (("exclude", exclude), ("mode", args.mode), ("owner", args.owner),
+                        ("notify", notify_of(args))):
         if value is not None:
             body[name] = value
     submitted = client.call("POST", "/copy", body)
@@ -214,7 +237,7 @@ def cmd_pool(args):
     else:
         print("pool %s: %s (%s)" % (pool["id"], pool["status"], pool["cmd"]))
         print_pool(pool)
-    return 0
+    return output.shown_pool_status(pool)
 
 
 def cmd_pools(args):
@@ -291,6 +314,7 @@ def cmd_keygen(args):
 
 def cmd_check_config(args):
     from .. import config
+    from ..errors import ConfigError
     try:
         cfg = config.load_master(args.file) if args.kind == "master" else config.load_worker(args.file)
         config.read_cluster_key(cfg)
@@ -331,6 +355,16 @@ def build_parser():
                        help="leave these out: names, ranges, @group or KEY=VALUE (repeatable)")
         p.add_argument("-a", "--all", action="store_true", help="%s every online worker" % verb)
 
+    def notify_options(p):
+        p.add_argument("--notify", action="append", metavar="URL",
+                       help="POST the pool's summary to URL when it ends (repeatable; the master's notify_allow "
+                            "must list it)")
+        p.add_argument("--notify-on", default="failed", metavar="WHEN",
+                       help="when to notify: failed, done (every job succeeded) or finished, comma-separated "
+                            "(default: failed)")
+        p.add_argument("--notify-secret-file", metavar="FILE",
+                       help="a file holding the secret that signs the notification (X-PCCI-Signature)")
+
     p = client_parser("run", "run a command on workers and print their output")
     target_options(p, "run on")
     # As clush and pdsh: -u the command timeout, -l the user, -t the connect timeout.
@@ -369,6 +403,7 @@ def build_parser():
     p.add_argument("--no-stdin", action="store_true",
                    help="do not forward pcci's standard input to the jobs (it is, when it is not a terminal)")
     p.add_argument("--outdir", metavar="DIR", help="also write each node's output to DIR/NODE.out and DIR/NODE.err")
+    notify_options(p)
     p.add_argument("command", nargs=argparse.REMAINDER, help="the shell command (after --)")
 
     p = client_parser("copy", "write a local file on workers (atomically), as clush -c and pdcp do")
@@ -377,6 +412,7 @@ def build_parser():
     p.add_argument("--dest", required=True, help="the absolute path to write on each worker")
     p.add_argument("--mode", help="octal mode, e.g. 0644 (default: the replaced file's, else 0644)")
     p.add_argument("--owner", help="USER, USER:GROUP or :GROUP (the worker must run as root to change it)")
+    notify_options(p)
 
     p = client_parser("pool", "show one pool")
     p.add_argument("id")

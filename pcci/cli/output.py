@@ -3,8 +3,7 @@ the nodes of a group folded into ranges (node[1-3,5]) as clush prints them."""
 
 from typing import List, NamedTuple, Optional, Tuple
 
-from ..states import JobState
-from ..targets import fold
+from ..states import JobState, PoolStatus
 
 # A job that never ran (offline, unknown, lost) has no exit code: report it as ssh and pdsh do.
 NO_EXIT_CODE = 255
@@ -66,6 +65,7 @@ def render_pool(pool, merge_stderr: bool = False) -> Tuple[str, str]:
     """(text for stdout, text for stderr), as ``clush -b`` prints: each group of nodes with
     the same output under one header on stdout; standard error stays on stderr, each line
     prefixed with its node. ``merge_stderr`` (``clush -B``): stderr is gathered with stdout."""
+    from ..targets import fold      # here: a command that prints no pool never loads it
     lines = []
     for names, job in group_jobs(pool["jobs"], with_stderr=merge_stderr):
         header = "%s (%s)" % (fold(names), describe(job))
@@ -109,6 +109,18 @@ def job_status(job) -> int:
 def pool_exit_status(pool) -> int:
     """The largest status of the pool's jobs (job_status): 0 when every job succeeded."""
     return max((job_status(job) for job in pool["jobs"].values()), default=0)
+
+
+# `pcci pool ID` on a pool still running: no verdict yet, try again later (EX_TEMPFAIL),
+# rather than a job status it may not keep.
+STILL_RUNNING_STATUS = 75
+
+
+def shown_pool_status(pool) -> int:
+    """`pcci pool`'s status: an ended pool's as `pcci run` gives it (pool_exit_status)."""
+    if pool["status"] != PoolStatus.DONE.value:
+        return STILL_RUNNING_STATUS
+    return pool_exit_status(pool)
 
 
 def render_table(rows, columns):

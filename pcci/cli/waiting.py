@@ -25,22 +25,46 @@ def progress_line(pool):
     return "%d/%d done \u00b7 %d failed \u00b7 %d running" % (total - running, total, failed, running)
 
 
+def is_whole_pool(answer):
+    """Whether a submit's answer is the pool as GET /pool/ID gives it (a master that waited),
+    not the bare acceptance (jobs' states alone)."""
+    return all(isinstance(job, dict) for job in (answer.get("jobs") or {}).values())
+
+
 class Waiter:
     def __init__(self, client, pool_id, err, show_progress):
         self.client, self.pool_id, self.err, self.show_progress = client, pool_id, err, show_progress
+        self.step = 1 if show_progress else 30      # seconds each request waits on the master
 
-    def wait(self):
-        """The finished pool, or None after a Ctrl-C (what happened is on stderr)."""
+    def accepted(self, pool_id):
+        self.pool_id = pool_id
+
+    def submit_and_wait(self, submit):
+        """``submit(wait, accepted)`` sends the pool and waits on the master in the same
+        request (one round trip when it ends within the wait); then as ``wait``. A Ctrl-C
+        once the pool is accepted kills it, as in ``wait``."""
         try:
-            return self._wait()
+            answer = submit(self.step, self.accepted)
+        except KeyboardInterrupt:
+            if self.pool_id is None:
+                raise                   # not accepted yet: nothing to kill
+            self._clear()
+            return self.interrupted()
+        self.pool_id = answer["id"]
+        return self.wait(answer if is_whole_pool(answer) else None)
+
+    def wait(self, first=None):
+        """The finished pool, or None after a Ctrl-C (what happened is on stderr); ``first``
+        the pool as an answer already gave it."""
+        try:
+            return self._wait(first)
         except KeyboardInterrupt:
             self._clear()
             return self.interrupted()
 
-    def _wait(self):
-        step = 1 if self.show_progress else 30
+    def _wait(self, first=None):
         while True:
-            pool = self.client.pool(self.pool_id, wait=step)
+            pool, first = first or self.client.pool(self.pool_id, wait=self.step), None
             if self.show_progress:
                 self.err.write("\r" + progress_line(pool) + "\x1b[K")
                 self.err.flush()

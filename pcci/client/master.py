@@ -48,19 +48,24 @@ class Master:
     def run(self, cmd: str, target: Target = None, *, exclude: Target = None, timeout: Optional[float] = None,
             env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None, user: Optional[str] = None,
             batch: Union[int, str, None] = None, max_failures: Optional[int] = None, queue: bool = False,
-            queue_timeout: Optional[float] = None, stdin: Union[str, bytes, None] = None) -> "Pool":
+            queue_timeout: Optional[float] = None, stdin: Union[str, bytes, None] = None,
+            wait: Optional[float] = None, notify: Optional[List[Dict[str, Any]]] = None) -> "Pool":
         """Submit ``cmd`` on every targeted worker (None: every online one) and return the
-        pool at once; ``pool.wait()`` for the results. While the master says it is busy
-        (429) the submit waits as it asks, for up to a minute."""
-        options = {"user": user, "batch": batch, "maxFailures": max_failures,
+        pool at once; ``pool.wait()`` for the results. With ``wait``, the same request waits
+        up to that many seconds for the pool to finish (one round trip: ``pool.done`` says
+        whether it did). While the master says it is busy (429) the submit waits as it
+        asks, for up to a minute. ``notify``: POST /job's (``[{"url": ..., "on": ["failed"],
+        "secret": ...}]``)."""
+        options = {"user": user, "batch": batch, "maxFailures": max_failures, "notify": notify,
                    "offline": OfflinePolicy.QUEUE.value if queue or queue_timeout else None, "queueTimeout": queue_timeout,
                    "stdin": {"base64": base64.b64encode(stdin).decode("ascii")} if isinstance(stdin, bytes) else stdin}
         submitted = self.transport.submit(cmd, _target(target), timeout, env, cwd, exclude=_target(exclude),
-                                          options={k: v for k, v in options.items() if v is not None})
+                                          options={k: v for k, v in options.items() if v is not None}, wait=wait)
         return Pool(self, submitted)
 
     def copy(self, source: Union[str, bytes], dest: str, target: Target = None, *, exclude: Target = None,
-             mode: Optional[str] = None, owner: Optional[str] = None) -> "Pool":
+             mode: Optional[str] = None, owner: Optional[str] = None,
+             notify: Optional[List[Dict[str, Any]]] = None) -> "Pool":
         """Write a file on every targeted worker, atomically: ``source`` is a local path or
         the bytes themselves."""
         if isinstance(source, str):
@@ -68,7 +73,7 @@ class Master:
                 source = handle.read()
         body: Dict[str, Any] = {"dest": dest, "content": base64.b64encode(source).decode("ascii")}
         for name, value in (("workers", _target(target)), ("exclude", _target(exclude)), ("mode", mode),
-                            ("owner", owner)):
+                            ("owner", owner), ("notify", notify)):
             if value is not None:
                 body[name] = value
         return Pool(self, self.transport.call("POST", "/copy", body))

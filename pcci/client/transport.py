@@ -1,7 +1,6 @@
 """HTTP to the masters: one call, failover across the listed masters, a standby's 307
 followed, pinned or CA-checked https (stdlib only, so the CLI starts fast)."""
 
-import hashlib
 import http.client
 import json
 import os
@@ -10,8 +9,6 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-
-import yaml
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 CLIENT_CONFIG = os.path.join(os.path.expanduser("~"), ".config", "pcci", "client.yaml")
@@ -50,6 +47,7 @@ def settings(url=None, token=None, token_file=None, cacert=None, fingerprint=Non
     config file (url:, token: or token_file:, cacert:, fingerprint:)."""
     stored = {}
     if os.path.exists(config_path):
+        import yaml         # only then: the command starts faster without it
         with open(config_path, encoding="utf-8") as handle:
             stored = yaml.safe_load(handle) or {}
     token_file = token_file or environ.get("PCCI_TOKEN_FILE") or stored.get("token_file")
@@ -80,6 +78,7 @@ class PinnedHTTPSConnection(http.client.HTTPSConnection):
     pinned = None
 
     def connect(self):
+        import hashlib
         super().connect()
         seen = "sha256:" + hashlib.sha256(self.sock.getpeercert(binary_form=True)).hexdigest()
         if seen != self.pinned:
@@ -141,9 +140,13 @@ class Client:
             handler = urllib.request.HTTPSHandler(context=context)
         self.opener = urllib.request.build_opener(handler, NoRedirects)
 
-    def call(self, method, path, body=None, timeout=60):
+    def call(self, method, path, body=None, timeout=60, opened=None):
+        """The JSON answer; ``opened(headers)`` is called with the answer's headers as soon
+        as they come, before its body (which POST /job?wait= sends once the pool is done)."""
         data = json.dumps(body).encode() if body is not None else None
         with self._open(method, path, data, {"Content-Type": "application/json"}, timeout) as response:
+            if opened is not None:
+                opened(response.headers)
             try:
                 return json.loads(response.read().decode("utf-8"))
             except OSError as exc:
@@ -198,19 +201,28 @@ class Client:
             raise _Unreachable(getattr(exc, "reason", exc))
 
     def submit(self, cmd, workers=None, timeout=None, env=None, cwd=None, busy_retry=BUSY_RETRY_SECONDS,
-               exclude=None, options=None):
+               exclude=None, options=None, wait=None, accepted=None):
         """Submit a pool; while the master says it is busy (429), wait as it asks and try again.
         ``workers`` and ``exclude`` are lists of names or target expressions; ``options``
-        other fields of POST /job (batch, maxFailures, offline, queueTimeout)."""
+        other fields of POST /job (batch, maxFailures, offline, queueTimeout).
+
+        ``wait``: in the same request, wait up to that many seconds for the pool to finish
+        and answer it whole, as ``pool(id, wait)`` does (a master without ?wait= answers at
+        once: its ``jobs`` then hold states, not objects); ``accepted(pool_id)`` is called
+        as soon as the pool is accepted, before the wait."""
         body = dict(options or {}, cmd=cmd)
         for name, value in (("workers", workers), ("exclude", exclude), ("timeout", timeout), ("env", env),
                             ("cwd", cwd)):
             if value:
                 body[name] = value
+        path, call_timeout, opened = "/job", 60, None
+        if wait is not None:
+            path, call_timeout = "/job?wait=%g" % wait, wait + 30
+            opened = _pool_id_to(accepted) if accepted is not None else None
         deadline = time.monotonic() + busy_retry
         while True:
             try:
-                return self.call("POST", "/job", body)
+                return self.call("POST", path, body, timeout=call_timeout, opened=opened)
             except PcciError as exc:
                 pause = exc.retry_after or 1.0
                 if exc.status != 429 or time.monotonic() + pause > deadline:
@@ -240,6 +252,15 @@ class Client:
 
     def kill(self, pool_id, workers=None):
         return self.call("PUT", "/kill/%s" % pool_id, {"workers": workers} if workers else None)
+
+
+def _pool_id_to(accepted):
+    """Headers -> ``accepted(pool_id)`` from the Location of an accepted submit."""
+    def opened(headers):
+        location = headers.get("Location") or ""
+        if location.startswith("/pool/"):
+            accepted(location[len("/pool/"):])
+    return opened
 
 
 def _seconds(header):

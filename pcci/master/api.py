@@ -39,18 +39,41 @@ def largest_copy(settings):
     return max(0, (min(settings.max_frame_bytes, settings.max_body_bytes) - COPY_FRAME_OVERHEAD) * 3 // 4)
 
 
-def add_history_routes(app, pools):
+def pool_body(pools, renders, pool, env_values):
+    """GET /pool/ID's body for ``pool``: its env values shown to an ``operate`` caller only."""
+    return renders.body(pool, env_values, lambda: to_json_bytes(views.pool_json(
+        pool, env_values=env_values, live=pools.live_output(pool))), pools.live_version(pool))
+
+
+def waited_pool(pools, renders, pool_id, seconds):
+    """POST /job?wait='s body, streamed: a space at once (so the status line and the
+    Location header leave before the wait: a client knows its pool id, to kill it on
+    Ctrl-C), then the pool as GET /pool/ID?wait= answers it. It holds what that wait does."""
+    yield b" "
+    yield pool_body(pools, renders, pools.wait(pool_id, seconds), env_values=True)
+
+
+def with_notifications(body, shown):
+    """A pool's body with its notifications (``shown``) added: not kept in the shared
+    rendering (``renders``), since attempts go on after the pool ended."""
+    if not shown:
+        return body
+    return body.rstrip()[:-1] + b',"notifications":' + to_json_bytes(shown).rstrip() + b"}\n"
+
+
+def add_history_routes(app, pools, renders=None, notifications=None):
     """GET /pool/ID and GET /pools: what an active master and a standby both answer
-    (``pools``: the pool service, or a standby's ``StoreHistory``)."""
-    renders = PoolRenders()
+    (``pools``: the pool service, or a standby's ``StoreHistory``); ``notifications(pool id,
+    full_urls)`` is a pool's notifications (``Notifier.notifications``), or None."""
+    renders = renders or PoolRenders()
 
     @app.get("/pool/<pool_id>", scope="read")
     def get_pool(pool_id):
         pool = pools.wait(pool_id, validation.wait_seconds(bottle.request.query))
         env_values = caller(bottle.request).allows("operate")
-        body = renders.body(pool, env_values, lambda: to_json_bytes(views.pool_json(
-            pool, env_values=env_values, live=pools.live_output(pool))), pools.live_version(pool))
-        return 200, Document(body, "application/json")
+        shown = notifications and notifications(pool.pool_id, env_values)
+        return 200, Document(with_notifications(pool_body(pools, renders, pool, env_values), shown),
+                             "application/json")
 
     @app.get("/pools", scope="read")
     def get_pools():
@@ -109,14 +132,20 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events, me
         return dataclasses.replace(request, submitted_by=caller(bottle.request).name,
                                    submitted_from=bottle.request.environ.get("REMOTE_ADDR"))
 
+    renders = PoolRenders()
+
     @app.post("/job", scope="operate")
     def post_job():
-        request = with_caller(validation.job_request(body(), settings.max_pool_jobs))
+        wait = validation.submit_wait_seconds(bottle.request.query)
+        request = with_caller(validation.job_request(body(), settings.max_pool_jobs, settings.notify_allow))
         pool = pools.submit(request)
         note_for_audit(bottle.request, "pool %s on %d worker(s): %s" % (pool.pool_id, len(pool.jobs),
                                                                        pool.cmd[:200]))
         bottle.response.set_header("Location", views.pool_url(pool.pool_id))
-        return 202, views.submitted_json(pool)
+        if wait is None:
+            return 202, views.submitted_json(pool)
+        # ?wait=: one request submits and waits, as POST then GET /pool/ID?wait= would.
+        return 200, Document(waited_pool(pools, renders, pool.pool_id, wait), "application/json")
 
     @app.post("/copy", scope="operate")
     def post_copy():
@@ -126,13 +155,14 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events, me
             raise PayloadTooLarge("%s: a copy carries a file of at most %d bytes (raise max_body_bytes, and "
                                   "max_frame_bytes on the master and the workers, to send more)"
                                   % (exc.message, largest_copy(settings)))
-        request = with_caller(validation.copy_request(data, settings.max_pool_jobs, largest_copy(settings)))
+        request = with_caller(validation.copy_request(data, settings.max_pool_jobs, largest_copy(settings),
+                                                      settings.notify_allow))
         pool = pools.submit(request)
         note_for_audit(bottle.request, "pool %s on %d worker(s): %s" % (pool.pool_id, len(pool.jobs), pool.cmd[:200]))
         bottle.response.set_header("Location", views.pool_url(pool.pool_id))
         return 202, views.submitted_json(pool)
 
-    add_history_routes(app, pools)
+    add_history_routes(app, pools, renders, pools.notifier and pools.notifier.notifications)
 
     def event_cursor():
         try:

@@ -18,6 +18,7 @@ from .api_edge import ApiEdge
 from .cluster_events import ClusterEvents
 from .pool_feeds import PoolFeeds
 from .metrics import Metrics
+from .notifier import Notifier
 from .persister import Persister
 from .pool_core import PoolCore
 from .pool_ids import PoolIdMaker
@@ -71,8 +72,12 @@ def build_active(cfg, key: str, tokens: list, store, clock: Callable[[], int], s
     metrics = metrics_client and Metrics(metrics_client, registry, core.active_count, persister, store.disk_bytes,
                                          clock, runs)
     edge = ApiEdge(tokens, on_answer=metrics and metrics.api_answered)
-    pools = PoolService(core, store, registry, persister, clock, feeds, events, metrics, on_ended=runs.pools_ended)
+    notifier = Notifier(store, clock, cfg.notify_allow, cfg.pool_retention, cfg.notify_retry, cfg.notify_redirects,
+                        metrics)
+    pools = PoolService(core, store, registry, persister, clock, feeds, events, metrics, notifier,
+                        on_ended=runs.pools_ended)
     pools.restore()
+    notifier.load()
     scheduler = Scheduler(store, pools, runs, clock, cfg, largest_copy(cfg))
     scheduler.load()
     port = WorkerPort(cfg, key, ActiveWorkers(cfg, registry, pools, persister, clock, events), link_tls,
@@ -93,11 +98,12 @@ def build_standby(cfg, key: str, tokens: list, store, leadership, started_ms: in
 
 def start_loops(cfg, store, master: ActiveMaster, clock: Callable[[], int]) -> list:
     """The active master's background work, as greenlets: retention, the sweeps for lost
-    jobs and queue timeouts, and the scheduler (only an active master fires schedules)."""
+    jobs and queue timeouts, sending notifications, and the scheduler (only an active
+    master fires schedules)."""
     scheduler = master.scheduler
     return [gevent.spawn(purge_loop, store, cfg.pool_retention, cfg.max_pools, clock, master.pools.forget_recent),
-            gevent.spawn(sweep_loop, master.pools, cfg.lost_after), gevent.spawn(scheduler.run),
-            gevent.spawn(scheduler.settle_loop), gevent.spawn(scheduler.seed_runs)]
+            gevent.spawn(sweep_loop, master.pools, cfg.lost_after), gevent.spawn(master.pools.notifier.run),
+            gevent.spawn(scheduler.run), gevent.spawn(scheduler.settle_loop), gevent.spawn(scheduler.seed_runs)]
 
 
 def sweep_loop(pools: PoolService, lost_after: float) -> None:

@@ -60,6 +60,7 @@ class Metrics:
         self.result_latency = Tally(RESULT_BUCKETS)
         self.job_duration = Tally(JOB_BUCKETS)
         self.api_duration = {}              # (method, route, code) -> Tally
+        self.notifications = {"sent": 0, "failed": 0, "attempts_failed": 0}
         self._scraping = None
 
     def exposition(self):
@@ -102,7 +103,18 @@ class Metrics:
             "answer (to the start of an event stream)", labels=["method", "route", "code"])
         for labels, tally in sorted(self.api_duration.items()):
             api.add_metric(list(labels), tally.cumulative(), tally.total)
-        return [ended, submitted, results, jobs, api] + self._schedule_families()
+        return [ended, submitted, results, jobs, api] + self._notification_families() + \
+            self._schedule_families()
+
+    def _notification_families(self):
+        counter = self.client.core.CounterMetricFamily
+        counts = self.notifications
+        return [counter("pcci_notifications_sent", "Pool notifications a receiver accepted (2xx)",
+                        value=counts["sent"]),
+                counter("pcci_notifications_failed", "Pool notifications given up after their last attempt",
+                        value=counts["failed"]),
+                counter("pcci_notification_attempts_failed", "Notification attempts that failed (refused, no "
+                        "answer, or not 2xx); most are tried again", value=counts["attempts_failed"])]
 
     def _schedule_families(self):
         if self.schedule_runs is None:
@@ -156,6 +168,14 @@ class Metrics:
 
     def result_committed(self, seconds):
         self.result_latency.observe(seconds)
+
+    def notification_attempted(self, succeeded, gave_up):
+        if succeeded:
+            self.notifications["sent"] += 1
+        else:
+            self.notifications["attempts_failed"] += 1
+        if gave_up:
+            self.notifications["failed"] += 1
 
     def api_answered(self, method, route, code, seconds):
         key = (method, route, str(code))

@@ -6,8 +6,9 @@ cannot drift from what the API returns.
 """
 
 from .. import __version__, errors
-from ..states import JobState, KillOutcome, OfflinePolicy, PoolStatus, values
-from . import worker_stats
+from ..states import DeliveryState, JobState, KillOutcome, NotifyOn, OfflinePolicy, PoolStatus, values
+from . import notify_rules, worker_stats
+from .notify_allow import MAX_URL_CHARS
 from .validation import MAX_PAGE, MAX_TIMEOUT_SECONDS, MAX_WAIT_SECONDS
 
 _TIME = {"type": "string", "format": "date-time", "nullable": True}
@@ -153,6 +154,23 @@ SCHEMAS = {
                       required=["status", "role", "version", "startTime"]),
 }
 
+# Pool notifications (docs/api.md, "Notifications"): asked for in both requests, shown
+# only for a pool that has them (so not required).
+_NOTIFY = {"type": "array", "maxItems": notify_rules.MAX_NOTIFY, "items": {
+    "type": "object", "required": ["url"], "additionalProperties": False, "properties": {
+        "url": {"type": "string", "maxLength": MAX_URL_CHARS, "description": "allowed by the master's notify_allow"},
+        "on": {"type": "array", "minItems": 1, "items": {"type": "string", "enum": values(NotifyOn)}},
+        "secret": {"type": "string", "minLength": 1, "maxLength": notify_rules.MAX_SECRET_CHARS}}}}
+for _request in ("JobRequest", "CopyRequest"):
+    SCHEMAS[_request]["properties"]["notify"] = _NOTIFY
+_ATTEMPT = {"type": "object", "required": ["at"], "additionalProperties": False, "properties": {
+    "at": {"type": "string", "format": "date-time"}, "status": {"type": "integer"}, "error": {"type": "string"}}}
+SCHEMAS["Pool"]["properties"]["notifications"] = {"type": "array", "items": _object({
+    "id": {"type": "string", "description": "the X-PCCI-Delivery id"}, "url": {"type": "string"},
+    "on": {"type": "array", "items": {"type": "string", "enum": values(NotifyOn)}},
+    "state": {"type": "string", "enum": values(DeliveryState)},
+    "attempts": {"type": "array", "items": _ATTEMPT}, "nextAttempt": _TIME})}
+
 SPEC = {
     "openapi": "3.0.3",
     "info": {"title": "PCCI master", "version": __version__,
@@ -161,9 +179,16 @@ SPEC = {
     "security": [{"bearer": []}],
     "paths": {
         "/job": {"post": {
-            "summary": "Run a command on workers; returns at once with the pool id",
+            "summary": "Run a command on workers; returns at once with the pool id, or with ?wait= once the "
+                       "pool is done (or the wait is over)",
+            "parameters": [{"name": "wait", "in": "query", "description": "wait up to this many seconds for the "
+                            "pool to finish, then answer it as GET /pool/ID?wait= does",
+                            "schema": {"type": "number", "minimum": 0, "maximum": MAX_WAIT_SECONDS}}],
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("JobRequest")}}},
-            "responses": dict(_ok(202, "Submitted", "accepted"), **_errors(400, 401, 403, 408, 413, 429, 500, 503))}},
+            "responses": dict(_ok(202, "Submitted", "accepted (without ?wait=)"),
+                              **_ok(200, "Pool", "with ?wait=: the pool once done, or as it is when the wait "
+                                                 "is over (its status says which)"),
+                              **_errors(400, 401, 403, 408, 413, 429, 500, 503))}},
         "/copy": {"post": {
             "summary": "Write a file on workers, atomically (a pool whose jobs write it); returns at once",
             "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("CopyRequest")}}},

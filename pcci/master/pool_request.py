@@ -4,11 +4,12 @@ Frozen: the API adds who submitted it with ``dataclasses.replace``, nothing muta
 """
 
 from dataclasses import dataclass
-from typing import Optional, Sequence, Union
+from typing import Optional, Sequence, Tuple, Union
 
 from ..model import CopySpec
 from ..states import OfflinePolicy
 from ..targets import Term
+from .notify_rules import Notify
 
 
 @dataclass(frozen=True)
@@ -29,5 +30,6 @@ class PoolRequest:
     copy: Optional[CopySpec] = None         # a file to write instead of running cmd
     submitted_by: Optional[str] = None      # the API token's name
     submitted_from: Optional[str] = None    # the client's address
+    notify: Tuple[Notify, ...] = ()         # where to POST the pool's summary when it ends (notify_rules)
     scheduled_by: Optional[str] = None      # the schedule firing it (schedules.py), or None
     scheduled_due: Optional[int] = None     # the due time it fires for, wall ms

@@ -29,7 +29,8 @@ SUBMIT_SAVE_SECONDS = 10
 
 
 class PoolService:
-    def __init__(self, core, store, registry, persister, clock, feeds, events, metrics=None, on_ended=None):
+    def __init__(self, core, store, registry, persister, clock, feeds, events, metrics=None, notifier=None,
+                 on_ended=None):
         self.core = core
         self.store = store
         self.registry = registry
@@ -38,6 +39,7 @@ class PoolService:
         self.feeds = feeds          # pool_feeds.PoolFeeds: running jobs' output, pools' event logs
         self.events = events        # cluster_events.ClusterEvents
         self.metrics = metrics      # metrics.Metrics, or None without prometheus_client
+        self.notifier = notifier    # notifier.Notifier: pools' notifications, from submit to their end
         self.history = StoreHistory(store)     # pools that have left memory
         self.on_ended = on_ended    # (pools) -> None: ended pools, once saved (schedule_runs.ScheduleRuns)
         self._done_events = {}
@@ -55,14 +57,18 @@ class PoolService:
         if self.persister.backlog > MAX_STORE_BACKLOG:
             raise Busy("the pool store is %d changes behind; retry later" % self.persister.backlog)
         pool, effects = self.core.submit(request, self.clock())
+        if request.notify:
+            self._register_notifications(pool, request.notify)
         self.persister.mark_many([pool], effects.save_jobs, on_unsavable=self._unsavable)
         try:
             self.persister.committed(pool.pool_id).get(timeout=SUBMIT_SAVE_SECONDS)
         except Unsavable as exc:
+            self._forget_notifications(pool)
             raise InternalError("the pool could not be stored (%s); it was not run" % exc)
         except gevent.Timeout:
             self.persister.forget(pool.pool_id)
             self.core.drop(pool.pool_id)
+            self._forget_notifications(pool)
             self._refuse_if_store_failing()
             raise StoreUnavailable("the pool store did not save the pool within %ds; it was not run"
                                    % SUBMIT_SAVE_SECONDS)
@@ -77,6 +83,18 @@ class PoolService:
             self._ended([pool])
         log.info("pool %s: %r on %d worker(s)", pool.pool_id, pool.cmd, len(pool.jobs))
         return pool
+
+    def _register_notifications(self, pool, notifies):
+        """Its notifications are stored before the pool is: a stored pool never lacks them."""
+        try:
+            self.notifier.register(pool, notifies)
+        except BaseException:
+            self.core.drop(pool.pool_id)
+            raise
+
+    def _forget_notifications(self, pool):
+        if self.notifier is not None and pool.pool_id in self.notifier.known:
+            self.notifier.forget(pool.pool_id)
 
     def _refuse_if_store_failing(self):
         problem = self.persister.health()
@@ -144,6 +162,8 @@ class PoolService:
         """These pools' ends are saved: they leave the core's active pools, their followers
         get ``done``, their waiters wake."""
         ended = set(self.core.saved(pools))
+        if self.notifier is not None:
+            self.notifier.pools_ended(pools)
         if self.on_ended is not None:
             self.on_ended([pool for pool in pools if pool.pool_id in ended])
         for pool in pools:

@@ -46,6 +46,11 @@ class PoolStore(abc.ABC):
         """Ended pools older than ``ended_before_ms``, and the oldest ended ones beyond
         ``max_pools``, deleted in batches; how many were."""
 
+    def outbox(self, work, *args, write=True):
+        """work(query, *args) in one transaction on the notification outbox (``notify_outbox``):
+        ``query(sql, params)`` with ``?`` marks returns the rows; a ``write`` needs the lease."""
+        raise NotImplementedError
+
     # -- reads -------------------------------------------------------------------------
     @abc.abstractmethod
     def get_pool(self, pool_id: str):

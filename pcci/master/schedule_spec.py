@@ -12,7 +12,7 @@ import dataclasses
 import json
 import re
 from enum import Enum
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from ..errors import PayloadTooLarge, TooManySchedules, WrongType
 from . import schedule_times, validation
@@ -71,17 +71,28 @@ def template(body: dict):
     return "copy", dict(rest, **copy)
 
 
-def pool_request(body: dict, max_pool_jobs: int, max_copy_bytes: int) -> PoolRequest:
+class Limits(NamedTuple):
+    """What POST /job and POST /copy check a body against, from the master's config."""
+    max_pool_jobs: int
+    max_copy_bytes: int             # api.largest_copy
+    notify_allow: object = None     # config's notify_allow (notify_rules)
+    min_interval: float = schedule_times.MIN_INTERVAL_SECONDS      # schedule_min_interval
+
+
+def limits_of(settings, max_copy_bytes) -> Limits:
+    return Limits(settings.max_pool_jobs, max_copy_bytes, settings.notify_allow, settings.schedule_min_interval)
+
+
+def pool_request(body: dict, limits: Limits) -> PoolRequest:
     """The pool a schedule's body asks for, checked as POST /job (or POST /copy) checks it."""
     kind, fields = template(body)
     raw = json.dumps(fields).encode()
     if kind == "copy":
-        return validation.copy_request(raw, max_pool_jobs, max_copy_bytes)
-    return validation.job_request(raw, max_pool_jobs)
+        return validation.copy_request(raw, limits.max_pool_jobs, limits.max_copy_bytes, limits.notify_allow)
+    return validation.job_request(raw, limits.max_pool_jobs, limits.notify_allow)
 
 
-def parse(body, max_pool_jobs: int, max_copy_bytes: int,
-          min_seconds: float = schedule_times.MIN_INTERVAL_SECONDS) -> Schedule:
+def parse(body, limits: Limits) -> Schedule:
     """A checked schedule from its whole body; the API's error (400, 413) says what is wrong."""
     if not isinstance(body, dict):
         raise WrongType("a schedule is a JSON object")
@@ -89,7 +100,7 @@ def parse(body, max_pool_jobs: int, max_copy_bytes: int,
         raise PayloadTooLarge("a schedule (its template included) takes at most %d bytes" % MAX_SCHEDULE_BYTES)
     name(body.get("name"))
     try:
-        when = schedule_times.parse(body.get("when"), body.get("timezone", "UTC"), min_seconds)
+        when = schedule_times.parse(body.get("when"), body.get("timezone", "UTC"), limits.min_interval)
     except schedule_times.BadWhen as exc:
         raise WrongType(str(exc))
     missed = body.get("missed", Missed.SKIP.value)
@@ -98,7 +109,7 @@ def parse(body, max_pool_jobs: int, max_copy_bytes: int,
     enabled = body.get("enabled", True)
     if not isinstance(enabled, bool):
         raise WrongType("'enabled' must be true or false")
-    pool_request(body, max_pool_jobs, max_copy_bytes)
+    pool_request(body, limits)
     return Schedule(body["name"], when, Missed(missed), enabled, body)
 
 

@@ -51,15 +51,13 @@ class Entry:
 class Scheduler:
     def __init__(self, store, pools, runs, clock, settings, max_copy_bytes):
         """``max_copy_bytes``: the largest file a copy may carry (api.largest_copy)."""
+        self.limits = schedule_spec.limits_of(settings, max_copy_bytes)
         self.store = store
         self.pools = pools              # pool_service.PoolService
         self.runs = runs                # schedule_runs.ScheduleRuns
         self.clock = clock              # wall ms
         self.grace_ms = int(settings.schedule_grace * 1000)
         self.max_schedules = settings.max_schedules
-        self.max_pool_jobs = settings.max_pool_jobs
-        self.max_copy_bytes = max_copy_bytes
-        self.min_interval = settings.schedule_min_interval
         self.entries = {}
         self._heap = []
         self._order = itertools.count()
@@ -86,8 +84,7 @@ class Scheduler:
 
     def _put(self, row):
         try:
-            schedule, problem = schedule_spec.parse(row.body, self.max_pool_jobs, self.max_copy_bytes,
-                                                         self.min_interval), None
+            schedule, problem = schedule_spec.parse(row.body, self.limits), None
         except ApiError as exc:
             schedule, problem = None, exc.message
             log.error("schedule %s does not check out any more, it stays off until it is changed: %s",
@@ -152,7 +149,7 @@ class Scheduler:
         name, due = entry.name, step.due
         settled = True
         try:
-            request = schedule_spec.pool_request(entry.schedule.body, self.max_pool_jobs, self.max_copy_bytes)
+            request = schedule_spec.pool_request(entry.schedule.body, self.limits)
             request = dataclasses.replace(request, submitted_by=entry.row.changed_by, submitted_from="schedule",
                                           scheduled_by=name, scheduled_due=due)
             pool = self.pools.submit(request)
@@ -222,7 +219,7 @@ class Scheduler:
         return entry
 
     def create(self, body, by):
-        schedule = schedule_spec.parse(body, self.max_pool_jobs, self.max_copy_bytes, self.min_interval)
+        schedule = schedule_spec.parse(body, self.limits)
         if schedule.name in self.entries:
             raise ScheduleExists("a schedule named %s exists; change it with PUT /schedules/%s"
                                  % (schedule.name, schedule.name))
@@ -235,7 +232,7 @@ class Scheduler:
     def change(self, name, change, by):
         old = self.get(name)
         body = schedule_spec.merged(old.row.body, change)
-        schedule = schedule_spec.parse(body, self.max_pool_jobs, self.max_copy_bytes, self.min_interval)
+        schedule = schedule_spec.parse(body, self.limits)
         now = self.clock()
         since = now if schedule_spec.timing_changed(old.schedule, schedule) else old.row.since
         row = ScheduleRow(name, body, since, max(old.row.settled, old.base), now, by, old.row.latest_pool_due)

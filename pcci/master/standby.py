@@ -13,6 +13,7 @@ from ..clock import iso_time
 from ..errors import NoLeader, NotLeader
 from .api import add_dashboard_routes, add_history_routes, health_role
 from .api_edge import JsonErrorsApp, bottle
+from .notifier import stored_notifications
 from .pool_history import StoreHistory
 
 ANY_METHOD = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
@@ -27,7 +28,7 @@ def build_standby_app(edge, store, leadership, started_ms):
     app = JsonErrorsApp()
     app.catchall = True
     app.install(edge)
-    add_history_routes(app, StoreHistory(store))
+    add_history_routes(app, StoreHistory(store), notifications=stored_notifications(store))
     add_dashboard_routes(app)
 
     @app.get("/health", open=True)

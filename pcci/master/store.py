@@ -190,6 +190,12 @@ class Store(PoolStore):
                 self.db.execute("DELETE FROM pools WHERE id IN (%s)" % marks, ids)
         return len(ids)
 
+    @_watching_for_damage(write=True)
+    def outbox(self, work, *args, write=True):
+        """work(query, *args) on the notification outbox (notify_outbox), in one transaction."""
+        with _transaction(self.db):
+            return work(lambda sql, params=(): self.db.execute(sql, params).fetchall(), *args)
+
     # -- reads -------------------------------------------------------------------------
     @_watching_for_damage(write=False)
     def get_pool(self, pool_id):
@@ -324,6 +330,9 @@ class ThreadedStore:
 
     def purge(self, ended_before_ms, max_pools, batch=500):
         return self._call(self._store.purge, ended_before_ms, max_pools, batch)
+
+    def outbox(self, work, *args, write=True):
+        return self._call(self._store.outbox, work, *args, write=write)
 
     def get_pool(self, pool_id):
         return self._call(self._store.get_pool, pool_id)

@@ -198,6 +198,19 @@ class MariaDbStore(PoolStore):
             return len(ids)
         return self._run(work)
 
+    def outbox(self, work, *args, write=True):
+        """work(query, *args) on the notification outbox (notify_outbox), in one transaction;
+        fenced like every write unless ``write`` is False (a standby reads it too)."""
+        def run(cursor):
+            if write:
+                self._check_fence(cursor)
+
+            def query(sql, params=()):
+                cursor.execute(sql.replace("?", "%s"), params)
+                return cursor.fetchall() if cursor.description else []
+            return work(query, *args)
+        return self._run(run)
+
     # -- reads -------------------------------------------------------------------------
     def get_pool(self, pool_id):
         return self._run(lambda cursor: _read_pool(cursor, pool_id))

@@ -38,8 +38,17 @@ SQLITE = [
     Migration(2, "the worker process that synced last", ["ALTER TABLE workers ADD COLUMN instance TEXT"]),
     # A pool's jobs' standard input (base64): a job that starts later (a batch, a queue) gets it too.
     Migration(3, "the jobs' standard input", ["ALTER TABLE pools ADD COLUMN stdin TEXT"]),
+    # Pools' notifications, each attempt recorded: the outbox the master sends from (notify_outbox).
+    Migration(5, "the notification outbox", [
+        """CREATE TABLE IF NOT EXISTS notify_outbox (
+            id TEXT PRIMARY KEY, pool_id TEXT NOT NULL, position INTEGER NOT NULL, url TEXT NOT NULL,
+            notify_on TEXT NOT NULL, secret TEXT, state TEXT NOT NULL, body BLOB, attempts TEXT NOT NULL,
+            next_at INTEGER, created INTEGER NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS notify_by_pool ON notify_outbox (pool_id)",
+        "CREATE INDEX IF NOT EXISTS notify_by_state ON notify_outbox (state, next_at)",
+    ]),
     # Schedules, and the due time a pool was made for: unique, so a due time makes one pool.
-    Migration(4, "schedules", [
+    Migration(6, "schedules", [
         "ALTER TABLE pools ADD COLUMN scheduled_by TEXT",
         "ALTER TABLE pools ADD COLUMN scheduled_due INTEGER",
         "CREATE UNIQUE INDEX IF NOT EXISTS pools_by_schedule ON pools (scheduled_by, scheduled_due)",
@@ -92,7 +101,15 @@ MARIADB = [
         "ALTER TABLE workers ADD COLUMN IF NOT EXISTS instance VARCHAR(64) CHARACTER SET ascii NULL"]),
     Migration(3, "the jobs' standard input", [
         "ALTER TABLE pools ADD COLUMN IF NOT EXISTS stdin LONGTEXT CHARACTER SET ascii NULL"]),
-    Migration(4, "schedules", [
+    Migration(5, "the notification outbox", [
+        """CREATE TABLE IF NOT EXISTS notify_outbox (
+            id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY,
+            pool_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL, position INT NOT NULL,
+            url VARCHAR(2048) NOT NULL, notify_on VARCHAR(64) NOT NULL, secret VARCHAR(256) NULL,
+            state VARCHAR(16) NOT NULL, body MEDIUMBLOB NULL, attempts TEXT NOT NULL, next_at BIGINT NULL,
+            created BIGINT NOT NULL, KEY notify_by_pool (pool_id), KEY notify_by_state (state, next_at)) """ + _INNODB,
+    ]),
+    Migration(6, "schedules", [
         "ALTER TABLE pools ADD COLUMN IF NOT EXISTS scheduled_by VARCHAR(64) CHARACTER SET ascii NULL",
         "ALTER TABLE pools ADD COLUMN IF NOT EXISTS scheduled_due BIGINT NULL",
         "CREATE UNIQUE INDEX IF NOT EXISTS pools_by_schedule ON pools (scheduled_by, scheduled_due)",

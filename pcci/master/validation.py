@@ -18,13 +18,15 @@ from ..model import CopySpec
 from ..states import OfflinePolicy, PoolStatus, values
 from ..target_size import TargetError, TargetTooLarge, check_budget
 from ..targets import Term, inverted, names_term, scan
+from .notify_allow import AllowList
+from .notify_rules import notify_list
 from .pool_request import PoolRequest
 
 MAX_WAIT_SECONDS = 3600.0
 MAX_PAGE = 1000
 MAX_TIMEOUT_SECONDS = 366 * 86400.0
 JOB_FIELDS = ("cmd", "workers", "exclude", "timeout", "env", "cwd", "user", "batch", "maxFailures", "offline",
-              "queueTimeout", "stdin")
+              "queueTimeout", "stdin", "notify")
 KILL_FIELDS = ("workers",)
 
 
@@ -134,7 +136,7 @@ def job_stdin(value):
     return encoded
 
 
-def job_request(body: bytes, max_pool_jobs: int) -> PoolRequest:
+def job_request(body: bytes, max_pool_jobs: int, notify_allow: AllowList = None) -> PoolRequest:
     data = parse_json_body(body)
     _reject_unknown(data, JOB_FIELDS)
     cmd = data.get("cmd")
@@ -166,15 +168,16 @@ def job_request(body: bytes, max_pool_jobs: int) -> PoolRequest:
     terms, listed = target(data.get("workers"), data.get("exclude"), max_pool_jobs)
     return PoolRequest(cmd=cmd, terms=terms, listed=listed, timeout=timeout, env=env, cwd=cwd, user=user,
                        stdin=stdin, target={"workers": data.get("workers", "*"), "exclude": data.get("exclude")},
-                       **rollout(data))
+                       notify=notify_list(data.get("notify"), notify_allow or AllowList()), **rollout(data))
 
 
 COPY_FIELDS = ("workers", "exclude", "dest", "content", "mode", "owner", "batch", "maxFailures", "offline",
-               "queueTimeout")
+               "queueTimeout", "notify")
 OWNER = re.compile(r"[a-z_][a-z0-9_.-]{0,31}(:([a-z_][a-z0-9_.-]{0,31})?)?|:[a-z_][a-z0-9_.-]{0,31}")
 
 
-def copy_request(body: bytes, max_pool_jobs: int, max_file_bytes: int) -> PoolRequest:
+def copy_request(body: bytes, max_pool_jobs: int, max_file_bytes: int,
+                 notify_allow: AllowList = None) -> PoolRequest:
     """POST /copy: a file (``content``, base64) to write at ``dest`` on the targeted workers."""
     data = parse_json_body(body)
     _reject_unknown(data, COPY_FIELDS)
@@ -206,7 +209,8 @@ def copy_request(body: bytes, max_pool_jobs: int, max_file_bytes: int) -> PoolRe
     digest = hashlib.sha256(base64.b64decode(content)).hexdigest()
     return PoolRequest(cmd="copy to %s (%d bytes)" % (dest, size), terms=terms, listed=listed,
                        target={"workers": data.get("workers", "*"), "exclude": data.get("exclude")},
-                       copy=CopySpec(dest, content, size, digest, mode, owner), **rollout(data))
+                       copy=CopySpec(dest, content, size, digest, mode, owner),
+                       notify=notify_list(data.get("notify"), notify_allow or AllowList()), **rollout(data))
 
 
 def rollout(data: dict) -> dict:
@@ -276,6 +280,11 @@ def _number(query, name, default, low, high):
 
 def wait_seconds(query):
     return _number(query, "wait", 0.0, 0.0, MAX_WAIT_SECONDS)
+
+
+def submit_wait_seconds(query):
+    """POST /job's ``?wait=``: None without it (answer at once, as always), else as GET /pool/ID's."""
+    return None if query.get("wait") in (None, "") else wait_seconds(query)
 
 
 def pools_query(query):

@@ -4,6 +4,10 @@ import {clock} from "./format.js";
 
 export const TOKEN_KEY = "pcci.token";
 const STREAM_RETRY_MS = [500, 1000, 2000, 5000, 10000];
+// The master writes at least a keepalive comment every 15 s (docs/api.md): a stream
+// silent for longer is cut somewhere without a word (a master that lost power, a dead
+// route), and is dropped and dialed again rather than shown as live.
+const STREAM_SILENT_MS = 40000;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // What the page does when the API refuses the token (401) or a stream cannot go on;
@@ -62,9 +66,15 @@ export async function api(method, path, body) {
 export async function follow(path, onEvent, signal, onState) {
   let lastId = null;
   for (let attempt = 0; !signal.aborted; attempt++) {
+    const connection = new AbortController();
+    const stop = () => connection.abort();
+    signal.addEventListener("abort", stop);
+    let silence = null;
+    const heard = () => { clearTimeout(silence); silence = setTimeout(stop, STREAM_SILENT_MS); };
     try {
+      heard();
       const extra = lastId ? {"Last-Event-ID": lastId, Accept: "text/event-stream"} : {Accept: "text/event-stream"};
-      const response = await fetch(path, {headers: headers(extra), signal, cache: "no-store"});
+      const response = await fetch(path, {headers: headers(extra), signal: connection.signal, cache: "no-store"});
       if (!response.ok) {
         const error = await errorOf(response);
         if (error.status === 401) { auth.refused(error); return; }
@@ -79,6 +89,7 @@ export async function follow(path, onEvent, signal, onState) {
       for (;;) {
         const {value, done} = await reader.read();
         if (done) break;
+        heard();
         buffer += decoder.decode(value, {stream: true});
         let end;
         while ((end = buffer.indexOf("\n\n")) >= 0) {
@@ -94,6 +105,9 @@ export async function follow(path, onEvent, signal, onState) {
     } catch (error) {
       if (signal.aborted) return;
       if (error.final) { auth.failed(error); return; }
+    } finally {
+      clearTimeout(silence);
+      signal.removeEventListener("abort", stop);
     }
     onState && onState(false);
     await sleep(STREAM_RETRY_MS[Math.min(attempt, STREAM_RETRY_MS.length - 1)]);

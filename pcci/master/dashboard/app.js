@@ -1,5 +1,5 @@
 // The PCCI dashboard: one page over the REST API (docs/api.md). This module signs in and
-// routes (#/workers, #/pools, #/pool/ID, #/run) to the views, one module each; api.js
+// routes (#/workers, #/pools, #/pool/ID, #/run, #/copy) to the views, one module each; api.js
 // talks to the master, cluster.js follows the cluster's events, dom.js and format.js
 // build and word what is shown. Plain ES modules, no build step.
 //
@@ -12,6 +12,7 @@
 //   fetch(), since EventSource cannot send a header; they resume with Last-Event-ID.
 import {ApiError, TOKEN_KEY, auth, token, api} from "./api.js";
 import {cluster, startCluster, stopCluster} from "./cluster.js";
+import {showCopy} from "./copy.js";
 import {$, clearError, showError} from "./dom.js";
 import {showPool} from "./pool.js";
 import {showPools} from "./pools.js";
@@ -56,7 +57,8 @@ function stopView() {
   return viewAbort.signal;
 }
 
-const views = {workers: showWorkers, pools: showPools, pool: showPool, run: showRun, schedules: showSchedules};
+const views = {workers: showWorkers, pools: showPools, pool: showPool, run: showRun, copy: showCopy,
+               schedules: showSchedules};
 
 function route() {
   if (signedOut) return;

@@ -3,7 +3,9 @@ import {follow} from "./api.js";
 import {$} from "./dom.js";
 
 // onLost: called when the stream drops (app.js checks whether this master became a standby).
-export const cluster = {workers: new Map(), abort: null, listeners: new Set(), onLost: null};
+// streamDown: while true, nothing here is known to be current: the views say "unknown"
+// rather than the last state they heard of. Listeners hear it as a "connection" event.
+export const cluster = {workers: new Map(), abort: null, listeners: new Set(), onLost: null, streamDown: false};
 
 // Browsers open at most six HTTP/1.1 connections to one server, for all their tabs: a
 // stream per tab would leave the seventh tab waiting forever. So the tabs of a browser
@@ -22,6 +24,10 @@ export function startCluster() {
   const showLive = (connected, shared) => {
     live.textContent = connected ? (shared ? "live (shared)" : "live") : "reconnecting";
     live.className = "live " + (connected ? "connected" : "lost");
+    if (cluster.streamDown === connected) {
+      cluster.streamDown = !connected;
+      for (const listener of cluster.listeners) listener("connection", {connected});
+    }
     if (!connected && cluster.onLost) cluster.onLost();
   };
   const deliver = (name, data) => {
@@ -58,6 +64,7 @@ export function startCluster() {
 export function stopCluster() {
   if (cluster.abort) cluster.abort.abort();
   cluster.abort = null;
+  cluster.streamDown = false;
   $("#live").textContent = "";
   $("#live").className = "live";
 }

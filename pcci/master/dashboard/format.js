@@ -78,8 +78,13 @@ export function fold(names) {
     numbers.sort((a, b) => Number(a) - Number(b) || a.length - b.length);
     const parts = [];
     let first = numbers[0], last = numbers[0];
+    // pi9,pi10 make one range; a zero-padded number (07) only joins one of its own width.
+    const padded = (number) => number.length > 1 && number.startsWith("0");
     for (const number of numbers.slice(1)) {
-      if (Number(number) === Number(last) + 1 && number.length === last.length) { last = number; continue; }
+      if (Number(number) === Number(last) + 1 && (number.length === last.length || !(padded(number) || padded(last)))) {
+        last = number;
+        continue;
+      }
       parts.push(first === last ? first : first + "-" + last);
       first = last = number;
     }

@@ -13,7 +13,7 @@ export function stateSummary(states) {
 }
 
 function poolLink(pool) {
-  return el("a", {href: "#/pool/" + encodeURIComponent(pool.id), class: "mono"}, pool.id.slice(0, 13) + "…");
+  return el("a", {href: "#/pool/" + encodeURIComponent(pool.id), class: "mono pool-id"}, pool.id.slice(0, 13) + "…");
 }
 
 export async function showPools(signal, ignored, query) {
@@ -29,7 +29,8 @@ export async function showPools(signal, ignored, query) {
   mount(el("h1", {}, "Pools"), el("div", {class: "toolbar"}, chooser),
         el("div", {class: "table-wrap"}, el("table", {id: "pools"},
           el("thead", {}, el("tr", {}, ["Pool", "Command", "Status", "Jobs", "Exit", "Created", "By"].map((name, i) =>
-            el("th", {scope: "col", class: i === 4 ? "num" : (i >= 5 ? "hide-narrow" : "")}, name)))), body)),
+            el("th", {scope: "col", class: i === 4 ? "num hide-narrow" : (i >= 5 || i === 2 ? "hide-narrow" : "")}, name)))),
+          body)),
         pager);
 
   const load = async () => {
@@ -41,9 +42,10 @@ export async function showPools(signal, ignored, query) {
     body.replaceChildren(...page.pools.map((pool) => el("tr", {"data-id": pool.id},
       el("td", {}, poolLink(pool)),
       el("td", {class: "wrap mono"}, pool.cmd.length > 120 ? pool.cmd.slice(0, 120) + "…" : pool.cmd),
-      el("td", {}, el("span", {class: "badge state-" + pool.status}, pool.status)),
+      // On a phone the Jobs column alone says how it went (a running pool has running jobs).
+      el("td", {class: "hide-narrow"}, el("span", {class: "badge state-" + pool.status}, pool.status)),
       el("td", {class: "wrap"}, stateSummary(pool.states)),
-      el("td", {class: "num"}, pool.exitCode === null ? "" : String(pool.exitCode)),
+      el("td", {class: "num hide-narrow"}, pool.exitCode === null ? "" : String(pool.exitCode)),
       el("td", {class: "hide-narrow"}, formatTime(pool.createdTime)),
       el("td", {class: "hide-narrow"}, pool.submittedBy || ""))));
     if (!page.pools.length) body.append(el("tr", {}, el("td", {colspan: 7, class: "muted"}, "No pools.")));

@@ -10,10 +10,17 @@ const VERY_HOT_CELSIUS = 80;
 const FULL_PERCENT = 90;         // disk or memory
 const SILENT_SECONDS = 15;       // the master's default heartbeat_timeout; heartbeats come every 5 s
 
+// What the row says of a worker: while the dashboard's own event stream is down it has no
+// news of any, so each is "unknown" rather than the last state heard (which may be stale).
+function stateOf(worker) {
+  if (cluster.streamDown) return "unknown";
+  return worker.online ? "online" : "offline";
+}
+
 function warningsOf(worker) {
   const warnings = [];
   const stats = objectOr(worker.stats);
-  if (worker.online) {
+  if (stateOf(worker) === "online") {
     const age = ageSeconds(worker.lastHeartbeat);
     if (age !== null && age > SILENT_SECONDS) warnings.push(["silent " + Math.round(age) + " s", true]);
     const celsius = finite(stats.temperature);
@@ -36,10 +43,10 @@ const WORKER_COLUMNS = [
 function workerCells(worker) {
   const stats = worker.online ? objectOr(worker.stats) : {};
   const running = listOr(worker.runningJobs).length, queued = listOr(worker.queuedJobs).length;
+  const state = stateOf(worker);
   return [
     text(worker.name),
-    el("span", {class: "badge " + (worker.online ? "worker-online" : "worker-offline")},
-       worker.online ? "online" : "offline"),
+    el("span", {class: "badge worker-" + state}, state),
     text(worker.address),
     percent(stats.cpuPercent),
     percent(objectOr(stats.memory).percent),
@@ -55,7 +62,7 @@ function workerCells(worker) {
 
 // A row no helper foresaw (a bug of ours): its name and state, the rest left blank.
 function fallbackCells(worker) {
-  return WORKER_COLUMNS.map((column, i) => i === 0 ? text(worker.name) : i === 1 ? (worker.online ? "online" : "offline") : "");
+  return WORKER_COLUMNS.map((column, i) => i === 0 ? text(worker.name) : i === 1 ? stateOf(worker) : "");
 }
 
 function fillRow(row, worker) {
@@ -72,6 +79,7 @@ function fillRow(row, worker) {
     else if (row.cells[i].textContent !== content) row.cells[i].textContent = content;
   }
   row.dataset.online = worker.online ? "yes" : "no";
+  row.dataset.state = stateOf(worker);
   row.dataset.warn = row.cells[11].childElementCount ? "yes" : "no";
 }
 
@@ -107,6 +115,11 @@ export async function showWorkers(signal) {
     return (text(worker.name) + " " + text(worker.address) + " " + labels).toLowerCase().includes(words);
   };
   const summarize = () => {
+    if (cluster.streamDown) {
+      summary.replaceChildren(el("span", {}, el("strong", {}, String(cluster.workers.size)), " workers, state unknown: "
+                                 + "this page lost the master's event stream and is reconnecting"));
+      return;
+    }
     let online = 0, warned = 0, running = 0;
     for (const [name, worker] of cluster.workers) {
       if (worker.online) online++;
@@ -161,6 +174,10 @@ export async function showWorkers(signal) {
   ready();
   listen(signal, (name, data) => {
     if (name === "worker") { dirty.add(data.name); schedule(); }
+    if (name === "connection") {
+      for (const row of rows.keys()) dirty.add(row);
+      schedule();
+    }
     if (name === "worker_forgotten" && rows.has(data.name)) {
       rows.get(data.name).remove();
       rows.delete(data.name);
