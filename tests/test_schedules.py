@@ -1,6 +1,7 @@
 """Schedules through the REST API of a real master in this process (tests/harness.py):
 what they fire, what they refuse, who may change them, and what a restart resumes."""
 
+import json
 import logging
 import time
 
@@ -155,3 +156,24 @@ def test_a_restarted_master_resumes_without_a_second_pool_for_a_due_time(in_proc
         assert [entry["name"] for entry in listed["schedules"]] == ["tick"]
     finally:
         again.stop()
+
+
+def test_a_schedules_notify_is_post_jobs_notify(in_process):
+    """The template is POST /job's body: its notify field needs no code of the schedules'."""
+    from test_notify import LOOPBACK_ALLOWED, SECRET, Receiver, verified
+    master = start(in_process, **LOOPBACK_ALLOWED)
+    hook = Receiver()
+    try:
+        status, refused = master.api("POST", "/schedules", {"name": "off", "when": "every 1s", "cmd": "true",
+                                                            "notify": [{"url": "http://10.9.9.9/hook"}]})
+        assert (status, refused["error"]["code"]) == (400, "notify_not_allowed")
+        status, made = master.api("POST", "/schedules", {
+            "name": "told", "when": "every 1s", "cmd": "exit 3", "workers": "w1",
+            "notify": [{"url": hook.url, "on": ["failed"], "secret": SECRET}]})
+        assert status == 201, made
+        master.wait_until(lambda: hook.got, timeout=10, what="a notification")
+        headers, body, _ = hook.got[0]
+        summary = json.loads(body)["pool"]
+        assert verified(headers, body) and summary["scheduledBy"] == "told" and summary["exitCode"] == 3
+    finally:
+        hook.stop()
