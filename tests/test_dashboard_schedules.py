@@ -25,7 +25,7 @@ def test_schedules_show_next_due_and_last_outcome_and_switch_with_an_operate_tok
     cluster.start_master(api_tokens=TOKENS, schedule_min_interval="1s")
     cluster.start_worker("pi1")
     cluster.token = OPERATOR
-    assert cluster.api("POST", "/schedules", {"name": "tick", "when": "every 1s", "cmd": "echo <b>tick</b>",
+    assert cluster.api("POST", "/schedules", {"name": "tick", "when": "every 1s", "cmd": "echo '<b>tick</b>'",
                                               "workers": "pi1"})[0] == 201
     wait_until(lambda: cluster.api("GET", "/schedules/tick")[1]["lastSuccess"], timeout=15, what="a success")
     driver.get(url(cluster, "#/schedules"))
@@ -34,7 +34,7 @@ def test_schedules_show_next_due_and_last_outcome_and_switch_with_an_operate_tok
     wait_for(driver, "return (document.querySelector('#schedules tr[data-name=tick]') || {}).textContent"
                      ".includes('succeeded')", what="the last run's outcome")
     shown = row(driver, "tick")
-    assert shown["When"] == "every 1s" and shown["Command"] == "echo <b>tick</b>" and shown[""] == "Disable"
+    assert shown["When"] == "every 1s" and shown["Command"] == "echo '<b>tick</b>'" and shown[""] == "Disable"
     assert shown["Next due"] and shown["Last success"]
     assert js(driver, "return document.querySelector('#schedules b')") is None      # text, never markup
     # A read token may look, not switch: the API's refusal is shown.

