@@ -46,7 +46,11 @@ def expected_pools(due, outages, missed, grace):
             if late < grace - BAND:
                 return 1
             if late > grace + BAND:
-                return 1 if missed == "run_once" and due + INTERVAL > up else 0
+                if missed == "skip":
+                    return 0
+                # run_once: one pool, for the latest of the due times missed past the grace.
+                after_it = due + INTERVAL - (up - grace)
+                return 1 if after_it > BAND else (0 if after_it < -BAND else None)
             return None
     return 1
 

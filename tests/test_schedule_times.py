@@ -70,8 +70,26 @@ def test_a_due_time_within_the_grace_fires_late_ones_are_skipped_or_run_once():
     now = base + 3 * MINUTE + 30000
     assert plan(when, False, base, now, 5000) == Plan("skip", base + 3 * MINUTE, 3)
     assert plan(when, True, base, now, 5000) == Plan("fire", base + 3 * MINUTE, 2)
-    # The latest is within the grace: it fires, the two before are passed over.
-    assert plan(when, False, base, base + 3 * MINUTE + 1000, 5000) == Plan("fire", base + 3 * MINUTE, 2)
+    # The latest is within the grace: the two before it are missed (skipped together, or
+    # run once), then it fires, late, at the next step.
+    now = base + 3 * MINUTE + 1000
+    assert plan(when, False, base, now, 5000) == Plan("skip", base + 2 * MINUTE, 2)
+    assert plan(when, True, base, now, 5000) == Plan("fire", base + 2 * MINUTE, 1)
+    assert plan(when, False, base + 2 * MINUTE, now, 5000) == Plan("fire", base + 3 * MINUTE)
+
+
+def test_every_due_time_within_the_grace_fires_one_by_one():
+    when = parse("every 10s")
+    start = base = ms("2026-01-01T00:00:00")
+    now = base + 36000                              # back 36 s later, with a minute's grace
+    fired = []
+    while True:
+        step = plan(when, False, base, now, 60000)
+        if step.action == "wait":
+            break
+        fired.append((step.action, (step.due - start) // 1000, step.missed))
+        base = step.due
+    assert fired == [("fire", 10, 0), ("fire", 20, 0), ("fire", 30, 0)]
 
 
 def test_missed_cron_due_times_are_counted_and_bounded():

@@ -137,17 +137,20 @@ class Plan(NamedTuple):
 
 def plan(when: When, run_missed: bool, base_ms: int, now_ms: int, grace_ms: int) -> Plan:
     """The next step of a schedule whose due times up to ``base_ms`` are settled (fired,
-    skipped, or before it was enabled). A due time more than ``grace_ms`` late is missed:
-    with ``run_missed`` (missed: run_once) the latest one fires once, late; without, the
-    missed ones are skipped, and the latest fires only if it is still within the grace."""
+    skipped, or before it was enabled). A due time at most ``grace_ms`` late fires, late;
+    one later than that is missed: the missed ones are skipped together, or, with
+    ``run_missed`` (missed: run_once), the latest of them fires once for all. The due times
+    still within the grace then fire one by one, at the next steps."""
     first = next_due(when, base_ms)
     if first > now_ms:
         return Plan("wait", first)
-    latest = last_due_at_or_before(when, now_ms, base_ms) or first
-    passed_over = 0 if latest == first else _count_between(when, first, latest)
-    if now_ms - latest <= grace_ms or run_missed:
-        return Plan("fire", latest, passed_over)
-    return Plan("skip", latest, passed_over + 1)
+    if now_ms - first <= grace_ms:
+        return Plan("fire", first)
+    latest_missed = last_due_at_or_before(when, now_ms - grace_ms, base_ms) or first
+    passed_over = 0 if latest_missed == first else _count_between(when, first, latest_missed)
+    if run_missed:
+        return Plan("fire", latest_missed, passed_over)
+    return Plan("skip", latest_missed, passed_over + 1)
 
 
 def _count_between(when: When, first: int, latest: int, limit: int = 1000) -> int:
