@@ -239,6 +239,9 @@ MASTER_KEYS = dict(_COMMON, **{
     "notify_allow": (None, lambda v: _notify_allow(v)),
     "notify_retry": (2.0, positive_duration),
     "notify_redirects": (0, lambda v: _whole_number(v, 5)),
+    "max_schedules": (1000, positive_int),
+    "schedule_grace": (60.0, positive_duration),
+    "schedule_min_interval": (10.0, positive_duration),
 })
 
 WORKER_KEYS = dict(_COMMON, **{
@@ -343,6 +346,8 @@ def _cross_checks(values, table):
         yield "master_host, master_hosts: give one, not both (master_hosts lists every master)"
     if "store_url" in table and not values["store_url"] and (values["store_password_file"] or values["store_tls_ca"]):
         yield "store_password_file, store_tls_ca: they only apply with store_url (MariaDB)"
+    if "schedule_min_interval" in table and not 1 <= values["schedule_min_interval"] <= 60:
+        yield "schedule_min_interval: must be 1s to 60s (a cron expression's step is a minute)"
     if "lease_time" in table and values["lease_time"] < 2:
         yield "lease_time: must be at least 2s (renewals are a quarter of it apart)"
     if values.get("cluster_key") and values.get("cluster_key_file"):

@@ -121,6 +121,13 @@ ALL = [EmptyBody, MalformedJson, MalformedRequest, WrongType, UnknownField, Empt
        MethodNotAllowed, RequestTimeout, PayloadTooLarge, UriTooLong, Busy, InternalError, NoWorkersOnline, StorageFull,
        StoreUnavailable, NoLeader, MetricsUnavailable]
 ALL += [NotifyNotAllowed, OutboxFull]
+# Schedules (POST /schedules and friends).
+UnknownSchedule = _error("UnknownSchedule", 404, "unknown_schedule", "no schedule has that name")
+ScheduleExists = _error("ScheduleExists", 409, "schedule_exists",
+                        "a schedule of that name exists: change it with PUT /schedules/NAME, or delete it first")
+TooManySchedules = _error("TooManySchedules", 409, "too_many_schedules",
+                          "the master holds max_schedules schedules already; delete one or raise the limit")
+ALL += [UnknownSchedule, ScheduleExists, TooManySchedules]
 
 # The error a bare HTTP status stands for, when bottle or the server raises it.
 _BY_STATUS = {400: MalformedRequest, 401: MissingToken, 404: NoSuchEndpoint, 405: MethodNotAllowed,

@@ -146,12 +146,15 @@ class CopySpec:
 
 class Pool:
     __slots__ = ("pool_id", "cmd", "created", "timeout", "env", "cwd", "jobs", "end_time", "submitted_by",
-                 "submitted_from", "killed_by", "target", "rollout", "user", "copy", "stdin", "_order", "_scan")
+                 "submitted_from", "killed_by", "target", "rollout", "user", "copy", "stdin", "scheduled_by",
+                 "scheduled_due", "_order", "_scan")
 
     def __init__(self, pool_id, cmd, created, jobs, timeout=None, env=None, cwd=None, end_time=None,
                  submitted_by=None, submitted_from=None, killed_by=None, target=None, rollout=None, user=None,
-                 copy=None, stdin=None):
+                 copy=None, stdin=None, scheduled_by=None, scheduled_due=None):
         self.pool_id = pool_id
+        self.scheduled_by = scheduled_by        # the schedule that made it, or None
+        self.scheduled_due = scheduled_due      # the due time (wall ms) it was made for
         self.stdin = stdin                      # the jobs' standard input, base64 (None: /dev/null)
         self.submitted_by = submitted_by        # the API token's name
         self.submitted_from = submitted_from    # the client's address

@@ -26,7 +26,7 @@ CACHE = "/var/cache/pcci-test"
 SUBNET = "10.213.7"
 IMAGE_PACKAGES = ("systemd,systemd-sysv,dbus,python3,python3-gevent,python3-bottle,python3-psutil,"
                   "python3-yaml,curl,iproute2,procps,openssh-server,python3-apt,openssl,python3-clustershell,"
-                  "python3-prometheus-client")
+                  "python3-prometheus-client,python3-croniter")
 
 
 def run(*args, check=True, timeout=120, **kwargs):

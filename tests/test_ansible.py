@@ -116,7 +116,10 @@ def site(tmp_path_factory):
                      "pcci_deb_dir": dist, "pcci_secrets_dir": str(base / "secrets"),
                      "pcci_master_pool_retention": "7d", "pcci_master_groups": {"pis": "pi[1-2]"},
                      # The controller (10.213.7.254) scrapes /metrics as Prometheus would, without a token.
-                     "pcci_master_metrics_open_to": ["10.213.7.254/32"]},
+                     "pcci_master_metrics_open_to": ["10.213.7.254/32"],
+                     # Applied through the API from the controller (tasks/schedules.yml).
+                     "pcci_master_schedules": [{"name": "uptime", "when": "every 1h", "cmd": "uptime",
+                                                "workers": "@pis", "timeout": 60}]},
             "children": {"master": {"hosts": {"master": {"ansible_host": testbed.hosts["master"].address}}},
                          "workers": {"hosts": {n: {"ansible_host": testbed.hosts[n].address,
                                                    "pcci_worker_labels": {"model": "pi4" if n == "pi1" else "pi3"}}
@@ -194,6 +197,10 @@ def test_site_playbook_on_fresh_hosts_brings_up_a_working_cluster(site):
     # The roles' groups and labels reach the master and the workers: a target uses both.
     targeted = api(site, "POST", "/job", {"cmd": "true", "workers": "@pis", "exclude": "model=pi4"})
     assert list(targeted["jobs"]) == ["pi2"]
+    # The role's schedules are on the master, as given.
+    schedule = api(site, "GET", "/schedules/uptime")
+    assert (schedule["when"], schedule["cmd"], schedule["workers"], schedule["enabled"]) == \
+        ("every 1h", "uptime", "@pis", True)
     # metrics_open_to: the controller scrapes without a token; the API itself still wants one.
     metrics = site.client("curl", "-sS", "--fail", "--cacert", str(site.base / "secrets" / "api.crt"),
                           "https://%s:8080/metrics" % site.hosts["master"].address)

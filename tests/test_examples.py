@@ -44,6 +44,25 @@ def test_healthcheck_writes_one_row_per_node_per_tick_into_sqlite(pis, tmp_path)
     assert all(r[1] == 1 and r[2] is not None and 0 < r[3] <= 100 for r in rows)
 
 
+def test_healthcheck_as_a_schedule_is_added_once_and_its_pools_check_each_node(cluster):
+    cluster.start_master(api_tokens=["example-token-" + "e" * 12], schedule_min_interval="1s")
+    cluster.start_worker("pi1")
+    cluster.env = dict(os.environ, PCCI_URL="http://127.0.0.1:%d" % cluster.api_port, PCCI_TOKEN=cluster.token)
+    assert example(cluster, "healthcheck_schedule.py", "--when", "every 1s").stdout == "schedule healthcheck added\n"
+    assert example(cluster, "healthcheck_schedule.py", "--when", "every 1s").stdout == \
+        "schedule healthcheck unchanged\n"
+    wait_until(lambda: (cluster.api("GET", "/schedules/healthcheck")[1]["lastRun"] or {}).get("outcome")
+               == "succeeded", timeout=15, what="a passing health check")
+    # A threshold every node is over: the next pools fail, saying why.
+    assert example(cluster, "healthcheck_schedule.py", "--when", "every 1s", "--disk", "1").stdout == \
+        "schedule healthcheck changed\n"
+    wait_until(lambda: (cluster.api("GET", "/schedules/healthcheck")[1]["lastRun"] or {}).get("outcome")
+               == "failed", timeout=15, what="a failing health check")
+    pool_id = cluster.api("GET", "/schedules/healthcheck")[1]["lastRun"]["pool"]
+    job = cluster.api("GET", "/pool/%s" % pool_id)[1]["jobs"]["pi1"]
+    assert job["exitCode"] == 1 and "root filesystem" in job["stdout"] and "(limit 1%)" in job["stdout"]
+
+
 @pytest.fixture
 def own_mariadb_server():
     """A MariaDB of this test's own, not the session's: the test stops and starts it."""
@@ -156,10 +175,12 @@ def test_prometheus_scrapes_the_master_with_the_example_config_and_every_panel_a
     from conftest import free_port
     reader = "prometheus-token-" + "p" * 20
     cluster.start_master(api_tokens=["admin-token-" + "a" * 20, {"name": "prometheus", "scope": "read",
-                                                                "token": reader}])
+                                                                "token": reader}], schedule_min_interval="1s")
     cluster.start_worker("pi1", labels={"rack": "a"})
     cluster.start_worker("pi2", labels={"rack": "b"})
     cluster.run("true", ["pi1", "pi2"])
+    assert cluster.api("POST", "/schedules", {"name": "tick", "when": "every 1s", "cmd": "true",
+                                              "workers": "pi1"})[0] == 201
 
     # The example, pointed at this master: loopback is plain http, and a second between scrapes.
     with open(os.path.join(EXAMPLES, "prometheus.yml")) as handle:
@@ -175,7 +196,7 @@ def test_prometheus_scrapes_the_master_with_the_example_config_and_every_panel_a
     config_path = tmp_path / "prometheus.yml"
     config_path.write_text(yaml.safe_dump(settings))
     check = subprocess.run([PROMTOOL, "check", "config", str(config_path)], capture_output=True, text=True, timeout=60)
-    assert check.returncode == 0 and "SUCCESS: 6 rules found" in check.stdout, check.stdout + check.stderr
+    assert check.returncode == 0 and "SUCCESS: 7 rules found" in check.stdout, check.stdout + check.stderr
 
     port = free_port()
     log = open(tmp_path / "prometheus.log", "wb")
@@ -203,6 +224,13 @@ def test_prometheus_scrapes_the_master_with_the_example_config_and_every_panel_a
             rules = [rule for group in yaml.safe_load(handle)["groups"] for rule in group["rules"]]
         for rule in rules:
             assert prometheus_query(port, rule["expr"])["status"] == "success", rule["expr"]
+
+        # The schedule alert's metric is there, per schedule.
+        wait_until(lambda: [r["metric"]["schedule"] for r in prometheus_query(
+            port, "time() - pcci_schedule_last_success_timestamp < 60")["data"]["result"]] == ["tick"],
+            timeout=20, interval=0.5, what="the schedule's last success in Prometheus")
+        runs = prometheus_query(port, 'pcci_schedule_runs_total{outcome="succeeded"}')["data"]["result"]
+        assert float(runs[0]["value"][1]) >= 1
 
         # The "worker offline" alert's expression finds a worker that stops.
         cluster.workers["pi2"].stop()

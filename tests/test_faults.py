@@ -139,7 +139,8 @@ def test_openapi_description_is_served_and_lists_every_route(cluster):
     assert set(spec["paths"]) == {"/job", "/pool/{pool_id}", "/pools", "/workers", "/kill/{pool_id}", "/health",
                                   "/openapi.json", "/pool/{pool_id}/events", "/events", "/copy", "/metrics", "/",
                                   "/ui/{name}", "/workers/{name}", "/files/{sha256}",
-                                  "/fetch", "/pool/{pool_id}/files/{node}"}
+                                  "/fetch", "/pool/{pool_id}/files/{node}",
+                                  "/schedules", "/schedules/{name}"}
 
 
 def test_fuzzing_the_rest_api_from_its_openapi_description_finds_no_server_error(cluster, tmp_path):

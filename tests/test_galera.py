@@ -43,13 +43,14 @@ class HaBed:
         for index in range(3):
             self.netns["w%d" % (index + 1)] = bed._attach("w%d" % (index + 1), 31 + index)
 
-    def start_master(self, name):
+    def start_master(self, name, **overrides):
         ip = address(self.master_numbers[name])
         settings = {"cluster_key": KEY, "state_dir": str(self.tmp / name / "state"), "api_host": ip,
                     "api_port": 8080, "api_plain_http": True, "api_tokens": [TOKEN], "worker_port": 7070,
                     "store_url": self.url, "store_password_file": str(self.password), "lease_time": "%gs" % LEASE,
                     "master_name": name, "advertise_api_url": "http://%s:8080" % ip,
                     "advertise_worker_address": "%s:7070" % ip, "heartbeat_timeout": "4s", "log_level": "debug"}
+        settings.update(overrides)
         self.masters[name] = start_in_namespace(self.bed, self.netns[name], "master", str(self.tmp / name),
                                                 settings)
         wait_until(lambda: self.health(name) is not None, timeout=30, what="master %s answers" % name)

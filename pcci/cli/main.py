@@ -11,6 +11,7 @@ import sys
 from .. import __version__
 from ..states import OfflinePolicy, PoolStatus, values
 from .parser import ArgumentParser
+from . import schedules
 
 EXIT_CONFIG = 78   # EX_CONFIG from sysexits.h; systemd units stop restarting on it
 # The client's own failures (sysexits.h), apart from argparse's usage error (2).
@@ -467,6 +468,8 @@ def build_parser():
     p.add_argument("id")
     p.add_argument("-w", "--workers", help="comma-separated worker names (default: all of the pool's)")
 
+    schedules.add_parser(client_parser, target_options, env_pair, connection_options)
+
     sub.add_parser("keygen", help="print a fresh cluster key or API token")
     p = sub.add_parser("check-config", help="validate a master or worker YAML file")
     p.add_argument("kind", choices=("master", "worker"))
@@ -474,8 +477,13 @@ def build_parser():
     return parser
 
 
-COMMANDS = {"copy": cmd_copy, "fetch": cmd_fetch, "run": cmd_run, "pool": cmd_pool, "pools": cmd_pools, "workers": cmd_workers,
-            "kill": cmd_kill, "keygen": cmd_keygen, "check-config": cmd_check_config}
+def cmd_schedule(args):
+    return schedules.run(args, lambda: _client(args), target_of, batch_size, UsageError)
+
+
+COMMANDS = {"copy": cmd_copy, "fetch": cmd_fetch, "run": cmd_run, "pool": cmd_pool, "pools": cmd_pools,
+            "workers": cmd_workers, "kill": cmd_kill, "keygen": cmd_keygen, "check-config": cmd_check_config,
+            "schedule": cmd_schedule}
 
 
 def connection_options(parser, default):

@@ -24,6 +24,9 @@ from .pool_feeds import render_event
 from .metrics import TEXT_FORMAT
 from .openapi import SPEC
 from .pool_renders import PoolRenders
+from .schedule_api import add_schedule_routes
+from .schedule_runs import ScheduleRuns
+from .scheduler import Scheduler
 
 OPEN_PATHS = ("/health", "/openapi.json", "/", "/ui/<name>")
 # How long DELETE /workers/NAME waits for the store to delete the record.
@@ -114,11 +117,13 @@ def health_role(data, role, query):
 
 
 def build_app(settings, pools, registry, persister, edge, started_ms, events, metrics=None, blobs=None,
-              fetched=None):
+              fetched=None, scheduler=None):
     """The bottle app. `settings` is the master's validated config; `edge` its ApiEdge;
     `events` the cluster's (cluster_events.ClusterEvents); `metrics` a metrics.Metrics,
-    or None when prometheus_client is missing; `blobs` the uploaded files (blob_store.BlobStore); `fetched` the files workers sent back
-    (fetch_sink.FetchSink)."""
+    or None when prometheus_client is missing; `blobs` the uploaded files
+    (blob_store.BlobStore); `fetched` the files workers sent back (fetch_sink.FetchSink);
+    `scheduler` the schedules' (scheduler.Scheduler; default: one that holds none and
+    fires nothing)."""
     app = JsonErrorsApp()
     app.catchall = True
     app.install(edge)
@@ -257,6 +262,10 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events, me
             raise MetricsUnavailable("the master started without the Python library prometheus_client; "
                                      "install python3-prometheus-client and restart it")
         return 200, Document(metrics.exposition(), TEXT_FORMAT)
+
+    if scheduler is None:
+        scheduler = Scheduler(pools.store, pools, ScheduleRuns(), pools.clock, settings, largest_copy(settings))
+    add_schedule_routes(app, scheduler, body)
 
     add_dashboard_routes(app)
     return app

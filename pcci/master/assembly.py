@@ -14,7 +14,7 @@ from typing import Callable, NamedTuple, Optional
 import gevent
 
 from .. import protocol
-from .api import build_app
+from .api import build_app, largest_copy
 from .blob_store import BlobStore, blob_purge_loop
 from .copy_feeder import CopyFeeder, running_copy
 from .fetch_sink import FetchSink, running_fetch, running_fetches
@@ -29,6 +29,8 @@ from .pool_ids import PoolIdMaker
 from .pool_service import PoolService
 from .registry import Registry
 from .retention import purge_loop
+from .schedule_runs import ScheduleRuns
+from .scheduler import Scheduler
 from .standby import build_standby_app
 from .worker_port import WorkerPort
 from .worker_sessions import ActiveWorkers, StandbyWorkers
@@ -50,6 +52,7 @@ class ActiveMaster(NamedTuple):
     edge: ApiEdge
     app: object                 # the REST API's WSGI app
     port: WorkerPort
+    scheduler: Scheduler
     blobs: Optional[BlobStore] = None   # files uploaded for copies
     fetched: Optional[FetchSink] = None     # files workers sent back (POST /fetch)
 
@@ -76,22 +79,26 @@ def build_active(cfg, key: str, tokens: list, store, clock: Callable[[], int], s
     events = ClusterEvents(registry)
     # No worker can send more of a stream than one result frame could carry.
     feeds = PoolFeeds(protocol.largest_output_cap(cfg.max_frame_bytes))
+    runs = ScheduleRuns()
     metrics = metrics_client and Metrics(metrics_client, registry, core.active_count, persister, store.disk_bytes,
-                                         clock)
+                                         clock, runs)
     edge = ApiEdge(tokens, on_answer=metrics and metrics.api_answered)
     notifier = Notifier(store, clock, cfg.notify_allow, cfg.pool_retention, cfg.notify_retry, cfg.notify_redirects,
                         metrics)
-    pools = PoolService(core, store, registry, persister, clock, feeds, events, metrics, notifier)
+    pools = PoolService(core, store, registry, persister, clock, feeds, events, metrics, notifier,
+                        on_ended=runs.pools_ended)
     pools.restore()
     notifier.load()
+    scheduler = Scheduler(store, pools, runs, clock, cfg, largest_copy(cfg))
+    scheduler.load()
     blobs = BlobStore(os.path.join(cfg.state_dir, "files"), cfg.max_copy_bytes, thread_call)
     copies = CopyFeeder(lambda worker, job_id: running_copy(core, worker, job_id), blobs.path)
     fetched = FetchSink(os.path.join(cfg.state_dir, "fetched"), lambda worker, job_id: running_fetch(core, worker, job_id),
                         lambda worker: running_fetches(core, worker), cfg.max_copy_bytes, thread_call)
     port = WorkerPort(cfg, key, ActiveWorkers(cfg, registry, pools, persister, clock, events, copies, fetched),
                       link_tls, link_fingerprint)
-    app = build_app(cfg, pools, registry, persister, edge, started_ms, events, metrics, blobs, fetched)
-    return ActiveMaster(registry, core, persister, events, feeds, metrics, pools, edge, app, port, blobs, fetched)
+    app = build_app(cfg, pools, registry, persister, edge, started_ms, events, metrics, blobs, fetched, scheduler)
+    return ActiveMaster(registry, core, persister, events, feeds, metrics, pools, edge, app, port, scheduler, blobs, fetched)
 
 
 def build_standby(cfg, key: str, tokens: list, store, leadership, started_ms: int, link_tls=None,
@@ -106,10 +113,13 @@ def build_standby(cfg, key: str, tokens: list, store, leadership, started_ms: in
 
 def start_loops(cfg, store, master: ActiveMaster, clock: Callable[[], int]) -> list:
     """The active master's background work, as greenlets: retention, the sweeps for lost
-    jobs and queue timeouts, and sending notifications."""
+    jobs and queue timeouts, sending notifications, and the scheduler (only an active
+    master fires schedules)."""
+    scheduler = master.scheduler
     return [gevent.spawn(purge_loop, store, cfg.pool_retention, cfg.max_pools, clock, master.pools.forget_recent),
             gevent.spawn(sweep_loop, master.pools, cfg.lost_after), gevent.spawn(master.pools.notifier.run),
-            gevent.spawn(blob_purge_loop, master.blobs, master.core, cfg.pool_retention, master.fetched)]
+            gevent.spawn(blob_purge_loop, master.blobs, master.core, cfg.pool_retention, master.fetched),
+            gevent.spawn(scheduler.run), gevent.spawn(scheduler.settle_loop), gevent.spawn(scheduler.seed_runs)]
 
 
 def sweep_loop(pools: PoolService, lost_after: float) -> None:

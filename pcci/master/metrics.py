@@ -45,13 +45,14 @@ def load_client():
 
 
 class Metrics:
-    def __init__(self, client, registry, active_pools, persister, store_bytes, clock):
+    def __init__(self, client, registry, active_pools, persister, store_bytes, clock, schedule_runs=None):
         self.client = client
         self.workers = registry
         self.active_pools = active_pools    # () -> how many pools are running (PoolCore.active_count)
         self.persister = persister
         self.store_bytes = store_bytes      # () -> the space the pool store takes (PoolStore.disk_bytes)
         self.clock = clock
+        self.schedule_runs = schedule_runs  # schedule_runs.ScheduleRuns, read at each scrape
         # Counted as plain numbers where they happen (the result path among them) and
         # written out by the library at each scrape.
         self.jobs_ended = {}                # state -> count
@@ -102,7 +103,8 @@ class Metrics:
             "answer (to the start of an event stream)", labels=["method", "route", "code"])
         for labels, tally in sorted(self.api_duration.items()):
             api.add_metric(list(labels), tally.cumulative(), tally.total)
-        return [ended, submitted, results, jobs, api] + self._notification_families()
+        return [ended, submitted, results, jobs, api] + self._notification_families() + \
+            self._schedule_families()
 
     def _notification_families(self):
         counter = self.client.core.CounterMetricFamily
@@ -113,6 +115,20 @@ class Metrics:
                         value=counts["failed"]),
                 counter("pcci_notification_attempts_failed", "Notification attempts that failed (refused, no "
                         "answer, or not 2xx); most are tried again", value=counts["attempts_failed"])]
+
+    def _schedule_families(self):
+        if self.schedule_runs is None:
+            return []
+        core = self.client.core
+        runs = core.CounterMetricFamily("pcci_schedule_runs", "Schedules' due times, by how they went (a pool's "
+                                        "outcome, or skipped or refused without a pool)", labels=["outcome"])
+        for outcome, count in sorted((outcome.value, count) for outcome, count in self.schedule_runs.counts.items()):
+            runs.add_metric([outcome], count)
+        success = core.GaugeMetricFamily("pcci_schedule_last_success_timestamp", "When each schedule's latest "
+                                         "succeeded pool ended (Unix seconds)", labels=["schedule"])
+        for name, end_ms in sorted(self.schedule_runs.last_success.items()):
+            success.add_metric([name], end_ms / 1000.0)
+        return [runs, success]
 
     def _gauge_families(self):
         gauge = self.client.core.GaugeMetricFamily

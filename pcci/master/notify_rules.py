@@ -105,6 +105,8 @@ def summary(pool, result: NotifyOn, delivery: str) -> bytes:
             "states": pool.state_counts(),
             "jobs": len(pool.jobs),
             "submittedBy": pool.submitted_by,
+            "scheduledBy": pool.scheduled_by,
+            "scheduledFor": iso_time(pool.scheduled_due),
             "notSucceeded": not_succeeded[:MAX_NAMED_WORKERS],
             "notSucceededTruncated": len(not_succeeded) > MAX_NAMED_WORKERS,
         },

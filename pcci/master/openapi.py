@@ -75,6 +75,8 @@ _POOL_COMMON = {
                                        "description": "tar: a directory tree unpacked beneath dest"},
                             "fetch": {"type": "boolean", "description": "a reverse copy (POST /fetch): dest is "
                                                                         "the path read on each worker"}}},
+    "scheduledBy": {"type": "string", "nullable": True, "description": "the schedule that made it (GET /schedules)"},
+    "scheduledFor": dict(_TIME, description="the due time it was made for"),
 }
 
 _NAMES_OR_EXPRESSION = {"oneOf": [{"type": "array", "items": {"type": "string", "minLength": 1}},
@@ -302,3 +304,70 @@ SPEC = {
                                       "application/json": {"schema": {"type": "object"}}}}}}},
     },
 }
+
+
+def _schedule_parts():
+    """Schedules (docs/api.md, "Schedules"): a schedule's own fields, and its pool template,
+    which is POST /job's body (or, with copy, POST /copy's): its fields come from JobRequest."""
+    from .schedule_spec import MAX_SCHEDULE_BYTES, Missed, NAME, Outcome
+    template = dict(SCHEMAS["JobRequest"]["properties"])
+    own = {"name": {"type": "string", "pattern": "^%s$" % NAME.pattern},
+           "when": {"type": "string", "description": "\"every 30s\" (s, m, h, d; at least schedule_min_interval) "
+                                                     "or a five-field cron expression"},
+           "timezone": {"type": "string", "description": "an IANA timezone for the cron expression (UTC)"},
+           "missed": {"type": "string", "enum": [item.value for item in Missed]},
+           "enabled": {"type": "boolean"},
+           "copy": {"type": "object", "description": "POST /copy's dest, content, mode and owner, instead of cmd",
+                    "properties": {key: SCHEMAS["CopyRequest"]["properties"][key]
+                                   for key in ("dest", "content", "mode", "owner")}}}
+    request = {"type": "object", "required": ["name", "when"], "additionalProperties": False,
+               "description": "at most %d bytes as JSON" % MAX_SCHEDULE_BYTES, "properties": dict(template, **own)}
+    change = dict(request, required=[])
+    outcomes = [item.value for item in Outcome]
+    pool = dict(SCHEMAS["PoolSummary"], properties=dict(SCHEMAS["PoolSummary"]["properties"],
+                                                        outcome={"type": "string", "enum": outcomes}))
+    pool["required"] = pool["required"] + ["outcome"]
+    shown = dict(template, **own)
+    shown.update({
+        "nextDue": _TIME, "problem": {"type": "string", "nullable": True,
+                                      "description": "why its stored body no longer checks out (it is off)"},
+        "changedBy": {"type": "string", "nullable": True}, "changedTime": _TIME, "lastSuccess": _TIME,
+        "lastRun": dict(_object({"due": _TIME, "pool": {"type": "string", "nullable": True},
+                                 "outcome": {"type": "string", "enum": outcomes},
+                                 "error": {"type": "string", "nullable": True}}), nullable=True),
+        "pools": {"type": "array", "items": pool, "description": "GET /schedules/NAME only: its latest pools"}})
+    schedule = {"type": "object", "additionalProperties": False, "properties": shown,
+                "required": ["name", "when", "timezone", "missed", "enabled", "nextDue", "problem", "changedBy",
+                             "changedTime", "lastRun", "lastSuccess"]}
+    schemas = {"ScheduleRequest": request, "ScheduleChange": change, "Schedule": schedule,
+               "Schedules": _object({"schedules": {"type": "array", "items": _ref("Schedule")},
+                                     "outcomes": {"type": "array", "items": {"type": "string"}}}),
+               "ScheduleDeleted": _object({"name": {"type": "string"}, "deleted": {"type": "boolean"}})}
+    name = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
+    paths = {
+        "/schedules": {
+            "get": {"summary": "Every schedule, with its next due time and last run",
+                    "responses": dict(_ok(200, "Schedules"), **_errors(401, 403))},
+            "post": {"summary": "Add a schedule: a pool template (POST /job's body) fired on a timetable, "
+                                "exactly once per due time (operate; admin for user root)",
+                     "requestBody": {"required": True, "content": {"application/json": {
+                         "schema": _ref("ScheduleRequest")}}},
+                     "responses": dict(_ok(201, "Schedule", "added"),
+                                       **_errors(400, 401, 403, 408, 409, 413, 503))}},
+        "/schedules/{name}": {
+            "get": {"summary": "One schedule with its latest pools and their outcomes", "parameters": name,
+                    "responses": dict(_ok(200, "Schedule"), **_errors(401, 403, 404))},
+            "put": {"summary": "Change, enable or disable a schedule: the fields given replace its own (null "
+                               "removes one)", "parameters": name,
+                    "requestBody": {"required": True, "content": {"application/json": {
+                        "schema": _ref("ScheduleChange")}}},
+                    "responses": dict(_ok(200, "Schedule"), **_errors(400, 401, 403, 404, 408, 413, 503))},
+            "delete": {"summary": "Delete a schedule (its pools stay)", "parameters": name,
+                       "responses": dict(_ok(200, "ScheduleDeleted"), **_errors(401, 403, 404, 503))}},
+    }
+    return schemas, paths
+
+
+_SCHEDULE_SCHEMAS, _SCHEDULE_PATHS = _schedule_parts()
+SCHEMAS.update(_SCHEDULE_SCHEMAS)
+SPEC["paths"].update(_SCHEDULE_PATHS)

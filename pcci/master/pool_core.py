@@ -172,7 +172,7 @@ class PoolCore:
                     env=request.env, cwd=request.cwd, submitted_by=request.submitted_by,
                     submitted_from=request.submitted_from, target=request.target,
                     rollout=rollout_of(request, len(names), now), user=request.user, copy=request.copy,
-                    stdin=request.stdin)
+                    stdin=request.stdin, scheduled_by=request.scheduled_by, scheduled_due=request.scheduled_due)
         effects = Effects()
         queueing = pool.rollout is not None and pool.rollout.queue_until is not None
         for position, name in enumerate(names):

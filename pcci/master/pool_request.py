@@ -31,3 +31,5 @@ class PoolRequest:
     submitted_by: Optional[str] = None      # the API token's name
     submitted_from: Optional[str] = None    # the client's address
     notify: Tuple[Notify, ...] = ()         # where to POST the pool's summary when it ends (notify_rules)
+    scheduled_by: Optional[str] = None      # the schedule firing it (schedules.py), or None
+    scheduled_due: Optional[int] = None     # the due time it fires for, wall ms

@@ -38,7 +38,8 @@ ACK_PAUSE_SECONDS = 0.0002
 
 
 class PoolService:
-    def __init__(self, core, store, registry, persister, clock, feeds, events, metrics=None, notifier=None):
+    def __init__(self, core, store, registry, persister, clock, feeds, events, metrics=None, notifier=None,
+                 on_ended=None):
         self.core = core
         self.store = store
         self.registry = registry
@@ -49,6 +50,7 @@ class PoolService:
         self.metrics = metrics      # metrics.Metrics, or None without prometheus_client
         self.notifier = notifier    # notifier.Notifier: pools' notifications, from submit to their end
         self.history = StoreHistory(store)     # pools that have left memory
+        self.on_ended = on_ended    # (pools) -> None: ended pools, once saved (schedule_runs.ScheduleRuns)
         self._done_events = {}
         self._acks = collections.deque()        # (worker, ack) whose results have committed
         self._ack_sender = None
@@ -178,6 +180,8 @@ class PoolService:
         ended = set(self.core.saved(pools))
         if self.notifier is not None:
             self.notifier.pools_ended(pools)
+        if self.on_ended is not None:
+            self.on_ended([pool for pool in pools if pool.pool_id in ended])
         for pool in pools:
             if pool.pool_id in ended:
                 self.feeds.pool_ended(pool)

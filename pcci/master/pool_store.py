@@ -79,3 +79,24 @@ class PoolStore(abc.ABC):
     @abc.abstractmethod
     def disk_bytes(self) -> int:
         """The space the store's data takes (pcci_store_bytes)."""
+
+    # -- schedules (schedule_rows: the rows and their meaning) -----------------------------
+    @abc.abstractmethod
+    def schedules(self) -> list:
+        """Every schedule (schedule_rows.ScheduleRow), with its latest pool's due time."""
+
+    @abc.abstractmethod
+    def put_schedule(self, row, limit=None) -> None:
+        """Insert or replace a schedule; with ``limit``, TooManySchedules for a new one past it."""
+
+    @abc.abstractmethod
+    def delete_schedule(self, name: str) -> None:
+        """Delete a schedule (its pools stay, as history)."""
+
+    @abc.abstractmethod
+    def settle_schedules(self, settled: dict) -> None:
+        """Record, for each schedule name, that its due times up to ``settled[name]`` are dealt with."""
+
+    @abc.abstractmethod
+    def scheduled_pools(self, name: str, limit: int) -> list:
+        """(due, pool id) of the schedule's latest pools, newest first."""

@@ -31,10 +31,10 @@ from gevent.threadpool import ThreadPool
 from ..clock import wall_ms
 from ..durable_files import private_file
 from ..errors import CannotStart, StoreUnavailable
-from . import pool_pages, store_schema
+from . import pool_pages, schedule_rows, store_schema
 from .pool_store import PoolStore
 from .thread_calls import call_on
-from .store_rows import (JOB_COLUMNS, POOL_CHANGING_COLUMNS, POOL_COLUMNS, POOL_WRITE_COLUMNS,
+from .store_rows import (JOB_COLUMNS, POOL_CHANGING_COLUMNS, POOL_COLUMNS, POOL_WRITE_COLUMNS, POOL_WRITE_COUNT,
                          WORKER_CHANGING_COLUMNS, WORKER_COLUMNS, job_row, pool_from_rows, pool_row, worker_from_row,
                          worker_row)
 
@@ -162,7 +162,7 @@ class Store(PoolStore):
         with _transaction(self.db):
             self.db.executemany(
                 "INSERT INTO pools (%s) VALUES (%s) ON CONFLICT (id) DO UPDATE SET %s"
-                % (POOL_WRITE_COLUMNS, ", ".join("?" * 16), _excluded(POOL_CHANGING_COLUMNS)),
+                % (POOL_WRITE_COLUMNS, ", ".join("?" * POOL_WRITE_COUNT), _excluded(POOL_CHANGING_COLUMNS)),
                 [pool_row(p) for p in pools])
             self.db.executemany(
                 "INSERT OR REPLACE INTO jobs (pool_id, position, %s) VALUES (%s)" % (JOB_COLUMNS, ", ".join("?" * 12)),
@@ -231,6 +231,36 @@ class Store(PoolStore):
     @_watching_for_damage(write=False)
     def count_pools(self):
         return self.db.execute("SELECT COUNT(*) FROM pools").fetchone()[0]
+
+    # -- schedules (schedule_rows) --------------------------------------------------------
+    def _rows(self, sql, args):
+        return self.db.execute(sql, args).fetchall()
+
+    @_watching_for_damage(write=False)
+    def schedules(self):
+        return schedule_rows.load(self._rows, "?")
+
+    @_watching_for_damage(write=True)
+    def put_schedule(self, row, limit=None):
+        """Insert or replace a schedule; with ``limit``, refuse (TooManySchedules) a new one past it."""
+        with _transaction(self.db):
+            if limit is not None:
+                schedule_rows.check_room(self._rows, "?", row.name, limit)
+            schedule_rows.put(self._rows, "?", row, schedule_rows.SQLITE_UPSERT)
+
+    @_watching_for_damage(write=True)
+    def delete_schedule(self, name):
+        with _transaction(self.db):
+            schedule_rows.delete(self._rows, "?", name)
+
+    @_watching_for_damage(write=True)
+    def settle_schedules(self, settled):
+        with _transaction(self.db):
+            schedule_rows.settle(self._rows, "?", settled)
+
+    @_watching_for_damage(write=False)
+    def scheduled_pools(self, name, limit):
+        return schedule_rows.pool_ids(self._rows, "?", name, limit)
 
     def disk_bytes(self):
         """The file and its write-ahead log, as they take disk space."""
@@ -324,3 +354,18 @@ class ThreadedStore:
 
     def disk_bytes(self):
         return self._call(self._store.disk_bytes)
+
+    def schedules(self):
+        return self._call(self._store.schedules)
+
+    def put_schedule(self, row, limit=None):
+        return self._call(self._store.put_schedule, row, limit)
+
+    def delete_schedule(self, name):
+        return self._call(self._store.delete_schedule, name)
+
+    def settle_schedules(self, settled):
+        return self._call(self._store.settle_schedules, settled)
+
+    def scheduled_pools(self, name, limit):
+        return self._call(self._store.scheduled_pools, name, limit)

@@ -16,10 +16,11 @@ import logging
 import re
 
 from ..errors import CannotStart, StoreUnavailable
-from . import pool_pages, store_schema
+from . import pool_pages, schedule_rows, store_schema
 from .mariadb_link import Connector, Session, Unreachable
 from .pool_store import PoolStore
 from .store_rows import (JOB_CHANGING_COLUMNS, JOB_COLUMNS, POOL_CHANGING_COLUMNS, POOL_COLUMNS, POOL_WRITE_COLUMNS,
+                         POOL_WRITE_COUNT,
                          WORKER_CHANGING_COLUMNS, WORKER_COLUMNS, job_row, pool_from_rows, pool_row, worker_from_row,
                          worker_row)
 
@@ -43,7 +44,7 @@ def _marks(count):
 
 
 SAVE_POOLS = "INSERT INTO pools (%s) VALUES (%s) ON DUPLICATE KEY UPDATE %s" % (
-    POOL_WRITE_COLUMNS, _marks(16), _updates(POOL_CHANGING_COLUMNS))
+    POOL_WRITE_COLUMNS, _marks(POOL_WRITE_COUNT), _updates(POOL_CHANGING_COLUMNS))
 SAVE_JOBS = "INSERT INTO jobs (pool_id, position, %s) VALUES (%s) ON DUPLICATE KEY UPDATE %s" % (
     JOB_COLUMNS, _marks(12), _updates(JOB_CHANGING_COLUMNS))
 SAVE_WORKERS = "INSERT INTO workers (%s) VALUES (%s) ON DUPLICATE KEY UPDATE %s" % (
@@ -118,6 +119,7 @@ class MariaDbStore(PoolStore):
     def save(self, pools, jobs, workers=(), forget_workers=()):
         def work(cursor):
             self._check_fence(cursor)
+            self._refuse_second_pool_for_a_due_time(cursor, pools)
             if pools:
                 cursor.executemany(SAVE_POOLS, [pool_row(p) for p in pools])
             if jobs:
@@ -127,6 +129,44 @@ class MariaDbStore(PoolStore):
             if forget_workers:
                 cursor.executemany("DELETE FROM workers WHERE name = %s", [(name,) for name in forget_workers])
         self._run(work)
+
+    def _refuse_second_pool_for_a_due_time(self, cursor, pools):
+        # ON DUPLICATE KEY UPDATE would take the unique (scheduled_by, scheduled_due) for
+        # the pool's id, and update the pool already made for that due time.
+        for pool in pools:
+            if pool.scheduled_by is not None:
+                other = schedule_rows.duplicate_due(_executor(cursor), "%s", pool)
+                if other is not None:
+                    raise self.connector.pymysql.err.IntegrityError(
+                        1062, "schedule %s's due time %d has its pool already (%s)"
+                        % (pool.scheduled_by, pool.scheduled_due, other))
+
+    # -- schedules (schedule_rows) ------------------------------------------------------
+    def schedules(self):
+        return self._run(lambda cursor: schedule_rows.load(_executor(cursor), "%s"))
+
+    def put_schedule(self, row, limit=None):
+        def work(cursor):
+            self._check_fence(cursor)
+            if limit is not None:
+                schedule_rows.check_room(_executor(cursor), "%s", row.name, limit)
+            schedule_rows.put(_executor(cursor), "%s", row, schedule_rows.MARIADB_UPSERT)
+        self._run(work)
+
+    def delete_schedule(self, name):
+        def work(cursor):
+            self._check_fence(cursor)
+            schedule_rows.delete(_executor(cursor), "%s", name)
+        self._run(work)
+
+    def settle_schedules(self, settled):
+        def work(cursor):
+            self._check_fence(cursor)
+            schedule_rows.settle(_executor(cursor), "%s", settled)
+        self._run(work)
+
+    def scheduled_pools(self, name, limit):
+        return self._run(lambda cursor: schedule_rows.pool_ids(_executor(cursor), "%s", name, limit))
 
     def fence_writes(self, holder, epoch):
         """From now on every write needs this lease (``holder``, ``epoch``) to be the current one."""
@@ -219,6 +259,14 @@ def suspect_timeout(provider_options):
             if match and (match.group(1) or match.group(2)):
                 return float(match.group(1) or 0) * 60 + float(match.group(2) or 0)
     return None
+
+
+def _executor(cursor):
+    """execute(sql, args) -> rows, on this cursor."""
+    def execute(sql, args):
+        cursor.execute(sql, args)
+        return cursor.fetchall()
+    return execute
 
 
 def _one(cursor, statement, args=None):

@@ -10,9 +10,10 @@ JOB_COLUMNS = ("worker, state, exit_code, `signal`, start_time, end_time, "
                "stdout, stderr, stdout_truncated, stderr_truncated")
 JOB_SUMMARY_COLUMNS = "worker, state, exit_code, `signal`, start_time, end_time"
 POOL_COLUMNS = ("id, cmd, created, end_time, timeout, env, cwd, submitted_by, submitted_from, killed_by, target, "
-                "rollout, run_as, copy, stdin")
+                "rollout, run_as, copy, stdin, scheduled_by, scheduled_due")
 POOL_WRITE_COLUMNS = ("id, cmd, created, end_time, timeout, env, cwd, status, submitted_by, submitted_from, "
-                      "killed_by, target, rollout, run_as, copy, stdin")
+                      "killed_by, target, rollout, run_as, copy, stdin, scheduled_by, scheduled_due")
+POOL_WRITE_COUNT = POOL_WRITE_COLUMNS.count(",") + 1
 WORKER_COLUMNS = "name, address, first_seen, last_seen, stats, labels, instance"
 # What a save changes of a pool already stored (the rest is fixed at submit).
 POOL_CHANGING_COLUMNS = ("end_time", "status", "killed_by")
@@ -43,7 +44,8 @@ def pool_row(pool):
     return (pool.pool_id, pool.cmd, pool.created, pool.end_time, pool.timeout, _json_or_none(pool.env), pool.cwd,
             pool.status.value, pool.submitted_by, pool.submitted_from, pool.killed_by, _json_or_none(pool.target),
             _json_or_none(pool.rollout.to_json() if pool.rollout is not None else None), pool.user,
-            _json_or_none(pool.copy.to_json() if pool.copy is not None else None), pool.stdin)
+            _json_or_none(pool.copy.to_json() if pool.copy is not None else None), pool.stdin, pool.scheduled_by,
+            pool.scheduled_due)
 
 
 def job_row(job):
@@ -65,7 +67,7 @@ def pool_from_rows(row, job_rows):
     """A Pool from its row (POOL_COLUMNS) and its jobs' rows (JOB_COLUMNS, or JOB_SUMMARY_COLUMNS
     for a listing without output), in position order."""
     (pool_id, cmd, created, end_time, timeout, env, cwd, submitted_by, submitted_from, killed_by, target, rollout,
-     user, copy, stdin) = row
+     user, copy, stdin, scheduled_by, scheduled_due) = row
     jobs = {}
     for position, columns in enumerate(job_rows):
         job = Job(pool_id, *columns[:6], position=position)
@@ -77,4 +79,5 @@ def pool_from_rows(row, job_rows):
                 env=json.loads(env) if env else None, cwd=cwd, end_time=end_time, submitted_by=submitted_by,
                 submitted_from=submitted_from, killed_by=killed_by, target=json.loads(target) if target else None,
                 rollout=Rollout.from_json(json.loads(rollout)) if rollout else None, user=user,
-                copy=CopySpec.from_json(json.loads(copy)) if copy else None, stdin=stdin)
+                copy=CopySpec.from_json(json.loads(copy)) if copy else None, stdin=stdin,
+                scheduled_by=scheduled_by, scheduled_due=scheduled_due)

@@ -47,6 +47,15 @@ SQLITE = [
         "CREATE INDEX IF NOT EXISTS notify_by_pool ON notify_outbox (pool_id)",
         "CREATE INDEX IF NOT EXISTS notify_by_state ON notify_outbox (state, next_at)",
     ]),
+    # Schedules, and the due time a pool was made for: unique, so a due time makes one pool.
+    Migration(6, "schedules", [
+        "ALTER TABLE pools ADD COLUMN scheduled_by TEXT",
+        "ALTER TABLE pools ADD COLUMN scheduled_due INTEGER",
+        "CREATE UNIQUE INDEX IF NOT EXISTS pools_by_schedule ON pools (scheduled_by, scheduled_due)",
+        """CREATE TABLE IF NOT EXISTS schedules (
+            name TEXT PRIMARY KEY, body TEXT NOT NULL, since INTEGER NOT NULL, settled INTEGER NOT NULL,
+            changed INTEGER NOT NULL, changed_by TEXT)""",
+    ]),
 ]
 
 # Columns the releases before versioned schemas added to a file at open, with their
@@ -99,6 +108,15 @@ MARIADB = [
             url VARCHAR(2048) NOT NULL, notify_on VARCHAR(64) NOT NULL, secret VARCHAR(256) NULL,
             state VARCHAR(16) NOT NULL, body MEDIUMBLOB NULL, attempts TEXT NOT NULL, next_at BIGINT NULL,
             created BIGINT NOT NULL, KEY notify_by_pool (pool_id), KEY notify_by_state (state, next_at)) """ + _INNODB,
+    ]),
+    Migration(6, "schedules", [
+        "ALTER TABLE pools ADD COLUMN IF NOT EXISTS scheduled_by VARCHAR(64) CHARACTER SET ascii NULL",
+        "ALTER TABLE pools ADD COLUMN IF NOT EXISTS scheduled_due BIGINT NULL",
+        "CREATE UNIQUE INDEX IF NOT EXISTS pools_by_schedule ON pools (scheduled_by, scheduled_due)",
+        """CREATE TABLE IF NOT EXISTS schedules (
+            name VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY, body LONGTEXT NOT NULL,
+            since BIGINT NOT NULL, settled BIGINT NOT NULL, changed BIGINT NOT NULL,
+            changed_by VARCHAR(255) NULL) """ + _INNODB,
     ]),
 ]
 

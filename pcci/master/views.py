@@ -54,6 +54,8 @@ def pool_json(pool, with_output=True, env_values=True, live=None):
                                                 "bytes": pool.copy.size if pool.copy.size >= 0 else None,
                                                 "sha256": pool.copy.sha256 or None, "unpack": pool.copy.unpack,
                                                 "fetch": pool.copy.fetch},
+        "scheduledBy": pool.scheduled_by,
+        "scheduledFor": iso_time(pool.scheduled_due),
     }
     if with_output:
         data["env"] = pool.env if env_values or pool.env is None else dict.fromkeys(pool.env)

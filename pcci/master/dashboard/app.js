@@ -17,6 +17,7 @@ import {$, clearError, showError} from "./dom.js";
 import {showPool} from "./pool.js";
 import {showPools} from "./pools.js";
 import {showRun} from "./run.js";
+import {showSchedules} from "./schedules.js";
 import {showWorkers} from "./workers.js";
 
 let signedOut = false;
@@ -56,7 +57,8 @@ function stopView() {
   return viewAbort.signal;
 }
 
-const views = {workers: showWorkers, pools: showPools, pool: showPool, run: showRun, copy: showCopy};
+const views = {workers: showWorkers, pools: showPools, pool: showPool, run: showRun, copy: showCopy,
+               schedules: showSchedules};
 
 function route() {
   if (signedOut) return;

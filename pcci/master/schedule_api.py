@@ -1,0 +1,93 @@
+"""The REST API's schedule routes (docs/api.md, "Schedules"), over the ``Scheduler``.
+
+Reading needs ``read``; adding, changing and deleting need ``operate``, or ``admin`` for a
+schedule whose pools run as root (it goes on running them, unattended); every change is an
+audit line. A read-only token sees the names of a schedule's env, not its values, as
+with GET /pool/ID.
+"""
+
+from ..clock import iso_time
+from ..errors import InsufficientScope
+from . import views
+from .api_edge import bottle, caller, note_for_audit
+from .schedule_spec import Outcome, outcome_of
+from .validation import parse_json_body
+
+HIDDEN_COPY = "content"
+
+
+def schedule_json(entry, runs, env_values=True, recent=None):
+    """A schedule as stored, with its next due time and its last run (and, for one
+    schedule, its latest pools with their outcomes)."""
+    data = dict(entry.row.body)
+    data.setdefault("timezone", "UTC")
+    data.setdefault("missed", "skip")
+    data.setdefault("enabled", True)
+    if not env_values and isinstance(data.get("env"), dict):
+        data["env"] = dict.fromkeys(data["env"])
+    if isinstance(data.get("copy"), dict) and recent is None:
+        data["copy"] = {key: value for key, value in data["copy"].items() if key != HIDDEN_COPY}
+    last = runs.last.get(entry.name)
+    data.update({
+        "nextDue": iso_time(entry.next_due),
+        "problem": entry.problem,
+        "changedBy": entry.row.changed_by,
+        "changedTime": iso_time(entry.row.changed),
+        "lastRun": None if last is None else {"due": iso_time(last.due), "pool": last.pool_id,
+                                              "outcome": last.outcome.value, "error": last.error},
+        "lastSuccess": iso_time(runs.last_success.get(entry.name)),
+    })
+    if recent is not None:
+        data["pools"] = [dict(views.pool_json(pool, with_output=False), outcome=outcome_of(pool).value)
+                         for pool in recent]
+    return data
+
+
+def _check_root(request, body):
+    if body.get("user") == "root" and not caller(request).allows("admin"):
+        raise InsufficientScope("a schedule that runs as root needs an admin token (it runs unattended)")
+
+
+def add_schedule_routes(app, scheduler, read_body):
+    """GET, POST /schedules; GET, PUT, DELETE /schedules/NAME."""
+    runs = scheduler.runs
+
+    def env_values():
+        return caller(bottle.request).allows("operate")
+
+    @app.get("/schedules", scope="read")
+    def get_schedules():
+        shown = env_values()
+        return 200, {"schedules": [schedule_json(entry, runs, shown)
+                                   for _name, entry in sorted(scheduler.entries.items())],
+                     "outcomes": [outcome.value for outcome in Outcome]}
+
+    @app.get("/schedules/<name>", scope="read")
+    def get_schedule(name):
+        entry = scheduler.get(name)
+        return 200, schedule_json(entry, runs, env_values(), scheduler.recent_pools(name))
+
+    @app.post("/schedules", scope="operate")
+    def post_schedule():
+        data = parse_json_body(read_body())
+        _check_root(bottle.request, data)
+        entry = scheduler.create(data, caller(bottle.request).name)
+        note_for_audit(bottle.request, "schedule %s added: %s" % (entry.name, entry.row.body.get("when")))
+        bottle.response.set_header("Location", "/schedules/" + entry.name)
+        return 201, schedule_json(entry, runs)
+
+    @app.put("/schedules/<name>", scope="operate")
+    def put_schedule(name):
+        change = parse_json_body(read_body())
+        _check_root(bottle.request, dict(scheduler.get(name).row.body, **change))
+        entry = scheduler.change(name, change, caller(bottle.request).name)
+        note_for_audit(bottle.request, "schedule %s changed: %s" % (name, ", ".join(sorted(change))[:200]))
+        return 200, schedule_json(entry, runs)
+
+    @app.delete("/schedules/<name>", scope="operate")
+    def delete_schedule(name):
+        entry = scheduler.get(name)
+        _check_root(bottle.request, entry.row.body)
+        scheduler.delete(name)
+        note_for_audit(bottle.request, "schedule %s deleted" % name)
+        return 200, {"name": name, "deleted": True}
