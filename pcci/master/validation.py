@@ -184,10 +184,7 @@ def copy_request(body: bytes, max_pool_jobs: int, max_file_bytes: int,
     the CopySpec has ``blob`` set and ``size`` -1 until the caller fills it in."""
     data = parse_json_body(body)
     _reject_unknown(data, COPY_FIELDS)
-    dest = data.get("dest")
-    if not isinstance(dest, str) or not dest.startswith("/") or "\x00" in dest:
-        raise WrongType("'dest' must be the absolute path of the file to write on each worker")
-    _check_texts("dest", [dest])
+    dest = _absolute_path(data, "dest", "to write")
     content, blob = data.get("content"), data.get("sha256")
     if blob is not None and (content is not None or not isinstance(blob, str) or not SHA256.fullmatch(blob)):
         raise WrongType("'sha256' must be the sha256 (64 lowercase hex digits) of a file uploaded with PUT /files, "
@@ -228,15 +225,21 @@ def fetch_request(body: bytes, max_pool_jobs: int, notify_allow: AllowList = Non
     """POST /fetch: a file (``path``) each targeted worker reads and sends to the master."""
     data = parse_json_body(body)
     _reject_unknown(data, FETCH_FIELDS)
-    path = data.get("path")
-    if not isinstance(path, str) or not path.startswith("/") or "\x00" in path:
-        raise WrongType("'path' must be the absolute path of the file to read on each worker")
-    _check_texts("path", [path])
+    path = _absolute_path(data, "path", "to read")
     terms, listed = target(data.get("workers"), data.get("exclude"), max_pool_jobs)
     return PoolRequest(cmd="fetch %s" % path, terms=terms, listed=listed,
                        target={"workers": data.get("workers", "*"), "exclude": data.get("exclude")},
                        copy=CopySpec(path, "", -1, "", fetch=True),
                        notify=notify_list(data.get("notify"), notify_allow or AllowList()), **rollout(data))
+
+
+def _absolute_path(data, field, what):
+    """``data[field]``: the absolute path of a file on each worker (``what``: to write, to read)."""
+    path = data.get(field)
+    if not isinstance(path, str) or not path.startswith("/") or "\x00" in path:
+        raise WrongType("'%s' must be the absolute path of the file %s on each worker" % (field, what))
+    _check_texts(field, [path])
+    return path
 
 
 def _copy_mode(mode):
