@@ -25,7 +25,10 @@ and JSON)::
 A JSON payload starts with ``{``, so the first byte tells them apart. Each blob is the
 UTF-8 of the field it names (bytes that are not UTF-8 become U+FFFD, as the worker
 decoded them before), and its sizes must add up to the payload exactly. Only a peer that
-named ``blobs`` among its features is sent one (pcci.protocol.BLOB_FRAMES).
+named ``blobs`` among its features is sent one (pcci.protocol.BLOB_FRAMES). A blob named
+``[name, size, "bytes"]`` is a file's bytes (a copy's chunk): its field is those bytes,
+never decoded, and only a peer that named ``raw_chunks`` is sent one
+(pcci.protocol.RAW_CHUNKS).
 
 Two kinds of failure, kept apart on purpose:
 
@@ -67,14 +70,23 @@ def encode_payload(message):
 BLOB_MARK = 0
 MAX_BLOBS = 8
 MAX_BLOB_NAME_CHARS = 64
+# A blob's third element: its field is the bytes themselves, not their text.
+RAW_BLOB = "bytes"
 
 
-def encode_blob_payload(message, blobs):
+def encode_blob_payload(message, blobs, raw=False):
     """A payload of ``message`` and the byte strings ``blobs`` ((name, bytes-like) pairs)
     beside it, as a tuple of parts to be written one after the other: the blobs are not
-    copied (a job's output of many megabytes)."""
-    head = encode_payload(dict(message, blobs=[[name, len(data)] for name, data in blobs]))
-    return (bytes([BLOB_MARK]) + HEADER.pack(len(head)) + head,) + tuple(data for _, data in blobs)
+    copied (a job's output of many megabytes). ``raw``: the receiver gets them as bytes."""
+    head = blob_payload_head(message, [(name, len(data)) for name, data in blobs], raw)
+    return (head,) + tuple(data for _, data in blobs)
+
+
+def blob_payload_head(message, sizes, raw=False):
+    """The part of a blob payload before its blobs, for blobs of these (name, size)s."""
+    named = [[name, size, RAW_BLOB] if raw else [name, size] for name, size in sizes]
+    head = encode_payload(dict(message, blobs=named))
+    return bytes([BLOB_MARK]) + HEADER.pack(len(head)) + head
 
 
 def payload_size(payload):
@@ -93,8 +105,15 @@ def decode_payload(view):
     return decode_text(text)
 
 
+def _usable_blob(entry, message):
+    return (isinstance(entry, list) and len(entry) in (2, 3) and isinstance(entry[0], str)
+            and 0 < len(entry[0]) <= MAX_BLOB_NAME_CHARS and entry[0] not in message
+            and type(entry[1]) is int and entry[1] >= 0 and (len(entry) == 2 or entry[2] == RAW_BLOB))
+
+
 def decode_blobs(view):
-    """A payload of JSON and blobs: the message, each blob decoded as text into its field."""
+    """A payload of JSON and blobs: the message, each blob decoded as text into its field
+    (or, marked ``RAW_BLOB``, copied into it as bytes)."""
     view = memoryview(view)
     start = 1 + HEADER.size
     if len(view) < start:
@@ -107,16 +126,16 @@ def decode_blobs(view):
     except UnicodeDecodeError as exc:
         raise FrameError("blob payload's JSON is not UTF-8: %s" % exc)
     blobs = message.pop("blobs", None)
-    if (not isinstance(blobs, list) or len(blobs) > MAX_BLOBS
-            or not all(isinstance(b, list) and len(b) == 2 and isinstance(b[0], str) and 0 < len(b[0]) <=
-                       MAX_BLOB_NAME_CHARS and b[0] not in message and type(b[1]) is int and b[1] >= 0 for b in blobs)
+    if (not isinstance(blobs, list) or len(blobs) > MAX_BLOBS or not all(_usable_blob(b, message) for b in blobs)
             or len({b[0] for b in blobs}) != len(blobs)):
         raise FrameError("blob payload without a usable 'blobs' list of [name, size]")
     at = start + head_size
-    if at + sum(size for _, size in blobs) != len(view):
+    if at + sum(b[1] for b in blobs) != len(view):
         raise FrameError("blob payload's sizes do not add up to its length")
-    for name, size in blobs:
-        message[name] = str(view[at:at + size], "utf-8", "replace")
+    for blob in blobs:
+        name, size = blob[0], blob[1]
+        # Bytes are copied out once: the decoder's buffer moves on under a view of it.
+        message[name] = bytes(view[at:at + size]) if len(blob) == 3 else str(view[at:at + size], "utf-8", "replace")
         at += size
     return message
 

@@ -9,6 +9,8 @@ fields are out of type or range into that job's failure, which is stored and
 acknowledged like any other.
 """
 
+import base64
+
 from .framing import FrameError
 from .states import FINISHED, JobState
 
@@ -79,7 +81,10 @@ FILE_FETCH = "file_fetch"       # FETCH_BEGIN, FETCH_CHUNK, FETCH_ACK: a file re
 # A result's output as raw bytes beside a small JSON header (framing's blob payload), so
 # a large output is held once on each side; a master that names it takes either kind.
 BLOB_FRAMES = "blobs"
-FEATURES = (LIVE_OUTPUT, FILE_COPY, JOB_STDIN, FILE_STREAM, FILE_FETCH, BLOB_FRAMES)
+# COPY_CHUNK's and FETCH_CHUNK's ``data`` as a raw blob (framing.RAW_BLOB), not base64 in
+# JSON: a third fewer bytes and no encoding on either side. Either side takes both kinds.
+RAW_CHUNKS = "raw_chunks"
+FEATURES = (LIVE_OUTPUT, FILE_COPY, JOB_STDIN, FILE_STREAM, FILE_FETCH, BLOB_FRAMES, RAW_CHUNKS)
 STREAMS = ("stdout", "stderr")
 
 # A job's standard input (POST /job ``stdin``, RUN's ``stdin``), in bytes: it travels in the
@@ -162,12 +167,12 @@ FIELDS = {
     RUN: RUN_FIELDS,
     COPY: COPY_FIELDS,
     COPY_BEGIN: COPY_BEGIN_FIELDS,
-    COPY_CHUNK: dict(job=str, offset=int, data=str),
+    COPY_CHUNK: dict(job=str, offset=int, data=(str, bytes)),      # base64, or the bytes (RAW_CHUNKS)
     COPY_FROM: dict(job=str, offset=int),
     COPY_ACK: dict(job=str, offset=int),
     FETCH_BEGIN: dict(job=str, path=str, offset=int),
     FETCH_ACK: dict(job=str, offset=int),
-    FETCH_CHUNK: dict(job=str, offset=int, bytes=int, data=str, sha256=(str, _NONE)),
+    FETCH_CHUNK: dict(job=str, offset=int, bytes=int, data=(str, bytes), sha256=(str, _NONE)),
     KILL: dict(job=str),
     KILL_RESULT: dict(job=str, outcome=str),
     ACK: dict(job=str),
@@ -178,6 +183,17 @@ FIELDS = {
 def checked(message, expected_type):
     """The message, if it is of this type and carries its fields (``FIELDS``); else ProtocolError."""
     return require(message, expected_type, **FIELDS.get(expected_type, {}))
+
+
+def chunk_data(message):
+    """A COPY_CHUNK's or FETCH_CHUNK's bytes: its raw blob as it came, or its base64 decoded."""
+    data = message["data"]
+    if isinstance(data, bytes):
+        return data
+    try:
+        return base64.b64decode(data, validate=True)
+    except ValueError:
+        raise ProtocolError("%s %s: data is not base64" % (message["type"], message["job"][:100]))
 
 
 def result_message(job, state, exit_code, signal, start_time, end_time, stdout, stderr,

@@ -10,7 +10,9 @@ the one before into the kernel: so the master holds about one frame per worker i
 memory whatever the file's size and however slow the worker, while the window stays wide
 enough for a link whose round trip (or the master's turn on a busy CPU) takes a while.
 A frame is read from disk when it is sent, and workers at the same offset share its
-encoding (``FrameCache``).
+bytes (``FrameCache``). To a worker that named ``raw_chunks`` the bytes travel as they
+are, a blob beside a small JSON head (framing's blob payload); to an older one, as base64
+in JSON.
 """
 
 import base64
@@ -22,7 +24,7 @@ import os
 import gevent
 
 from .. import protocol
-from ..framing import HEADER
+from ..framing import HEADER, blob_payload_head
 from ..states import JobState
 
 log = logging.getLogger(__name__)
@@ -56,15 +58,16 @@ class Stream:
 
 
 class FrameCache:
-    """The tail of a chunk's frame (its data, base64, and the closing brace) by (file, offset)."""
+    """The tail of a chunk's frame by (file, offset, raw): its bytes (a raw blob), or its
+    data as base64 and the closing brace (JSON)."""
 
     def __init__(self, path_of, size=CACHED_FRAMES):
         self.path_of = path_of
         self.size = size
         self.tails = collections.OrderedDict()
 
-    def tail(self, sha256, offset, length):
-        key = (sha256, offset)
+    def tail(self, sha256, offset, length, raw=False):
+        key = (sha256, offset, raw)
         tail = self.tails.get(key)
         if tail is not None:
             self.tails.move_to_end(key)
@@ -76,17 +79,21 @@ class FrameCache:
             os.close(fd)
         if len(data) != length:
             raise OSError("the uploaded file %s is shorter than its copy says" % sha256)
-        tail = b',"data":"' + base64.b64encode(data) + b'"}'
+        tail = data if raw else b',"data":"' + base64.b64encode(data) + b'"}'
         self.tails[key] = tail
         if len(self.tails) > self.size:
             self.tails.popitem(last=False)
         return tail
 
 
-def chunk_frame_head(job_id, offset, tail_length):
+def chunk_frame_head(job_id, offset, tail_length, raw=False):
     """A chunk frame's header and first fields; its tail (``FrameCache``) follows it."""
-    head = b'{"type":"%s","offset":%d,"job":%s' % (protocol.COPY_CHUNK.encode(), offset,
-                                                   json.dumps(job_id).encode())
+    if raw:
+        head = blob_payload_head({"type": protocol.COPY_CHUNK, "job": job_id, "offset": offset},
+                                 [("data", tail_length)], raw=True)
+    else:
+        head = b'{"type":"%s","offset":%d,"job":%s' % (protocol.COPY_CHUNK.encode(), offset,
+                                                       json.dumps(job_id).encode())
     return HEADER.pack(len(head) + tail_length) + head
 
 
@@ -151,6 +158,7 @@ class CopyFeeder:
 
     def _fill(self, session, job, stream):
         size = stream.spec.size
+        raw = protocol.RAW_CHUNKS in session.features
         while stream.sent < size and stream.sent - stream.acked < self.window_bytes:
             if session.link.queued_bytes():
                 if stream.sent == stream.acked:     # no ack will come to go on: look again soon
@@ -158,12 +166,12 @@ class CopyFeeder:
                 return
             length = min(self.frame_bytes, size - stream.sent)
             try:
-                tail = self.frames.tail(stream.spec.blob, stream.sent, length)
+                tail = self.frames.tail(stream.spec.blob, stream.sent, length, raw)
             except OSError as exc:
                 log.error("copy %s: cannot read the uploaded file: %s; stopping it", job, exc)
                 self.streams.pop((session, job), None)
                 session.send({"type": protocol.KILL, "job": job})
                 return
-            session.send(chunk_frame_head(job, stream.sent, len(tail)))
+            session.send(chunk_frame_head(job, stream.sent, len(tail), raw))
             session.send(tail)
             stream.sent += length

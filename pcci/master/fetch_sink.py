@@ -11,7 +11,6 @@ worker's sync) and the worker goes on from there. When the last chunk is in, the
 of the stored bytes must be the one the worker computed; the file is then complete.
 """
 
-import base64
 import hashlib
 import logging
 import os
@@ -114,10 +113,7 @@ class FetchSink:
             self._drop(key, remove=True)
             session.send({"type": protocol.KILL, "job": job})
             return
-        try:
-            data = base64.b64decode(message["data"], validate=True)
-        except ValueError:
-            raise protocol.ProtocolError("fetch_chunk %s: data is not base64" % job[:100])
+        data = protocol.chunk_data(message)
         if receiving.offset + len(data) > size:
             raise protocol.ProtocolError("fetch_chunk %s goes past the %d bytes it announced" % (job[:100], size))
         view = memoryview(data)

@@ -12,7 +12,6 @@ After a reconnect the worker names its copies in the sync (as running jobs) and 
 ``copy_from`` for each: the master goes on from there.
 """
 
-import base64
 import logging
 
 import gevent
@@ -77,10 +76,7 @@ class CopyStreams:
         stream = self.streams.get(job)
         if stream is None:
             return          # killed meanwhile, or a chunk sent again after it ended
-        try:
-            data = base64.b64decode(message["data"], validate=True)
-        except ValueError:
-            raise protocol.ProtocolError("copy_chunk %s: data is not base64" % job[:100])
+        data = protocol.chunk_data(message)
         try:
             if not stream.append(message["offset"], data):
                 return      # not where the file ends: a chunk sent before a copy_from we answered

@@ -21,6 +21,7 @@ import gevent
 from gevent.event import Event
 
 from .. import protocol
+from ..framing import encode_blob_payload
 from ..clock import wall_ms
 from ..states import JobState, KillOutcome
 from .file_copy import CopyRefused, check_destination, open_parent
@@ -53,10 +54,11 @@ def open_regular(path, use_openat2=True):
 
 
 class Sending:
-    __slots__ = ("path", "acked", "moved", "greenlet", "started")
+    __slots__ = ("path", "acked", "moved", "greenlet", "started", "raw")
 
-    def __init__(self, path, offset, started):
+    def __init__(self, path, offset, started, raw):
         self.path, self.acked, self.started = path, offset, started
+        self.raw = raw      # the master named raw_chunks: the bytes go as a blob, not base64
         self.moved = Event()
         self.greenlet = None
 
@@ -71,12 +73,12 @@ class FetchStreams:
     def job_ids(self):
         return list(self.sending)
 
-    def begin(self, link, message):
+    def begin(self, link, message, raw=False):
         job, offset = message["job"], message["offset"]
         old = self.sending.pop(job, None)
         if old is not None:
             old.greenlet.kill(block=False)      # the master asks again (a new link): from its offset
-        sending = self.sending[job] = Sending(message["path"], offset, old.started if old else wall_ms())
+        sending = self.sending[job] = Sending(message["path"], offset, old.started if old else wall_ms(), raw)
         sending.greenlet = gevent.spawn(self._send, link, job, sending)
 
     def ack(self, link, message):
@@ -129,9 +131,12 @@ class FetchStreams:
                         raise CopyRefused("%s shrank while it was read" % sending.path)
                     digest.update(piece)
                     last = sent + len(piece) == size
-                    link.send({"type": protocol.FETCH_CHUNK, "job": job, "offset": sent, "bytes": size,
-                               "data": base64.b64encode(piece).decode("ascii"),
-                               "sha256": digest.hexdigest() if last else None})
+                    head = {"type": protocol.FETCH_CHUNK, "job": job, "offset": sent, "bytes": size,
+                            "sha256": digest.hexdigest() if last else None}
+                    if sending.raw:
+                        link.send_payload(encode_blob_payload(head, [("data", piece)], raw=True))
+                    else:
+                        link.send(dict(head, data=base64.b64encode(piece).decode("ascii")))
                     sent += len(piece)
                     continue
                 sending.moved.clear()

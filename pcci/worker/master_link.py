@@ -68,6 +68,7 @@ class MasterLink:
         self.instance = secrets.token_hex(8)
         self.labels = settings.labels
         self._link = None               # the session's link, while there is one
+        self._raw_chunks = False        # that master named protocol.RAW_CHUNKS: fetches send raw blobs
 
     # -- dialing ---------------------------------------------------------------------
     def run(self, stopping):
@@ -170,6 +171,7 @@ class MasterLink:
             link.decoder.max_frame_bytes = self.config.max_frame_bytes
             log.info("registered with master %s as %s", self._address(), self.node)
             self.outbox.attach(link, protocol.BLOB_FRAMES in protocol.features(welcome))
+            self._raw_chunks = protocol.RAW_CHUNKS in protocol.features(welcome)
             if self.live_channel is not None:
                 self.live_channel.attach(link, protocol.LIVE_OUTPUT in protocol.features(welcome))
             link.send({"type": protocol.SYNC, "running": self.runner.outstanding_ids() + self._copy_ids()})
@@ -248,7 +250,7 @@ class MasterLink:
 
     def _fetch_begin(self, link, message):
         if not self.outbox.holds(message["job"]):
-            self.fetches.begin(link, message)
+            self.fetches.begin(link, message, raw=self._raw_chunks)
 
     def _output_from(self, link, message):
         self.runner.output_from(message["job"], message["offsets"])
