@@ -292,11 +292,11 @@ def test_the_page_fits_a_phone_in_the_dark_theme_and_works_from_the_keyboard(clu
         wait_view(desktop, "workers")
         body = desktop.find_element("tag name", "body")
         reached = []
-        for _ in range(6):
+        for _ in range(7):
             body.send_keys(Keys.TAB) if not reached else desktop.switch_to.active_element.send_keys(Keys.TAB)
             reached.append(js(desktop, "const e = document.activeElement; return e.id || e.textContent.trim()"))
-        assert reached == ["Skip to content", "Workers", "Pools", "Run", "Copy", "worker-filter"], reached
-        for _ in range(2):
+        assert reached == ["Skip to content", "Workers", "Pools", "Run", "Copy", "Schedules", "worker-filter"], reached
+        for _ in range(3):
             desktop.switch_to.active_element.send_keys(Keys.SHIFT + Keys.TAB)     # back to Run
         desktop.switch_to.active_element.send_keys(Keys.ENTER)
         wait_view(desktop, "run")
