@@ -45,6 +45,9 @@ def test_galera_failovers_around_due_times_make_one_pool_each(testbed):
     wait_until(lambda: bed.role("m2") == "active", timeout=TAKEOVER, what="m2 active")
     outages.append((down, time.time()))
     bed.start_master("m1", **SETTINGS)
+    # m1 must be up as a standby before m2 is cut off, or there is no one to take over (a
+    # restart on a loaded machine took longer than the takeover bound once).
+    wait_until(lambda: bed.role("m1") == "standby", timeout=30, what="m1 back as a standby")
 
     # Cut m2 off (its link down) at a due time: it cannot commit, m1 takes over and fires.
     port = "v%s%d" % (bed.bed.prefix[-6:], bed.master_numbers["m2"])

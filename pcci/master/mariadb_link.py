@@ -18,6 +18,14 @@ CONNECTION_LOST = {2003, 2006, 2013, 2055, 1047, 1180, 1927}
 # InnoDB deadlock (1213), a lock wait timeout (1205).
 CONFLICT = {1213, 1205}
 CONNECT_SECONDS = 5
+# A transaction left open by a master cut off from the network (its link down between the
+# lease's fence and the commit) holds the lease row's lock on that node until the server
+# drops the connection, which an idle TCP connection never prompts: the standby's claim
+# would wait behind it. The server ends such a transaction after this long idle; a live
+# master sends a transaction's statements back to back (measured in milliseconds).
+IDLE_TRANSACTION_SECONDS = 5
+# Unknown system variable: a server without idle_transaction_timeout (MariaDB < 10.3, MySQL).
+UNKNOWN_VARIABLE = 1193
 # Long enough for a Galera cluster to settle after a node dies (writes stall until it is
 # declared gone), short enough that a dead node is left within a lease.
 READ_SECONDS = 20
@@ -64,6 +72,7 @@ class Connector:
             if index != self.host_index:
                 log.warning("pool store: now using %s:%d (%s)", host, port, "; ".join(problems) or "moved on")
             self.host_index = index
+            self._end_idle_transactions(connection)
             self._read_your_writes(connection)
             return connection
         raise Unreachable("no database host answered: %s" % "; ".join(problems))
@@ -73,6 +82,17 @@ class Connector:
             return None
         context = ssl.create_default_context(cafile=self.tls_ca)
         return context
+
+    def _end_idle_transactions(self, connection):
+        with connection.cursor() as cursor:
+            try:
+                cursor.execute("SET SESSION idle_transaction_timeout = %d" % IDLE_TRANSACTION_SECONDS)
+            except self.pymysql.err.OperationalError as exc:
+                if not exc.args or exc.args[0] != UNKNOWN_VARIABLE:
+                    raise
+                log.warning("pool store: %s has no idle_transaction_timeout (MariaDB 10.3 or later has it): a "
+                            "master cut off mid-transaction may delay a takeover until the server drops it",
+                            self.where)
 
     @staticmethod
     def _read_your_writes(connection):
