@@ -19,6 +19,7 @@ import time
 import gevent
 
 from ..errors import DigestMismatch, LengthRequired, PayloadTooLarge, StorageFull, UnknownFile, UploadConflict
+from .stale_files import remove_stale
 
 log = logging.getLogger(__name__)
 
@@ -130,19 +131,10 @@ class BlobStore:
     def purge(self, older_than, in_use):
         """Remove files (and cut-off uploads) last used before ``older_than`` (seconds since
         1970) that no running copy reads; how many."""
-        removed = 0
-        for name in os.listdir(self.directory):
+        def kept(name):
             sha256 = name[:-5] if name.endswith(".part") else name
-            if not SHA256.fullmatch(sha256) or sha256 in in_use or sha256 in self._receiving:
-                continue
-            path = os.path.join(self.directory, name)
-            try:
-                if os.stat(path).st_mtime < older_than:
-                    os.unlink(path)
-                    removed += 1
-            except FileNotFoundError:
-                pass
-        return removed
+            return not SHA256.fullmatch(sha256) or sha256 in in_use or sha256 in self._receiving
+        return remove_stale(self.directory, older_than, kept, os.unlink)
 
 
 def _file_sha256(path):

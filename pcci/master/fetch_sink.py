@@ -18,6 +18,7 @@ import shutil
 
 from .. import protocol
 from ..states import JobState
+from .stale_files import remove_stale
 
 log = logging.getLogger(__name__)
 
@@ -169,15 +170,4 @@ class FetchSink:
     def purge(self, older_than, running):
         """Remove the fetched files of pools not running whose directory was last changed
         before ``older_than`` (seconds since 1970); how many pools."""
-        removed = 0
-        for pool_id in os.listdir(self.directory):
-            path = os.path.join(self.directory, pool_id)
-            if pool_id in running:
-                continue
-            try:
-                if os.stat(path).st_mtime < older_than:
-                    shutil.rmtree(path)
-                    removed += 1
-            except FileNotFoundError:
-                pass
-        return removed
+        return remove_stale(self.directory, older_than, lambda pool_id: pool_id in running, shutil.rmtree)
