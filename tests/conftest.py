@@ -197,6 +197,17 @@ class MasterCalls:
         return pool
 
 
+def as_master_without(cluster, directory, feature):
+    """Make ``cluster``'s master an older release that does not name ``feature`` (a
+    protocol.FEATURES attribute name): a sitecustomize drops it at start."""
+    site = directory / "old-master"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "from pcci import protocol\n"
+        "protocol.FEATURES = tuple(n for n in protocol.FEATURES if n != protocol.%s)\n" % feature)
+    cluster.python_path = [str(site)]
+
+
 class Cluster(MasterCalls):
     """A master and its workers as real processes; talk to them as a user would."""
 

@@ -10,7 +10,7 @@ import gevent
 import gevent.socket
 import pytest
 
-from conftest import Cluster
+from conftest import Cluster, as_master_without
 from pcci import framing, protocol
 from pcci.link import Link
 from pcci.output_text import decode
@@ -113,12 +113,7 @@ def test_output_arrives_whole_whichever_side_is_the_older_release(tmp_path, olde
     cluster = Cluster(tmp_path)
     try:
         if older == "master":
-            site = tmp_path / "old-master"
-            site.mkdir()
-            (site / "sitecustomize.py").write_text(
-                "from pcci import protocol\n"
-                "protocol.FEATURES = tuple(n for n in protocol.FEATURES if n != protocol.BLOB_FRAMES)\n")
-            cluster.python_path = [str(site)]
+            as_master_without(cluster, tmp_path, "BLOB_FRAMES")
         cluster.start_master(log_level="info")
         cluster.start_worker("pi1", module="old_release" if older == "worker" else "pcci", log_level="info")
         pool = cluster.run("printf 'caf\\303\\251 \\377 end\\n'; head -c 300000 /dev/zero | tr '\\0' x; "

@@ -9,7 +9,7 @@ import gevent
 import gevent.socket
 import pytest
 
-from conftest import Cluster
+from conftest import Cluster, as_master_without
 from pcci import framing, protocol
 from pcci.link import Link
 from pcci.master.copy_feeder import FrameCache, chunk_frame_head
@@ -71,12 +71,7 @@ def test_copy_and_fetch_arrive_whole_whichever_side_is_the_older_release(tmp_pat
     proxy = None
     try:
         if older == "master":
-            site = tmp_path / "old-master"
-            site.mkdir()
-            (site / "sitecustomize.py").write_text(
-                "from pcci import protocol\n"
-                "protocol.FEATURES = tuple(n for n in protocol.FEATURES if n != protocol.RAW_CHUNKS)\n")
-            cluster.python_path = [str(site)]
+            as_master_without(cluster, tmp_path, "RAW_CHUNKS")
         cluster.start_master(log_level="info")
         proxy = CountingProxy(cluster.worker_port)
         cluster.start_worker("pi1", master_port=proxy.port, log_level="info",
