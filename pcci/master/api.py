@@ -126,7 +126,7 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events, me
     `scheduler` the schedules' (scheduler.Scheduler; default: one that holds none and
     fires nothing); `notify_allow` notify_allow as reloaded (notify_allow.CurrentAllowList;
     default: the config's)."""
-    notify_allow = notify_allow or CurrentAllowList(notify_allow.current)
+    notify_allow = notify_allow or CurrentAllowList(settings.notify_allow)
     app = JsonErrorsApp()
     app.catchall = True
     app.install(edge)

@@ -23,7 +23,7 @@ from .group_file import read_groups
 from .lease import LeaseTerm
 from .leadership import Leadership
 from .metrics import load_client
-from .notify_allow import CurrentAllowList
+from .notify_allow import AllowList, CurrentAllowList
 from .store import Store, ThreadedStore
 from .worker_port import WorkerServer
 
@@ -268,9 +268,10 @@ def reload_notify_allow(new, notify_allow):
     """notify_allow: submits and attempts from now on are checked against the new list (a
     value that does not validate has refused the whole file, in reload_config, with one
     log line: the list in use stays)."""
-    if new.notify_allow != notify_allow.current:
-        notify_allow.current = new.notify_allow
-        log.info("reload: notify_allow: %s", new.notify_allow.describe())
+    allow = new.notify_allow or AllowList()
+    if allow != notify_allow.current:
+        notify_allow.current = allow
+        log.info("reload: notify_allow: %s", allow.describe())
 
 
 def reload_groups(new, core):
