@@ -214,6 +214,10 @@ class Host:
         deadline = time.monotonic() + timeout
         state = ""
         while time.monotonic() < deadline:
+            if not os.path.exists("/proc/%d" % self.leader):
+                # Observed on a loaded machine: the first child seen was a short-lived one of
+                # nspawn's, gone by now (nsenter: "stat of /proc/PID/ns/user failed").
+                self.leader = self._wait_for_leader()
             state = self.sh("systemctl is-system-running", check=False).stdout.strip()
             if state in ("running", "degraded"):
                 return state
