@@ -197,8 +197,7 @@ class Notifier:
                 if url.scheme == "https" and self.tls_context is None:
                     self.tls_context = notify_send.tls_context(self.tls_ca)
                 status = self.post(url, delivery.body, self._headers(delivery, at), self.allow.current,
-                                   ATTEMPT_SECONDS,
-                                   self.redirects, context=self.tls_context)
+                                   ATTEMPT_SECONDS, self.redirects, context=self.tls_context)
         except (notify_send.AttemptFailed, ValueError) as exc:
             error = str(exc) or type(exc).__name__
         except Exception as exc:
