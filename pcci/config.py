@@ -7,6 +7,7 @@ every bad value is named as ``file: key: message``, and the result is a plain
 
 import ipaddress
 import math
+import os
 import re
 import socket
 
@@ -239,6 +240,9 @@ MASTER_KEYS = dict(_COMMON, **{
     "notify_allow": (None, lambda v: _notify_allow(v)),
     "notify_retry": (2.0, positive_duration),
     "notify_redirects": (0, lambda v: _whole_number(v, 5)),
+    "notify_max_unsent": (4000, positive_int),
+    "notify_max_unsent_per_token": (500, positive_int),
+    "notify_tls_ca": (None, lambda v: _ca_file(v)),
     "max_schedules": (1000, positive_int),
     "schedule_grace": (60.0, positive_duration),
     "schedule_min_interval": (10.0, positive_duration),
@@ -282,6 +286,20 @@ def _notify_allow(value):
     only when a config sets it: the worker never loads it)."""
     from .master.notify_allow import allow_list
     return allow_list(value)
+
+
+def _ca_file(value):
+    """A PEM file of CA certificates, loaded here so that check-config finds a bad one."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not os.path.isabs(value):
+        raise ValueError("expected the absolute path of a PEM file of CA certificates, got %r" % (value,))
+    import ssl
+    try:
+        ssl.create_default_context(cafile=value)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError("%s: not a readable PEM file of CA certificates (%s)" % (value, exc))
+    return value
 
 
 def _whole_number(value, most):
@@ -348,6 +366,9 @@ def _cross_checks(values, table):
         yield "store_password_file, store_tls_ca: they only apply with store_url (MariaDB)"
     if "schedule_min_interval" in table and not 1 <= values["schedule_min_interval"] <= 60:
         yield "schedule_min_interval: must be 1s to 60s (a cron expression's step is a minute)"
+    if "notify_max_unsent" in table and values["notify_max_unsent_per_token"] >= values["notify_max_unsent"]:
+        yield ("notify_max_unsent_per_token: must be less than notify_max_unsent, or one token could fill the "
+               "outbox for everyone")
     if "lease_time" in table and values["lease_time"] < 2:
         yield "lease_time: must be at least 2s (renewals are a quarter of it apart)"
     if values.get("cluster_key") and values.get("cluster_key_file"):

@@ -205,6 +205,7 @@ class Host:
                 pids = open(children).read().split()
             except OSError:
                 pids = []
+            pids = [pid for pid in pids if os.path.exists("/proc/%s/ns/user" % pid)]     # not a zombie
             if pids:
                 return int(pids[0])
             time.sleep(0.05)
@@ -214,6 +215,10 @@ class Host:
         deadline = time.monotonic() + timeout
         state = ""
         while time.monotonic() < deadline:
+            if not os.path.exists("/proc/%d/ns/user" % self.leader):
+                # Observed on a loaded machine: the first child seen was a short-lived one of
+                # nspawn's, gone by now (nsenter: "stat of /proc/PID/ns/user failed").
+                self.leader = self._wait_for_leader()
             state = self.sh("systemctl is-system-running", check=False).stdout.strip()
             if state in ("running", "degraded"):
                 return state

@@ -199,10 +199,10 @@ def test_site_playbook_on_fresh_hosts_brings_up_a_working_cluster(site):
     # The roles' groups and labels reach the master and the workers: a target uses both.
     targeted = api(site, "POST", "/job", {"cmd": "true", "workers": "@pis", "exclude": "model=pi4"})
     assert list(targeted["jobs"]) == ["pi2"]
-    # The role's schedules are on the master, as given.
+    # The role's schedules are on the master, as given, marked as the role's.
     schedule = api(site, "GET", "/schedules/uptime")
-    assert (schedule["when"], schedule["cmd"], schedule["workers"], schedule["enabled"]) == \
-        ("every 1h", "uptime", "@pis", True)
+    assert (schedule["when"], schedule["cmd"], schedule["workers"], schedule["enabled"], schedule["managedBy"]) == \
+        ("every 1h", "uptime", "@pis", True, "ansible")
     # metrics_open_to: the controller scrapes without a token; the API itself still wants one.
     metrics = site.client("curl", "-sS", "--fail", "--cacert", str(site.base / "secrets" / "api.crt"),
                           "https://%s:8080/metrics" % site.hosts["master"].address)
@@ -220,10 +220,17 @@ def test_second_run_changes_nothing(site):
         {"master": (0, 0), "pi1": (0, 0), "pi2": (0, 0)}, site.last_output[-6000:]
 
 
-def test_changing_pool_retention_touches_and_restarts_only_the_master(site):
+def test_changing_pool_retention_and_the_schedules_touches_and_restarts_only_the_master(site):
+    """Also, in the same plays (no play of their own): with pcci_master_schedules_exclusive,
+    a schedule dropped from the list is deleted, one made by hand is kept; the next test's
+    play shows a further run changes nothing on the master but what it expects."""
     before = {name: started_at(site.hosts[name], "pcci-master" if name == "master" else "pcci-worker")
               for name in ("master", "pi1", "pi2")}
     site.inventory["all"]["vars"]["pcci_master_pool_retention"] = "24h"
+    by_hand = {"name": "by-hand", "when": "every 1h", "cmd": "true", "workers": "@pis"}
+    assert api(site, "POST", "/schedules", by_hand)["name"] == "by-hand"
+    site.inventory["all"]["vars"].update(pcci_master_schedules_exclusive=True, pcci_master_schedules=[
+        {"name": "disk", "when": "every 1h", "cmd": "df -h /", "workers": "@pis"}])
     # Asked first: the diff of the master's configuration, nothing changed yet.
     recap = play(site, "--check", "--diff")
     assert recap["master"]["changed"] >= 1 and recap["pi1"]["changed"] == 0
@@ -236,6 +243,8 @@ def test_changing_pool_retention_touches_and_restarts_only_the_master(site):
     assert started_at(site.hosts["pi1"], "pcci-worker") == before["pi1"]
     assert started_at(site.hosts["pi2"], "pcci-worker") == before["pi2"]
     wait_until(lambda: online(site) == ["pi1", "pi2"], timeout=60, what="workers back after the master restart")
+    held = {schedule["name"]: schedule.get("managedBy") for schedule in api(site, "GET", "/schedules")["schedules"]}
+    assert held == {"by-hand": None, "disk": "ansible"}, held
 
 
 def test_adding_a_third_worker_brings_it_online_without_touching_the_others(site):

@@ -103,3 +103,23 @@ def test_the_worker_link_is_tls_unless_turned_off_and_a_pin_is_a_fingerprint():
         config.validate({"master_fingerprint": "abc"}, config.WORKER_KEYS, "w.yaml")
     with pytest.raises(ConfigError, match="master_tls is false, so nothing would be checked"):
         config.validate({"master_tls": False, "master_fingerprint": "ab" * 32}, config.WORKER_KEYS, "w.yaml")
+
+
+def test_notify_tls_ca_must_be_a_pem_file_of_certificates(tmp_path):
+    from pcci import tls
+    cert, key = str(tmp_path / "ca.crt"), str(tmp_path / "ca.key")
+    tls.ensure_certificate(cert, key, "hooks-ca")
+    assert config.validate({"notify_tls_ca": cert}, config.MASTER_KEYS, "m.yaml").notify_tls_ca == cert
+    (tmp_path / "junk.pem").write_text("not a certificate\n")
+    for bad, says in (("ca.crt", "absolute path"), (str(tmp_path / "missing.pem"), "not a readable PEM file"),
+                      (str(tmp_path / "junk.pem"), "not a readable PEM file")):
+        with pytest.raises(ConfigError) as caught:
+            config.validate({"notify_tls_ca": bad}, config.MASTER_KEYS, "m.yaml")
+        assert caught.value.problems[0].startswith("m.yaml: notify_tls_ca: ") and says in caught.value.problems[0]
+
+
+def test_one_tokens_outbox_cap_must_be_below_the_total():
+    cfg = config.validate({}, config.MASTER_KEYS, "m.yaml")
+    assert (cfg.notify_max_unsent_per_token, cfg.notify_max_unsent) == (500, 4000)
+    with pytest.raises(ConfigError, match="notify_max_unsent_per_token: must be less than notify_max_unsent"):
+        config.validate({"notify_max_unsent": 100, "notify_max_unsent_per_token": 100}, config.MASTER_KEYS, "m.yaml")

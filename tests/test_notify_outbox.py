@@ -16,10 +16,11 @@ from test_store import backend, make_pool, mariadb_url, store  # noqa: F401 (fix
 HOOK = "https://hooks.example/services/x"
 
 
-def add(store, pool_id, *ons, now=1000, cap=100):
+def add(store, pool_id, *ons, now=1000, cap=100, owner="ci", total=None):
     notifies = [Notify(HOOK, on, "secret-%d" % n) for n, on in enumerate(ons)]
     ids = ["%s-%d" % (pool_id, n) for n in range(len(ons))]
-    store.outbox(notify_outbox.add, pool_id, notifies, ids, now, cap)
+    store.outbox(notify_outbox.add, pool_id, owner, notifies, ids, now,
+                 notify_outbox.Caps(cap, cap if total is None else total))
     return ids
 
 
@@ -71,6 +72,23 @@ def test_unsent_rows_are_capped_and_ended_ones_pruned_oldest_first(store):
     assert sorted(store.outbox(notify_outbox.pools_in, notify_outbox.UNSENT)) == ["p1"]
     store.outbox(notify_outbox.forget, "p1")
     assert store.outbox(notify_outbox.pools_in, notify_outbox.UNSENT) == []
+
+
+def test_each_token_has_its_own_cap_under_a_total_that_an_admins_pools_pass(store):
+    add(store, "m1", ("failed",), ("failed",), owner="mallory", cap=2, total=5)
+    with pytest.raises(OutboxFull, match=r"token mallory.s pools .* \(at most 2 a token\)"):
+        add(store, "m2", ("failed",), owner="mallory", cap=2, total=5)
+    add(store, "a1", ("failed",), ("failed",), owner="alice", cap=2, total=5)     # mallory's full cap is hers only
+    add(store, "b1", ("failed",), owner="bob", cap=2, total=5)
+    with pytest.raises(OutboxFull, match=r"5 notifications are waiting .* \(at most 5 in all\)"):
+        add(store, "c1", ("failed",), owner="carol", cap=2, total=5)
+    store.outbox(notify_outbox.add, "r1", "root", [Notify(HOOK, ("failed",), None)], ["r1-0"], 1000,
+                 notify_outbox.Caps(2, None))                                    # an admin's: its own cap only
+    assert sorted(store.outbox(notify_outbox.pools_in, notify_outbox.UNSENT)) == ["a1", "b1", "m1", "r1"]
+    store.outbox(notify_outbox.arm, make_pool("m1", 1000, state=JobState.FAILED), 2000)
+    for delivery_id in ("m1-0", "m1-1"):                                         # sent: no longer counted
+        store.outbox(notify_outbox.record, delivery_id, DeliveryState.SENT, [], None)
+    add(store, "m3", ("failed",), owner="mallory", cap=2, total=5)
 
 
 @pytest.mark.process

@@ -83,6 +83,7 @@ def test_the_template_is_checked_as_post_job_checks_it(in_process):
              (dict(base, name="-a"), "wrong_type"), (dict(base, when="every 0s"), "wrong_type"),
              (dict(base, when="*/5 * * *"), "wrong_type"), (dict(base, timezone="Nowhere/City"), "wrong_type"),
              (dict(base, missed="twice"), "wrong_type"), (dict(base, enabled="yes"), "wrong_type"),
+             (dict(base, managedBy="-ansible"), "wrong_type"), (dict(base, managedBy=7), "wrong_type"),
              (dict(base, cmd=""), "empty_cmd"), (dict(base, colour="red"), "unknown_field"),
              (dict(base, timeout=-1), "out_of_range"),
              (dict(base, copy={"dest": "/tmp/f", "content": "aGk="}), "wrong_type"),
@@ -95,7 +96,9 @@ def test_the_template_is_checked_as_post_job_checks_it(in_process):
     status, answer = master.api("POST", "/schedules", dict(base, cmd="x" * (schedule_spec.MAX_SCHEDULE_BYTES + 1)))
     assert (status, answer["error"]["code"]) == (413, "payload_too_large")
     assert master.api("GET", "/schedules")[1]["schedules"] == []
-    assert master.api("POST", "/schedules", dict(base, when="*/5 * * * *", timezone="Europe/Berlin"))[0] == 201
+    status, added = master.api("POST", "/schedules", dict(base, when="*/5 * * * *", timezone="Europe/Berlin",
+                                                          managedBy="ansible"))
+    assert status == 201 and added["managedBy"] == "ansible"                      # kept and shown, as given
     status, answer = master.api("POST", "/schedules", base)
     assert (status, answer["error"]["code"]) == (409, "schedule_exists")
     assert master.api("GET", "/schedules/nope")[1]["error"]["code"] == "unknown_schedule"

@@ -22,6 +22,7 @@ from .event_log import BadCursor
 from .file_routes import add_fetch_routes, add_file_routes
 from .pool_feeds import render_event
 from .metrics import TEXT_FORMAT
+from .notify_allow import CurrentAllowList
 from .openapi import SPEC
 from .pool_renders import PoolRenders
 from .schedule_api import add_schedule_routes
@@ -117,13 +118,15 @@ def health_role(data, role, query):
 
 
 def build_app(settings, pools, registry, persister, edge, started_ms, events, metrics=None, blobs=None,
-              fetched=None, scheduler=None):
+              fetched=None, scheduler=None, notify_allow=None):
     """The bottle app. `settings` is the master's validated config; `edge` its ApiEdge;
     `events` the cluster's (cluster_events.ClusterEvents); `metrics` a metrics.Metrics,
     or None when prometheus_client is missing; `blobs` the uploaded files
     (blob_store.BlobStore); `fetched` the files workers sent back (fetch_sink.FetchSink);
     `scheduler` the schedules' (scheduler.Scheduler; default: one that holds none and
-    fires nothing)."""
+    fires nothing); `notify_allow` notify_allow as reloaded (notify_allow.CurrentAllowList;
+    default: the config's)."""
+    notify_allow = notify_allow or CurrentAllowList(settings.notify_allow)
     app = JsonErrorsApp()
     app.catchall = True
     app.install(edge)
@@ -133,7 +136,8 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events, me
 
     def with_caller(request):
         """The checked request, with who sent it and from where."""
-        return dataclasses.replace(request, submitted_by=caller(bottle.request).name,
+        token = caller(bottle.request)
+        return dataclasses.replace(request, submitted_by=token.name, submitter_scope=token.scope,
                                    submitted_from=bottle.request.environ.get("REMOTE_ADDR"))
 
     renders = PoolRenders()
@@ -141,7 +145,7 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events, me
     @app.post("/job", scope="operate")
     def post_job():
         wait = validation.submit_wait_seconds(bottle.request.query)
-        request = with_caller(validation.job_request(body(), settings.max_pool_jobs, settings.notify_allow))
+        request = with_caller(validation.job_request(body(), settings.max_pool_jobs, notify_allow.current))
         pool = pools.submit(request)
         note_for_audit(bottle.request, "pool %s on %d worker(s): %s" % (pool.pool_id, len(pool.jobs),
                                                                        pool.cmd[:200]))
@@ -160,7 +164,7 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events, me
                                   "max_frame_bytes on the master and the workers, to send more)"
                                   % (exc.message, largest_copy(settings)))
         request = with_caller(validation.copy_request(data, settings.max_pool_jobs, largest_copy(settings),
-                                                      settings.notify_allow))
+                                                      notify_allow.current))
         if request.copy.blob is not None:
             if blobs is None:
                 raise NoSuchEndpoint("this master takes no uploaded files; send 'content'")
@@ -185,7 +189,7 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events, me
         @app.post("/fetch", scope="operate")
         def post_fetch():
             return accepted(with_caller(validation.fetch_request(body(), settings.max_pool_jobs,
-                                                                   settings.notify_allow)))
+                                                                   notify_allow.current)))
 
     def event_cursor():
         try:
@@ -264,7 +268,8 @@ def build_app(settings, pools, registry, persister, edge, started_ms, events, me
         return 200, Document(metrics.exposition(), TEXT_FORMAT)
 
     if scheduler is None:
-        scheduler = Scheduler(pools.store, pools, ScheduleRuns(), pools.clock, settings, largest_copy(settings))
+        scheduler = Scheduler(pools.store, pools, ScheduleRuns(), pools.clock, settings, largest_copy(settings),
+                              notify_allow)
     add_schedule_routes(app, scheduler, body)
 
     add_dashboard_routes(app)

@@ -23,6 +23,8 @@ from .cluster_events import ClusterEvents
 from .pool_feeds import PoolFeeds
 from .metrics import Metrics
 from .notifier import Notifier
+from .notify_allow import CurrentAllowList
+from .notify_outbox import Caps
 from .persister import Persister
 from .pool_core import PoolCore
 from .pool_ids import PoolIdMaker
@@ -65,9 +67,10 @@ class StandbyMaster(NamedTuple):
 
 def build_active(cfg, key: str, tokens: list, store, clock: Callable[[], int], started_ms: int,
                  link_tls=None, link_fingerprint: str = "", metrics_client=None,
-                 groups: Optional[dict] = None) -> ActiveMaster:
+                 groups: Optional[dict] = None, notify_allow: Optional[CurrentAllowList] = None) -> ActiveMaster:
     """An active master over ``store`` (a ``ThreadedStore``), its unfinished pools restored;
-    ``groups`` the named groups (with groups_file's; default: the config's own).
+    ``groups`` the named groups (with groups_file's; default: the config's own);
+    ``notify_allow`` notify_allow as SIGHUP reloads it (default: the config's, never reloaded).
     Workers count as offline, and lost_after runs, from now (a standby's waiting time is not
     the workers' absence)."""
     active_since = clock()
@@ -83,13 +86,15 @@ def build_active(cfg, key: str, tokens: list, store, clock: Callable[[], int], s
     metrics = metrics_client and Metrics(metrics_client, registry, core.active_count, persister, store.disk_bytes,
                                          clock, runs)
     edge = ApiEdge(tokens, on_answer=metrics and metrics.api_answered)
-    notifier = Notifier(store, clock, cfg.notify_allow, cfg.pool_retention, cfg.notify_retry, cfg.notify_redirects,
-                        metrics)
+    notify_allow = notify_allow or CurrentAllowList(cfg.notify_allow)
+    notifier = Notifier(store, clock, notify_allow, cfg.pool_retention, cfg.notify_retry, cfg.notify_redirects,
+                        metrics, caps=Caps(cfg.notify_max_unsent_per_token, cfg.notify_max_unsent),
+                        tls_ca=cfg.notify_tls_ca)
     pools = PoolService(core, store, registry, persister, clock, feeds, events, metrics, notifier,
                         on_ended=runs.pools_ended)
     pools.restore()
     notifier.load()
-    scheduler = Scheduler(store, pools, runs, clock, cfg, largest_copy(cfg))
+    scheduler = Scheduler(store, pools, runs, clock, cfg, largest_copy(cfg), notify_allow)
     scheduler.load()
     blobs = BlobStore(os.path.join(cfg.state_dir, "files"), cfg.max_copy_bytes, thread_call)
     copies = CopyFeeder(lambda worker, job_id: running_copy(core, worker, job_id), blobs.path)
@@ -97,7 +102,8 @@ def build_active(cfg, key: str, tokens: list, store, clock: Callable[[], int], s
                         lambda worker: running_fetches(core, worker), cfg.max_copy_bytes, thread_call)
     port = WorkerPort(cfg, key, ActiveWorkers(cfg, registry, pools, persister, clock, events, copies, fetched),
                       link_tls, link_fingerprint)
-    app = build_app(cfg, pools, registry, persister, edge, started_ms, events, metrics, blobs, fetched, scheduler)
+    app = build_app(cfg, pools, registry, persister, edge, started_ms, events, metrics, blobs, fetched, scheduler,
+                    notify_allow)
     return ActiveMaster(registry, core, persister, events, feeds, metrics, pools, edge, app, port, scheduler, blobs, fetched)
 
 

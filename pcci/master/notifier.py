@@ -31,13 +31,16 @@ from ..clock import iso_time
 from ..errors import StoreUnavailable
 from ..states import DeliveryState
 from . import notify_outbox, notify_rules, notify_send
-from .notify_allow import AllowList, parse_url
+from .notify_allow import CurrentAllowList, parse_url
 
 log = logging.getLogger(__name__)
 
 MAX_CONCURRENT = 4              # attempts under way at once
 ATTEMPT_SECONDS = 15.0          # one attempt, from resolving to the answer's last byte read
-MAX_UNSENT = 2000               # rows waiting or pending; more pools with notify are refused (503)
+# Rows waiting or pending, by default (notify_max_unsent, notify_max_unsent_per_token):
+# past either, pools with notify are refused (503); an admin token's pools only by its own cap.
+MAX_UNSENT = 4000
+MAX_UNSENT_PER_TOKEN = 500
 KEEP_ENDED = 10000              # rows sent, failed or skipped kept (and no longer than pool_retention)
 IDLE_SECONDS = 30.0             # the loop looks at the store at least this often
 PRUNE_SECONDS = 600.0
@@ -51,10 +54,13 @@ class AttemptTimedOut(notify_send.AttemptFailed):
 
 class Notifier:
     def __init__(self, store, clock, allow, retention_seconds, first_retry=notify_rules.FIRST_RETRY_SECONDS,
-                 redirects=0, metrics=None, post=notify_send.post, jitter=lambda: random.uniform(0.5, 1.0)):
+                 redirects=0, metrics=None, post=notify_send.post, jitter=lambda: random.uniform(0.5, 1.0),
+                 caps=notify_outbox.Caps(MAX_UNSENT_PER_TOKEN, MAX_UNSENT), tls_ca=None):
         self.store = store
         self.clock = clock                  # wall ms
-        self.allow = allow or AllowList()   # the config's notify_allow (None: empty)
+        self.allow = allow or CurrentAllowList()    # notify_allow, as reloaded (None: empty)
+        self.caps = caps                    # notify_outbox.Caps: unsent rows a token, and in all
+        self.tls_ca = tls_ca                # notify_tls_ca: the CA file https receivers are checked against
         self.retention_ms = int(retention_seconds * 1000)
         self.first_retry = first_retry
         self.redirects = redirects
@@ -87,11 +93,12 @@ class Notifier:
                 self.unarmed[pool_id] = pool
         self.wake.set()
 
-    def register(self, pool, notifies):
+    def register(self, pool, notifies, admin=False):
         """Rows for a new pool's notifications (before the pool is stored); OutboxFull if too
-        many are unsent."""
+        many of its token's are unsent, or (unless ``admin``: the token's scope) of everyone's."""
         ids = [uuid.uuid4().hex for _ in notifies]
-        self.store.outbox(notify_outbox.add, pool.pool_id, notifies, ids, self.clock(), MAX_UNSENT)
+        caps = self.caps._replace(total=None) if admin else self.caps
+        self.store.outbox(notify_outbox.add, pool.pool_id, pool.submitted_by, notifies, ids, self.clock(), caps)
         self.known.add(pool.pool_id)
         self.waiting.add(pool.pool_id)
 
@@ -188,9 +195,9 @@ class Notifier:
             with gevent.Timeout(ATTEMPT_SECONDS, AttemptTimedOut("no answer within %gs" % ATTEMPT_SECONDS)):
                 url = parse_url(delivery.url)
                 if url.scheme == "https" and self.tls_context is None:
-                    self.tls_context = notify_send.tls_context()
-                status = self.post(url, delivery.body, self._headers(delivery, at), self.allow, ATTEMPT_SECONDS,
-                                   self.redirects, context=self.tls_context)
+                    self.tls_context = notify_send.tls_context(self.tls_ca)
+                status = self.post(url, delivery.body, self._headers(delivery, at), self.allow.current,
+                                   ATTEMPT_SECONDS, self.redirects, context=self.tls_context)
         except (notify_send.AttemptFailed, ValueError) as exc:
             error = str(exc) or type(exc).__name__
         except Exception as exc:

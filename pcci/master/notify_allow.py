@@ -61,6 +61,19 @@ class AllowList(NamedTuple):
     def __bool__(self):
         return bool(self.prefixes or self.networks)
 
+    def describe(self):
+        return "%d URL prefix(es), %d network(s)" % (len(self.prefixes), len(self.networks))
+
+
+class CurrentAllowList:
+    """``notify_allow`` as it is now: read at start, replaced by a SIGHUP reload
+    (service.reload_notify_allow). Every check reads ``current`` when it is made, so an
+    entry dropped from the config is refused from then on, for notifications already in
+    the outbox too."""
+
+    def __init__(self, allow: Optional[AllowList] = None):
+        self.current = allow or AllowList()
+
 
 def parse_url(text) -> NotifyUrl:
     if not isinstance(text, str) or not text:

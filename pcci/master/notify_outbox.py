@@ -39,17 +39,31 @@ def _delivery(row):
                     bytes(body) if body is not None else None, json.loads(row[8]), row[9], row[10])
 
 
-def add(query, pool_id, notifies, ids, now, max_unsent):
-    """Rows for a new pool's notifications, ``waiting``; OutboxFull when ``max_unsent`` wait already."""
-    unsent = query("SELECT COUNT(*) FROM notify_outbox WHERE state IN (?, ?)", UNSENT)[0][0]
-    if unsent + len(notifies) > max_unsent:
-        raise OutboxFull("%d notifications are waiting to be sent (at most %d): a pool with notify is refused "
-                         "until they are (its receivers may be down; GET /pool/ID shows their attempts)"
-                         % (unsent, max_unsent))
+class Caps(NamedTuple):
+    """How many rows may be unsent (``waiting`` or ``pending``) at once."""
+    per_token: int                  # of the pools of one API token
+    total: Optional[int]            # of everyone's pools; None: not checked (an admin token's pool)
+
+
+def add(query, pool_id, owner, notifies, ids, now, caps: Caps):
+    """Rows for a new pool's notifications, ``waiting``, owned by the name of the token that
+    submitted it; OutboxFull when that token, or everyone, has as many unsent as ``caps`` allow."""
+    owner = owner or ""
+    mine = query("SELECT COUNT(*) FROM notify_outbox WHERE owner = ? AND state IN (?, ?)", (owner,) + UNSENT)[0][0]
+    if mine + len(notifies) > caps.per_token:
+        raise OutboxFull("%d notifications of token %s's pools are waiting to be sent (at most %d a token): its "
+                         "pools with notify are refused until they are (its receivers may be down; GET /pool/ID "
+                         "shows their attempts)" % (mine, owner or "-", caps.per_token))
+    if caps.total is not None:
+        unsent = query("SELECT COUNT(*) FROM notify_outbox WHERE state IN (?, ?)", UNSENT)[0][0]
+        if unsent + len(notifies) > caps.total:
+            raise OutboxFull("%d notifications are waiting to be sent (at most %d in all): pools with notify are "
+                             "refused until they are, but an admin token's (their receivers may be down)"
+                             % (unsent, caps.total))
     for position, (notify, delivery_id) in enumerate(zip(notifies, ids)):
-        query("INSERT INTO notify_outbox (%s) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, '[]', NULL, ?)" % COLUMNS,
+        query("INSERT INTO notify_outbox (%s, owner) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, '[]', NULL, ?, ?)" % COLUMNS,
               (delivery_id, pool_id, position, notify.url, ",".join(notify.on), notify.secret,
-               DeliveryState.WAITING.value, now))
+               DeliveryState.WAITING.value, now, owner))
 
 
 def arm(query, pool, now):

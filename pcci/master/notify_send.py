@@ -75,9 +75,10 @@ class _PinnedConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
-def tls_context():
-    """The system's CAs, the name checked (loading them takes milliseconds: made once)."""
-    return gevent.ssl.create_default_context()
+def tls_context(ca_file=None):
+    """The system's CAs, or only those in ``ca_file`` (notify_tls_ca), the name checked
+    (loading them takes milliseconds: made once)."""
+    return gevent.ssl.create_default_context(cafile=ca_file)
 
 
 def post_once(url, address, body, headers, timeout, context):

@@ -317,6 +317,8 @@ def _schedule_parts():
            "timezone": {"type": "string", "description": "an IANA timezone for the cron expression (UTC)"},
            "missed": {"type": "string", "enum": [item.value for item in Missed]},
            "enabled": {"type": "boolean"},
+           "managedBy": {"type": "string", "pattern": "^%s$" % NAME.pattern,
+                         "description": "what manages the schedule (the Ansible role's mark); the master keeps it"},
            "copy": {"type": "object", "description": "POST /copy's dest, content, mode and owner, instead of cmd",
                     "properties": {key: SCHEMAS["CopyRequest"]["properties"][key]
                                    for key in ("dest", "content", "mode", "owner")}}}

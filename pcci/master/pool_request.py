@@ -29,6 +29,7 @@ class PoolRequest:
     queue_timeout: Optional[float] = None   # seconds, with OfflinePolicy.QUEUE
     copy: Optional[CopySpec] = None         # a file to write instead of running cmd
     submitted_by: Optional[str] = None      # the API token's name
+    submitter_scope: Optional[str] = None   # and its scope (an admin's notifications pass the outbox's total cap)
     submitted_from: Optional[str] = None    # the client's address
     notify: Tuple[Notify, ...] = ()         # where to POST the pool's summary when it ends (notify_rules)
     scheduled_by: Optional[str] = None      # the schedule firing it (schedules.py), or None

@@ -69,7 +69,7 @@ class PoolService:
             raise Busy("the pool store is %d changes behind; retry later" % self.persister.backlog)
         pool, effects = self.core.submit(request, self.clock())
         if request.notify:
-            self._register_notifications(pool, request.notify)
+            self._register_notifications(pool, request)
         self.persister.mark_many([pool], effects.save_jobs, on_unsavable=self._unsavable)
         committed = self.persister.committed(pool.pool_id)
         gevent.sleep(0)         # the persister hands the pool to the store's thread ...
@@ -97,10 +97,10 @@ class PoolService:
         log.info("pool %s: %r on %d worker(s)", pool.pool_id, pool.cmd, len(pool.jobs))
         return pool
 
-    def _register_notifications(self, pool, notifies):
+    def _register_notifications(self, pool, request):
         """Its notifications are stored before the pool is: a stored pool never lacks them."""
         try:
-            self.notifier.register(pool, notifies)
+            self.notifier.register(pool, request.notify, admin=request.submitter_scope == "admin")
         except BaseException:
             self.core.drop(pool.pool_id)
             raise

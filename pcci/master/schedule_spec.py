@@ -18,7 +18,7 @@ from ..errors import PayloadTooLarge, TooManySchedules, WrongType
 from . import schedule_times, validation
 from .pool_request import PoolRequest
 
-SCHEDULE_FIELDS = ("name", "when", "timezone", "missed", "enabled", "copy")
+SCHEDULE_FIELDS = ("name", "when", "timezone", "missed", "enabled", "managedBy", "copy")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 # A schedule's body as stored: 1,000 of them (max_schedules' default) take at most 64 MiB.
 MAX_SCHEDULE_BYTES = 64 * 1024
@@ -114,6 +114,10 @@ def parse(body, limits: Limits) -> Schedule:
     enabled = body.get("enabled", True)
     if not isinstance(enabled, bool):
         raise WrongType("'enabled' must be true or false")
+    managed_by = body.get("managedBy")
+    if managed_by is not None and not (isinstance(managed_by, str) and NAME.fullmatch(managed_by)):
+        # A mark for tools that own some schedules (the Ansible role removes its own only).
+        raise WrongType("'managedBy' must be 1-64 letters, digits, '_', '.' or '-' (not first)")
     pool_request(body, limits)
     return Schedule(body["name"], when, Missed(missed), enabled, body)
 

@@ -22,6 +22,7 @@ from gevent.event import Event
 from ..errors import (ApiError, Busy, InternalError, ScheduleExists, StorageFull, StoreUnavailable, UnknownPool,
                       UnknownSchedule)
 from . import schedule_spec, schedule_times
+from .notify_allow import CurrentAllowList
 from .schedule_rows import ScheduleRow
 from .schedule_spec import Missed, Outcome
 
@@ -49,9 +50,11 @@ class Entry:
 
 
 class Scheduler:
-    def __init__(self, store, pools, runs, clock, settings, max_copy_bytes):
-        """``max_copy_bytes``: the largest file a copy may carry (api.largest_copy)."""
-        self.limits = schedule_spec.limits_of(settings, max_copy_bytes)
+    def __init__(self, store, pools, runs, clock, settings, max_copy_bytes, notify_allow=None):
+        """``max_copy_bytes``: the largest file a copy may carry (api.largest_copy);
+        ``notify_allow``: notify_allow as reloaded (notify_allow.CurrentAllowList; default: the config's)."""
+        self._limits = schedule_spec.limits_of(settings, max_copy_bytes)
+        self._notify_allow = notify_allow or CurrentAllowList(settings.notify_allow)
         self.store = store
         self.pools = pools              # pool_service.PoolService
         self.runs = runs                # schedule_runs.ScheduleRuns
@@ -64,6 +67,11 @@ class Scheduler:
         self._wake = Event()
         self._unsettled = {}            # name -> the latest due time settled, not yet written
         self._settling = Event()
+
+    @property
+    def limits(self):
+        """What a schedule's body is checked against, with notify_allow as it is now."""
+        return self._limits._replace(notify_allow=self._notify_allow.current)
 
     # -- start --------------------------------------------------------------------------
     def load(self):

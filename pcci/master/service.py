@@ -23,6 +23,7 @@ from .group_file import read_groups
 from .lease import LeaseTerm
 from .leadership import Leadership
 from .metrics import load_client
+from .notify_allow import AllowList, CurrentAllowList
 from .store import Store, ThreadedStore
 from .worker_port import WorkerServer
 
@@ -143,9 +144,11 @@ def run(cfg):
     stopping = Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, stopping.set)
-    # SIGHUP reads the config again: tokens at once; groups once this master is active (a
+    # SIGHUP reads the config again: tokens and notify_allow at once (a standby keeps the
+    # new notify_allow for when it takes over); groups once this master is active (a
     # standby resolves no targets).
-    reloads = [lambda new: reload_tokens(new, front.edge)]
+    notify_allow = CurrentAllowList(cfg.notify_allow)
+    reloads = [lambda new: reload_tokens(new, front.edge), lambda new: reload_notify_allow(new, notify_allow)]
     gevent.signal_handler(signal.SIGHUP, lambda: gevent.spawn(reload_config, cfg.source, reloads))
 
     leadership = None
@@ -173,7 +176,7 @@ def run(cfg):
 
     # From here on this master is active (the tokens are those in use: a standby may have reloaded them).
     active = build_active(cfg, key, front.edge.tokens if front.edge else tokens, store, wall_ms, started_ms,
-                          link_tls, link_fingerprint, client, groups)
+                          link_tls, link_fingerprint, client, groups, notify_allow)
     reloads.append(lambda new: reload_groups(new, active.core))
     front.switch(active.app, active.edge)
     if leadership is not None:
@@ -261,6 +264,16 @@ def reload_tokens(new, edge):
     log.info("reload: %d API token(s): %s", len(tokens), ", ".join("%s (%s)" % (t.name, t.scope) for t in tokens))
 
 
+def reload_notify_allow(new, notify_allow):
+    """notify_allow: submits and attempts from now on are checked against the new list (a
+    value that does not validate has refused the whole file, in reload_config, with one
+    log line: the list in use stays)."""
+    allow = new.notify_allow or AllowList()
+    if allow != notify_allow.current:
+        notify_allow.current = allow
+        log.info("reload: notify_allow: %s", allow.describe())
+
+
 def reload_groups(new, core):
     """The named groups (groups and groups_file): targets submitted from now on resolve with
     them (pools already submitted keep the workers they resolved to)."""
@@ -270,6 +283,6 @@ def reload_groups(new, core):
         log.error("reload: kept the groups in use; %s", "; ".join(exc.problems))
         return
     core.groups = groups
-    log.info("reload: %d group(s): %s (settings other than tokens and groups take a restart)", len(groups),
-             ", ".join(sorted(groups)) or "none")
+    log.info("reload: %d group(s): %s (settings other than tokens, groups and notify_allow take a restart)",
+             len(groups), ", ".join(sorted(groups)) or "none")
 

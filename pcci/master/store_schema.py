@@ -56,6 +56,11 @@ SQLITE = [
             name TEXT PRIMARY KEY, body TEXT NOT NULL, since INTEGER NOT NULL, settled INTEGER NOT NULL,
             changed INTEGER NOT NULL, changed_by TEXT)""",
     ]),
+    # Whose pool each notification is for: the outbox's cap is per API token (notify_outbox.add).
+    Migration(7, "the notification outbox's owners", [
+        "ALTER TABLE notify_outbox ADD COLUMN owner TEXT",
+        "CREATE INDEX IF NOT EXISTS notify_by_owner ON notify_outbox (owner, state)",
+    ]),
 ]
 
 # Columns the releases before versioned schemas added to a file at open, with their
@@ -117,6 +122,10 @@ MARIADB = [
             name VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY, body LONGTEXT NOT NULL,
             since BIGINT NOT NULL, settled BIGINT NOT NULL, changed BIGINT NOT NULL,
             changed_by VARCHAR(255) NULL) """ + _INNODB,
+    ]),
+    Migration(7, "the notification outbox's owners", [
+        "ALTER TABLE notify_outbox ADD COLUMN IF NOT EXISTS owner VARCHAR(255) NULL",
+        "CREATE INDEX IF NOT EXISTS notify_by_owner ON notify_outbox (owner, state)",
     ]),
 ]
 
