@@ -27,6 +27,7 @@ from .pool_renders import PoolRenders
 from .schedule_api import add_schedule_routes
 from .schedule_runs import ScheduleRuns
 from .scheduler import Scheduler
+from .streamed_json import amend_end, has_spilled, pool_parts
 
 OPEN_PATHS = ("/health", "/openapi.json", "/", "/ui/<name>")
 # How long DELETE /workers/NAME waits for the store to delete the record.
@@ -41,7 +42,10 @@ def largest_copy(settings):
 
 
 def pool_body(pools, renders, pool, env_values):
-    """GET /pool/ID's body for ``pool``: its env values shown to an ``operate`` caller only."""
+    """GET /pool/ID's body for ``pool``: its env values shown to an ``operate`` caller only.
+    Bytes, or an iterator of them for a pool with an output held in a file (streamed_json)."""
+    if has_spilled(pool):
+        return pool_parts(views.pool_json(pool, env_values=env_values, live=pools.live_output(pool)))
     return renders.body(pool, env_values, lambda: to_json_bytes(views.pool_json(
         pool, env_values=env_values, live=pools.live_output(pool))), pools.live_version(pool))
 
@@ -51,7 +55,11 @@ def waited_pool(pools, renders, pool_id, seconds):
     Location header leave before the wait: a client knows its pool id, to kill it on
     Ctrl-C), then the pool as GET /pool/ID?wait= answers it. It holds what that wait does."""
     yield b" "
-    yield pool_body(pools, renders, pools.wait(pool_id, seconds), env_values=True)
+    body = pool_body(pools, renders, pools.wait(pool_id, seconds), env_values=True)
+    if isinstance(body, bytes):
+        yield body
+    else:
+        yield from body
 
 
 def with_notifications(body, shown):
@@ -59,7 +67,10 @@ def with_notifications(body, shown):
     rendering (``renders``), since attempts go on after the pool ended."""
     if not shown:
         return body
-    return body.rstrip()[:-1] + b',"notifications":' + to_json_bytes(shown).rstrip() + b"}\n"
+
+    def amend(end):
+        return end.rstrip()[:-1] + b',"notifications":' + to_json_bytes(shown).rstrip() + b"}\n"
+    return amend(body) if isinstance(body, bytes) else amend_end(body, amend)
 
 
 def add_history_routes(app, pools, renders=None, notifications=None):

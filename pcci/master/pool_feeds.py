@@ -22,6 +22,7 @@ rest again. A follower's ``output`` event carries the text offset instead (chara
 import bisect
 import logging
 
+from ..spilled_text import text_size
 from . import views
 from .bounded_recent import BoundedRecent
 from .event_log import EventLog
@@ -97,6 +98,10 @@ class StreamText:
     def text(self):
         return self.final if self.final is not None else "".join(self.pieces)
 
+    def memory_bytes(self):
+        """What it holds in memory (a result's text held in a file costs little)."""
+        return text_size(self.final) if self.final is not None else self.chars
+
 
 class PoolFeed:
     """One pool's live output and its event log."""
@@ -149,7 +154,7 @@ class PoolFeed:
         self.log.close()
 
     def approximate_bytes(self):
-        return (sum(stream.chars for stream in self.streams.values())
+        return (sum(stream.memory_bytes() for stream in self.streams.values())
                 + EVENT_OVERHEAD_BYTES * len(self.log.entries))
 
     def offsets(self, worker):

@@ -56,6 +56,12 @@ SQLITE = [
             name TEXT PRIMARY KEY, body TEXT NOT NULL, since INTEGER NOT NULL, settled INTEGER NOT NULL,
             changed INTEGER NOT NULL, changed_by TEXT)""",
     ]),
+    # Large job outputs in pieces (output_rows): the job's own column holds "".
+    Migration(7, "large job outputs in pieces", [
+        """CREATE TABLE IF NOT EXISTS job_output (
+            pool_id TEXT NOT NULL, position INTEGER NOT NULL, stream INTEGER NOT NULL, seq INTEGER NOT NULL,
+            data BLOB NOT NULL, PRIMARY KEY (pool_id, position, stream, seq))""",
+    ]),
 ]
 
 # Columns the releases before versioned schemas added to a file at open, with their
@@ -117,6 +123,12 @@ MARIADB = [
             name VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL PRIMARY KEY, body LONGTEXT NOT NULL,
             since BIGINT NOT NULL, settled BIGINT NOT NULL, changed BIGINT NOT NULL,
             changed_by VARCHAR(255) NULL) """ + _INNODB,
+    ]),
+    Migration(7, "large job outputs in pieces", [
+        """CREATE TABLE IF NOT EXISTS job_output (
+            pool_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL, position INT NOT NULL,
+            stream TINYINT NOT NULL, seq INT NOT NULL, data MEDIUMBLOB NOT NULL,
+            PRIMARY KEY (pool_id, position, stream, seq)) """ + _INNODB,
     ]),
 ]
 
