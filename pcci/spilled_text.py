@@ -23,38 +23,40 @@ MARK_BYTES = 64 * 1024
 
 
 class SpillWriter:
-    """A SpilledText being written, in pieces."""
+    """A SpilledText being written, in pieces; ``text`` reads what is written so far (a
+    running job's live output is read by followers while it grows)."""
 
     def __init__(self, directory=None):
         import tempfile     # here: the worker imports this module (protocol), and tempfile brings shutil
-        self._file = tempfile.TemporaryFile(dir=directory)
+        # Unbuffered: what is written is at once in the file, for ``text``'s preads.
+        self.text = SpilledText(tempfile.TemporaryFile(dir=directory, buffering=0), 0, 0, [0], [0])
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self.size = 0       # bytes written (valid UTF-8)
-        self.chars = 0
-        self._marks = ([0], [0])
 
     def write(self, data):
-        self._add(self._decoder.decode(data))
+        """UTF-8 bytes, cut anywhere."""
+        self.write_text(self._decoder.decode(data))
 
-    def _add(self, text):
+    def write_text(self, text):
+        """Text (it must encode as UTF-8: checked with ``protocol.storable`` on the way in)."""
         if not text:
             return
         encoded = text.encode("utf-8")
-        self._file.write(encoded)
-        self.size += len(encoded)
-        self.chars += len(text)
-        chars, sizes = self._marks
-        if self.size - sizes[-1] >= MARK_BYTES:
-            chars.append(self.chars)
-            sizes.append(self.size)
+        spilled = self.text
+        view = memoryview(encoded)
+        while view:
+            view = view[spilled._file.write(view):]
+        spilled.size += len(encoded)
+        spilled.chars += len(text)
+        if spilled.size - spilled._mark_bytes[-1] >= MARK_BYTES:
+            spilled._mark_chars.append(spilled.chars)
+            spilled._mark_bytes.append(spilled.size)
 
     def finish(self):
-        self._add(self._decoder.decode(b"", final=True))
-        self._file.flush()
-        return SpilledText(self._file, self.size, self.chars, *self._marks)
+        self.write_text(self._decoder.decode(b"", final=True))
+        return self.text
 
     def discard(self):
-        self._file.close()
+        self.text._file.close()
 
 
 class SpilledText:

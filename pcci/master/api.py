@@ -44,10 +44,11 @@ def largest_copy(settings):
 def pool_body(pools, renders, pool, env_values):
     """GET /pool/ID's body for ``pool``: its env values shown to an ``operate`` caller only.
     Bytes, or an iterator of them for a pool with an output held in a file (streamed_json)."""
-    if has_spilled(pool):
-        return pool_parts(views.pool_json(pool, env_values=env_values, live=pools.live_output(pool)))
+    live = pools.live_output(pool)
+    if has_spilled(pool, live):
+        return pool_parts(views.pool_json(pool, env_values=env_values, live=live))
     return renders.body(pool, env_values, lambda: to_json_bytes(views.pool_json(
-        pool, env_values=env_values, live=pools.live_output(pool))), pools.live_version(pool))
+        pool, env_values=env_values, live=live)), pools.live_version(pool))
 
 
 def waited_pool(pools, renders, pool_id, seconds):

@@ -18,9 +18,11 @@ from .api_edge import to_json_bytes
 OUTPUTS = ("stdout", "stderr")
 
 
-def has_spilled(pool):
-    """Whether one of the pool's jobs has an output held in a file."""
-    return any(type(job.stdout) is SpilledText or type(job.stderr) is SpilledText for job in pool.jobs.values())
+def has_spilled(pool, live):
+    """Whether one of the pool's jobs has an output held in a file; ``live`` maps a running
+    job's worker to its (stdout, stderr) so far (``PoolFeeds.live_output``)."""
+    return (any(type(job.stdout) is SpilledText or type(job.stderr) is SpilledText for job in pool.jobs.values())
+            or any(type(text) is SpilledText for texts in live.values() for text in texts))
 
 
 def pool_parts(data):
