@@ -27,7 +27,7 @@ from .pool_renders import PoolRenders
 from .schedule_api import add_schedule_routes
 from .schedule_runs import ScheduleRuns
 from .scheduler import Scheduler
-from .streamed_json import amend_end, has_spilled, pool_parts
+from .streamed_json import amend_end, pool_parts, spilled_bytes
 
 OPEN_PATHS = ("/health", "/openapi.json", "/", "/ui/<name>")
 # How long DELETE /workers/NAME waits for the store to delete the record.
@@ -45,10 +45,14 @@ def pool_body(pools, renders, pool, env_values):
     """GET /pool/ID's body for ``pool``: its env values shown to an ``operate`` caller only.
     Bytes, or an iterator of them for a pool with an output held in a file (streamed_json)."""
     live = pools.live_output(pool)
-    if has_spilled(pool, live):
+    spilled = spilled_bytes(pool, live)
+    if not spilled:
+        return renders.body(pool, env_values, lambda: to_json_bytes(views.pool_json(
+            pool, env_values=env_values, live=live)), pools.live_version(pool))
+    if spilled > renders.largest:        # too large to share: each reader streams it from the file
         return pool_parts(views.pool_json(pool, env_values=env_values, live=live))
-    return renders.body(pool, env_values, lambda: to_json_bytes(views.pool_json(
-        pool, env_values=env_values, live=live)), pools.live_version(pool))
+    return renders.body(pool, env_values, lambda: b"".join(pool_parts(views.pool_json(
+        pool, env_values=env_values, live=live))), pools.live_version(pool))
 
 
 def waited_pool(pools, renders, pool_id, seconds):

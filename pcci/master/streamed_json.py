@@ -4,8 +4,8 @@ spilled texts' reads).
 
 The answer's bytes are those ``to_json_bytes`` gives for the same pool with its outputs
 as str: JSON escapes each character alone, so escaping a text piece by piece is
-escaping it whole. Such answers are not kept in the shared renderings (``pool_renders``):
-each reader streams its own from the file.
+escaping it whole. An answer too large for the shared renderings (``pool_renders``) is streamed to
+each reader from the file, in pieces of ``PIECE_BYTES``: an idle reader holds one.
 """
 
 import json
@@ -16,13 +16,16 @@ from ..spilled_text import SpilledText
 from .api_edge import to_json_bytes
 
 OUTPUTS = ("stdout", "stderr")
+# A streamed answer's text is read and escaped this many bytes at a time.
+PIECE_BYTES = 64 * 1024
 
 
-def has_spilled(pool, live):
-    """Whether one of the pool's jobs has an output held in a file; ``live`` maps a running
+def spilled_bytes(pool, live):
+    """The bytes of the pool's outputs held in files (0: none is); ``live`` maps a running
     job's worker to its (stdout, stderr) so far (``PoolFeeds.live_output``)."""
-    return (any(type(job.stdout) is SpilledText or type(job.stderr) is SpilledText for job in pool.jobs.values())
-            or any(type(text) is SpilledText for texts in live.values() for text in texts))
+    texts = [text for job in pool.jobs.values() for text in (job.stdout, job.stderr)]
+    texts += [text for pair in live.values() for text in pair]
+    return sum(text.size for text in texts if type(text) is SpilledText)
 
 
 def pool_parts(data):
@@ -42,7 +45,7 @@ def _parts(body, holder, texts):
     at = 0
     for found in holder.finditer(body):
         yield body[at:found.start()] + b'"'
-        for piece in texts[int(found.group(1))].text_pieces():
+        for piece in texts[int(found.group(1))].text_pieces(PIECE_BYTES):
             yield json.dumps(piece, ensure_ascii=False)[1:-1].encode("utf-8", "backslashreplace")
         yield b'"'
         at = found.end()
