@@ -7,7 +7,7 @@ SQLite store or on MariaDB, for trees side by side (issue 26's row: each at most
 Each run measures every TREE once, in turn (A B A B ...), each in its own process that
 imports that tree's test helpers, so the daemons run that tree's code. A run: a real
 master and worker on loopback (cap = MEGABYTES + 1 MiB, max_frame_bytes as big as the
-config asks), a follower of the pool's event stream reading all of it as it comes (as
+config asks, the shipped heartbeat and link timeouts), a follower of the pool's event stream reading all of it as it comes (as
 ``pcci run`` does), the job ``head -c N /dev/zero | tr '\\0' x; sleep 3``; when the pool
 is done, VmHWM of both (the peak from start to the result stored), then one
 GET /pool/ID read in pieces and checked, then the master's VmHWM again (the peak with
@@ -53,13 +53,19 @@ def measure(tree, megabytes, store_url):
                 with open(password, "w") as handle:
                     handle.write("secret\n")
                 os.chmod(password, 0o600)
-                extra = dict(store_url=store_url, store_password_file=password)
-            cluster.start_master(log_level="warning", max_frame_bytes=frame, **extra)
+                # A long lease: on a busy 2-core machine, a transaction of 200 MB held up the
+                # lease's renewal past a short one (the master stepped down, before and after).
+                extra = dict(store_url=store_url, store_password_file=password, lease_time="120s")
+            # The shipped heartbeat settings, not the test suite's (3 s): a 200 MB frame holds
+            # the worker's heartbeats behind it, and on a busy machine took longer than 3 s,
+            # so the link dropped and the result was sent again (before and after alike).
+            cluster.start_master(log_level="warning", max_frame_bytes=frame, heartbeat_timeout="15s", **extra)
             for _ in range(600):        # on MariaDB it takes the lease first
                 if cluster.api("GET", "/health?role=active", token=None)[0] == 200:
                     break
                 time.sleep(0.05)
-            worker = cluster.start_worker("pi1", log_level="warning", output_cap_bytes=cap, max_frame_bytes=frame)
+            worker = cluster.start_worker("pi1", log_level="warning", output_cap_bytes=cap, max_frame_bytes=frame,
+                                          heartbeat_interval="5s", link_timeout="20s")
             pids = {"master": cluster.master.process.pid, "worker": worker.process.pid}
             start = {name: vm_hwm_mb(pid) for name, pid in pids.items()}
             status, submitted = cluster.api("POST", "/job", {"cmd": "head -c %d /dev/zero | tr '\\0' x; sleep 3" % total,
