@@ -210,7 +210,10 @@ def test_a_worker_whose_large_frame_lies_is_cut_off_with_one_line_and_others_go_
         liar = RawWorker(cluster.worker_port, name)
         liars.append(liar)
         frame = _blob_frame(sizes, body)
-        liar.sock.sendall(frame[:SPILL_OVER_BYTES // 2])        # its head: judged before the rest comes
+        try:
+            liar.sock.sendall(frame[:SPILL_OVER_BYTES // 2])    # its head: judged before the rest comes
+        except OSError:
+            pass                        # the master closed the link before it was all sent
     for liar in liars:
         liar.sock.settimeout(10)
         with pytest.raises((ConnectionError, OSError)):

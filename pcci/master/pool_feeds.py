@@ -68,12 +68,18 @@ class StreamText:
         if self.final is not None or offset != self.byte_end or self.byte_end + length > self.limit or not text:
             return None
         start = self.chars
-        if self.spill is None and start + len(text) > LIVE_KEEP_CHARS:
-            self.spill = SpillWriter(self.spill_dir)
-            for piece in self.pieces:
-                self.spill.write_text(piece)
+        try:
+            if self.spill is None and start + len(text) > LIVE_KEEP_CHARS:
+                self.spill = self._spilled(self.pieces)
+            if self.spill is not None:
+                self.spill.write_text(text)
+        except OSError as exc:
+            # A full disk: the live view stops here; the result, when it comes, is the whole truth.
+            log.warning("live output past %d characters not kept (%s); the job's result will show it all",
+                        start, exc)
+            self.limit = 0
+            return None
         if self.spill is not None:
-            self.spill.write_text(text)
             self.pieces, self.starts = [text], [start]
         else:
             self.pieces.append(text)
@@ -81,6 +87,16 @@ class StreamText:
         self.chars += len(text)
         self.byte_end += length
         return start, self.chars
+
+    def _spilled(self, pieces):
+        spill = SpillWriter(self.spill_dir)
+        try:
+            for piece in pieces:
+                spill.write_text(piece)
+        except OSError:
+            spill.discard()
+            raise
+        return spill
 
     def settle(self, final):
         """The job's result: (char start, char end) of what the pieces lacked,
