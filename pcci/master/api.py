@@ -44,15 +44,14 @@ def largest_copy(settings):
 def pool_body(pools, renders, pool, env_values):
     """GET /pool/ID's body for ``pool``: its env values shown to an ``operate`` caller only.
     Bytes, or an iterator of them for a pool with an output held in a file (streamed_json)."""
-    live = pools.live_output(pool)
-    spilled = spilled_bytes(pool, live)
+    def data():
+        return views.pool_json(pool, env_values=env_values, live=pools.live_output(pool))
+    spilled = spilled_bytes(pool) + pools.live_spilled_bytes(pool)
     if not spilled:
-        return renders.body(pool, env_values, lambda: to_json_bytes(views.pool_json(
-            pool, env_values=env_values, live=live)), pools.live_version(pool))
+        return renders.body(pool, env_values, lambda: to_json_bytes(data()), pools.live_version(pool))
     if spilled > renders.largest:        # too large to share: each reader streams it from the file
-        return pool_parts(views.pool_json(pool, env_values=env_values, live=live))
-    return renders.body(pool, env_values, lambda: b"".join(pool_parts(views.pool_json(
-        pool, env_values=env_values, live=live))), pools.live_version(pool))
+        return pool_parts(data())
+    return renders.body(pool, env_values, lambda: b"".join(pool_parts(data())), pools.live_version(pool))
 
 
 def waited_pool(pools, renders, pool_id, seconds):

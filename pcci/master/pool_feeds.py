@@ -202,6 +202,11 @@ class PoolFeed:
         return {name: self.streams[(worker, name)].byte_end if (worker, name) in self.streams else 0
                 for name in ("stdout", "stderr")}
 
+    def spilled_bytes(self):
+        """The bytes of its running jobs' output held in files (StreamText.spill)."""
+        return sum(stream.spill.text.size for stream in self.streams.values()
+                   if stream.final is None and stream.spill is not None)
+
     def live_output(self, worker):
         """(stdout, stderr) received so far from a running job."""
         return tuple(self.streams[(worker, name)].text() if (worker, name) in self.streams else ""
@@ -269,6 +274,10 @@ class PoolFeeds:
         output and every job change; None without a feed."""
         feed = self.running.get(pool_id)
         return None if feed is None else (feed.log.generation, feed.log.last_seq)
+
+    def spilled_bytes(self, pool_id):
+        feed = self.running.get(pool_id)
+        return 0 if feed is None else feed.spilled_bytes()
 
     def live_output(self, pool_id):
         """worker -> (stdout, stderr) so far, for a running pool's jobs that are running."""

@@ -20,12 +20,10 @@ OUTPUTS = ("stdout", "stderr")
 PIECE_BYTES = 64 * 1024
 
 
-def spilled_bytes(pool, live):
-    """The bytes of the pool's outputs held in files (0: none is); ``live`` maps a running
-    job's worker to its (stdout, stderr) so far (``PoolFeeds.live_output``)."""
-    texts = [text for job in pool.jobs.values() for text in (job.stdout, job.stderr)]
-    texts += [text for pair in live.values() for text in pair]
-    return sum(text.size for text in texts if type(text) is SpilledText)
+def spilled_bytes(pool):
+    """The bytes of the pool's jobs' outputs held in files (0: none is)."""
+    return sum(text.size for job in pool.jobs.values() for text in (job.stdout, job.stderr)
+               if type(text) is SpilledText)
 
 
 def pool_parts(data):
