@@ -137,5 +137,6 @@ def spill_pieces(pieces, directory=None):
 
 
 def text_size(text):
-    """What a job's output costs in memory: a SpilledText's is its marks, not its size."""
-    return len(text) if isinstance(text, str) else text.memory_bytes()
+    """What a job's output holds, in memory or, for a SpilledText, on disk: the caches that
+    keep ended pools count their files too, so the disk those take is bounded as well."""
+    return len(text) if isinstance(text, str) else text.size + text.memory_bytes()

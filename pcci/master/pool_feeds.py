@@ -136,7 +136,7 @@ class StreamText:
         return self.spill.text if self.spill is not None else "".join(self.pieces)
 
     def memory_bytes(self):
-        """What it holds in memory (a text held in a file costs little)."""
+        """What it holds in memory or in its file (``text_size``)."""
         if self.final is not None:
             return text_size(self.final)
         return text_size(self.spill.text) + len(self.pieces[-1]) if self.spill is not None else self.chars
