@@ -9,7 +9,9 @@ imports that tree's test helpers, so the daemons run that tree's code. A run: a 
 master and worker on loopback (cap = MEGABYTES + 1 MiB, max_frame_bytes as big as the
 config asks, the shipped heartbeat and link timeouts), a follower of the pool's event stream reading all of it as it comes (as
 ``pcci run`` does), the job ``head -c N /dev/zero | tr '\\0' x; sleep 3``; when the pool
-is done, VmHWM of both (the peak from start to the result stored), then one
+is done, VmHWM of both (the peak from start to the result stored) and the CPU
+seconds each spent from submit to then (a measure that load does not inflate as it
+does the wall time), then one
 GET /pool/ID read in pieces and checked, then the master's VmHWM again (the peak with
 that answer). MariaDB: one throwaway server (tests/mariadb.py) with max_allowed_packet
 1 GiB, so a tree that stores the output as one value can store it; a fresh database each
@@ -33,6 +35,13 @@ def vm_hwm_mb(pid):
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     raise RuntimeError("no VmHWM for %d" % pid)
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of a process so far (/proc/PID/stat, clock ticks)."""
+    with open("/proc/%d/stat" % pid) as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure(tree, megabytes, store_url):
@@ -68,6 +77,7 @@ def measure(tree, megabytes, store_url):
                                           heartbeat_interval="5s", link_timeout="20s")
             pids = {"master": cluster.master.process.pid, "worker": worker.process.pid}
             start = {name: vm_hwm_mb(pid) for name, pid in pids.items()}
+            cpu = {name: cpu_seconds(pid) for name, pid in pids.items()}
             status, submitted = cluster.api("POST", "/job", {"cmd": "head -c %d /dev/zero | tr '\\0' x; sleep 3" % total,
                                                              "workers": ["pi1"]})
             assert status == 202, submitted
@@ -83,6 +93,7 @@ def measure(tree, megabytes, store_url):
             connection.close()
             took = time.monotonic() - began
             stored = {name: vm_hwm_mb(pid) for name, pid in pids.items()}
+            cpu = {name: cpu_seconds(pid) - cpu[name] for name, pid in pids.items()}
             connection = http.client.HTTPConnection("127.0.0.1", cluster.api_port, timeout=300)
             connection.request("GET", "/pool/%s" % pool_id)
             response = connection.getresponse()
@@ -97,7 +108,7 @@ def measure(tree, megabytes, store_url):
             connection.close()
             assert b'"exitCode":0' in tail or size > total, tail
             read = vm_hwm_mb(pids["master"])
-            return dict(start=start, stored=stored, master_after_get=read, seen=seen, total=total, body=size,
+            return dict(start=start, stored=stored, cpu=cpu, master_after_get=read, seen=seen, total=total, body=size,
                         seconds=took, target=1.2 * cap / 2 ** 20 + 30)
         except BaseException:
             if cluster.master is not None:
@@ -144,10 +155,11 @@ def main():
                         continue
                     r = json.loads(out.stdout.strip().splitlines()[-1])
                     print("run %d %-7s %-28s master %4.0f -> %4.0f MB (with GET %4.0f)  worker %4.0f -> %4.0f MB  "
-                          "target %.0f  follower got %.0f%%  %.1f s  load %.1f"
+                          "target %.0f  follower got %.0f%%  %.1f s  CPU s master %.2f worker %.2f  load %.1f"
                           % (run + 1, backend, tree, r["start"]["master"], r["stored"]["master"],
                              r["master_after_get"], r["start"]["worker"], r["stored"]["worker"], r["target"],
-                             100.0 * r["seen"] / r["total"], r["seconds"], load), flush=True)
+                             100.0 * r["seen"] / r["total"], r["seconds"], r["cpu"]["master"], r["cpu"]["worker"],
+                             load), flush=True)
     finally:
         if server is not None:
             server.stop()
