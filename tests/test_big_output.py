@@ -243,3 +243,10 @@ def test_a_long_live_output_is_followed_and_shown_while_the_job_runs(cluster):
     wait_until(all_shown, timeout=30, interval=0.2, what="the live output shown whole")    # past the memory's part
     assert shown["status"] == "running"
     assert followed_text(cluster, submitted["id"]) == live + "\n"
+
+
+def test_a_large_result_that_cannot_be_written_ends_the_link_like_a_lost_one(tmp_path):
+    decoder = SpillingDecoder(64 << 20, str(tmp_path / "gone"))     # no such directory: nothing can be written
+    size = SPILL_OVER_BYTES + 10
+    with pytest.raises(framing.ConnectionClosed, match="cannot write a large result"):
+        decoder.feed(_blob_frame([("stdout", size)], b"x" * size)[:1000])

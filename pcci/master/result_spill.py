@@ -57,7 +57,10 @@ class SpillingDecoder(FrameDecoder):
         message, blobs, at = start
         if message["type"] != protocol.RESULT or any(len(blob) == 3 for blob in blobs):
             return False
-        self._spill = _Spill(message, [(blob[0], blob[1]) for blob in blobs], self.directory)
+        try:
+            self._spill = _Spill(message, [(blob[0], blob[1]) for blob in blobs], self.directory)
+        except OSError as exc:
+            raise self._cannot_write(exc)
         rest = bytes(self._buffer[HEADER.size + at:])
         del self._buffer[:]
         self._take(rest)        # less than the frame: it did not fit in the buffer
@@ -69,7 +72,10 @@ class SpillingDecoder(FrameDecoder):
         except OSError as exc:
             self._spill.discard()
             self._spill = None
-            raise ConnectionClosed("cannot write a large result's output to %s: %s" % (self.directory, exc))
+            raise self._cannot_write(exc)
+
+    def _cannot_write(self, exc):
+        return ConnectionClosed("cannot write a large result's output to %s: %s" % (self.directory, exc))
 
 
 class _Spill:
