@@ -104,7 +104,7 @@ BIG_TEXT = "café \ufffd " + "x" * BIG + " € end"
 
 def raw_get(cluster, path):
     import urllib.request
-    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (cluster.api_port, path), timeout=60) as response:
+    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (cluster.api_port, path), timeout=180) as response:
         return response.read()
 
 
@@ -112,7 +112,7 @@ def followed_text(cluster, pool_id):
     """What a follower of the pool's event stream reads of pi1's stdout."""
     import http.client
     from pcci.client.events import parse_events
-    connection = http.client.HTTPConnection("127.0.0.1", cluster.api_port, timeout=60)
+    connection = http.client.HTTPConnection("127.0.0.1", cluster.api_port, timeout=180)
     connection.request("GET", "/pool/%s/events" % pool_id)
     parts = []
     for _, kind, data in parse_events(connection.getresponse()):
@@ -138,7 +138,7 @@ def store_settings(request, tmp_path):
 def start_active(cluster, **settings):
     """A master, once it is the active one (on MariaDB it takes the lease first)."""
     cluster.start_master(log_level="info", max_frame_bytes=FRAME, **settings)
-    wait_until(lambda: cluster.api("GET", "/health?role=active", token=None)[0] == 200, timeout=30,
+    wait_until(lambda: cluster.api("GET", "/health?role=active", token=None)[0] == 200, timeout=90,
                what="the master active")
 
 
