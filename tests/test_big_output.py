@@ -102,6 +102,15 @@ BIG_CMD = ("printf 'caf\\303\\251 \\377 '; head -c %d /dev/zero | tr '\\0' x; pr
 BIG_TEXT = "café \ufffd " + "x" * BIG + " € end"
 
 
+def run_big(cluster, cmd, wait=150):
+    """cluster.run with room for a large output to be sent and stored on a busy machine."""
+    status, submitted = cluster.api("POST", "/job", {"cmd": cmd, "workers": ["pi1"]})
+    assert status == 202, submitted
+    status, pool = cluster.api("GET", "/pool/%s?wait=%d" % (submitted["id"], wait), timeout=wait + 30)
+    assert status == 200 and pool["status"] == "done", pool["status"]
+    return pool
+
+
 def raw_get(cluster, path):
     import urllib.request
     with urllib.request.urlopen("http://127.0.0.1:%d%s" % (cluster.api_port, path), timeout=180) as response:
@@ -148,7 +157,7 @@ def test_a_large_output_round_trips_byte_exact_through_the_store(tmp_path, store
     try:
         start_active(cluster, **store_settings)
         cluster.start_worker("pi1", log_level="info", output_cap_bytes=CAP, max_frame_bytes=FRAME)
-        pool = cluster.run(BIG_CMD, ["pi1"], wait=120)
+        pool = run_big(cluster, BIG_CMD)
         job = pool["jobs"]["pi1"]
         assert job["state"] == "succeeded" and job["stdoutTruncated"] is False
         assert job["stdout"] == BIG_TEXT and job["stderr"] == ""
@@ -168,7 +177,7 @@ def test_a_large_output_over_the_cap_is_cut_and_flagged(cluster):
     cap = 5 << 20
     cluster.start_master(log_level="info")
     cluster.start_worker("pi1", log_level="info", output_cap_bytes=cap, max_frame_bytes=12 * cap + (2 << 20))
-    pool = cluster.run("head -c 8000000 /dev/zero | tr '\\0' y; echo done >&2", ["pi1"], wait=60)
+    pool = run_big(cluster, "head -c 8000000 /dev/zero | tr '\\0' y; echo done >&2")
     job = pool["jobs"]["pi1"]
     assert job["stdoutTruncated"] is True and job["stderrTruncated"] is False
     assert job["stdout"] == "y" * len(job["stdout"]) and 0 < len(job["stdout"]) <= cap
@@ -188,9 +197,9 @@ def test_a_large_result_survives_the_master_killed_after_the_send_and_is_stored_
     cluster.master.process.send_signal(signal.SIGKILL)
     cluster.master.process.wait(10)
     cluster.start_master(log_level="info", max_frame_bytes=FRAME)
-    status, pool = cluster.api("GET", "/pool/%s?wait=60" % submitted["id"])
+    status, pool = cluster.api("GET", "/pool/%s?wait=150" % submitted["id"], timeout=180)
     assert pool["status"] == "done" and pool["jobs"]["pi1"]["stdout"] == BIG_TEXT
-    wait_until(lambda: not os.listdir(spool), timeout=30, what="the spool emptied (acknowledged)")
+    wait_until(lambda: not os.listdir(spool), timeout=90, what="the spool emptied (acknowledged)")
     cluster.master.stop()
     with sqlite3.connect(os.path.join(cluster.base, "master-state", "pcci.sqlite3")) as db:
         rows = db.execute("SELECT stream, seq FROM job_output WHERE pool_id = ? ORDER BY stream, seq",
@@ -240,7 +249,7 @@ def test_a_long_live_output_is_followed_and_shown_while_the_job_runs(cluster):
     def all_shown():
         shown.update(json.loads(raw_get(cluster, "/pool/" + submitted["id"])))
         return shown["jobs"]["pi1"]["stdout"] == live
-    wait_until(all_shown, timeout=30, interval=0.2, what="the live output shown whole")    # past the memory's part
+    wait_until(all_shown, timeout=90, interval=0.2, what="the live output shown whole")    # past the memory's part
     assert shown["status"] == "running"
     assert followed_text(cluster, submitted["id"]) == live + "\n"
 
