@@ -111,27 +111,38 @@ def _usable_blob(entry, message):
             and type(entry[1]) is int and entry[1] >= 0 and (len(entry) == 2 or entry[2] == RAW_BLOB))
 
 
-def decode_blobs(view):
-    """A payload of JSON and blobs: the message, each blob decoded as text into its field
-    (or, marked ``RAW_BLOB``, copied into it as bytes)."""
-    view = memoryview(view)
+def blob_payload_start(view, length):
+    """(message, blobs, where the blobs start) of a blob payload of ``length`` bytes whose
+    start is ``view``: FrameError if it is not one, None if ``view`` ends before its JSON."""
     start = 1 + HEADER.size
     if len(view) < start:
-        raise FrameError("blob payload shorter than its header")
+        if length < start:
+            raise FrameError("blob payload shorter than its header")
+        return None
     (head_size,) = HEADER.unpack_from(view, 1)
-    if start + head_size > len(view):
+    at = start + head_size
+    if at > length:
         raise FrameError("blob payload's JSON runs past its end")
+    if len(view) < at:
+        return None
     try:
-        message = decode_text(str(view[start:start + head_size], "utf-8"))
+        message = decode_text(str(view[start:at], "utf-8"))
     except UnicodeDecodeError as exc:
         raise FrameError("blob payload's JSON is not UTF-8: %s" % exc)
     blobs = message.pop("blobs", None)
     if (not isinstance(blobs, list) or len(blobs) > MAX_BLOBS or not all(_usable_blob(b, message) for b in blobs)
             or len({b[0] for b in blobs}) != len(blobs)):
         raise FrameError("blob payload without a usable 'blobs' list of [name, size]")
-    at = start + head_size
-    if at + sum(b[1] for b in blobs) != len(view):
+    if at + sum(b[1] for b in blobs) != length:
         raise FrameError("blob payload's sizes do not add up to its length")
+    return message, blobs, at
+
+
+def decode_blobs(view):
+    """A payload of JSON and blobs: the message, each blob decoded as text into its field
+    (or, marked ``RAW_BLOB``, copied into it as bytes)."""
+    view = memoryview(view)
+    message, blobs, at = blob_payload_start(view, len(view))
     for blob in blobs:
         name, size = blob[0], blob[1]
         # Bytes are copied out once: the decoder's buffer moves on under a view of it.
@@ -157,6 +168,10 @@ def encoder_varying(common, key):
 class FrameDecoder:
     """Turns a byte stream into messages; feed() returns every message completed so far."""
 
+    # A frame over this many bytes is offered to ``_divert`` before it is buffered: a
+    # subclass may take it as it arrives (the master spills a large result to a file).
+    divert_over = None
+
     def __init__(self, max_frame_bytes=DEFAULT_MAX_FRAME_BYTES):
         self.max_frame_bytes = max_frame_bytes
         self._buffer = bytearray()
@@ -170,6 +185,8 @@ class FrameDecoder:
                 raise FrameError("frame of %d bytes is over the %d byte limit" % (length, self.max_frame_bytes))
             end = HEADER.size + length
             if len(self._buffer) < end:
+                if self.divert_over is not None and length > self.divert_over and self._divert(length):
+                    continue        # the buffer's rest went to the subclass
                 break
             # Decoded from the buffer in place, and the buffer let go before the JSON is
             # parsed: a large frame is held twice at most, not four times.
@@ -187,6 +204,10 @@ class FrameDecoder:
             del self._buffer[:end]
             messages.append(decode_text(text) if text is not None else message)
         return messages
+
+    def _divert(self, length):
+        """Take the frame of ``length`` starting in the buffer, and the buffer's rest, or return False."""
+        return False
 
 
 def reject_non_finite(text):

@@ -47,10 +47,11 @@ class Link:
     started only while there is something to write: an idle connection costs no greenlet,
     a burst leaves in one sendall, and a stalled peer never blocks the sender."""
 
-    def __init__(self, sock, max_frame_bytes, peer="", on_drained=None):
+    def __init__(self, sock, max_frame_bytes, peer="", on_drained=None, decoder=None):
         self.sock = sock
         self.peer = peer
-        self.decoder = framing.FrameDecoder(max_frame_bytes)
+        # ``decoder``: a FrameDecoder of the caller's (the master's spills large results).
+        self.decoder = decoder or framing.FrameDecoder(max_frame_bytes)
         self.closed = False
         self._pending = collections.deque()
         self._outgoing = []

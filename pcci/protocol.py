@@ -12,6 +12,7 @@ acknowledged like any other.
 import base64
 
 from .framing import FrameError
+from .spilled_text import SpilledText
 from .states import FINISHED, JobState
 
 # 2: the worker link is TLS and the handshake proofs cover the certificate (docs/protocol.md).
@@ -236,6 +237,8 @@ def _result_problem(message):
             return "%s %r is not a time in milliseconds since 1970" % (name, _short(value))
     for name in ("stdout", "stderr"):
         value = get(name)
+        if type(value) is SpilledText:      # the master's spill wrote it as UTF-8 (result_spill)
+            continue
         if type(value) is not str or not storable(value):
             return "%s is not UTF-8 text" % name
     for name in ("stdoutTruncated", "stderrTruncated"):

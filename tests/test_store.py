@@ -19,6 +19,7 @@ from pcci.master.store import Store, ThreadedStore
 from pcci.master.store_mariadb import Fenced, MariaDbStore
 from pcci.master.views import pool_json
 from pcci.model import Job, Pool, WorkerRecord
+from pcci.spilled_text import SpilledText, spill_pieces
 from pcci.states import JobState
 
 DATABASES = itertools.count(1)
@@ -101,6 +102,21 @@ def test_purge_removes_only_pools_that_ended_before_the_cutoff(store):
     assert store.purge(ended_before_ms=1000, max_pools=None) == 1
     assert store.get_pool("p1") is None and store.get_pool("p2") and store.get_pool("p3")
     assert [p.pool_id for p in store.list_pools()] == ["p3", "p2"]
+
+
+def test_a_large_output_is_stored_in_pieces_read_back_whole_saved_again_once_and_purged(store):
+    text = "é" + "x" * (3 << 20) + "€"
+    pool = make_pool("p1", 0, end_time=100)
+    pool.jobs["n1"].stdout = spill_pieces([text.encode()])
+    store.save([pool], list(pool.jobs.values()))
+    store.save([pool], [pool.jobs["n1"]])       # saved again: its pieces replaced, not doubled
+    back = store.get_pool("p1").jobs
+    assert type(back["n1"].stdout) is SpilledText and back["n1"].stdout.text() == text
+    assert back["n2"].stdout == "out n2" and back["n1"].stderr == ""
+    assert store.purge(ended_before_ms=1000, max_pools=None) == 1
+    again = make_pool("p1", 0, end_time=5000)   # the same id after the purge: no piece of the old one
+    store.save([again], list(again.jobs.values()))
+    assert store.get_pool("p1").jobs["n1"].stdout == "out n1"
 
 
 def test_purge_keeps_at_most_max_pools_newest(store):

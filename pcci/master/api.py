@@ -28,6 +28,7 @@ from .pool_renders import PoolRenders
 from .schedule_api import add_schedule_routes
 from .schedule_runs import ScheduleRuns
 from .scheduler import Scheduler
+from .streamed_json import amend_end, pool_parts, spilled_bytes
 
 OPEN_PATHS = ("/health", "/openapi.json", "/", "/ui/<name>")
 # How long DELETE /workers/NAME waits for the store to delete the record.
@@ -42,9 +43,16 @@ def largest_copy(settings):
 
 
 def pool_body(pools, renders, pool, env_values):
-    """GET /pool/ID's body for ``pool``: its env values shown to an ``operate`` caller only."""
-    return renders.body(pool, env_values, lambda: to_json_bytes(views.pool_json(
-        pool, env_values=env_values, live=pools.live_output(pool))), pools.live_version(pool))
+    """GET /pool/ID's body for ``pool``: its env values shown to an ``operate`` caller only.
+    Bytes, or an iterator of them for a pool with an output held in a file (streamed_json)."""
+    def data():
+        return views.pool_json(pool, env_values=env_values, live=pools.live_output(pool))
+    spilled = spilled_bytes(pool) + pools.live_spilled_bytes(pool)
+    if not spilled:
+        return renders.body(pool, env_values, lambda: to_json_bytes(data()), pools.live_version(pool))
+    if spilled > renders.largest:        # too large to share: each reader streams it from the file
+        return pool_parts(data())
+    return renders.body(pool, env_values, lambda: b"".join(pool_parts(data())), pools.live_version(pool))
 
 
 def waited_pool(pools, renders, pool_id, seconds):
@@ -52,7 +60,11 @@ def waited_pool(pools, renders, pool_id, seconds):
     Location header leave before the wait: a client knows its pool id, to kill it on
     Ctrl-C), then the pool as GET /pool/ID?wait= answers it. It holds what that wait does."""
     yield b" "
-    yield pool_body(pools, renders, pools.wait(pool_id, seconds), env_values=True)
+    body = pool_body(pools, renders, pools.wait(pool_id, seconds), env_values=True)
+    if isinstance(body, bytes):
+        yield body
+    else:
+        yield from body
 
 
 def with_notifications(body, shown):
@@ -60,7 +72,10 @@ def with_notifications(body, shown):
     rendering (``renders``), since attempts go on after the pool ended."""
     if not shown:
         return body
-    return body.rstrip()[:-1] + b',"notifications":' + to_json_bytes(shown).rstrip() + b"}\n"
+
+    def amend(end):
+        return end.rstrip()[:-1] + b',"notifications":' + to_json_bytes(shown).rstrip() + b"}\n"
+    return amend(body) if isinstance(body, bytes) else amend_end(body, amend)
 
 
 def add_history_routes(app, pools, renders=None, notifications=None):

@@ -81,7 +81,7 @@ def build_active(cfg, key: str, tokens: list, store, clock: Callable[[], int], s
     persister = Persister(store, clock=clock, data_errors=store.data_errors)
     events = ClusterEvents(registry)
     # No worker can send more of a stream than one result frame could carry.
-    feeds = PoolFeeds(protocol.largest_output_cap(cfg.max_frame_bytes))
+    feeds = PoolFeeds(protocol.largest_output_cap(cfg.max_frame_bytes), cfg.state_dir)
     runs = ScheduleRuns()
     metrics = metrics_client and Metrics(metrics_client, registry, core.active_count, persister, store.disk_bytes,
                                          clock, runs)

@@ -19,6 +19,7 @@ from .. import protocol
 from ..errors import BadTarget, Busy, NoMatch, NoWorkersOnline, PoolTooLarge, UserNotAllowed
 from ..model import (IllegalTransition, Job, Pool, Rollout, accepts_result, apply_result, change_job_state,
                      split_job_id)
+from ..spilled_text import text_size
 from ..states import FAILURES, JobState, KillOutcome, OfflinePolicy
 from ..target_size import TargetError, TargetTooLarge
 from ..targets import fold, resolve
@@ -118,7 +119,7 @@ def approximate_bytes(pool):
     """What a pool holds in memory, roughly: enough to bound a cache by bytes."""
     size = len(pool.cmd) + JOB_OVERHEAD_BYTES + (len(pool.copy.content) if pool.copy is not None else 0)
     for job in pool.jobs.values():
-        size += JOB_OVERHEAD_BYTES + len(job.worker) + len(job.stdout) + len(job.stderr)
+        size += JOB_OVERHEAD_BYTES + len(job.worker) + text_size(job.stdout) + text_size(job.stderr)
     return size
 
 

@@ -22,6 +22,7 @@ rest again. A follower's ``output`` event carries the text offset instead (chara
 import bisect
 import logging
 
+from ..spilled_text import SpillWriter, text_size
 from . import views
 from .bounded_recent import BoundedRecent
 from .event_log import EventLog
@@ -41,31 +42,61 @@ EVENT_CHARS = 256 * 1024
 # A pool's log takes no more output events than this (a job printing a byte every few
 # milliseconds for days); past it the live view waits for the results.
 MAX_OUTPUT_EVENTS = 200000
+# A running job's stream holds this many characters in memory at most; past it its
+# pieces go to a file that followers read from (a job printing hundreds of megabytes).
+LIVE_KEEP_CHARS = 1024 * 1024
 
 
 class StreamText:
-    """One stream of one job: live pieces while it runs, the result's text once it ended."""
+    """One stream of one job: live pieces while it runs, the result's text once it ended.
+    Past ``LIVE_KEEP_CHARS`` the pieces go to a file (``spill``), and only the last stays."""
 
-    __slots__ = ("pieces", "starts", "chars", "byte_end", "final", "limit")
+    __slots__ = ("pieces", "starts", "chars", "byte_end", "final", "limit", "spill", "spill_dir")
 
-    def __init__(self, limit):
-        self.pieces = []        # str pieces as they came
+    def __init__(self, limit, spill_dir=None):
+        self.pieces = []        # str pieces as they came (the last one only, once spilled)
         self.starts = []        # character offset of each piece
         self.chars = 0
         self.byte_end = 0       # the worker's byte offset where the pieces end
         self.final = None
         self.limit = limit      # bytes kept at most (no worker may send more than a result holds)
+        self.spill = None       # a SpillWriter holding all the pieces, past LIVE_KEEP_CHARS
+        self.spill_dir = spill_dir
 
     def take(self, offset, length, text):
         """A piece from the worker: (char start, char end) if it continues the stream, else None."""
         if self.final is not None or offset != self.byte_end or self.byte_end + length > self.limit or not text:
             return None
         start = self.chars
-        self.pieces.append(text)
-        self.starts.append(start)
+        try:
+            if self.spill is None and start + len(text) > LIVE_KEEP_CHARS:
+                self.spill = self._spilled(self.pieces)
+            if self.spill is not None:
+                self.spill.write_text(text)
+        except OSError as exc:
+            # A full disk: the live view stops here; the result, when it comes, is the whole truth.
+            log.warning("live output past %d characters not kept (%s); the job's result will show it all",
+                        start, exc)
+            self.limit = 0
+            return None
+        if self.spill is not None:
+            self.pieces, self.starts = [text], [start]
+        else:
+            self.pieces.append(text)
+            self.starts.append(start)
         self.chars += len(text)
         self.byte_end += length
         return start, self.chars
+
+    def _spilled(self, pieces):
+        spill = SpillWriter(self.spill_dir)
+        try:
+            for piece in pieces:
+                spill.write_text(piece)
+        except OSError:
+            spill.discard()
+            raise
+        return spill
 
     def settle(self, final):
         """The job's result: (char start, char end) of what the pieces lacked,
@@ -78,12 +109,17 @@ class StreamText:
         start = self.chars
         self.final = final
         self.pieces, self.starts = [], []
+        if self.spill is not None:
+            self.spill.discard()
+            self.spill = None
         self.chars = len(final)
         return (start, self.chars) if self.chars > start else None
 
     def slice(self, start, end):
         if self.final is not None:
             return self.final[start:end]
+        if self.spill is not None:
+            return self.spill.text[start:end]
         first = bisect.bisect_right(self.starts, start) - 1
         parts = []
         for index in range(max(first, 0), len(self.pieces)):
@@ -95,14 +131,23 @@ class StreamText:
         return "".join(parts)
 
     def text(self):
-        return self.final if self.final is not None else "".join(self.pieces)
+        if self.final is not None:
+            return self.final
+        return self.spill.text if self.spill is not None else "".join(self.pieces)
+
+    def memory_bytes(self):
+        """What it holds in memory or in its file (``text_size``)."""
+        if self.final is not None:
+            return text_size(self.final)
+        return text_size(self.spill.text) + len(self.pieces[-1]) if self.spill is not None else self.chars
 
 
 class PoolFeed:
     """One pool's live output and its event log."""
 
-    def __init__(self, pool, limit, generation=None):
+    def __init__(self, pool, limit, generation=None, spill_dir=None):
         self.pool_id = pool.pool_id
+        self.spill_dir = spill_dir
         self.log = EventLog(generation)
         self.frames = SharedFrames()    # its events' bytes, made once for all its followers
         self.limit = limit
@@ -117,7 +162,7 @@ class PoolFeed:
         key = (worker, name)
         text = self.streams.get(key)
         if text is None:
-            text = self.streams[key] = StreamText(self.limit)
+            text = self.streams[key] = StreamText(self.limit, self.spill_dir)
         return text
 
     def output(self, worker, name, offset, length, text):
@@ -149,13 +194,18 @@ class PoolFeed:
         self.log.close()
 
     def approximate_bytes(self):
-        return (sum(stream.chars for stream in self.streams.values())
+        return (sum(stream.memory_bytes() for stream in self.streams.values())
                 + EVENT_OVERHEAD_BYTES * len(self.log.entries))
 
     def offsets(self, worker):
         """Where this feed's copy of a worker's streams ends, in the worker's bytes."""
         return {name: self.streams[(worker, name)].byte_end if (worker, name) in self.streams else 0
                 for name in ("stdout", "stderr")}
+
+    def spilled_bytes(self):
+        """The bytes of its running jobs' output held in files (StreamText.spill)."""
+        return sum(stream.spill.text.size for stream in self.streams.values()
+                   if stream.final is None and stream.spill is not None)
 
     def live_output(self, worker):
         """(stdout, stderr) received so far from a running job."""
@@ -166,8 +216,9 @@ class PoolFeed:
 class PoolFeeds:
     """The feeds of running pools, and of the last ended ones (so a follower may resume)."""
 
-    def __init__(self, output_limit):
+    def __init__(self, output_limit, spill_dir=None):
         self.output_limit = output_limit
+        self.spill_dir = spill_dir      # where long live output is held (StreamText)
         self.running = {}
         # The feed that ended last is kept whatever its size: its followers may be about to resume.
         self.ended = BoundedRecent(ENDED_FEEDS, ENDED_BYTES, PoolFeed.approximate_bytes, min_kept=1)
@@ -186,7 +237,7 @@ class PoolFeeds:
             feed.end(pool)
             self._keep_ended(feed)
             return feed
-        feed = self.running[pool.pool_id] = PoolFeed(pool, self.output_limit)
+        feed = self.running[pool.pool_id] = PoolFeed(pool, self.output_limit, spill_dir=self.spill_dir)
         return feed
 
     def output(self, pool, worker, message):
@@ -223,6 +274,10 @@ class PoolFeeds:
         output and every job change; None without a feed."""
         feed = self.running.get(pool_id)
         return None if feed is None else (feed.log.generation, feed.log.last_seq)
+
+    def spilled_bytes(self, pool_id):
+        feed = self.running.get(pool_id)
+        return 0 if feed is None else feed.spilled_bytes()
 
     def live_output(self, pool_id):
         """worker -> (stdout, stderr) so far, for a running pool's jobs that are running."""

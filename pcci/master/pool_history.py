@@ -45,6 +45,10 @@ class StoreHistory:
         return {}           # output in flight is only on the active master
 
     @staticmethod
+    def live_spilled_bytes(pool):
+        return 0
+
+    @staticmethod
     def live_version(pool):
         return None         # nor its version: a running pool is read again for each answer
 

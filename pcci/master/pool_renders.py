@@ -35,6 +35,11 @@ class PoolRenders:
         self.entries: "collections.OrderedDict[Tuple, Tuple[Hashable, bytes]]" = collections.OrderedDict()
         self.size = 0
 
+    @property
+    def largest(self) -> int:
+        """The largest answer kept."""
+        return self.max_bytes // 4
+
     def body(self, pool, variant: Hashable, render: Callable[[], bytes], live_version: Hashable = None) -> bytes:
         """The answer's bytes, per ``variant`` (what the caller may see): cached for a
         finished pool and for a running one's ``live_version``, which moves with every job
@@ -54,7 +59,7 @@ class PoolRenders:
             del self.entries[key]
             self.size -= len(entry[1])
         body = render()
-        if len(body) <= self.max_bytes // 4:
+        if len(body) <= self.largest:
             self.entries[key] = (state, body)
             self.size += len(body)
             while self.size > self.max_bytes:

@@ -245,6 +245,10 @@ class PoolService:
         """worker -> (stdout, stderr) so far, for the running jobs of a running pool."""
         return self.feeds.live_output(pool.pool_id) if not pool.done else {}
 
+    def live_spilled_bytes(self, pool):
+        """The bytes of its running jobs' output so far that are held in files."""
+        return self.feeds.spilled_bytes(pool.pool_id) if not pool.done else 0
+
     def live_version(self, pool):
         """What changes with every event of a running pool (its output so far included), so
         readers of the same version may share one rendering; None once it is done."""

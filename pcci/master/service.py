@@ -85,7 +85,7 @@ def open_store(cfg):
     except OSError as exc:
         raise CannotStart("%s: store_password_file: cannot read %s: %s" % (cfg.source, cfg.store_password_file,
                                                                           exc.strerror))
-    backend = MariaDbStore(target, password, cfg.store_tls_ca)
+    backend = MariaDbStore(target, password, cfg.store_tls_ca, spill_dir=cfg.state_dir)
     store = ThreadedStore(backend)
     store.open()
     if backend.max_packet < cfg.max_frame_bytes + MAX_PACKET_HEADROOM:

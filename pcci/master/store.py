@@ -31,7 +31,7 @@ from gevent.threadpool import ThreadPool
 from ..clock import wall_ms
 from ..durable_files import private_file
 from ..errors import CannotStart, StoreUnavailable
-from . import pool_pages, schedule_rows, store_schema
+from . import output_rows, pool_pages, schedule_rows, store_schema
 from .pool_store import PoolStore
 from .thread_calls import call_on
 from .store_rows import (JOB_COLUMNS, POOL_CHANGING_COLUMNS, POOL_COLUMNS, POOL_WRITE_COLUMNS, POOL_WRITE_COUNT,
@@ -91,6 +91,7 @@ def _watching_for_damage(write):
 class Store(PoolStore):
     def __init__(self, path):
         self.path = path
+        self.spill_dir = os.path.dirname(os.path.abspath(path))    # large outputs read back (output_rows)
         self.db = None
         self.damage = None      # a Damage once a statement found the file damaged
 
@@ -167,6 +168,7 @@ class Store(PoolStore):
             self.db.executemany(
                 "INSERT OR REPLACE INTO jobs (pool_id, position, %s) VALUES (%s)" % (JOB_COLUMNS, ", ".join("?" * 12)),
                 [job_row(j) for j in jobs])
+            output_rows.write(self.db.execute, output_rows.spilled_jobs(jobs))
             self.db.executemany(
                 "INSERT INTO workers (%s) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET %s"
                 % (WORKER_COLUMNS, _excluded(WORKER_CHANGING_COLUMNS)),
@@ -187,6 +189,7 @@ class Store(PoolStore):
             marks = ",".join("?" * len(ids))
             with _transaction(self.db):
                 self.db.execute("DELETE FROM jobs WHERE pool_id IN (%s)" % marks, ids)
+                output_rows.purge(self.db.execute, ids)
                 self.db.execute("DELETE FROM pools WHERE id IN (%s)" % marks, ids)
         return len(ids)
 
@@ -204,7 +207,7 @@ class Store(PoolStore):
             return None
         jobs = self.db.execute("SELECT %s FROM jobs WHERE pool_id = ? ORDER BY position" % JOB_COLUMNS,
                                (pool_id,)).fetchall()
-        return pool_from_rows(row, jobs)
+        return output_rows.attach(pool_from_rows(row, jobs), self._rows, self.spill_dir)
 
     @_watching_for_damage(write=False)
     def unfinished_pools(self):

@@ -16,7 +16,7 @@ import logging
 import re
 
 from ..errors import CannotStart, StoreUnavailable
-from . import pool_pages, schedule_rows, store_schema
+from . import output_rows, pool_pages, schedule_rows, store_schema
 from .mariadb_link import Connector, Session, Unreachable
 from .pool_store import PoolStore
 from .store_rows import (JOB_CHANGING_COLUMNS, JOB_COLUMNS, POOL_CHANGING_COLUMNS, POOL_COLUMNS, POOL_WRITE_COLUMNS,
@@ -54,7 +54,8 @@ SAVE_WORKERS = "INSERT INTO workers (%s) VALUES (%s) ON DUPLICATE KEY UPDATE %s"
 class MariaDbStore(PoolStore):
     # The server finds and reports damage itself (its own log, its own recovery): ``damage`` stays None.
 
-    def __init__(self, target, password, tls_ca=None, connector=None):
+    def __init__(self, target, password, tls_ca=None, connector=None, spill_dir=None):
+        self.spill_dir = spill_dir      # where large outputs read back are held (output_rows)
         self.connector = connector or Connector(target, password, tls_ca)
         self.path = "mariadb://%s@%s" % (target.user, ",".join("%s:%d" % host for host in target.hosts))
         self.session = Session(self.connector)
@@ -124,6 +125,7 @@ class MariaDbStore(PoolStore):
                 cursor.executemany(SAVE_POOLS, [pool_row(p) for p in pools])
             if jobs:
                 cursor.executemany(SAVE_JOBS, [job_row(j) for j in jobs])
+                output_rows.write(cursor.execute, output_rows.spilled_jobs(jobs), "%s")
             if workers:
                 cursor.executemany(SAVE_WORKERS, [worker_row(w) for w in workers])
             if forget_workers:
@@ -194,6 +196,7 @@ class MariaDbStore(PoolStore):
             if ids:
                 self._check_fence(cursor)
                 cursor.execute("DELETE FROM jobs WHERE pool_id IN (%s)" % _marks(len(ids)), ids)
+                output_rows.purge(cursor.execute, ids, "%s")
                 cursor.execute("DELETE FROM pools WHERE id IN (%s)" % _marks(len(ids)), ids)
             return len(ids)
         return self._run(work)
@@ -213,12 +216,12 @@ class MariaDbStore(PoolStore):
 
     # -- reads -------------------------------------------------------------------------
     def get_pool(self, pool_id):
-        return self._run(lambda cursor: _read_pool(cursor, pool_id))
+        return self._run(lambda cursor: _read_pool(cursor, pool_id, self.spill_dir))
 
     def unfinished_pools(self):
         def work(cursor):
             cursor.execute("SELECT id FROM pools WHERE status = 'running'")
-            return [_read_pool(cursor, row[0]) for row in cursor.fetchall()]
+            return [_read_pool(cursor, row[0], self.spill_dir) for row in cursor.fetchall()]
         return self._run(work)
 
     def list_pools(self, status=None, before=None, limit=50):
@@ -274,10 +277,10 @@ def _one(cursor, statement, args=None):
     return cursor.fetchone()[0]
 
 
-def _read_pool(cursor, pool_id):
+def _read_pool(cursor, pool_id, spill_dir):
     cursor.execute("SELECT %s FROM pools WHERE id = %%s" % POOL_COLUMNS, (pool_id,))
     row = cursor.fetchone()
     if row is None:
         return None
     cursor.execute("SELECT %s FROM jobs WHERE pool_id = %%s ORDER BY position" % JOB_COLUMNS, (pool_id,))
-    return pool_from_rows(row, cursor.fetchall())
+    return output_rows.attach(pool_from_rows(row, cursor.fetchall()), _executor(cursor), spill_dir, "%s")

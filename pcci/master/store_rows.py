@@ -4,6 +4,7 @@ backends write, and the tuples they read back to pools. No database here."""
 import json
 
 from ..model import CopySpec, Job, Pool, Rollout, WorkerRecord
+from .output_rows import inline
 
 # Backticks quote `signal`, a reserved word in MariaDB; SQLite accepts them too.
 JOB_COLUMNS = ("worker, state, exit_code, `signal`, start_time, end_time, "
@@ -50,7 +51,7 @@ def pool_row(pool):
 
 def job_row(job):
     return (job.pool_id, job.position, job.worker, job.state.value, job.exit_code, job.signal, job.start_time,
-            job.end_time, job.stdout, job.stderr, int(job.stdout_truncated), int(job.stderr_truncated))
+            job.end_time, inline(job.stdout), inline(job.stderr), int(job.stdout_truncated), int(job.stderr_truncated))
 
 
 def worker_row(record):

@@ -21,6 +21,7 @@ from ..log_budget import BudgetedLog
 from .connection_limits import ConnectionLimits
 from .displacing import close_slot
 from .memory_release import HANDSHAKES
+from .result_spill import SpillingDecoder
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,8 @@ class WorkerPort:
         try:
             if self.tls is not None:
                 sock = self._tls_accept(sock)
-            link = Link(sock, protocol.HANDSHAKE_MAX_FRAME_BYTES, peer)
+            link = Link(sock, protocol.HANDSHAKE_MAX_FRAME_BYTES, peer,
+                        decoder=SpillingDecoder(protocol.HANDSHAKE_MAX_FRAME_BYTES, self.config.state_dir))
             # Each read has the handshake timeout; the deadline around this call bounds them all.
             proof, hello = handshake.master_side(link, self.key, self.config.handshake_timeout,
                                                  self.cert_fingerprint)
