@@ -60,6 +60,7 @@ SQLITE = [
     Migration(7, "the notification outbox's owners", [
         "ALTER TABLE notify_outbox ADD COLUMN owner TEXT",
         "CREATE INDEX IF NOT EXISTS notify_by_owner ON notify_outbox (owner, state)",
+    ]),
     # Large job outputs in pieces (output_rows): the job's own column holds "".
     Migration(8, "large job outputs in pieces", [
         """CREATE TABLE IF NOT EXISTS job_output (
@@ -131,6 +132,7 @@ MARIADB = [
     Migration(7, "the notification outbox's owners", [
         "ALTER TABLE notify_outbox ADD COLUMN IF NOT EXISTS owner VARCHAR(255) NULL",
         "CREATE INDEX IF NOT EXISTS notify_by_owner ON notify_outbox (owner, state)",
+    ]),
     Migration(8, "large job outputs in pieces", [
         """CREATE TABLE IF NOT EXISTS job_output (
             pool_id VARCHAR(64) CHARACTER SET ascii COLLATE ascii_bin NOT NULL, position INT NOT NULL,
