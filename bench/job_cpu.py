@@ -57,7 +57,8 @@ def main(arguments):
         try:
             workers = {}
             for side, code in sides:
-                worker = cluster.start_worker(side, wait=False, log_level="warning", heartbeat_interval="5s")
+                worker = cluster.start_worker(side, wait=False, log_level="warning", heartbeat_interval="5s",
+                                              link_timeout="20s")
                 if code is not None:
                     worker.stop()
                     worker.python_path = [code]
@@ -68,7 +69,8 @@ def main(arguments):
                 run_jobs(cluster, side, 20)     # warm up
             print("ms per job of `true` (load average %s)" % " ".join(open("/proc/loadavg").read().split()[:3]))
             for repeat in range(repeats):
-                for side, worker in (sides if repeat % 2 else list(reversed(sides))):
+                for side, _ in (sides if repeat % 2 else list(reversed(sides))):
+                    worker = workers[side]
                     own, jobs = cpu_seconds(worker.process.pid)
                     started = time.perf_counter()
                     run_jobs(cluster, side, rounds)

@@ -74,8 +74,8 @@ def test_a_bad_file_is_reported_as_before_when_pyyaml_is_let_go(tmp_path):
         "try:\n"
         "    config.load_and_let_go(%r, 'worker')\n"
         "except ConfigError as exc:\n"
-        "    print(json.dumps({'problems': exc.problems, 'left': sorted(n for n in sys.modules if n.startswith('yaml'))}))"
-        % str(path))
+        "    left = sorted(n for n in sys.modules if n.startswith('yaml'))\n"
+        "    print(json.dumps({'problems': exc.problems, 'left': left}))" % str(path))
     assert len(found["problems"]) == 1 and "not valid YAML" in found["problems"][0]
     assert found["left"] == []
 
@@ -86,6 +86,6 @@ def test_a_process_that_had_pyyaml_keeps_it():
         "from pcci.transient_imports import transient\n"
         "with transient(('yaml',), refused=('yaml._yaml',)):\n"
         "    import yaml.cyaml\n"
-        "print(json.dumps([yaml.__with_libyaml__, 'yaml._yaml' in sys.modules and sys.modules['yaml._yaml'] is not None,\n"
-        "                  'yaml' in sys.modules]))")
+        "extension = sys.modules.get('yaml._yaml')\n"
+        "print(json.dumps([yaml.__with_libyaml__, extension is not None, 'yaml' in sys.modules]))")
     assert found == [True, True, True]

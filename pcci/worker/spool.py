@@ -158,7 +158,10 @@ class Spool:
             # acknowledged again, never stored twice.
             log.warning("the ack of %s could not be written to the spool (%s); it may be sent again", job_id, exc)
         if self._end > self.compact_bytes and 2 * sum(length for _, length in self._held.values()) < self._end:
-            self._compact()
+            try:
+                self._compact()
+            except OSError as exc:      # a full disk: the journal as it is holds everything still
+                log.warning("the spool's journal could not be compacted (%s); kept as it is", exc)
 
     def holds(self, job_id):
         return job_id in self._held
