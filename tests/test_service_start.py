@@ -24,6 +24,7 @@ def test_only_the_units_form_of_the_arguments_skips_the_clis_parser(arguments, p
     assert config_path(arguments) == path
 
 
+@pytest.mark.process
 def test_a_service_asked_for_help_gets_the_clis_answer():
     result = subprocess.run([sys.executable, "-m", "pcci", "worker", "--help"], capture_output=True, text=True,
                             cwd=REPO, timeout=60)
