@@ -19,7 +19,7 @@ setup(
     extras_require={"master": ["ClusterShell>=1.9", "prometheus-client>=0.16"]},
     entry_points={"console_scripts": [
         "pcci = pcci.cli.main:_console",
-        "pcci-master = pcci.cli.main:main_master",
-        "pcci-worker = pcci.cli.main:main_worker",
+        "pcci-master = pcci.cli.services:main_master",
+        "pcci-worker = pcci.cli.services:main_worker",
     ]},
 )

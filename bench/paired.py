@@ -45,7 +45,18 @@ def start(base, code, count):
             worker.stop()
             worker.python_path = [code]
             worker.start()
-    cluster.wait_online(*names, timeout=180)
+    try:
+        deadline = time.monotonic() + 600
+        while True:
+            try:
+                cluster.wait_online(*names, timeout=180)
+                break
+            except OSError:         # a master busy with 100 handshakes on a loaded machine: ask again
+                if time.monotonic() > deadline:
+                    raise
+    except BaseException:
+        cluster.stop()      # not yet in the caller's hands: a failed start must not leave 100 workers running
+        raise
     return cluster, names
 
 

@@ -3,7 +3,6 @@
 Pure code takes ``now`` as a parameter; only the I/O shells call these.
 """
 
-import datetime
 import time
 
 
@@ -21,6 +20,7 @@ def iso_time(ms):
     """A record's milliseconds as the API shows them: ISO 8601 UTC, e.g. 2026-11-30T06:02:11.123Z."""
     if ms is None:
         return None
+    import datetime     # here: only a master shows times; a worker never loads it
     try:
         moment = datetime.datetime.fromtimestamp(ms / 1000.0, tz=datetime.timezone.utc)
     except (ValueError, OverflowError, OSError):

@@ -5,22 +5,19 @@ every bad value is named as ``file: key: message``, and the result is a plain
 ``Config`` whose attributes are the validated values.
 """
 
-import ipaddress
 import math
 import os
 import re
 import socket
 
-import yaml
-
 from . import api_tokens, host_port
-from . import store_url as store_url_module
 from .auth import cluster_key
 from .errors import ConfigError
 from .protocol import largest_output_cap, worst_case_result_bytes
 from .secret_files import public_secret, read_api_tokens, read_cluster_key  # noqa: F401 (pcci.cli reads them here)
 from .targets import check_groups, check_labels
 from .tls import normalize_fingerprint
+from .transient_imports import transient
 from .user_names import USER_NAME
 
 _DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d|w)?\s*")
@@ -145,6 +142,7 @@ def networks(value):
         return []
     if not isinstance(value, list):
         raise ValueError("expected a list of networks, e.g. [10.0.0.0/8, 192.168.1.7], got %r" % (value,))
+    import ipaddress        # here: a worker, which has no networks to check, never loads it
     parsed = []
     for item in value:
         try:
@@ -170,6 +168,7 @@ def master_list(value):
 def store_url(value):
     if value is None:
         return None
+    from . import store_url as store_url_module     # here: urllib.parse is a master's
     store_url_module.parse(value)
     return value
 
@@ -391,6 +390,7 @@ def load(path, kind):
     """Read and validate one YAML file, a ``kind`` ("master" or "worker") of config. A file
     that holds a secret (cluster_key, api_tokens) must not be readable by every user; that is
     reported with any other problem."""
+    import yaml     # here: a worker reads its file with it and then lets it go (``transient``)
     try:
         with open(path, encoding="utf-8") as handle:
             raw = yaml.safe_load(handle)
@@ -406,6 +406,13 @@ def load(path, kind):
     if public:
         raise ConfigError([public])
     return config
+
+
+def load_and_let_go(path, kind):
+    """load(), for a service that has no more use for PyYAML once its file is read: the
+    modules it imported are let go again (``transient_imports``)."""
+    with transient(("yaml", "datetime"), refused=("yaml._yaml",)):
+        return load(path, kind)
 
 
 def load_master(path):

@@ -11,10 +11,8 @@ Debian system that has ca-certificates.
 """
 
 import hashlib
-import ipaddress
 import logging
 import os
-import shutil
 import socket
 import ssl
 import subprocess
@@ -70,6 +68,7 @@ def local_names():
 
 def subject_alt_names(names):
     """'DNS:a,IP:10.0.0.1,...': each address as an IP entry, each other name as a DNS one."""
+    import ipaddress        # here, as shutil below: only a master makes certificates
     entries = []
     for name in names:
         try:
@@ -84,6 +83,7 @@ def ensure_certificate(cert_path, key_path, common_name, extra_names=()):
     Returns True when it made them. The key is written 0600 before any key byte exists."""
     if os.path.exists(cert_path) and os.path.exists(key_path):
         return False
+    import shutil
     openssl = shutil.which("openssl")
     if not openssl:
         raise CannotStart("no TLS certificate at %s and no 'openssl' command to make one: install openssl "

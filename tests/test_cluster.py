@@ -14,6 +14,7 @@ import pytest
 from conftest import (OTHER_KEY, REPO, cgroup_base, dial_worker_port, kill_pids, pids_alive, remove_cgroup_tree,
                       self_signed, wait_until)
 from linkproxy import LinkProxy
+from pcci.worker.spool import unacknowledged
 
 
 def job_of(cluster, pool_id, worker):
@@ -21,8 +22,7 @@ def job_of(cluster, pool_id, worker):
 
 
 def spooled(cluster, name):
-    directory = os.path.join(cluster.workers[name].settings["state_dir"], "results")
-    return [n for n in os.listdir(directory) if n.endswith(".json")] if os.path.isdir(directory) else []
+    return unacknowledged(os.path.join(cluster.workers[name].settings["state_dir"], "results"))
 
 
 def closed_by_peer(sock, timeout=5):

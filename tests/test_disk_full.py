@@ -12,6 +12,7 @@ import subprocess
 import pytest
 
 from conftest import wait_until
+from pcci.worker.spool import unacknowledged
 
 
 @pytest.fixture
@@ -45,8 +46,7 @@ def fill(directory):
 
 
 def spooled(worker):
-    directory = os.path.join(worker.settings["state_dir"], "results")
-    return [n for n in os.listdir(directory) if n.endswith(".json")]
+    return unacknowledged(os.path.join(worker.settings["state_dir"], "results"))
 
 
 def test_the_masters_disk_full_refuses_new_pools_keeps_results_on_the_workers_and_resumes(cluster, small_disk):

@@ -16,11 +16,11 @@ import pytest
 import nspawn
 from conftest import KEY, dial_worker_port, kill_pids, pids_alive, start_in_namespace, wait_until
 from pcci import auth, framing, protocol
+from pcci.worker.spool import unacknowledged
 
 
 def spooled(worker):
-    directory = os.path.join(worker.settings["state_dir"], "results")
-    return [n for n in os.listdir(directory) if n.endswith(".json")] if os.path.isdir(directory) else []
+    return unacknowledged(os.path.join(worker.settings["state_dir"], "results"))
 
 
 def test_master_sigkilled_with_jobs_in_flight_on_several_workers_every_result_arrives_once(cluster):

@@ -11,6 +11,7 @@ import sqlite3
 
 from conftest import wait_until
 from linkproxy import LinkProxy
+from pcci.worker.spool import unacknowledged
 
 
 def runs(path):
@@ -33,8 +34,7 @@ def finished(cluster, pool_id, wait=30):
 
 
 def spooled(cluster, name):
-    directory = os.path.join(cluster.workers[name].settings["state_dir"], "results")
-    return [n for n in os.listdir(directory) if n.endswith(".json")] if os.path.isdir(directory) else []
+    return unacknowledged(os.path.join(cluster.workers[name].settings["state_dir"], "results"))
 
 
 def test_jobs_sent_just_before_a_master_sigkill_that_never_arrived_run_once_after_restart(cluster, tmp_path):

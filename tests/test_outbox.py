@@ -1,5 +1,8 @@
 """A result too large for one frame is cut at the source and flagged, never refused forever."""
 
+import resource
+import signal
+
 from pcci.framing import encode
 from pcci.protocol import result_message
 from pcci.worker.outbox import fit_to_frame
@@ -49,8 +52,15 @@ def test_a_result_is_sent_and_stays_spooled_until_acknowledged(tmp_path):
 
 def test_a_result_the_disk_refuses_is_still_sent_and_kept_in_memory(tmp_path):
     outbox, master = linked_outbox(tmp_path / "results")
-    (tmp_path / "results").rmdir()          # the spool's directory is gone: its save fails
     finished = result("hello\n")
-    outbox.deliver(finished)
+    # The disk takes no more: this process may not grow a file (EFBIG), so the save fails.
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    ignored = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, limits[1]))
+    try:
+        outbox.deliver(finished)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, ignored)
     assert master.receive(5) == finished
     assert outbox.holds("p/n") and outbox.in_memory == {"p/n": finished}

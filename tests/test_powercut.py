@@ -12,6 +12,7 @@ import sqlite3
 import time
 
 from conftest import wait_until
+from pcci.worker.spool import unacknowledged
 
 CUTS = int(os.environ.get("PCCI_POWERCUT_CUTS", "6"))
 
@@ -72,13 +73,13 @@ def test_a_result_spooled_before_a_worker_power_cut_is_delivered_after_it_restar
     cluster.wait_running(submitted["id"], "pi1")
     cluster.master.kill()                   # the result cannot be sent: it waits in the spool
     results = os.path.join(state_dir, "results")
-    wait_until(lambda: [n for n in os.listdir(results) if n.endswith(".json")], what="the result spooled")
-    # The file shows at its rename; the directory's fsync that makes the rename durable
-    # follows within microseconds. A kill inside that window is not what this test is about.
+    wait_until(lambda: unacknowledged(results), what="the result spooled")
+    # The record shows once written; the fdatasync that makes it durable follows within
+    # microseconds. A kill inside that window is not what this test is about.
     time.sleep(0.5)
     worker.kill()
     powercut.cut()
-    assert [n for n in os.listdir(results) if n.endswith(".json")], "the spooled result did not survive"
+    assert unacknowledged(results), "the spooled result did not survive"
     cluster.start_master()
     worker.start()
     job = cluster.api("GET", "/pool/%s?wait=20" % submitted["id"])[1]["jobs"]["pi1"]

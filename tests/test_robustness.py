@@ -16,6 +16,7 @@ from conftest import KEY, REPO, wait_until
 from pcci import framing, protocol, tls
 from pcci.link import Link
 from pcci.handshake import worker_side as handshake
+from pcci.worker.spool import unacknowledged
 
 
 def spooled(cluster, name):
@@ -130,8 +131,8 @@ def test_spooled_files_that_are_not_results_are_set_aside_and_the_worker_comes_o
             handle.write(text)
     cluster.start_worker("pi1")
     assert cluster.run("echo back", ["pi1"])["jobs"]["pi1"]["stdout"] == "back\n"
-    wait_until(lambda: spooled(cluster, "pi1") == ["a.json.bad", "b.json.bad", "c.json.bad", "d.json.bad"],
-               what="the bad files set aside and the new result acknowledged")
+    wait_until(lambda: spooled(cluster, "pi1") == ["a.json.bad", "b.json.bad", "c.json.bad", "d.json.bad", "journal"]
+               and not unacknowledged(results), what="the bad files set aside and the new result acknowledged")
     assert cluster.workers["pi1"].log().count("moved aside") == 4
 
 

@@ -13,6 +13,7 @@ from pcci.master.persister import Persister
 from pcci.master.store import Store, is_damage
 from pcci.model import Job, Pool
 from pcci.states import JobState
+from pcci.worker.spool import unacknowledged
 
 PAGE = 4096
 MB = 1024 * 1024
@@ -84,8 +85,7 @@ def damage_lines(cluster):
 
 
 def spooled(cluster, name):
-    directory = os.path.join(cluster.workers[name].settings["state_dir"], "results")
-    return [n for n in os.listdir(directory) if n.endswith(".json")] if os.path.isdir(directory) else []
+    return unacknowledged(os.path.join(cluster.workers[name].settings["state_dir"], "results"))
 
 
 def test_a_master_whose_store_is_damaged_while_it_runs_is_unhealthy_and_acknowledges_nothing(cluster, tmp_path):

@@ -1,4 +1,5 @@
-"""Entry points: `pcci` with its subcommands, and `pcci-master` / `pcci-worker`.
+"""Entry point of `pcci` and its subcommands (the services' own, `pcci-master` and
+`pcci-worker`, are in ``services``).
 
 Thin on purpose: parse arguments, load config, set up logging, build, run, exit code.
 The services' modules (and gevent) are imported only by the commands that need them.
@@ -13,34 +14,11 @@ from ..states import OfflinePolicy, PoolStatus, values
 from .parser import ArgumentParser
 from . import schedules
 
-EXIT_CONFIG = 78   # EX_CONFIG from sysexits.h; systemd units stop restarting on it
 # The client's own failures (sysexits.h), apart from argparse's usage error (2).
 EXIT_API_ERROR = 1          # the master refused the request (its message is printed)
 EXIT_USAGE = 2              # as argparse: a bad option, or a file an option names cannot be used
 EXIT_UNAVAILABLE = 69       # EX_UNAVAILABLE: the master cannot be reached
 EXIT_NO_PERMISSION = 77     # EX_NOPERM: the token is missing or wrong
-
-
-def _service(kind, path):
-    from .. import config, logs
-    from ..errors import CannotStart, ConfigError
-    try:
-        cfg = config.load_master(path) if kind == "master" else config.load_worker(path)
-        logs.setup(cfg.log_level)
-        if kind == "master":
-            from ..master import greenlet_locals
-            greenlet_locals.import_bottle()     # first, so requests never share bottle's state
-            from ..master import service
-        else:
-            from ..worker import service
-        return service.run(cfg)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            print("pcci-%s: config error: %s" % (kind, problem), file=sys.stderr)
-        return EXIT_CONFIG
-    except CannotStart as exc:
-        print("pcci-%s: cannot start: %s" % (kind, exc), file=sys.stderr)
-        return EXIT_CONFIG
 
 
 def _client(args):
@@ -525,7 +503,8 @@ def env_pair(text):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.command_name in ("master", "worker"):
-        return _service(args.command_name, args.config)
+        from . import services
+        return services.run(args.command_name, args.config)
     if args.command_name == "run":
         if args.command and args.command[0] == "--":
             args.command = args.command[1:]
@@ -555,18 +534,6 @@ def client_error_status(error):
     if error.status in (401, 403):
         return EXIT_NO_PERMISSION
     return EXIT_API_ERROR
-
-
-def main_master():
-    return _entry(["master"])
-
-
-def main_worker():
-    return _entry(["worker"])
-
-
-def _entry(prefix):
-    sys.exit(main(prefix + sys.argv[1:]))
 
 
 def _console():

@@ -24,6 +24,11 @@ from .spool import Spool
 
 log = logging.getLogger(__name__)
 
+# The hub's repr of a failed greenlet's context: gevent's default, pprint.saferepr, costs
+# an idle worker 1.1 MB (pprint imports dataclasses, inspect, dis and ast); reprlib is
+# loaded already and bounds the text as well. Set before the hub exists.
+gevent.config.format_context = "reprlib.repr"
+
 # How long a stopping worker waits for the master to acknowledge the last results.
 FINAL_ACK_SECONDS = 3.0
 
@@ -100,7 +105,7 @@ def reload_labels(config_path, link):
     """SIGHUP (systemctl reload pcci-worker): the labels again; a file that does not
     validate changes nothing. Other settings take a restart."""
     try:
-        new = config_module.load(config_path, "worker")
+        new = config_module.load_and_let_go(config_path, "worker")
     except ConfigError as exc:
         log.error("reload: kept the labels in use; %s", "; ".join(exc.problems))
         return
