@@ -5,7 +5,10 @@ never held in memory, until the client downloads it (GET /pool/ID/files/NODE) an
 
 A chunk is stored, then acknowledged (``fetch_ack``): the worker keeps at most a couple
 unacknowledged, so a slow disk slows the worker, not the master's memory. A file over
-``max_copy_bytes`` is refused (the job is killed). After a dropped link or a restart the
+``max_copy_bytes``, or larger than the master's free disk less what other uploads and
+fetches will still write and a reserve (``disk_room``), is refused before its first byte
+is stored: the job is stopped (``kill`` with a ``reason``, which the worker's result
+names). After a dropped link or a restart the
 master tells the worker where its copy ends (``fetch_begin`` with that offset, after the
 worker's sync) and the worker goes on from there. When the last chunk is in, the sha256
 of the stored bytes must be the one the worker computed; the file is then complete.
@@ -17,7 +20,9 @@ import os
 import shutil
 
 from .. import protocol
+from ..errors import StorageFull
 from ..states import JobState
+from .disk_room import DiskRoom
 from .stale_files import remove_stale
 
 log = logging.getLogger(__name__)
@@ -66,14 +71,15 @@ def _prefix_hash(path, size):
 
 
 class Receiving:
-    __slots__ = ("fd", "offset", "hash", "part")
+    __slots__ = ("fd", "offset", "hash", "part", "size")
 
     def __init__(self, fd, offset, digest, part):
         self.fd, self.offset, self.hash, self.part = fd, offset, digest, part
+        self.size = None            # the size the disk room was claimed for
 
 
 class FetchSink:
-    def __init__(self, directory, find_fetch, find_fetches, max_bytes, hash_in_thread=None):
+    def __init__(self, directory, find_fetch, find_fetches, max_bytes, hash_in_thread=None, room=None):
         self.directory = directory
         self.find_fetch = find_fetch        # (worker, job id) -> the path it reads, while it runs
         self.find_fetches = find_fetches    # worker -> [(job id, path)] running there
@@ -81,6 +87,7 @@ class FetchSink:
         self.hash_in_thread = hash_in_thread or (lambda function, *args: function(*args))
         self.streams = {}                   # (session, job id) -> Receiving
         os.makedirs(directory, mode=0o700, exist_ok=True)
+        self.room = room or DiskRoom(directory)     # shared with the uploads (blob_store)
 
     def path(self, pool_id, node):
         return os.path.join(self.directory, pool_id, node_file(node))
@@ -109,11 +116,16 @@ class FetchSink:
         if message["offset"] != receiving.offset:
             return          # sent before our last fetch_begin: the worker goes on from there
         if size > self.max_bytes or size < receiving.offset:
-            log.warning("fetch %s: the file is %d bytes, over max_copy_bytes %d (or shorter than what "
-                        "came already); killing it", job, size, self.max_bytes)
-            self._drop(key, remove=True)
-            session.send({"type": protocol.KILL, "job": job})
+            self._refuse(session, key, "the file is %d bytes, over max_copy_bytes %d (or shorter than what came "
+                         "already)" % (size, self.max_bytes))
             return
+        if receiving.size != size:
+            try:
+                self.room.claim(("fetch", job), size - receiving.offset)
+            except StorageFull as exc:
+                self._refuse(session, key, "%d bytes do not fit: %s" % (size - receiving.offset, exc))
+                return
+            receiving.size = size
         data = protocol.chunk_data(message)
         if receiving.offset + len(data) > size:
             raise protocol.ProtocolError("fetch_chunk %s goes past the %d bytes it announced" % (job[:100], size))
@@ -122,6 +134,7 @@ class FetchSink:
             view = view[os.write(receiving.fd, view):]
         receiving.hash.update(data)
         receiving.offset += len(data)
+        self.room.wrote(("fetch", job), len(data))
         session.send({"type": protocol.FETCH_ACK, "job": job, "offset": receiving.offset})
         if receiving.offset == size and message.get("sha256") is not None:
             self._complete(key, receiving, message["sha256"])
@@ -145,7 +158,15 @@ class FetchSink:
             return
         os.rename(receiving.part, receiving.part[:-len(".part")])
 
+    def _refuse(self, session, key, reason):
+        """Stop a fetch whose file the master will not store; its job fails with the reason."""
+        job = key[1]
+        log.warning("fetch %s from %s refused: %s; stopping it", job, session.name, reason)
+        self._drop(key, remove=True)
+        session.send({"type": protocol.KILL, "job": job, "reason": "the master refused the file: " + reason})
+
     def _drop(self, key, remove=False):
+        self.room.release(("fetch", key[1]))
         receiving = self.streams.pop(key, None)
         if receiving is not None:
             os.close(receiving.fd)
