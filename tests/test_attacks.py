@@ -1,6 +1,7 @@
 """Attacks on the REST API and the worker link, each a reproduction as a user would see it
 (docs/api.md, "Attacked on 2026-12-05"): real masters and workers, loopback only."""
 
+import json
 import os
 import socket
 import subprocess
@@ -63,3 +64,38 @@ def test_two_uploads_that_each_fit_but_not_together_the_second_is_refused(cluste
     # The first one's promise ends with its connection: a small upload fits again.
     wait_until(lambda: cluster.api("PUT", "/files/%s?size=1" % ("c" * 64), raw=b"x")[1]["error"]["code"]
                == "sha256_mismatch", what="room again")
+
+
+def test_a_read_token_sees_no_secret_of_a_schedule_and_nobody_sees_its_notify_secret(in_process):
+    """GET /schedules showed a read token what GET /pool/ID hides from it: the notify
+    secret (shown to nobody there), the URL's path (it may hold a token), stdin, a copied
+    file's content, besides env values (hidden already)."""
+    from test_notify import LOOPBACK_ALLOWED
+    read, operate = "r" * 24, "o" * 24
+    master = in_process(api_tokens=[{"name": "viewer", "scope": "read", "token": read},
+                                    {"name": "ops", "scope": "operate", "token": operate}], **LOOPBACK_ALLOWED)
+    hook = "http://127.0.0.1:9/hooks/T0KEN-IN-PATH"
+    job = {"name": "nightly", "when": "every 1h", "cmd": "backup.sh", "env": {"DB_PASSWORD": "pw-env"},
+           "stdin": "pw-stdin", "notify": [{"url": hook, "on": ["failed"], "secret": "pw-notify"}]}
+    copy = {"name": "motd", "when": "every 1h", "copy": {"dest": "/etc/motd", "content": "cHctY29udGVudA=="}}
+    for body in (job, copy):
+        status, made = master.api("POST", "/schedules", body, token=operate)
+        assert status == 201, made
+        assert "pw-notify" not in json.dumps(made)
+    for token in (read, operate):
+        for path in ("/schedules", "/schedules/nightly", "/schedules/motd"):
+            status, seen = master.api("GET", path, token=token)
+            text = json.dumps(seen)
+            assert status == 200 and "pw-notify" not in text, (path, text)
+            if token == read:
+                assert not [secret for secret in ("pw-env", "pw-stdin", "T0KEN", "cHctY29udGVudA==") if secret in text]
+    _, mine = master.api("GET", "/schedules/nightly", token=operate)
+    assert mine["env"] == {"DB_PASSWORD": "pw-env"} and mine["stdin"] == "pw-stdin"
+    assert mine["notify"] == [{"url": hook, "on": ["failed"], "signed": True}]
+    _, theirs = master.api("GET", "/schedules/nightly", token=read)
+    assert theirs["env"] == {"DB_PASSWORD": None} and "stdin" not in theirs
+    assert theirs["notify"] == [{"url": "http://127.0.0.1:9/...", "on": ["failed"], "signed": True}]
+    # A change that leaves notify alone keeps its secret.
+    assert master.api("PUT", "/schedules/nightly", {"cmd": "backup.sh --full"}, token=operate)[0] == 200
+    assert master.master.scheduler.get("nightly").row.body["notify"][0]["secret"] == "pw-notify"
+

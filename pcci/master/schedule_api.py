@@ -2,31 +2,48 @@
 
 Reading needs ``read``; adding, changing and deleting need ``operate``, or ``admin`` for a
 schedule whose pools run as root (it goes on running them, unattended); every change is an
-audit line. A read-only token sees the names of a schedule's env, not its values, as
-with GET /pool/ID.
+audit line. A schedule's template is shown as GET /pool/ID shows a pool (``shown_template``):
+a notify secret to nobody; to a read-only token the names of its env but not their values,
+no stdin, no copied content, and only the scheme, host and port of a notify URL.
 """
 
 from ..clock import iso_time
 from ..errors import InsufficientScope
 from . import views
 from .api_edge import bottle, caller, note_for_audit
+from .notifier import url_origin
 from .schedule_spec import Outcome, outcome_of
 from .validation import parse_json_body
 
 HIDDEN_COPY = "content"
 
 
+def shown_template(body, full, with_content):
+    """A schedule's stored body as a caller may see it (pure): ``full`` for an operate
+    token (env values, stdin, whole notify URLs), ``with_content`` to show a copied file's
+    bytes. A notify secret is never shown, only that there is one (``signed``)."""
+    data = dict(body)
+    if not full:
+        data.pop("stdin", None)
+        if isinstance(data.get("env"), dict):
+            data["env"] = dict.fromkeys(data["env"])
+    if isinstance(data.get("copy"), dict) and not (full and with_content):
+        data["copy"] = {key: value for key, value in data["copy"].items() if key != HIDDEN_COPY}
+    if isinstance(data.get("notify"), list):
+        data["notify"] = [{"url": entry.get("url") if full else url_origin(entry.get("url")), "on": entry.get("on"),
+                           "signed": entry.get("secret") is not None} if isinstance(entry, dict) else entry
+                          for entry in data["notify"]]
+    return data
+
+
 def schedule_json(entry, runs, env_values=True, recent=None):
     """A schedule as stored, with its next due time and its last run (and, for one
-    schedule, its latest pools with their outcomes)."""
-    data = dict(entry.row.body)
+    schedule, its latest pools with their outcomes). ``env_values``: the caller may
+    operate (shown_template)."""
+    data = shown_template(entry.row.body, env_values, recent is not None)
     data.setdefault("timezone", "UTC")
     data.setdefault("missed", "skip")
     data.setdefault("enabled", True)
-    if not env_values and isinstance(data.get("env"), dict):
-        data["env"] = dict.fromkeys(data["env"])
-    if isinstance(data.get("copy"), dict) and recent is None:
-        data["copy"] = {key: value for key, value in data["copy"].items() if key != HIDDEN_COPY}
     last = runs.last.get(entry.name)
     data.update({
         "nextDue": iso_time(entry.next_due),
