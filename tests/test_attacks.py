@@ -1,6 +1,8 @@
 """Attacks on the REST API and the worker link, each a reproduction as a user would see it
 (docs/api.md, "Attacked on 2026-12-05"): real masters and workers, loopback only."""
 
+import base64
+import hashlib
 import json
 import os
 import socket
@@ -9,6 +11,7 @@ import subprocess
 import pytest
 
 from conftest import wait_until
+from pcci import protocol
 
 MB = 1024 * 1024
 
@@ -117,3 +120,37 @@ def test_an_operate_token_cannot_take_over_an_admins_root_schedule_by_unsetting_
     status, refused = master.api("PUT", "/schedules/patch", ["user"], token=admin)
     assert (status, refused["error"]["code"]) == (400, "wrong_type")      # not a 500
     assert master.api("PUT", "/schedules/patch", {"user": None}, token=admin)[0] == 200
+
+
+def test_a_fetch_whose_bytes_do_not_match_the_workers_sha256_fails_instead_of_succeeding(cluster):
+    """A lying (or racing) worker: its chunks' sha256 is not the one its last chunk names,
+    or it reports success having sent nothing. The master dropped the bytes but the job
+    still said "succeeded", with no file behind GET /pool/ID/files/NODE."""
+    from raw_worker import RawWorker
+    cluster.start_master(heartbeat_timeout="60s")       # it sends no heartbeats
+    liar = RawWorker(cluster.worker_port, "pi1", features=[protocol.FILE_COPY, protocol.FILE_FETCH])
+    try:
+        cluster.wait_online("pi1")
+        # Chunks for a fetch it does not run are answered with a kill, and nothing is stored.
+        liar.send({"type": protocol.FETCH_CHUNK, "job": "01a2488a-70f2-7141-81a5-0a1e519e3c4d/pi1", "offset": 0,
+                   "bytes": 5, "data": base64.b64encode(b"hello").decode(), "sha256": None})
+        assert liar.receive_type(protocol.KILL)["job"] == "01a2488a-70f2-7141-81a5-0a1e519e3c4d/pi1"
+        for sent in (b"hello", None):
+            status, submitted = cluster.api("POST", "/fetch", {"workers": ["pi1"], "path": "/etc/hostname"})
+            assert status == 202, submitted
+            begin = liar.receive_type(protocol.FETCH_BEGIN)
+            if sent is not None:
+                liar.send({"type": protocol.FETCH_CHUNK, "job": begin["job"], "offset": 0, "bytes": len(sent),
+                           "data": base64.b64encode(sent).decode(),
+                           "sha256": hashlib.sha256(b"HELLO").hexdigest()})
+                assert liar.receive_type(protocol.FETCH_ACK)["offset"] == len(sent)
+            liar.send(protocol.result_message(begin["job"], "succeeded", 0, None, 1, 2, "sent 5 bytes\n", "",
+                                              False, False))
+            status, pool = cluster.api("GET", "/pool/%s?wait=10" % submitted["id"])
+            job = pool["jobs"]["pi1"]
+            assert job["state"] == "failed" and "the master holds no whole copy" in job["stderr"], job
+            status, missing = cluster.api("GET", "/pool/%s/files/pi1" % submitted["id"])
+            assert (status, missing["error"]["code"]) == (404, "unknown_file")
+    finally:
+        liar.close()
+    assert "the master holds no whole copy" in cluster.master.log()

@@ -11,7 +11,10 @@ is stored: the job is stopped (``kill`` with a ``reason``, which the worker's re
 names). After a dropped link or a restart the
 master tells the worker where its copy ends (``fetch_begin`` with that offset, after the
 worker's sync) and the worker goes on from there. When the last chunk is in, the sha256
-of the stored bytes must be the one the worker computed; the file is then complete.
+of the stored bytes must be the one the worker computed; the file is then complete. A
+fetch whose worker reports success while the master holds no complete file (the sha256
+did not match, or not every byte came: a file changed between two attempts, or a worker
+that lies) fails, saying so (``checked_result``): "succeeded" means the file is here.
 """
 
 import hashlib
@@ -138,6 +141,21 @@ class FetchSink:
         session.send({"type": protocol.FETCH_ACK, "job": job, "offset": receiving.offset})
         if receiving.offset == size and message.get("sha256") is not None:
             self._complete(key, receiving, message["sha256"])
+
+    def checked_result(self, worker, result):
+        """A fetch job's result as the master can stand by it: ``succeeded`` only when it
+        holds the file whole; otherwise a failed result saying why. Any other result as it is."""
+        job = result["job"]
+        if result["state"] != JobState.SUCCEEDED.value or self.find_fetch(worker, job) is None:
+            return result
+        if os.path.exists(self.path(job.partition("/")[0], worker)):
+            return result
+        why = ("the master holds no whole copy of the file: the bytes it stored do not have the sha256 the worker "
+               "read (the file changed while it was read?), or not all of them came")
+        log.warning("fetch %s from %s reported success, but %s; it fails", job, worker, why)
+        return protocol.result_message(job, JobState.FAILED, None, None, result["startTime"], result["endTime"],
+                                       result["stdout"], result["stderr"] + "pcci: %s\n" % why,
+                                       result["stdoutTruncated"], result["stderrTruncated"])
 
     def _open(self, key, job, node):
         pool_id = job.partition("/")[0]
