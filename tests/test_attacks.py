@@ -5,6 +5,7 @@ import base64
 import hashlib
 import json
 import os
+import signal
 import socket
 import subprocess
 
@@ -29,6 +30,7 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(path)], check=False, timeout=30)
 
 
+@pytest.mark.root      # mounts a tmpfs
 def test_a_fetch_larger_than_the_masters_free_disk_is_refused_and_the_master_keeps_storing(
         cluster, small_disk, tmp_path):
     cluster.start_master(state_dir=os.path.join(small_disk, "master"))
@@ -48,6 +50,7 @@ def test_a_fetch_larger_than_the_masters_free_disk_is_refused_and_the_master_kee
     assert done["jobs"]["pi1"]["stdout"] == "still here\n"
 
 
+@pytest.mark.root      # mounts a tmpfs
 def test_two_uploads_that_each_fit_but_not_together_the_second_is_refused(cluster, small_disk):
     """Each PUT /files once saw the same free disk: two at once filled it to the last byte."""
     cluster.start_master(state_dir=os.path.join(small_disk, "master"))
@@ -173,3 +176,33 @@ def test_a_fetched_html_file_is_downloaded_by_a_browser_never_rendered_on_the_da
         assert answer.headers["Content-Disposition"] == "attachment"
         assert answer.headers["X-Content-Type-Options"] == "nosniff"
         assert answer.headers["Content-Security-Policy"].startswith("sandbox")
+
+
+def test_a_revoked_token_s_schedule_stops_firing_until_a_current_token_takes_it_over(cluster, tmp_path):
+    """A schedule acts for the token that last changed it. Revoked (or lowered to read),
+    that token's schedule went on running its pools, unattended, forever."""
+    tokens_file = tmp_path / "api-tokens"
+    leaver, stays = "leaver-" + "a" * 20, "stays-" + "b" * 20
+    tokens_file.write_text("%s mallory operate\n%s alice operate\n" % (leaver, stays))
+    tokens_file.chmod(0o600)
+    cluster.start_master(api_tokens_file=str(tokens_file), schedule_min_interval="1s")
+    cluster.token = stays
+    cluster.start_worker("pi1")
+    mark = tmp_path / "ran"
+    status, made = cluster.api("POST", "/schedules", {"name": "beacon", "when": "every 1s", "workers": ["pi1"],
+                                                      "cmd": "echo x >> %s" % mark}, token=leaver)
+    assert status == 201, made
+    wait_until(mark.exists, timeout=15, what="the schedule firing")
+    for revoked in ("%s alice operate\n" % stays, "%s mallory read\n%s alice operate\n" % (leaver, stays)):
+        tokens_file.write_text(revoked)
+        cluster.master.signal(signal.SIGHUP)
+        wait_until(lambda: cluster.api("GET", "/schedules/beacon", token=stays)[1]["lastRun"]["outcome"] == "refused",
+                   timeout=15, what="the due time refused")
+        last = cluster.api("GET", "/schedules/beacon", token=stays)[1]["lastRun"]
+        assert "mallory" in last["error"] and last["pool"] is None, last
+    assert "schedule beacon: due time" in cluster.master.log() and "mallory" in cluster.master.log()
+    # A current operate token's change makes the schedule its own: it fires again.
+    assert cluster.api("PUT", "/schedules/beacon", {"enabled": True}, token=stays)[0] == 200
+    wait_until(lambda: cluster.api("GET", "/schedules/beacon", token=stays)[1]["lastRun"]["outcome"] in
+               ("running", "succeeded"), timeout=15, what="firing again for alice")
+    assert cluster.api("GET", "/schedules/beacon", token=stays)[1]["changedBy"] == "alice"

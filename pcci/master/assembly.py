@@ -90,7 +90,7 @@ def build_active(cfg, key: str, tokens: list, store, clock: Callable[[], int], s
                         on_ended=runs.pools_ended)
     pools.restore()
     notifier.load()
-    scheduler = Scheduler(store, pools, runs, clock, cfg, largest_copy(cfg))
+    scheduler = Scheduler(store, pools, runs, clock, cfg, largest_copy(cfg), lambda: edge.tokens)
     scheduler.load()
     # Uploads and fetched files share the state disk: one account of what they will still write.
     room = DiskRoom(cfg.state_dir)

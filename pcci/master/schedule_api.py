@@ -12,7 +12,7 @@ from ..errors import InsufficientScope
 from . import views
 from .api_edge import bottle, caller, note_for_audit
 from .notifier import url_origin
-from .schedule_spec import Outcome, outcome_of
+from .schedule_spec import Outcome, needed_scope, outcome_of
 from .validation import parse_json_body
 
 HIDDEN_COPY = "content"
@@ -63,7 +63,7 @@ def schedule_json(entry, runs, env_values=True, recent=None):
 def _check_root(request, *bodies):
     """A schedule that runs as root, before or after the change, is an admin's to change:
     otherwise an operate token could unset its user and rewrite it."""
-    if any(body.get("user") == "root" for body in bodies) and not caller(request).allows("admin"):
+    if any(needed_scope(body) == "admin" for body in bodies) and not caller(request).allows("admin"):
         raise InsufficientScope("a schedule that runs as root (or did before this change) needs an admin token "
                                 "(it runs unattended)")
 
