@@ -1,5 +1,5 @@
 """Attacks on the REST API and the worker link, each a reproduction as a user would see it
-(docs/api.md, "Attacked on 2026-12-05"): real masters and workers, loopback only."""
+(docs/security.md, "Attacked on 2026-12-05"): real masters and workers, loopback only."""
 
 import base64
 import hashlib
