@@ -206,3 +206,70 @@ def test_a_revoked_token_s_schedule_stops_firing_until_a_current_token_takes_it_
     wait_until(lambda: cluster.api("GET", "/schedules/beacon", token=stays)[1]["lastRun"]["outcome"] in
                ("running", "succeeded"), timeout=15, what="firing again for alice")
     assert cluster.api("GET", "/schedules/beacon", token=stays)[1]["changedBy"] == "alice"
+
+
+def _fill(directory):
+    from test_disk_full import fill
+    return fill(directory)
+
+
+@pytest.mark.root      # mounts a tmpfs
+def test_an_upload_that_meets_a_disk_filled_by_someone_else_is_503_and_resumes(cluster, small_disk):
+    """The disk account cannot see what other programs write: a full disk mid-upload was a
+    400 malformed_request, as if the client had broken the body."""
+    cluster.start_master(state_dir=os.path.join(small_disk, "master"))
+    size, sha = 8 * MB, hashlib.sha256(b"\1" * 8 * MB).hexdigest()
+    upload = socket.create_connection(("127.0.0.1", cluster.api_port), timeout=30)
+    try:
+        upload.sendall(("PUT /files/%s?size=%d HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n"
+                        % (sha, size, size)).encode() + b"\1" * MB)
+        part = os.path.join(small_disk, "master", "files", sha + ".part")
+        wait_until(lambda: os.path.exists(part) and os.path.getsize(part) == MB, what="the upload under way")
+        filler = _fill(small_disk)
+        try:
+            upload.sendall(b"\1" * (size - MB))
+        except OSError:
+            pass                # the master may answer and close before it has read it all
+        answer = upload.makefile("rb").read()
+    finally:
+        upload.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503") and json.loads(body)["error"]["code"] == "storage_full", answer[:500]
+    os.unlink(filler)
+    _, held = cluster.api("GET", "/files/%s" % sha)
+    status, done = cluster.api("PUT", "/files/%s?size=%d&offset=%d" % (sha, size, held["received"]),
+                               raw=b"\1" * (size - held["received"]))
+    assert (status, done["complete"]) == (201, True), done
+
+
+@pytest.mark.root      # mounts a tmpfs
+def test_a_fetch_that_meets_a_disk_filled_by_someone_else_fails_and_the_link_stays(cluster, small_disk, tmp_path):
+    """A full disk mid-fetch raised out of the worker link's handler: a traceback, the link
+    dropped, the worker redialling to send the same chunk into the same full disk."""
+    from linkproxy import LinkProxy
+    cluster.start_master(state_dir=os.path.join(small_disk, "master"))
+    proxy = LinkProxy(cluster.worker_port)
+    filler = None
+    try:
+        cluster.start_worker("pi1", master_port=proxy.port)
+        source = tmp_path / "big.img"
+        with open(source, "wb") as handle:
+            handle.truncate(60 * MB)
+        proxy.shape(delay=0.004)
+        status, submitted = cluster.api("POST", "/fetch", {"workers": ["pi1"], "path": str(source)})
+        assert status == 202
+        spool = os.path.join(small_disk, "master", "fetched", submitted["id"])
+        wait_until(lambda: os.path.isdir(spool) and sum(os.path.getsize(os.path.join(spool, name))
+                                                        for name in os.listdir(spool)) >= 2 * MB,
+                   timeout=60, interval=0.02, what="the fetch under way")
+        filler = _fill(small_disk)
+        proxy.shape()
+        _, pool = cluster.api("GET", "/pool/%s?wait=60" % submitted["id"])
+        job = pool["jobs"]["pi1"]
+        assert job["state"] == "failed" and "No space left" in job["stderr"], job
+        assert "failed unexpectedly" not in cluster.master.log()
+        assert [w["online"] for w in cluster.api("GET", "/workers")[1]["workers"]] == [True]
+    finally:
+        proxy.close()
+        if filler is not None:
+            os.unlink(filler)

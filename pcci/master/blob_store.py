@@ -19,7 +19,7 @@ import time
 
 import gevent
 
-from ..errors import DigestMismatch, LengthRequired, PayloadTooLarge, UnknownFile, UploadConflict
+from ..errors import DigestMismatch, LengthRequired, PayloadTooLarge, StorageFull, UnknownFile, UploadConflict
 from .disk_room import DiskRoom
 from .stale_files import remove_stale
 
@@ -115,9 +115,15 @@ class BlobStore:
                     break
                 view = memoryview(data)
                 while view:
-                    view = view[os.write(fd, view):]
-                wrote(len(data))
-                held += len(data)
+                    try:
+                        written = os.write(fd, view)
+                    except OSError as exc:
+                        # The master's disk, not the client: what was written stays, to go on from.
+                        raise StorageFull("storing the upload failed after %d bytes (%s); they are kept: send the "
+                                          "rest from offset %d once there is room" % (held, exc.strerror or exc, held))
+                    view = view[written:]
+                    held += written
+                    wrote(written)
                 left -= len(data)
         finally:
             os.close(fd)

@@ -17,6 +17,7 @@ did not match, or not every byte came: a file changed between two attempts, or a
 that lies) fails, saying so (``checked_result``): "succeeded" means the file is here.
 """
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -133,8 +134,13 @@ class FetchSink:
         if receiving.offset + len(data) > size:
             raise protocol.ProtocolError("fetch_chunk %s goes past the %d bytes it announced" % (job[:100], size))
         view = memoryview(data)
-        while view:
-            view = view[os.write(receiving.fd, view):]
+        try:
+            while view:
+                view = view[os.write(receiving.fd, view):]
+        except OSError as exc:
+            # The master's disk (full, failing), not the worker: this fetch fails, the link stays.
+            self._refuse(session, key, "storing it failed: %s" % (exc.strerror or exc))
+            return
         receiving.hash.update(data)
         receiving.offset += len(data)
         self.room.wrote(("fetch", job), len(data))
@@ -189,7 +195,8 @@ class FetchSink:
         if receiving is not None:
             os.close(receiving.fd)
             if remove:
-                os.unlink(receiving.part)
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(receiving.part)
 
     def forget(self, session):
         for key in [key for key in self.streams if key[0] is session]:
