@@ -162,6 +162,7 @@ def test_a_fetch_whose_bytes_do_not_match_the_workers_sha256_fails_instead_of_su
 def test_a_fetched_html_file_is_downloaded_by_a_browser_never_rendered_on_the_dashboards_origin(cluster, tmp_path):
     """A worker's file served from the master's origin: an HTML page among them, opened
     in the browser that holds the dashboard's token, would run its script as the dashboard."""
+    import urllib.error
     import urllib.request
     cluster.start_master()
     cluster.start_worker("pi1")
@@ -176,6 +177,12 @@ def test_a_fetched_html_file_is_downloaded_by_a_browser_never_rendered_on_the_da
         assert answer.headers["Content-Disposition"] == "attachment"
         assert answer.headers["X-Content-Type-Options"] == "nosniff"
         assert answer.headers["Content-Security-Policy"].startswith("sandbox")
+    for path in ("/pool/%s" % submitted["id"], "/metrics", "/no-such-route"):
+        try:
+            answer = urllib.request.urlopen("http://127.0.0.1:%d%s" % (cluster.api_port, path), timeout=30)
+        except urllib.error.HTTPError as error:
+            answer = error
+        assert answer.headers["X-Content-Type-Options"] == "nosniff", path
 
 
 def test_a_revoked_token_s_schedule_stops_firing_until_a_current_token_takes_it_over(cluster, tmp_path):
