@@ -125,7 +125,7 @@ class FetchSink:
             return
         if receiving.size != size:
             try:
-                self.room.claim(("fetch", job), size - receiving.offset)
+                self.room.claim(("fetch",) + key, size - receiving.offset)
             except StorageFull as exc:
                 self._refuse(session, key, "%d bytes do not fit: %s" % (size - receiving.offset, exc))
                 return
@@ -143,7 +143,7 @@ class FetchSink:
             return
         receiving.hash.update(data)
         receiving.offset += len(data)
-        self.room.wrote(("fetch", job), len(data))
+        self.room.wrote(("fetch",) + key, len(data))
         session.send({"type": protocol.FETCH_ACK, "job": job, "offset": receiving.offset})
         if receiving.offset == size and message.get("sha256") is not None:
             self._complete(key, receiving, message["sha256"])
@@ -190,7 +190,7 @@ class FetchSink:
         session.send({"type": protocol.KILL, "job": job, "reason": "the master refused the file: " + reason})
 
     def _drop(self, key, remove=False):
-        self.room.release(("fetch", key[1]))
+        self.room.release(("fetch",) + key)
         receiving = self.streams.pop(key, None)
         if receiving is not None:
             os.close(receiving.fd)
