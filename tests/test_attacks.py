@@ -82,7 +82,7 @@ def test_a_read_token_sees_no_secret_of_a_schedule_and_nobody_sees_its_notify_se
                                     {"name": "ops", "scope": "operate", "token": operate}], **LOOPBACK_ALLOWED)
     hook = "http://127.0.0.1:9/hooks/T0KEN-IN-PATH"
     job = {"name": "nightly", "when": "every 1h", "cmd": "backup.sh", "env": {"DB_PASSWORD": "pw-env"},
-           "stdin": "pw-stdin", "notify": [{"url": hook, "on": ["failed"], "secret": "pw-notify"}]}
+           "stdin": "pw-stdin", "notify": [{"url": hook, "on": ["failed"], "secret": "pw-notify"}, {"url": hook}]}
     copy = {"name": "motd", "when": "every 1h", "copy": {"dest": "/etc/motd", "content": "cHctY29udGVudA=="}}
     for body in (job, copy):
         status, made = master.api("POST", "/schedules", body, token=operate)
@@ -97,10 +97,11 @@ def test_a_read_token_sees_no_secret_of_a_schedule_and_nobody_sees_its_notify_se
                 assert not [secret for secret in ("pw-env", "pw-stdin", "T0KEN", "cHctY29udGVudA==") if secret in text]
     _, mine = master.api("GET", "/schedules/nightly", token=operate)
     assert mine["env"] == {"DB_PASSWORD": "pw-env"} and mine["stdin"] == "pw-stdin"
-    assert mine["notify"] == [{"url": hook, "on": ["failed"], "signed": True}]
+    assert mine["notify"] == [{"url": hook, "on": ["failed"], "signed": True},
+                              {"url": hook, "on": ["failed"], "signed": False}]
     _, theirs = master.api("GET", "/schedules/nightly", token=read)
     assert theirs["env"] == {"DB_PASSWORD": None} and "stdin" not in theirs
-    assert theirs["notify"] == [{"url": "http://127.0.0.1:9/...", "on": ["failed"], "signed": True}]
+    assert theirs["notify"][0] == {"url": "http://127.0.0.1:9/...", "on": ["failed"], "signed": True}
     # A change that leaves notify alone keeps its secret.
     assert master.api("PUT", "/schedules/nightly", {"cmd": "backup.sh --full"}, token=operate)[0] == 200
     assert master.master.scheduler.get("nightly").row.body["notify"][0]["secret"] == "pw-notify"

@@ -12,6 +12,7 @@ from ..errors import InsufficientScope
 from . import views
 from .api_edge import bottle, caller, note_for_audit
 from .notifier import url_origin
+from .notify_rules import DEFAULT_ON
 from .schedule_spec import Outcome, needed_scope, outcome_of
 from .validation import parse_json_body
 
@@ -30,7 +31,7 @@ def shown_template(body, full, with_content):
     if isinstance(data.get("copy"), dict) and not (full and with_content):
         data["copy"] = {key: value for key, value in data["copy"].items() if key != HIDDEN_COPY}
     if isinstance(data.get("notify"), list):
-        data["notify"] = [{"url": entry.get("url") if full else url_origin(entry.get("url")), "on": entry.get("on"),
+        data["notify"] = [{"url": entry.get("url") if full else url_origin(entry.get("url")), "on": entry.get("on", list(DEFAULT_ON)),
                            "signed": entry.get("secret") is not None} if isinstance(entry, dict) else entry
                           for entry in data["notify"]]
     return data
