@@ -17,6 +17,7 @@ did not match, or not every byte came: a file changed between two attempts, or a
 that lies) fails, saying so (``checked_result``): "succeeded" means the file is here.
 """
 
+import collections
 import contextlib
 import hashlib
 import logging
@@ -32,6 +33,8 @@ from .stale_files import remove_stale
 log = logging.getLogger(__name__)
 
 READ_BYTES = 1024 * 1024
+# Fetches whose hash is kept while their worker is away (a hash object is a few hundred bytes).
+MAX_PARKED = 10000
 
 
 def node_file(node):
@@ -90,6 +93,10 @@ class FetchSink:
         self.max_bytes = max_bytes
         self.hash_in_thread = hash_in_thread or (lambda function, *args: function(*args))
         self.streams = {}                   # (session, job id) -> Receiving
+        # part path -> (offset, hash so far) of a fetch whose link went away: taken up again
+        # on the redial, so the bytes held are not read back to hash them (a worker that
+        # redials in a loop would make the master reread up to max_copy_bytes each time).
+        self.parked = collections.OrderedDict()
         os.makedirs(directory, mode=0o700, exist_ok=True)
         self.room = room or DiskRoom(directory)     # shared with the uploads (blob_store)
 
@@ -169,7 +176,12 @@ class FetchSink:
         part = self.path(pool_id, node) + ".part"
         fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         offset = os.fstat(fd).st_size
-        digest = self.hash_in_thread(_prefix_hash, part, offset) if offset else hashlib.sha256()
+        parked_offset, digest = self.parked.pop(part, (None, None))
+        if parked_offset != offset:
+            digest = hashlib.sha256()
+            if offset:
+                log.info("fetch %s from %s: reading back the %d bytes held to go on", job, node, offset)
+                digest = self.hash_in_thread(_prefix_hash, part, offset)
         receiving = self.streams[key] = Receiving(fd, offset, digest, part)
         return receiving
 
@@ -199,8 +211,14 @@ class FetchSink:
                     os.unlink(receiving.part)
 
     def forget(self, session):
+        """The link went away: its fetches' hashes are kept for the redial (bounded)."""
         for key in [key for key in self.streams if key[0] is session]:
+            receiving = self.streams.get(key)
             self._drop(key)
+            if receiving is not None:
+                self.parked[receiving.part] = (receiving.offset, receiving.hash)
+                while len(self.parked) > MAX_PARKED:
+                    self.parked.popitem(last=False)
 
     def ended(self, session, job_id):
         self._drop((session, job_id))
