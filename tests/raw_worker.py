@@ -9,14 +9,14 @@ from pcci import auth, framing, protocol
 
 
 class RawWorker:
-    def __init__(self, port, name, key=KEY, labels=None, timeout=10):
+    def __init__(self, port, name, key=KEY, labels=None, timeout=10, features=()):
         self.name = name
         self.sock, fingerprint = dial_worker_port(port, timeout=timeout)
         self.decoder = framing.FrameDecoder()
         self.pending = []
         nonce = auth.new_nonce()
         self.send({"type": protocol.HELLO, "node": name, "nonce": nonce, "version": protocol.VERSION,
-                   "features": [], "labels": labels or {}, "users": []})
+                   "features": list(features), "labels": labels or {}, "users": []})
         challenge = self.receive()
         assert challenge["type"] == protocol.CHALLENGE, challenge
         self.send({"type": protocol.AUTH, "proof": auth.worker_proof(key, challenge["nonce"], nonce, name,

@@ -439,3 +439,16 @@ def test_a_target_that_matches_nothing_known_is_refused():
     with pytest.raises(ApiError) as caught:
         core.submit(expression_request("@nope"), now=1)
     assert caught.value.code == "bad_target" and "no group 'nope'" in caught.value.message
+
+
+def test_a_pools_stdin_and_env_count_towards_the_recent_pools_bytes():
+    """An operate token's pools of 512 KiB stdin each were counted as a few bytes, so the
+    recent pools' byte bound held 64 of them (32 MiB budget, 44 MiB held)."""
+    core, _ = make_core(recent_pools=1000, recent_bytes=4 * 1024 * 1024)
+    stdin = "QUFB" * (512 * 1024 // 3)
+    for n in range(20):
+        pool, _ = core.submit(replace(request(workers=["n1"]), stdin=stdin, env={"K": "v" * 100000}), now=n)
+        core.on_result("n1", result(pool.pool_id + "/n1"), now=n)
+        core.saved([pool])
+    held = sum(len(pool.stdin) + len(pool.env["K"]) for pool in core.recent.values())
+    assert core.recent_bytes <= 4 * 1024 * 1024 and held <= 4 * 1024 * 1024

@@ -46,6 +46,7 @@ class JsonErrorsApp(bottle.Bottle):
 
     def default_error_handler(self, res):
         bottle.response.content_type = "application/json"
+        bottle.response.set_header("X-Content-Type-Options", "nosniff")
         error = for_status(res.status_code)
         message = res.body if isinstance(res.body, str) and res.body else res.status_line
         if res.status_code == 405:
@@ -124,6 +125,8 @@ class ApiEdge:
             request = bottle.request
             started = monotonic()
             bottle.response.content_type = "application/json"
+            # What a worker or a job wrote (output, labels, a fetched file) is never read as HTML.
+            bottle.response.set_header("X-Content-Type-Options", "nosniff")
             try:
                 if not self.tokens:
                     _check_browser_safety(request)

@@ -17,6 +17,7 @@ from .. import protocol
 from .api import build_app, largest_copy
 from .blob_store import BlobStore, blob_purge_loop
 from .copy_feeder import CopyFeeder, running_copy
+from .disk_room import DiskRoom
 from .fetch_sink import FetchSink, running_fetch, running_fetches
 from .api_edge import ApiEdge
 from .cluster_events import ClusterEvents
@@ -94,12 +95,14 @@ def build_active(cfg, key: str, tokens: list, store, clock: Callable[[], int], s
                         on_ended=runs.pools_ended)
     pools.restore()
     notifier.load()
-    scheduler = Scheduler(store, pools, runs, clock, cfg, largest_copy(cfg), notify_allow)
+    scheduler = Scheduler(store, pools, runs, clock, cfg, largest_copy(cfg), notify_allow, lambda: edge.tokens)
     scheduler.load()
-    blobs = BlobStore(os.path.join(cfg.state_dir, "files"), cfg.max_copy_bytes, thread_call)
+    # Uploads and fetched files share the state disk: one account of what they will still write.
+    room = DiskRoom(cfg.state_dir)
+    blobs = BlobStore(os.path.join(cfg.state_dir, "files"), cfg.max_copy_bytes, thread_call, room)
     copies = CopyFeeder(lambda worker, job_id: running_copy(core, worker, job_id), blobs.path)
     fetched = FetchSink(os.path.join(cfg.state_dir, "fetched"), lambda worker, job_id: running_fetch(core, worker, job_id),
-                        lambda worker: running_fetches(core, worker), cfg.max_copy_bytes, thread_call)
+                        lambda worker: running_fetches(core, worker), cfg.max_copy_bytes, thread_call, room)
     port = WorkerPort(cfg, key, ActiveWorkers(cfg, registry, pools, persister, clock, events, copies, fetched),
                       link_tls, link_fingerprint)
     app = build_app(cfg, pools, registry, persister, edge, started_ms, events, metrics, blobs, fetched, scheduler,

@@ -4,7 +4,8 @@ sha256 until every copy of them has ended and ``pool_retention`` has passed.
 A file arrives as a request body streamed to ``<state_dir>/files/SHA256.part`` in pieces
 (never held in memory), and may arrive in several requests: one cut off leaves what it
 brought, and the next goes on from there (``offset``). Its size is announced (``size``)
-and checked against ``max_copy_bytes`` and the free disk before a byte is stored. When
+and checked against ``max_copy_bytes`` and the free disk (less what other uploads and
+fetches under way will still write, ``disk_room``) before a byte is stored. When
 the last byte is in, the file is hashed; it becomes ``SHA256`` if the hash is the one
 its name says, and is dropped otherwise. Copies read it from there in chunks
 (``copy_feeder``).
@@ -19,14 +20,13 @@ import time
 import gevent
 
 from ..errors import DigestMismatch, LengthRequired, PayloadTooLarge, StorageFull, UnknownFile, UploadConflict
+from .disk_room import DiskRoom
 from .stale_files import remove_stale
 
 log = logging.getLogger(__name__)
 
 SHA256 = re.compile(r"[0-9a-f]{64}")
 PIECE_BYTES = 256 * 1024
-# Room left on the disk after an upload: the store and the logs need some too.
-DISK_RESERVE_BYTES = 64 * 1024 * 1024
 
 
 def upload_problem(size, offset, length, received, max_bytes):
@@ -46,13 +46,15 @@ def upload_problem(size, offset, length, received, max_bytes):
 
 
 class BlobStore:
-    def __init__(self, directory, max_bytes, hash_in_thread=None):
+    def __init__(self, directory, max_bytes, hash_in_thread=None, room=None):
         self.directory = directory
         self.max_bytes = max_bytes
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        # Free disk less what other uploads and fetches under way will still write (disk_room).
+        self.room = room or DiskRoom(directory)
         # (function, *args) -> its value: hashing a large file off the event loop.
         self.hash_in_thread = hash_in_thread or (lambda function, *args: function(*args))
         self._receiving = set()
-        os.makedirs(directory, mode=0o700, exist_ok=True)
 
     def path(self, sha256):
         return os.path.join(self.directory, sha256)
@@ -89,21 +91,21 @@ class BlobStore:
         problem = upload_problem(size, offset, length, held, self.max_bytes)
         if problem is not None:
             raise problem
-        disk = os.statvfs(self.directory)
-        if disk.f_bavail * disk.f_frsize < size - held + DISK_RESERVE_BYTES:
-            raise StorageFull("the master's disk has %d bytes free; the rest of this file needs %d (and %d to spare)"
-                              % (disk.f_bavail * disk.f_frsize, size - held, DISK_RESERVE_BYTES))
+        key = ("upload", sha256)
+        self.room.claim(key, size - held, length)
         self._receiving.add(sha256)
         try:
-            held = self._append(self.path(sha256) + ".part", held, length, read)
+            held = self._append(self.path(sha256) + ".part", held, length, read,
+                                lambda count: self.room.wrote(key, count))
         finally:
             self._receiving.discard(sha256)
+            self.room.release(key)
         if held < size:
             return held, False
         return size, self._seal(sha256)
 
     @staticmethod
-    def _append(part, held, length, read):
+    def _append(part, held, length, read, wrote):
         fd = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
             left = length
@@ -111,8 +113,17 @@ class BlobStore:
                 data = read(min(left, PIECE_BYTES))
                 if not data:
                     break
-                os.write(fd, data)
-                held += len(data)
+                view = memoryview(data)
+                while view:
+                    try:
+                        written = os.write(fd, view)
+                    except OSError as exc:
+                        # The master's disk, not the client: what was written stays, to go on from.
+                        raise StorageFull("storing the upload failed after %d bytes (%s); they are kept: send the "
+                                          "rest from offset %d once there is room" % (held, exc.strerror or exc, held))
+                    view = view[written:]
+                    held += written
+                    wrote(written)
                 left -= len(data)
         finally:
             os.close(fd)

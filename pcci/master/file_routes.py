@@ -16,6 +16,13 @@ from .api_edge import Document, bottle
 from .blob_store import SHA256
 
 
+# A fetched file's bytes are the worker's, served from the dashboard's origin: a browser
+# sent there saves them and never renders them (an HTML file's script would run as the
+# dashboard and read its token).
+# (X-Content-Type-Options: nosniff is on every answer: api_edge.)
+FETCHED_FILE_HEADERS = {"Content-Disposition": "attachment", "Content-Security-Policy": "sandbox; default-src 'none'"}
+
+
 def _file_json(sha256, size, held, complete):
     return {"sha256": sha256, "bytes": size, "received": held, "complete": complete}
 
@@ -62,7 +69,8 @@ def add_fetch_routes(app, pools, fetched):
             raise UnknownFile("the master holds no file fetched from %s in pool %s (its job is %s; files are purged "
                               "after pool_retention)" % (node, pool_id, job.state.value))
         size, handle = found
-        return 200, Document(_streamed(handle, size), "application/octet-stream", {"Content-Length": str(size)})
+        return 200, Document(_streamed(handle, size), "application/octet-stream",
+                             dict(FETCHED_FILE_HEADERS, **{"Content-Length": str(size)}))
 
 
 def add_file_routes(app, blobs):

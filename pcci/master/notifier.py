@@ -221,7 +221,7 @@ class Notifier:
         then = {DeliveryState.SENT: "sent", DeliveryState.FAILED: "gave up after %d attempts" % len(attempts),
                 DeliveryState.PENDING: "next attempt in %.1fs" % delay}[state]
         (log.info if succeeded else log.warning)("notification %s of pool %s to %s: attempt %d: %s; %s",
-                                                 delivery.id, delivery.pool_id, _origin(delivery.url),
+                                                 delivery.id, delivery.pool_id, url_origin(delivery.url),
                                                  len(attempts), outcome, then)
         if self.metrics is not None:
             self.metrics.notification_attempted(succeeded, state is DeliveryState.FAILED)
@@ -249,7 +249,7 @@ def stored_notifications(store):
     ``known``): (pool id, full_urls) -> the list, or None."""
     def read(pool_id, full_urls=True):
         rows = store.outbox(notify_outbox.for_pool, pool_id, write=False)
-        return [{"id": row.id, "url": row.url if full_urls else _origin(row.url), "on": list(row.on),
+        return [{"id": row.id, "url": row.url if full_urls else url_origin(row.url), "on": list(row.on),
                  "state": row.state.value, "attempts": row.attempts,
                  "nextAttempt": iso_time(row.next_at) if row.state is DeliveryState.PENDING else None}
                 for row in rows] or None
@@ -261,7 +261,7 @@ def _event(body):
     return json.loads(body)["event"]
 
 
-def _origin(url):
+def url_origin(url):
     """scheme://host:port of a URL, for log lines and read-only callers (a path may hold a token)."""
     try:
         parsed = parse_url(url)

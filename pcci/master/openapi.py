@@ -330,6 +330,11 @@ def _schedule_parts():
                                                         outcome={"type": "string", "enum": outcomes}))
     pool["required"] = pool["required"] + ["outcome"]
     shown = dict(template, **own)
+    # As shown (schedule_api.shown_template): a notify secret never, only whether there is one.
+    shown["notify"] = {"type": "array", "items": _object({
+        "url": {"type": "string", "description": "scheme://host:port/... only, to a read token"},
+        "on": _NOTIFY["items"]["properties"]["on"],
+        "signed": {"type": "boolean", "description": "it has a secret (which is never shown)"}})}
     shown.update({
         "nextDue": _TIME, "problem": {"type": "string", "nullable": True,
                                       "description": "why its stored body no longer checks out (it is off)"},

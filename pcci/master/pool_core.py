@@ -117,7 +117,9 @@ def describe(terms):
 
 def approximate_bytes(pool):
     """What a pool holds in memory, roughly: enough to bound a cache by bytes."""
-    size = len(pool.cmd) + JOB_OVERHEAD_BYTES + (len(pool.copy.content) if pool.copy is not None else 0)
+    size = len(pool.cmd) + JOB_OVERHEAD_BYTES + (len(pool.copy.content or "") if pool.copy is not None else 0)
+    # What the request carried counts too: stdin (up to 512 KiB) and env are as large as a body.
+    size += len(pool.stdin or "") + sum(len(name) + len(value) for name, value in (pool.env or {}).items())
     for job in pool.jobs.values():
         size += JOB_OVERHEAD_BYTES + len(job.worker) + text_size(job.stdout) + text_size(job.stderr)
     return size

@@ -147,6 +147,29 @@ def timing_changed(old: Optional[Schedule], new: Schedule) -> bool:
     return old is None or old.when != new.when or (new.enabled and not old.enabled)
 
 
+def needed_scope(body: dict) -> str:
+    """The scope that may add, change or delete a schedule, and that it fires with: a
+    schedule that runs as root goes on doing so unattended."""
+    return "admin" if body.get("user") == "root" else "operate"
+
+
+def authority_problem(changed_by: str, body: dict, tokens) -> Optional[str]:
+    """Why a schedule may not fire for the token that last changed it (pure), or None: that
+    token is no longer in ``tokens`` (revoked) or no longer has the scope the schedule
+    needs. On a master without tokens (all is ``local``) nothing is checked."""
+    if not tokens:
+        return None
+    needed = needed_scope(body)
+    token = next((token for token in tokens if token.name == changed_by), None)
+    if token is None:
+        return ("the token %r that last changed it is no longer in api_tokens; a PUT with a current %s token "
+                "takes it over" % (changed_by, needed))
+    if not token.allows(needed):
+        return ("the token %r that last changed it now has scope %s, and the schedule needs %s; a PUT with such a "
+                "token takes it over" % (changed_by, token.scope, needed))
+    return None
+
+
 def check_limit(count: int, limit: int):
     if count >= limit:
         raise TooManySchedules("this master holds %d schedules, its max_schedules; delete one or raise the limit"

@@ -19,8 +19,8 @@ import logging
 import gevent
 from gevent.event import Event
 
-from ..errors import (ApiError, Busy, InternalError, ScheduleExists, StorageFull, StoreUnavailable, UnknownPool,
-                      UnknownSchedule)
+from ..errors import (ApiError, Busy, InsufficientScope, InternalError, ScheduleExists, StorageFull,
+                      StoreUnavailable, UnknownPool, UnknownSchedule)
 from . import schedule_spec, schedule_times
 from .notify_allow import CurrentAllowList
 from .schedule_rows import ScheduleRow
@@ -50,9 +50,12 @@ class Entry:
 
 
 class Scheduler:
-    def __init__(self, store, pools, runs, clock, settings, max_copy_bytes, notify_allow=None):
+    def __init__(self, store, pools, runs, clock, settings, max_copy_bytes, notify_allow=None, tokens=lambda: ()):
         """``max_copy_bytes``: the largest file a copy may carry (api.largest_copy);
-        ``notify_allow``: notify_allow as reloaded (notify_allow.CurrentAllowList; default: the config's)."""
+        ``notify_allow``: notify_allow as reloaded (notify_allow.CurrentAllowList; default: the config's);
+        ``tokens()``: the API tokens in use now (they change on SIGHUP): a schedule fires
+        only while the token that last changed it is one of them, with the scope it needs."""
+        self.tokens = tokens
         self._limits = schedule_spec.limits_of(settings, max_copy_bytes)
         self._notify_allow = notify_allow or CurrentAllowList(settings.notify_allow)
         self.store = store
@@ -157,6 +160,9 @@ class Scheduler:
         name, due = entry.name, step.due
         settled = True
         try:
+            refused = schedule_spec.authority_problem(entry.row.changed_by, entry.schedule.body, self.tokens())
+            if refused is not None:
+                raise InsufficientScope(refused)
             request = schedule_spec.pool_request(entry.schedule.body, self.limits)
             request = dataclasses.replace(request, submitted_by=entry.row.changed_by, submitted_from="schedule",
                                           scheduled_by=name, scheduled_due=due)

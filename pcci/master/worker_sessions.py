@@ -192,6 +192,8 @@ class ActiveWorkers:
         if problem:
             log.warning("worker %s sent an invalid result for %s (%s); the job is marked failed",
                         session.name, result["job"], problem)
+        if self.fetches is not None:
+            result = self.fetches.checked_result(session.name, result)
         self.registry.heard_from(session.name, self.clock())
         ended = self.registry.job_ended(session.name, result["job"])    # runningJobs at once, not at the next beat
         self.pools.on_result(session, result)

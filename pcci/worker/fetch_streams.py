@@ -87,13 +87,19 @@ class FetchStreams:
             sending.acked = message["offset"]
             sending.moved.set()
 
-    def kill(self, job):
+    def kill(self, job, reason=None):
+        """A kill; with a ``reason`` (the master refused the file: too large, no room) the
+        job fails, saying it, instead of ending killed."""
         sending = self.sending.pop(job, None)
         if sending is None:
             return None
         sending.greenlet.kill(block=False)
-        self.on_done(result_message(job, JobState.KILLED, None, None, sending.started, wall_ms(), "",
-                                    "pcci: the fetch was killed after %d bytes\n" % sending.acked, False, False))
+        if isinstance(reason, str):
+            log.warning("fetch %s of %s stopped by the master: %s", job, sending.path, reason[:500])
+            state, stderr = JobState.FAILED, "pcci: fetch refused: %s\n" % reason[:2000]
+        else:
+            state, stderr = JobState.KILLED, "pcci: the fetch was killed after %d bytes\n" % sending.acked
+        self.on_done(result_message(job, state, None, None, sending.started, wall_ms(), "", stderr, False, False))
         return KillOutcome.SIGNALLED
 
     def _send(self, link, job, sending):

@@ -226,7 +226,7 @@ class MasterLink:
     def _kill(self, link, message):
         outcome = self.copies.kill(message["job"]) if self.copies is not None else None
         if outcome is None and self.fetches is not None:
-            outcome = self.fetches.kill(message["job"])
+            outcome = self.fetches.kill(message["job"], message.get("reason"))
         if outcome is None:
             outcome = self.runner.kill(message["job"])
         link.send({"type": protocol.KILL_RESULT, "job": message["job"], "outcome": outcome.value})
