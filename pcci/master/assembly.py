@@ -86,7 +86,7 @@ def build_active(cfg, key: str, tokens: list, store, clock: Callable[[], int], s
     notifier = Notifier(store, clock, cfg.notify_allow, cfg.pool_retention, cfg.notify_retry, cfg.notify_redirects,
                         metrics)
     pools = PoolService(core, store, registry, persister, clock, feeds, events, metrics, notifier,
-                        on_ended=runs.pools_ended)
+                        on_ended=runs.pools_ended, relay_fanout=cfg.copy_relay_fanout)
     pools.restore()
     notifier.load()
     scheduler = Scheduler(store, pools, runs, clock, cfg, largest_copy(cfg))
