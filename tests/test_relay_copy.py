@@ -230,3 +230,37 @@ def test_no_relay_listener_unless_the_config_says_so(cluster, tmp_path):
     pool = wait_pool(cluster, copy(cluster, ["pi1", "pi2", "pi3"], digest, str(shared / "image.bin")), timeout=60)
     assert all(job["state"] == "succeeded" for job in pool["jobs"].values()), pool
     assert not any("pulling it from" in log_of(cluster, name) for name in ("pi1", "pi2", "pi3"))
+
+
+def test_bytes_a_relay_corrupted_are_taken_again_from_the_master(cluster, tmp_path):
+    """A parent that flips a bit in what it passes on (a sitecustomize wraps its reads):
+    its child's sha256 check catches it, and the child takes the file again from the master."""
+    cluster.start_master(copy_relay_fanout=1)
+    site = tmp_path / "corrupting"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import os\n"
+        "from pcci.worker import relay_server\n"
+        "class Corrupting:\n"
+        "    def __getattr__(self, name):\n"
+        "        return getattr(os, name)\n"
+        "    @staticmethod\n"
+        "    def pread(fd, length, offset):\n"
+        "        data = os.pread(fd, length, offset)\n"
+        "        return bytes([data[0] ^ 1]) + data[1:] if offset == 0 and data else data\n"
+        "relay_server.os = Corrupting()\n")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (tmp_path / "disk-pi1").mkdir()
+    cluster.start_worker("pi1", python_path=[str(site)], relay_listen="127.0.0.1:0",
+                         prefix=["unshare", "--mount", "--propagation", "private", "sh", "-c", BIND, "bind",
+                                 str(tmp_path / "disk-pi1"), str(shared)])
+    start_workers(cluster, tmp_path, ["pi2", "pi3"])
+    source = tmp_path / "image.bin"
+    digest = make_file(source, 4 * MB)
+    upload(cluster, source, digest)
+    pool = wait_pool(cluster, copy(cluster, ["pi1", "pi2", "pi3"], digest, str(shared / "image.bin")), timeout=60)
+    assert all(job["state"] == "succeeded" for job in pool["jobs"].values()), pool
+    for name in ("pi1", "pi2", "pi3"):
+        assert file_sha256(tmp_path / ("disk-" + name) / "image.bin") == digest
+    assert "taking the file again from the master" in log_of(cluster, "pi2")
