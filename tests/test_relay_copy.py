@@ -22,7 +22,8 @@ from test_streamed_copy import MB, file_sha256, make_file, partial_bytes
 
 from pcci import relay_ticket, relay_wire, tls
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="workers in mount namespaces need root")
+pytestmark = [pytest.mark.root,
+              pytest.mark.skipif(os.geteuid() != 0, reason="workers in mount namespaces need root")]
 
 BIND = 'mount --bind "$1" "$2" && shift 2 && exec "$@"'
 
@@ -175,18 +176,6 @@ def test_a_relay_refuses_forged_expired_and_wrong_child_tickets_and_any_path(clu
         assert all(job["state"] == "succeeded" for job in pool["jobs"].values()), pool
     finally:
         proxy.close()
-
-
-def test_a_ticket_made_for_another_child_is_refused(tmp_path):
-    """The ticket check itself (pure): another child, file, copy or a later time fails it."""
-    key = relay_ticket.new_key()
-    ticket = relay_ticket.make(key, "p/pi1", "ab" * 32, "pi2", 2000)
-    assert relay_ticket.problem(key, "p/pi1", "ab" * 32, "pi2", 2000, ticket, now_ms=1000) is None
-    assert "not made for this child" in relay_ticket.problem(key, "p/pi1", "ab" * 32, "pi3", 2000, ticket, 1000)
-    assert "not made for this child" in relay_ticket.problem(key, "p/pi2", "ab" * 32, "pi2", 2000, ticket, 1000)
-    assert "not made for this child" in relay_ticket.problem(key, "p/pi1", "cd" * 32, "pi2", 2000, ticket, 1000)
-    assert "not made for this child" in relay_ticket.problem(key, "p/pi1", "ab" * 32, "pi2", 3000, ticket, 1000)
-    assert "expired" in relay_ticket.problem(key, "p/pi1", "ab" * 32, "pi2", 2000, ticket, now_ms=2001)
 
 
 def test_an_older_worker_without_the_feature_gets_the_direct_stream(cluster, tmp_path):
