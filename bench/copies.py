@@ -286,6 +286,11 @@ def main():
                 if len(fields) >= 8:    # the delay line's queue: packets it dropped (full), over the whole run
                     print("RTT %g ms: delay line dropped %s (queue full) and %s (its socket full) of %s packets"
                           % (rtt, fields[5], fields[6], fields[7]), file=sys.stderr)
+            fallbacks = [line for log in lab.service_logs("worker").values() for line in log.splitlines()
+                         if "the rest comes from the master" in line or "taking the file again" in line]
+            if relays:
+                print("relayed copies that went on from the master: %d%s" % (
+                    len(fallbacks), "".join("\n  " + line[:300] for line in fallbacks[:8])), file=sys.stderr)
         finally:
             lab.close()
             if os.path.isdir(mount_point):

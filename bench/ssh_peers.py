@@ -162,9 +162,20 @@ class Lab:
         with open(path, "w") as handle:
             os.fchmod(handle.fileno(), 0o600)
             json.dump(settings, handle)          # JSON is YAML
-        return subprocess.Popen(["ip", "netns", "exec", namespace, sys.executable, "-m", "pcci", kind, "--config",
-                                 path], cwd=self.directory, env=dict(os.environ, PYTHONPATH=REPO),
-                                stderr=subprocess.DEVNULL)
+        with open(os.path.join(self.directory, "%s-%s.log" % (kind, namespace)), "ab") as log:
+            return subprocess.Popen(["ip", "netns", "exec", namespace, sys.executable, "-m", "pcci", kind,
+                                     "--config", path], cwd=self.directory, env=dict(os.environ, PYTHONPATH=REPO),
+                                    stderr=log)
+
+    def service_logs(self, kind):
+        """{namespace: its log} of the services of this kind (warnings and worse, by default)."""
+        logs = {}
+        for name in [self.controller] + self.hosts:
+            path = os.path.join(self.directory, "%s-%s.log" % (kind, name))
+            if os.path.exists(path):
+                with open(path, errors="replace") as handle:
+                    logs[name] = handle.read()
+        return logs
 
     def restart_master(self, **overrides):
         """The master again, with these settings changed (the workers dial in again)."""
