@@ -16,8 +16,8 @@ answered with ``copy_from``; the worker pulls the bytes from that parent worker 
 (``relay_pull``), into the same partial file. When the pull stops early (the parent
 failed, stalled, refused, was killed), or the master asks again, or the link comes back,
 the worker sends ``copy_from`` from where its own file ends and the rest comes direct, as
-for any copy. The whole file's sha256 is checked here either way; one pulled whole that
-does not match is taken again from the master, from byte 0. A ``copy_begin`` with
+for any copy. The whole file's sha256 is checked here either way; a file that holds any
+bytes pulled from a relay and does not match is taken again from the master, from byte 0. A ``copy_begin`` with
 ``relayKey`` offers the file to this worker's relay listener (``relay_sources``) as it
 is written.
 """
@@ -57,6 +57,7 @@ class CopyStreams:
         self.started = {}               # job id -> wall ms at its copy_begin
         self.busy = set()               # job ids being opened or finished (in a thread)
         self.pulls = {}                 # job id -> the greenlet pulling it from a relay
+        self.relayed = set()            # job ids whose files hold bytes pulled from a relay
         self.link = None                # the master's link of the last message about copies
         self._context = None
 
@@ -117,6 +118,7 @@ class CopyStreams:
                 return False
         except OSError as exc:
             del self.streams[job]
+            self.relayed.discard(job)
             self._withdraw(job)
             stream.discard()
             self._ended(job, CopyRefused("writing %s failed: %s" % (stream.dest, exc.strerror or exc)), stream.dest)
@@ -151,6 +153,7 @@ class CopyStreams:
                 return False        # killed or refused meanwhile
             if offset + len(data) > stream.size:
                 raise FrameError("the relay sent more bytes than the file has")
+            self.relayed.add(job)
             return self._append(job, stream, offset, data)
 
         why = relay_pull.pull(relay, self.node, stream, write, self._context, self.stall_seconds)
@@ -162,13 +165,6 @@ class CopyStreams:
             self._direct(job)
             return
         del self.pulls[job]
-        if stream.hash.hexdigest() != stream.sha256:
-            log.warning("copy %s: the bytes pulled from %s do not have sha256 %s; taking the file again from the "
-                        "master", job, relay["parent"], stream.sha256)
-            self._withdraw(job)
-            stream.restart()
-            self._direct(job)
-            return
         self._finish(job)
 
     def _withdraw(self, job):
@@ -183,13 +179,25 @@ class CopyStreams:
         pull = self.pulls.pop(job, None)
         if pull is not None:
             pull.kill(block=False)
+        self.relayed.discard(job)
         self._withdraw(job)
         stream.discard()
         self.on_done(copy_killed(job, stream.offset, stream.size, self.started.pop(job, None), wall_ms()))
         return KillOutcome.SIGNALLED
 
     def _finish(self, job):
-        stream = self.streams.pop(job)
+        stream = self.streams[job]
+        if job in self.relayed:
+            self.relayed.discard(job)
+            if stream.hash.hexdigest() != stream.sha256:
+                # Some bytes came from a relay (the rest perhaps from the master): trust none.
+                log.warning("copy %s: the file, partly pulled from a relay, does not have sha256 %s; taking it "
+                            "again from the master", job, stream.sha256)
+                self._withdraw(job)
+                stream.restart()
+                self._direct(job)
+                return
+        del self.streams[job]
         self.busy.add(job)
         gevent.spawn(self._finish_in_thread, job, stream)
 
