@@ -29,7 +29,6 @@ from .. import relay_ticket, relay_wire
 from ..clock import wall_ms
 from ..framing import ConnectionClosed, FrameError
 from ..link import tune_socket
-from ..master.connection_limits import ConnectionLimits
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +57,9 @@ class RelayServer:
         self.sources = sources          # relay_sources.RelaySources
         self.node = node
         self.now_ms = now_ms
+        # The worker port's limits, pure; imported only by a worker that relays (it brings
+        # typing, ~1 MB, which a worker does not load otherwise: tests/test_worker_footprint.py).
+        from ..master.connection_limits import ConnectionLimits
         self.limits = ConnectionLimits(MAX_PRE_AUTH, MAX_PRE_AUTH_PER_ADDRESS, MAX_PRE_AUTH_PER_PREFIX,
                                        reserve=CHILD_RESERVE)
         self.serving = {}               # (job, child) -> its socket
