@@ -137,26 +137,61 @@ class Lab:
         self.env = dict(os.environ, HOME=home)
 
     # -- PCCI -----------------------------------------------------------------------------
-    def start_pcci(self):
+    def start_pcci(self, master_extra=None, worker_extra=None):
+        """A master on the controller and a worker on each host; ``master_extra`` and
+        ``worker_extra(number)`` add settings (bench/copies.py: relays)."""
         key = subprocess.run([sys.executable, "-m", "pcci", "keygen"], capture_output=True, text=True,
                              cwd=REPO, check=True).stdout.strip()
         self.api_port = 8080
-        services = [("master", self.controller, {
+        self.master_settings = dict({
             "cluster_key": key, "state_dir": os.path.join(self.directory, "master"), "api_host": "127.0.0.1",
             "api_port": self.api_port, "api_tokens": [TOKEN], "worker_host": CONTROLLER_ADDRESS,
-            "log_level": "warning"})]
+            "log_level": "warning"}, **(master_extra or {}))
+        services = [("master", self.controller, self.master_settings)]
         for number, name in enumerate(self.hosts, 1):
-            services.append(("worker", name, {
+            services.append(("worker", name, dict({
                 "cluster_key": key, "state_dir": os.path.join(self.directory, "w%d" % number),
-                "master_host": CONTROLLER_ADDRESS, "node_name": "n%d" % number, "log_level": "warning"}))
+                "master_host": CONTROLLER_ADDRESS, "node_name": "n%d" % number, "log_level": "warning"},
+                **(worker_extra(number) if worker_extra else {}))))
         for kind, namespace, settings in services:
-            path = os.path.join(self.directory, "%s-%s.yaml" % (kind, namespace))
-            with open(path, "w") as handle:
-                os.fchmod(handle.fileno(), 0o600)
-                json.dump(settings, handle)          # JSON is YAML
-            self.processes.append(subprocess.Popen(
-                ["ip", "netns", "exec", namespace, sys.executable, "-m", "pcci", kind, "--config", path],
-                cwd=self.directory, env=dict(os.environ, PYTHONPATH=REPO), stderr=subprocess.DEVNULL))
+            self.processes.append(self._start_service(kind, namespace, settings))
+        self.master = self.processes[-len(self.hosts) - 1]
+
+    def _start_service(self, kind, namespace, settings):
+        path = os.path.join(self.directory, "%s-%s.yaml" % (kind, namespace))
+        with open(path, "w") as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            json.dump(settings, handle)          # JSON is YAML
+        with open(os.path.join(self.directory, "%s-%s.log" % (kind, namespace)), "ab") as log:
+            return subprocess.Popen(["ip", "netns", "exec", namespace, sys.executable, "-m", "pcci", kind,
+                                     "--config", path], cwd=self.directory, env=dict(os.environ, PYTHONPATH=REPO),
+                                    stderr=log)
+
+    def service_logs(self, kind):
+        """{namespace: its log} of the services of this kind (warnings and worse, by default)."""
+        logs = {}
+        for name in [self.controller] + self.hosts:
+            path = os.path.join(self.directory, "%s-%s.log" % (kind, name))
+            if os.path.exists(path):
+                with open(path, errors="replace") as handle:
+                    logs[name] = handle.read()
+        return logs
+
+    def restart_master(self, **overrides):
+        """The master again, with these settings changed (the workers dial in again)."""
+        self.master.send_signal(signal.SIGTERM)
+        self.master.wait(30)
+        self.master_settings.update(overrides)
+        index = self.processes.index(self.master)
+        self.master = self.processes[index] = self._start_service("master", self.controller, self.master_settings)
+
+    def limit_controller(self, rate_mbit):
+        """The controller's link as a real one of ``rate_mbit`` each way (tc tbf on both ends
+        of its veth; the hosts' own links stay unlimited)."""
+        burst = max(64 * 1024, rate_mbit * 1000 * 1000 // 8 // 250 * 2)     # two ticks at HZ=250
+        for namespace, device in ((self.controller, "eth0"), (self.router, "c0")):
+            sh("ip", "netns", "exec", namespace, "tc", "qdisc", "replace", "dev", device, "root", "tbf",
+               "rate", "%dmbit" % rate_mbit, "burst", str(burst), "latency", "20ms")
 
     def close(self):
         for process in self.processes + ([self.delay] if self.delay else []):

@@ -165,6 +165,20 @@ def master_list(value):
     return parsed
 
 
+def optional_host_port(value):
+    """relay_listen: null (off) or 'HOST:PORT' ('[v6]:PORT'), the address a worker's relay
+    listener binds; port 0 takes any free port (the hello says which)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("expected HOST:PORT such as 0.0.0.0:7715, or null (off), got %r" % (value,))
+    host, colon, number = value.strip().rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if not colon or not host or " " in host or not number.isdigit() or int(number) > 65535:
+        raise ValueError("%r is not HOST:PORT such as 0.0.0.0:7715 (a port from 0 to 65535)" % (value,))
+    return host, int(number)
+
+
 def store_url(value):
     if value is None:
         return None
@@ -202,6 +216,7 @@ MASTER_KEYS = dict(_COMMON, **{
     "api_tls_key": (None, optional_text),
     "max_body_bytes": (1024 * 1024, positive_int),
     "max_copy_bytes": (8 * 1024 * 1024 * 1024, positive_int),
+    "copy_relay_fanout": (2, lambda v: _whole_number(v, 16)),
     "api_idle_timeout": (60.0, positive_duration),
     "api_head_timeout": (10.0, positive_duration),
     "api_plain_http": (False, lambda v: _boolean(v)),
@@ -268,6 +283,7 @@ WORKER_KEYS = dict(_COMMON, **{
     "labels": ({}, labels),
     "allowed_users": ([], user_names),
     "default_user": (None, optional_user_name),
+    "relay_listen": (None, optional_host_port),
 })
 
 

@@ -27,21 +27,23 @@ MAX_NODE_NAME_CHARS = 255
 
 
 # Who a worker said it is, once it has proved the key: its name, features (a frozenset),
-# labels, users and instance (its process, protocol.instance; None from an older worker).
+# labels, users and instance (its process, protocol.instance; None from an older worker),
+# and its relay listener ({port, fingerprint}, protocol.relay_endpoint; None: it serves none).
 # A namedtuple, not typing's: typing costs a worker 1 MB of memory for nothing at run time.
-Hello = collections.namedtuple("Hello", "name features labels users instance")
+Hello = collections.namedtuple("Hello", "name features labels users instance relay", defaults=(None,))
 
 
 def worker_side(link, key: str, node: str, timeout: float, cert_fingerprint: str, labels=None, users=None,
-                instance: "str | None" = None) -> dict:
+                instance: "str | None" = None, relay=None) -> dict:
     """The worker's half: the master's welcome, or HandshakeRefused. ``cert_fingerprint`` is
     that of the certificate this link's TLS session presented ("" in plaintext); ``instance``
-    names this worker process (protocol.instance). bench/swarm.py uses it too, so simulated
+    names this worker process (protocol.instance); ``relay`` its relay listener ({port,
+    fingerprint}) if it serves relayed copies. bench/swarm.py uses it too, so simulated
     workers speak exactly this protocol."""
     nonce = auth.new_nonce()
     link.send_now({"type": protocol.HELLO, "node": node, "nonce": nonce, "version": protocol.VERSION,
                    "features": list(protocol.FEATURES), "labels": labels or {}, "users": users or [],
-                   **({"instance": instance} if instance else {})})
+                   **({"instance": instance} if instance else {}), **({"relay": relay} if relay else {})})
     challenge = link.receive(timeout)
     if challenge.get("type") == protocol.ERROR:
         raise refused_by(challenge)
@@ -100,7 +102,7 @@ def master_side(link, key: str, timeout: float, cert_fingerprint: str):
                                "master's, and is nothing between them presenting another certificate?" % name)
     return (auth.master_proof(key, hello["nonce"], nonce, name, cert_fingerprint),
             Hello(name, frozenset(protocol.features(hello)), labels, protocol.user_names(hello),
-                  protocol.instance(hello)))
+                  protocol.instance(hello), protocol.relay_endpoint(hello)))
 
 
 def welcome(proof: str, heartbeat_timeout: float) -> dict:

@@ -85,7 +85,12 @@ BLOB_FRAMES = "blobs"
 # COPY_CHUNK's and FETCH_CHUNK's ``data`` as a raw blob (framing.RAW_BLOB), not base64 in
 # JSON: a third fewer bytes and no encoding on either side. Either side takes both kinds.
 RAW_CHUNKS = "raw_chunks"
-FEATURES = (LIVE_OUTPUT, FILE_COPY, JOB_STDIN, FILE_STREAM, FILE_FETCH, BLOB_FRAMES, RAW_CHUNKS)
+# COPY_BEGIN's ``relayKey``/``relayChildren`` (pass the file on to children) and
+# ``relayFrom`` (pull it from a parent, falling back to COPY_FROM): a copy relayed through
+# workers (pcci.master.relay_plan). A worker that serves relays says where in its hello
+# (``relay``: {port, fingerprint}); one that names only the feature can be a leaf.
+RELAY = "relay"
+FEATURES = (LIVE_OUTPUT, FILE_COPY, JOB_STDIN, FILE_STREAM, FILE_FETCH, BLOB_FRAMES, RAW_CHUNKS, RELAY)
 STREAMS = ("stdout", "stderr")
 
 # A job's standard input (POST /job ``stdin``, RUN's ``stdin``), in bytes: it travels in the
@@ -153,7 +158,10 @@ def error(code, message, leader=None):
 
 COPY_FIELDS = dict(job=str, dest=str, content=str, mode=(int, _NONE), owner=(str, _NONE))
 COPY_BEGIN_FIELDS = dict(job=str, dest=str, bytes=int, sha256=str, mode=(int, _NONE), owner=(str, _NONE),
-                         unpack=(str, _NONE))
+                         unpack=(str, _NONE), relayKey=(str, _NONE), relayChildren=(list, _NONE),
+                         relayFrom=(dict, _NONE))
+# copy_begin's ``relayFrom``: where a child pulls the file, and its ticket (pcci.relay_ticket).
+RELAY_FROM_FIELDS = dict(host=str, port=int, fingerprint=str, job=str, parent=str, expires=int, ticket=str)
 UNPACK_KINDS = ("tar",)         # copy_begin's ``unpack``: the file is a tar of a tree, unpacked beneath dest
 RUN_FIELDS = dict(job=str, cmd=str, timeout=(int, float, _NONE), env=(dict, _NONE), cwd=(str, _NONE),
                   user=(str, _NONE), stdin=(str, _NONE))
@@ -251,6 +259,25 @@ def features(message):
     """The optional abilities a hello or welcome names that this side has too."""
     named = message.get("features")
     return frozenset(name for name in named if name in FEATURES) if isinstance(named, list) else frozenset()
+
+
+def relay_endpoint(hello):
+    """The relay listener a hello names ({port, fingerprint}), or None: it serves no relays."""
+    relay = hello.get("relay")
+    if not isinstance(relay, dict):
+        return None
+    port, fingerprint = relay.get("port"), relay.get("fingerprint")
+    if type(port) is not int or not 0 < port < 65536 or not isinstance(fingerprint, str) or len(fingerprint) > 100:
+        return None
+    return {"port": port, "fingerprint": fingerprint}
+
+
+def relay_from(message):
+    """A copy_begin's ``relayFrom``, its fields checked, or None (ProtocolError if malformed)."""
+    relay = message.get("relayFrom")
+    if relay is None:
+        return None
+    return require(dict(relay, type=COPY_BEGIN), COPY_BEGIN, **RELAY_FROM_FIELDS)
 
 
 def user_names(hello):

@@ -245,8 +245,9 @@ class Cluster(MasterCalls):
         except (OSError, ValueError):         # not up yet, or something else answers there
             return False
 
-    def start_worker(self, name, wait=True, module="pcci", **overrides):
-        """A worker process; ``module`` other than pcci is one of tests/ that runs it (faulty_worker)."""
+    def start_worker(self, name, wait=True, module="pcci", prefix=(), python_path=(), **overrides):
+        """A worker process; ``module`` other than pcci is one of tests/ that runs it (faulty_worker);
+        ``prefix`` goes before its command (Service.prefix), ``python_path`` ahead of the repository."""
         settings = {"cluster_key": KEY, "state_dir": os.path.join(self.base, "worker-%s" % name),
                     "master_host": "127.0.0.1", "master_port": self.worker_port, "node_name": name,
                     "heartbeat_interval": "0.5s", "link_timeout": "3s", "reconnect_min": "0.1s",
@@ -255,6 +256,8 @@ class Cluster(MasterCalls):
         worker = Service("worker", os.path.join(self.base, "worker-%s" % name), settings)
         if module != "pcci":
             worker.module, worker.python_path = module, [os.path.join(REPO, "tests")]
+        worker.prefix = list(prefix)
+        worker.python_path = worker.python_path + list(python_path)
         worker.start()
         self.workers[name] = worker
         if wait:

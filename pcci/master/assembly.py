@@ -92,7 +92,7 @@ def build_active(cfg, key: str, tokens: list, store, clock: Callable[[], int], s
                         metrics, caps=Caps(cfg.notify_max_unsent_per_token, cfg.notify_max_unsent),
                         tls_ca=cfg.notify_tls_ca)
     pools = PoolService(core, store, registry, persister, clock, feeds, events, metrics, notifier,
-                        on_ended=runs.pools_ended)
+                        on_ended=runs.pools_ended, relay_fanout=cfg.copy_relay_fanout)
     pools.restore()
     notifier.load()
     scheduler = Scheduler(store, pools, runs, clock, cfg, largest_copy(cfg), notify_allow, lambda: edge.tokens)

@@ -19,6 +19,7 @@ from ..framing import encoder_varying
 from ..states import KillOutcome
 from .persister import Unsavable
 from .pool_core import dispatch_fields
+from .relay_plan import copy_fields
 from .pool_history import StoreHistory, unknown_pool
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ ACK_PAUSE_SECONDS = 0.0002
 
 class PoolService:
     def __init__(self, core, store, registry, persister, clock, feeds, events, metrics=None, notifier=None,
-                 on_ended=None):
+                 on_ended=None, relay_fanout=0):
         self.core = core
         self.store = store
         self.registry = registry
@@ -51,6 +52,7 @@ class PoolService:
         self.notifier = notifier    # notifier.Notifier: pools' notifications, from submit to their end
         self.history = StoreHistory(store)     # pools that have left memory
         self.on_ended = on_ended    # (pools) -> None: ended pools, once saved (schedule_runs.ScheduleRuns)
+        self.relay_fanout = relay_fanout    # a streamed copy's tree (relay_plan): children per relay, 0 off
         self._done_events = {}
         self._acks = collections.deque()        # (worker, ack) whose results have committed
         self._ack_sender = None
@@ -73,7 +75,9 @@ class PoolService:
         self.persister.mark_many([pool], effects.save_jobs, on_unsavable=self._unsavable)
         committed = self.persister.committed(pool.pool_id)
         gevent.sleep(0)         # the persister hands the pool to the store's thread ...
-        frames = run_frames(pool, effects.dispatch)     # ... and the frames are encoded meanwhile
+        relayed = copy_fields(pool, effects.dispatch, self.registry.connected_session, self.relay_fanout,
+                              self.clock())
+        frames = run_frames(pool, effects.dispatch, relayed)     # ... and the frames are encoded meanwhile
         try:
             committed.get(timeout=SUBMIT_SAVE_SECONDS)
         except Unsavable as exc:
@@ -287,9 +291,13 @@ class PoolService:
         return {name: KillOutcome(outcome).value for name, outcome in outcomes.items()}
 
 
-def run_frames(pool, dispatch):
+def run_frames(pool, dispatch, relayed=None):
     """(worker, encoded run frame) for each (worker, job id) to dispatch: a list, encoded
-    now, if they fit in EARLY_FRAME_BYTES; else made one at a time as they are sent."""
+    now, if they fit in EARLY_FRAME_BYTES; else made one at a time as they are sent.
+    ``relayed``: {worker: fields of its own} (a relayed copy's, relay_plan.copy_fields)."""
+    if relayed:
+        common = dispatch_fields(pool)
+        return [(worker, dict(common, job=job_id, **relayed.get(worker, {}))) for worker, job_id in dispatch]
     encode = encoder_varying(dispatch_fields(pool), "job")
     if dispatch and len(encode(dispatch[0][1])) * len(dispatch) > EARLY_FRAME_BYTES:
         return ((worker, encode(job_id)) for worker, job_id in dispatch)

@@ -28,10 +28,11 @@ class SessionEnded(Exception):
 
 class WorkerSession:
     # One for each connected worker: no __dict__.
-    __slots__ = ("link", "name", "instance", "labels", "users", "address", "features", "live_output", "ready",
+    __slots__ = ("link", "name", "instance", "labels", "users", "address", "features", "relay", "live_output", "ready",
                  "complaints", "_kill_replies", "_pong")
 
-    def __init__(self, link, name, address, features=frozenset(), labels=None, users=None, instance=None):
+    def __init__(self, link, name, address, features=frozenset(), labels=None, users=None, instance=None,
+                 relay=None):
         self.link = link
         self.name = name
         self.instance = instance    # the worker process (protocol.instance), None from an older worker
@@ -39,6 +40,7 @@ class WorkerSession:
         self.users = users or []      # the users its jobs may run as (its own first)
         self.address = address
         self.features = frozenset(features)
+        self.relay = relay          # its relay listener {port, fingerprint} (protocol.relay_endpoint), or None
         self.live_output = protocol.LIVE_OUTPUT in features   # it sends output while jobs run
         self.ready = False          # dispatch only after the worker's sync
         self.complaints = worker_stats.Complaints()     # when its malformed stats are logged
@@ -103,7 +105,7 @@ class ActiveWorkers:
         """The session of an authenticated worker (``hello`` is what its handshake said), until
         its link closes; ``welcome`` is the frame that tells it it is in."""
         session = WorkerSession(link, hello.name, address, hello.features, hello.labels, hello.users,
-                                hello.instance)
+                                hello.instance, hello.relay)
         if self.copies is not None:
             # A copy holds back while the link has a frame queued: it goes on as the link drains.
             link.on_drained = lambda: self.copies.drained(session)

@@ -51,8 +51,10 @@ def open_tcp(host, port, timeout):
 
 
 class MasterLink:
-    def __init__(self, settings, key, node, runner, outbox, live_channel=None, copies=None, fetches=None):
+    def __init__(self, settings, key, node, runner, outbox, live_channel=None, copies=None, fetches=None,
+                 relay=None):
         self.config = settings
+        self.relay = relay              # the relay listener's {port, fingerprint}, said in the hello
         self.copies = copies            # copy_streams.CopyStreams: files sent in chunks
         self.fetches = fetches          # fetch_streams.FetchStreams: files read here for the master
         self.key = key
@@ -159,7 +161,8 @@ class MasterLink:
         try:
             try:
                 welcome = handshake.worker_side(link, self.key, self.node, self.config.link_timeout,
-                                                cert_fingerprint, self.labels, self.runner.users.offered(), self.instance)
+                                                cert_fingerprint, self.labels, self.runner.users.offered(), self.instance,
+                                                self.relay)
             except ConnectionClosed as exc:
                 if self.config.master_tls:
                     raise

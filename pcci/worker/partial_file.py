@@ -91,6 +91,13 @@ class PartialFile:
         self.hash.update(data)
         return True
 
+    def restart(self):
+        """Empty the file, to take it again from byte 0 (bytes pulled from a relay that did
+        not add up to the sha256)."""
+        os.ftruncate(self.fd, 0)
+        self.offset = 0
+        self.hash = hashlib.sha256()
+
     @property
     def complete(self):
         return self.offset == self.size

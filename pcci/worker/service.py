@@ -8,7 +8,7 @@ import gevent
 from gevent.event import Event
 
 from .. import config as config_module
-from .. import secret_files, service_manager
+from .. import secret_files, service_manager, tls
 from ..open_files import raise_open_file_limit
 from ..clock import monotonic
 from ..errors import CannotStart, ConfigError
@@ -19,6 +19,8 @@ from .job_user import JobUsers
 from .live_output import LiveChannel
 from .master_link import MasterLink
 from .outbox import Outbox
+from .relay_server import RelayServer
+from .relay_sources import RelaySources
 from .runner import Runner
 from .spool import Spool
 
@@ -77,8 +79,10 @@ def run(cfg, make_runner=Runner):
                     "another user will fail (enable the root-jobs drop-in, docs/security.md)", users.running_as)
     runner = make_runner(cfg.shell, cfg.output_cap_bytes, cfg.kill_grace, outbox.deliver, worker_id,
                     cfg.max_jobs, job_cgroups, live_channel, users)
-    link = MasterLink(cfg, key, node, runner, outbox, live_channel, CopyStreams(outbox.deliver),
-                      FetchStreams(outbox.deliver))
+    relay_server = start_relay(cfg, node)
+    copies = CopyStreams(outbox.deliver, node=node, relays=relay_server.sources if relay_server else None)
+    link = MasterLink(cfg, key, node, runner, outbox, live_channel, copies, FetchStreams(outbox.deliver),
+                      relay_server.endpoint() if relay_server else None)
 
     stopping = Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -97,8 +101,26 @@ def run(cfg, make_runner=Runner):
     runner.kill_all(wait_seconds=cfg.kill_grace + 2)
     _wait_for_acks(outbox)
     dialer.kill()
+    if relay_server is not None:
+        relay_server.close()
     log.info("worker %s stopped", node)
     return 0
+
+
+def start_relay(cfg, node):
+    """The relay listener (``relay_listen``), with this worker's own self-made certificate
+    in its state directory; None when it is off (the default)."""
+    if cfg.relay_listen is None:
+        return None
+    cert = os.path.join(cfg.state_dir, "relay-tls", "relay.crt")
+    key = os.path.join(cfg.state_dir, "relay-tls", "relay.key")
+    tls.ensure_certificate(cert, key, "pcci-relay-%s" % node)
+    server = RelayServer(cfg.relay_listen, tls.server_context(cert, key), tls.file_fingerprint(cert),
+                         RelaySources(), node)
+    try:
+        return server.start()
+    except OSError as exc:
+        raise CannotStart("relay_listen %s:%d: cannot listen there: %s" % (cfg.relay_listen + (exc.strerror or exc,)))
 
 
 def reload_labels(config_path, link):

@@ -1,0 +1,65 @@
+"""Which workers of a streamed copy pull it from another worker (pure): a tree.
+
+The master feeds the tree's roots over their links, as for any copy; every other worker
+of the copy pulls the bytes from its parent, a worker that passes each piece on as soon
+as it has written it (pcci.worker.relay_server). A worker can be a parent if it
+advertised a relay endpoint (``relay_listen``) and named the ``relay`` feature; one that
+named only the feature can be a leaf. Parents come first, in the pool's order, so the
+tree is as shallow as the fan-out allows: with fan-out k, node i (i >= k) hangs under
+node (i - k) // k. A worker that no parent can take is fed by the master, as before.
+"""
+
+from .. import protocol, relay_ticket
+
+# A tree is worth it only from this many targets: below, the master feeds them all.
+MIN_TREE_WORKERS = 3
+
+
+def parents(order, can_serve, can_pull, fanout):
+    """{child: parent} for the workers in ``order`` (names), or {} when no tree is made."""
+    if fanout < 1:
+        return {}
+    servers = [name for name in order if name in can_serve]
+    pullers = [name for name in order if name in can_pull and name not in can_serve]
+    nodes = servers + pullers
+    if len(nodes) < max(MIN_TREE_WORKERS, fanout + 1):
+        return {}
+    plan = {}
+    for index in range(fanout, len(nodes)):
+        parent = (index - fanout) // fanout
+        if parent < len(servers):
+            plan[nodes[index]] = servers[parent]
+    return plan
+
+
+def copy_fields(pool, dispatch, sessions, fanout, now_ms):
+    """{worker: extra copy_begin fields} for a streamed copy's dispatch [(worker, job id)]:
+    ``relayKey`` to a parent, ``relayFrom`` to a child; {} for any other pool."""
+    if pool.copy is None or pool.copy.blob is None or pool.copy.fetch or fanout < 1:
+        return {}
+    can_serve, can_pull = set(), set()
+    for worker, _ in dispatch:
+        session = sessions(worker)
+        if session is None or protocol.RELAY not in session.features:
+            continue
+        can_pull.add(worker)
+        if session.relay is not None:
+            can_serve.add(worker)
+    plan = parents([worker for worker, _ in dispatch], can_serve, can_pull, fanout)
+    if not plan:
+        return {}
+    job_of = dict(dispatch)
+    keys = {parent: relay_ticket.new_key() for parent in set(plan.values())}
+    expires = now_ms + relay_ticket.TICKET_SECONDS * 1000
+    # An inner node is a child and a parent: it gets both. ``relayChildren`` are the
+    # addresses its children dial from, which its listener keeps room for (pre-auth limits).
+    fields = {parent: {"relayKey": key,
+                       "relayChildren": sorted({sessions(child).address for child, of in plan.items() if of == parent})}
+              for parent, key in keys.items()}
+    for child, parent in plan.items():
+        endpoint = sessions(parent).relay
+        fields.setdefault(child, {})["relayFrom"] = {
+            "host": sessions(parent).address, "port": endpoint["port"], "fingerprint": endpoint["fingerprint"],
+            "job": job_of[parent], "parent": parent, "expires": expires,
+            "ticket": relay_ticket.make(keys[parent], job_of[parent], pool.copy.sha256, child, expires)}
+    return fields

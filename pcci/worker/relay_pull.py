@@ -1,0 +1,72 @@
+"""A child's side of a relayed copy: pull the file's bytes from the parent the master named
+(``relayFrom`` in ``copy_begin``), pinning that parent's certificate, into this copy's own
+partial file.
+
+``pull`` returns None when the file is whole (or the copy is no longer wanted here), or
+why it stopped early: the parent refused, closed, failed its certificate check, or sent
+nothing for ``STALL_SECONDS``. The caller then asks the master for the rest from where
+this worker's own file ends (``copy_from``): the direct path, which is always there.
+"""
+
+import logging
+import ssl
+
+import gevent
+
+from .. import relay_wire, tls
+from ..framing import ConnectionClosed, FrameError
+from ..link import tune_socket
+from .master_link import open_tcp
+
+log = logging.getLogger(__name__)
+
+CONNECT_SECONDS = 5.0
+STALL_SECONDS = 15.0
+RECEIVE_BYTES = 256 * 1024
+
+
+def client_context():
+    """No CA: the child pins the parent's self-made certificate by the fingerprint the
+    master gave it, over the master's authenticated link."""
+    from gevent import ssl as gevent_ssl
+    context = gevent_ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def pull(relay, child, stream, write, context, stall_seconds=STALL_SECONDS):
+    """Bytes from the parent into ``write(offset, data)`` (False: the copy is gone here,
+    stop quietly) until ``stream`` is whole; None when done, else why it stopped."""
+    sock = None
+    try:
+        with gevent.Timeout(CONNECT_SECONDS + stall_seconds):
+            sock = open_tcp(relay["host"], relay["port"], timeout=CONNECT_SECONDS)
+            tune_socket(sock)
+            sock = context.wrap_socket(sock)
+            seen = tls.peer_fingerprint(sock)
+            if seen != relay["fingerprint"]:
+                return "the relay presented certificate %s, not %s as the master said" % (seen, relay["fingerprint"])
+            sock.sendall(relay_wire.pull(relay["job"], child, stream.sha256, relay["expires"], relay["ticket"],
+                                         stream.offset))
+            answer = relay_wire.read_message(sock)
+        if answer.get("type") != relay_wire.OK:
+            return "the relay refused: %s: %s" % (str(answer.get("code"))[:40], str(answer.get("message"))[:300])
+        if answer.get("bytes") != stream.size:
+            return "the relay serves %r bytes, not %d" % (answer.get("bytes"), stream.size)
+        sock.settimeout(stall_seconds)
+        while not stream.complete:
+            data = sock.recv(RECEIVE_BYTES)
+            if not data:
+                return "the relay closed the connection at byte %d of %d" % (stream.offset, stream.size)
+            if not write(stream.offset, data):
+                return None
+        return None
+    except gevent.Timeout:
+        return "the relay did not answer within %d s" % (CONNECT_SECONDS + stall_seconds)
+    except (OSError, FrameError, ConnectionClosed) as exc:     # socket.timeout is an OSError
+        return "relay connection: %s" % (exc,)
+    finally:
+        if sock is not None:
+            sock.close()

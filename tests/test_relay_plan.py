@@ -1,0 +1,35 @@
+"""The tree a relayed copy goes through (pure): who pulls from whom."""
+
+from pcci.master.relay_plan import parents
+
+
+def depth(plan, node):
+    steps = 0
+    while node in plan:
+        node, steps = plan[node], steps + 1
+    return steps
+
+
+def test_twenty_workers_at_fan_out_two_are_four_levels_below_the_master_feeding_two():
+    names = ["n%d" % n for n in range(1, 21)]
+    plan = parents(names, set(names), set(names), 2)
+    roots = [name for name in names if name not in plan]
+    assert roots == ["n1", "n2"]
+    assert max(list(plan.values()).count(parent) for parent in set(plan.values())) == 2
+    assert max(depth(plan, name) for name in names) == 3       # master -> roots -> ... : 4 hops
+
+
+def test_workers_without_a_listener_are_leaves_and_those_no_parent_can_take_come_from_the_master():
+    names = ["a", "b", "c", "d", "e", "f", "g"]
+    serving = {"a", "b"}
+    plan = parents(names, serving, set(names), 2)
+    assert set(plan.values()) <= serving
+    # a and b are roots (fed by the master); each can take two: c, d under a; e, f under b.
+    assert plan == {"c": "a", "d": "a", "e": "b", "f": "b"}
+    assert "g" not in plan
+
+
+def test_no_tree_for_few_workers_fan_out_zero_or_workers_that_cannot_relay():
+    assert parents(["a", "b"], {"a", "b"}, {"a", "b"}, 1) == {}
+    assert parents(["a", "b", "c"], {"a", "b", "c"}, {"a", "b", "c"}, 0) == {}
+    assert parents(["a", "b", "c", "old"], {"a"}, {"a", "b", "c"}, 1) == {"b": "a"}
