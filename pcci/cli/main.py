@@ -503,8 +503,8 @@ def env_pair(text):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.command_name in ("master", "worker"):
-        from . import services
-        return services.run(args.command_name, args.config)
+        from .service_run import run
+        return run(args.command_name, args.config)
     if args.command_name == "run":
         if args.command and args.command[0] == "--":
             args.command = args.command[1:]
