@@ -1,0 +1,95 @@
+"""A worker's messages, read on a greenlet that exists only while there is something to read.
+
+A greenlet parked in a read keeps its saved C stack: about 9 KB a connection in gevent
+22.10 and 26.9 (docs/performance.md, "The master's memory per idle worker"), 90 MB at
+10,000 idle workers. So an idle link is watched by a libev io watcher and a timer
+instead (about 0.3 KB): when the socket turns readable a greenlet is started that reads
+and handles every message that can be had without waiting, then ends and the watcher
+starts again. A handler may still block (the greenlet then waits as before).
+
+Dead peers are found as before: a link silent for ``silence_timeout`` (bytes received,
+not messages: a large frame arriving slowly is not silence) ends with ConnectionClosed,
+checked by one timer per link that is re-armed lazily (once per timeout, not per read).
+A link closed by the master (``Link.close``, from any greenlet) ends its reader too.
+
+The reader calls its ``owner`` (shared by every session: no closure per connection):
+``owner.received(session, message)`` for each message, and ``owner.ended(session, exc)``
+once, on a greenlet of its own, with what ended it.
+"""
+
+import gevent
+
+from ..framing import ConnectionClosed
+
+
+class SessionReader:
+    # One for each connected worker: no __dict__.
+    __slots__ = ("link", "session", "owner", "timeout", "_loop", "_watcher", "_timer", "_heard", "_reading", "_done")
+
+    def __init__(self, link, session, owner, silence_timeout):
+        self.link = link
+        self.session = session
+        self.owner = owner
+        self.timeout = silence_timeout
+        self._loop = gevent.get_hub().loop
+        self._watcher = self._timer = None
+        self._heard = 0.0
+        self._reading = False
+        self._done = False
+
+    def start(self):
+        """Handle what the link already holds, then watch it."""
+        self.link.on_closed = self._closed
+        self._heard = self._loop.now()
+        self._watcher = self._loop.io(self.link.sock.fileno(), 1)
+        self._arm_timer(self.timeout)
+        self._readable()        # the handshake's reads may have taken more than its own frames
+
+    def _readable(self):
+        self._watcher.stop()
+        self._reading = True
+        gevent.spawn_raw(self._read)
+
+    def _read(self):
+        try:
+            self._heard = self._loop.now()
+            while not self._done:
+                message = self.link.receive_ready()
+                if message is None:
+                    break
+                self.owner.received(self.session, message)     # may block
+        except BaseException as exc:    # noqa: B902 -- every end, a bug's too, must release the session
+            self._end(exc)
+        finally:
+            self._reading = False
+        if not self._done:
+            self._watcher.start(self._readable)
+
+    def _arm_timer(self, seconds):
+        if self._timer is not None:
+            self._timer.close()
+        self._timer = self._loop.timer(seconds)
+        self._timer.start(self._check_silence)
+
+    def _check_silence(self):
+        if self._done:
+            return
+        silent = self._loop.now() - self._heard
+        if self._reading or silent < self.timeout:      # a busy reader is not silent
+            self._arm_timer(self.timeout if self._reading else self.timeout - silent)
+            return
+        self._end(ConnectionClosed("nothing received for %ss" % self.timeout))
+
+    def _closed(self):
+        """The link was closed (by the master, or a failed write): end on a greenlet of its own."""
+        self._end(ConnectionClosed("closed by the master"))
+
+    def _end(self, exc):
+        if self._done:
+            return
+        self._done = True
+        self._watcher.stop()
+        self._watcher.close()
+        self._timer.close()
+        self.link.on_closed = None
+        gevent.spawn_raw(self.owner.ended, self.session, exc)
