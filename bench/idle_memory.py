@@ -40,7 +40,7 @@ def measure(count, pin=False):
             swarm = subprocess.Popen((["taskset", "-c", "1"] if pin else [])
                                      + [sys.executable, os.path.join(HERE, "swarm.py"), "--port", str(cluster.worker_port),
                                         "--key", KEY, "--count", str(count)])
-            wait_until(lambda: online_count(cluster) == count, timeout=600, interval=0.5, what="swarm online")
+            wait_until(lambda: online_count(cluster) == count, timeout=1800, interval=0.5, what="swarm online")
             connect_s = time.perf_counter() - started
             connect_cpu_s = cpu_seconds(pid) - cpu_before
             connected_kb = rss_kb(pid)
