@@ -12,14 +12,36 @@ not messages: a large frame arriving slowly is not silence) ends with Connection
 checked by one timer per link that is re-armed lazily (once per timeout, not per read).
 A link closed by the master (``Link.close``, from any greenlet) ends its reader too.
 
+The greenlets that read are reused (``_reader_loop``): starting one costs about 20 µs
+(each new greenlet gets its own frame stack under Python 3.11), waking a parked one 2-3
+µs, and at 10,000 workers that is a fan-out's 10,000 results and 2,000 heartbeats a
+second. Up to ``SPARE_READERS`` wait parked between bursts; more are started only while
+handlers block.
+
 The reader calls its ``owner`` (shared by every session: no closure per connection):
 ``owner.received(session, message)`` for each message, and ``owner.ended(session, exc)``
 once, on a greenlet of its own, with what ended it.
 """
 
 import gevent
+from greenlet import getcurrent
 
 from ..framing import ConnectionClosed
+
+# Parked reader greenlets kept for the next burst (about 9 KB each).
+SPARE_READERS = 32
+_spare = []
+
+
+def _reader_loop(reader):
+    """Reads for one SessionReader after another, parking between them while few are spare."""
+    hub = gevent.get_hub()
+    while True:
+        reader._read()
+        if len(_spare) >= SPARE_READERS:
+            return
+        _spare.append(getcurrent())
+        reader = hub.switch()       # handed the next reader by _readable
 
 
 class SessionReader:
@@ -48,7 +70,10 @@ class SessionReader:
     def _readable(self):
         self._watcher.stop()
         self._reading = True
-        gevent.spawn_raw(self._read)
+        if _spare:
+            self._loop.run_callback(_spare.pop().switch, self)
+        else:
+            gevent.spawn_raw(_reader_loop, self)
 
     def _read(self):
         try:
