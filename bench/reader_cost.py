@@ -5,7 +5,8 @@ server's side is counted here). Printed per connection, from RSS after a malloc_
 from glibc's count of bytes in use: the server's TLS state after the handshake (the
 link's context: TLS 1.3, no tickets), then what waiting for the next message costs when
 that is a greenlet parked in ``recv`` (gevent.spawn, or spawn_raw), or a libev io watcher
-and a timer (master/session_reader.py). Run it under each gevent to compare.
+and a timer (master/session_reader.py). Then the CPU side: starting a new greenlet for
+each burst of reading against waking a parked one. Run it under each gevent to compare.
 
     python3 bench/reader_cost.py [N]        (default 2000)
 """
@@ -116,5 +117,36 @@ def main(count):
             os.waitpid(child, 0)
 
 
+def switch_costs(rounds=100000):
+    """µs to start a greenlet for a burst, and to wake a parked one (as the reused readers are)."""
+    def burst():
+        return len("x")
+    started = time.perf_counter()
+    for n in range(rounds):
+        gevent.spawn_raw(burst)
+        if n % 1000 == 999:
+            gevent.sleep(0)
+    gevent.sleep(0)
+    spawned = (time.perf_counter() - started) / rounds * 1e6
+    hub, woken = gevent.get_hub(), [0]
+
+    def parked_reader():
+        while woken[0] < rounds:
+            hub.switch()
+            burst()
+            woken[0] += 1
+    reader = gevent.spawn_raw(parked_reader)
+    gevent.sleep(0)
+    started = time.perf_counter()
+    for n in range(rounds):
+        hub.loop.run_callback(reader.switch)
+        if n % 1000 == 999:
+            gevent.sleep(0)
+    gevent.sleep(0)
+    print("  a new greenlet per burst %.1f µs; waking a parked one %.1f µs"
+          % (spawned, (time.perf_counter() - started) / rounds * 1e6))
+
+
 if __name__ == "__main__":
     main(int(sys.argv[1]) if len(sys.argv) > 1 else 2000)
+    switch_costs()
