@@ -1,11 +1,11 @@
-"""A worker's messages, read on a greenlet that exists only while there is something to read.
+"""A worker's messages, read by a greenlet only while there is something to read.
 
-A greenlet parked in a read keeps its saved C stack: about 9 KB a connection in gevent
-22.10 and 26.9 (docs/performance.md, "The master's memory per idle worker"), 90 MB at
-10,000 idle workers. So an idle link is watched by a libev io watcher and a timer
-instead (about 0.3 KB): when the socket turns readable a greenlet is started that reads
-and handles every message that can be had without waiting, then ends and the watcher
-starts again. A handler may still block (the greenlet then waits as before).
+A greenlet parked in a read keeps its saved C stack and its frame stack: about 9 KB a
+connection in gevent 22.10 and 26.9 (docs/performance.md, "The master's memory per idle
+worker"), 90 MB at 10,000 idle workers. So an idle link is watched by a libev io watcher
+and a timer instead (under 0.3 KB): when the socket turns readable a reader greenlet is
+handed the link, reads and handles every message that can be had without waiting, and
+the watcher starts again. A handler may still block (its greenlet then waits as before).
 
 Dead peers are found as before: a link silent for ``silence_timeout`` (bytes received,
 not messages: a large frame arriving slowly is not silence) ends with ConnectionClosed,
