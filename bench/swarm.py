@@ -8,7 +8,9 @@ master, not process creation, is what gets measured. Used by bench/scale.py.
     python3 bench/swarm.py --port 7070 --key KEY --count 1000 [--prefix sim] [--plaintext] [--full-stats]
 
 Each simulated worker dials from its own loopback address (127.1.x.y), as real workers
-come from their own hosts.
+come from their own hosts, and waits between dials as the worker does
+(``pcci.worker.backoff``, the default reconnect_min and reconnect_max), so the time to
+reconnect after a master restart is the workers' policy plus the handshakes.
 """
 
 import argparse
@@ -28,6 +30,9 @@ from pcci.framing import ConnectionClosed, FrameError  # noqa: E402
 from pcci.link import Link  # noqa: E402
 from pcci.protocol import HandshakeRefused  # noqa: E402
 from pcci.handshake import worker_side as handshake  # noqa: E402
+from pcci.config import WORKER_KEYS  # noqa: E402
+from pcci.worker.backoff import MasterRotation  # noqa: E402
+from pcci.worker.master_link import STABLE_SESSION_SECONDS  # noqa: E402
 
 
 def source_address(number):
@@ -43,15 +48,16 @@ class SimulatedWorker:
         self.connected = Event()
 
     def run(self):
-        attempt = 0
+        rotation = MasterRotation([("127.0.0.1", self.swarm.port)], WORKER_KEYS["reconnect_min"][0],
+                                  WORKER_KEYS["reconnect_max"][0])
         while True:
+            started = time.monotonic()
             try:
                 self.session()
             except (ConnectionClosed, OSError, FrameError, HandshakeRefused):
                 pass
             self.connected.clear()
-            attempt += 1
-            gevent.sleep(random.random() * min(5.0, 0.2 * 2 ** min(attempt, 5)))
+            gevent.sleep(rotation.after(time.monotonic() - started > STABLE_SESSION_SECONDS, random.random()))
 
     def session(self):
         # A bare socket, not create_connection: no name lookup on gevent's resolver threads.

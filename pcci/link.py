@@ -7,12 +7,12 @@ Sends from many greenlets are queued and written in order by one writer greenlet
 time, so frames never interleave, and a burst of frames leaves in one sendall.
 """
 
-import collections
 import logging
 import socket
 import ssl
 
 import gevent
+import gevent.socket
 
 from . import framing
 
@@ -53,13 +53,18 @@ class Link:
         # ``decoder``: a FrameDecoder of the caller's (the master's spills large results).
         self.decoder = decoder or framing.FrameDecoder(max_frame_bytes)
         self.closed = False
-        self._pending = collections.deque()
+        # Decoded messages not yet taken, oldest last (pop() takes it): a list, not a
+        # deque, which costs 0.7 KB even when empty (the master holds one per worker).
+        self._pending = []
         self._outgoing = []
         self._outgoing_bytes = 0
         self._writer = None
         # Called (from the writer) each time the queue has been written out: best-effort
         # senders that held back for a congested link go on then, not on a timer.
         self.on_drained = on_drained
+        # Called once by close(), before the socket is closed: a reader that watches the
+        # socket (master/session_reader.py) stops watching and ends the session.
+        self.on_closed = None
         # A TLS write that would block must be retried with the very same bytes (OpenSSL
         # has taken part of them): the writer sends this first, alone.
         self._tls_retry = None
@@ -164,7 +169,7 @@ class Link:
     def receive(self, timeout=None):
         """The next message; ConnectionClosed when the peer goes or stays silent past timeout."""
         if self._pending:
-            return self._pending.popleft()
+            return self._pending.pop()
         if timeout != self._read_timeout:
             # The socket's own timeout, not a gevent.Timeout per call: that costs a timer
             # for every message on the result path, even when the data is already there.
@@ -181,13 +186,56 @@ class Link:
                 raise framing.ConnectionClosed(str(exc))
             if not data:
                 raise framing.ConnectionClosed("peer closed the connection")
-            self._pending.extend(self.decoder.feed(data))
-        return self._pending.popleft()
+            self._pending = self.decoder.feed(data)[::-1]
+        return self._pending.pop()
+
+    def receive_ready(self):
+        """The next message if it can be had without waiting, else None; ConnectionClosed
+        as ``receive``. For a reader started when the socket is readable: it reads until
+        this says None, and holds no greenlet meanwhile. The socket's timeout is left as
+        it is: it bounds the writer's sends."""
+        if self._pending:
+            return self._pending.pop()
+        if self.closed:
+            raise framing.ConnectionClosed("closed by the master")
+        while not self._pending:
+            try:
+                data = self._read_now()
+            except ssl.SSLWantWriteError:   # OpenSSL must write first (a key update): wait for room
+                try:
+                    gevent.socket.wait_write(self.sock.fileno(), self.sock.gettimeout())
+                except OSError as exc:
+                    raise framing.ConnectionClosed(str(exc))
+                continue
+            except ssl.SSLError as exc:
+                raise TlsFailure(exc)
+            except OSError as exc:
+                raise framing.ConnectionClosed(str(exc))
+            if data is None:
+                return None
+            if not data:
+                raise framing.ConnectionClosed("peer closed the connection")
+            self._pending = self.decoder.feed(data)[::-1]
+        return self._pending.pop()
+
+    def _read_now(self):
+        """Bytes read without waiting (b"" at the end of the stream), None if there are none
+        yet: the TLS object or the OS socket under gevent's, whose reads would wait."""
+        try:
+            if self._tls:
+                return self.sock._sslobj.read(65536)
+            return self.sock._sock.recv(65536)
+        except (BlockingIOError, ssl.SSLWantReadError):
+            return None
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            return b""
 
     def close(self):
         if self.closed:
             return
         self.closed = True
+        if self.on_closed is not None:
+            self.on_closed()
         self._outgoing = []
         self._outgoing_bytes = 0
         try:

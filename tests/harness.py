@@ -62,8 +62,9 @@ class InProcessMaster(MasterCalls):
     def __init__(self, base, **overrides):
         cert, key = link_certificate()
         settings = {"cluster_key": KEY, "state_dir": os.path.join(str(base), "master-state"), "api_port": 0,
-                    "worker_host": "127.0.0.1", "worker_port": 0, "heartbeat_timeout": "3s",
-                    "worker_tls_cert": cert, "worker_tls_key": key}
+                    "worker_host": "127.0.0.1", "worker_port": 0, "heartbeat_timeout": "3s"}
+        if overrides.get("worker_tls", True):
+            settings.update(worker_tls_cert=cert, worker_tls_key=key)
         settings.update(overrides)
         self.config = cfg = config.validate(settings, config.MASTER_KEYS, "harness")
         os.makedirs(cfg.state_dir, exist_ok=True)

@@ -49,6 +49,17 @@ def test_one_master_is_the_plain_backoff_and_a_long_session_resets_it():
     assert rotation.after(True, 0.999) <= 0.5 and rotation.current == A
 
 
+def test_short_first_waits_do_not_raise_the_ceiling_far_past_the_outage():
+    """A worker whose first draws were short has waited little: its next wait stays within
+    twice that, not a ceiling that doubled with each attempt (30 s after a 3 s restart)."""
+    rotation = MasterRotation([A], base=0.5, cap=30)
+    waited = sum(rotation.after(False, 0.0) for _ in range(10))     # ten short draws: 2.5 s
+    assert waited == pytest.approx(2.5)
+    assert rotation.after(False, 0.999) <= 2 * waited
+    long_outage = MasterRotation([A], base=0.5, cap=30)
+    assert max(long_outage.after(False, 0.999) for _ in range(20)) == pytest.approx(30 * 0.999)
+
+
 def test_hints_outside_the_list_or_malformed_are_not_followed():
     rotation = MasterRotation([A, B], base=0.5, cap=30)
     rotation.after(False, 0.5, not_leader=True, leader="attacker:7070")

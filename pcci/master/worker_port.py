@@ -1,8 +1,8 @@
 """The master's side of the worker port: admission, TLS and the handshake.
 
-Every link gets one greenlet. Once the worker has proved the key its link goes to the
-port's ``workers`` (``worker_sessions``: an active master's sessions, or a standby's
-redirect). Garbage, an oversized frame, an unknown message type or a failed handshake
+Every link gets one greenlet until its worker has proved the key; then its link goes to
+the port's ``workers`` (``worker_sessions``: an active master's sessions, which read
+messages as they come and hold no greenlet while idle, or a standby's redirect). Garbage, an oversized frame, an unknown message type or a failed handshake
 closes that link with one log line; the other workers never notice.
 """
 
@@ -122,7 +122,11 @@ class WorkerPort:
             authenticated()
             deadline.close()        # its timer would be held for as long as the session lasts
             link.decoder.max_frame_bytes = self.config.max_frame_bytes
-            self.workers.serve(link, address[0], handshake.welcome(proof, self.config.heartbeat_timeout), hello)
+            # Sends to a worker that stopped reading give up after this (the reads have their own watch).
+            link.sock.settimeout(self.config.heartbeat_timeout)
+            self.workers.serve(link, address[0], handshake.welcome(proof, self.config.heartbeat_timeout), hello,
+                               self._ended)
+            link = sock = None      # the session has the link now: it is closed when the session ends
         except HandshakeRefused as exc:
             if exc.code == "not_leader":
                 log.debug("worker connection from %s refused: %s: %s", peer, exc.code, exc.message)
@@ -133,25 +137,34 @@ class WorkerPort:
                 link.send_now(protocol.error(exc.code, exc.message, exc.leader), timeout=1.0)
             except ConnectionClosed:
                 pass
-        except FrameError as exc:
-            who = hello.name if hello else peer
-            self.notes.warning("garbage", "worker connection from %s closed: it sent garbage: %s", who, exc)
         except TlsHandshakeFailed as exc:
             self.notes.warning("tls", "worker connection from %s refused: TLS handshake failed: %s (a plaintext "
                                "worker? every worker needs master_tls: true, the default)", peer, exc)
-        except TlsFailure as exc:
-            who = hello.name if hello else peer
-            self.notes.warning("tls", "worker connection from %s closed: %s", who, exc)
-        except ConnectionClosed as exc:
-            if hello is not None:
-                log.info("worker %s disconnected: %s", hello.name, exc)
-        except Exception:
-            log.exception("worker connection from %s failed unexpectedly; closed", peer)
+        except Exception as exc:
+            self._log_end(hello.name if hello else peer, exc, hello is not None)
         finally:
             if link is not None:
                 link.close()
-            else:
+            elif sock is not None:
                 sock.close()
+
+    def _ended(self, link, name, exc):
+        """A worker's session ended (``worker_sessions``): one line saying why, and its link closed."""
+        if exc is not None:
+            self._log_end(name, exc, True)
+        link.close()
+
+    def _log_end(self, who, exc, authenticated):
+        """Why a link ended: lines a stranger could cause are budgeted."""
+        if isinstance(exc, FrameError):
+            self.notes.warning("garbage", "worker connection from %s closed: it sent garbage: %s", who, exc)
+        elif isinstance(exc, TlsFailure):
+            self.notes.warning("tls", "worker connection from %s closed: %s", who, exc)
+        elif isinstance(exc, ConnectionClosed):
+            if authenticated:
+                log.info("worker %s disconnected: %s", who, exc)
+        else:
+            log.error("worker connection from %s failed unexpectedly; closed", who, exc_info=exc)
 
     def _tls_accept(self, sock):
         """The TLS handshake (the caller's deadline bounds it); TlsHandshakeFailed when it fails."""
@@ -193,4 +206,11 @@ class WorkerServer(StreamServer):
         if not self.port.admit(address, sock):
             sock.close()
             return
-        super().do_handle(sock, address)
+        try:
+            super().do_handle(sock, address)
+        except BaseException:
+            sock.close()
+            raise
+
+    def do_close(self, sock, *args):
+        """Not when the handler returns: a session outlives it; the port closes every socket itself."""

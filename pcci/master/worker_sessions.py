@@ -2,10 +2,12 @@
 
 ``ActiveWorkers`` (an active master) claims the worker's name, welcomes it and serves its
 session: each message type has one handler (``handlers``), and a type that has none
-closes the link. ``StandbyWorkers`` (a standby) tells every worker where the active
+closes the link. Messages are read as they come (``session_reader``): an idle worker
+holds no greenlet. ``StandbyWorkers`` (a standby) tells every worker where the active
 master is and closes.
 """
 
+import functools
 import logging
 
 from gevent.event import AsyncResult, Event
@@ -15,6 +17,7 @@ from ..logs import said
 from ..protocol import HandshakeRefused
 from ..states import WORKER_KILL_OUTCOMES, KillOutcome
 from . import worker_stats
+from .session_reader import SessionReader
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +32,10 @@ class SessionEnded(Exception):
 class WorkerSession:
     # One for each connected worker: no __dict__.
     __slots__ = ("link", "name", "instance", "labels", "users", "address", "features", "relay", "live_output", "ready",
-                 "complaints", "_kill_replies", "_pong")
+                 "complaints", "on_end", "_kill_replies", "_pong")
 
     def __init__(self, link, name, address, features=frozenset(), labels=None, users=None, instance=None,
-                 relay=None):
+                 relay=None, on_end=None):
         self.link = link
         self.name = name
         self.instance = instance    # the worker process (protocol.instance), None from an older worker
@@ -43,9 +46,10 @@ class WorkerSession:
         self.relay = relay          # its relay listener {port, fingerprint} (protocol.relay_endpoint), or None
         self.live_output = protocol.LIVE_OUTPUT in features   # it sends output while jobs run
         self.ready = False          # dispatch only after the worker's sync
-        self.complaints = worker_stats.Complaints()     # when its malformed stats are logged
+        self.complaints = None      # worker_stats.Complaints once it sent malformed stats
+        self.on_end = on_end        # on_end(link, name, exc) once it has ended and been released
         self._kill_replies = {}
-        self._pong = Event()
+        self._pong = None           # an Event while a ping waits (a name claim)
 
     def send(self, message):
         self.link.send(message)
@@ -64,12 +68,15 @@ class WorkerSession:
             reply.set(KillOutcome(message["outcome"]))
 
     def answers_ping(self, timeout):
+        if self._pong is None:
+            self._pong = Event()
         self._pong.clear()
         self.send({"type": protocol.PING})
         return self._pong.wait(timeout)
 
     def ponged(self):
-        self._pong.set()
+        if self._pong is not None:
+            self._pong.set()
 
     def close(self):
         self.link.close()
@@ -101,20 +108,38 @@ class ActiveWorkers:
         """The addresses this master's workers last came from (their reserve of handshake slots)."""
         return {info.address for info in self.registry.workers.values() if info.address}
 
-    def serve(self, link, address, welcome, hello):
-        """The session of an authenticated worker (``hello`` is what its handshake said), until
-        its link closes; ``welcome`` is the frame that tells it it is in."""
+    def serve(self, link, address, welcome, hello, ended):
+        """The session of an authenticated worker (``hello`` is what its handshake said);
+        ``welcome`` is the frame that tells it it is in. Returns once it is in; its messages
+        are then handled as they come (``received``), and ``ended(link, name, exc)`` runs
+        once its link has ended and the session is released (``exc`` None when the worker
+        said it is going)."""
         session = WorkerSession(link, hello.name, address, hello.features, hello.labels, hello.users,
-                                hello.instance, hello.relay)
+                                hello.instance, hello.relay, ended)
         if self.copies is not None:
             # A copy holds back while the link has a frame queued: it goes on as the link drains.
-            link.on_drained = lambda: self.copies.drained(session)
+            link.on_drained = functools.partial(self.copies.drained, session)
         self._claim(session)
         try:
             link.send_now(welcome)
-            self._serve(session)
-        finally:
+        except BaseException:
             self._release(session)
+            raise
+        SessionReader(link, session, self, self.config.heartbeat_timeout).start()
+
+    def received(self, session, message):
+        """One message of a session (SessionReader); an exception ends the session."""
+        kind = message["type"]          # framing made sure there is one
+        handler = self.handlers.get(kind)
+        if handler is None:
+            protocol.check_known(message, protocol.FROM_WORKER)
+            raise protocol.ProtocolError("unexpected %r message after the handshake" % kind)
+        handler(session, message)
+
+    def ended(self, session, exc):
+        """The session's reader ended (``exc`` says why): released, then the port told."""
+        self._release(session)
+        session.on_end(session.link, session.name, None if isinstance(exc, SessionEnded) else exc)
 
     def _claim(self, session):
         info = self.registry.get(session.name)
@@ -153,28 +178,14 @@ class ActiveWorkers:
         the fields it dropped are logged, at most once per interval for each worker."""
         stats, dropped = worker_stats.clean(heartbeat.get("stats"))
         if dropped:
+            if session.complaints is None:
+                session.complaints = worker_stats.Complaints()
             unlogged = session.complaints.due(now)
             if unlogged is not None:
                 log.warning("worker %s sent malformed stats: ignored %s%s (see docs/api.md, stats)", session.name,
                             ", ".join(dropped), "; %d more heartbeats with malformed stats since the last such line"
                             % unlogged if unlogged else "")
         return stats
-
-    def _serve(self, session):
-        link = session.link
-        handlers = self.handlers
-        timeout = self.config.heartbeat_timeout
-        try:
-            while True:
-                message = link.receive(timeout)
-                kind = message["type"]          # framing made sure there is one
-                handler = handlers.get(kind)
-                if handler is None:
-                    protocol.check_known(message, protocol.FROM_WORKER)
-                    raise protocol.ProtocolError("unexpected %r message after the handshake" % kind)
-                handler(session, message)
-        except SessionEnded:
-            return
 
     # -- one handler for each message a worker sends after its handshake ------------------
     def _heartbeat(self, session, message):
@@ -256,7 +267,7 @@ class StandbyWorkers:
     def known_addresses():
         return frozenset()
 
-    def serve(self, link, address, welcome, hello):
+    def serve(self, link, address, welcome, hello, ended):
         leader = self.leader()
         raise HandshakeRefused("not_leader", "this master is a standby; the active master is %s"
                                % (leader or "not known yet (an election is under way)"), leader=leader)
