@@ -14,19 +14,28 @@ function lastRun(schedule) {
   return el("a", {href: "#/pool/" + encodeURIComponent(last.pool)}, badge);
 }
 
-function toggle(schedule, reload) {
-  const button = el("button", {type: "button", class: "toggle", "data-name": schedule.name},
-                    schedule.enabled ? "Disable" : "Enable");
-  button.addEventListener("click", async () => {
-    button.disabled = true;
-    try {
-      await api("PUT", "/schedules/" + encodeURIComponent(schedule.name), {enabled: !schedule.enabled});
-      await reload();
-    } catch (error) {
-      showError(error);
-      button.disabled = false;
-    }
-  });
+// One button per schedule, kept across reloads and updated in place: the table reloads as
+// pools start and end (every second for "every 1s"), and a button replaced between a
+// press and its release would swallow the user's click.
+function toggle(buttons, schedule, reload) {
+  let button = buttons.get(schedule.name);
+  if (!button) {
+    button = el("button", {type: "button", class: "toggle", "data-name": schedule.name});
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try {
+        await api("PUT", "/schedules/" + encodeURIComponent(schedule.name), {enabled: !button.enabledNow});
+        await reload();
+      } catch (error) {
+        showError(error);
+      } finally {
+        button.disabled = false;
+      }
+    });
+    buttons.set(schedule.name, button);
+  }
+  button.enabledNow = schedule.enabled;
+  button.textContent = schedule.enabled ? "Disable" : "Enable";
   return button;
 }
 
@@ -38,9 +47,12 @@ export async function showSchedules(signal) {
             .map((name, i) => el("th", {scope: "col", class: i === 4 || i === 5 ? "hide-narrow" : ""}, name)))),
           body)));
 
+  const buttons = new Map();
   const load = async () => {
     const listed = await api("GET", "/schedules");
     if (signal.aborted) return;
+    const names = new Set(listed.schedules.map((schedule) => schedule.name));
+    for (const name of buttons.keys()) if (!names.has(name)) buttons.delete(name);
     body.replaceChildren(...listed.schedules.map((schedule) => el("tr", {"data-name": schedule.name},
       el("td", {class: "mono"}, schedule.name),
       el("td", {class: "mono"}, schedule.when + (schedule.timezone !== "UTC" ? " (" + schedule.timezone + ")" : "")),
@@ -49,7 +61,7 @@ export async function showSchedules(signal) {
       el("td", {class: "hide-narrow"}, schedule.lastSuccess ? formatTime(schedule.lastSuccess) : ""),
       el("td", {class: "wrap mono hide-narrow"}, schedule.cmd ? schedule.cmd.slice(0, 80)
                                                               : "copy to " + ((schedule.copy || {}).dest || "")),
-      el("td", {}, toggle(schedule, load)))));
+      el("td", {}, toggle(buttons, schedule, load)))));
     if (!listed.schedules.length) {
       body.append(el("tr", {}, el("td", {colspan: 7, class: "muted"},
                                   "No schedules. Add one with pcci schedule add or POST /schedules.")));
