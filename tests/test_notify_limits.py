@@ -175,7 +175,9 @@ def test_https_receivers_are_checked_against_notify_tls_ca_instead_of_the_system
     hook = threaded_receivers(204, (cert, key))
     got = hook.got
     url = "https://localhost:%d/hook" % hook.server.server_port
-    settings = {"notify_allow": ["127.0.0.0/8"], "notify_retry": "30s"}
+    # A short retry: the test's threaded TLS receiver once dropped a first handshake (EOF)
+    # in a loaded full run; what is checked is which CA each master trusts, on any attempt.
+    settings = {"notify_allow": ["127.0.0.0/8"], "notify_retry": "1s"}
     second = None
     try:
         master = in_process(notify_tls_ca=ca[0], **settings)
@@ -183,13 +185,15 @@ def test_https_receivers_are_checked_against_notify_tls_ca_instead_of_the_system
         status, answer = master.api("POST", "/job", {"cmd": "false", "workers": ["w1"], "notify": [{"url": url}]})
         assert status == 202, answer
         (shown,) = notifications(master, answer["id"])
-        assert shown["state"] == "sent" and shown["attempts"][0]["status"] == 204 and len(got) == 1
+        assert shown["state"] == "sent" and shown["attempts"][-1]["status"] == 204 and len(got) == 1
+        assert not any("certificate" in (attempt.get("error") or "") for attempt in shown["attempts"]), shown
 
         second = InProcessMaster(tmp_path / "second", notify_tls_ca=other_ca[0], **settings)
         second.start_worker("w1")
         status, answer = second.api("POST", "/job", {"cmd": "false", "workers": ["w1"], "notify": [{"url": url}]})
-        (shown,) = notifications(second, answer["id"], done=lambda n: n["attempts"])
-        assert shown["state"] == "pending" and "certificate" in shown["attempts"][0]["error"]
+        (shown,) = notifications(second, answer["id"],
+                                 done=lambda n: any("certificate" in (a.get("error") or "") for a in n["attempts"]))
+        assert shown["state"] == "pending" and all(attempt.get("status") is None for attempt in shown["attempts"])
         assert len(got) == 1
     finally:
         if second is not None:
