@@ -1,0 +1,67 @@
+"""A worker's relay listener asked by hand (in this process, real TLS, a real partial file):
+requests no child sends must get their refusal and one log line, never an error that
+leaves the connection unanswered."""
+
+import hashlib
+import json
+import ssl
+import time
+
+import gevent
+import gevent.socket
+import pytest
+from gevent import ssl as gevent_ssl
+
+from conftest import self_signed
+from pcci import framing, relay_ticket, relay_wire, tls
+from pcci.worker.partial_file import PartialFile
+from pcci.worker.relay_server import RelayServer
+from pcci.worker.relay_sources import RelaySources
+
+JOB = "01a2488a-70f2-7141-81a5-0a1e519e3c4d/pi1"
+DATA = b"relayed bytes\n" * 1000
+
+
+@pytest.fixture
+def relay(tmp_path):
+    """A relay listener passing on a copy of DATA to child pi2 at 127.0.0.1; (port, key, sha256)."""
+    digest = hashlib.sha256(DATA).hexdigest()
+    stream = PartialFile(JOB, str(tmp_path / "copy.bin"), len(DATA), digest)
+    stream.open()
+    stream.append(0, DATA)
+    key = relay_ticket.new_key()
+    sources = RelaySources()
+    sources.offer(JOB, stream, key, ["127.0.0.1"])
+    cert, cert_key = self_signed(str(tmp_path))
+    server = RelayServer(("127.0.0.1", 0), tls.server_context(cert, cert_key), tls.file_fingerprint(cert), sources,
+                         "pi1").start()
+    yield server.port, key, digest
+    server.close()
+    stream.close()
+
+
+def ask(port, job, child, sha256, expires, ticket):
+    """The relay's answer frame to one relay_pull, as a child would send it."""
+    context = gevent_ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with gevent.Timeout(15):
+        sock = context.wrap_socket(gevent.socket.create_connection(("127.0.0.1", port)))
+        try:
+            # JSON with only ASCII escapes: a lone surrogate goes as \ud800, as any client may send it.
+            payload = json.dumps({"type": relay_wire.PULL, "job": job, "child": child, "sha256": sha256,
+                                  "expires": expires, "ticket": ticket, "offset": 0}).encode()
+            sock.sendall(framing.HEADER.pack(len(payload)) + payload)
+            return relay_wire.read_message(sock)
+        finally:
+            sock.close()
+
+
+def test_a_ticket_of_any_text_is_refused_with_an_answer(relay, caplog):
+    port, key, digest = relay
+    expires = int(time.time() * 1000) + 60000
+    for ticket in ("\u00e9" * 64, "\ud800", "", "zz" * 32):
+        answer = ask(port, JOB, "pi2", digest, expires, ticket)
+        assert (answer["type"], answer["code"]) == ("error", "bad_ticket"), (ticket, answer)
+    good = relay_ticket.make(key, JOB, digest, "pi2", expires)
+    assert ask(port, JOB, "pi2", digest, expires, good)["type"] == "relay_ok"
+    assert len([r for r in caplog.records if "relay: refused" in r.getMessage()]) == 4
