@@ -4,6 +4,7 @@ leaves the connection unanswered."""
 
 import hashlib
 import json
+import os
 import ssl
 import time
 
@@ -15,7 +16,7 @@ from gevent import ssl as gevent_ssl
 from conftest import self_signed
 from pcci import framing, relay_ticket, relay_wire, tls
 from pcci.worker.partial_file import PartialFile
-from pcci.worker.relay_server import RelayServer
+from pcci.worker.relay_server import MAX_PRE_AUTH_PER_ADDRESS, RelayServer
 from pcci.worker.relay_sources import RelaySources
 
 JOB = "01a2488a-70f2-7141-81a5-0a1e519e3c4d/pi1"
@@ -65,3 +66,32 @@ def test_a_ticket_of_any_text_is_refused_with_an_answer(relay, caplog):
     good = relay_ticket.make(key, JOB, digest, "pi2", expires)
     assert ask(port, JOB, "pi2", digest, expires, good)["type"] == "relay_ok"
     assert len([r for r in caplog.records if "relay: refused" in r.getMessage()]) == 4
+
+
+def open_fds():
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.parametrize("handshake", [False, True])
+def test_connections_over_the_cap_are_closed_not_just_uncounted(relay, handshake):
+    """A stranger that opens connections and sends nothing (or only its TLS handshake): each
+    over the per-address cap displaces its oldest, which must really close. The listener
+    held every one (an fd, a greenlet, a TLS object) for its 10 s: no bound but the
+    stranger's dial rate."""
+    port, _, _ = relay
+    context = gevent_ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    before = open_fds()
+    held = []
+    try:
+        with gevent.Timeout(30):
+            for _ in range(40):
+                sock = gevent.socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.2", 0))
+                held.append(context.wrap_socket(sock) if handshake else sock)
+                gevent.sleep(0.01)      # the listener accepts it
+            gevent.sleep(0.2)
+        # Ours are 40; the listener may hold its 4 per address (and a few closing).
+        assert open_fds() - before <= 40 + MAX_PRE_AUTH_PER_ADDRESS + 2
+    finally:
+        for sock in held:
+            sock.close()
