@@ -95,3 +95,47 @@ def test_connections_over_the_cap_are_closed_not_just_uncounted(relay, handshake
     finally:
         for sock in held:
             sock.close()
+
+
+def dripping_parent(tmp_path, size):
+    """A compromised parent (it holds the cluster key, so the master may name it): it answers
+    any relay_pull with relay_ok and then sends one byte every 0.2 s; (port, fingerprint, stop)."""
+    cert, cert_key = self_signed(str(tmp_path), "dripper")
+    context = tls.server_context(cert, cert_key)
+    listener = gevent.socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+
+    def serve():
+        raw, _ = listener.accept()
+        sock = context.wrap_socket(raw, server_side=True)
+        relay_wire.read_message(sock)
+        sock.sendall(relay_wire.ok(size))
+        for _ in range(size):
+            sock.sendall(b"x")
+            gevent.sleep(0.2)
+    server = gevent.spawn(serve)
+    return listener.getsockname()[1], tls.file_fingerprint(cert), lambda: (server.kill(), listener.close())
+
+
+@pytest.mark.xfail(strict=True, reason="a child takes any trickle from its parent as progress: no rate floor yet")
+def test_a_parent_that_drips_bytes_does_not_hold_its_child_forever(tmp_path):
+    """Each byte within STALL_SECONDS resets the child's stall timer: at a byte per 0.2 s a
+    1 MB copy would take 2.4 days, and the child never goes to the master."""
+    from pcci.worker.relay_pull import client_context, pull
+    size = 1024 * 1024
+    port, fingerprint, stop = dripping_parent(tmp_path, size)
+    stream = PartialFile(JOB, str(tmp_path / "child.bin"), size, "00" * 32)
+    stream.open()
+    relay = {"host": "127.0.0.1", "port": port, "fingerprint": fingerprint, "job": JOB, "expires": 0,
+             "ticket": "00" * 32}
+    try:
+        puller = gevent.spawn(pull, relay, "pi2", stream, stream.append, client_context(), stall_seconds=1.0)
+        puller.join(8)
+        still_pulling = not puller.ready()
+        puller.kill()
+        assert not still_pulling and puller.value is not None, \
+            "still pulling at byte %d of %d after 8 s" % (stream.offset, size)
+    finally:
+        stop()
+        stream.close()
