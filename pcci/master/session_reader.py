@@ -19,7 +19,7 @@ second. Up to ``SPARE_READERS`` wait parked between bursts; more are started onl
 handlers block.
 
 A reader gives the event loop a turn (``gevent.sleep(0)``) after every
-``MESSAGES_PER_TURN`` messages: a worker that sends faster than the master handles its
+``MESSAGES_PER_TURN`` messages or ``BYTES_PER_TURN`` bytes: a worker that sends faster than the master handles its
 frames (a flood, a huge burst) would otherwise keep its reader looping, and the loop from
 every other worker, the API and the timers, for as long as it kept sending.
 
@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 # Messages handled in one go before the other links, the API and the timers get a turn.
 MESSAGES_PER_TURN = 64
+BYTES_PER_TURN = 1024 * 1024
 # Parked reader greenlets kept for the next burst (about 9 KB each).
 SPARE_READERS = 32
 _spare = []
@@ -91,16 +92,16 @@ class SessionReader:
     def _read(self):
         try:
             self._heard = self._loop.now()
-            handled = 0
+            handled, turn_began = 0, self.link.bytes_read
             while not self._done:
                 message = self.link.receive_ready()
                 if message is None:
                     break
                 self.owner.received(self.session, message)     # may block
                 handled += 1
-                if handled == MESSAGES_PER_TURN:
-                    handled = 0
+                if handled == MESSAGES_PER_TURN or self.link.bytes_read - turn_began >= BYTES_PER_TURN:
                     self._take_turns()
+                    handled, turn_began = 0, self.link.bytes_read
         except BaseException as exc:    # noqa: B902 -- every end, a bug's too, must release the session
             self._end(exc)
         finally:
