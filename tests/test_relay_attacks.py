@@ -139,3 +139,30 @@ def test_a_parent_that_drips_bytes_does_not_hold_its_child_forever(tmp_path):
     finally:
         stop()
         stream.close()
+
+
+def test_strangers_holding_every_slot_do_not_keep_the_child_out(relay):
+    """Ten addresses of the child's own /24 each hold their 4 connections in the TLS handshake
+    or after it (all that the caps allow strangers): the child (127.0.0.1) still pulls."""
+    port, key, digest = relay
+    context = gevent_ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    held = []
+    try:
+        with gevent.Timeout(30):
+            for n in range(40):
+                sock = gevent.socket.create_connection(("127.0.0.1", port),
+                                                       source_address=("127.0.0.%d" % (2 + n % 10), 0))
+                held.append(sock)
+                if n % 2:
+                    try:
+                        held.append(context.wrap_socket(sock))
+                    except OSError:
+                        pass        # refused over the caps (one log line each): what the caps are for
+            gevent.sleep(0.2)
+        expires = int(time.time() * 1000) + 60000
+        answer = ask(port, JOB, "pi2", digest, expires, relay_ticket.make(key, JOB, digest, "pi2", expires))
+        assert answer["type"] == "relay_ok", answer
+    finally:
+        for sock in held:
+            sock.close()
