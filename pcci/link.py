@@ -70,6 +70,8 @@ class Link:
         self._tls_retry = None
         self._tls = getattr(sock, "_sslobj", None) is not None
         self._read_timeout = sock.gettimeout()
+        # Bytes ``receive_ready`` has read: a reader gives the others a turn after enough.
+        self.bytes_read = 0
 
     def send(self, message):
         """Queue a message (a dict, or a frame already encoded) without ever blocking the caller."""
@@ -215,6 +217,7 @@ class Link:
                 return None
             if not data:
                 raise framing.ConnectionClosed("peer closed the connection")
+            self.bytes_read += len(data)
             self._pending = self.decoder.feed(data)[::-1]
         return self._pending.pop()
 

@@ -41,8 +41,9 @@ def problem(key, parent_job, sha256, child, expires_ms, ticket, now_ms):
     """Why this ticket does not let ``child`` pull ``parent_job``'s file now, or None."""
     if not isinstance(ticket, str) or not isinstance(expires_ms, int) or isinstance(expires_ms, bool):
         return "no ticket"
-    expected = make(key, parent_job, sha256, child, expires_ms)
-    if not hmac.compare_digest(expected, ticket):
+    expected = make(key, parent_job, sha256, child, expires_ms).encode("ascii")
+    # As bytes: compare_digest raises TypeError for a str with any non-ASCII character.
+    if not hmac.compare_digest(expected, ticket.encode("utf-8", "surrogatepass")):
         return "a ticket not made for this child, copy and file"
     if now_ms > expires_ms:
         return "an expired ticket (%d s ago)" % ((now_ms - expires_ms) // 1000)

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import KEY
 from harness import FakeWorker, InProcessMaster
-from pcci import protocol, tls
+from pcci import framing, protocol, tls
 from pcci.framing import ConnectionClosed
 from pcci.handshake import worker_side as handshake
 from pcci.link import Link
@@ -122,3 +122,22 @@ def test_a_newcomer_replaces_a_session_that_does_not_answer_its_ping(master):
         old.close()
     served.wait_online("pi1")
     assert served.run("echo new", ["pi1"])["jobs"]["pi1"]["stdout"] == "new\n"
+
+
+def test_a_frame_never_finished_holds_no_greenlet_and_is_let_go_when_the_bytes_stop(master):
+    """A worker that starts a 1 MB frame and sends it a byte at a time, then stops: each byte
+    is heard (a large frame arriving slowly is not silence), no greenlet waits for the rest,
+    and once the bytes stop the worker is let go after heartbeat_timeout."""
+    served = master(heartbeat_timeout="1s")
+    link = silent_worker(served.worker_port, "dribbler")
+    try:
+        served.wait_until(lambda: "dribbler" in online(served), what="online")
+        link.sock.sendall(framing.HEADER.pack(1024 * 1024) + b'{"type": "heartbeat", "stats": ')
+        for _ in range(12):         # 3 s of a byte every 0.25 s: past the timeout, never silent for it
+            link.sock.sendall(b" ")
+            gevent.sleep(0.25)
+            assert greenlets_in_sessions() == []
+        assert "dribbler" in online(served)
+        served.wait_until(lambda: "dribbler" not in online(served), timeout=10, what="let go")
+    finally:
+        link.close()

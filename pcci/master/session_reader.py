@@ -18,16 +18,28 @@ The greenlets that read are reused (``_reader_loop``): starting one costs about 
 second. Up to ``SPARE_READERS`` wait parked between bursts; more are started only while
 handlers block.
 
+A reader gives the event loop a turn (``gevent.sleep(0)``) after every
+``MESSAGES_PER_TURN`` messages or ``BYTES_PER_TURN`` bytes: a worker that sends faster than the master handles its
+frames (a flood, a huge burst) would otherwise keep its reader looping, and the loop from
+every other worker, the API and the timers, for as long as it kept sending.
+
 The reader calls its ``owner`` (shared by every session: no closure per connection):
 ``owner.received(session, message)`` for each message, and ``owner.ended(session, exc)``
 once, on a greenlet of its own, with what ended it.
 """
+
+import logging
 
 import gevent
 from greenlet import getcurrent
 
 from ..framing import ConnectionClosed
 
+log = logging.getLogger(__name__)
+
+# Messages handled in one go before the other links, the API and the timers get a turn.
+MESSAGES_PER_TURN = 64
+BYTES_PER_TURN = 1024 * 1024
 # Parked reader greenlets kept for the next burst (about 9 KB each).
 SPARE_READERS = 32
 _spare = []
@@ -46,7 +58,8 @@ def _reader_loop(reader):
 
 class SessionReader:
     # One for each connected worker: no __dict__.
-    __slots__ = ("link", "session", "owner", "timeout", "_loop", "_watcher", "_timer", "_heard", "_reading", "_done")
+    __slots__ = ("link", "session", "owner", "timeout", "_loop", "_watcher", "_timer", "_heard", "_reading", "_done",
+                 "_flooded")
 
     def __init__(self, link, session, owner, silence_timeout):
         self.link = link
@@ -58,6 +71,7 @@ class SessionReader:
         self._heard = 0.0
         self._reading = False
         self._done = False
+        self._flooded = False
 
     def start(self):
         """Handle what the link already holds, then watch it."""
@@ -78,17 +92,30 @@ class SessionReader:
     def _read(self):
         try:
             self._heard = self._loop.now()
+            handled, turn_began = 0, self.link.bytes_read
             while not self._done:
                 message = self.link.receive_ready()
                 if message is None:
                     break
                 self.owner.received(self.session, message)     # may block
+                handled += 1
+                if handled == MESSAGES_PER_TURN or self.link.bytes_read - turn_began >= BYTES_PER_TURN:
+                    self._take_turns()
+                    handled, turn_began = 0, self.link.bytes_read
         except BaseException as exc:    # noqa: B902 -- every end, a bug's too, must release the session
             self._end(exc)
         finally:
             self._reading = False
         if not self._done:
             self._watcher.start(self._readable)
+
+    def _take_turns(self):
+        """Let the loop run the others before this link's next messages."""
+        if not self._flooded:
+            self._flooded = True
+            log.warning("worker %s sends messages faster than the master handles them; its link now takes "
+                        "turns with the others", getattr(self.session, "name", self.link.peer))
+        gevent.sleep(0)
 
     def _arm_timer(self, seconds):
         if self._timer is not None:

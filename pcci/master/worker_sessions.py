@@ -54,6 +54,15 @@ class WorkerSession:
     def send(self, message):
         self.link.send(message)
 
+    def send_pong(self):
+        """Answer a heartbeat or ping. A pong only shows the master is there, as bytes already
+        waiting for the worker do too: none is added behind them, so a worker that sends
+        heartbeats and never reads cannot grow its queue by one pong each."""
+        if self.link.queued_bytes():
+            return False
+        self.send({"type": protocol.PONG})
+        return True
+
     def request_kill(self, job_id):
         reply = AsyncResult()
         self._kill_replies.setdefault(job_id, []).append(reply)
@@ -192,7 +201,7 @@ class ActiveWorkers:
         now = self.clock()
         self.registry.heard_from(session.name, now, self._stats_of(session, message, now),
                                  protocol.job_ids(message, "running"), protocol.job_ids(message, "queued"))
-        session.send({"type": protocol.PONG})
+        session.send_pong()
         self._changed(session.name)
 
     def _output(self, session, message):
@@ -244,7 +253,7 @@ class ActiveWorkers:
 
     @staticmethod
     def _ping(session, message):
-        session.send({"type": protocol.PONG})
+        session.send_pong()
 
     @staticmethod
     def _pong(session, message):

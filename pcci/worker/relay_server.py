@@ -60,6 +60,8 @@ class RelayServer:
         # The worker port's limits, pure; imported only by a worker that relays (it brings
         # typing, ~1 MB, which a worker does not load otherwise: tests/test_worker_footprint.py).
         from ..master.connection_limits import ConnectionLimits
+        from ..master.displacing import close_slot
+        self._close_slot = close_slot
         self.limits = ConnectionLimits(MAX_PRE_AUTH, MAX_PRE_AUTH_PER_ADDRESS, MAX_PRE_AUTH_PER_PREFIX,
                                        reserve=CHILD_RESERVE)
         self.serving = {}               # (job, child) -> its socket
@@ -101,8 +103,8 @@ class RelayServer:
                 gevent.sleep(0.1)
                 continue
             admission = self.limits.admit(address[0], self.sources.is_child_address(address[0]))
-            if admission.evict is not None and admission.evict.holder is not None:
-                admission.evict.holder.close()
+            if admission.evict is not None:
+                self._close_slot(admission.evict)
             if admission.slot is None:
                 log.warning("relay: connection from %s refused: %s", address[0], admission.reason)
                 sock.close()
@@ -113,15 +115,26 @@ class RelayServer:
     def _serve(self, raw, address, slot):
         tls = None
         key = None
+        if slot.evicted:        # displaced before this greenlet ran
+            raw.close()
+            return
+        # Displacing a connection kills this greenlet, whose finally closes the socket: closing
+        # ``raw`` would not, once the TLS socket has taken its file descriptor.
+        slot.holder = gevent.getcurrent()
         try:
             try:
                 with gevent.Timeout(PRE_AUTH_SECONDS):
                     tune_socket(raw)
-                    tls = self.context.wrap_socket(raw, server_side=True)
+                    tls = self.context.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
+                    tls.do_handshake()
                     request = relay_wire.read_message(tls)
                     source, child = self._authorize(request, address)
             except gevent.Timeout:
                 log.warning("relay: %s sent no valid request within %d s; closed", address, PRE_AUTH_SECONDS)
+                return
+            except gevent.GreenletExit:     # displacing.Displaced
+                log.info("relay: a connection from %s, still before its request, closed to make room for another",
+                         address)
                 return
             except Refused as exc:
                 log.warning("relay: refused %s", exc)
