@@ -118,10 +118,10 @@ def dripping_parent(tmp_path, size):
     return listener.getsockname()[1], tls.file_fingerprint(cert), lambda: (server.kill(), listener.close())
 
 
-@pytest.mark.xfail(strict=True, reason="a child takes any trickle from its parent as progress: no rate floor yet")
 def test_a_parent_that_drips_bytes_does_not_hold_its_child_forever(tmp_path):
-    """Each byte within STALL_SECONDS resets the child's stall timer: at a byte per 0.2 s a
-    1 MB copy would take 2.4 days, and the child never goes to the master."""
+    """Each byte within STALL_SECONDS reset the child's stall timer: at a byte per 0.2 s a
+    1 MB copy would have taken 2.4 days, the child never going to the master. Now less than
+    the floor in a window sends it to the master."""
     from pcci.worker.relay_pull import client_context, pull
     size = 1024 * 1024
     port, fingerprint, stop = dripping_parent(tmp_path, size)
@@ -136,6 +136,7 @@ def test_a_parent_that_drips_bytes_does_not_hold_its_child_forever(tmp_path):
         puller.kill()
         assert not still_pulling and puller.value is not None, \
             "still pulling at byte %d of %d after 8 s" % (stream.offset, size)
+        assert "the relay sent" in puller.value and "expected" in puller.value, puller.value
     finally:
         stop()
         stream.close()

@@ -33,3 +33,10 @@ def test_no_tree_for_few_workers_fan_out_zero_or_workers_that_cannot_relay():
     assert parents(["a", "b"], {"a", "b"}, {"a", "b"}, 1) == {}
     assert parents(["a", "b", "c"], {"a", "b", "c"}, {"a", "b", "c"}, 0) == {}
     assert parents(["a", "b", "c", "old"], {"a"}, {"a", "b", "c"}, 1) == {"b": "a"}
+
+
+def test_a_relay_below_the_floor_is_too_slow_and_one_near_the_end_is_not():
+    from pcci.worker.relay_pull import too_slow_problem
+    assert too_slow_problem(5, 1024 * 1024, 15, floor=4096) == "the relay sent 5 bytes in 15 s (at least 4096 expected)"
+    assert too_slow_problem(4096, 1024 * 1024, 15, floor=4096) is None
+    assert too_slow_problem(100, 100, 15, floor=4096) is None       # the last bytes of the file

@@ -4,12 +4,14 @@ partial file.
 
 ``pull`` returns None when the file is whole (or the copy is no longer wanted here), or
 why it stopped early: the parent refused, closed, failed its certificate check, or sent
-nothing for ``STALL_SECONDS``. The caller then asks the master for the rest from where
+nothing for ``STALL_SECONDS``, or less than ``FLOOR_BYTES`` in any ``STALL_SECONDS`` (a parent
+that drips a byte at a time would otherwise reset the stall timer forever). The caller then asks the master for the rest from where
 this worker's own file ends (``copy_from``): the direct path, which is always there.
 """
 
 import logging
 import ssl
+import time
 
 import gevent
 
@@ -23,6 +25,9 @@ log = logging.getLogger(__name__)
 CONNECT_SECONDS = 5.0
 STALL_SECONDS = 15.0
 RECEIVE_BYTES = 256 * 1024
+# The least a parent must deliver per STALL_SECONDS (~280 KB/s at 15 s): far below any
+# working relay (a Pi 3B+ passes ~35 MB/s), so only a stalled or hostile one goes direct.
+FLOOR_BYTES = 4 * 1024 * 1024
 
 
 def client_context():
@@ -34,6 +39,14 @@ def client_context():
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     return context
+
+
+def too_slow_problem(received, remaining, seconds, floor=FLOOR_BYTES):
+    """Why a parent that delivered ``received`` bytes in ``seconds`` (with ``remaining`` to
+    go at the window's start) is too slow to wait for, or None."""
+    if received >= min(floor, remaining):
+        return None
+    return "the relay sent %d bytes in %.0f s (at least %d expected)" % (received, seconds, min(floor, remaining))
 
 
 def pull(relay, child, stream, write, context, stall_seconds=STALL_SECONDS):
@@ -56,12 +69,18 @@ def pull(relay, child, stream, write, context, stall_seconds=STALL_SECONDS):
         if answer.get("bytes") != stream.size:
             return "the relay serves %r bytes, not %d" % (answer.get("bytes"), stream.size)
         sock.settimeout(stall_seconds)
+        window_started, window_from = time.monotonic(), stream.offset
         while not stream.complete:
             data = sock.recv(RECEIVE_BYTES)
             if not data:
                 return "the relay closed the connection at byte %d of %d" % (stream.offset, stream.size)
             if not write(stream.offset, data):
                 return None
+            if time.monotonic() - window_started >= stall_seconds:
+                too_slow = too_slow_problem(stream.offset - window_from, stream.size - window_from, stall_seconds)
+                if too_slow:
+                    return too_slow
+                window_started, window_from = time.monotonic(), stream.offset
         return None
     except gevent.Timeout:
         return "the relay did not answer within %d s" % (CONNECT_SECONDS + stall_seconds)
