@@ -53,8 +53,9 @@ def pull(relay, child, stream, write, context, stall_seconds=STALL_SECONDS):
     """Bytes from the parent into ``write(offset, data)`` (False: the copy is gone here,
     stop quietly) until ``stream`` is whole; None when done, else why it stopped."""
     sock = None
+    answer_deadline = gevent.Timeout(CONNECT_SECONDS + stall_seconds)
     try:
-        with gevent.Timeout(CONNECT_SECONDS + stall_seconds):
+        with answer_deadline:
             sock = open_tcp(relay["host"], relay["port"], timeout=CONNECT_SECONDS)
             tune_socket(sock)
             sock = context.wrap_socket(sock)
@@ -82,7 +83,9 @@ def pull(relay, child, stream, write, context, stall_seconds=STALL_SECONDS):
                     return too_slow
                 window_started, window_from = time.monotonic(), stream.offset
         return None
-    except gevent.Timeout:
+    except gevent.Timeout as exc:
+        if exc is not answer_deadline:
+            raise           # a caller's own timeout is the caller's
         return "the relay did not answer within %d s" % (CONNECT_SECONDS + stall_seconds)
     except (OSError, FrameError, ConnectionClosed) as exc:     # socket.timeout is an OSError
         return "relay connection: %s" % (exc,)
