@@ -1,5 +1,6 @@
 """Fixtures that start real master and worker processes on loopback and stop them afterwards."""
 
+import contextlib
 import json
 import os
 import secrets
@@ -113,6 +114,21 @@ def stop_process(process, grace=15):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
+
+
+@contextlib.contextmanager
+def small_tmpfs(tmp_path, size):
+    """A tmpfs of ``size`` (mount's notation, e.g. "4m") under ``tmp_path``, unmounted after:
+    a disk that fills. Skips the test when not root."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    path = tmp_path / "small-disk"
+    path.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", str(path)], check=True, timeout=30)
+    try:
+        yield str(path)
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False, timeout=30)
 
 
 def wait_until(predicate, timeout=10.0, interval=0.05, what="condition", sleep=time.sleep):

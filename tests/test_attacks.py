@@ -7,13 +7,12 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import time
 import urllib.request
 
 import pytest
 
-from conftest import wait_until
+from conftest import small_tmpfs, wait_until
 from pcci import protocol
 
 MB = 1024 * 1024
@@ -21,15 +20,8 @@ MB = 1024 * 1024
 
 @pytest.fixture
 def small_disk(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    path = tmp_path / "small-disk"
-    path.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160m", "tmpfs", str(path)], check=True, timeout=30)
-    try:
-        yield str(path)
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False, timeout=30)
+    with small_tmpfs(tmp_path, "160m") as path:
+        yield path
 
 
 @pytest.mark.root      # mounts a tmpfs

@@ -7,25 +7,17 @@ itself when space returns. The worker: a result it cannot spool is still deliver
 """
 
 import os
-import subprocess
 
 import pytest
 
-from conftest import wait_until
+from conftest import small_tmpfs, wait_until
 from pcci.worker.spool import unacknowledged
 
 
 @pytest.fixture
 def small_disk(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    path = tmp_path / "small-disk"
-    path.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(path)], check=True, timeout=30)
-    try:
-        yield str(path)
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False, timeout=30)
+    with small_tmpfs(tmp_path, "4m") as path:
+        yield path
 
 
 def fill(directory):
