@@ -2,7 +2,8 @@
 asked to go direct (`pcci copy --no-relay`, POST /copy ``"relay": false``) while the
 cluster relays; a relay listener reached at the address its worker advertises
 (``relay_advertise``), taken only where the master's ``relay_networks`` allow; and a
-rolling batch, whose first turn is a tree and whose later turns come from the master.
+rolling batch, whose first turn is a tree and whose later turns come from the master; a
+child that redials the master mid-pull, which then takes the rest from the master.
 
 A child that pulled from a parent says so in its log (``pulling it from PARENT
 (HOST:PORT)``); one whose pull failed says ``the rest comes from the master``.
@@ -13,11 +14,11 @@ import os
 
 import pytest
 
-from conftest import free_port
+from conftest import free_port, wait_until
 from linkproxy import LinkProxy
 from test_cli import pcci
 from test_relay_copy import BIND, log_of, start_workers, upload, wait_pool
-from test_streamed_copy import MB, file_sha256, make_file
+from test_streamed_copy import MB, file_sha256, make_file, partial_bytes
 
 
 def start_worker_at(cluster, tmp_path, name, **settings):
@@ -160,3 +161,42 @@ def test_a_rolling_batch_relays_its_first_turn_and_sends_later_ones_direct(clust
     assert "pulling it from pi1" in log_of(cluster, "pi3")
     for name in ("pi1", "pi2", "pi4", "pi5"):
         assert "pulling it from" not in log_of(cluster, name)
+
+
+@pytest.mark.root
+@pytest.mark.skipif(os.geteuid() != 0, reason="workers in mount namespaces need root")
+def test_a_child_that_redials_the_master_mid_pull_takes_the_rest_from_the_master(cluster, tmp_path):
+    """A chain pi1 <- pi2 <- pi3 whose root is slow: pi2's link to the master drops while it
+    pulls from pi1; once it is back, pi2 says where its file ends and the master sends the
+    rest (its log: goes on from byte N), and pi2 does not pull from pi1 again."""
+    cluster.start_master(copy_relay_fanout=1)
+    slow_root, child_link = LinkProxy(cluster.worker_port), LinkProxy(cluster.worker_port)
+    try:
+        start_worker_at(cluster, tmp_path, "pi1", master_port=slow_root.port, relay_listen="127.0.0.1:0")
+        shared = start_worker_at(cluster, tmp_path, "pi2", master_port=child_link.port, relay_listen="127.0.0.1:0")
+        start_worker_at(cluster, tmp_path, "pi3", relay_listen="127.0.0.1:0")
+        source = tmp_path / "big.bin"
+        size = 16 * MB
+        digest = make_file(source, size)
+        upload(cluster, source, digest)
+        slow_root.shape(delay=0.02)         # pi1 gets the file at ~3 MB/s, and passes it on as slowly
+        pool_id = copy(cluster, ["pi1", "pi2", "pi3"], digest, str(shared / "big.bin"))
+        wait_until(lambda: partial_bytes(tmp_path / "disk-pi2") >= size // 8, timeout=90, interval=0.02,
+                   what="an eighth of the file on pi2, from pi1")
+        child_link.cut()
+        child_link.restore()
+
+        def went_on():
+            return [line for line in cluster.master.log().splitlines()
+                    if "copy %s/pi2 to pi2 goes on from byte" % pool_id in line]
+        wait_until(went_on, timeout=30, what="pi2 back, asking the master for the rest")
+        slow_root.shape()
+        assert int(went_on()[0].split("goes on from byte ")[1].split()[0]) >= size // 8, went_on()
+        pool = wait_pool(cluster, pool_id, timeout=120)
+        assert all_succeeded(pool), pool
+        for name in ("pi1", "pi2", "pi3"):
+            assert file_sha256(tmp_path / ("disk-" + name) / "big.bin") == digest
+        assert log_of(cluster, "pi2").count("pulling it from pi1") == 1
+    finally:
+        slow_root.close()
+        child_link.close()
