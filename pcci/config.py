@@ -179,6 +179,27 @@ def optional_host_port(value):
     return host, int(number)
 
 
+def relay_advertise(value):
+    """relay_advertise: null, or 'HOST' / 'HOST:PORT' ('[v6]:PORT') where other workers dial
+    this worker's relay listener (behind NAT, or with several interfaces): (host, port), port 0
+    meaning the listener's own. HOST must be an IP address: a name would be resolved by each
+    child when it dials, so whoever controls its DNS could aim every child at another host."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("expected an IP address, or IP:PORT such as 192.168.1.7:7715, got %r" % (value,))
+    host, port = host_port.parse(value, 0)
+    try:
+        packed = socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+    except OSError:
+        raise ValueError("%r is not an IP address (IP or IP:PORT; a DNS name is refused: each child would "
+                         "resolve it when it dials)" % (host,))
+    if not any(packed):
+        raise ValueError("%s is the unspecified address, which no other worker can dial; give the address "
+                         "they reach this worker at" % (host,))
+    return host, port
+
+
 def store_url(value):
     if value is None:
         return None
@@ -217,6 +238,7 @@ MASTER_KEYS = dict(_COMMON, **{
     "max_body_bytes": (1024 * 1024, positive_int),
     "max_copy_bytes": (8 * 1024 * 1024 * 1024, positive_int),
     "copy_relay_fanout": (2, lambda v: _whole_number(v, 16)),
+    "relay_networks": ([], networks),
     "api_idle_timeout": (60.0, positive_duration),
     "api_head_timeout": (10.0, positive_duration),
     "api_plain_http": (False, lambda v: _boolean(v)),
@@ -284,6 +306,7 @@ WORKER_KEYS = dict(_COMMON, **{
     "allowed_users": ([], user_names),
     "default_user": (None, optional_user_name),
     "relay_listen": (None, optional_host_port),
+    "relay_advertise": (None, relay_advertise),
 })
 
 
@@ -388,6 +411,8 @@ def _cross_checks(values, table):
         yield "lease_time: must be at least 2s (renewals are a quarter of it apart)"
     if values.get("cluster_key") and values.get("cluster_key_file"):
         yield "cluster_key, cluster_key_file: give one, not both"
+    if "relay_advertise" in table and values["relay_advertise"] and not values["relay_listen"]:
+        yield "relay_advertise: only applies with relay_listen (this worker serves no relays without it)"
     if "reconnect_max" in table and values["reconnect_max"] < values["reconnect_min"]:
         yield "reconnect_max: must not be less than reconnect_min"
     if "output_cap_bytes" in table and worst_case_result_bytes(values["output_cap_bytes"]) > values["max_frame_bytes"]:

@@ -125,6 +125,9 @@ class CopySpec:
     unpack: Optional[str] = None    # "tar": the file is a tree's tar stream, unpacked beneath dest
     # A reverse copy (POST /fetch): ``dest`` is the path each worker reads and sends back.
     fetch: bool = False
+    # False: this copy goes from the master to every worker, even where the cluster relays
+    # (POST /copy ``"relay": false``, ``pcci copy --no-relay``; pcci.master.relay_plan).
+    relay: bool = True
 
     def to_json(self) -> dict:
         """The stored form (the pools table's copy column)."""
@@ -136,12 +139,15 @@ class CopySpec:
             stored["unpack"] = self.unpack
         if self.fetch:
             stored["fetch"] = True
+        if not self.relay:
+            stored["relay"] = False
         return stored
 
     @classmethod
     def from_json(cls, data: dict) -> "CopySpec":
         return cls(data["dest"], data["content"], data["bytes"], data["sha256"], data.get("mode"),
-                   data.get("owner"), data.get("blob"), data.get("unpack"), bool(data.get("fetch")))
+                   data.get("owner"), data.get("blob"), data.get("unpack"), bool(data.get("fetch")),
+                   data.get("relay") is not False)
 
 
 class Pool:

@@ -88,7 +88,8 @@ RAW_CHUNKS = "raw_chunks"
 # COPY_BEGIN's ``relayKey``/``relayChildren`` (pass the file on to children) and
 # ``relayFrom`` (pull it from a parent, falling back to COPY_FROM): a copy relayed through
 # workers (pcci.master.relay_plan). A worker that serves relays says where in its hello
-# (``relay``: {port, fingerprint}); one that names only the feature can be a leaf.
+# (``relay``: {port, fingerprint}, and ``host`` with relay_advertise); one that names only
+# the feature can be a leaf.
 RELAY = "relay"
 FEATURES = (LIVE_OUTPUT, FILE_COPY, JOB_STDIN, FILE_STREAM, FILE_FETCH, BLOB_FRAMES, RAW_CHUNKS, RELAY)
 STREAMS = ("stdout", "stderr")
@@ -266,15 +267,25 @@ def features(message):
 _FEATURE_SETS = {}
 
 
+# The longest text form of an IP address (an IPv6 address with an IPv4 tail).
+MAX_ADDRESS_CHARS = 45
+
+
 def relay_endpoint(hello):
-    """The relay listener a hello names ({port, fingerprint}), or None: it serves no relays."""
+    """The relay listener a hello names ({port, fingerprint}, and ``host`` if the worker
+    advertises one: relay_advertise, which the master checks, pcci.master.relay_address), or
+    None: it serves no relays."""
     relay = hello.get("relay")
     if not isinstance(relay, dict):
         return None
-    port, fingerprint = relay.get("port"), relay.get("fingerprint")
+    port, fingerprint, host = relay.get("port"), relay.get("fingerprint"), relay.get("host")
     if type(port) is not int or not 0 < port < 65536 or not isinstance(fingerprint, str) or len(fingerprint) > 100:
         return None
-    return {"port": port, "fingerprint": fingerprint}
+    if host is None:
+        return {"port": port, "fingerprint": fingerprint}
+    if not isinstance(host, str) or not 0 < len(host) <= MAX_ADDRESS_CHARS:
+        return None
+    return {"port": port, "fingerprint": fingerprint, "host": host}
 
 
 def relay_from(message):

@@ -325,7 +325,10 @@ def test_the_templates_for_two_masters_on_one_database_make_configs_pcci_accepts
                                                  "dest": str(tmp_path) + "/{{ inventory_hostname }}.yaml"}}]}]))
     # -e: the roles' defaults are read here as vars_files, which would win over inventory vars.
     result = subprocess.run([os.path.join(ANSIBLE_BIN, "ansible-playbook"), "-i", str(inventory), str(playbook),
-                             "-e", "pcci_master_store_url=mariadb://pcci@db1,db2,db3/pcci"],
+                             "-e", "pcci_master_store_url=mariadb://pcci@db1,db2,db3/pcci",
+                             "-e", json.dumps({"pcci_master_relay_networks": ["192.168.7.0/24"],
+                                               "pcci_worker_relay_listen": "0.0.0.0:7715",
+                                               "pcci_worker_relay_advertise": "192.168.7.3"})],
                             capture_output=True, text=True, timeout=300,
                             env=dict(os.environ, PATH=ANSIBLE_BIN + ":" + os.environ["PATH"]))
     assert result.returncode == 0, result.stdout + result.stderr
@@ -345,3 +348,5 @@ def test_the_templates_for_two_masters_on_one_database_make_configs_pcci_accepts
         assert groups == {"cameras": "cam2", "rack_a": "pi1,cam2", "workers": "pi1,cam2"}
     worker = config.validate(yaml.safe_load((tmp_path / "pi1.yaml").read_text()), config.WORKER_KEYS, "pi1")
     assert worker.master_hosts == [("10.0.0.1", 7070), ("10.0.0.2", 7070)] and worker.master_host is None
+    assert (worker.relay_listen, worker.relay_advertise) == (("0.0.0.0", 7715), ("192.168.7.3", 0))
+    assert [str(network) for network in master.relay_networks] == ["192.168.7.0/24"]

@@ -123,3 +123,32 @@ def test_one_tokens_outbox_cap_must_be_below_the_total():
     assert (cfg.notify_max_unsent_per_token, cfg.notify_max_unsent) == (500, 4000)
     with pytest.raises(ConfigError, match="notify_max_unsent_per_token: must be less than notify_max_unsent"):
         config.validate({"notify_max_unsent": 100, "notify_max_unsent_per_token": 100}, config.MASTER_KEYS, "m.yaml")
+
+
+def test_a_relay_advertise_is_an_ip_address_with_an_optional_port_and_needs_relay_listen():
+    listen = {"relay_listen": "0.0.0.0:7715"}
+    check = lambda value: config.validate(dict(listen, relay_advertise=value), config.WORKER_KEYS, "w.yaml")
+    assert check("192.168.1.7").relay_advertise == ("192.168.1.7", 0)          # 0: the listener's port
+    assert check("203.0.113.9:17715").relay_advertise == ("203.0.113.9", 17715)
+    assert check("[fd00::7]:7715").relay_advertise == ("fd00::7", 7715)
+    assert check("fd00::7").relay_advertise == ("fd00::7", 0)
+    assert config.validate(listen, config.WORKER_KEYS, "w.yaml").relay_advertise is None
+    for bad, says in (("pi1.example.org", "not an IP address"), ("0.0.0.0", "the unspecified address"),
+                      ("::", "the unspecified address"), ("10.0.0.1:0", "a port from 1 to 65535"),
+                      ("10.0.0.1:70000", "a port from 1 to 65535"), (7715, "expected an IP address"),
+                      ("10.0.0.256", "not an IP address")):
+        with pytest.raises(ConfigError) as caught:
+            check(bad)
+        assert len(caught.value.problems) == 1, caught.value.problems
+        assert caught.value.problems[0].startswith("w.yaml: relay_advertise: ") and says in caught.value.problems[0]
+        assert "\n" not in caught.value.problems[0]
+    with pytest.raises(ConfigError, match="relay_advertise: only applies with relay_listen"):
+        config.validate({"relay_advertise": "192.168.1.7"}, config.WORKER_KEYS, "w.yaml")
+
+
+def test_relay_networks_are_a_list_of_networks_none_by_default():
+    assert config.validate({}, config.MASTER_KEYS, "m.yaml").relay_networks == []
+    cfg = config.validate({"relay_networks": ["10.0.0.0/8", "192.168.1.7"]}, config.MASTER_KEYS, "m.yaml")
+    assert [str(network) for network in cfg.relay_networks] == ["10.0.0.0/8", "192.168.1.7/32"]
+    with pytest.raises(ConfigError, match=r"m.yaml: relay_networks: 'pis\.lan' is not an IP network"):
+        config.validate({"relay_networks": ["pis.lan"]}, config.MASTER_KEYS, "m.yaml")

@@ -40,3 +40,30 @@ def test_a_relay_below_the_floor_is_too_slow_and_one_near_the_end_is_not():
     assert too_slow_problem(5, 1024 * 1024, 15, floor=4096) == "the relay sent 5 bytes in 15 s (at least 4096 expected)"
     assert too_slow_problem(4096, 1024 * 1024, 15, floor=4096) is None
     assert too_slow_problem(100, 100, 15, floor=4096) is None       # the last bytes of the file
+
+
+class Session:
+    """What relay_plan reads of a connected worker's session (plain values)."""
+
+    def __init__(self, address, relay_host=None):
+        from pcci import protocol
+        self.address, self.features = address, frozenset([protocol.RELAY])
+        self.relay = None if relay_host is None else {"host": relay_host, "port": 7715, "fingerprint": "sha256:ab"}
+
+
+def streamed_copy(relay=True):
+    from pcci.model import CopySpec, Pool
+    return Pool("p1", "copy to /srv/x", 0, {}, copy=CopySpec("/srv/x", "", 10, "ab" * 32, blob="ab" * 32,
+                                                             relay=relay))
+
+
+def test_children_dial_the_parents_accepted_address_and_a_direct_copy_makes_no_tree():
+    from pcci.master.relay_plan import copy_fields
+    sessions = {"a": Session("203.0.113.1", "192.168.7.1"), "b": Session("203.0.113.2", "192.168.7.2"),
+                "c": Session("203.0.113.3")}
+    dispatch = [(name, "p1/" + name) for name in ("a", "b", "c")]
+    fields = copy_fields(streamed_copy(), dispatch, sessions.get, 1, now_ms=0)
+    assert (fields["b"]["relayFrom"]["host"], fields["c"]["relayFrom"]["host"]) == ("192.168.7.1", "192.168.7.2")
+    # b may dial a from its link's address or from its own address on the relays' network.
+    assert fields["a"]["relayChildren"] == ["192.168.7.2", "203.0.113.2"]
+    assert copy_fields(streamed_copy(relay=False), dispatch, sessions.get, 1, now_ms=0) == {}

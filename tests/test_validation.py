@@ -151,3 +151,18 @@ def test_a_copy_body_is_checked_and_described():
     assert parsed.copy == CopySpec(dest="/etc/motd", content="aGk=", mode=0o640, owner="root:adm", size=2,
                                    sha256="8f434346648f6b96df89dda901c5176b10a6d83961dd3c1ac88b59b2dc327aa4")
     assert parsed.cmd == "copy to /etc/motd (2 bytes)"
+
+
+def test_a_copy_may_be_asked_to_go_direct_and_relay_takes_only_a_boolean():
+    import json
+    body = {"dest": "/srv/image.bin", "sha256": "ab" * 32, "workers": "pi[1-4]"}
+    assert requests.copy_request(json.dumps(body).encode(), 100, 1000).copy.relay is True
+    direct = requests.copy_request(json.dumps(dict(body, relay=False)).encode(), 100, 1000).copy
+    assert direct.relay is False
+    assert CopySpec.from_json(direct.to_json()) == direct            # stored with its pool
+    assert "relay" not in CopySpec.from_json(dict(direct.to_json(), relay=True)).to_json()
+    assert requests.copy_request(json.dumps(dict(body, relay=None)).encode(), 100, 1000).copy.relay is True
+    for bad in ("no", 0, 1, "false", {"off": True}):
+        with pytest.raises(ApiError) as caught:
+            requests.copy_request(json.dumps(dict(body, relay=bad)).encode(), 100, 1000)
+        assert (caught.value.status, caught.value.code) == (400, "wrong_type") and "'relay'" in caught.value.message

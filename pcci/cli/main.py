@@ -205,7 +205,7 @@ def cmd_copy(args):
         raise UsageError("cannot read %s: %s" % (exc.filename or args.source, exc.strerror))
     body["workers"] = workers
     for name, value in (("exclude", exclude), ("mode", args.mode), ("owner", args.owner),
-                        ("notify", notify_of(args))):
+                        ("relay", None if args.relay else False), ("notify", notify_of(args))):
         if value is not None:
             body[name] = value
     submitted = client.call("POST", "/copy", body)
@@ -422,6 +422,8 @@ def build_parser():
                    help="copy a directory and everything in it, keeping modes (as clush --copy and pdcp -r)")
     p.add_argument("--mode", help="octal mode, e.g. 0644 (default: the replaced file's, else 0644)")
     p.add_argument("--owner", help="USER, USER:GROUP or :GROUP (the worker must run as root to change it)")
+    p.add_argument("--no-relay", dest="relay", action="store_false",
+                   help="send the file from the master to every worker, not through a tree of relaying workers")
     notify_options(p)
 
     p = client_parser("fetch", "read a file on workers into DIR/NODE/, as rpdcp and clush --rcopy do")

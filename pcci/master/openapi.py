@@ -74,7 +74,9 @@ _POOL_COMMON = {
                             "unpack": {"type": "string", "nullable": True, "enum": ["tar", None],
                                        "description": "tar: a directory tree unpacked beneath dest"},
                             "fetch": {"type": "boolean", "description": "a reverse copy (POST /fetch): dest is "
-                                                                        "the path read on each worker"}}},
+                                                                        "the path read on each worker"},
+                            "relay": {"type": "boolean", "description": "false: asked to go direct from the "
+                                                                        "master, not through relays"}}},
     "scheduledBy": {"type": "string", "nullable": True, "description": "the schedule that made it (GET /schedules)"},
     "scheduledFor": dict(_TIME, description="the due time it was made for"),
 }
@@ -116,7 +118,10 @@ SCHEMAS = {
                 "description": "with sha256: the file is a tar stream of a directory, unpacked beneath dest"},
         mode={"oneOf": [{"type": "string", "pattern": "^0?[0-7]{3,4}$"},
                         {"type": "integer", "minimum": 0, "maximum": 4095}]},
-        owner={"type": "string"})},
+        owner={"type": "string"},
+        relay={"type": "boolean", "default": True,
+               "description": "false: the master sends this copy to every worker itself, even where the cluster "
+                              "relays copies through workers (copy_relay_fanout)"})},
     "FetchRequest": {"type": "object", "required": ["path"], "additionalProperties": False,
                      "properties": dict(_TARGETING, path={"type": "string", "pattern": "^/"})},
     "UploadedFile": _object({"sha256": {"type": "string"}, "bytes": {"type": "integer", "nullable": True},
@@ -309,6 +314,7 @@ SPEC = {
 def _schedule_parts():
     """Schedules (docs/api.md, "Schedules"): a schedule's own fields, and its pool template,
     which is POST /job's body (or, with copy, POST /copy's): its fields come from JobRequest."""
+    from . import schedule_spec
     from .schedule_spec import MAX_SCHEDULE_BYTES, Missed, NAME, Outcome
     template = dict(SCHEMAS["JobRequest"]["properties"])
     own = {"name": {"type": "string", "pattern": "^%s$" % NAME.pattern},
@@ -319,9 +325,10 @@ def _schedule_parts():
            "enabled": {"type": "boolean"},
            "managedBy": {"type": "string", "pattern": "^%s$" % NAME.pattern,
                          "description": "what manages the schedule (the Ansible role's mark); the master keeps it"},
-           "copy": {"type": "object", "description": "POST /copy's dest, content, mode and owner, instead of cmd",
+           "copy": {"type": "object", "description": "POST /copy's dest, content, mode, owner and relay, instead of "
+                                                     "cmd",
                     "properties": {key: SCHEMAS["CopyRequest"]["properties"][key]
-                                   for key in ("dest", "content", "mode", "owner")}}}
+                                   for key in schedule_spec.COPY_FIELDS}}}
     request = {"type": "object", "required": ["name", "when"], "additionalProperties": False,
                "description": "at most %d bytes as JSON" % MAX_SCHEDULE_BYTES, "properties": dict(template, **own)}
     change = dict(request, required=[])

@@ -3,10 +3,17 @@
 The master feeds the tree's roots over their links, as for any copy; every other worker
 of the copy pulls the bytes from its parent, a worker that passes each piece on as soon
 as it has written it (pcci.worker.relay_server). A worker can be a parent if it
-advertised a relay endpoint (``relay_listen``) and named the ``relay`` feature; one that
-named only the feature can be a leaf. Parents come first, in the pool's order, so the
-tree is as shallow as the fan-out allows: with fan-out k, node i (i >= k) hangs under
-node (i - k) // k. A worker that no parent can take is fed by the master, as before.
+advertised a relay endpoint (``relay_listen``; children dial it where
+pcci.master.relay_address says) and named the ``relay`` feature; one that named only the
+feature can be a leaf. Parents come first, in the pool's order, so the tree is as
+shallow as the fan-out allows: with fan-out k, node i (i >= k) hangs under node
+(i - k) // k. A worker that no parent can take is fed by the master, as before.
+
+A tree is made over one dispatch: the workers a pool starts at its submit (all of them,
+or a rolling batch's first turn). A later turn of a rolling batch starts one job per job
+that ended, too few for a tree, and a job sent again after a reconnect goes on from where
+its file ends: both get the direct stream. A copy asked for with ``"relay": false`` makes
+no tree at all.
 """
 
 from .. import protocol, relay_ticket
@@ -35,7 +42,7 @@ def parents(order, can_serve, can_pull, fanout):
 def copy_fields(pool, dispatch, sessions, fanout, now_ms):
     """{worker: extra copy_begin fields} for a streamed copy's dispatch [(worker, job id)]:
     ``relayKey`` to a parent, ``relayFrom`` to a child; {} for any other pool."""
-    if pool.copy is None or pool.copy.blob is None or pool.copy.fetch or fanout < 1:
+    if pool.copy is None or pool.copy.blob is None or pool.copy.fetch or not pool.copy.relay or fanout < 1:
         return {}
     can_serve, can_pull = set(), set()
     for worker, _ in dispatch:
@@ -54,12 +61,22 @@ def copy_fields(pool, dispatch, sessions, fanout, now_ms):
     # An inner node is a child and a parent: it gets both. ``relayChildren`` are the
     # addresses its children dial from, which its listener keeps room for (pre-auth limits).
     fields = {parent: {"relayKey": key,
-                       "relayChildren": sorted({sessions(child).address for child, of in plan.items() if of == parent})}
+                       "relayChildren": sorted({address for child, of in plan.items() if of == parent
+                                                for address in dials_from(sessions(child))})}
               for parent, key in keys.items()}
     for child, parent in plan.items():
         endpoint = sessions(parent).relay
         fields.setdefault(child, {})["relayFrom"] = {
-            "host": sessions(parent).address, "port": endpoint["port"], "fingerprint": endpoint["fingerprint"],
+            "host": endpoint["host"], "port": endpoint["port"], "fingerprint": endpoint["fingerprint"],
             "job": job_of[parent], "parent": parent, "expires": expires,
             "ticket": relay_ticket.make(keys[parent], job_of[parent], pool.copy.sha256, child, expires)}
     return fields
+
+
+def dials_from(session):
+    """The addresses a worker may dial a parent from: its link's, and the address it
+    advertises for its own listener (the interface it has on the relays' network)."""
+    addresses = {session.address}
+    if session.relay is not None:
+        addresses.add(session.relay["host"])
+    return addresses

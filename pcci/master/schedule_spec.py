@@ -22,7 +22,7 @@ SCHEDULE_FIELDS = ("name", "when", "timezone", "missed", "enabled", "managedBy",
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 # A schedule's body as stored: 1,000 of them (max_schedules' default) take at most 64 MiB.
 MAX_SCHEDULE_BYTES = 64 * 1024
-COPY_FIELDS = ("dest", "content", "mode", "owner")
+COPY_FIELDS = ("dest", "content", "mode", "owner", "relay")
 
 
 class Missed(str, Enum):

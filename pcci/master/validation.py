@@ -171,8 +171,8 @@ def job_request(body: bytes, max_pool_jobs: int, notify_allow: AllowList = None)
                        notify=notify_list(data.get("notify"), notify_allow or AllowList()), **rollout(data))
 
 
-COPY_FIELDS = ("workers", "exclude", "dest", "content", "sha256", "unpack", "mode", "owner", "batch", "maxFailures", "offline",
-               "queueTimeout", "notify")
+COPY_FIELDS = ("workers", "exclude", "dest", "content", "sha256", "unpack", "mode", "owner", "relay", "batch",
+               "maxFailures", "offline", "queueTimeout", "notify")
 SHA256 = re.compile(r"[0-9a-f]{64}")
 OWNER = re.compile(r"[a-z_][a-z0-9_.-]{0,31}(:([a-z_][a-z0-9_.-]{0,31})?)?|:[a-z_][a-z0-9_.-]{0,31}")
 
@@ -197,12 +197,18 @@ def copy_request(body: bytes, max_pool_jobs: int, max_file_bytes: int,
     mode, owner = _copy_mode(data.get("mode")), data.get("owner")
     if owner is not None and not (isinstance(owner, str) and OWNER.fullmatch(owner)):
         raise WrongType("'owner' must be USER, USER:GROUP or :GROUP, got %r" % (owner,))
+    relay = data.get("relay")
+    if relay is None:           # as every optional field: null is the default
+        relay = True
+    if not isinstance(relay, bool):
+        raise WrongType("'relay' must be true (the default: a streamed copy may go through a tree of workers) or "
+                        "false (the master sends it to each worker itself), got %r" % (relay,))
     terms, listed = target(data.get("workers"), data.get("exclude"), max_pool_jobs)
     notify = notify_list(data.get("notify"), notify_allow or AllowList())
     if blob is not None:
         return PoolRequest(cmd="copy to %s" % dest, terms=terms, listed=listed,
                            target={"workers": data.get("workers", "*"), "exclude": data.get("exclude")},
-                           copy=CopySpec(dest, "", -1, blob, mode, owner, blob, unpack), notify=notify,
+                           copy=CopySpec(dest, "", -1, blob, mode, owner, blob, unpack, relay=relay), notify=notify,
                            **rollout(data))
     try:
         size = len(base64.b64decode(content, validate=True))
@@ -215,7 +221,8 @@ def copy_request(body: bytes, max_pool_jobs: int, max_file_bytes: int,
     digest = hashlib.sha256(base64.b64decode(content)).hexdigest()
     return PoolRequest(cmd="copy to %s (%d bytes)" % (dest, size), terms=terms, listed=listed,
                        target={"workers": data.get("workers", "*"), "exclude": data.get("exclude")},
-                       copy=CopySpec(dest, content, size, digest, mode, owner), notify=notify, **rollout(data))
+                       copy=CopySpec(dest, content, size, digest, mode, owner, relay=relay), notify=notify,
+                       **rollout(data))
 
 
 FETCH_FIELDS = ("workers", "exclude", "path", "batch", "maxFailures", "offline", "queueTimeout", "notify")

@@ -53,7 +53,7 @@ def pool_json(pool, with_output=True, env_values=True, live=None):
                                                 "owner": pool.copy.owner,
                                                 "bytes": pool.copy.size if pool.copy.size >= 0 else None,
                                                 "sha256": pool.copy.sha256 or None, "unpack": pool.copy.unpack,
-                                                "fetch": pool.copy.fetch},
+                                                "fetch": pool.copy.fetch, "relay": pool.copy.relay},
         "scheduledBy": pool.scheduled_by,
         "scheduledFor": iso_time(pool.scheduled_due),
     }

@@ -16,7 +16,7 @@ from .. import protocol
 from ..logs import said
 from ..protocol import HandshakeRefused
 from ..states import WORKER_KILL_OUTCOMES, KillOutcome
-from . import worker_stats
+from . import relay_address, worker_stats
 from .session_reader import SessionReader
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class WorkerSession:
         self.users = users or []      # the users its jobs may run as (its own first)
         self.address = address
         self.features = frozenset(features)
-        self.relay = relay          # its relay listener {port, fingerprint} (protocol.relay_endpoint), or None
+        self.relay = relay          # where children dial its relay listener {host, port, fingerprint}, or None
         self.live_output = protocol.LIVE_OUTPUT in features   # it sends output while jobs run
         self.ready = False          # dispatch only after the worker's sync
         self.complaints = None      # worker_stats.Complaints once it sent malformed stats
@@ -123,8 +123,15 @@ class ActiveWorkers:
         are then handled as they come (``received``), and ``ended(link, name, exc)`` runs
         once its link has ended and the session is released (``exc`` None when the worker
         said it is going)."""
+        relay, refused = relay_address.accepted(hello.relay, address, self.config.relay_networks)
+        if refused:
+            log.warning("worker %s serves no relays: %s (the master's relay_networks, docs/security.md *Relays*)",
+                        hello.name, refused)
+        elif relay is not None and "host" in hello.relay:
+            log.info("worker %s serves relays at its advertised address %s:%d", hello.name, relay["host"],
+                     relay["port"])
         session = WorkerSession(link, hello.name, address, hello.features, hello.labels, hello.users,
-                                hello.instance, hello.relay, ended)
+                                hello.instance, relay, ended)
         if self.copies is not None:
             # A copy holds back while the link has a frame queued: it goes on as the link drains.
             link.on_drained = functools.partial(self.copies.drained, session)

@@ -50,8 +50,11 @@ class Refused(Exception):
 
 
 class RelayServer:
-    def __init__(self, address, context, fingerprint, sources, node, now_ms=wall_ms):
+    def __init__(self, address, context, fingerprint, sources, node, now_ms=wall_ms, advertise=None):
         self.address = address          # (host, port) to bind
+        # (host, port) other workers dial instead (relay_advertise; port 0: the listener's),
+        # which the master takes only where its relay_networks allow (pcci.master.relay_address)
+        self.advertise = advertise
         self.context = context          # tls.server_context of this worker's own certificate
         self.fingerprint = fingerprint
         self.sources = sources          # relay_sources.RelaySources
@@ -78,12 +81,17 @@ class RelayServer:
         listener.listen(64)
         self.listener, self.port = listener, listener.getsockname()[1]
         self._acceptor = gevent.spawn(self._accept)
-        log.info("relay listener on %s:%d (certificate %s)", host, self.port, self.fingerprint)
+        endpoint = self.endpoint()
+        log.info("relay listener on %s:%d (certificate %s)%s", host, self.port, self.fingerprint,
+                 ", advertised as %s:%d" % (endpoint["host"], endpoint["port"]) if "host" in endpoint else "")
         return self
 
     def endpoint(self):
         """What the hello says about this listener (protocol.relay_endpoint)."""
-        return {"port": self.port, "fingerprint": self.fingerprint}
+        if self.advertise is None:
+            return {"port": self.port, "fingerprint": self.fingerprint}
+        host, port = self.advertise
+        return {"host": host, "port": port or self.port, "fingerprint": self.fingerprint}
 
     def close(self):
         if self._acceptor is not None:

@@ -108,15 +108,16 @@ def run(cfg, make_runner=Runner):
 
 
 def start_relay(cfg, node):
-    """The relay listener (``relay_listen``), with this worker's own self-made certificate
-    in its state directory; None when it is off (the default)."""
+    """The relay listener (``relay_listen``, said in the hello at ``relay_advertise`` if set),
+    with this worker's own self-made certificate in its state directory; None when it is off
+    (the default)."""
     if cfg.relay_listen is None:
         return None
     cert = os.path.join(cfg.state_dir, "relay-tls", "relay.crt")
     key = os.path.join(cfg.state_dir, "relay-tls", "relay.key")
     tls.ensure_certificate(cert, key, "pcci-relay-%s" % node)
     server = RelayServer(cfg.relay_listen, tls.server_context(cert, key), tls.file_fingerprint(cert),
-                         RelaySources(), node)
+                         RelaySources(), node, advertise=cfg.relay_advertise)
     try:
         return server.start()
     except OSError as exc:

@@ -1,0 +1,44 @@
+"""Where the children of a relayed copy dial a worker's relay listener (pure).
+
+By default: the address the worker's link comes from, at the port its hello names. A
+worker behind NAT or with several interfaces may advertise another address
+(``relay_advertise``), but an advertised address makes OTHER workers dial it, so a
+compromised worker could aim their dials at any host and port from inside the cluster
+(a port probe; the certificate pin keeps any bytes from going to the wrong host, not the
+dial from being made). So the master takes an advertised address only if it is the
+link's own address (then only the port changes) or lies inside its ``relay_networks``;
+any other makes the worker serve no relays this session (it can still pull, as a leaf),
+and the master logs one line saying so. Names are not accepted, only IP addresses: a
+name would be resolved by each child when it dials, after this check.
+"""
+
+import ipaddress
+
+
+def _address(text):
+    """An ipaddress address, an IPv4-mapped IPv6 one (a dual-stack listener's) as IPv4; None if not one."""
+    try:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return None
+    return getattr(address, "ipv4_mapped", None) or address
+
+
+def accepted(endpoint, link_address, networks):
+    """(the endpoint children dial, {host, port, fingerprint}, or None; why an advertised
+    address was refused, or None) for a worker whose hello named ``endpoint``
+    (protocol.relay_endpoint) and whose link comes from ``link_address``."""
+    if endpoint is None:
+        return None, None
+    advertised = endpoint.get("host")
+    dialed = {"host": link_address, "port": endpoint["port"], "fingerprint": endpoint["fingerprint"]}
+    if advertised is None:
+        return dialed, None
+    address = _address(advertised)
+    if address is None:
+        return None, "its advertised relay address %r is not an IP address" % (advertised[:60],)
+    if address == _address(link_address) or any(address in network for network in networks):
+        return dict(dialed, host=str(address)), None
+    return None, ("its advertised relay address %s is neither the address its link comes from (%s) nor inside "
+                  "the master's relay_networks (%s)" % (address, link_address,
+                                                        ", ".join(str(n) for n in networks) or "none"))
