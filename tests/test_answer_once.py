@@ -1,6 +1,6 @@
 """Frames about a job the master does not run there are answered with one kill, not one
 kill a frame (pcci/master/answer_once.py): the pure rule, a worker sending a stale
-stream to a real master, and a real fetch killed with its chunks in flight."""
+stream to a real master, and a real fetch killed with its chunks in flight (still clean)."""
 
 import base64
 import collections
@@ -94,8 +94,8 @@ def test_a_stale_stream_of_chunks_gets_one_kill_per_job_not_one_per_chunk(cluste
 
 
 def test_a_fetch_killed_with_chunks_in_flight_ends_killed_and_the_worker_goes_on(cluster, tmp_path):
-    """The chunks on their way when the kill is sent reach a master that no longer runs
-    the fetch: the fetch still ends killed, nothing is kept, and the worker works on."""
+    """A kill that meets a fetch's chunks in flight (taken as the job still runs until its
+    result) still ends it killed, keeps nothing, and leaves the worker working."""
     cluster.start_master()
     proxy = LinkProxy(cluster.worker_port)
     try:

@@ -1,12 +1,11 @@
 """Frames about a job the master does not run there: answered once, not once a frame (pure).
 
 A worker that sends a fetch's chunks (or a copy's ``copy_from``) for a job the master is
-not running on it -- the job ended, was killed, was given up on -- is told to stop it
-with a ``kill``. Without this, every such frame got a kill of its own, and the worker
-answers each kill with a ``kill_result``: a fetch killed with two chunks in flight cost
-three kills, and a stale or misbehaving stream made the master write one frame for each
-frame it sent, for as long as it sent. So a (session, job) pair is answered at most once
-in ``window`` seconds.
+not running on it -- the job ended, or was given up on while its worker was away -- is
+told to stop it with a ``kill``. Without this, every such frame got a kill of its own,
+and the worker answers each kill with a ``kill_result``: a stale or misbehaving stream
+made the master write one frame for each frame it sent, and read one more back, for as
+long as it sent. So a (session, job) pair is answered at most once in ``window`` seconds.
 
 Memory is bounded before it is spent: at most ``capacity`` pairs are remembered, the
 oldest answer forgotten first (a worker naming ever new job ids gets an answer for each,
