@@ -57,13 +57,8 @@ def main(arguments):
         try:
             workers = {}
             for side, code in sides:
-                worker = cluster.start_worker(side, wait=False, log_level="warning", heartbeat_interval="5s",
-                                              link_timeout="20s")
-                if code is not None:
-                    worker.stop()
-                    worker.python_path = [code]
-                    worker.start()
-                workers[side] = worker
+                workers[side] = cluster.start_worker(side, wait=False, python_path=[code] if code else (),
+                                                     log_level="warning", heartbeat_interval="5s", link_timeout="20s")
             cluster.wait_online(*workers, timeout=60)
             for side in workers:
                 run_jobs(cluster, side, 20)     # warm up

@@ -39,12 +39,8 @@ def start(base, code, count):
     cluster.start_master(log_level="warning", heartbeat_timeout="30s")
     names = ["w%03d" % n for n in range(count)]
     for name in names:
-        worker = cluster.start_worker(name, wait=False, log_level="warning", heartbeat_interval="5s",
-                                      link_timeout="20s")
-        if code is not None:
-            worker.stop()
-            worker.python_path = [code]
-            worker.start()
+        cluster.start_worker(name, wait=False, python_path=[code] if code else (), log_level="warning",
+                             heartbeat_interval="5s", link_timeout="20s")
     try:
         deadline = time.monotonic() + 600
         while True:

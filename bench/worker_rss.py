@@ -37,10 +37,7 @@ def main(trees):
         try:
             for n, tree in enumerate(os.path.abspath(t) for t in trees):
                 name = "w%d" % n
-                worker = cluster.start_worker(name, wait=False, log_level="warning")
-                worker.stop()
-                worker.python_path = [tree]
-                worker.start()
+                worker = cluster.start_worker(name, wait=False, python_path=[tree], log_level="warning")
                 cluster.wait_online(name, timeout=60)
                 time.sleep(2)
                 found = memory(worker.process.pid)

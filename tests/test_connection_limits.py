@@ -1,6 +1,6 @@
 """The connection caps' decisions (pure): who gets in, who gives way, who is refused."""
 
-from pcci.master.connection_limits import ConnectionLimits, address_prefix
+from pcci.connection_limits import ConnectionLimits, address_prefix
 
 
 def fill(limits, addresses, each):

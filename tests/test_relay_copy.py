@@ -28,18 +28,23 @@ pytestmark = [pytest.mark.root,
 BIND = 'mount --bind "$1" "$2" && shift 2 && exec "$@"'
 
 
+def start_worker_on_own_disk(cluster, tmp_path, name, shared, **settings):
+    """A worker whose ``shared`` path is its own directory, tmp_path/disk-NAME."""
+    own = tmp_path / ("disk-" + name)
+    own.mkdir()
+    cluster.start_worker(name, prefix=["unshare", "--mount", "--propagation", "private", "sh", "-c", BIND,
+                                       "bind", str(own), str(shared)], **settings)
+
+
 def start_workers(cluster, tmp_path, names, relay=True, **overrides):
     """Workers whose /…/shared is their own directory; the shared path to copy to."""
     shared = tmp_path / "shared"
     shared.mkdir(exist_ok=True)
     for name in names:
-        own = tmp_path / ("disk-" + name)
-        own.mkdir()
         settings = dict(overrides)
         if relay:
             settings["relay_listen"] = "127.0.0.1:0"
-        cluster.start_worker(name, prefix=["unshare", "--mount", "--propagation", "private", "sh", "-c", BIND,
-                                           "bind", str(own), str(shared)], **settings)
+        start_worker_on_own_disk(cluster, tmp_path, name, shared, **settings)
     return shared
 
 
@@ -143,10 +148,7 @@ def test_a_relay_refuses_forged_expired_and_wrong_child_tickets_and_any_path(clu
     try:
         shared = tmp_path / "shared"
         shared.mkdir()
-        (tmp_path / "disk-pi1").mkdir()
-        cluster.start_worker("pi1", master_port=proxy.port, relay_listen="127.0.0.1:0",
-                             prefix=["unshare", "--mount", "--propagation", "private", "sh", "-c", BIND, "bind",
-                                     str(tmp_path / "disk-pi1"), str(shared)])
+        start_worker_on_own_disk(cluster, tmp_path, "pi1", shared, master_port=proxy.port, relay_listen="127.0.0.1:0")
         start_workers(cluster, tmp_path, ["pi2", "pi3"])
         source = tmp_path / "big.bin"
         digest = make_file(source, 16 * MB)
@@ -241,10 +243,7 @@ def test_bytes_a_relay_corrupted_are_taken_again_from_the_master(cluster, tmp_pa
         "relay_server.os = Corrupting()\n")
     shared = tmp_path / "shared"
     shared.mkdir()
-    (tmp_path / "disk-pi1").mkdir()
-    cluster.start_worker("pi1", python_path=[str(site)], relay_listen="127.0.0.1:0",
-                         prefix=["unshare", "--mount", "--propagation", "private", "sh", "-c", BIND, "bind",
-                                 str(tmp_path / "disk-pi1"), str(shared)])
+    start_worker_on_own_disk(cluster, tmp_path, "pi1", shared, python_path=[str(site)], relay_listen="127.0.0.1:0")
     start_workers(cluster, tmp_path, ["pi2", "pi3"])
     source = tmp_path / "image.bin"
     digest = make_file(source, 4 * MB)

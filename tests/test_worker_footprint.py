@@ -25,6 +25,15 @@ def test_the_worker_starts_without_typing_ctypes_or_psutil():
     assert not added & unwanted, sorted(added & unwanted)
 
 
+def test_a_relaying_worker_loads_nothing_of_the_master():
+    # The relay listener's caps on strangers are the worker port's (pcci.connection_limits):
+    # taken from pcci.master, they brought the master's package into every relaying worker.
+    added = modules_after("from pcci.worker.relay_server import RelayServer; "
+                          "RelayServer(('127.0.0.1', 0), None, 'fingerprint', None, 'pi1')")
+    assert "pcci.connection_limits" in added
+    assert not {name for name in added if name.split(".")[:2] == ["pcci", "master"]}
+
+
 # Kept by an idle worker for nothing: PyYAML and datetime once the config is read, the
 # whole CLI's parser, what only a copy or a fetch uses (tarfile, shutil and with them bz2
 # and lzma), urllib.parse and ipaddress (a master's store URL and networks), and pprint

@@ -18,10 +18,10 @@ import logging
 import socket
 
 from .. import api_tokens
+from ..client_ip import client_ip
 from ..clock import monotonic
 from ..errors import ApiError, BadToken, ForbiddenHost, ForbiddenOrigin, InsufficientScope, InternalError, \
     MalformedRequest, MissingToken, PayloadTooLarge, RequestTimeout, for_status
-from .client_ip import client_ip
 from .greenlet_locals import import_bottle
 from .origins import is_loopback_host, is_same_origin
 

@@ -17,9 +17,9 @@ from .. import tls
 from ..clock import monotonic
 from ..link import tune_socket
 from ..log_budget import BudgetedLog
+from ..connection_limits import ConnectionLimits
+from ..displacing import close_slot
 from .api_edge import is_loopback_host
-from .connection_limits import ConnectionLimits
-from .displacing import close_slot
 from .http_framing import bad_request, framing_problem, uri_too_long
 
 log = logging.getLogger(__name__)

@@ -24,8 +24,10 @@ import os
 import gevent
 
 from .. import protocol
+from ..clock import monotonic
 from ..framing import HEADER, blob_payload_head
 from ..states import JobState
+from .answer_once import AnswerOnce
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +102,7 @@ def chunk_frame_head(job_id, offset, tail_length, raw=False):
 class CopyFeeder:
     def __init__(self, find_copy, path_of, frame_bytes=FRAME_BYTES, window_bytes=IN_FLIGHT * CHUNK_BYTES):
         self.find_copy = find_copy      # (worker, job id) -> its CopySpec while it runs, else None
+        self.stale = AnswerOnce()       # copy_from of copies not running: one kill each job
         self.frames = FrameCache(path_of)
         self.frame_bytes = frame_bytes
         self.window_bytes = window_bytes
@@ -112,8 +115,10 @@ class CopyFeeder:
         spec = self.find_copy(session.name, job)
         if spec is None:
             # Not a copy running there (it ended, was killed, was given up on): stop it.
-            log.info("worker %s resumes copy %s, which is not running; telling it to stop", session.name, job[:100])
-            session.send({"type": protocol.KILL, "job": job})
+            if self.stale.due(session, job, monotonic()):
+                log.info("worker %s resumes copy %s, which is not running; telling it to stop", session.name,
+                         job[:100])
+                session.send({"type": protocol.KILL, "job": job})
             return
         if not 0 <= offset <= spec.size:
             raise protocol.ProtocolError("copy_from %s at %d, outside its %d bytes" % (job[:100], offset, spec.size))
@@ -153,6 +158,7 @@ class CopyFeeder:
 
     def forget(self, session):
         """The worker's link closed: its copies go on when it says where (``copy_from``)."""
+        self.stale.forget(session)
         for key in [key for key in self.streams if key[0] is session]:
             del self.streams[key]
 

@@ -25,8 +25,10 @@ import os
 import shutil
 
 from .. import protocol
+from ..clock import monotonic
 from ..errors import StorageFull
 from ..states import JobState
+from .answer_once import AnswerOnce
 from .disk_room import DiskRoom
 from .stale_files import remove_stale
 
@@ -99,6 +101,7 @@ class FetchSink:
         self.parked = collections.OrderedDict()
         os.makedirs(directory, mode=0o700, exist_ok=True)
         self.room = room or DiskRoom(directory)     # shared with the uploads (blob_store)
+        self.stale = AnswerOnce()                   # chunks of fetches not running: one kill each job
 
     def path(self, pool_id, node):
         return os.path.join(self.directory, pool_id, node_file(node))
@@ -120,7 +123,8 @@ class FetchSink:
         protocol.checked(message, protocol.FETCH_CHUNK)
         job, size = message["job"], message["bytes"]
         if self.find_fetch(session.name, job) is None:
-            session.send({"type": protocol.KILL, "job": job})
+            if self.stale.due(session, job, monotonic()):
+                session.send({"type": protocol.KILL, "job": job})
             return
         key = (session, job)
         receiving = self.streams.get(key) or self._open(key, job, session.name)
@@ -212,6 +216,7 @@ class FetchSink:
 
     def forget(self, session):
         """The link went away: its fetches' hashes are kept for the redial (bounded)."""
+        self.stale.forget(session)
         for key in [key for key in self.streams if key[0] is session]:
             receiving = self.streams.get(key)
             self._drop(key)

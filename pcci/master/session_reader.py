@@ -23,6 +23,14 @@ A reader gives the event loop a turn (``gevent.sleep(0)``) after every
 frames (a flood, a huge burst) would otherwise keep its reader looping, and the loop from
 every other worker, the API and the timers, for as long as it kept sending.
 
+The turns protect the others whatever the worker sends, so taking one is no sign of
+abuse: an honest worker's fetch chunk, large result or stretch of live output takes one
+per megabyte, and a burst of small frames (results kept while the master was away)
+takes a few. What no honest worker does is keep up a stream of small frames (the costly
+kind: a handler call each) faster than the master handles them, on and on: its frames
+are paced by acknowledgements, by its heartbeat interval, by what it captured. So the
+warning an operator sees (once a session) is for that only: ``is_flood``.
+
 The reader calls its ``owner`` (shared by every session: no closure per connection):
 ``owner.received(session, message)`` for each message, and ``owner.ended(session, exc)``
 once, on a greenlet of its own, with what ended it.
@@ -40,9 +48,19 @@ log = logging.getLogger(__name__)
 # Messages handled in one go before the other links, the API and the timers get a turn.
 MESSAGES_PER_TURN = 64
 BYTES_PER_TURN = 1024 * 1024
+# A flood, not a burst: the link never ran dry while at least FLOOD_TURNS turns were taken
+# for the message count (not the bytes), over at least FLOOD_SECONDS.
+FLOOD_TURNS = 100
+FLOOD_SECONDS = 10.0
 # Parked reader greenlets kept for the next burst (about 9 KB each).
 SPARE_READERS = 32
 _spare = []
+
+
+def is_flood(message_turns, seconds):
+    """Whether a link that has not run dry for ``seconds``, in which ``message_turns`` turns
+    were taken for MESSAGES_PER_TURN small frames, is flooding the master (pure)."""
+    return message_turns >= FLOOD_TURNS and seconds >= FLOOD_SECONDS
 
 
 def _reader_loop(reader):
@@ -93,14 +111,20 @@ class SessionReader:
         try:
             self._heard = self._loop.now()
             handled, turn_began = 0, self.link.bytes_read
+            message_turns, first_message_turn = 0, None     # since the link last ran dry
             while not self._done:
                 message = self.link.receive_ready()
                 if message is None:
                     break
                 self.owner.received(self.session, message)     # may block
                 handled += 1
+                if handled == MESSAGES_PER_TURN:
+                    message_turns += 1
+                    if first_message_turn is None:
+                        first_message_turn = self._loop.now()
+                    self._judge_flood(message_turns, first_message_turn)
                 if handled == MESSAGES_PER_TURN or self.link.bytes_read - turn_began >= BYTES_PER_TURN:
-                    self._take_turns()
+                    gevent.sleep(0)     # the other links, the API and the timers first
                     handled, turn_began = 0, self.link.bytes_read
         except BaseException as exc:    # noqa: B902 -- every end, a bug's too, must release the session
             self._end(exc)
@@ -109,13 +133,14 @@ class SessionReader:
         if not self._done:
             self._watcher.start(self._readable)
 
-    def _take_turns(self):
-        """Let the loop run the others before this link's next messages."""
-        if not self._flooded:
+    def _judge_flood(self, message_turns, since):
+        """Warn, once a session, when its small frames are a flood (``is_flood``), not a burst."""
+        seconds = self._loop.now() - since
+        if not self._flooded and is_flood(message_turns, seconds):
             self._flooded = True
-            log.warning("worker %s sends messages faster than the master handles them; its link now takes "
-                        "turns with the others", getattr(self.session, "name", self.link.peer))
-        gevent.sleep(0)
+            log.warning("worker %s has sent small messages faster than the master handles them for %.0f s "
+                        "on end; its link takes turns with the others", getattr(self.session, "name", self.link.peer),
+                        seconds)
 
     def _arm_timer(self, seconds):
         if self._timer is not None:

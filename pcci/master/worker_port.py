@@ -18,8 +18,8 @@ from ..link import Link, TlsFailure, tune_socket
 from ..protocol import HandshakeRefused
 from ..clock import monotonic
 from ..log_budget import BudgetedLog
-from .connection_limits import ConnectionLimits
-from .displacing import close_slot
+from ..connection_limits import ConnectionLimits
+from ..displacing import close_slot
 from .memory_release import HANDSHAKES
 from .result_spill import SpillingDecoder
 

@@ -62,8 +62,8 @@ class RelayServer:
         self.now_ms = now_ms
         # The worker port's limits, pure; imported only by a worker that relays (it brings
         # typing, ~1 MB, which a worker does not load otherwise: tests/test_worker_footprint.py).
-        from ..master.connection_limits import ConnectionLimits
-        from ..master.displacing import close_slot
+        from ..connection_limits import ConnectionLimits
+        from ..displacing import close_slot
         self._close_slot = close_slot
         self.limits = ConnectionLimits(MAX_PRE_AUTH, MAX_PRE_AUTH_PER_ADDRESS, MAX_PRE_AUTH_PER_PREFIX,
                                        reserve=CHILD_RESERVE)

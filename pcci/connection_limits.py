@@ -1,7 +1,9 @@
 """Caps on connections that have not yet proved anything (pure).
 
-An unauthenticated peer must not be able to exhaust the master, and no flood of such
-peers may lock out a client the master trusts. Each open connection holds a ``Slot``:
+Shared by the master's worker port and API port and a worker's relay listener
+(pcci.worker.relay_server), so it lives beside neither side's package. An
+unauthenticated peer must not be able to exhaust the process, and no flood of such
+peers may lock out a client it trusts. Each open connection holds a ``Slot``:
 
 - per address: at most ``per_address``; one more closes that address's oldest idle slot
   (an address competes only with itself);
