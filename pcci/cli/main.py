@@ -10,9 +10,7 @@ import json
 import sys
 
 from .. import __version__
-from ..states import OfflinePolicy, PoolStatus, values
-from .parser import ArgumentParser
-from . import schedules
+from .parser import ArgumentParser, Commands
 
 # The client's own failures (sysexits.h), apart from argparse's usage error (2).
 EXIT_API_ERROR = 1          # the master refused the request (its message is printed)
@@ -31,6 +29,7 @@ def _client(args):
 
 
 def cmd_run(args):
+    from ..states import OfflinePolicy
     from .waiting import Waiter
     client = _client(args)
     workers, exclude = target_of(args)
@@ -337,42 +336,58 @@ def cmd_check_config(args):
     return 0
 
 
-def build_parser():
+def build_parser(lazy=False):
+    """The pcci command's parser. ``lazy``: each command's options are added only when that
+    command is parsed (what `pcci` itself does: a command line names one command); else
+    every command's, for what walks the whole parser (the man page's and completion's tests)."""
     parser = ArgumentParser(prog="pcci", description="Run commands across a cluster of PCCI workers.")
     parser.add_argument("--version", action="version", version="pcci " + __version__)
     connection_options(parser, None)
-    sub = parser.add_subparsers(dest="command_name", required=True)
+    commands = parser.add_subparsers(dest="command_name", required=True, action=Commands)
+    for name, help_text, add_options in COMMAND_LINES:
+        commands.add_command(name, help_text, add_options)
+    if not lazy:
+        commands.build_all()
+    return parser
 
-    for kind in ("master", "worker"):
-        p = sub.add_parser(kind, help="run the %s service in the foreground" % kind)
-        p.add_argument("--config", required=True, help="the %s's YAML file" % kind)
 
-    def client_parser(name, help_text):
-        p = sub.add_parser(name, help=help_text)
-        # Given after the command, they win over the same given before it (default SUPPRESS).
+def client_command(add_options):
+    """A client command's options: --url, --token... after the command too (default
+    SUPPRESS: given after it, they win over the same given before it), then its own."""
+    def add(p):
         connection_options(p, argparse.SUPPRESS)
-        return p
+        add_options(p)
+    return add
 
-    def target_options(p, verb):
-        p.add_argument("-w", "--workers", action="append", metavar="NODES",
-                       help="%s these workers: names and ranges, e.g. pi[1-4],web1 (repeatable)" % verb)
-        p.add_argument("-g", "--group", action="append", metavar="GROUP|KEY=VALUE",
-                       help="%s a group of the master's, or the workers with this label (repeatable)" % verb)
-        p.add_argument("-x", "--exclude", action="append", metavar="NODES",
-                       help="leave these out: names, ranges, @group or KEY=VALUE (repeatable)")
-        p.add_argument("-a", "--all", action="store_true", help="%s every online worker" % verb)
 
-    def notify_options(p):
-        p.add_argument("--notify", action="append", metavar="URL",
-                       help="POST the pool's summary to URL when it ends (repeatable; the master's notify_allow "
-                            "must list it)")
-        p.add_argument("--notify-on", default="failed", metavar="WHEN",
-                       help="when to notify: failed, done (every job succeeded) or finished, comma-separated "
-                            "(default: failed)")
-        p.add_argument("--notify-secret-file", metavar="FILE",
-                       help="a file holding the secret that signs the notification (X-PCCI-Signature)")
+def service_options(kind):
+    def add(p):
+        p.add_argument("--config", required=True, help="the %s's YAML file" % kind)
+    return add
 
-    p = client_parser("run", "run a command on workers and print their output")
+
+def target_options(p, verb):
+    p.add_argument("-w", "--workers", action="append", metavar="NODES",
+                   help="%s these workers: names and ranges, e.g. pi[1-4],web1 (repeatable)" % verb)
+    p.add_argument("-g", "--group", action="append", metavar="GROUP|KEY=VALUE",
+                   help="%s a group of the master's, or the workers with this label (repeatable)" % verb)
+    p.add_argument("-x", "--exclude", action="append", metavar="NODES",
+                   help="leave these out: names, ranges, @group or KEY=VALUE (repeatable)")
+    p.add_argument("-a", "--all", action="store_true", help="%s every online worker" % verb)
+
+
+def notify_options(p):
+    p.add_argument("--notify", action="append", metavar="URL",
+                   help="POST the pool's summary to URL when it ends (repeatable; the master's notify_allow "
+                        "must list it)")
+    p.add_argument("--notify-on", default="failed", metavar="WHEN",
+                   help="when to notify: failed, done (every job succeeded) or finished, comma-separated "
+                        "(default: failed)")
+    p.add_argument("--notify-secret-file", metavar="FILE",
+                   help="a file holding the secret that signs the notification (X-PCCI-Signature)")
+
+
+def run_options(p):
     target_options(p, "run on")
     # As clush and pdsh: -u the command timeout, -l the user, -t the connect timeout.
     p.add_argument("-u", "--timeout", type=float, metavar="SECONDS", help="seconds before each job is killed")
@@ -413,7 +428,8 @@ def build_parser():
     notify_options(p)
     p.add_argument("command", nargs=argparse.REMAINDER, help="the shell command (after --)")
 
-    p = client_parser("copy", "write a local file on workers (atomically), as clush -c and pdcp do")
+
+def copy_options(p):
     target_options(p, "copy to")
     p.add_argument("source", help="the local file (a directory with -r)")
     p.add_argument("--dest", required=True, help="the absolute path to write on each worker (with -r: the directory "
@@ -424,38 +440,73 @@ def build_parser():
     p.add_argument("--owner", help="USER, USER:GROUP or :GROUP (the worker must run as root to change it)")
     notify_options(p)
 
-    p = client_parser("fetch", "read a file on workers into DIR/NODE/, as rpdcp and clush --rcopy do")
+
+def fetch_options(p):
     target_options(p, "fetch from")
     p.add_argument("path", help="the absolute path of the file to read on each worker")
     p.add_argument("--dest", required=True, help="the local directory: each node's file goes to DEST/NODE/NAME")
 
-    p = client_parser("pool", "show one pool")
+
+def pool_options(p):
     p.add_argument("id")
     p.add_argument("--wait", type=float, default=0, help="wait up to this many seconds for it to finish")
     p.add_argument("-f", "--follow", action="store_true", help="print its output lines as they come, prefixed "
                                                                "with the node, until it is done")
-    p = client_parser("pools", "list pools, newest first")
+
+
+def pools_options(p):
+    from ..states import PoolStatus, values
     p.add_argument("--status", choices=values(PoolStatus))
     p.add_argument("--limit", type=int, default=50)
-    p = client_parser("workers", "list workers, their stats and labels")
+
+
+def workers_options(p):
     target_options(p, "list")
     p.add_argument("--forget", metavar="NAME",
                    help="retire a worker that will not return: the master drops it and its record (refused while "
                         "it is connected; its pools' history stays)")
-    p = client_parser("kill", "kill a pool's jobs")
+
+
+def kill_options(p):
     p.add_argument("id")
     p.add_argument("-w", "--workers", help="comma-separated worker names (default: all of the pool's)")
 
-    schedules.add_parser(client_parser, target_options, env_pair, connection_options)
 
-    sub.add_parser("keygen", help="print a fresh cluster key or API token")
-    p = sub.add_parser("check-config", help="validate a master or worker YAML file")
+def schedule_options(p):
+    from . import schedules
+    schedules.add_arguments(p, target_options, env_pair, connection_options)
+
+
+def no_options(p):
+    pass
+
+
+def check_config_options(p):
     p.add_argument("kind", choices=("master", "worker"))
     p.add_argument("file")
-    return parser
+
+
+# Each command: its name, its line in `pcci --help`, what adds its options (when it is the
+# one parsed: pcci.cli.parser.Commands), in the order the help lists them.
+COMMAND_LINES = (
+    ("master", "run the master service in the foreground", service_options("master")),
+    ("worker", "run the worker service in the foreground", service_options("worker")),
+    ("run", "run a command on workers and print their output", client_command(run_options)),
+    ("copy", "write a local file on workers (atomically), as clush -c and pdcp do", client_command(copy_options)),
+    ("fetch", "read a file on workers into DIR/NODE/, as rpdcp and clush --rcopy do", client_command(fetch_options)),
+    ("pool", "show one pool", client_command(pool_options)),
+    ("pools", "list pools, newest first", client_command(pools_options)),
+    ("workers", "list workers, their stats and labels", client_command(workers_options)),
+    ("kill", "kill a pool's jobs", client_command(kill_options)),
+    ("schedule", "add, list, show, remove, enable or disable schedules (pools run on a timetable)",
+     client_command(schedule_options)),
+    ("keygen", "print a fresh cluster key or API token", no_options),
+    ("check-config", "validate a master or worker YAML file", check_config_options),
+)
 
 
 def cmd_schedule(args):
+    from . import schedules
     return schedules.run(args, lambda: _client(args), target_of, batch_size, UsageError)
 
 
@@ -501,7 +552,7 @@ def env_pair(text):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    args = build_parser(lazy=True).parse_args(argv)
     if args.command_name in ("master", "worker"):
         from .service_run import run
         return run(args.command_name, args.config)
@@ -537,4 +588,5 @@ def client_error_status(error):
 
 
 def _console():
-    sys.exit(main())
+    from .quick_exit import exit_now
+    exit_now(main())
