@@ -35,7 +35,7 @@ def read_run(argv, top_table, run_table):
         at = take(run_options, argv, at, values)
         if at is None:
             return None
-    values[remainder_of(run_table)] = argv[at:]
+    values[remainder_of(run_table)] = list(argv[at:])
     return SimpleNamespace(**values)
 
 
