@@ -2,17 +2,16 @@
 `pcci-worker`, are in ``services``).
 
 Thin on purpose: parse arguments, load config, set up logging, build, run, exit code.
-The services' modules (and gevent) are imported only by the commands that need them.
+The services' modules (and gevent) are imported only by the commands that need them;
+the commands' options are in ``options``, and `pcci run`'s usual lines are read without
+argparse (``quick_parse``).
 """
 
-import argparse
 import json
 import sys
 
-from .. import __version__
-from ..states import OfflinePolicy, PoolStatus, values
-from .parser import ArgumentParser
-from . import schedules
+from .options import RUN_LINE, build_parser
+from .quick_parse import read_run
 
 # The client's own failures (sysexits.h), apart from argparse's usage error (2).
 EXIT_API_ERROR = 1          # the master refused the request (its message is printed)
@@ -31,6 +30,7 @@ def _client(args):
 
 
 def cmd_run(args):
+    from ..states import OfflinePolicy
     from .waiting import Waiter
     client = _client(args)
     workers, exclude = target_of(args)
@@ -337,150 +337,14 @@ def cmd_check_config(args):
     return 0
 
 
-def build_parser():
-    parser = ArgumentParser(prog="pcci", description="Run commands across a cluster of PCCI workers.")
-    parser.add_argument("--version", action="version", version="pcci " + __version__)
-    connection_options(parser, None)
-    sub = parser.add_subparsers(dest="command_name", required=True)
-
-    for kind in ("master", "worker"):
-        p = sub.add_parser(kind, help="run the %s service in the foreground" % kind)
-        p.add_argument("--config", required=True, help="the %s's YAML file" % kind)
-
-    def client_parser(name, help_text):
-        p = sub.add_parser(name, help=help_text)
-        # Given after the command, they win over the same given before it (default SUPPRESS).
-        connection_options(p, argparse.SUPPRESS)
-        return p
-
-    def target_options(p, verb):
-        p.add_argument("-w", "--workers", action="append", metavar="NODES",
-                       help="%s these workers: names and ranges, e.g. pi[1-4],web1 (repeatable)" % verb)
-        p.add_argument("-g", "--group", action="append", metavar="GROUP|KEY=VALUE",
-                       help="%s a group of the master's, or the workers with this label (repeatable)" % verb)
-        p.add_argument("-x", "--exclude", action="append", metavar="NODES",
-                       help="leave these out: names, ranges, @group or KEY=VALUE (repeatable)")
-        p.add_argument("-a", "--all", action="store_true", help="%s every online worker" % verb)
-
-    def notify_options(p):
-        p.add_argument("--notify", action="append", metavar="URL",
-                       help="POST the pool's summary to URL when it ends (repeatable; the master's notify_allow "
-                            "must list it)")
-        p.add_argument("--notify-on", default="failed", metavar="WHEN",
-                       help="when to notify: failed, done (every job succeeded) or finished, comma-separated "
-                            "(default: failed)")
-        p.add_argument("--notify-secret-file", metavar="FILE",
-                       help="a file holding the secret that signs the notification (X-PCCI-Signature)")
-
-    p = client_parser("run", "run a command on workers and print their output")
-    target_options(p, "run on")
-    # As clush and pdsh: -u the command timeout, -l the user, -t the connect timeout.
-    p.add_argument("-u", "--timeout", type=float, metavar="SECONDS", help="seconds before each job is killed")
-    p.add_argument("-e", "--env", action="append", metavar="NAME=VALUE", type=env_pair,
-                   help="set an environment variable")
-    p.add_argument("--cwd", help="directory to run in")
-    p.add_argument("-l", "--user", help="run the jobs as this user (each worker's allowed_users say which)")
-    p.add_argument("--batch", "-f", "--fanout", dest="batch", metavar="N|N%",
-                   help="a rolling batch: at most N jobs (or N%% of them) at once, the next as one ends")
-    p.add_argument("--pick", type=int, metavar="N", help="run on N of the targeted online workers, picked at random")
-    p.add_argument("-b", "--dshbak", action="store_true",
-                   help="group identical outputs under one header (the default; as clush -b)")
-    p.add_argument("-B", action="store_true", dest="merge_stderr",
-                   help="group stderr with stdout under the headers (as clush -B)")
-    p.add_argument("-L", action="store_true", dest="line_mode",
-                   help="no headers: each line prefixed with its node, sorted by node (as clush -L)")
-    p.add_argument("-N", action="store_true", dest="no_prefix",
-                   help="no node prefix on lines (--stream, -L, stderr); as clush -N")
-    p.add_argument("-q", "--quiet", action="store_true",
-                   help="no progress line and no notice of jobs that did not succeed: output only")
-    p.add_argument("-S", "--maxrc", action="store_true",
-                   help="exit with the largest exit code (the default; as clush -S)")
-    p.add_argument("--max-failures", type=int, metavar="K",
-                   help="once more than K jobs failed, start no more (the rest end skipped)")
-    p.add_argument("--queue", action="store_true",
-                   help="jobs for offline workers wait for them (default: they end offline at once)")
-    p.add_argument("-t", "--queue-timeout", "--connect-timeout", dest="queue_timeout", type=float, metavar="SECONDS",
-                   help="how long a job waits for its offline worker to connect (implies --queue; default 1 h)")
-    p.add_argument("--async", dest="async_", action="store_true", help="print the pool id and return at once")
-    p.add_argument("--stream", action="store_true", help="print output lines as they come, prefixed with the "
-                                                         "node (stdout to stdout, stderr to stderr)")
-    p.add_argument("--script", metavar="FILE",
-                   help="run this local script on each worker with the interpreter its #! line names "
-                        "(default /bin/sh); the words after -- are its arguments")
-    p.add_argument("--no-stdin", action="store_true",
-                   help="do not forward pcci's standard input to the jobs (it is, when it is not a terminal)")
-    p.add_argument("--outdir", metavar="DIR", help="also write each node's output to DIR/NODE.out and DIR/NODE.err")
-    notify_options(p)
-    p.add_argument("command", nargs=argparse.REMAINDER, help="the shell command (after --)")
-
-    p = client_parser("copy", "write a local file on workers (atomically), as clush -c and pdcp do")
-    target_options(p, "copy to")
-    p.add_argument("source", help="the local file (a directory with -r)")
-    p.add_argument("--dest", required=True, help="the absolute path to write on each worker (with -r: the directory "
-                                                 "its contents go beneath, made if missing)")
-    p.add_argument("-r", "--recursive", action="store_true",
-                   help="copy a directory and everything in it, keeping modes (as clush --copy and pdcp -r)")
-    p.add_argument("--mode", help="octal mode, e.g. 0644 (default: the replaced file's, else 0644)")
-    p.add_argument("--owner", help="USER, USER:GROUP or :GROUP (the worker must run as root to change it)")
-    p.add_argument("--no-relay", dest="relay", action="store_false",
-                   help="send the file from the master to every worker, not through a tree of relaying workers")
-    notify_options(p)
-
-    p = client_parser("fetch", "read a file on workers into DIR/NODE/, as rpdcp and clush --rcopy do")
-    target_options(p, "fetch from")
-    p.add_argument("path", help="the absolute path of the file to read on each worker")
-    p.add_argument("--dest", required=True, help="the local directory: each node's file goes to DEST/NODE/NAME")
-
-    p = client_parser("pool", "show one pool")
-    p.add_argument("id")
-    p.add_argument("--wait", type=float, default=0, help="wait up to this many seconds for it to finish")
-    p.add_argument("-f", "--follow", action="store_true", help="print its output lines as they come, prefixed "
-                                                               "with the node, until it is done")
-    p = client_parser("pools", "list pools, newest first")
-    p.add_argument("--status", choices=values(PoolStatus))
-    p.add_argument("--limit", type=int, default=50)
-    p = client_parser("workers", "list workers, their stats and labels")
-    target_options(p, "list")
-    p.add_argument("--forget", metavar="NAME",
-                   help="retire a worker that will not return: the master drops it and its record (refused while "
-                        "it is connected; its pools' history stays)")
-    p = client_parser("kill", "kill a pool's jobs")
-    p.add_argument("id")
-    p.add_argument("-w", "--workers", help="comma-separated worker names (default: all of the pool's)")
-
-    schedules.add_parser(client_parser, target_options, env_pair, connection_options)
-
-    sub.add_parser("keygen", help="print a fresh cluster key or API token")
-    p = sub.add_parser("check-config", help="validate a master or worker YAML file")
-    p.add_argument("kind", choices=("master", "worker"))
-    p.add_argument("file")
-    return parser
-
-
 def cmd_schedule(args):
+    from . import schedules
     return schedules.run(args, lambda: _client(args), target_of, batch_size, UsageError)
 
 
 COMMANDS = {"copy": cmd_copy, "fetch": cmd_fetch, "run": cmd_run, "pool": cmd_pool, "pools": cmd_pools,
             "workers": cmd_workers, "kill": cmd_kill, "keygen": cmd_keygen, "check-config": cmd_check_config,
             "schedule": cmd_schedule}
-
-
-def connection_options(parser, default):
-    """--url, --token..., --json: before the command, after it, or both (after wins)."""
-    parser.add_argument("--url", default=default,
-                        help="master URL (else $PCCI_URL, ~/.config/pcci/client.yaml, http://127.0.0.1:8080)")
-    parser.add_argument("--token", default=default, help="API token; visible in ps, so prefer --token-file")
-    parser.add_argument("--token-file", default=default,
-                        help="a file holding the API token (else $PCCI_TOKEN_FILE, $PCCI_TOKEN or the client config)")
-    parser.add_argument("--cacert", default=default,
-                        help="CA file (or the master's own api.crt) to check an https master with (else $PCCI_CACERT "
-                             "or cacert: in the client config)")
-    parser.add_argument("--fingerprint", default=default,
-                        help="accept only an https master whose certificate has this SHA-256 fingerprint, as the "
-                             "master logs it (else $PCCI_FINGERPRINT or fingerprint: in the client config)")
-    parser.add_argument("--json", action="store_true", default=False if default is None else default,
-                        help="print the API's JSON")
 
 
 def batch_size(text):
@@ -494,16 +358,10 @@ def batch_size(text):
     raise UsageError("--batch takes a number of jobs or a percentage (e.g. 2 or 25%%), not %r" % text)
 
 
-def env_pair(text):
-    """NAME=VALUE for -e; anything else is a usage error, not a traceback."""
-    name, equals, value = text.partition("=")
-    if not equals or not name:
-        raise argparse.ArgumentTypeError("expected NAME=VALUE, got %r" % text)
-    return name, value
-
-
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    # `pcci run`'s usual lines without argparse; anything else (help, errors) argparse reads.
+    args = read_run(argv, *RUN_LINE) or build_parser(lazy=True).parse_args(argv)
     if args.command_name in ("master", "worker"):
         from .service_run import run
         return run(args.command_name, args.config)
@@ -539,4 +397,5 @@ def client_error_status(error):
 
 
 def _console():
-    sys.exit(main())
+    from .quick_exit import exit_now
+    exit_now(main())

@@ -9,17 +9,15 @@ import urllib.parse
 ACTIONS = ("add", "list", "show", "rm", "enable", "disable")
 
 
-def add_parser(client_parser, target_options, env_pair, connection_options):
+def add_arguments(p, target_options, env_pair, connection_options):
     """`pcci schedule ACTION ...`: the words after the action are read by ``action_parser``
     (the name first, then options, then the command after --, as `pcci run` takes it;
     argparse alone cannot read a command after a name). The options are declared here too,
     for -h, bash completion and the man page's check."""
-    p = client_parser("schedule", "add, list, show, remove, enable or disable schedules (pools run on a timetable)")
     p.add_argument("action", choices=ACTIONS)
     p.add_argument("rest", nargs=argparse.REMAINDER, help="NAME, add's options, and -- COMMAND")
     add_options(p, target_options, env_pair, required=False)
     p.set_defaults(action_parser=lambda action: action_parser(action, target_options, env_pair, connection_options))
-    return p
 
 
 def action_parser(action, target_options, env_pair, connection_options):
