@@ -5,7 +5,11 @@ address naming no parent at all (each child's own host)."""
 import socket
 import time
 
+from conftest import wait_until
+from raw_worker import RawWorker
 from test_relay_copy import log_of, pull_request, relay_port
+
+from pcci import protocol
 
 
 def relay_lines(cluster, name):
@@ -32,3 +36,28 @@ def test_a_stranger_dialing_the_relay_listener_in_a_loop_does_not_flood_its_log(
     # Still serving: a request is answered (a copy it does not relay).
     answer = pull_request(port, "no-such-job", "pi2", "0" * 64, 0, "00")
     assert (answer["type"], answer["code"]) == ("error", "unknown_copy")
+
+
+def test_an_advertised_address_naming_each_childs_own_host_is_refused_even_inside_relay_networks(cluster):
+    """A compromised worker (it holds the key, so it can say anything in its hello) under a
+    master whose relay_networks take everything: advertising 0.0.0.0 (or ::ffff:0.0.0.0)
+    at a port of its choice made every child of its copies dial that port on the child's
+    own host (0.0.0.0 is the local host), a probe of each child's local services. It now
+    serves no relays, with the master's one line saying why."""
+    cluster.start_master(copy_relay_fanout=2, relay_networks=["0.0.0.0/0", "::/0"])
+    evil = []
+    try:
+        for index, host in enumerate(("0.0.0.0", "::ffff:0.0.0.0", "::")):
+            evil.append(RawWorker(cluster.worker_port, "evil%d" % index, features=[protocol.RELAY],
+                                  relay={"host": host, "port": 22, "fingerprint": "sha256:" + "ab" * 32}))
+
+        def relay_lines_of_evil():
+            lines = [line for line in cluster.master.log().splitlines() if "worker evil" in line and "relay" in line]
+            return lines if len(lines) >= 3 else None
+        lines = wait_until(relay_lines_of_evil, timeout=10)
+        assert not any("serves relays at" in line for line in lines), lines
+        refused = [line for line in lines if "serves no relays" in line and "names each child's own host" in line]
+        assert len(refused) == 3, lines
+    finally:
+        for worker in evil:
+            worker.close()

@@ -9,7 +9,10 @@ dial from being made). So the master takes an advertised address only if it is t
 link's own address (then only the port changes) or lies inside its ``relay_networks``;
 any other makes the worker serve no relays this session (it can still pull, as a leaf),
 and the master logs one line saying so. Names are not accepted, only IP addresses: a
-name would be resolved by each child when it dials, after this check.
+name would be resolved by each child when it dials, after this check. Nor, whatever
+relay_networks says (0.0.0.0/0 takes everything), an address that names no parent but
+each child's own host: the unspecified address (0.0.0.0 and :: dial the local host), or a
+loopback address from a worker whose link is not itself on loopback.
 """
 
 import ipaddress
@@ -37,7 +40,11 @@ def accepted(endpoint, link_address, networks):
     address = _address(advertised)
     if address is None:
         return None, "its advertised relay address %r is not an IP address" % (advertised[:60],)
-    if address == _address(link_address) or any(address in network for network in networks):
+    link = _address(link_address)
+    if address.is_unspecified or (address.is_loopback and not (link is not None and link.is_loopback)):
+        return None, ("its advertised relay address %s names each child's own host, not this worker "
+                      "(its link comes from %s)" % (address, link_address))
+    if address == link or any(address in network for network in networks):
         return dict(dialed, host=str(address)), None
     return None, ("its advertised relay address %s is neither the address its link comes from (%s) nor inside "
                   "the master's relay_networks (%s)" % (address, link_address,
