@@ -167,3 +167,59 @@ def test_strangers_holding_every_slot_do_not_keep_the_child_out(relay):
     finally:
         for sock in held:
             sock.close()
+
+
+def straddling_parent(tmp_path, size, stall):
+    """A compromised parent that keeps just clear of a floor checked only at the next byte:
+    per round, FLOOR_BYTES - 1 bytes early in a window, then silence across the window's end
+    and one byte after it (0.8 of a window later, within the child's stall timeout)."""
+    from pcci.worker.relay_pull import FLOOR_BYTES
+    cert, cert_key = self_signed(str(tmp_path), "straddler")
+    context = tls.server_context(cert, cert_key)
+    listener = gevent.socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+
+    def serve():
+        raw, _ = listener.accept()
+        sock = context.wrap_socket(raw, server_side=True)
+        relay_wire.read_message(sock)
+        sock.sendall(relay_wire.ok(size))
+        sent = 0
+        while sent < size:
+            gevent.sleep(0.3 * stall)
+            burst = min(FLOOR_BYTES - 1, size - sent)
+            sock.sendall(b"x" * burst)
+            sent += burst
+            gevent.sleep(0.8 * stall)
+            if sent < size:
+                sock.sendall(b"x")
+                sent += 1
+    server = gevent.spawn(serve)
+    return listener.getsockname()[1], tls.file_fingerprint(cert), lambda: (server.kill(), listener.close())
+
+
+def test_a_parent_silent_across_each_windows_end_is_left_at_the_window_not_at_its_next_byte(tmp_path):
+    """The floor (FLOOR_BYTES per stall window) was checked only when a byte came: a parent
+    sending FLOOR_BYTES - 1 early in a window, nothing across its end, and one byte after it
+    passed each check, so it kept its child at about half the floor (here 4 MiB per 2.2 s of
+    2 s windows: the whole 16 MiB from the parent). Now the window is checked when it ends."""
+    from pcci.worker.relay_pull import FLOOR_BYTES, client_context, pull
+    size, stall = 4 * FLOOR_BYTES, 2.0
+    port, fingerprint, stop = straddling_parent(tmp_path, size, stall)
+    stream = PartialFile(JOB, str(tmp_path / "child.bin"), size, "00" * 32)
+    stream.open()
+    relay = {"host": "127.0.0.1", "port": port, "fingerprint": fingerprint, "job": JOB, "expires": 0,
+             "ticket": "00" * 32}
+    try:
+        started = time.monotonic()
+        puller = gevent.spawn(pull, relay, "pi2", stream, stream.append, client_context(), stall_seconds=stall)
+        puller.join(20)
+        took = time.monotonic() - started
+        assert puller.ready()
+        assert puller.value is not None and "the relay sent" in puller.value, (puller.value, stream.offset)
+        assert stream.offset == FLOOR_BYTES - 1 and took < 2 * stall, (stream.offset, took)
+    finally:
+        puller.kill()
+        stop()
+        stream.close()
