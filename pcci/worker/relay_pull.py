@@ -10,6 +10,7 @@ this worker's own file ends (``copy_from``): the direct path, which is always th
 """
 
 import logging
+import socket
 import ssl
 import time
 
@@ -81,11 +82,11 @@ def pull(relay, child, stream, write, context, stall_seconds=STALL_SECONDS):
                     return too_slow
                 window_started, window_from = time.monotonic(), stream.offset
                 continue
-            data = None
-            with gevent.Timeout(left, False):       # silent: the window ended, checked above
+            sock.settimeout(left)       # no timer of its own: a recv that has bytes costs none
+            try:
                 data = sock.recv(RECEIVE_BYTES)
-            if data is None:
-                continue
+            except socket.timeout:
+                continue                # the window ended: checked above
             if not data:
                 return "the relay closed the connection at byte %d of %d" % (stream.offset, stream.size)
             if not write(stream.offset, data):
