@@ -58,3 +58,11 @@ def test_an_address_naming_each_childs_own_host_is_refused_whatever_relay_networ
     assert endpoint["host"] == "127.0.0.2" and refused is None
     endpoint, refused = accepted(hello_relay(host="0.0.0.0"), "127.0.0.1", everything)
     assert endpoint is None and "names each child's own host" in refused
+
+
+def test_a_refusal_names_a_few_of_relay_networks_however_long_the_list():
+    """The line is written at each reconnect of a worker that keeps advertising outside:
+    with 2,000 networks it was 40 KB each time."""
+    many = [ipaddress.ip_network("10.%d.%d.0/24" % (n // 250, n % 250)) for n in range(2000)]
+    _, refused = accepted(hello_relay(host="192.168.7.3"), "203.0.113.9", many)
+    assert len(refused) < 300 and "10.0.0.0/24" in refused and "and 1996 more" in refused, refused

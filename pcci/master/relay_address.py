@@ -47,5 +47,14 @@ def accepted(endpoint, link_address, networks):
     if address == link or any(address in network for network in networks):
         return dict(dialed, host=str(address)), None
     return None, ("its advertised relay address %s is neither the address its link comes from (%s) nor inside "
-                  "the master's relay_networks (%s)" % (address, link_address,
-                                                        ", ".join(str(n) for n in networks) or "none"))
+                  "the master's relay_networks (%s)" % (address, link_address, _described(networks)))
+
+
+# How many of relay_networks a refusal names: the line is written at each of the worker's
+# reconnects, so its length must not grow with the admin's list.
+NAMED_NETWORKS = 4
+
+
+def _described(networks):
+    named = ", ".join(str(network) for network in networks[:NAMED_NETWORKS]) or "none"
+    return named + (" and %d more" % (len(networks) - NAMED_NETWORKS) if len(networks) > NAMED_NETWORKS else "")
