@@ -223,3 +223,31 @@ def test_a_parent_silent_across_each_windows_end_is_left_at_the_window_not_at_it
         puller.kill()
         stop()
         stream.close()
+
+
+def test_a_parent_that_never_answers_the_tls_handshake_sends_its_child_to_the_master(tmp_path):
+    """Attack that held: a parent that accepts and says nothing (no ServerHello) costs its
+    child the connect and answer deadline (CONNECT_SECONDS + the stall window), no more."""
+    from pcci.worker.relay_pull import CONNECT_SECONDS, client_context, pull
+    listener = gevent.socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    held = []
+    acceptor = gevent.spawn(lambda: held.append(listener.accept()[0]))
+    stream = PartialFile(JOB, str(tmp_path / "child.bin"), 1024, "00" * 32)
+    stream.open()
+    relay = {"host": "127.0.0.1", "port": listener.getsockname()[1], "fingerprint": "sha256:" + "ab" * 32,
+             "job": JOB, "expires": 0, "ticket": "00" * 32}
+    try:
+        started = time.monotonic()
+        puller = gevent.spawn(pull, relay, "pi2", stream, stream.append, client_context(), stall_seconds=1.0)
+        puller.join(CONNECT_SECONDS + 5)
+        assert puller.ready() and puller.value is not None, "still waiting for the handshake"
+        assert "timed out" in puller.value or "did not answer" in puller.value, puller.value
+        assert time.monotonic() - started < CONNECT_SECONDS + 2 and held
+    finally:
+        acceptor.kill()
+        for sock in held:
+            sock.close()
+        listener.close()
+        stream.close()

@@ -2,12 +2,17 @@
 stranger who dials a worker's relay listener in a loop, and a worker that advertises an
 address naming no parent at all (each child's own host)."""
 
+import os
 import socket
 import time
+import urllib.request
+
+import pytest
 
 from conftest import wait_until
 from raw_worker import RawWorker
-from test_relay_copy import log_of, pull_request, relay_port
+from test_relay_copy import copy, log_of, pull_request, relay_port, start_workers, upload, wait_pool
+from test_streamed_copy import MB, make_file
 
 from pcci import protocol
 
@@ -61,3 +66,36 @@ def test_an_advertised_address_naming_each_childs_own_host_is_refused_even_insid
     finally:
         for worker in evil:
             worker.close()
+
+
+ADMIN = "admin-token-0123456789abcdef"
+READER = "read-token-0123456789abcdef"
+
+
+@pytest.mark.root
+@pytest.mark.skipif(os.geteuid() != 0, reason="workers in mount namespaces need root")
+def test_a_read_token_sees_no_relay_secret_and_cannot_set_relay(cluster, tmp_path):
+    """Attack that held: a relayed copy's keys and tickets go only into copy_begin frames on
+    the parents' and children's links; a read token finds none of them in the pool, the
+    pools, the workers, the dashboard or the metrics, and cannot submit a copy."""
+    cluster.start_master(copy_relay_fanout=2, api_tokens=[{"name": "root", "scope": "admin", "token": ADMIN},
+                                                          {"name": "eve", "scope": "read", "token": READER}])
+    shared = start_workers(cluster, tmp_path, ["pi1", "pi2", "pi3"])
+    source = tmp_path / "image.bin"
+    digest = make_file(source, 3 * MB)
+    upload(cluster, source, digest)
+    pool = wait_pool(cluster, copy(cluster, ["pi1", "pi2", "pi3"], digest, str(shared / "image.bin")), timeout=120)
+    assert all(job["state"] == "succeeded" for job in pool["jobs"].values()), pool
+    assert "pulling it from pi1" in log_of(cluster, "pi3")
+    seen = []
+    for path in ("/pool/%s" % pool["id"], "/pools", "/workers", "/metrics", "/"):
+        request = urllib.request.Request("http://127.0.0.1:%d%s" % (cluster.api_port, path),
+                                         headers={"Authorization": "Bearer " + READER})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            seen.append(response.read().decode("utf-8", "replace"))
+    for text in seen:
+        for secret in ("relayKey", "relayFrom", "relayChildren", "ticket"):
+            assert secret not in text
+    status, answer = cluster.api("POST", "/copy", {"workers": ["pi1"], "sha256": digest, "dest": "/tmp/x",
+                                                   "relay": False}, token=READER)
+    assert status == 403, answer
