@@ -251,3 +251,34 @@ def test_a_parent_that_never_answers_the_tls_handshake_sends_its_child_to_the_ma
             sock.close()
         listener.close()
         stream.close()
+
+
+def test_a_parents_refusal_cannot_write_lines_into_its_childs_log(tmp_path):
+    """A compromised parent answers with an error whose code and message hold newlines: the
+    child's log line quoting it (the reason pull returns) was cut into forged lines."""
+    from pcci.worker.relay_pull import client_context, pull
+    cert, cert_key = self_signed(str(tmp_path), "liar")
+    context = tls.server_context(cert, cert_key)
+    listener = gevent.socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+
+    def serve():
+        sock = context.wrap_socket(listener.accept()[0], server_side=True)
+        relay_wire.read_message(sock)
+        sock.sendall(relay_wire.error("busy\nERROR", "x\nCRITICAL pcci.worker.service: worker pi2 stopped\r"))
+        sock.close()
+    server = gevent.spawn(serve)
+    stream = PartialFile(JOB, str(tmp_path / "child.bin"), 1024, "00" * 32)
+    stream.open()
+    relay = {"host": "127.0.0.1", "port": listener.getsockname()[1], "fingerprint": tls.file_fingerprint(cert),
+             "job": JOB, "expires": 0, "ticket": "00" * 32}
+    try:
+        why = gevent.spawn(pull, relay, "pi2", stream, stream.append, client_context(), stall_seconds=1.0).get(
+            timeout=10)
+        assert why.startswith("the relay refused") and "worker pi2 stopped" in why, why
+        assert "\n" not in why and "\r" not in why, why
+    finally:
+        server.kill()
+        listener.close()
+        stream.close()

@@ -67,7 +67,8 @@ def pull(relay, child, stream, write, context, stall_seconds=STALL_SECONDS):
                                          stream.offset))
             answer = relay_wire.read_message(sock)
         if answer.get("type") != relay_wire.OK:
-            return "the relay refused: %s: %s" % (str(answer.get("code"))[:40], str(answer.get("message"))[:300])
+            # Quoted: the parent's text goes into this worker's log, where a newline would forge lines.
+            return "the relay refused: %r: %r" % (str(answer.get("code"))[:40], str(answer.get("message"))[:300])
         if answer.get("bytes") != stream.size:
             return "the relay serves %r bytes, not %d" % (answer.get("bytes"), stream.size)
         window_started, window_from = time.monotonic(), stream.offset
