@@ -66,3 +66,8 @@ def test_a_refusal_names_a_few_of_relay_networks_however_long_the_list():
     many = [ipaddress.ip_network("10.%d.%d.0/24" % (n // 250, n % 250)) for n in range(2000)]
     _, refused = accepted(hello_relay(host="192.168.7.3"), "203.0.113.9", many)
     assert len(refused) < 300 and "10.0.0.0/24" in refused and "and 1996 more" in refused, refused
+
+
+def test_a_dual_stack_masters_view_of_an_ipv4_link_is_dialed_as_ipv4():
+    assert accepted(hello_relay(), "::ffff:10.0.0.11", [])[0]["host"] == "10.0.0.11"
+    assert accepted(hello_relay(), "fd00::11", [])[0]["host"] == "fd00::11"

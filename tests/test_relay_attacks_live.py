@@ -99,3 +99,25 @@ def test_a_read_token_sees_no_relay_secret_and_cannot_set_relay(cluster, tmp_pat
     status, answer = cluster.api("POST", "/copy", {"workers": ["pi1"], "sha256": digest, "dest": "/tmp/x",
                                                    "relay": False}, token=READER)
     assert status == 403, answer
+
+
+@pytest.mark.root
+@pytest.mark.skipif(os.geteuid() != 0, reason="workers in mount namespaces need root")
+def test_a_dual_stack_master_gives_children_the_parents_ipv4_address(cluster, tmp_path):
+    """A master listening on [::] sees an IPv4 worker as ::ffff:a.b.c.d. Children were told to
+    dial that form (an IPv6 socket: no relay at all on a Pi booted with ipv6.disable=1), and
+    a parent's reserve for its children held that form while its IPv4 listener sees a.b.c.d
+    (strangers could then fill the slots its children need)."""
+    from test_relay_routing import start_worker_at
+    cluster.start_master(copy_relay_fanout=1, worker_host="::")
+    for name in ("pi1", "pi2"):
+        start_worker_at(cluster, tmp_path, name, relay_listen="127.0.0.1:0")
+    shared = start_worker_at(cluster, tmp_path, "pi3", relay_listen="127.0.0.1:0")
+    source = tmp_path / "image.bin"
+    digest = make_file(source, 3 * MB)
+    upload(cluster, source, digest)
+    pool = wait_pool(cluster, copy(cluster, ["pi1", "pi2", "pi3"], digest, str(shared / "image.bin")), timeout=120)
+    assert all(job["state"] == "succeeded" for job in pool["jobs"].values()), pool
+    assert "online from ::ffff:127.0.0.1" in cluster.master.log()       # the dual-stack form, as said
+    pulled = [line for line in log_of(cluster, "pi2").splitlines() if "pulling it from pi1" in line]
+    assert pulled and "(127.0.0.1:" in pulled[0], pulled

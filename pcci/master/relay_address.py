@@ -27,6 +27,16 @@ def _address(text):
     return getattr(address, "ipv4_mapped", None) or address
 
 
+def plain(text):
+    """An address as an IPv4 listener sees it and an IPv4-only host can dial it: a dual-stack
+    master's ::ffff:a.b.c.d as a.b.c.d; any other text as it is."""
+    try:
+        mapped = getattr(ipaddress.ip_address(text), "ipv4_mapped", None)
+    except ValueError:
+        return text
+    return str(mapped) if mapped is not None else text
+
+
 def accepted(endpoint, link_address, networks):
     """(the endpoint children dial, {host, port, fingerprint}, or None; why an advertised
     address was refused, or None) for a worker whose hello named ``endpoint``
@@ -34,7 +44,7 @@ def accepted(endpoint, link_address, networks):
     if endpoint is None:
         return None, None
     advertised = endpoint.get("host")
-    dialed = {"host": link_address, "port": endpoint["port"], "fingerprint": endpoint["fingerprint"]}
+    dialed = {"host": plain(link_address), "port": endpoint["port"], "fingerprint": endpoint["fingerprint"]}
     if advertised is None:
         return dialed, None
     address = _address(advertised)
