@@ -26,6 +26,16 @@ DATA = b"relayed bytes\n" * 1000
 @pytest.fixture
 def relay(tmp_path):
     """A relay listener passing on a copy of DATA to child pi2 at 127.0.0.1; (port, key, sha256)."""
+    yield from relay_listening_on("127.0.0.1", tmp_path)
+
+
+@pytest.fixture
+def dual_stack_relay(tmp_path):
+    """The same, listening on [::] (relay_listen "[::]:PORT"): it sees IPv4 peers as ::ffff:a.b.c.d."""
+    yield from relay_listening_on("::", tmp_path)
+
+
+def relay_listening_on(host, tmp_path):
     digest = hashlib.sha256(DATA).hexdigest()
     stream = PartialFile(JOB, str(tmp_path / "copy.bin"), len(DATA), digest)
     stream.open()
@@ -34,7 +44,7 @@ def relay(tmp_path):
     sources = RelaySources()
     sources.offer(JOB, stream, key, ["127.0.0.1"])
     cert, cert_key = self_signed(str(tmp_path))
-    server = RelayServer(("127.0.0.1", 0), tls.server_context(cert, cert_key), tls.file_fingerprint(cert), sources,
+    server = RelayServer((host, 0), tls.server_context(cert, cert_key), tls.file_fingerprint(cert), sources,
                          "pi1").start()
     yield server.port, key, digest
     server.close()
@@ -145,7 +155,34 @@ def test_a_parent_that_drips_bytes_does_not_hold_its_child_forever(tmp_path):
 def test_strangers_holding_every_slot_do_not_keep_the_child_out(relay):
     """Ten addresses of the child's own /24 each hold their 4 connections in the TLS handshake
     or after it (all that the caps allow strangers): the child (127.0.0.1) still pulls."""
-    port, key, digest = relay
+    strangers_hold_every_slot_and_the_child_pulls(*relay)
+
+
+@pytest.mark.parametrize("listener", ["relay", "dual_stack_relay"])
+def test_strangers_from_many_networks_holding_every_slot_do_not_keep_the_child_out(listener, request):
+    """32 strangers, one in each of 32 /24s, the child's own among them, hold every slot: only
+    the reserve for the child's address lets it in. On [::] the listener saw the child as
+    ::ffff:127.0.0.1, not the 127.0.0.1 the master named: no reserve, the child refused."""
+    port, key, digest = request.getfixturevalue(listener)
+    held = []
+    try:
+        with gevent.Timeout(30):
+            for n in list(range(1, 32)) + [0]:      # the child's /24 last: it is never the busiest
+                held.append(gevent.socket.create_connection(("127.0.0.1", port),
+                                                            source_address=("127.0.%d.2" % n, 0)))
+            gevent.sleep(0.2)
+        expires = int(time.time() * 1000) + 60000
+        try:
+            answer = ask(port, JOB, "pi2", digest, expires, relay_ticket.make(key, JOB, digest, "pi2", expires))
+        except OSError as exc:
+            answer = exc
+        assert isinstance(answer, dict) and answer["type"] == "relay_ok", answer
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def strangers_hold_every_slot_and_the_child_pulls(port, key, digest):
     context = gevent_ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
     held = []

@@ -69,7 +69,9 @@ class RelayServer:
         from ..master.connection_limits import ConnectionLimits
         from ..master.displacing import close_slot
         from ..log_budget import BudgetedLog
+        from ..master.client_ip import client_ip
         self._close_slot = close_slot
+        self._client_ip = client_ip
         self.notes = BudgetedLog(log, time.monotonic)
         self.limits = ConnectionLimits(MAX_PRE_AUTH, MAX_PRE_AUTH_PER_ADDRESS, MAX_PRE_AUTH_PER_PREFIX,
                                        reserve=CHILD_RESERVE)
@@ -116,16 +118,18 @@ class RelayServer:
                 self.notes.warning("relay accept", "relay listener: accept failed: %s", exc)
                 gevent.sleep(0.1)
                 continue
-            admission = self.limits.admit(address[0], self.sources.is_child_address(address[0]))
+            # As the master names children's addresses: a listener on [::] sees ::ffff:a.b.c.d.
+            peer = str(self._client_ip(address[0]) or address[0])
+            admission = self.limits.admit(peer, self.sources.is_child_address(peer))
             if admission.evict is not None:
                 self._close_slot(admission.evict)
             if admission.slot is None:
-                self.notes.warning("relay full", "relay: connection from %s refused: %s", address[0],
+                self.notes.warning("relay full", "relay: connection from %s refused: %s", peer,
                                    admission.reason)
                 sock.close()
                 continue
             admission.slot.holder = sock
-            gevent.spawn(self._serve, sock, address[0], admission.slot)
+            gevent.spawn(self._serve, sock, peer, admission.slot)
 
     def _serve(self, raw, address, slot):
         tls = None
