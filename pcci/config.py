@@ -194,6 +194,8 @@ def relay_advertise(value):
     except OSError:
         raise ValueError("%r is not an IP address (IP or IP:PORT; a DNS name is refused: each child would "
                          "resolve it when it dials)" % (host,))
+    if packed[:12] == bytes(10) + b"\xff\xff":
+        packed = packed[12:]        # ::ffff:0.0.0.0 is 0.0.0.0 to the master (and to a dual-stack dial)
     if not any(packed):
         raise ValueError("%s is the unspecified address, which no other worker can dial; give the address "
                          "they reach this worker at" % (host,))

@@ -9,14 +9,15 @@ from pcci import auth, framing, protocol
 
 
 class RawWorker:
-    def __init__(self, port, name, key=KEY, labels=None, timeout=10, features=()):
+    def __init__(self, port, name, key=KEY, labels=None, timeout=10, features=(), relay=None):
         self.name = name
         self.sock, fingerprint = dial_worker_port(port, timeout=timeout)
         self.decoder = framing.FrameDecoder()
         self.pending = []
         nonce = auth.new_nonce()
         self.send({"type": protocol.HELLO, "node": name, "nonce": nonce, "version": protocol.VERSION,
-                   "features": list(features), "labels": labels or {}, "users": []})
+                   "features": list(features), "labels": labels or {}, "users": [],
+                   **({"relay": relay} if relay else {})})
         challenge = self.receive()
         assert challenge["type"] == protocol.CHALLENGE, challenge
         self.send({"type": protocol.AUTH, "proof": auth.worker_proof(key, challenge["nonce"], nonce, name,

@@ -134,7 +134,8 @@ def test_a_relay_advertise_is_an_ip_address_with_an_optional_port_and_needs_rela
     assert check("fd00::7").relay_advertise == ("fd00::7", 0)
     assert config.validate(listen, config.WORKER_KEYS, "w.yaml").relay_advertise is None
     for bad, says in (("pi1.example.org", "not an IP address"), ("0.0.0.0", "the unspecified address"),
-                      ("::", "the unspecified address"), ("10.0.0.1:0", "a port from 1 to 65535"),
+                      ("::", "the unspecified address"), ("::ffff:0.0.0.0", "the unspecified address"),
+                      ("[::ffff:0.0.0.0]:7715", "the unspecified address"), ("10.0.0.1:0", "a port from 1 to 65535"),
                       ("10.0.0.1:70000", "a port from 1 to 65535"), (7715, "expected an IP address"),
                       ("10.0.0.256", "not an IP address")):
         with pytest.raises(ConfigError) as caught:

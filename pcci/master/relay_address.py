@@ -9,7 +9,10 @@ dial from being made). So the master takes an advertised address only if it is t
 link's own address (then only the port changes) or lies inside its ``relay_networks``;
 any other makes the worker serve no relays this session (it can still pull, as a leaf),
 and the master logs one line saying so. Names are not accepted, only IP addresses: a
-name would be resolved by each child when it dials, after this check.
+name would be resolved by each child when it dials, after this check. Nor, whatever
+relay_networks says (0.0.0.0/0 takes everything), an address that names no parent but
+each child's own host: the unspecified address (0.0.0.0 and :: dial the local host), or a
+loopback address from a worker whose link is not itself on loopback.
 """
 
 import ipaddress
@@ -24,6 +27,16 @@ def _address(text):
     return getattr(address, "ipv4_mapped", None) or address
 
 
+def plain(text):
+    """An address as an IPv4 listener sees it and an IPv4-only host can dial it: a dual-stack
+    master's ::ffff:a.b.c.d as a.b.c.d; any other text as it is."""
+    try:
+        mapped = getattr(ipaddress.ip_address(text), "ipv4_mapped", None)
+    except ValueError:
+        return text
+    return str(mapped) if mapped is not None else text
+
+
 def accepted(endpoint, link_address, networks):
     """(the endpoint children dial, {host, port, fingerprint}, or None; why an advertised
     address was refused, or None) for a worker whose hello named ``endpoint``
@@ -31,14 +44,27 @@ def accepted(endpoint, link_address, networks):
     if endpoint is None:
         return None, None
     advertised = endpoint.get("host")
-    dialed = {"host": link_address, "port": endpoint["port"], "fingerprint": endpoint["fingerprint"]}
+    dialed = {"host": plain(link_address), "port": endpoint["port"], "fingerprint": endpoint["fingerprint"]}
     if advertised is None:
         return dialed, None
     address = _address(advertised)
     if address is None:
         return None, "its advertised relay address %r is not an IP address" % (advertised[:60],)
-    if address == _address(link_address) or any(address in network for network in networks):
+    link = _address(link_address)
+    if address.is_unspecified or (address.is_loopback and not (link is not None and link.is_loopback)):
+        return None, ("its advertised relay address %s names each child's own host, not this worker "
+                      "(its link comes from %s)" % (address, link_address))
+    if address == link or any(address in network for network in networks):
         return dict(dialed, host=str(address)), None
     return None, ("its advertised relay address %s is neither the address its link comes from (%s) nor inside "
-                  "the master's relay_networks (%s)" % (address, link_address,
-                                                        ", ".join(str(n) for n in networks) or "none"))
+                  "the master's relay_networks (%s)" % (address, link_address, _described(networks)))
+
+
+# How many of relay_networks a refusal names: the line is written at each of the worker's
+# reconnects, so its length must not grow with the admin's list.
+NAMED_NETWORKS = 4
+
+
+def _described(networks):
+    named = ", ".join(str(network) for network in networks[:NAMED_NETWORKS]) or "none"
+    return named + (" and %d more" % (len(networks) - NAMED_NETWORKS) if len(networks) > NAMED_NETWORKS else "")

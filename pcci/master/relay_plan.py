@@ -17,6 +17,7 @@ no tree at all.
 """
 
 from .. import protocol, relay_ticket
+from . import relay_address
 
 # A tree is worth it only from this many targets: below, the master feeds them all.
 MIN_TREE_WORKERS = 3
@@ -76,7 +77,7 @@ def copy_fields(pool, dispatch, sessions, fanout, now_ms):
 def dials_from(session):
     """The addresses a worker may dial a parent from: its link's, and the address it
     advertises for its own listener (the interface it has on the relays' network)."""
-    addresses = {session.address}
+    addresses = {relay_address.plain(session.address)}
     if session.relay is not None:
         addresses.add(session.relay["host"])
     return addresses

@@ -10,6 +10,7 @@ this worker's own file ends (``copy_from``): the direct path, which is always th
 """
 
 import logging
+import socket
 import ssl
 import time
 
@@ -66,22 +67,31 @@ def pull(relay, child, stream, write, context, stall_seconds=STALL_SECONDS):
                                          stream.offset))
             answer = relay_wire.read_message(sock)
         if answer.get("type") != relay_wire.OK:
-            return "the relay refused: %s: %s" % (str(answer.get("code"))[:40], str(answer.get("message"))[:300])
+            # Quoted: the parent's text goes into this worker's log, where a newline would forge lines.
+            return "the relay refused: %r: %r" % (str(answer.get("code"))[:40], str(answer.get("message"))[:300])
         if answer.get("bytes") != stream.size:
             return "the relay serves %r bytes, not %d" % (answer.get("bytes"), stream.size)
-        sock.settimeout(stall_seconds)
         window_started, window_from = time.monotonic(), stream.offset
         while not stream.complete:
-            data = sock.recv(RECEIVE_BYTES)
-            if not data:
-                return "the relay closed the connection at byte %d of %d" % (stream.offset, stream.size)
-            if not write(stream.offset, data):
-                return None
-            if time.monotonic() - window_started >= stall_seconds:
+            # Each window is checked when it ends, byte or no byte: checked only at the next
+            # byte, a window could be stretched to almost twice its length (a parent silent
+            # across its end, then one byte), halving the floor.
+            left = window_started + stall_seconds - time.monotonic()
+            if left <= 0:
                 too_slow = too_slow_problem(stream.offset - window_from, stream.size - window_from, stall_seconds)
                 if too_slow:
                     return too_slow
                 window_started, window_from = time.monotonic(), stream.offset
+                continue
+            sock.settimeout(left)       # no timer of its own: a recv that has bytes costs none
+            try:
+                data = sock.recv(RECEIVE_BYTES)
+            except socket.timeout:
+                continue                # the window ended: checked above
+            if not data:
+                return "the relay closed the connection at byte %d of %d" % (stream.offset, stream.size)
+            if not write(stream.offset, data):
+                return None
         return None
     except gevent.Timeout as exc:
         if exc is not answer_deadline:

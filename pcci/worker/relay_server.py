@@ -16,11 +16,15 @@ What a stranger can do to it, and what each limit costs a trusted child:
   served at once, one per (copy, child) (a child that dials again replaces its old one),
   each closed when its child reads nothing for ``SEND_SECONDS`` or the copy's bytes stop
   coming for ``IDLE_SECONDS``.
+- Every line a stranger can cause (a refusal, a connection closed before its request) is
+  budgeted (``log_budget``), as on the master's ports: a dial loop cannot flood the log.
 """
 
 import logging
 import os
 import socket
+
+import time
 
 import gevent
 import gevent.socket
@@ -64,7 +68,11 @@ class RelayServer:
         # typing, ~1 MB, which a worker does not load otherwise: tests/test_worker_footprint.py).
         from ..connection_limits import ConnectionLimits
         from ..displacing import close_slot
+        from ..log_budget import BudgetedLog
+        from ..client_ip import client_ip
         self._close_slot = close_slot
+        self._client_ip = client_ip
+        self.notes = BudgetedLog(log, time.monotonic)
         self.limits = ConnectionLimits(MAX_PRE_AUTH, MAX_PRE_AUTH_PER_ADDRESS, MAX_PRE_AUTH_PER_PREFIX,
                                        reserve=CHILD_RESERVE)
         self.serving = {}               # (job, child) -> its socket
@@ -107,18 +115,21 @@ class RelayServer:
             try:
                 sock, address = self.listener.accept()
             except OSError as exc:
-                log.warning("relay listener: accept failed: %s", exc)
+                self.notes.warning("relay accept", "relay listener: accept failed: %s", exc)
                 gevent.sleep(0.1)
                 continue
-            admission = self.limits.admit(address[0], self.sources.is_child_address(address[0]))
+            # As the master names children's addresses: a listener on [::] sees ::ffff:a.b.c.d.
+            peer = str(self._client_ip(address[0]) or address[0])
+            admission = self.limits.admit(peer, self.sources.is_child_address(peer))
             if admission.evict is not None:
                 self._close_slot(admission.evict)
             if admission.slot is None:
-                log.warning("relay: connection from %s refused: %s", address[0], admission.reason)
+                self.notes.warning("relay full", "relay: connection from %s refused: %s", peer,
+                                   admission.reason)
                 sock.close()
                 continue
             admission.slot.holder = sock
-            gevent.spawn(self._serve, sock, address[0], admission.slot)
+            gevent.spawn(self._serve, sock, peer, admission.slot)
 
     def _serve(self, raw, address, slot):
         tls = None
@@ -138,18 +149,20 @@ class RelayServer:
                     request = relay_wire.read_message(tls)
                     source, child = self._authorize(request, address)
             except gevent.Timeout:
-                log.warning("relay: %s sent no valid request within %d s; closed", address, PRE_AUTH_SECONDS)
+                self.notes.warning("relay slow", "relay: %s sent no valid request within %d s; closed", address,
+                                   PRE_AUTH_SECONDS)
                 return
             except gevent.GreenletExit:     # displacing.Displaced
-                log.info("relay: a connection from %s, still before its request, closed to make room for another",
-                         address)
+                self.notes.info("relay displaced", "relay: a connection from %s, still before its request, closed "
+                                "to make room for another", address)
                 return
             except Refused as exc:
-                log.warning("relay: refused %s", exc)
+                self.notes.warning("relay refused", "relay: refused %s", exc)
                 self._answer(tls, relay_wire.error(exc.code, str(exc)))
                 return
             except (FrameError, ConnectionClosed, OSError) as exc:
-                log.warning("relay: connection from %s closed before a valid request: %s", address, exc)
+                self.notes.warning("relay garbage", "relay: connection from %s closed before a valid request: %s",
+                                   address, exc)
                 return
             finally:
                 self.limits.release(slot)
