@@ -11,12 +11,14 @@ A child that pulled from a parent says so in its log (``pulling it from PARENT
 second interface."""
 
 import os
+import signal
 
 import pytest
 
 from conftest import free_port, wait_until
 from linkproxy import LinkProxy
 from test_cli import pcci
+from test_notify_limits import rewrite
 from test_relay_copy import BIND, log_of, start_workers, upload, wait_pool
 from test_streamed_copy import MB, file_sha256, make_file, partial_bytes
 
@@ -200,3 +202,34 @@ def test_a_child_that_redials_the_master_mid_pull_takes_the_rest_from_the_master
     finally:
         slow_root.close()
         child_link.close()
+
+
+@pytest.mark.root
+@pytest.mark.skipif(os.geteuid() != 0, reason="workers in mount namespaces need root")
+def test_a_narrowed_relay_networks_takes_effect_on_sighup_for_connected_workers(cluster, tmp_path):
+    """pi1 advertises 127.0.0.2, inside relay_networks: a first copy pulls from it. The admin
+    then empties relay_networks and reloads (SIGHUP), without a restart and without pi1
+    reconnecting: the master says pi1 serves no relays from now on, and the next copy's
+    children do not dial it."""
+    cluster.start_master(copy_relay_fanout=1, relay_networks=["127.0.0.2/32"])
+    start_worker_at(cluster, tmp_path, "pi1", relay_listen="127.0.0.2:0", relay_advertise="127.0.0.2")
+    start_worker_at(cluster, tmp_path, "pi2", relay_listen="127.0.0.1:0")
+    shared = start_worker_at(cluster, tmp_path, "pi3", relay_listen="127.0.0.1:0")
+    source = tmp_path / "image.bin"
+    digest = make_file(source, 6 * MB)
+    upload(cluster, source, digest)
+    first = wait_pool(cluster, copy(cluster, ["pi1", "pi2", "pi3"], digest, str(shared / "first.bin")), timeout=120)
+    assert all_succeeded(first), first
+    assert any("pulling it from pi1 (127.0.0.2:" in log_of(cluster, name) for name in ("pi2", "pi3"))
+
+    rewrite(cluster.master, relay_networks=[])
+    cluster.master.signal(signal.SIGHUP)
+    wait_until(lambda: "worker pi1 serves no relays from now on" in cluster.master.log(), what="pi1's relay dropped")
+    pulls_before = {name: log_of(cluster, name).count("pulling it from pi1") for name in ("pi2", "pi3")}
+    second = wait_pool(cluster, copy(cluster, ["pi1", "pi2", "pi3"], digest, str(shared / "second.bin")), timeout=120)
+    assert all_succeeded(second), second
+    for name in ("pi1", "pi2", "pi3"):
+        assert file_sha256(tmp_path / ("disk-" + name) / "second.bin") == digest
+    assert {name: log_of(cluster, name).count("pulling it from pi1") for name in ("pi2", "pi3")} == pulls_before
+    assert "pulling it from pi2" in log_of(cluster, "pi3") or "pulling it from pi3" in log_of(cluster, "pi2")
+    assert cluster.master.process.poll() is None

@@ -148,7 +148,9 @@ def run(cfg):
     # new notify_allow for when it takes over); groups once this master is active (a
     # standby resolves no targets).
     notify_allow = CurrentAllowList(cfg.notify_allow)
-    reloads = [lambda new: reload_tokens(new, front.edge), lambda new: reload_notify_allow(new, notify_allow)]
+    latest = [cfg]      # the config as last reloaded: a standby applies its groups and relay_networks on taking over
+    reloads = [lambda new: reload_tokens(new, front.edge), lambda new: reload_notify_allow(new, notify_allow),
+               lambda new: latest.__setitem__(0, new)]
     gevent.signal_handler(signal.SIGHUP, lambda: gevent.spawn(reload_config, cfg.source, reloads))
 
     leadership = None
@@ -177,7 +179,11 @@ def run(cfg):
     # From here on this master is active (the tokens are those in use: a standby may have reloaded them).
     active = build_active(cfg, key, front.edge.tokens if front.edge else tokens, store, wall_ms, started_ms,
                           link_tls, link_fingerprint, client, groups, notify_allow)
+    if latest[0] is not cfg:
+        reload_groups(latest[0], active.core)
+        reload_relay_networks(latest[0], active.port.workers)
     reloads.append(lambda new: reload_groups(new, active.core))
+    reloads.append(lambda new: reload_relay_networks(new, active.port.workers))
     front.switch(active.app, active.edge)
     if leadership is not None:
         worker_server.serve(active.port)
@@ -274,6 +280,15 @@ def reload_notify_allow(new, notify_allow):
         log.info("reload: notify_allow: %s", allow.describe())
 
 
+def reload_relay_networks(new, workers):
+    """relay_networks: connected workers' advertised relay addresses are checked again at
+    once, and each worker's from then on (worker_sessions.ActiveWorkers.set_relay_networks):
+    narrowing the list is how an admin stops children dialing a worker he no longer trusts."""
+    if new.relay_networks != workers.relay_networks:
+        log.info("reload: relay_networks: %s", ", ".join(str(n) for n in new.relay_networks) or "none")
+        workers.set_relay_networks(new.relay_networks)
+
+
 def reload_groups(new, core):
     """The named groups (groups and groups_file): targets submitted from now on resolve with
     them (pools already submitted keep the workers they resolved to)."""
@@ -283,6 +298,6 @@ def reload_groups(new, core):
         log.error("reload: kept the groups in use; %s", "; ".join(exc.problems))
         return
     core.groups = groups
-    log.info("reload: %d group(s): %s (settings other than tokens, groups and notify_allow take a restart)",
+    log.info("reload: %d group(s): %s (settings other than tokens, groups, notify_allow and relay_networks take a restart)",
              len(groups), ", ".join(sorted(groups)) or "none")
 

@@ -31,11 +31,11 @@ class SessionEnded(Exception):
 
 class WorkerSession:
     # One for each connected worker: no __dict__.
-    __slots__ = ("link", "name", "instance", "labels", "users", "address", "features", "relay", "live_output", "ready",
-                 "complaints", "on_end", "_kill_replies", "_pong")
+    __slots__ = ("link", "name", "instance", "labels", "users", "address", "features", "relay", "offered_relay",
+                 "live_output", "ready", "complaints", "on_end", "_kill_replies", "_pong")
 
     def __init__(self, link, name, address, features=frozenset(), labels=None, users=None, instance=None,
-                 relay=None, on_end=None):
+                 relay=None, on_end=None, offered_relay=None):
         self.link = link
         self.name = name
         self.instance = instance    # the worker process (protocol.instance), None from an older worker
@@ -44,6 +44,7 @@ class WorkerSession:
         self.address = address
         self.features = frozenset(features)
         self.relay = relay          # where children dial its relay listener {host, port, fingerprint}, or None
+        self.offered_relay = offered_relay  # the endpoint its hello named (checked again when relay_networks is reloaded)
         self.live_output = protocol.LIVE_OUTPUT in features   # it sends output while jobs run
         self.ready = False          # dispatch only after the worker's sync
         self.complaints = None      # worker_stats.Complaints once it sent malformed stats
@@ -97,6 +98,7 @@ class ActiveWorkers:
 
     def __init__(self, settings, registry, pools, persister, clock, events=None, copies=None, fetches=None):
         self.config = settings
+        self.relay_networks = settings.relay_networks     # as reloaded (set_relay_networks)
         self.copies = copies        # copy_feeder.CopyFeeder: streamed copies' chunks
         self.fetches = fetches      # fetch_sink.FetchSink: files workers send back
         self.registry = registry
@@ -113,6 +115,26 @@ class ActiveWorkers:
         if fetches is not None:
             self.handlers[protocol.FETCH_CHUNK] = fetches.chunk
 
+    def set_relay_networks(self, networks):
+        """relay_networks as a SIGHUP reloaded it: the advertised addresses of workers that
+        connect from now on are checked against ``networks``, and those of connected workers
+        at once, so a copy planned after the reload dials only what the new list allows.
+        Copies already planned keep their parents (their tickets are out); one line for each
+        worker whose relay changed."""
+        self.relay_networks = networks
+        for info in list(self.registry.workers.values()):
+            session = info.session
+            if session is None or session.offered_relay is None:
+                continue
+            relay, refused = relay_address.accepted(session.offered_relay, session.address, networks)
+            if relay == session.relay:
+                continue
+            session.relay = relay
+            if refused:
+                log.warning("worker %s serves no relays from now on: %s", session.name, refused)
+            else:
+                log.info("worker %s serves relays at %s:%d from now on", session.name, relay["host"], relay["port"])
+
     def known_addresses(self):
         """The addresses this master's workers last came from (their reserve of handshake slots)."""
         return {info.address for info in self.registry.workers.values() if info.address}
@@ -123,7 +145,7 @@ class ActiveWorkers:
         are then handled as they come (``received``), and ``ended(link, name, exc)`` runs
         once its link has ended and the session is released (``exc`` None when the worker
         said it is going)."""
-        relay, refused = relay_address.accepted(hello.relay, address, self.config.relay_networks)
+        relay, refused = relay_address.accepted(hello.relay, address, self.relay_networks)
         if refused:
             log.warning("worker %s serves no relays: %s (the master's relay_networks, docs/security.md *Relays*)",
                         hello.name, refused)
@@ -131,7 +153,7 @@ class ActiveWorkers:
             log.info("worker %s serves relays at its advertised address %s:%d", hello.name, relay["host"],
                      relay["port"])
         session = WorkerSession(link, hello.name, address, hello.features, hello.labels, hello.users,
-                                hello.instance, relay, ended)
+                                hello.instance, relay, ended, hello.relay)
         if self.copies is not None:
             # A copy holds back while the link has a frame queued: it goes on as the link drains.
             link.on_drained = functools.partial(self.copies.drained, session)
