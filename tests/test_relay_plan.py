@@ -67,3 +67,20 @@ def test_children_dial_the_parents_accepted_address_and_a_direct_copy_makes_no_t
     # b may dial a from its link's address or from its own address on the relays' network.
     assert fields["a"]["relayChildren"] == ["192.168.7.2", "203.0.113.2"]
     assert copy_fields(streamed_copy(relay=False), dispatch, sessions.get, 1, now_ms=0) == {}
+
+
+def test_a_worker_on_the_masters_host_parents_only_children_on_that_host():
+    """A worker whose link comes from 127.0.0.1 (it runs beside the master) is reached at a
+    loopback address: a child on another host would dial its own loopback. With any such
+    child it is a leaf; when every worker is on the master's host, it may be a parent."""
+    from pcci.master.relay_plan import copy_fields
+    sessions = {"local": Session("127.0.0.1", "127.0.0.1"), "pi1": Session("10.0.0.1", "10.0.0.1"),
+                "pi2": Session("10.0.0.2", "10.0.0.2"), "pi3": Session("10.0.0.3", "10.0.0.3")}
+    dispatch = [(name, "p1/" + name) for name in ("local", "pi1", "pi2", "pi3")]
+    fields = copy_fields(streamed_copy(), dispatch, sessions.get, 1, now_ms=0)
+    dialed = {name: entry["relayFrom"]["host"] for name, entry in fields.items() if "relayFrom" in entry}
+    assert "127.0.0.1" not in dialed.values(), dialed
+    assert "relayKey" not in fields.get("local", {}) and dialed.get("local", "").startswith("10.0.0."), fields
+    on_one_host = {name: Session("127.0.0.1", "127.0.0.%d" % number) for number, name in enumerate(("a", "b", "c"), 1)}
+    fields = copy_fields(streamed_copy(), [(name, "p1/" + name) for name in on_one_host], on_one_host.get, 1, now_ms=0)
+    assert fields["b"]["relayFrom"]["host"] == "127.0.0.1" and "relayKey" in fields["a"], fields

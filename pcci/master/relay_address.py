@@ -37,6 +37,13 @@ def plain(text):
     return str(mapped) if mapped is not None else text
 
 
+def is_loopback(text):
+    """True for a loopback address (127.0.0.0/8, ::1, ::ffff:127.x): it names a parent only
+    for children on the same host."""
+    address = _address(text)
+    return address is not None and address.is_loopback
+
+
 def accepted(endpoint, link_address, networks):
     """(the endpoint children dial, {host, port, fingerprint}, or None; why an advertised
     address was refused, or None) for a worker whose hello named ``endpoint``

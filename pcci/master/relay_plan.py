@@ -53,6 +53,11 @@ def copy_fields(pool, dispatch, sessions, fanout, now_ms):
         can_pull.add(worker)
         if session.relay is not None:
             can_serve.add(worker)
+    # A worker reached at a loopback address (one on the master's own host, whose link comes
+    # from 127.0.0.1) is that host only for children whose link is on loopback too: the others
+    # would dial their own. It is then a leaf.
+    if not all(relay_address.is_loopback(sessions(worker).address) for worker in can_pull):
+        can_serve = {worker for worker in can_serve if not relay_address.is_loopback(sessions(worker).relay["host"])}
     plan = parents([worker for worker, _ in dispatch], can_serve, can_pull, fanout)
     if not plan:
         return {}
