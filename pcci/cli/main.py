@@ -205,7 +205,8 @@ def cmd_copy(args):
         raise UsageError("cannot read %s: %s" % (exc.filename or args.source, exc.strerror))
     body["workers"] = workers
     for name, value in (("exclude", exclude), ("mode", args.mode), ("owner", args.owner),
-                        ("relay", None if args.relay else False), ("notify", notify_of(args))):
+                        ("relay", None if args.relay else False), ("notify", notify_of(args)),
+                        ("batch", batch_size(args.batch)), ("maxFailures", args.max_failures)):
         if value is not None:
             body[name] = value
     submitted = client.call("POST", "/copy", body)
@@ -220,8 +221,9 @@ def cmd_fetch(args):
     client = _client(args)
     workers, exclude = target_of(args)
     body = {"path": args.path, "workers": workers}
-    if exclude is not None:
-        body["exclude"] = exclude
+    for name, value in (("exclude", exclude), ("batch", batch_size(args.batch)), ("maxFailures", args.max_failures)):
+        if value is not None:
+            body[name] = value
     submitted = client.call("POST", "/fetch", body)
     pool = Waiter(client, submitted["id"], sys.stderr, sys.stderr.isatty() and not args.json).wait()
     if pool is None:
@@ -424,12 +426,21 @@ def build_parser():
     p.add_argument("--owner", help="USER, USER:GROUP or :GROUP (the worker must run as root to change it)")
     p.add_argument("--no-relay", dest="relay", action="store_false",
                    help="send the file from the master to every worker, not through a tree of relaying workers")
+    p.add_argument("--batch", "-f", "--fanout", dest="batch", metavar="N|N%",
+                   help="a rolling batch: at most N copies (or N%% of them) at once, the next as one ends "
+                        "(only the first turn is relayed)")
+    p.add_argument("--max-failures", type=int, metavar="K",
+                   help="once more than K copies failed, start no more (the rest end skipped)")
     notify_options(p)
 
     p = client_parser("fetch", "read a file on workers into DIR/NODE/, as rpdcp and clush --rcopy do")
     target_options(p, "fetch from")
     p.add_argument("path", help="the absolute path of the file to read on each worker")
     p.add_argument("--dest", required=True, help="the local directory: each node's file goes to DEST/NODE/NAME")
+    p.add_argument("--batch", "-f", "--fanout", dest="batch", metavar="N|N%",
+                   help="a rolling batch: read on at most N workers (or N%% of them) at once, the next as one ends")
+    p.add_argument("--max-failures", type=int, metavar="K",
+                   help="once more than K reads failed, start no more (the rest end skipped)")
 
     p = client_parser("pool", "show one pool")
     p.add_argument("id")
