@@ -28,9 +28,10 @@ MIN_TREE_WORKERS = 3
 
 # A chain's child dials its parent afresh (TCP, TLS handshake, ticket, slow start: 0.2-0.4 s
 # at 50 ms between workers), while the master's link saves one copy of the file. Measured
-# at 1 Gbit/s (docs/performance.md, "A chain for 2-worker copies"): 10 MB came 0.2-0.4 s
-# slower at 50 ms, 100 MB took about the same time; at 200 Mbit/s 100 MB took half. So a
-# chain only for files whose one copy takes the master's link longer than that start-up.
+# (docs/performance.md, "A chain for 2-worker copies"): at 1 Gbit/s and 50 ms, 1 MB and
+# 10 MB came 0.1-0.5 s slower, 32 MB 0.2 s, 100 MB about the same; at 200 Mbit/s 32 MB and
+# 100 MB took 0.55x. So a chain only for files whose one copy over a 1 Gbit/s link takes
+# about that start-up or longer (32 MiB: 0.27 s).
 MIN_CHAIN_BYTES = 32 * 1024 * 1024
 
 
