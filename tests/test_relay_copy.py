@@ -1,8 +1,8 @@
 """Copies relayed through workers (a tree, pcci.master.relay_plan), with real masters and
-workers: every worker ends with the same bytes; a parent killed mid-copy leaves its
-children to finish from the master; a relay serves only a copy it was told to relay, to
-the child its ticket names, while the ticket lasts; an older worker gets the direct stream;
-and no worker listens for relays unless its config says so.
+workers: every worker ends with the same bytes (two through a chain); a parent killed
+mid-copy leaves its children to finish from the master; a relay serves only a copy it
+was told to relay, to the child its ticket names, while the ticket lasts; an older worker
+gets the direct stream; and no worker listens for relays unless its config says so.
 
 All workers run on this one machine but a copy has one destination, so each worker runs
 in a mount namespace of its own where its own directory is bound over the shared path
@@ -21,6 +21,7 @@ from linkproxy import LinkProxy
 from test_streamed_copy import MB, file_sha256, make_file, partial_bytes
 
 from pcci import relay_ticket, relay_wire, tls
+from pcci.master.relay_plan import MIN_CHAIN_BYTES
 
 pytestmark = [pytest.mark.root,
               pytest.mark.skipif(os.geteuid() != 0, reason="workers in mount namespaces need root")]
@@ -87,6 +88,21 @@ def test_a_copy_through_a_tree_reaches_every_worker_whole(cluster, tmp_path):
     assert "pulling it from pi2" in log_of(cluster, "pi5")
     for name in names:
         assert "the rest comes from the master" not in log_of(cluster, name)
+
+
+def test_a_copy_to_two_workers_goes_through_a_chain(cluster, tmp_path):
+    cluster.start_master(copy_relay_fanout=2)
+    shared = start_workers(cluster, tmp_path, ["pi1", "pi2"])
+    source = tmp_path / "image.bin"
+    digest = make_file(source, MIN_CHAIN_BYTES)     # the smallest file that makes a chain
+    upload(cluster, source, digest)
+    pool = wait_pool(cluster, copy(cluster, ["pi1", "pi2"], digest, str(shared / "image.bin")), timeout=60)
+    assert all(job["state"] == "succeeded" for job in pool["jobs"].values()), pool
+    for name in ("pi1", "pi2"):
+        assert file_sha256(tmp_path / ("disk-" + name) / "image.bin") == digest
+    # The master feeds pi1 alone; pi2 pulls from it (the master's link carries the file once).
+    assert "pulling it from pi1" in log_of(cluster, "pi2") and "pulling it from" not in log_of(cluster, "pi1")
+    assert "the rest comes from the master" not in log_of(cluster, "pi2")
 
 
 @pytest.mark.slow

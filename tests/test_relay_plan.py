@@ -29,10 +29,26 @@ def test_workers_without_a_listener_are_leaves_and_those_no_parent_can_take_come
     assert "g" not in plan
 
 
-def test_no_tree_for_few_workers_fan_out_zero_or_workers_that_cannot_relay():
-    assert parents(["a", "b"], {"a", "b"}, {"a", "b"}, 1) == {}
+def test_no_tree_for_one_worker_fan_out_zero_or_workers_that_cannot_relay():
+    assert parents(["a"], {"a"}, {"a"}, 2) == {}
     assert parents(["a", "b", "c"], {"a", "b", "c"}, {"a", "b", "c"}, 0) == {}
     assert parents(["a", "b", "c", "old"], {"a"}, {"a", "b", "c"}, 1) == {"b": "a"}
+    assert parents(["a", "b", "c", "d"], {"a", "b", "c", "d"}, {"a", "b", "c", "d"}, 4) == {}
+
+
+def test_two_workers_make_a_chain_from_the_one_that_can_serve():
+    # Below MIN_TREE_WORKERS the master feeds one, whatever the fan-out, and the other pulls from it.
+    for fanout in (1, 2, 16):
+        assert parents(["a", "b"], {"a", "b"}, {"a", "b"}, fanout) == {"b": "a"}
+    assert parents(["leaf", "server"], {"server"}, {"leaf", "server"}, 2) == {"leaf": "server"}
+    # Of three targets, two that can relay: a chain, the third (an older worker) from the master.
+    assert parents(["old", "a", "b"], {"a"}, {"a", "b"}, 2) == {"b": "a"}
+    # Two leaves, or no fan-out at all: the master feeds both.
+    assert parents(["a", "b"], set(), {"a", "b"}, 2) == {}
+    assert parents(["a", "b"], {"a", "b"}, {"a", "b"}, 0) == {}
+    assert parents(["a", "b"], {"a", "b"}, {"a", "b"}, 2, chain=False) == {}
+    # A tree does not depend on the file's size.
+    assert parents(["a", "b", "c"], {"a", "b", "c"}, {"a", "b", "c"}, 1, chain=False) == {"b": "a", "c": "b"}
 
 
 def test_a_relay_below_the_floor_is_too_slow_and_one_near_the_end_is_not():
@@ -51,9 +67,9 @@ class Session:
         self.relay = None if relay_host is None else {"host": relay_host, "port": 7715, "fingerprint": "sha256:ab"}
 
 
-def streamed_copy(relay=True):
+def streamed_copy(relay=True, size=10):
     from pcci.model import CopySpec, Pool
-    return Pool("p1", "copy to /srv/x", 0, {}, copy=CopySpec("/srv/x", "", 10, "ab" * 32, blob="ab" * 32,
+    return Pool("p1", "copy to /srv/x", 0, {}, copy=CopySpec("/srv/x", "", size, "ab" * 32, blob="ab" * 32,
                                                              relay=relay))
 
 
@@ -84,3 +100,15 @@ def test_a_worker_on_the_masters_host_parents_only_children_on_that_host():
     on_one_host = {name: Session("127.0.0.1", "127.0.0.%d" % number) for number, name in enumerate(("a", "b", "c"), 1)}
     fields = copy_fields(streamed_copy(), [(name, "p1/" + name) for name in on_one_host], on_one_host.get, 1, now_ms=0)
     assert fields["b"]["relayFrom"]["host"] == "127.0.0.1" and "relayKey" in fields["a"], fields
+
+
+def test_a_large_copy_to_two_workers_gives_the_parent_a_key_and_the_child_a_ticket_to_it():
+    from pcci.master.relay_plan import MIN_CHAIN_BYTES, copy_fields
+    sessions = {"a": Session("203.0.113.1", "192.168.7.1"), "b": Session("203.0.113.2")}
+    dispatch = [("a", "p1/a"), ("b", "p1/b")]
+    # A smaller file comes from the master to both: a chain's start-up would cost more than it saves.
+    assert copy_fields(streamed_copy(size=MIN_CHAIN_BYTES - 1), dispatch, sessions.get, 2, now_ms=0) == {}
+    fields = copy_fields(streamed_copy(size=MIN_CHAIN_BYTES), dispatch, sessions.get, 2, now_ms=0)
+    assert set(fields) == {"a", "b"} and "relayKey" in fields["a"] and "relayFrom" not in fields["a"]
+    assert fields["b"]["relayFrom"]["parent"] == "a" and fields["b"]["relayFrom"]["job"] == "p1/a"
+    assert fields["a"]["relayChildren"] == ["203.0.113.2"]

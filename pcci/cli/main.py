@@ -205,7 +205,8 @@ def cmd_copy(args):
         raise UsageError("cannot read %s: %s" % (exc.filename or args.source, exc.strerror))
     body["workers"] = workers
     for name, value in (("exclude", exclude), ("mode", args.mode), ("owner", args.owner),
-                        ("relay", None if args.relay else False), ("notify", notify_of(args))):
+                        ("relay", None if args.relay else False), ("notify", notify_of(args)),
+                        ("batch", batch_size(args.batch)), ("maxFailures", args.max_failures)):
         if value is not None:
             body[name] = value
     submitted = client.call("POST", "/copy", body)
@@ -220,8 +221,9 @@ def cmd_fetch(args):
     client = _client(args)
     workers, exclude = target_of(args)
     body = {"path": args.path, "workers": workers}
-    if exclude is not None:
-        body["exclude"] = exclude
+    for name, value in (("exclude", exclude), ("batch", batch_size(args.batch)), ("maxFailures", args.max_failures)):
+        if value is not None:
+            body[name] = value
     submitted = client.call("POST", "/fetch", body)
     pool = Waiter(client, submitted["id"], sys.stderr, sys.stderr.isatty() and not args.json).wait()
     if pool is None:

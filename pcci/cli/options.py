@@ -159,11 +159,19 @@ COPY_OPTIONS = target_table("copy to") + (
     (("--owner",), dict(help="USER, USER:GROUP or :GROUP (the worker must run as root to change it)")),
     (("--no-relay",), dict(dest="relay", action="store_false",
                            help="send the file from the master to every worker, not through a tree of relaying workers")),
+    (("--batch", "-f", "--fanout"), dict(dest="batch", metavar="N|N%", help="a rolling batch: at most N copies (or N%% "
+                                          "of them) at once, the next as one ends (only the first turn is relayed)")),
+    (("--max-failures",), dict(type=int, metavar="K", help="once more than K copies failed, start no more (the rest "
+                                                           "end skipped)")),
 ) + NOTIFY_OPTIONS
 
 FETCH_OPTIONS = target_table("fetch from") + (
     (("path",), dict(help="the absolute path of the file to read on each worker")),
     (("--dest",), dict(required=True, help="the local directory: each node's file goes to DEST/NODE/NAME")),
+    (("--batch", "-f", "--fanout"), dict(dest="batch", metavar="N|N%", help="a rolling batch: read on at most N "
+                                          "workers (or N%% of them) at once, the next as one ends")),
+    (("--max-failures",), dict(type=int, metavar="K", help="once more than K reads failed, start no more (the rest "
+                                                           "end skipped)")),
 )
 
 POOL_OPTIONS = (

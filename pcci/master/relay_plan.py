@@ -9,6 +9,10 @@ feature can be a leaf. Parents come first, in the pool's order, so the tree is a
 shallow as the fan-out allows: with fan-out k, node i (i >= k) hangs under node
 (i - k) // k. A worker that no parent can take is fed by the master, as before.
 
+Below MIN_TREE_WORKERS (two workers that can relay, one of them a parent) the tree is a
+chain, for a file of MIN_CHAIN_BYTES or more: the master feeds the parent, the other pulls
+from it, so the master's link carries the file once instead of twice.
+
 A tree is made over one dispatch: the workers a pool starts at its submit (all of them,
 or a rolling batch's first turn). A later turn of a rolling batch starts one job per job
 that ended, too few for a tree, and a job sent again after a reconnect goes on from where
@@ -19,18 +23,30 @@ no tree at all.
 from .. import protocol, relay_ticket
 from . import relay_address
 
-# A tree is worth it only from this many targets: below, the master feeds them all.
+# A tree (the master feeding ``fanout`` roots) is made from this many workers that can
+# relay; two make a chain (one root) instead, and one is fed by the master.
 MIN_TREE_WORKERS = 3
 
+# A chain's child dials its parent afresh (TCP, TLS handshake, ticket, slow start: 0.2-0.4 s
+# at 50 ms between workers), while the master's link saves one copy of the file. Measured
+# (docs/performance.md, "A chain for 2-worker copies"): at 1 Gbit/s and 50 ms, 1 MB and
+# 10 MB came 0.1-0.5 s slower, 32 MB 0.2 s, 100 MB about the same; at 200 Mbit/s 32 MB and
+# 100 MB took 0.55x. So a chain only for files whose one copy over a 1 Gbit/s link takes
+# about that start-up or longer (32 MiB: 0.27 s).
+MIN_CHAIN_BYTES = 32 * 1024 * 1024
 
-def parents(order, can_serve, can_pull, fanout):
-    """{child: parent} for the workers in ``order`` (names), or {} when no tree is made."""
+
+def parents(order, can_serve, can_pull, fanout, chain=True):
+    """{child: parent} for the workers in ``order`` (names), or {} when no tree is made;
+    ``chain``: whether two of them may make a chain (a file large enough for one)."""
     if fanout < 1:
         return {}
     servers = [name for name in order if name in can_serve]
     pullers = [name for name in order if name in can_pull and name not in can_serve]
     nodes = servers + pullers
-    if len(nodes) < max(MIN_TREE_WORKERS, fanout + 1):
+    if len(nodes) < MIN_TREE_WORKERS:
+        return chained(servers, nodes) if chain else {}
+    if len(nodes) < fanout + 1:
         return {}
     plan = {}
     for index in range(fanout, len(nodes)):
@@ -38,6 +54,14 @@ def parents(order, can_serve, can_pull, fanout):
         if parent < len(servers):
             plan[nodes[index]] = servers[parent]
     return plan
+
+
+def chained(servers, nodes):
+    """{child: parent} for two workers when one can serve (the master feeds only it), else {}."""
+    if len(nodes) != 2 or not servers:
+        return {}
+    root = servers[0]
+    return {next(name for name in nodes if name != root): root}
 
 
 def copy_fields(pool, dispatch, sessions, fanout, now_ms):
@@ -58,7 +82,8 @@ def copy_fields(pool, dispatch, sessions, fanout, now_ms):
     # would dial their own. It is then a leaf.
     if not all(relay_address.is_loopback(sessions(worker).address) for worker in can_pull):
         can_serve = {worker for worker in can_serve if not relay_address.is_loopback(sessions(worker).relay["host"])}
-    plan = parents([worker for worker, _ in dispatch], can_serve, can_pull, fanout)
+    plan = parents([worker for worker, _ in dispatch], can_serve, can_pull, fanout,
+                   chain=pool.copy.size >= MIN_CHAIN_BYTES)
     if not plan:
         return {}
     job_of = dict(dispatch)
