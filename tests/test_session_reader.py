@@ -145,15 +145,17 @@ def test_a_frame_never_finished_holds_no_greenlet_and_is_let_go_when_the_bytes_s
 
 
 class Recorder:
-    """A SessionReader's owner that notes which greenlet handled each message; a message
-    whose type is ``block`` waits on ``release`` (a handler that blocks)."""
+    """A SessionReader's owner that notes which greenlet handled each message; with
+    ``block_first`` the first message's handler waits on ``release`` (one that blocks)."""
 
-    def __init__(self):
+    def __init__(self, block_first=False):
         self.handled = []           # (session, message type, greenlet)
         self.release = gevent.event.Event()
+        self.block_first = block_first
 
     def received(self, session, message):
-        if message["type"] == "block":
+        if self.block_first:
+            self.block_first = False
             self.release.wait(10)
         self.handled.append((session, message["type"], greenlet.getcurrent()))
 
@@ -186,19 +188,22 @@ def test_links_that_turn_readable_together_are_read_by_one_greenlet_not_one_each
         far.close()
 
 
-def test_a_handler_that_blocks_holds_up_no_other_link():
-    owner = Recorder()
+@pytest.mark.parametrize("together", [True, False], ids=["queued-behind-it", "readable-after"])
+def test_a_handler_that_blocks_holds_up_no_other_link(together):
+    owner = Recorder(block_first=True)
     far_ends, readers = linked_readers(5, owner)
-    far_ends[0].sendall(framing.encode({"type": "block"}))
+    first, others = (far_ends, []) if together else (far_ends[:1], far_ends[1:])
+    for far in first:
+        far.sendall(framing.encode({"type": "heartbeat"}))
     gevent.sleep(0.05)
-    for far in far_ends[1:]:
+    for far in others:
         far.sendall(framing.encode({"type": "heartbeat"}))
     gevent.sleep(0.2)
-    assert sorted(session for session, _, _ in owner.handled) == [1, 2, 3, 4]
+    assert len(owner.handled) == 4          # all but the one whose handler blocks
     owner.release.set()
     gevent.sleep(0.05)
     assert sorted(session for session, _, _ in owner.handled) == [0, 1, 2, 3, 4]
-    far_ends[1].sendall(framing.encode({"type": "heartbeat"}))     # and its link is read again
+    far_ends[1].sendall(framing.encode({"type": "heartbeat"}))     # and the links are read again
     gevent.sleep(0.05)
     assert len(owner.handled) == 6
     for far in far_ends:

@@ -16,9 +16,10 @@ Links that turn readable wait in one queue (``_ready``), and a reader greenlet t
 them one after the other: when thousands turn readable at once (a fan-out's results),
 one greenlet handles them all, where a greenlet for each link cost a start (about 20 µs:
 each new greenlet gets its own frame stack under Python 3.11) or a switch each, 10,000
-a fan-out at 10,000 workers. Another reader is woken only when a link turns readable
-while none is on its way to the queue: the one that was has blocked in a handler (or
-is taking turns, below), so a blocked handler still holds up no other link. Up to
+a fan-out at 10,000 workers. A handler may block (a result for a pool read back from
+the store): the loop then runs ``_guard``, scheduled when the reader began, which wakes
+another reader for the links queued behind it, as does a link turning readable while no
+reader is on its way; so a blocked handler still holds up no other link. Up to
 ``SPARE_READERS`` wait parked between bursts.
 
 A reader gives the event loop a turn (``gevent.sleep(0)``) after every
@@ -52,27 +53,42 @@ SPARE_READERS = 32
 _spare = []
 _ready = collections.deque()    # SessionReaders whose sockets turned readable, oldest first
 _woken = False                  # a reader is on its way to the queue (woken, not yet running)
+_guarded = False                # a _guard is scheduled: it runs once the reading reader yields
 
 
 def _reader_loop():
     """Reads the ready links, one after another, parking when there are none."""
-    global _woken
+    global _woken, _guarded
     hub = gevent.get_hub()
     while True:
         _woken = False
         handled = 0
         while _ready:
+            if not _guarded:
+                _guarded = True
+                hub.loop.run_callback(_guard)
             _ready.popleft()._read()
             handled += 1
             if handled == LINKS_PER_TURN and _ready:
                 handled = 0
                 _woken = True       # this reader goes on after the loop's turn: none other is needed
-                gevent.sleep(0)
-                _woken = False
+                try:
+                    gevent.sleep(0)
+                finally:
+                    _woken = False
         if len(_spare) >= SPARE_READERS:
             return
         _spare.append(getcurrent())
         hub.switch()                # woken by _wake
+
+
+def _guard():
+    """Run by the loop once a reader has yielded: if it did so in a handler that blocks,
+    the links queued behind it get another reader now, not when the handler returns."""
+    global _guarded
+    _guarded = False
+    if _ready and not _woken:
+        _wake()
 
 
 def _wake():
