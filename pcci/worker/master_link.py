@@ -162,7 +162,8 @@ class MasterLink:
             try:
                 welcome = handshake.worker_side(link, self.key, self.node, self.config.link_timeout,
                                                 cert_fingerprint, self.labels, self.runner.users.offered(), self.instance,
-                                                self.relay)
+                                                self.relay, protocol.hello_features(self.config.link_timeout,
+                                                                                    self.config.heartbeat_interval))
             except ConnectionClosed as exc:
                 if self.config.master_tls:
                     raise
