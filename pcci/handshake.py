@@ -34,17 +34,15 @@ Hello = collections.namedtuple("Hello", "name features labels users instance rel
 
 
 def worker_side(link, key: str, node: str, timeout: float, cert_fingerprint: str, labels=None, users=None,
-                instance: "str | None" = None, relay=None, features=None) -> dict:
+                instance: "str | None" = None, relay=None) -> dict:
     """The worker's half: the master's welcome, or HandshakeRefused. ``cert_fingerprint`` is
     that of the certificate this link's TLS session presented ("" in plaintext); ``instance``
     names this worker process (protocol.instance); ``relay`` its relay listener ({port,
-    fingerprint}) if it serves relayed copies; ``features`` what it names (default: all of
-    protocol.FEATURES). bench/swarm.py uses it too, so simulated workers speak exactly
-    this protocol."""
+    fingerprint}) if it serves relayed copies. bench/swarm.py uses it too, so simulated
+    workers speak exactly this protocol."""
     nonce = auth.new_nonce()
     link.send_now({"type": protocol.HELLO, "node": node, "nonce": nonce, "version": protocol.VERSION,
-                   "features": list(protocol.FEATURES) if features is None else features,
-                   "labels": labels or {}, "users": users or [],
+                   "features": list(protocol.FEATURES), "labels": labels or {}, "users": users or [],
                    **({"instance": instance} if instance else {}), **({"relay": relay} if relay else {})})
     challenge = link.receive(timeout)
     if challenge.get("type") == protocol.ERROR:

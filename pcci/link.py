@@ -72,9 +72,6 @@ class Link:
         self._read_timeout = sock.gettimeout()
         # Bytes ``receive_ready`` has read: a reader gives the others a turn after enough.
         self.bytes_read = 0
-        # Frames (or parts of one) queued to be sent so far: the master leaves a heartbeat
-        # unanswered when this moved since the one before (protocol.QUIET_PONGS).
-        self.frames_sent = 0
         # The last read ended on a frame's end, with nothing left inside OpenSSL: the next
         # ``receive_ready`` says None without trying another read (see there).
         self._caught_up = False
@@ -103,7 +100,6 @@ class Link:
     def _queue(self, data):
         if self.closed:         # closed meanwhile: by a failed write of the frame's header, say
             return
-        self.frames_sent += 1
         if self._writer is None:
             # First a direct write that never waits: most frames leave at once, without a greenlet.
             try:

@@ -90,21 +90,7 @@ RAW_CHUNKS = "raw_chunks"
 # workers (pcci.master.relay_plan). A worker that serves relays says where in its hello
 # (``relay``: {port, fingerprint}); one that names only the feature can be a leaf.
 RELAY = "relay"
-# The master may leave a heartbeat unanswered when it has sent the worker other frames
-# since the heartbeat before: they show it is there as a pong would. A worker names it
-# only when its link_timeout spans at least QUIET_PONG_BEATS heartbeat intervals, so the
-# longest it then goes without a byte from a live master (two intervals) stays within it.
-QUIET_PONGS = "quiet_pongs"
-QUIET_PONG_BEATS = 3
-FEATURES = (LIVE_OUTPUT, FILE_COPY, JOB_STDIN, FILE_STREAM, FILE_FETCH, BLOB_FRAMES, RAW_CHUNKS, RELAY, QUIET_PONGS)
-
-
-def hello_features(link_timeout, heartbeat_interval):
-    """What a worker with these settings names in its hello: every feature, but quiet
-    pongs only when its link_timeout can wait out two heartbeats without a pong."""
-    if link_timeout >= QUIET_PONG_BEATS * heartbeat_interval:
-        return list(FEATURES)
-    return [name for name in FEATURES if name != QUIET_PONGS]
+FEATURES = (LIVE_OUTPUT, FILE_COPY, JOB_STDIN, FILE_STREAM, FILE_FETCH, BLOB_FRAMES, RAW_CHUNKS, RELAY)
 STREAMS = ("stdout", "stderr")
 
 # A job's standard input (POST /job ``stdin``, RUN's ``stdin``), in bytes: it travels in the

@@ -34,7 +34,7 @@ class SessionEnded(Exception):
 class WorkerSession:
     # One for each connected worker: no __dict__.
     __slots__ = ("link", "name", "instance", "labels", "users", "address", "features", "relay", "live_output", "ready",
-                 "complaints", "on_end", "quiet_pongs", "_beat_mark", "_kill_replies", "_pong")
+                 "complaints", "on_end", "_kill_replies", "_pong")
 
     def __init__(self, link, name, address, features=frozenset(), labels=None, users=None, instance=None,
                  relay=None, on_end=None):
@@ -47,8 +47,6 @@ class WorkerSession:
         self.features = frozenset(features)
         self.relay = relay          # its relay listener {port, fingerprint} (protocol.relay_endpoint), or None
         self.live_output = protocol.LIVE_OUTPUT in features   # it sends output while jobs run
-        self.quiet_pongs = protocol.QUIET_PONGS in features   # a heartbeat after other frames needs no pong
-        self._beat_mark = link.frames_sent     # frames sent as of its last heartbeat
         self.ready = False          # dispatch only after the worker's sync
         self.complaints = None      # worker_stats.Complaints once it sent malformed stats
         self.on_end = on_end        # on_end(link, name, exc) once it has ended and been released
@@ -66,17 +64,6 @@ class WorkerSession:
             return False
         self.send(PONG_FRAME)
         return True
-
-    def answer_heartbeat(self):
-        """A pong, unless the worker named quiet pongs and has been sent other frames since
-        its last heartbeat: they show the master is there (2,000 pongs a second at 10,000
-        workers, most of them during a fan-out, right after a run frame or an ack)."""
-        if self.quiet_pongs and self.link.frames_sent != self._beat_mark:
-            answered = False
-        else:
-            answered = self.send_pong()
-        self._beat_mark = self.link.frames_sent
-        return answered
 
     def request_kill(self, job_id):
         reply = AsyncResult()
@@ -216,7 +203,7 @@ class ActiveWorkers:
         now = self.clock()
         self.registry.heard_from(session.name, now, self._stats_of(session, message, now),
                                  protocol.job_ids(message, "running"), protocol.job_ids(message, "queued"))
-        session.answer_heartbeat()
+        session.send_pong()
         self._changed(session.name)
 
     def _output(self, session, message):

@@ -162,8 +162,7 @@ class MasterLink:
             try:
                 welcome = handshake.worker_side(link, self.key, self.node, self.config.link_timeout,
                                                 cert_fingerprint, self.labels, self.runner.users.offered(), self.instance,
-                                                self.relay, protocol.hello_features(self.config.link_timeout,
-                                                                                    self.config.heartbeat_interval))
+                                                self.relay)
             except ConnectionClosed as exc:
                 if self.config.master_tls:
                     raise
