@@ -4,7 +4,8 @@ Measures: time for all to connect, fan-out (POST /job on every worker -> all res
 sustained results per second, master RSS with all connected, and the time for all to
 reconnect after the master is restarted.
 
-    python3 bench/scale.py [--pin] [--store sqlite|mariadb|both] [COUNT ...]      (default: sqlite; 1000 10000)
+    python3 bench/scale.py [--pin] [--profile PREFIX] [--store sqlite|mariadb|both] [COUNT ...]
+                                                                (default: sqlite; 1000 10000)
 
 With --pin the master (every thread of it) runs on CPU 0 and the swarm and this bench on
 CPU 1, so the master is measured alone: on a 2-core machine the swarm, which does ten
@@ -13,12 +14,19 @@ master's CPU seconds are printed either way (a fan-out's, the mean of three, and
 the restart until all are back, its start included): on a shared machine they vary less
 than the wall times.
 
+With --profile PREFIX, py-spy (``PY_SPY``, else ``py-spy`` on the PATH) samples the master
+during the three timed fan-outs only, not the connecting or the restart, and writes
+PREFIX-COUNT.txt (py-spy's raw format: one line per stack, its sample count last; the
+store's thread included, idle samples not). Compare fan-out times only between runs
+that both profiled or both did not: py-spy stops the master to read each sample.
+
 With --store mariadb the master keeps its pools in a real MariaDB (InnoDB, default
 settings: a commit is flushed to disk) that the bench starts on loopback; ``both``
 measures SQLite and MariaDB one after the other for each count, for a ratio from one run.
 """
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -49,10 +57,30 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(count, plaintext=False, store=None, pin=False):
+def start_profile(pid, path):
+    """py-spy sampling ``pid`` (all threads, 200 Hz) until stop_profile."""
+    return subprocess.Popen([os.environ.get("PY_SPY", "py-spy"), "record", "--pid", str(pid), "--rate", "200",
+                             "--format", "raw", "--threads", "--output", path],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_profile(profiler):
+    """Stop py-spy; it writes its file on SIGINT."""
+    if profiler is None:
+        return
+    profiler.send_signal(signal.SIGINT)
+    try:
+        profiler.wait(60)
+    except subprocess.TimeoutExpired:
+        profiler.kill()
+        profiler.wait()
+
+
+def measure(count, plaintext=False, store=None, pin=False, profile=None):
     """One run against ``count`` simulated workers; ``plaintext`` turns the link's TLS off
     (worker_tls: false), to show what TLS costs; ``store`` is extra master settings (a
-    store_url and its password file)."""
+    store_url and its password file); ``profile``: a path for py-spy's samples of the
+    master during the timed fan-outs."""
     settings = dict(log_level="warning", heartbeat_timeout="60s", handshake_timeout="60s",
                     worker_tls=not plaintext, **(store or {}))
     with tempfile.TemporaryDirectory() as base:
@@ -72,13 +100,19 @@ def measure(count, plaintext=False, store=None, pin=False):
             time.sleep(3)       # idle: the connection storm's garbage may be given back meanwhile
             rss_settled_mb = rss_kb(cluster.master.process.pid) / 1024
             fanouts = []
-            cpu_before = cpu_seconds(cluster.master.process.pid)
-            for _ in range(3):
-                t0 = time.perf_counter()
-                pool = cluster.run("true", None, wait=300)
-                fanouts.append(time.perf_counter() - t0)
-                assert len(pool["jobs"]) == count and pool["exitCode"] == 0
-            fanout_cpu_s = (cpu_seconds(cluster.master.process.pid) - cpu_before) / 3
+            profiler = start_profile(cluster.master.process.pid, profile) if profile else None
+            if profiler is not None:
+                time.sleep(1)       # py-spy attaches
+            try:
+                cpu_before = cpu_seconds(cluster.master.process.pid)
+                for _ in range(3):
+                    t0 = time.perf_counter()
+                    pool = cluster.run("true", None, wait=300)
+                    fanouts.append(time.perf_counter() - t0)
+                    assert len(pool["jobs"]) == count and pool["exitCode"] == 0
+                fanout_cpu_s = (cpu_seconds(cluster.master.process.pid) - cpu_before) / 3
+            finally:
+                stop_profile(profiler)
             # Sustained: several pools back to back, results counted over the whole span.
             t0 = time.perf_counter()
             rounds = max(3, 20000 // count)
@@ -130,10 +164,12 @@ class MariaDbStore:
 
 
 def main(arguments):
-    store, pin = "sqlite", False
+    store, pin, profile = "sqlite", False, None
     if arguments[:1] == ["--pin"]:
         pin, arguments = True, arguments[1:]
         os.sched_setaffinity(0, {1})
+    if arguments[:1] == ["--profile"]:
+        profile, arguments = arguments[1], arguments[2:]
     if arguments[:1] == ["--store"]:
         store, arguments = arguments[1], arguments[2:]
     counts = [int(a) for a in arguments] or [1000, 10000]
@@ -143,7 +179,8 @@ def main(arguments):
     try:
         for count in counts:
             for kind in kinds:
-                r = measure(count, store=database.settings() if kind == "mariadb" else None, pin=pin)
+                r = measure(count, store=database.settings() if kind == "mariadb" else None, pin=pin,
+                            profile="%s-%d.txt" % (profile, count) if profile else None)
                 print("%-7s  %7d  %9.2f  %8.3f (%.2f)  %9.0f  %10.1f / %.1f / %-10.1f  %11.2f  (%.2f)" % (
                     kind, r["count"], r["connect_s"], r["fanout_s"], r["fanout_cpu_s"], r["rate"], r["rss_mb"], r["rss_settled_mb"], r["rss_after_mb"],
                     r["reconnect_s"], r["reconnect_cpu_s"]))

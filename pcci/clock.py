@@ -18,11 +18,22 @@ def monotonic():
 
 def iso_time(ms):
     """A record's milliseconds as the API shows them: ISO 8601 UTC, e.g. 2026-11-30T06:02:11.123Z."""
+    global _last_second
     if ms is None:
         return None
-    import datetime     # here: only a master shows times; a worker never loads it
-    try:
-        moment = datetime.datetime.fromtimestamp(ms / 1000.0, tz=datetime.timezone.utc)
-    except (ValueError, OverflowError, OSError):
-        return None     # a time no calendar shows (an old record from an unchecked peer)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (ms % 1000)
+    second, text = _last_second         # one read: another thread may replace it meanwhile
+    if ms // 1000 != second:
+        # A pool's jobs mostly share their seconds: GET /pool of 10,000 jobs shows 20,000
+        # times, and the calendar is worked out once a second, not once a time.
+        import datetime     # here: only a master shows times; a worker never loads it
+        second = ms // 1000
+        try:
+            moment = datetime.datetime.fromtimestamp(second, tz=datetime.timezone.utc)
+        except (ValueError, OverflowError, OSError):
+            return None     # a time no calendar shows (an old record from an unchecked peer)
+        text = moment.strftime("%Y-%m-%dT%H:%M:%S.")
+        _last_second = (second, text)
+    return text + "%03dZ" % (ms % 1000)
+
+
+_last_second = (None, "")       # the second last shown, and its text up to the milliseconds

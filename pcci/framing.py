@@ -205,6 +205,10 @@ class FrameDecoder:
             messages.append(decode_text(text) if text is not None else message)
         return messages
 
+    def between_frames(self):
+        """Whether every byte fed so far is in a message already given: no frame begun."""
+        return not self._buffer
+
     def _divert(self, length):
         """Take the frame of ``length`` starting in the buffer, and the buffer's rest, or return False."""
         return False

@@ -55,3 +55,45 @@ def test_frames_for_a_peer_that_has_gone_are_dropped_without_an_error(tls_pair):
     assert client.closed
     client.send_payload(b'{"type": "ping"}')        # after the close as well: nothing raised
     client.send({"type": "ping"})
+
+
+class CountingReads:
+    """A TLS object that counts its reads (everything else is the real one's)."""
+
+    def __init__(self, real):
+        self.real = real
+        self.reads = 0
+
+    def read(self, *args):
+        self.reads += 1
+        return self.real.read(*args)
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+def next_ready(link):
+    """The next message a reader woken by the socket would get, waiting for readability as its watcher does."""
+    with gevent.Timeout(10):
+        while True:
+            message = link.receive_ready()
+            if message is not None:
+                return message
+            gevent.socket.wait_read(link.sock.fileno())
+
+
+def test_a_reader_stops_at_a_frames_end_without_a_read_that_finds_nothing(tls_pair):
+    client, server, _ = tls_pair
+    counting = server.sock._sslobj = CountingReads(server.sock._sslobj)
+    client.send({"type": "heartbeat"})
+    gevent.socket.wait_read(server.sock.fileno(), 10)
+    assert server.receive_ready() == {"type": "heartbeat"}
+    assert server.receive_ready() is None
+    assert counting.reads == 1          # the frame's record; no second read to learn there is no more
+    # Nothing is left behind: frames that follow at once, and one of many records, still come.
+    big = "z" * 100000
+    client.send({"type": "result", "n": 1})
+    client.send({"type": "result", "n": 2, "stdout": big})
+    client.send({"type": "result", "n": 3})
+    assert [next_ready(server)["n"] for _ in range(3)] == [1, 2, 3]
+    assert server.receive_ready() is None

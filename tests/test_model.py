@@ -61,3 +61,10 @@ def test_iso_time_keeps_milliseconds():
 
 def test_iso_time_of_a_time_no_calendar_shows_is_none_not_a_crash():
     assert iso_time(10 ** 15) is None and iso_time(-10 ** 15) is None
+
+
+def test_iso_time_of_times_in_the_same_second_and_around_it():
+    assert [iso_time(ms) for ms in (1795995431000, 1795995431999, 1795995432000, 1795995431005)] == [
+        "2026-11-29T23:37:11.000Z", "2026-11-29T23:37:11.999Z", "2026-11-29T23:37:12.000Z",
+        "2026-11-29T23:37:11.005Z"]
+    assert iso_time(-1) == "1969-12-31T23:59:59.999Z"

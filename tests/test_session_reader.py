@@ -4,6 +4,7 @@ the master, and a silent or vanished one is still found and let go (session_read
 import gc
 
 import gevent
+import gevent.event
 import gevent.socket
 import greenlet
 import pytest
@@ -141,3 +142,69 @@ def test_a_frame_never_finished_holds_no_greenlet_and_is_let_go_when_the_bytes_s
         served.wait_until(lambda: "dribbler" not in online(served), timeout=10, what="let go")
     finally:
         link.close()
+
+
+class Recorder:
+    """A SessionReader's owner that notes which greenlet handled each message; with
+    ``block_first`` the first message's handler waits on ``release`` (one that blocks)."""
+
+    def __init__(self, block_first=False):
+        self.handled = []           # (session, message type, greenlet)
+        self.release = gevent.event.Event()
+        self.block_first = block_first
+
+    def received(self, session, message):
+        if self.block_first:
+            self.block_first = False
+            self.release.wait(10)
+        self.handled.append((session, message["type"], greenlet.getcurrent()))
+
+    def ended(self, session, exc):
+        pass
+
+
+def linked_readers(count, owner):
+    """``count`` SessionReaders over socket pairs, started; the far ends, to write frames to."""
+    far_ends, readers = [], []
+    for number in range(count):
+        near, far = gevent.socket.socketpair()
+        reader = session_reader.SessionReader(Link(near, 4096), number, owner, 30)
+        reader.start()
+        far_ends.append(far)
+        readers.append(reader)
+    return far_ends, readers
+
+
+def test_links_that_turn_readable_together_are_read_by_one_greenlet_not_one_each():
+    owner = Recorder()
+    far_ends, readers = linked_readers(100, owner)
+    for far in far_ends:
+        far.sendall(framing.encode({"type": "heartbeat"}))
+    gevent.sleep(0.2)
+    assert sorted(session for session, _, _ in owner.handled) == list(range(100))
+    # One reader, and one more each time it gave the loop a turn, at most: not one for each link.
+    assert len({reader for _, _, reader in owner.handled}) <= 1 + 100 // session_reader.LINKS_PER_TURN
+    for far in far_ends:
+        far.close()
+
+
+@pytest.mark.parametrize("together", [True, False], ids=["queued-behind-it", "readable-after"])
+def test_a_handler_that_blocks_holds_up_no_other_link(together):
+    owner = Recorder(block_first=True)
+    far_ends, readers = linked_readers(5, owner)
+    first, others = (far_ends, []) if together else (far_ends[:1], far_ends[1:])
+    for far in first:
+        far.sendall(framing.encode({"type": "heartbeat"}))
+    gevent.sleep(0.05)
+    for far in others:
+        far.sendall(framing.encode({"type": "heartbeat"}))
+    gevent.sleep(0.2)
+    assert len(owner.handled) == 4          # all but the one whose handler blocks
+    owner.release.set()
+    gevent.sleep(0.05)
+    assert sorted(session for session, _, _ in owner.handled) == [0, 1, 2, 3, 4]
+    far_ends[1].sendall(framing.encode({"type": "heartbeat"}))     # and the links are read again
+    gevent.sleep(0.05)
+    assert len(owner.handled) == 6
+    for far in far_ends:
+        far.close()

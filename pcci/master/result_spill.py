@@ -44,6 +44,9 @@ class SpillingDecoder(FrameDecoder):
             data = memoryview(data)[used:]
         return messages + super().feed(data)
 
+    def between_frames(self):
+        return self._spill is None and super().between_frames()
+
     def _divert(self, length):
         if len(self._buffer) <= HEADER.size:
             return False

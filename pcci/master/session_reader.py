@@ -12,11 +12,15 @@ not messages: a large frame arriving slowly is not silence) ends with Connection
 checked by one timer per link that is re-armed lazily (once per timeout, not per read).
 A link closed by the master (``Link.close``, from any greenlet) ends its reader too.
 
-The greenlets that read are reused (``_reader_loop``): starting one costs about 20 µs
-(each new greenlet gets its own frame stack under Python 3.11), waking a parked one 2-3
-µs, and at 10,000 workers that is a fan-out's 10,000 results and 2,000 heartbeats a
-second. Up to ``SPARE_READERS`` wait parked between bursts; more are started only while
-handlers block.
+Links that turn readable wait in one queue (``_ready``), and a reader greenlet takes
+them one after the other: when thousands turn readable at once (a fan-out's results),
+one greenlet handles them all, where a greenlet for each link cost a start (about 20 µs:
+each new greenlet gets its own frame stack under Python 3.11) or a switch each, 10,000
+a fan-out at 10,000 workers. A handler may block (a result for a pool read back from
+the store): the loop then runs ``_guard``, scheduled when the reader began, which wakes
+another reader for the links queued behind it, as does a link turning readable while no
+reader is on its way; so a blocked handler still holds up no other link. Up to
+``SPARE_READERS`` wait parked between bursts.
 
 A reader gives the event loop a turn (``gevent.sleep(0)``) after every
 ``MESSAGES_PER_TURN`` messages or ``BYTES_PER_TURN`` bytes: a worker that sends faster than the master handles its
@@ -36,6 +40,7 @@ The reader calls its ``owner`` (shared by every session: no closure per connecti
 once, on a greenlet of its own, with what ended it.
 """
 
+import collections
 import logging
 
 import gevent
@@ -52,9 +57,15 @@ BYTES_PER_TURN = 1024 * 1024
 # for the message count (not the bytes), over at least FLOOD_SECONDS.
 FLOOD_TURNS = 100
 FLOOD_SECONDS = 10.0
+# Links read in one go by a reader before the loop gets a turn (to poll the other
+# sockets, run the timers and the store's answers), as a callback each once had.
+LINKS_PER_TURN = 64
 # Parked reader greenlets kept for the next burst (about 9 KB each).
 SPARE_READERS = 32
 _spare = []
+_ready = collections.deque()    # SessionReaders whose sockets turned readable, oldest first
+_woken = False                  # a reader is on its way to the queue (woken, not yet running)
+_guarded = False                # a _guard is scheduled: it runs once the reading reader yields
 
 
 def is_flood(message_turns, seconds):
@@ -63,15 +74,49 @@ def is_flood(message_turns, seconds):
     return message_turns >= FLOOD_TURNS and seconds >= FLOOD_SECONDS
 
 
-def _reader_loop(reader):
-    """Reads for one SessionReader after another, parking between them while few are spare."""
+def _reader_loop():
+    """Reads the ready links, one after another, parking when there are none."""
+    global _woken, _guarded
     hub = gevent.get_hub()
     while True:
-        reader._read()
+        _woken = False
+        handled = 0
+        while _ready:
+            if not _guarded:
+                _guarded = True
+                hub.loop.run_callback(_guard)
+            _ready.popleft()._read()
+            handled += 1
+            if handled == LINKS_PER_TURN and _ready:
+                handled = 0
+                _woken = True       # this reader goes on after the loop's turn: none other is needed
+                try:
+                    gevent.sleep(0)
+                finally:
+                    _woken = False
         if len(_spare) >= SPARE_READERS:
             return
         _spare.append(getcurrent())
-        reader = hub.switch()       # handed the next reader by _readable
+        hub.switch()                # woken by _wake
+
+
+def _guard():
+    """Run by the loop once a reader has yielded: if it did so in a handler that blocks,
+    the links queued behind it get another reader now, not when the handler returns."""
+    global _guarded
+    _guarded = False
+    if _ready and not _woken:
+        _wake()
+
+
+def _wake():
+    """A reader for the queue: a parked one, or a new one if none is parked."""
+    global _woken
+    _woken = True
+    if _spare:
+        gevent.get_hub().loop.run_callback(_spare.pop().switch)
+    else:
+        gevent.spawn_raw(_reader_loop)
 
 
 class SessionReader:
@@ -102,10 +147,9 @@ class SessionReader:
     def _readable(self):
         self._watcher.stop()
         self._reading = True
-        if _spare:
-            self._loop.run_callback(_spare.pop().switch, self)
-        else:
-            gevent.spawn_raw(_reader_loop, self)
+        _ready.append(self)
+        if not _woken:
+            _wake()
 
     def _read(self):
         try:
