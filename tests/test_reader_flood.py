@@ -84,6 +84,8 @@ def test_only_small_frames_kept_up_past_the_masters_pace_for_long_are_a_flood():
     assert not is_flood(FLOOD_TURNS * 50, WARNED_AFTER / 2)       # a burst: results kept while away
     assert not is_flood(FLOOD_TURNS - 1, WARNED_AFTER * 10)      # a few turns, now and then
     assert is_flood(FLOOD_TURNS, WARNED_AFTER)
+    assert not is_flood(FLOOD_TURNS * 2, WARNED_AFTER * 10)     # a long window at a fifth of the rate
+    assert is_flood(FLOOD_TURNS * 10, WARNED_AFTER * 10)
 
 
 def test_heartbeats_never_read_do_not_pile_up_pongs_on_the_master(cluster):

@@ -31,9 +31,9 @@ The turns protect the others whatever the worker sends, so taking one is no sign
 abuse: an honest worker's fetch chunk, large result or stretch of live output takes one
 per megabyte, and a burst of small frames (results kept while the master was away)
 takes a few. What no honest worker does is keep up a stream of small frames (the costly
-kind: a handler call each) faster than the master handles them, on and on: its frames
-are paced by acknowledgements, by its heartbeat interval, by what it captured. So the
-warning an operator sees (once a session) is for that only: ``is_flood``.
+kind: a handler call each) on and on: its frames are paced by acknowledgements, by its
+heartbeat interval, by what it captured. So the warning an operator sees (once a session)
+is for that only, counted as a rate over windows of 10 s or more: ``is_flood``.
 
 The reader calls its ``owner`` (shared by every session: no closure per connection):
 ``owner.received(session, message)`` for each message, and ``owner.ended(session, exc)``
@@ -53,8 +53,10 @@ log = logging.getLogger(__name__)
 # Messages handled in one go before the other links, the API and the timers get a turn.
 MESSAGES_PER_TURN = 64
 BYTES_PER_TURN = 1024 * 1024
-# A flood, not a burst: the link never ran dry while at least FLOOD_TURNS turns were taken
-# for the message count (not the bytes), over at least FLOOD_SECONDS.
+# A flood, not a burst: FLOOD_TURNS x MESSAGES_PER_TURN frames or more in every FLOOD_SECONDS
+# of a window at least that long (640 a second, kept up). A link's reads stop at a TLS
+# record's end (pcci.link.receive_ready), so "the link never ran dry" cannot be seen from
+# inside one read: the rate is counted across them.
 FLOOD_TURNS = 100
 FLOOD_SECONDS = 10.0
 # Links read in one go by a reader before the loop gets a turn (to poll the other
@@ -69,9 +71,9 @@ _guarded = False                # a _guard is scheduled: it runs once the readin
 
 
 def is_flood(message_turns, seconds):
-    """Whether a link that has not run dry for ``seconds``, in which ``message_turns`` turns
-    were taken for MESSAGES_PER_TURN small frames, is flooding the master (pure)."""
-    return message_turns >= FLOOD_TURNS and seconds >= FLOOD_SECONDS
+    """Whether a link that sent ``message_turns`` x MESSAGES_PER_TURN frames in a window of
+    ``seconds`` is flooding the master (pure): a window long enough, at a flood's rate."""
+    return seconds >= FLOOD_SECONDS and message_turns * FLOOD_SECONDS >= FLOOD_TURNS * seconds
 
 
 def _reader_loop():
@@ -122,7 +124,7 @@ def _wake():
 class SessionReader:
     # One for each connected worker: no __dict__.
     __slots__ = ("link", "session", "owner", "timeout", "_loop", "_watcher", "_timer", "_heard", "_reading", "_done",
-                 "_flooded")
+                 "_flooded", "_window_messages", "_window_since")
 
     def __init__(self, link, session, owner, silence_timeout):
         self.link = link
@@ -135,11 +137,12 @@ class SessionReader:
         self._reading = False
         self._done = False
         self._flooded = False
+        self._window_messages, self._window_since = 0, 0.0     # the frames counted for is_flood
 
     def start(self):
         """Handle what the link already holds, then watch it."""
         self.link.on_closed = self._closed
-        self._heard = self._loop.now()
+        self._heard = self._window_since = self._loop.now()
         self._watcher = self._loop.io(self.link.sock.fileno(), 1)
         self._arm_timer(self.timeout)
         self._readable()        # the handshake's reads may have taken more than its own frames
@@ -155,18 +158,15 @@ class SessionReader:
         try:
             self._heard = self._loop.now()
             handled, turn_began = 0, self.link.bytes_read
-            message_turns, first_message_turn = 0, None     # since the link last ran dry
             while not self._done:
                 message = self.link.receive_ready()
                 if message is None:
                     break
                 self.owner.received(self.session, message)     # may block
                 handled += 1
-                if handled == MESSAGES_PER_TURN:
-                    message_turns += 1
-                    if first_message_turn is None:
-                        first_message_turn = self._loop.now()
-                    self._judge_flood(message_turns, first_message_turn)
+                self._window_messages += 1
+                if self._window_messages % MESSAGES_PER_TURN == 0:
+                    self._judge_flood()
                 if handled == MESSAGES_PER_TURN or self.link.bytes_read - turn_began >= BYTES_PER_TURN:
                     gevent.sleep(0)     # the other links, the API and the timers first
                     handled, turn_began = 0, self.link.bytes_read
@@ -177,14 +177,20 @@ class SessionReader:
         if not self._done:
             self._watcher.start(self._readable)
 
-    def _judge_flood(self, message_turns, since):
-        """Warn, once a session, when its small frames are a flood (``is_flood``), not a burst."""
-        seconds = self._loop.now() - since
-        if not self._flooded and is_flood(message_turns, seconds):
-            self._flooded = True
-            log.warning("worker %s has sent small messages faster than the master handles them for %.0f s "
-                        "on end; its link takes turns with the others", getattr(self.session, "name", self.link.peer),
-                        seconds)
+    def _judge_flood(self):
+        """Warn, once a session, when its frames are a flood (``is_flood``), not a burst; a
+        window at least FLOOD_SECONDS long that is not one starts a new one."""
+        now = self._loop.now()
+        seconds = now - self._window_since
+        if seconds < FLOOD_SECONDS or self._flooded:
+            return
+        if not is_flood(self._window_messages // MESSAGES_PER_TURN, seconds):
+            self._window_messages, self._window_since = 0, now
+            return
+        self._flooded = True
+        log.warning("worker %s has sent small messages faster than the master handles them for %.0f s "
+                    "on end; its link takes turns with the others", getattr(self.session, "name", self.link.peer),
+                    seconds)
 
     def _arm_timer(self, seconds):
         if self._timer is not None:
