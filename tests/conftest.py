@@ -489,3 +489,17 @@ def mariadb_server():
     pytest.importorskip("pymysql")
     with mariadb.throwaway() as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def event_loop_time_now():
+    """gevent's loop keeps the time it last looked at: a test that blocked this process
+    for long (time.sleep beside real masters and workers) would leave it behind, and the
+    next in-process test's gevent timeouts, counted from that old time, would fire at
+    once. Looked at again before each test, when this process has a loop at all."""
+    if "gevent" in sys.modules:
+        from gevent._hub_local import get_hub_if_exists
+        hub = get_hub_if_exists()
+        if hub is not None:
+            hub.loop.update_now()
+    yield

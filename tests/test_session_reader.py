@@ -3,6 +3,8 @@ the master, and a silent or vanished one is still found and let go (session_read
 
 import gc
 
+import time
+
 import gevent
 import gevent.event
 import gevent.socket
@@ -175,6 +177,17 @@ def linked_readers(count, owner):
     return far_ends, readers
 
 
+def close_all(far_ends, readers):
+    """Close the far ends and see every reader end (none left with a timer or a watcher for
+    the tests after this one)."""
+    for far in far_ends:
+        far.close()
+    deadline = time.monotonic() + 5
+    while not all(reader._done for reader in readers) and time.monotonic() < deadline:
+        gevent.sleep(0.01)
+    assert all(reader._done for reader in readers), "a reader did not see its link's end"
+
+
 def test_links_that_turn_readable_together_are_read_by_one_greenlet_not_one_each():
     owner = Recorder()
     far_ends, readers = linked_readers(100, owner)
@@ -184,8 +197,7 @@ def test_links_that_turn_readable_together_are_read_by_one_greenlet_not_one_each
     assert sorted(session for session, _, _ in owner.handled) == list(range(100))
     # One reader, and one more each time it gave the loop a turn, at most: not one for each link.
     assert len({reader for _, _, reader in owner.handled}) <= 1 + 100 // session_reader.LINKS_PER_TURN
-    for far in far_ends:
-        far.close()
+    close_all(far_ends, readers)
 
 
 @pytest.mark.parametrize("together", [True, False], ids=["queued-behind-it", "readable-after"])
@@ -206,5 +218,4 @@ def test_a_handler_that_blocks_holds_up_no_other_link(together):
     far_ends[1].sendall(framing.encode({"type": "heartbeat"}))     # and the links are read again
     gevent.sleep(0.05)
     assert len(owner.handled) == 6
-    for far in far_ends:
-        far.close()
+    close_all(far_ends, readers)
