@@ -107,10 +107,11 @@ def test_connections_over_the_cap_are_closed_not_just_uncounted(relay, handshake
             sock.close()
 
 
-def dripping_parent(tmp_path, size):
+def compromised_parent(tmp_path, name, size, send):
     """A compromised parent (it holds the cluster key, so the master may name it): it answers
-    any relay_pull with relay_ok and then sends one byte every 0.2 s; (port, fingerprint, stop)."""
-    cert, cert_key = self_signed(str(tmp_path), "dripper")
+    any relay_pull with relay_ok, then ``send(sock)`` sends the body as it likes;
+    (port, fingerprint, stop)."""
+    cert, cert_key = self_signed(str(tmp_path), name)
     context = tls.server_context(cert, cert_key)
     listener = gevent.socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -121,11 +122,18 @@ def dripping_parent(tmp_path, size):
         sock = context.wrap_socket(raw, server_side=True)
         relay_wire.read_message(sock)
         sock.sendall(relay_wire.ok(size))
+        send(sock)
+    server = gevent.spawn(serve)
+    return listener.getsockname()[1], tls.file_fingerprint(cert), lambda: (server.kill(), listener.close())
+
+
+def dripping_parent(tmp_path, size):
+    """One byte every 0.2 s."""
+    def drip(sock):
         for _ in range(size):
             sock.sendall(b"x")
             gevent.sleep(0.2)
-    server = gevent.spawn(serve)
-    return listener.getsockname()[1], tls.file_fingerprint(cert), lambda: (server.kill(), listener.close())
+    return compromised_parent(tmp_path, "dripper", size, drip)
 
 
 def test_a_parent_that_drips_bytes_does_not_hold_its_child_forever(tmp_path):
@@ -211,17 +219,8 @@ def straddling_parent(tmp_path, size, stall):
     per round, FLOOR_BYTES - 1 bytes early in a window, then silence across the window's end
     and one byte after it (0.8 of a window later, within the child's stall timeout)."""
     from pcci.worker.relay_pull import FLOOR_BYTES
-    cert, cert_key = self_signed(str(tmp_path), "straddler")
-    context = tls.server_context(cert, cert_key)
-    listener = gevent.socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(4)
 
-    def serve():
-        raw, _ = listener.accept()
-        sock = context.wrap_socket(raw, server_side=True)
-        relay_wire.read_message(sock)
-        sock.sendall(relay_wire.ok(size))
+    def straddle(sock):
         sent = 0
         while sent < size:
             gevent.sleep(0.3 * stall)
@@ -232,8 +231,7 @@ def straddling_parent(tmp_path, size, stall):
             if sent < size:
                 sock.sendall(b"x")
                 sent += 1
-    server = gevent.spawn(serve)
-    return listener.getsockname()[1], tls.file_fingerprint(cert), lambda: (server.kill(), listener.close())
+    return compromised_parent(tmp_path, "straddler", size, straddle)
 
 
 def test_a_parent_silent_across_each_windows_end_is_left_at_the_window_not_at_its_next_byte(tmp_path):

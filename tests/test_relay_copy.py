@@ -55,6 +55,14 @@ def upload(cluster, source, digest):
     assert status == 201 and uploaded["complete"], uploaded
 
 
+def uploaded_image(cluster, tmp_path, size):
+    """A file of ``size`` random bytes, image.bin in tmp_path, uploaded to the master: (path, sha256)."""
+    source = tmp_path / "image.bin"
+    digest = make_file(source, size)
+    upload(cluster, source, digest)
+    return source, digest
+
+
 def copy(cluster, names, digest, dest):
     status, submitted = cluster.api("POST", "/copy", {"workers": names, "sha256": digest, "dest": dest})
     assert status == 202, submitted
@@ -75,9 +83,7 @@ def test_a_copy_through_a_tree_reaches_every_worker_whole(cluster, tmp_path):
     cluster.start_master(copy_relay_fanout=2)
     names = ["pi%d" % n for n in range(1, 6)]
     shared = start_workers(cluster, tmp_path, names)
-    source = tmp_path / "image.bin"
-    digest = make_file(source, 12 * MB)
-    upload(cluster, source, digest)
+    source, digest = uploaded_image(cluster, tmp_path, 12 * MB)
     pool = wait_pool(cluster, copy(cluster, names, digest, str(shared / "image.bin")), timeout=120)
     assert all(job["state"] == "succeeded" for job in pool["jobs"].values()), pool
     for name in names:
@@ -208,9 +214,7 @@ def test_an_older_worker_without_the_feature_gets_the_direct_stream(cluster, tmp
     cluster.start_worker("old", python_path=[str(site)], relay_listen="127.0.0.1:0",
                          prefix=["unshare", "--mount", "--propagation", "private", "sh", "-c", BIND, "bind",
                                  str(tmp_path / "disk-old"), str(shared)])
-    source = tmp_path / "image.bin"
-    digest = make_file(source, 4 * MB)
-    upload(cluster, source, digest)
+    source, digest = uploaded_image(cluster, tmp_path, 4 * MB)
     pool = wait_pool(cluster, copy(cluster, ["old", "pi1", "pi2", "pi3"], digest, str(shared / "image.bin")),
                      timeout=60)
     assert all(job["state"] == "succeeded" for job in pool["jobs"].values()), pool
@@ -231,9 +235,7 @@ def test_no_relay_listener_unless_the_config_says_so(cluster, tmp_path):
         connections = getattr(process, "net_connections", None) or process.connections
         listening = [c for c in connections("tcp") if c.status == psutil.CONN_LISTEN]
         assert listening == [], listening
-    source = tmp_path / "image.bin"
-    digest = make_file(source, 2 * MB)
-    upload(cluster, source, digest)
+    source, digest = uploaded_image(cluster, tmp_path, 2 * MB)
     pool = wait_pool(cluster, copy(cluster, ["pi1", "pi2", "pi3"], digest, str(shared / "image.bin")), timeout=60)
     assert all(job["state"] == "succeeded" for job in pool["jobs"].values()), pool
     assert not any("pulling it from" in log_of(cluster, name) for name in ("pi1", "pi2", "pi3"))
@@ -261,9 +263,7 @@ def test_bytes_a_relay_corrupted_are_taken_again_from_the_master(cluster, tmp_pa
     shared.mkdir()
     start_worker_on_own_disk(cluster, tmp_path, "pi1", shared, python_path=[str(site)], relay_listen="127.0.0.1:0")
     start_workers(cluster, tmp_path, ["pi2", "pi3"])
-    source = tmp_path / "image.bin"
-    digest = make_file(source, 4 * MB)
-    upload(cluster, source, digest)
+    source, digest = uploaded_image(cluster, tmp_path, 4 * MB)
     pool = wait_pool(cluster, copy(cluster, ["pi1", "pi2", "pi3"], digest, str(shared / "image.bin")), timeout=60)
     assert {name: job["state"] for name, job in pool["jobs"].items()} == dict.fromkeys(("pi1", "pi2", "pi3"),
                                                                                           "succeeded"), (

@@ -19,7 +19,7 @@ from conftest import free_port, wait_until
 from linkproxy import LinkProxy
 from test_cli import pcci
 from test_notify_limits import rewrite
-from test_relay_copy import BIND, log_of, start_workers, upload, wait_pool
+from test_relay_copy import BIND, log_of, start_workers, upload, uploaded_image, wait_pool
 from test_streamed_copy import MB, file_sha256, make_file, partial_bytes
 
 
@@ -97,9 +97,7 @@ def test_children_dial_an_advertised_address_inside_relay_networks_and_never_one
     start_worker_at(cluster, tmp_path, "pi1", relay_listen="127.0.0.2:0", relay_advertise="127.0.0.2")
     start_worker_at(cluster, tmp_path, "pi2", relay_listen="127.0.0.3:0", relay_advertise="127.0.0.3")
     shared = start_worker_at(cluster, tmp_path, "pi3", relay_listen="127.0.0.1:0")
-    source = tmp_path / "image.bin"
-    digest = make_file(source, 6 * MB)
-    upload(cluster, source, digest)
+    source, digest = uploaded_image(cluster, tmp_path, 6 * MB)
     pool = wait_pool(cluster, copy(cluster, ["pi1", "pi2", "pi3"], digest, str(shared / "image.bin")), timeout=120)
     assert all_succeeded(pool), pool
     for name in ("pi1", "pi2", "pi3"):
@@ -128,9 +126,7 @@ def test_an_advertised_port_on_the_links_own_address_needs_no_relay_networks(clu
                         relay_advertise="127.0.0.1:%d" % forward.port)
         shared = start_worker_at(cluster, tmp_path, "pi2")
         start_worker_at(cluster, tmp_path, "pi3")
-        source = tmp_path / "image.bin"
-        digest = make_file(source, 4 * MB)
-        upload(cluster, source, digest)
+        source, digest = uploaded_image(cluster, tmp_path, 4 * MB)
         pool = wait_pool(cluster, copy(cluster, ["pi1", "pi2", "pi3"], digest, str(shared / "image.bin")),
                          timeout=120)
         assert all_succeeded(pool), pool
@@ -151,9 +147,7 @@ def test_a_rolling_batch_relays_its_first_turn_and_sends_later_ones_direct(clust
     cluster.start_master(copy_relay_fanout=2)
     names = ["pi%d" % n for n in range(1, 6)]
     shared = start_workers(cluster, tmp_path, names)
-    source = tmp_path / "image.bin"
-    digest = make_file(source, 4 * MB)
-    upload(cluster, source, digest)
+    source, digest = uploaded_image(cluster, tmp_path, 4 * MB)
     pool = wait_pool(cluster, copy(cluster, names, digest, str(shared / "image.bin"), batch=3), timeout=120)
     assert all_succeeded(pool), pool
     for name in names:
@@ -215,9 +209,7 @@ def test_a_narrowed_relay_networks_takes_effect_on_sighup_for_connected_workers(
     start_worker_at(cluster, tmp_path, "pi1", relay_listen="127.0.0.2:0", relay_advertise="127.0.0.2")
     start_worker_at(cluster, tmp_path, "pi2", relay_listen="127.0.0.1:0")
     shared = start_worker_at(cluster, tmp_path, "pi3", relay_listen="127.0.0.1:0")
-    source = tmp_path / "image.bin"
-    digest = make_file(source, 6 * MB)
-    upload(cluster, source, digest)
+    source, digest = uploaded_image(cluster, tmp_path, 6 * MB)
     first = wait_pool(cluster, copy(cluster, ["pi1", "pi2", "pi3"], digest, str(shared / "first.bin")), timeout=120)
     assert all_succeeded(first), first
     assert any("pulling it from pi1 (127.0.0.2:" in log_of(cluster, name) for name in ("pi2", "pi3"))
